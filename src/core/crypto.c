@@ -1,0 +1,220 @@
+/*
+ * crypto.c - thin, checked wrappers over libcrypto.
+ */
+#include "crypto.h"
+#include "alloc.h"
+#include "err.h"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+#include <openssl/sha.h>
+
+static const char hexdigits[] = "0123456789abcdef";
+
+void sg_hex_encode(const unsigned char *in, size_t len, char *out)
+{
+    for (size_t i = 0; i < len; i++) {
+        out[2 * i] = hexdigits[in[i] >> 4];
+        out[2 * i + 1] = hexdigits[in[i] & 15];
+    }
+    out[2 * len] = '\0';
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+int sg_hex_decode(const char *in, size_t in_len, unsigned char *out)
+{
+    if (in_len % 2)
+        return SG_EINVAL;
+    for (size_t i = 0; i < in_len / 2; i++) {
+        int hi = hexval(in[2 * i]), lo = hexval(in[2 * i + 1]);
+
+        if (hi < 0 || lo < 0)
+            return SG_EINVAL;
+        out[i] = (unsigned char)(hi << 4 | lo);
+    }
+    return 0;
+}
+
+bool sg_is_sha256_hex(const char *s, size_t len)
+{
+    if (len != 64)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if (hexval(s[i]) < 0)
+            return false;
+    return true;
+}
+
+void sg_sha256(const void *data, size_t len, unsigned char out[32])
+{
+    SHA256(data, len, out);
+}
+
+void sg_sha256_hex(const void *data, size_t len, char out[65])
+{
+    unsigned char md[32];
+
+    SHA256(data, len, md);
+    sg_hex_encode(md, 32, out);
+}
+
+int sg_hmac_sha256(const void *key, size_t key_len, const void *data,
+                   size_t len, unsigned char out[32])
+{
+    unsigned int md_len = 0;
+
+    if (key_len > INT_MAX)
+        return SG_EINVAL;
+    if (!HMAC(EVP_sha256(), key, (int)key_len, data, len, out, &md_len) ||
+        md_len != 32)
+        return SG_EIO;
+    return 0;
+}
+
+int sg_hmac_sha256_hex(const void *key, size_t key_len, const void *data,
+                       size_t len, char out[65])
+{
+    unsigned char md[32];
+    int rc = sg_hmac_sha256(key, key_len, data, len, md);
+
+    if (rc)
+        return rc;
+    sg_hex_encode(md, 32, out);
+    return 0;
+}
+
+bool sg_ct_equal(const void *a, size_t a_len, const void *b, size_t b_len)
+{
+    if (a_len != b_len)
+        return false;
+    if (a_len == 0)
+        return true;
+    return CRYPTO_memcmp(a, b, a_len) == 0;
+}
+
+int sg_random_bytes(void *out, size_t len)
+{
+    if (len > INT_MAX || RAND_bytes(out, (int)len) != 1)
+        return SG_EIO;
+    return 0;
+}
+
+uint64_t sg_random_below(uint64_t bound)
+{
+    uint64_t x, limit;
+
+    SG_ASSERT(bound > 0);
+    limit = UINT64_MAX - UINT64_MAX % bound;
+    do {
+        if (sg_random_bytes(&x, sizeof(x)))
+            abort();
+    } while (x >= limit);
+    return x % bound;
+}
+
+size_t sg_base64_encode(const unsigned char *in, size_t len, char *out)
+{
+    int n = EVP_EncodeBlock((unsigned char *)out, in, (int)len);
+
+    return n < 0 ? 0 : (size_t)n;
+}
+
+int sg_seal(const unsigned char key[32], const char *plain, size_t len,
+            char **out)
+{
+    unsigned char *raw = NULL;
+    EVP_CIPHER_CTX *ctx = NULL;
+    size_t raw_len = 12 + len + 16;
+    int n = 0, rc = SG_EIO;
+    char *hex = NULL;
+
+    *out = NULL;
+    if (len > INT_MAX - 64)
+        return SG_EINVAL;
+    raw = sg_alloc(raw_len);
+    hex = sg_alloc(3 + raw_len * 2 + 1);
+    ctx = EVP_CIPHER_CTX_new();
+    if (!raw || !hex || !ctx) {
+        rc = SG_ENOMEM;
+        goto out;
+    }
+    if (sg_random_bytes(raw, 12))
+        goto out;
+    if (EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, key, raw) != 1 ||
+        EVP_EncryptUpdate(ctx, raw + 12, &n, (const unsigned char *)plain,
+                          (int)len) != 1 ||
+        EVP_EncryptFinal_ex(ctx, raw + 12 + n, &n) != 1 ||
+        EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, 16, raw + 12 + len) !=
+            1)
+        goto out;
+    memcpy(hex, "v1:", 3);
+    sg_hex_encode(raw, raw_len, hex + 3);
+    *out = hex;
+    hex = NULL;
+    rc = 0;
+out:
+    EVP_CIPHER_CTX_free(ctx);
+    if (raw)
+        OPENSSL_cleanse(raw, raw_len);
+    sg_free(raw);
+    sg_free(hex);
+    return rc;
+}
+
+int sg_unseal(const unsigned char key[32], const char *sealed, char **out,
+              size_t *len_out)
+{
+    size_t hex_len, raw_len, len;
+    unsigned char *raw = NULL;
+    EVP_CIPHER_CTX *ctx = NULL;
+    char *plain = NULL;
+    int n = 0, rc = SG_EINVAL;
+
+    *out = NULL;
+    if (strncmp(sealed, "v1:", 3) != 0)
+        return SG_EINVAL;
+    hex_len = strlen(sealed + 3);
+    if (hex_len % 2 || hex_len / 2 < 28)
+        return SG_EINVAL;
+    raw_len = hex_len / 2;
+    len = raw_len - 28;
+    raw = sg_alloc(raw_len);
+    plain = sg_alloc(len + 1);
+    ctx = EVP_CIPHER_CTX_new();
+    if (!raw || !plain || !ctx) {
+        rc = SG_ENOMEM;
+        goto out;
+    }
+    if (sg_hex_decode(sealed + 3, hex_len, raw))
+        goto out;
+    if (EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, key, raw) != 1 ||
+        EVP_DecryptUpdate(ctx, (unsigned char *)plain, &n, raw + 12,
+                          (int)len) != 1 ||
+        EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, 16, raw + 12 + len) !=
+            1 ||
+        EVP_DecryptFinal_ex(ctx, (unsigned char *)plain + n, &n) != 1)
+        goto out;
+    plain[len] = '\0';
+    *out = plain;
+    if (len_out)
+        *len_out = len;
+    plain = NULL;
+    rc = 0;
+out:
+    EVP_CIPHER_CTX_free(ctx);
+    sg_free(raw);
+    sg_free(plain);
+    return rc;
+}

@@ -1,0 +1,339 @@
+/*
+ * store.h - Surge's storage interface: one ops table per backend (SQLite
+ * now, PostgreSQL later), a single writer thread with group commit, and a
+ * pool of reader connections.
+ *
+ * Writes: callers package their change as a sg_store_write_fn and submit
+ * it. The writer runs many submitted writes in one transaction (bounded by
+ * batch_max), each inside its own savepoint so one failing write does not
+ * fail its neighbours, commits, and only then calls each write's done
+ * callback. A write is acknowledged iff its transaction committed. SQL
+ * dialect differences stay inside the backend: write functions call the
+ * sg_store_tx_* helpers below, never SQL.
+ *
+ * Reads: sg_store_* read functions borrow a reader connection from a pool,
+ * so they never wait for the writer (SQLite WAL).
+ *
+ * Ownership: every out-parameter belongs to the caller; free rows with the
+ * matching *_free / *_list_free function. All functions return 0 or a
+ * negative SG_E*; details go in err.
+ */
+#ifndef SG_STORE_H
+#define SG_STORE_H
+
+#include "core/sg.h"
+#include "core/err.h"
+
+struct sg_store;
+struct sg_store_tx;
+
+#define SG_STORE_OPS_VERSION 1
+
+struct sg_store_cfg {
+    const char *backend;    /* "sqlite" */
+    const char *path;       /* SQLite file (created 0600) */
+    unsigned batch_max;     /* writes per transaction; 1 = no group commit */
+    unsigned queue_max;     /* pending writes before submit says SG_EBUSY */
+    unsigned readers;       /* reader connections in the pool */
+    unsigned busy_timeout_ms;
+};
+
+void sg_store_cfg_defaults(struct sg_store_cfg *cfg);
+
+/* ---- rows ---- */
+
+struct sg_tenant {
+    int64_t id;
+    char name[64];
+    int64_t created_at; /* ms since epoch */
+};
+
+struct sg_apikey {
+    int64_t id;
+    int64_t tenant_id;
+    char prefix[16];    /* first chars of the key, shown in listings */
+    bool read_only;
+    int64_t created_at;
+    int64_t revoked_at; /* 0 = live */
+};
+
+struct sg_audit {
+    int64_t id;
+    int64_t tenant_id;
+    int64_t key_id;     /* 0 for the CLI */
+    char actor[32];     /* "apikey" or "cli" */
+    char action[64];    /* e.g. "job.retry" */
+    char object[128];   /* e.g. "job:42" */
+    char outcome[32];   /* "ok" or an error name */
+    int64_t at;
+};
+
+struct sg_inbox {
+    int64_t id;
+    int64_t tenant_id;
+    char source[32];
+    char *external_id;
+    char *body;
+    size_t body_len;
+    int64_t received_at;
+    int64_t processed_at; /* 0 = not yet */
+};
+
+enum sg_job_state {
+    SG_JOB_QUEUED = 0,
+    SG_JOB_RUNNING = 1,
+    SG_JOB_DONE = 2,
+    SG_JOB_DEAD = 3,
+};
+
+struct sg_job {
+    int64_t id;
+    int64_t tenant_id;
+    char kind[32];            /* e.g. "notify.http" */
+    char *coalesce_key;       /* NULL = never coalesced */
+    char *payload;            /* JSON text */
+    int state;                /* enum sg_job_state */
+    int attempts;
+    int attempts_max;
+    int priority;             /* higher runs first among due jobs */
+    int64_t next_run_at;
+    char *last_error;
+    char *idempotency_key;
+    char platform[32];        /* rate-limit / breaker scope */
+    char shop[64];
+    char endpoint_class[32];
+    int64_t lease_token;      /* set while running */
+    int64_t lease_until;
+    int64_t created_at;
+    int64_t updated_at;
+};
+
+const char *sg_job_state_name(int state);
+int sg_job_state_parse(const char *name); /* -1 if unknown */
+
+/*
+ * Freeing rows. sg_inbox_free and sg_job_free release the members of a
+ * caller-owned struct (the struct itself is not freed; its pointers are
+ * reset to NULL, so a second call is harmless). The *_list_free functions
+ * release the members of each of the n rows and then the array. All accept
+ * NULL.
+ */
+void sg_inbox_free(struct sg_inbox *row);
+void sg_job_free(struct sg_job *job);
+void sg_job_list_free(struct sg_job *jobs, size_t n);
+
+/* attempts_max used when an enqueued job says 0 or less. */
+#define SG_JOB_ATTEMPTS_MAX_DEFAULT 8
+/* Upper bound on rows returned by one list/pending/claim call. */
+#define SG_STORE_LIST_MAX 1000
+
+/* ---- the backend ops table ---- */
+
+struct sg_store_ops {
+    unsigned int version; /* SG_STORE_OPS_VERSION; append-only below */
+    const char *name;
+
+    int (*open)(void **be_out, const struct sg_store_cfg *cfg, bool writer,
+                struct sg_err *err);
+    void (*close)(void *be);
+    int (*migrate)(void *be, int *applied_out, struct sg_err *err);
+    int (*begin)(void *be, struct sg_err *err);
+    int (*commit)(void *be, struct sg_err *err);
+    int (*rollback)(void *be);
+    int (*savepoint)(void *be, struct sg_err *err);
+    int (*savepoint_release)(void *be, struct sg_err *err);
+    int (*savepoint_rollback)(void *be);
+    int (*writable)(void *be, struct sg_err *err);
+
+    /* writes, on the writer connection inside a transaction */
+    int (*tenant_insert)(void *be, const char *name, int64_t now,
+                         int64_t *id_out, struct sg_err *err);
+    int (*apikey_insert)(void *be, int64_t tenant_id, const char *hash_hex,
+                         const char *prefix, bool read_only, int64_t now,
+                         int64_t *id_out, struct sg_err *err);
+    int (*audit_insert)(void *be, const struct sg_audit *a, int64_t *id_out,
+                        struct sg_err *err);
+    int (*inbox_insert)(void *be, int64_t tenant_id, const char *source,
+                        const char *external_id, const char *body,
+                        size_t body_len, int64_t now, int64_t *id_out,
+                        bool *dup_out, struct sg_err *err);
+    int (*inbox_mark_processed)(void *be, int64_t id, int64_t now,
+                                struct sg_err *err);
+    int (*job_enqueue)(void *be, const struct sg_job *job, int64_t now,
+                       int64_t *id_out, bool *coalesced_out,
+                       struct sg_err *err);
+    int (*job_claim)(void *be, int64_t now, int64_t lease_ms, size_t max,
+                     struct sg_job **jobs_out, size_t *n_out,
+                     struct sg_err *err);
+    int (*job_finish)(void *be, int64_t id, int64_t lease_token, int state,
+                      int64_t next_run_at, const char *error, int64_t now,
+                      struct sg_err *err);
+    int (*job_retry)(void *be, int64_t tenant_id, int64_t id, int64_t now,
+                     struct sg_err *err);
+    int (*job_requeue_expired)(void *be, int64_t now, size_t *n_out,
+                               struct sg_err *err);
+
+    /* reads, on a reader connection */
+    int (*tenant_get)(void *be, const char *name, struct sg_tenant *out,
+                      struct sg_err *err);
+    int (*tenant_get_by_id)(void *be, int64_t id, struct sg_tenant *out,
+                            struct sg_err *err);
+    int (*apikey_lookup)(void *be, const char *hash_hex,
+                         struct sg_apikey *out, struct sg_err *err);
+    int (*inbox_get)(void *be, int64_t tenant_id, int64_t id,
+                     struct sg_inbox *out, struct sg_err *err);
+    int (*inbox_get_by_external)(void *be, const char *source,
+                                 const char *external_id,
+                                 struct sg_inbox *out, struct sg_err *err);
+    int (*inbox_pending)(void *be, size_t max, struct sg_inbox **rows_out,
+                         size_t *n_out, struct sg_err *err);
+    int (*job_get)(void *be, int64_t tenant_id, int64_t id,
+                   struct sg_job *out, struct sg_err *err);
+    int (*job_list)(void *be, int64_t tenant_id, int state, int64_t after_id,
+                    size_t limit, struct sg_job **jobs_out, size_t *n_out,
+                    struct sg_err *err);
+    int (*audit_list)(void *be, int64_t tenant_id, int64_t after_id,
+                      size_t limit, struct sg_audit **rows_out,
+                      size_t *n_out, struct sg_err *err);
+    int (*counts)(void *be, int64_t *inbox_pending_out,
+                  int64_t jobs_by_state_out[4], struct sg_err *err);
+    int (*next_job_due)(void *be, int64_t *at_out, struct sg_err *err);
+};
+
+/* The registered backends: a plain static array, NULL-terminated. */
+const struct sg_store_ops *sg_store_backend(const char *name);
+extern const struct sg_store_ops sg_store_sqlite_ops;
+/*
+ * 0 when ops can be used: its version is SG_STORE_OPS_VERSION and no slot
+ * is NULL; SG_ECONFIG otherwise. sg_store_backend() only returns tables
+ * that pass.
+ */
+int sg_store_ops_check(const struct sg_store_ops *ops);
+
+/* ---- the store handle ---- */
+
+/*
+ * Open the store: the writer connection (migrations applied), the reader
+ * pool and the writer thread. *out is owned by the caller; close with
+ * sg_store_free(). clock may be NULL (system clock); it is borrowed.
+ */
+struct sg_clock;
+int sg_store_open(struct sg_store **out, const struct sg_store_cfg *cfg,
+                  const struct sg_clock *clock, struct sg_err *err);
+/* Stops the writer after draining the queue; NULL-safe. */
+void sg_store_free(struct sg_store *s);
+const struct sg_clock *sg_store_clock(const struct sg_store *s);
+
+/* Apply pending migrations without starting anything else. */
+int sg_store_migrate_only(const struct sg_store_cfg *cfg, int *applied_out,
+                          struct sg_err *err);
+
+/* ---- writes ---- */
+
+/*
+ * A write: runs on the writer thread inside a savepoint of the current
+ * batch transaction. Return 0 to keep its changes, or an SG_E* to roll
+ * just this write back. It must not block on anything but the database.
+ */
+typedef int (*sg_store_write_fn)(struct sg_store_tx *tx, void *arg,
+                                 struct sg_err *err);
+/*
+ * Completion: called exactly once per accepted submission, on the writer
+ * thread, after the batch committed (rc = 0) or failed (rc < 0, err set).
+ * It must be quick: hand the result to another thread, do not block.
+ */
+typedef void (*sg_store_done_fn)(void *arg, int rc, const struct sg_err *err);
+
+/*
+ * Queue a write. Returns 0 (done will be called), SG_EBUSY when the queue
+ * is full or the store is stopping (done will NOT be called).
+ */
+int sg_store_submit(struct sg_store *s, sg_store_write_fn fn,
+                    sg_store_done_fn done, void *arg);
+/* Queue a write and wait for its commit. */
+int sg_store_write(struct sg_store *s, sg_store_write_fn fn, void *arg,
+                   struct sg_err *err);
+
+/* Writer-side helpers, valid only inside a sg_store_write_fn. */
+int64_t sg_store_tx_now(struct sg_store_tx *tx);
+int sg_store_tx_tenant_insert(struct sg_store_tx *tx, const char *name,
+                              int64_t *id_out, struct sg_err *err);
+int sg_store_tx_apikey_insert(struct sg_store_tx *tx, int64_t tenant_id,
+                              const char *hash_hex, const char *prefix,
+                              bool read_only, int64_t *id_out,
+                              struct sg_err *err);
+int sg_store_tx_audit(struct sg_store_tx *tx, const struct sg_audit *a,
+                      struct sg_err *err);
+int sg_store_tx_inbox_insert(struct sg_store_tx *tx, int64_t tenant_id,
+                             const char *source, const char *external_id,
+                             const char *body, size_t body_len,
+                             int64_t *id_out, bool *dup_out,
+                             struct sg_err *err);
+int sg_store_tx_inbox_mark_processed(struct sg_store_tx *tx, int64_t id,
+                                     struct sg_err *err);
+int sg_store_tx_job_enqueue(struct sg_store_tx *tx, const struct sg_job *job,
+                            int64_t *id_out, bool *coalesced_out,
+                            struct sg_err *err);
+int sg_store_tx_job_claim(struct sg_store_tx *tx, int64_t lease_ms,
+                          size_t max, struct sg_job **jobs_out, size_t *n_out,
+                          struct sg_err *err);
+int sg_store_tx_job_finish(struct sg_store_tx *tx, int64_t id,
+                           int64_t lease_token, int state,
+                           int64_t next_run_at, const char *error,
+                           struct sg_err *err);
+int sg_store_tx_job_retry(struct sg_store_tx *tx, int64_t tenant_id,
+                          int64_t id, struct sg_err *err);
+int sg_store_tx_job_requeue_expired(struct sg_store_tx *tx, size_t *n_out,
+                                    struct sg_err *err);
+
+/* ---- reads ---- */
+
+int sg_store_tenant_get(struct sg_store *s, const char *name,
+                        struct sg_tenant *out, struct sg_err *err);
+int sg_store_tenant_get_by_id(struct sg_store *s, int64_t id,
+                              struct sg_tenant *out, struct sg_err *err);
+int sg_store_apikey_lookup(struct sg_store *s, const char *hash_hex,
+                           struct sg_apikey *out, struct sg_err *err);
+int sg_store_inbox_get(struct sg_store *s, int64_t tenant_id, int64_t id,
+                       struct sg_inbox *out, struct sg_err *err);
+int sg_store_inbox_get_by_external(struct sg_store *s, const char *source,
+                                   const char *external_id,
+                                   struct sg_inbox *out, struct sg_err *err);
+int sg_store_inbox_pending(struct sg_store *s, size_t max,
+                           struct sg_inbox **rows_out, size_t *n_out,
+                           struct sg_err *err);
+void sg_inbox_list_free(struct sg_inbox *rows, size_t n);
+/* tenant_id 0 = every tenant (CLI only); state -1 = any. */
+int sg_store_job_get(struct sg_store *s, int64_t tenant_id, int64_t id,
+                     struct sg_job *out, struct sg_err *err);
+int sg_store_job_list(struct sg_store *s, int64_t tenant_id, int state,
+                      int64_t after_id, size_t limit, struct sg_job **jobs_out,
+                      size_t *n_out, struct sg_err *err);
+int sg_store_audit_list(struct sg_store *s, int64_t tenant_id,
+                        int64_t after_id, size_t limit,
+                        struct sg_audit **rows_out, size_t *n_out,
+                        struct sg_err *err);
+int sg_store_counts(struct sg_store *s, int64_t *inbox_pending_out,
+                    int64_t jobs_by_state_out[4], struct sg_err *err);
+/* The earliest next_run_at of a queued job; SG_ENOTFOUND if none is queued. */
+int sg_store_next_job_due(struct sg_store *s, int64_t *at_out,
+                          struct sg_err *err);
+/*
+ * 0 when a write can commit now (used by /readyz): the store is not
+ * stopping, the last batch commit did not fail, and the database file is
+ * writable. Does not queue a write.
+ */
+int sg_store_writable(struct sg_store *s, struct sg_err *err);
+
+/* Commit statistics since open, for /metrics. */
+struct sg_store_stats {
+    uint64_t commits;
+    uint64_t writes;
+    uint64_t write_errors;
+    uint64_t commit_failures;
+    uint64_t batch_hist[8];   /* batch sizes: 1,2-3,4-7,...,128+ */
+    uint64_t queue_depth;
+};
+void sg_store_stats(struct sg_store *s, struct sg_store_stats *out);
+
+#endif
