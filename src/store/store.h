@@ -29,6 +29,7 @@ struct sg_store_tx;
 
 #define SG_STORE_OPS_VERSION 1
 
+/* Zero/NULL fields take the defaults of sg_store_cfg_defaults(). */
 struct sg_store_cfg {
     const char *backend;    /* "sqlite" */
     const char *path;       /* SQLite file (created 0600) */
@@ -241,6 +242,9 @@ typedef int (*sg_store_write_fn)(struct sg_store_tx *tx, void *arg,
  * Completion: called exactly once per accepted submission, on the writer
  * thread, after the batch committed (rc = 0) or failed (rc < 0, err set).
  * It must be quick: hand the result to another thread, do not block.
+ * err is NULL when rc = 0 and is valid only during the call. A done
+ * callback may sg_store_submit() but must not sg_store_write() (it would
+ * wait for the thread it runs on).
  */
 typedef void (*sg_store_done_fn)(void *arg, int rc, const struct sg_err *err);
 
@@ -250,11 +254,41 @@ typedef void (*sg_store_done_fn)(void *arg, int rc, const struct sg_err *err);
  */
 int sg_store_submit(struct sg_store *s, sg_store_write_fn fn,
                     sg_store_done_fn done, void *arg);
-/* Queue a write and wait for its commit. */
+/*
+ * Queue a write and wait for its commit; returns the write's rc (err
+ * filled), or SG_EBUSY at once when the queue is full or the store is
+ * stopping. Never call it from a write or done function (deadlock).
+ */
 int sg_store_write(struct sg_store *s, sg_store_write_fn fn, void *arg,
                    struct sg_err *err);
 
-/* Writer-side helpers, valid only inside a sg_store_write_fn. */
+/*
+ * Writer-side helpers, valid only inside a sg_store_write_fn; "now" is the
+ * store's clock. Semantics shared by every backend:
+ * - inbox_insert: a second (source, external_id) is not an error: *dup_out
+ *   is set and *id_out is the existing row's id.
+ * - job_enqueue: next_run_at 0 = now; attempts_max <= 0 = the default. If
+ *   coalesce_key is set and the same tenant has a QUEUED job with that
+ *   key, that job takes the new payload, the earlier next_run_at and the
+ *   higher priority, and *coalesced_out is set (keys are per tenant; the
+ *   same key queued by another tenant gives SG_EEXISTS).
+ * - job_claim: up to max due QUEUED jobs by priority desc, next_run_at,
+ *   id become RUNNING with attempts + 1 and a fresh random lease token
+ *   each; *jobs_out is the caller's (sg_job_list_free).
+ * - job_finish: only the holder of the current lease of a RUNNING job may
+ *   finish it (else SG_ESTALE); state is DONE, DEAD or QUEUED (retry at
+ *   next_run_at, 0 = now, with error kept as last_error).
+ * - job_requeue_expired: RUNNING jobs past lease_until go back to QUEUED
+ *   (due now), or DEAD once attempts >= attempts_max; last_error is
+ *   "lease expired".
+ * - job_retry: a DEAD or QUEUED job (tenant_id 0 = any tenant) becomes
+ *   QUEUED, due now, attempts 0; SG_ENOTFOUND if not visible, SG_ESTATE if
+ *   RUNNING or DONE.
+ * When a job would go back to QUEUED while another queued job holds its
+ * coalesce key, it is folded instead: the queued twin (newer payload) keeps
+ * the higher priority and this job ends DONE with last_error
+ * "superseded by job N".
+ */
 int64_t sg_store_tx_now(struct sg_store_tx *tx);
 int sg_store_tx_tenant_insert(struct sg_store_tx *tx, const char *name,
                               int64_t *id_out, struct sg_err *err);
@@ -292,6 +326,7 @@ int sg_store_tenant_get(struct sg_store *s, const char *name,
                         struct sg_tenant *out, struct sg_err *err);
 int sg_store_tenant_get_by_id(struct sg_store *s, int64_t id,
                               struct sg_tenant *out, struct sg_err *err);
+/* Finds revoked keys too: the caller checks revoked_at. */
 int sg_store_apikey_lookup(struct sg_store *s, const char *hash_hex,
                            struct sg_apikey *out, struct sg_err *err);
 int sg_store_inbox_get(struct sg_store *s, int64_t tenant_id, int64_t id,
@@ -309,6 +344,7 @@ int sg_store_job_get(struct sg_store *s, int64_t tenant_id, int64_t id,
 int sg_store_job_list(struct sg_store *s, int64_t tenant_id, int state,
                       int64_t after_id, size_t limit, struct sg_job **jobs_out,
                       size_t *n_out, struct sg_err *err);
+/* Audit rows are flat: release the array with sg_free(). */
 int sg_store_audit_list(struct sg_store *s, int64_t tenant_id,
                         int64_t after_id, size_t limit,
                         struct sg_audit **rows_out, size_t *n_out,
