@@ -4,6 +4,7 @@
  * from different threads never interleave.
  */
 #include "log.h"
+#include "crypto.h"
 #include "err.h"
 
 #include <pthread.h>
@@ -56,7 +57,7 @@ int sg_log_add_secret(const char *secret)
         return 0;
     pthread_mutex_lock(&log_lock);
     for (size_t i = 0; i < log_secrets_n; i++)
-        if (strcmp(log_secrets[i], secret) == 0)
+        if (sg_ct_equal(log_secrets[i], strlen(log_secrets[i]), secret, len))
             goto out;
     if (log_secrets_n == SECRETS_MAX) {
         rc = SG_ELIMIT;

@@ -1,0 +1,104 @@
+/*
+ * internal.h - what the engine's files share: the engine struct, the
+ * authenticated caller, and the async-write helper that answers an HTTP
+ * request only after its change committed.
+ */
+#ifndef SG_ENGINE_INTERNAL_H
+#define SG_ENGINE_INTERNAL_H
+
+#include "engine/engine.h"
+#include "core/clock.h"
+#include "core/config.h"
+#include "http/server.h"
+#include "store/store.h"
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stdatomic.h>
+
+struct sg_dispatcher;
+
+struct sg_engine {
+    const struct sg_config *cfg;
+    struct sg_clock clock;
+    struct sg_store *store;
+    struct sg_http_server *http;
+    struct sg_dispatcher *dispatcher;
+    int64_t generic_tenant_id; /* 0 = generic webhooks disabled */
+
+    /* inbox processor */
+    pthread_t inbox_tid;
+    pthread_mutex_t inbox_lock;
+    pthread_cond_t inbox_cond;
+    bool inbox_started;
+    bool inbox_stop;
+    bool inbox_kicked;
+
+    /* intake counters for /metrics */
+    atomic_ulong wh_accepted;
+    atomic_ulong wh_duplicate;
+    atomic_ulong wh_rejected_sig;
+    atomic_ulong wh_rejected_other;
+    atomic_ulong wh_store_busy;
+    atomic_ulong inbox_processed;
+};
+
+/* The caller of an admin API request, after authentication. */
+struct sg_caller {
+    int64_t tenant_id;
+    int64_t key_id;
+    bool read_only;
+};
+
+/*
+ * Authenticate the Bearer key. On success fills who and returns true; on
+ * failure answers 401 (missing/unknown key) or 403 (read-only key on a
+ * write) itself and returns false.
+ */
+bool sg_engine__auth(struct sg_engine *e, struct sg_http_req *r, bool write,
+                     struct sg_caller *who);
+
+/*
+ * An admin mutation in flight: run fn in the writer, then answer from the
+ * writer thread through the deferred reply. fn sets status and result (a
+ * JSON document, or error code/message); the audit row is written by fn
+ * in the same transaction.
+ */
+struct sg_api_op {
+    struct sg_engine *e;
+    struct sg_http_deferred *d;
+    struct sg_caller who;
+    int status;
+    json_t *result;
+    const char *err_code;
+    char err_msg[200];
+    /* inputs, owned by the op */
+    int64_t id;
+    json_t *input;
+    char *text;
+};
+
+struct sg_api_op *sg_engine__op_new(struct sg_engine *e,
+                                    struct sg_http_req *r,
+                                    const struct sg_caller *who);
+/* Submit; answers 503 itself when the store queue is full. */
+void sg_engine__op_submit(struct sg_api_op *op, sg_store_write_fn fn);
+/* Set an error outcome inside fn. */
+void sg_engine__op_fail(struct sg_api_op *op, int status, const char *code,
+                        const char *fmt, ...) SG_PRINTF(4, 5);
+/* Audit row for op inside fn. */
+int sg_engine__audit(struct sg_store_tx *tx, const struct sg_api_op *op,
+                     const char *action, const char *object,
+                     const char *outcome, struct sg_err *err);
+
+void sg_engine__register_api(struct sg_engine *e);
+void sg_engine__register_intake(struct sg_engine *e);
+int sg_engine__inbox_start(struct sg_engine *e, struct sg_err *err);
+void sg_engine__inbox_stop(struct sg_engine *e);
+void sg_engine__inbox_kick(struct sg_engine *e);
+int sg_engine__intake_metrics(struct sg_engine *e, struct sg_buf *out);
+
+/* JSON views of rows, new references. */
+json_t *sg_engine__job_json(const struct sg_job *j);
+
+#endif
