@@ -1,0 +1,1265 @@
+/*
+ * orders.c - the emulator's orders: creation against listed stock, the
+ * order status machine (reference 8.9), Get Order List / Get Order Detail,
+ * and helpers the fulfilment, return and traffic modules share.
+ *
+ * Invariant: listed stock only goes down in sg_sbx_order_create, all lines
+ * or none, and only goes back up when an unshipped line is cancelled, so
+ * units sold never exceed the stock that was listed.
+ */
+#include "core/sg.h"
+#include "core/alloc.h"
+#include "core/json.h"
+#include "core/log.h"
+#include "sandbox/sandbox.h"
+#include "sandbox/tiktok_shop/shop_internal.h"
+
+#include <pthread.h>
+
+#define LINES_MAX        100
+#define UNITS_MAX        1000
+#define BUYERS           20
+#define SHIPPING_FEE     599
+#define IDS_QUERY_MAX    4096
+
+/* ---- per-sandbox extension state ---- */
+
+#define EXT_MAX 16
+
+static pthread_mutex_t ext_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct sg_sbx__ext ext_tab[EXT_MAX];
+
+static void timing_defaults(struct sg_sbx__timing *t)
+{
+    t->pay_s = 0;
+    t->hold_s = 0;
+    t->collect_s = 3600;
+    t->deliver_s = 3 * 86400;
+    t->complete_s = 10 * 86400;
+    t->refund_s = 3600;
+    t->buyer_ship_s = 86400;
+}
+
+struct sg_sbx__ext *sg_sbx__ext(struct sg_sbx *s)
+{
+    struct sg_sbx__ext *e = NULL;
+    size_t i;
+
+    pthread_mutex_lock(&ext_mu);
+    for (i = 0; i < EXT_MAX; i++) {
+        if (ext_tab[i].sbx == s) {
+            e = &ext_tab[i];
+            goto out;
+        }
+    }
+    for (i = 0; i < EXT_MAX; i++) {
+        if (ext_tab[i].sbx == NULL) {
+            e = &ext_tab[i];
+            break;
+        }
+    }
+    /* Table full: recycle the last slot rather than fail. */
+    if (e == NULL)
+        e = &ext_tab[EXT_MAX - 1];
+    e->sbx = s;
+    timing_defaults(&e->timing);
+    e->traffic = NULL;
+    e->due_ms = 0;
+out:
+    pthread_mutex_unlock(&ext_mu);
+    return e;
+}
+
+int sg_sbx__timing_set(struct sg_sbx *s, const json_t *spec,
+                       struct sg_err *err)
+{
+    static const char *const names[] = {"pay_s",      "hold_s",
+                                        "collect_s",  "deliver_s",
+                                        "complete_s", "refund_s",
+                                        "buyer_ship_s"};
+    struct sg_sbx__timing t = sg_sbx__ext(s)->timing;
+    int64_t *slots[] = {&t.pay_s,      &t.hold_s,   &t.collect_s,
+                        &t.deliver_s,  &t.complete_s, &t.refund_s,
+                        &t.buyer_ship_s};
+    size_t i;
+
+    if (!json_is_object(spec))
+        return 0;
+    for (i = 0; i < SG_ARRAY_SIZE(names); i++) {
+        json_t *v = json_object_get(spec, names[i]);
+
+        if (v == NULL)
+            continue;
+        if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+            json_integer_value(v) > 365 * 86400)
+            return sg_err_set(err, SG_EINVAL,
+                              "%s must be 0..31536000 seconds", names[i]);
+        *slots[i] = json_integer_value(v);
+    }
+    sg_sbx__ext(s)->timing = t;
+    return 0;
+}
+
+/* ---- money ---- */
+
+bool sg_sbx__money_parse(const char *str, int64_t *cents_out)
+{
+    int64_t whole = 0, frac = 0;
+    int digits = 0, fdigits = 0;
+    const char *p = str;
+
+    if (p == NULL || *p == '\0')
+        return false;
+    while (*p >= '0' && *p <= '9') {
+        if (++digits > 12)
+            return false;
+        whole = whole * 10 + (*p++ - '0');
+    }
+    if (*p == '.') {
+        p++;
+        while (*p >= '0' && *p <= '9') {
+            if (++fdigits > 2)
+                return false;
+            frac = frac * 10 + (*p++ - '0');
+        }
+        if (fdigits == 1)
+            frac *= 10;
+    }
+    if (*p != '\0' || digits == 0)
+        return false;
+    *cents_out = whole * 100 + frac;
+    return true;
+}
+
+void sg_sbx__money_fmt(int64_t cents, char out[32])
+{
+    const char *sign = cents < 0 ? "-" : "";
+
+    if (cents < 0)
+        cents = -cents;
+    snprintf(out, 32, "%s%" PRId64 ".%02" PRId64, sign, cents / 100,
+             cents % 100);
+}
+
+static void set_money(json_t *obj, const char *key, int64_t cents)
+{
+    char buf[32];
+
+    sg_sbx__money_fmt(cents, buf);
+    json_object_set_new(obj, key, json_string(buf));
+}
+
+/* ---- objects ---- */
+
+json_t *sg_sbx__view(const json_t *obj)
+{
+    json_t *v = json_deep_copy(obj);
+
+    if (v == NULL)
+        return json_object();
+    json_object_del(v, "_sbx");
+    json_object_del(v, "shop_id");
+    return v;
+}
+
+json_t *sg_sbx__priv(json_t *obj)
+{
+    json_t *p = json_object_get(obj, "_sbx");
+
+    if (!json_is_object(p)) {
+        p = json_object();
+        json_object_set_new(obj, "_sbx", p);
+    }
+    return p;
+}
+
+json_t *sg_sbx__get(struct sg_sbx *s, const char *coll, const char *id,
+                    const char *shop_id)
+{
+    json_t *c = sg_sbx_coll(s, coll);
+    json_t *o;
+    const char *owner;
+
+    if (c == NULL || id == NULL || *id == '\0')
+        return NULL;
+    o = json_object_get(c, id);
+    if (!json_is_object(o))
+        return NULL;
+    owner = sg_json_str(o, "shop_id");
+    if (shop_id != NULL && (owner == NULL || strcmp(owner, shop_id) != 0))
+        return NULL;
+    return o;
+}
+
+void sg_sbx__set_str(json_t *obj, const char *key, const char *value)
+{
+    json_object_set_new(obj, key, json_string(value ? value : ""));
+}
+
+void sg_sbx__set_int(json_t *obj, const char *key, int64_t value)
+{
+    json_object_set_new(obj, key, json_integer(value));
+}
+
+bool sg_sbx__strarr_has(const json_t *arr, const char *str)
+{
+    size_t i;
+    json_t *v;
+
+    if (!json_is_array(arr) || str == NULL)
+        return false;
+    json_array_foreach(arr, i, v) {
+        if (json_is_string(v) && strcmp(json_string_value(v), str) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* ---- search lists ---- */
+
+static int item_cmp_asc(const void *a, const void *b)
+{
+    const struct sg_sbx__item *x = a, *y = b;
+    size_t lx = strlen(x->id), ly = strlen(y->id);
+
+    if (x->key != y->key)
+        return x->key < y->key ? -1 : 1;
+    if (lx != ly)
+        return lx < ly ? -1 : 1;
+    return strcmp(x->id, y->id);
+}
+
+static int item_cmp_desc(const void *a, const void *b)
+{
+    return item_cmp_asc(b, a);
+}
+
+int sg_sbx__collect(struct sg_sbx__list *out, json_t *coll,
+                    const char *shop_id, sg_sbx__match_fn match,
+                    const json_t *filter, const char *sort_field, bool desc)
+{
+    const char *key;
+    json_t *obj;
+
+    memset(out, 0, sizeof(*out));
+    if (!json_is_object(coll))
+        return 0;
+    json_object_foreach(coll, key, obj) {
+        const char *owner = sg_json_str(obj, "shop_id");
+
+        if (!json_is_object(obj))
+            continue;
+        if (shop_id != NULL &&
+            (owner == NULL || strcmp(owner, shop_id) != 0))
+            continue;
+        if (match != NULL && !match(obj, filter))
+            continue;
+        if (out->n == out->cap) {
+            size_t cap = out->cap ? out->cap * 2 : 64;
+            struct sg_sbx__item *v =
+                sg_realloc(out->v, cap * sizeof(*v));
+
+            if (v == NULL) {
+                sg_sbx__list_release(out);
+                return SG_ENOMEM;
+            }
+            out->v = v;
+            out->cap = cap;
+        }
+        out->v[out->n].key = sg_json_int(obj, sort_field, 0);
+        out->v[out->n].id = key;
+        out->v[out->n].obj = obj;
+        out->n++;
+    }
+    if (out->n > 1)
+        qsort(out->v, out->n, sizeof(out->v[0]),
+              desc ? item_cmp_desc : item_cmp_asc);
+    return 0;
+}
+
+void sg_sbx__list_release(struct sg_sbx__list *l)
+{
+    sg_free(l->v);
+    memset(l, 0, sizeof(*l));
+}
+
+static bool csv_has(const char *csv, const char *word)
+{
+    size_t n = strlen(word);
+    const char *p = csv;
+
+    if (n == 0)
+        return false;
+    while (p != NULL && *p != '\0') {
+        const char *e = strchr(p, ',');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+
+        if (len == n && strncmp(p, word, n) == 0)
+            return true;
+        p = e ? e + 1 : NULL;
+    }
+    return false;
+}
+
+bool sg_sbx__sort_opts(struct sg_sbx_call *c, const char *allowed,
+                       const char *def_field, long err_code,
+                       char field[32], bool *desc_out)
+{
+    char order[16];
+
+    snprintf(field, 32, "%s", def_field);
+    *desc_out = true;
+    if (sg_sbx_query(c, "sort_field", field, 32) && field[0] != '\0' &&
+        !csv_has(allowed, field)) {
+        sg_sbx_fail(c, 200, err_code,
+                    "Invalid parameter. The `sort_field` value is "
+                    "not supported.", NULL);
+        return false;
+    }
+    if (field[0] == '\0')
+        snprintf(field, 32, "%s", def_field);
+    if (sg_sbx_query(c, "sort_order", order, sizeof(order)) &&
+        order[0] != '\0') {
+        if (strcmp(order, "ASC") == 0) {
+            *desc_out = false;
+        } else if (strcmp(order, "DESC") != 0) {
+            sg_sbx_fail(c, 200, err_code,
+                        "Invalid parameter. The `sort_order` value must "
+                        "be ASC or DESC.", NULL);
+            return false;
+        }
+    }
+    return true;
+}
+
+bool sg_sbx__answer_page(struct sg_sbx_call *c, const struct sg_sbx__list *l,
+                         const char *name, sg_sbx__view_fn view_fn)
+{
+    size_t start = 0, count = 0, i;
+    char next[64] = "";
+    json_t *data, *arr;
+
+    if (!sg_sbx_page(c, l->n, 20, &start, &count, next))
+        return false;
+    data = json_object();
+    arr = json_array();
+    for (i = start; i < start + count && i < l->n; i++)
+        json_array_append_new(arr, view_fn(c->sbx, l->v[i].obj));
+    json_object_set_new(data, name, arr);
+    json_object_set_new(data, "next_page_token", json_string(next));
+    json_object_set_new(data, "total_count", json_integer((json_int_t)l->n));
+    sg_sbx_ok(c, data);
+    return true;
+}
+
+static bool range_ok(const json_t *obj, const json_t *filter,
+                     const char *field, const char *ge, const char *lt)
+{
+    json_t *g = json_object_get(filter, ge);
+    json_t *t = json_object_get(filter, lt);
+    int64_t v = sg_json_int(obj, field, 0);
+
+    if (json_is_integer(g) && v < json_integer_value(g))
+        return false;
+    if (json_is_integer(t) && v >= json_integer_value(t))
+        return false;
+    return true;
+}
+
+bool sg_sbx__time_match(const json_t *obj, const json_t *filter)
+{
+    if (!json_is_object(filter))
+        return true;
+    return range_ok(obj, filter, "create_time", "create_time_ge",
+                    "create_time_lt") &&
+           range_ok(obj, filter, "update_time", "update_time_ge",
+                    "update_time_lt");
+}
+
+/* ---- idempotency ---- */
+
+json_t *sg_sbx__idem_get(json_t *obj, const char *action, const char *key)
+{
+    json_t *idem, *hit;
+    char name[SG_SBX_IDEM_KEY_MAX + 40];
+
+    if (key == NULL || *key == '\0')
+        return NULL;
+    idem = json_object_get(sg_sbx__priv(obj), "idem");
+    snprintf(name, sizeof(name), "%s:%s", action, key);
+    hit = json_object_get(idem, name);
+    return hit ? json_deep_copy(hit) : NULL;
+}
+
+void sg_sbx__idem_put(json_t *obj, const char *action, const char *key,
+                      const json_t *answer)
+{
+    json_t *priv, *idem;
+    char name[SG_SBX_IDEM_KEY_MAX + 40];
+
+    if (key == NULL || *key == '\0')
+        return;
+    priv = sg_sbx__priv(obj);
+    idem = json_object_get(priv, "idem");
+    if (!json_is_object(idem)) {
+        idem = json_object();
+        json_object_set_new(priv, "idem", idem);
+    }
+    snprintf(name, sizeof(name), "%s:%s", action, key);
+    json_object_set_new(idem, name, json_deep_copy(answer));
+}
+
+/* ---- products and stock ---- */
+
+static json_t *sku_in(json_t *product, const char *sku_id)
+{
+    size_t i;
+    json_t *sku;
+
+    json_array_foreach(json_object_get(product, "skus"), i, sku) {
+        const char *id = sg_json_str(sku, "id");
+
+        if (id != NULL && strcmp(id, sku_id) == 0)
+            return sku;
+    }
+    return NULL;
+}
+
+static json_t *find_sku(struct sg_sbx *s, const char *shop_id,
+                        const char *product_id, const char *sku_id,
+                        json_t **product_out)
+{
+    json_t *products = sg_sbx_coll(s, "products");
+    const char *key;
+    json_t *p, *sku;
+
+    *product_out = NULL;
+    if (product_id != NULL) {
+        p = sg_sbx__get(s, "products", product_id, shop_id);
+        sku = p ? sku_in(p, sku_id) : NULL;
+        if (sku != NULL)
+            *product_out = p;
+        return sku;
+    }
+    json_object_foreach(products, key, p) {
+        const char *owner = sg_json_str(p, "shop_id");
+
+        if (owner == NULL || strcmp(owner, shop_id) != 0)
+            continue;
+        sku = sku_in(p, sku_id);
+        if (sku != NULL) {
+            *product_out = p;
+            return sku;
+        }
+    }
+    return NULL;
+}
+
+static json_t *inventory_of(json_t *sku, const char *warehouse_id)
+{
+    size_t i;
+    json_t *inv;
+
+    json_array_foreach(json_object_get(sku, "inventory"), i, inv) {
+        const char *wh = sg_json_str(inv, "warehouse_id");
+
+        if (wh != NULL && strcmp(wh, warehouse_id) == 0)
+            return inv;
+    }
+    return NULL;
+}
+
+/* Give one unit of a cancelled line back to the listed stock. */
+static void restock_line(struct sg_sbx *s, const json_t *line)
+{
+    json_t *p = sg_sbx__get(s, "products", sg_json_str(line, "product_id"),
+                            NULL);
+    json_t *sku = p ? sku_in(p, sg_json_str(line, "sku_id")) : NULL;
+    const char *wh = sg_json_str(json_object_get(line, "_sbx"), "wh");
+    json_t *inv = (sku && wh) ? inventory_of(sku, wh) : NULL;
+
+    if (inv == NULL)
+        return;
+    sg_sbx__set_int(inv, "quantity", sg_json_int(inv, "quantity", 0) + 1);
+    sg_sbx__set_int(p, "update_time", sg_sbx_now_s(s));
+}
+
+/* ---- status machine ---- */
+
+static bool status_is(const json_t *order, const char *status)
+{
+    const char *st = sg_json_str(order, "status");
+
+    return st != NULL && strcmp(st, status) == 0;
+}
+
+bool sg_sbx__line_cancelled(const json_t *line)
+{
+    const char *st = sg_json_str(line, "display_status");
+
+    return st != NULL && strcmp(st, "CANCELLED") == 0;
+}
+
+int sg_sbx__line_stage(struct sg_sbx *s, const json_t *line)
+{
+    const char *pkg = sg_json_str(line, "package_id");
+    int st;
+
+    if (pkg == NULL || *pkg == '\0')
+        return 0;
+    st = sg_sbx__package_stage(s, pkg);
+    return st < 0 ? 0 : st;
+}
+
+json_t *sg_sbx__order_line(json_t *order, const char *line_id)
+{
+    size_t i;
+    json_t *line;
+
+    json_array_foreach(json_object_get(order, "line_items"), i, line) {
+        const char *id = sg_json_str(line, "id");
+
+        if (id != NULL && line_id != NULL && strcmp(id, line_id) == 0)
+            return line;
+    }
+    return NULL;
+}
+
+/* The per-line fields that follow from the order and its packages. */
+static void derive_lines(struct sg_sbx *s, json_t *order)
+{
+    const char *st = sg_json_str(order, "status");
+    size_t i;
+    json_t *line;
+
+    json_array_foreach(json_object_get(order, "line_items"), i, line) {
+        const char *pkg = sg_json_str(line, "package_id");
+        bool has_pkg = pkg != NULL && *pkg != '\0';
+        int stage = sg_sbx__line_stage(s, line);
+        const char *disp, *pst;
+
+        if (sg_sbx__line_cancelled(line))
+            continue;
+        if (!has_pkg)
+            pst = "TO_FULFILL";
+        else if (stage == 0)
+            pst = "PROCESSING";
+        else if (stage < 3)
+            pst = "FULFILLING";
+        else
+            pst = "COMPLETED";
+        if (strcmp(st, "UNPAID") == 0 || strcmp(st, "ON_HOLD") == 0)
+            disp = st;
+        else if (strcmp(st, "COMPLETED") == 0)
+            disp = "COMPLETED";
+        else if (stage == 0)
+            disp = "TO_SHIP";
+        else if (stage < 3)
+            disp = "SHIPPED";
+        else
+            disp = "DELIVERED";
+        sg_sbx__set_str(line, "display_status", disp);
+        sg_sbx__set_str(line, "package_status", pst);
+    }
+}
+
+static void stamp_once(json_t *order, const char *key, int64_t now)
+{
+    if (sg_json_int(order, key, 0) == 0)
+        sg_sbx__set_int(order, key, now);
+}
+
+void sg_sbx__order_set_status(struct sg_sbx *s, json_t *order,
+                              const char *status)
+{
+    int64_t now = sg_sbx_now_s(s);
+    const char *old = sg_json_str(order, "status");
+    json_t *data;
+
+    if (old != NULL && strcmp(old, status) == 0) {
+        derive_lines(s, order);
+        return;
+    }
+    sg_sbx__set_str(order, "status", status);
+    sg_sbx__set_int(order, "update_time", now);
+    json_object_set_new(order, "is_on_hold_order",
+                        json_boolean(strcmp(status, "ON_HOLD") == 0));
+    if (strcmp(status, "AWAITING_SHIPMENT") == 0 ||
+        strcmp(status, "ON_HOLD") == 0) {
+        stamp_once(order, "paid_time", now);
+        sg_sbx__set_int(order, "shipping_due_time", now + 3 * 86400);
+        sg_sbx__set_int(order, "rts_sla_time", now + 3 * 86400);
+        sg_sbx__set_int(order, "tts_sla_time", now + 5 * 86400);
+        sg_sbx__set_int(order, "collection_due_time", now + 5 * 86400);
+        sg_sbx__set_int(order, "delivery_due_time", now + 10 * 86400);
+    } else if (strcmp(status, "PARTIALLY_SHIPPING") == 0 ||
+               strcmp(status, "AWAITING_COLLECTION") == 0 ||
+               strcmp(status, "IN_TRANSIT") == 0) {
+        stamp_once(order, "rts_time", now);
+    } else if (strcmp(status, "DELIVERED") == 0) {
+        stamp_once(order, "rts_time", now);
+        stamp_once(order, "delivery_time", now);
+    } else if (strcmp(status, "CANCELLED") == 0) {
+        stamp_once(order, "cancel_time", now);
+    }
+    derive_lines(s, order);
+    data = json_object();
+    json_object_set_new(data, "order_id",
+                        json_string(sg_json_str(order, "id")));
+    json_object_set_new(data, "order_status", json_string(status));
+    json_object_set_new(data, "update_time", json_integer(now));
+    json_object_set_new(data, "is_on_hold_order",
+                        json_boolean(strcmp(status, "ON_HOLD") == 0));
+    sg_sbx_emit(s, sg_json_str(order, "shop_id"), SG_SBX_WH_ORDER, data);
+    sg_sbx_dirty(s);
+}
+
+/* Task argument: the order and the task's due time. */
+static json_t *order_arg(const json_t *order, int64_t at_ms)
+{
+    json_t *a = json_object();
+
+    json_object_set_new(a, "order_id",
+                        json_string(sg_json_str(order, "id")));
+    sg_sbx__set_int(a, "at_ms", at_ms);
+    return a;
+}
+
+static void schedule_order(struct sg_sbx *s, const json_t *order,
+                           int64_t at_ms, sg_sbx_task_fn fn)
+{
+    sg_sbx_schedule(s, at_ms, fn, order_arg(order, at_ms));
+}
+
+static json_t *order_of_arg(struct sg_sbx *s, const json_t *arg)
+{
+    return sg_sbx__get(s, "orders", sg_json_str(arg, "order_id"), NULL);
+}
+
+static void task_complete(struct sg_sbx *s, json_t *arg)
+{
+    json_t *order = order_of_arg(s, arg);
+
+    if (order != NULL && status_is(order, "DELIVERED"))
+        sg_sbx__order_set_status(s, order, "COMPLETED");
+}
+
+static void task_release(struct sg_sbx *s, json_t *arg)
+{
+    json_t *order = order_of_arg(s, arg);
+
+    if (order != NULL && status_is(order, "ON_HOLD"))
+        sg_sbx__order_set_status(s, order, "AWAITING_SHIPMENT");
+}
+
+static void task_pay(struct sg_sbx *s, json_t *arg)
+{
+    json_t *order = order_of_arg(s, arg);
+    const struct sg_sbx__timing *t = &sg_sbx__ext(s)->timing;
+
+    if (order == NULL || !status_is(order, "UNPAID"))
+        return;
+    if (t->hold_s > 0) {
+        sg_sbx__order_set_status(s, order, "ON_HOLD");
+        schedule_order(s, order,
+                       sg_json_int(arg, "at_ms", sg_sbx_now_ms(s)) +
+                           t->hold_s * 1000,
+                       task_release);
+    } else {
+        sg_sbx__order_set_status(s, order, "AWAITING_SHIPMENT");
+    }
+}
+
+void sg_sbx__order_refresh(struct sg_sbx *s, json_t *order)
+{
+    const char *st = sg_json_str(order, "status");
+    bool any_open = false, any_unshipped = false, any_shipped = false;
+    int min_stage = 3;
+    const char *next;
+    size_t i;
+    json_t *line;
+
+    if (st == NULL || strcmp(st, "UNPAID") == 0 ||
+        strcmp(st, "ON_HOLD") == 0 || strcmp(st, "CANCELLED") == 0 ||
+        strcmp(st, "COMPLETED") == 0) {
+        derive_lines(s, order);
+        return;
+    }
+    json_array_foreach(json_object_get(order, "line_items"), i, line) {
+        int stage;
+
+        if (sg_sbx__line_cancelled(line))
+            continue;
+        any_open = true;
+        stage = sg_sbx__line_stage(s, line);
+        if (stage == 0)
+            any_unshipped = true;
+        else
+            any_shipped = true;
+        if (stage < min_stage)
+            min_stage = stage;
+    }
+    if (!any_open)
+        next = "CANCELLED";
+    else if (!any_shipped)
+        next = "AWAITING_SHIPMENT";
+    else if (any_unshipped)
+        next = "PARTIALLY_SHIPPING";
+    else if (min_stage == 1)
+        next = "AWAITING_COLLECTION";
+    else if (min_stage == 2)
+        next = "IN_TRANSIT";
+    else
+        next = "DELIVERED";
+    if (strcmp(next, "DELIVERED") == 0 && strcmp(st, "DELIVERED") != 0)
+        schedule_order(s, order,
+                       (sg_sbx__ext(s)->due_ms ? sg_sbx__ext(s)->due_ms
+                                               : sg_sbx_now_ms(s)) +
+                           sg_sbx__ext(s)->timing.complete_s * 1000,
+                       task_complete);
+    sg_sbx__order_set_status(s, order, next);
+}
+
+size_t sg_sbx__order_cancel_lines(struct sg_sbx *s, json_t *order,
+                                  const json_t *line_ids, const char *who,
+                                  const char *reason)
+{
+    size_t i, n = 0;
+    bool any_open = false;
+    json_t *line;
+
+    json_array_foreach(json_object_get(order, "line_items"), i, line) {
+        const char *id = sg_json_str(line, "id");
+        const char *pkg = sg_json_str(line, "package_id");
+
+        if (sg_sbx__line_cancelled(line))
+            continue;
+        if ((line_ids != NULL && !sg_sbx__strarr_has(line_ids, id)) ||
+            sg_sbx__line_stage(s, line) > 0) {
+            any_open = true;
+            continue;
+        }
+        restock_line(s, line);
+        if (pkg != NULL && *pkg != '\0')
+            sg_sbx__package_drop_line(s, pkg, id);
+        sg_sbx__set_str(line, "package_id", "");
+        sg_sbx__set_str(line, "display_status", "CANCELLED");
+        sg_sbx__set_str(line, "package_status", "CANCELLED");
+        sg_sbx__set_str(line, "cancel_user", who);
+        sg_sbx__set_str(line, "cancel_reason", reason);
+        n++;
+    }
+    if (n == 0)
+        return 0;
+    sg_sbx__set_int(order, "update_time", sg_sbx_now_s(s));
+    if (!any_open) {
+        sg_sbx__set_str(order, "cancellation_initiator", who);
+        sg_sbx__set_str(order, "cancel_reason", reason);
+        sg_sbx__order_set_status(s, order, "CANCELLED");
+    } else {
+        sg_sbx__order_refresh(s, order);
+    }
+    sg_sbx_dirty(s);
+    return n;
+}
+
+/* ---- creation ---- */
+
+static const char *const first_names[BUYERS] = {
+    "James", "Mary", "Robert", "Patricia", "John", "Jennifer", "Michael",
+    "Linda", "David", "Elizabeth", "William", "Barbara", "Richard", "Susan",
+    "Joseph", "Jessica", "Thomas", "Sarah", "Carlos", "Karen"};
+static const char *const last_names[BUYERS] = {
+    "Smith", "Johnson", "Williams", "Brown", "Jones", "Garcia", "Miller",
+    "Davis", "Rodriguez", "Martinez", "Hernandez", "Lopez", "Gonzalez",
+    "Wilson", "Anderson", "Thomas", "Taylor", "Moore", "Jackson", "Martin"};
+static const char *const cities[4][3] = {
+    {"Los Angeles", "California", "90001"},
+    {"New York", "New York", "10001"},
+    {"Houston", "Texas", "77001"},
+    {"Seattle", "Washington", "98101"}};
+
+/* "James" -> "J***". */
+static void mask_word(const char *w, char out[16])
+{
+    snprintf(out, 16, "%c***", w[0]);
+}
+
+static json_t *district(const char *level_name, const char *name,
+                        const char *level)
+{
+    json_t *d = json_object();
+
+    sg_sbx__set_str(d, "address_level_name", level_name);
+    sg_sbx__set_str(d, "address_name", name);
+    sg_sbx__set_str(d, "address_level", level);
+    return d;
+}
+
+/* Buyer identity and masked address, from a small pool so repeat buyers
+ * (and so combinable packages) happen. */
+static void add_buyer(struct sg_sbx *s, json_t *order)
+{
+    unsigned idx = (unsigned)sg_sbx_rand(s, BUYERS);
+    unsigned city = idx % 4;
+    unsigned tail = (unsigned)sg_sbx_rand(s, 10000);
+    char buf[128], fm[16], lm[16], street[16];
+    json_t *addr = json_object(), *dist = json_array(), *pref;
+
+    snprintf(buf, sizeof(buf), "74940000000000%05u", 10000 + idx);
+    sg_sbx__set_str(order, "user_id", buf);
+    snprintf(buf, sizeof(buf), "v2%08x%02u@scs2.tiktok.com",
+             (idx + 1) * 2654435761u, idx);
+    sg_sbx__set_str(order, "buyer_email", buf);
+    snprintf(buf, sizeof(buf), "%c****%u", first_names[idx][0], idx);
+    sg_sbx__set_str(order, "buyer_nickname", buf);
+
+    mask_word(first_names[idx], fm);
+    mask_word(last_names[idx], lm);
+    mask_word("Main", street);
+    snprintf(buf, sizeof(buf), "%s %s", fm, lm);
+    sg_sbx__set_str(addr, "name", buf);
+    sg_sbx__set_str(addr, "first_name", fm);
+    sg_sbx__set_str(addr, "last_name", lm);
+    snprintf(buf, sizeof(buf), "(+1)%03u-***-%04u", 201 + idx * 37 % 700,
+             tail);
+    sg_sbx__set_str(addr, "phone_number", buf);
+    sg_sbx__set_str(addr, "region_code", "US");
+    sg_sbx__set_str(addr, "postal_code", cities[city][2]);
+    snprintf(buf, sizeof(buf), "%u** %s St", 1 + idx % 9, street);
+    sg_sbx__set_str(addr, "address_line1", buf);
+    sg_sbx__set_str(addr, "address_line2", "");
+    sg_sbx__set_str(addr, "address_line3", "");
+    sg_sbx__set_str(addr, "address_line4", "");
+    sg_sbx__set_str(addr, "address_detail", buf);
+    snprintf(buf, sizeof(buf), "%u** %s St, %s, %s, %s, United States",
+             1 + idx % 9, street, cities[city][0], cities[city][1],
+             cities[city][2]);
+    sg_sbx__set_str(addr, "full_address", buf);
+    json_array_append_new(dist, district("Country", "United States", "L0"));
+    json_array_append_new(dist, district("State", cities[city][1], "L1"));
+    json_array_append_new(dist, district("City", cities[city][0], "L3"));
+    json_object_set_new(addr, "district_info", dist);
+    pref = json_object();
+    sg_sbx__set_str(pref, "drop_off_location", "");
+    json_object_set_new(addr, "delivery_preferences", pref);
+    json_object_set_new(order, "recipient_address", addr);
+}
+
+struct want {
+    json_t *product;
+    json_t *sku;
+    json_t *inv;
+    const char *warehouse_id;
+    int64_t qty;
+    int64_t price_cents;
+};
+
+static int64_t demanded(json_t *demand, const char *sku_id, const char *wh)
+{
+    char key[128];
+
+    snprintf(key, sizeof(key), "%s|%s", sku_id, wh);
+    return sg_json_int(demand, key, 0);
+}
+
+static void demand_add(json_t *demand, const char *sku_id, const char *wh,
+                       int64_t qty)
+{
+    char key[128];
+
+    snprintf(key, sizeof(key), "%s|%s", sku_id, wh);
+    json_object_set_new(demand, key,
+                        json_integer(sg_json_int(demand, key, 0) + qty));
+}
+
+/* Resolve and check one requested line against the stock still free. */
+static int resolve_line(struct sg_sbx *s, const char *shop_id,
+                        const json_t *req, json_t *demand, struct want *w,
+                        struct sg_err *err)
+{
+    const char *sku_id = sg_json_str(req, "sku_id");
+    const char *wh = sg_json_str(req, "warehouse_id");
+    const char *status, *price;
+    json_t *qv = json_object_get(req, "quantity");
+    json_t *pr;
+    size_t i;
+    json_t *inv;
+
+    if (sku_id == NULL)
+        return sg_err_set(err, SG_EINVAL, "line without sku_id");
+    w->qty = qv == NULL ? 1 : json_is_integer(qv) ? json_integer_value(qv)
+                                                  : 0;
+    if (w->qty < 1 || w->qty > UNITS_MAX)
+        return sg_err_set(err, SG_EINVAL, "quantity must be 1..%d",
+                          UNITS_MAX);
+    w->sku = find_sku(s, shop_id, sg_json_str(req, "product_id"), sku_id,
+                      &w->product);
+    if (w->sku == NULL)
+        return sg_err_set(err, SG_ENOTFOUND, "sku %s not found in shop",
+                          sku_id);
+    status = sg_json_str(w->product, "status");
+    if (status == NULL || strcmp(status, "ACTIVATE") != 0)
+        return sg_err_set(err, SG_ESTATE, "product %s is not ACTIVATE",
+                          sg_json_str(w->product, "id"));
+    pr = json_object_get(w->sku, "price");
+    price = sg_json_str(pr, "sale_price");
+    if (price == NULL)
+        price = sg_json_str(pr, "tax_exclusive_price");
+    if (price == NULL)
+        price = sg_json_str(pr, "amount");
+    if (!sg_sbx__money_parse(price, &w->price_cents))
+        w->price_cents = 0;
+    w->inv = NULL;
+    json_array_foreach(json_object_get(w->sku, "inventory"), i, inv) {
+        const char *iwh = sg_json_str(inv, "warehouse_id");
+
+        if (iwh == NULL || (wh != NULL && strcmp(iwh, wh) != 0))
+            continue;
+        if (sg_json_int(inv, "quantity", 0) - demanded(demand, sku_id, iwh) >=
+            w->qty) {
+            w->inv = inv;
+            w->warehouse_id = iwh;
+            break;
+        }
+    }
+    if (w->inv == NULL)
+        return sg_err_set(err, SG_ESTATE, "sku %s is out of stock", sku_id);
+    demand_add(demand, sku_id, w->warehouse_id, w->qty);
+    return 0;
+}
+
+static json_t *make_line(struct sg_sbx *s, const struct want *w,
+                         const char *currency)
+{
+    json_t *line = json_object(), *priv = json_object();
+    json_t *imgs = json_object_get(w->product, "main_images");
+    const char *img = sg_json_str(json_array_get(imgs, 0), "url");
+    const char *seller_sku = sg_json_str(w->sku, "seller_sku");
+    char id[24];
+
+    sg_sbx_new_id(s, id);
+    sg_sbx__set_str(line, "id", id);
+    sg_sbx__set_str(line, "sku_id", sg_json_str(w->sku, "id"));
+    sg_sbx__set_str(line, "product_id", sg_json_str(w->product, "id"));
+    sg_sbx__set_str(line, "product_name", sg_json_str(w->product, "title"));
+    sg_sbx__set_str(line, "sku_name", seller_sku ? seller_sku : "Default");
+    sg_sbx__set_str(line, "sku_image", img);
+    sg_sbx__set_str(line, "seller_sku", seller_sku);
+    set_money(line, "original_price", w->price_cents);
+    set_money(line, "sale_price", w->price_cents);
+    set_money(line, "platform_discount", 0);
+    set_money(line, "seller_discount", 0);
+    sg_sbx__set_str(line, "currency", currency);
+    sg_sbx__set_str(line, "display_status", "UNPAID");
+    sg_sbx__set_str(line, "package_id", "");
+    sg_sbx__set_str(line, "package_status", "TO_FULFILL");
+    sg_sbx__set_str(line, "tracking_number", "");
+    sg_sbx__set_str(line, "shipping_provider_id", "");
+    sg_sbx__set_str(line, "shipping_provider_name", "");
+    sg_sbx__set_str(line, "cancel_user", "");
+    sg_sbx__set_str(line, "cancel_reason", "");
+    sg_sbx__set_str(line, "sku_type", "NORMAL");
+    json_object_set_new(line, "is_gift", json_false());
+    json_object_set_new(line, "item_tax", json_array());
+    sg_sbx__set_str(priv, "wh", w->warehouse_id);
+    json_object_set_new(line, "_sbx", priv);
+    return line;
+}
+
+static json_t *make_payment(int64_t sub, const char *currency)
+{
+    json_t *p = json_object();
+    static const char *const zero[] = {
+        "seller_discount", "platform_discount", "shipping_fee_seller_discount",
+        "shipping_fee_platform_discount", "shipping_fee_cofunded_discount",
+        "tax", "small_order_fee", "shipping_fee_tax", "product_tax",
+        "retail_delivery_fee", "buyer_service_fee", "handling_fee",
+        "shipping_insurance_fee", "item_insurance_fee"};
+    size_t i;
+
+    sg_sbx__set_str(p, "currency", currency);
+    set_money(p, "sub_total", sub);
+    set_money(p, "shipping_fee", SHIPPING_FEE);
+    set_money(p, "original_shipping_fee", SHIPPING_FEE);
+    set_money(p, "original_total_product_price", sub);
+    set_money(p, "total_amount", sub + SHIPPING_FEE);
+    for (i = 0; i < SG_ARRAY_SIZE(zero); i++)
+        set_money(p, zero[i], 0);
+    return p;
+}
+
+static json_t *make_order(struct sg_sbx *s, const char *shop_id,
+                          const struct want *w, size_t n)
+{
+    json_t *order = json_object(), *items = json_array(), *hd;
+    const char *currency = sg_json_str(json_object_get(w[0].sku, "price"),
+                                       "currency");
+    int64_t now = sg_sbx_now_s(s), sub = 0;
+    char id[24];
+    size_t i;
+    int64_t u;
+
+    if (currency == NULL)
+        currency = "USD";
+    sg_sbx_new_id(s, id);
+    sg_sbx__set_str(order, "id", id);
+    sg_sbx__set_str(order, "shop_id", shop_id);
+    sg_sbx__set_str(order, "status", "UNPAID");
+    sg_sbx__set_int(order, "create_time", now);
+    sg_sbx__set_int(order, "update_time", now);
+    add_buyer(s, order);
+    sg_sbx__set_str(order, "buyer_message", "");
+    sg_sbx__set_str(order, "seller_note", "");
+    for (i = 0; i < n; i++) {
+        for (u = 0; u < w[i].qty; u++) {
+            json_array_append_new(items, make_line(s, &w[i], currency));
+            sub += w[i].price_cents;
+        }
+    }
+    json_object_set_new(order, "line_items", items);
+    json_object_set_new(order, "payment", make_payment(sub, currency));
+    json_object_set_new(order, "packages", json_array());
+    sg_sbx__set_str(order, "tracking_number", "");
+    sg_sbx__set_str(order, "shipping_provider", "");
+    sg_sbx__set_str(order, "shipping_provider_id", "");
+    sg_sbx__set_str(order, "fulfillment_type", "FULFILLMENT_BY_SELLER");
+    sg_sbx__set_str(order, "shipping_type", "SELLER");
+    sg_sbx__set_str(order, "delivery_type", "HOME_DELIVERY");
+    sg_sbx__set_str(order, "delivery_option_id", "7091146663229654785");
+    sg_sbx__set_str(order, "delivery_option_name", "Standard shipping");
+    sg_sbx__set_str(order, "warehouse_id", w[0].warehouse_id);
+    json_object_set_new(order, "is_sample_order", json_false());
+    json_object_set_new(order, "is_cod", json_false());
+    json_object_set_new(order, "is_on_hold_order", json_false());
+    json_object_set_new(order, "is_replacement_order", json_false());
+    json_object_set_new(order, "is_buyer_request_cancel", json_false());
+    json_object_set_new(order, "is_exchange_order", json_false());
+    json_object_set_new(order, "has_updated_recipient_address",
+                        json_false());
+    json_object_set_new(order, "need_upload_invoice", json_false());
+    sg_sbx__set_str(order, "order_type", "NORMAL");
+    sg_sbx__set_str(order, "commerce_platform", "TIKTOK_SHOP");
+    sg_sbx__set_str(order, "payment_method_name", "CCDC");
+    hd = json_object();
+    sg_sbx__set_str(hd, "days", "3");
+    sg_sbx__set_str(hd, "type", "BUSINESS_DAY");
+    json_object_set_new(order, "handling_duration", hd);
+    sg_sbx__set_str(order, "cancellation_initiator", "");
+    sg_sbx__set_str(order, "cancel_reason", "");
+    return order;
+}
+
+int sg_sbx_order_create(struct sg_sbx *s, const char *shop_id,
+                        const json_t *lines, json_t **order_out,
+                        struct sg_err *err)
+{
+    const struct sg_sbx_shop *shop;
+    struct want *w = NULL;
+    json_t *demand = NULL, *order = NULL, *orders;
+    size_t n, i;
+    int64_t units = 0;
+    int rc;
+
+    if (order_out != NULL)
+        *order_out = NULL;
+    shop = shop_id ? sg_sbx_shop_by_id(s, shop_id) : sg_sbx_default_shop(s);
+    if (shop == NULL)
+        return sg_err_set(err, SG_ENOTFOUND, "no such shop");
+    n = json_array_size(lines);
+    if (!json_is_array(lines) || n == 0 || n > LINES_MAX)
+        return sg_err_set(err, SG_EINVAL, "lines must be 1..%d objects",
+                          LINES_MAX);
+    w = sg_calloc(n, sizeof(*w));
+    demand = json_object();
+    if (w == NULL || demand == NULL) {
+        rc = sg_err_set(err, SG_ENOMEM, "out of memory");
+        goto out;
+    }
+    /* Check every line first: the order takes all its stock or none. */
+    for (i = 0; i < n; i++) {
+        rc = resolve_line(s, shop->id, json_array_get(lines, i), demand,
+                          &w[i], err);
+        if (rc != 0)
+            goto out;
+        units += w[i].qty;
+    }
+    if (units > UNITS_MAX) {
+        rc = sg_err_set(err, SG_EINVAL, "more than %d units", UNITS_MAX);
+        goto out;
+    }
+    for (i = 0; i < n; i++) {
+        sg_sbx__set_int(w[i].inv, "quantity",
+                        sg_json_int(w[i].inv, "quantity", 0) - w[i].qty);
+        sg_sbx__set_int(w[i].product, "update_time", sg_sbx_now_s(s));
+    }
+    order = make_order(s, shop->id, w, n);
+    orders = sg_sbx_coll(s, "orders");
+    json_object_set(orders, sg_json_str(order, "id"), order);
+    sg_sbx_dirty(s);
+    {
+        /* The UNPAID webhook, then payment now or later. */
+        json_t *data = json_object();
+
+        json_object_set_new(data, "order_id",
+                            json_string(sg_json_str(order, "id")));
+        json_object_set_new(data, "order_status", json_string("UNPAID"));
+        json_object_set_new(data, "update_time",
+                            json_integer(sg_json_int(order, "update_time",
+                                                     0)));
+        json_object_set_new(data, "is_on_hold_order", json_false());
+        sg_sbx_emit(s, shop->id, SG_SBX_WH_ORDER, data);
+    }
+    if (sg_sbx__ext(s)->timing.pay_s > 0) {
+        schedule_order(s, order,
+                       sg_sbx_now_ms(s) +
+                           sg_sbx__ext(s)->timing.pay_s * 1000,
+                       task_pay);
+    } else {
+        json_t *arg = order_arg(order, sg_sbx_now_ms(s));
+
+        task_pay(s, arg);
+        json_decref(arg);
+    }
+    if (order_out != NULL)
+        *order_out = sg_sbx__order_view(s, order);
+    rc = 0;
+out:
+    json_decref(order);
+    json_decref(demand);
+    sg_free(w);
+    return rc;
+}
+
+/* ---- views and endpoints ---- */
+
+json_t *sg_sbx__order_view(struct sg_sbx *s, const json_t *order)
+{
+    json_t *v = sg_sbx__view(order);
+    size_t i;
+    json_t *line;
+
+    SG_UNUSED(s);
+    json_array_foreach(json_object_get(v, "line_items"), i, line)
+        json_object_del(line, "_sbx");
+    return v;
+}
+
+static bool bool_match(const json_t *obj, const json_t *filter,
+                       const char *key)
+{
+    json_t *f = json_object_get(filter, key);
+
+    if (!json_is_boolean(f))
+        return true;
+    return json_is_true(json_object_get(obj, key)) == json_is_true(f);
+}
+
+static bool str_match(const json_t *obj, const char *okey,
+                      const json_t *filter, const char *fkey)
+{
+    const char *f = sg_json_str(filter, fkey);
+    const char *v = sg_json_str(obj, okey);
+
+    if (f == NULL || *f == '\0')
+        return true;
+    return v != NULL && strcmp(v, f) == 0;
+}
+
+static bool order_match(const json_t *order, const json_t *filter)
+{
+    json_t *whs;
+
+    if (!json_is_object(filter))
+        return true;
+    if (!str_match(order, "status", filter, "order_status") ||
+        !str_match(order, "shipping_type", filter, "shipping_type") ||
+        !str_match(order, "user_id", filter, "buyer_user_id") ||
+        !bool_match(order, filter, "is_buyer_request_cancel") ||
+        !sg_sbx__time_match(order, filter))
+        return false;
+    whs = json_object_get(filter, "warehouse_ids");
+    if (json_array_size(whs) > 0 &&
+        !sg_sbx__strarr_has(whs, sg_json_str(order, "warehouse_id")))
+        return false;
+    return true;
+}
+
+static void orders_search(struct sg_sbx_call *c)
+{
+    struct sg_sbx__list l;
+    char field[32];
+    bool desc;
+
+    if (!sg_sbx__sort_opts(c, "create_time,update_time", "create_time",
+                           SG_SBX_E_ORDER_PARAM, field, &desc))
+        return;
+    if (sg_sbx__collect(&l, sg_sbx_coll(c->sbx, "orders"), c->shop->id,
+                        order_match, c->body, field, desc) != 0) {
+        sg_sbx_fail(c, 500, 36009003, "Internal error. Please try again.",
+                    NULL);
+        return;
+    }
+    sg_sbx__answer_page(c, &l, "orders", sg_sbx__order_view);
+    sg_sbx__list_release(&l);
+}
+
+static void orders_detail(struct sg_sbx_call *c)
+{
+    char *ids = sg_alloc(IDS_QUERY_MAX);
+    json_t *list = NULL, *data;
+    size_t n = 0;
+    char *p, *next;
+
+    if (ids == NULL) {
+        sg_sbx_fail(c, 500, 36009003, "Internal error. Please try again.",
+                    NULL);
+        return;
+    }
+    if (!sg_sbx_query(c, "ids", ids, IDS_QUERY_MAX) || ids[0] == '\0') {
+        sg_sbx_fail(c, 200, SG_SBX_E_ORDER_PARAM,
+                    "Invalid parameter. The `ids` parameter is required "
+                    "(at most 50 order ids, comma-separated).", NULL);
+        goto out;
+    }
+    list = json_array();
+    for (p = ids; p != NULL; p = next) {
+        char *e = strchr(p, ',');
+
+        next = e ? e + 1 : NULL;
+        if (e != NULL)
+            *e = '\0';
+        while (*p == ' ')
+            p++;
+        if (*p == '\0')
+            continue;
+        if (++n > SG_SBX_ORDER_IDS_MAX) {
+            sg_sbx_fail(c, 200, SG_SBX_E_ORDER_IDS_MAX,
+                        "Invalid parameter. The `ids` parameter accepts at "
+                        "most 50 order ids.", NULL);
+            goto out;
+        }
+        {
+            json_t *o = sg_sbx__get(c->sbx, "orders", p, c->shop->id);
+
+            if (o != NULL)
+                json_array_append_new(list, sg_sbx__order_view(c->sbx, o));
+        }
+    }
+    data = json_object();
+    json_object_set(data, "orders", list);
+    sg_sbx_ok(c, data);
+out:
+    json_decref(list);
+    sg_free(ids);
+}
+
+const struct sg_sbx_endpoint sg_sbx_order_endpoints[] = {
+    {.method = "POST", .module = "order", .rest = "/orders/search",
+     .versions = "202309", .shop_rule = SG_SBX_SHOP_REQUIRED,
+     .scope = "seller.order.info", .fn = orders_search},
+    {.method = "GET", .module = "order", .rest = "/orders",
+     .versions = "202309,202507", .shop_rule = SG_SBX_SHOP_REQUIRED,
+     .scope = "seller.order.info", .fn = orders_detail},
+    {.method = NULL},
+};
