@@ -864,3 +864,30 @@ void sg_store_stats(struct sg_store *s, struct sg_store_stats *out)
     out->queue_depth = s->ring_count;
     pthread_mutex_unlock(&s->qlock);
 }
+
+/* ---- extension points for feature modules ---- */
+
+const char *sg_store_backend_name(const struct sg_store *s)
+{
+    return s->ops->name;
+}
+
+void *sg_store_tx_backend(struct sg_store_tx *tx)
+{
+    return tx->be;
+}
+
+struct sg_store *sg_store_tx_store(struct sg_store_tx *tx)
+{
+    return tx->s;
+}
+
+int sg_store_read(struct sg_store *s, sg_store_read_fn fn, void *arg,
+                  struct sg_err *err)
+{
+    void *be = reader_get(s);
+    int rc = fn(be, arg, err);
+
+    reader_put(s, be);
+    return rc;
+}

@@ -372,4 +372,27 @@ struct sg_store_stats {
 };
 void sg_store_stats(struct sg_store *s, struct sg_store_stats *out);
 
+/*
+ * Extension points for feature modules (catalog, events, ...) that keep
+ * their own tables. A feature declares its own ops struct with one
+ * implementation per backend (src/store/<backend>/<feature>.c) and its own
+ * numbered migrations; it reaches the backend connection through these.
+ * sg_store_tx_backend: the writer's backend handle, only inside a write fn.
+ * sg_store_read: run fn on a borrowed reader connection.
+ * For SQLite the handle gives its sqlite3 * via sg_sqlite_db() below.
+ */
+const char *sg_store_backend_name(const struct sg_store *s);
+void *sg_store_tx_backend(struct sg_store_tx *tx);
+struct sg_store *sg_store_tx_store(struct sg_store_tx *tx);
+typedef int (*sg_store_read_fn)(void *be, void *arg, struct sg_err *err);
+int sg_store_read(struct sg_store *s, sg_store_read_fn fn, void *arg,
+                  struct sg_err *err);
+
+struct sqlite3;
+/* The connection behind a SQLite backend handle (borrowed). */
+struct sqlite3 *sg_sqlite_db(void *be);
+/* Map a SQLite result code to SG_E* and fill err with the db's message. */
+int sg_sqlite_error(void *be, int sqlite_rc, const char *what,
+                    struct sg_err *err);
+
 #endif

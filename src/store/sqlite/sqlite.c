@@ -1624,3 +1624,16 @@ const struct sg_store_ops sg_store_sqlite_ops = {
     .counts = be_counts,
     .next_job_due = be_next_job_due,
 };
+
+/* ---- extension points (see store.h) ---- */
+
+struct sqlite3 *sg_sqlite_db(void *be)
+{
+    return ((struct sqlite_be *)be)->db;
+}
+
+int sg_sqlite_error(void *be, int sqlite_rc, const char *what,
+                    struct sg_err *err)
+{
+    return sql_fail(be, sqlite_rc, err, what);
+}
