@@ -36,6 +36,7 @@ static void dispatcher_cfg_from(struct sg_dispatcher_cfg *d,
     d->breaker_probes = c->jobs.breaker_probes;
     d->notify_url = c->notify.url;
     d->notify_secret = c->notify.secret;
+    d->allow_private_urls = c->security.allow_private_urls;
 }
 
 /* The tenant that generic webhooks belong to must exist. */

@@ -95,6 +95,10 @@ struct sg_http_server {
     struct loop_thread *threads;
     atomic_bool stopping;
     atomic_ulong req_seq;
+    pthread_mutex_t ready_lock;
+    pthread_cond_t ready_cond;
+    unsigned ready_n;
+    int ready_rc;
     uint32_t req_prefix;
 };
 
@@ -921,22 +925,12 @@ static void on_accept(h2o_socket_t *listener, const char *err)
     }
 }
 
-static void *loop_main(void *arg)
-{
-    struct loop_thread *th = arg;
-
-    while (!atomic_load(&th->srv->stopping))
-        h2o_evloop_run(th->loop, 200);
-    return NULL;
-}
-
 static int setup_thread(struct sg_http_server *s, struct loop_thread *th)
 {
     int fd = dup(s->listen_fd);
 
     if (fd < 0)
         return SG_EIO;
-    th->srv = s;
     th->loop = h2o_evloop_create();
     h2o_context_init(&th->ctx, th->loop, &s->globalconf);
     th->accept_ctx.ctx = &th->ctx;
@@ -948,6 +942,49 @@ static int setup_thread(struct sg_http_server *s, struct loop_thread *th)
     th->listener->data = th;
     h2o_socket_read_start(th->listener, on_accept);
     return 0;
+}
+
+/*
+ * Release this loop's h2o objects on its own thread. Connections still
+ * open are closed by h2o when their sockets are destroyed with the loop.
+ */
+static void teardown_thread(struct loop_thread *th)
+{
+    h2o_socket_read_stop(th->listener);
+    h2o_socket_close(th->listener);
+    for (int i = 0; i < 4; i++)
+        h2o_evloop_run(th->loop, 0);
+    h2o_multithread_unregister_receiver(th->ctx.queue, &th->receiver);
+    for (size_t i = 0; i < th->n_delays; i++)
+        h2o_timeout_dispose(th->ctx.loop, &th->delays[i]);
+    h2o_context_dispose(&th->ctx);
+    h2o_evloop_destroy(th->loop);
+}
+
+/*
+ * Each loop thread builds its own h2o objects: h2o keeps its allocators
+ * (socket buffers, memory pools) in thread-local storage, and an object
+ * built on one thread but used on another would share that thread's free
+ * lists without a lock (seen as heap corruption under load).
+ */
+static void *loop_main(void *arg)
+{
+    struct loop_thread *th = arg;
+    struct sg_http_server *s = th->srv;
+    int rc = setup_thread(s, th);
+
+    pthread_mutex_lock(&s->ready_lock);
+    s->ready_n++;
+    if (rc)
+        s->ready_rc = rc;
+    pthread_cond_broadcast(&s->ready_cond);
+    pthread_mutex_unlock(&s->ready_lock);
+    if (rc)
+        return NULL;
+    while (!atomic_load(&s->stopping))
+        h2o_evloop_run(th->loop, 200);
+    teardown_thread(th);
+    return NULL;
 }
 
 static int parse_listen(const char *listen, char *host, size_t host_size,
@@ -1044,6 +1081,8 @@ int sg_http_server_new(struct sg_http_server **out,
         return sg_err_set(err, SG_ENOMEM, "out of memory");
     s->cfg = *cfg;
     s->listen_fd = -1;
+    pthread_mutex_init(&s->ready_lock, NULL);
+    pthread_cond_init(&s->ready_cond, NULL);
     s->listen = sg_strdup(cfg->listen);
     s->name = sg_strdup(cfg->name ? cfg->name : "http");
     s->unmatched_stats = sg_calloc(1, sizeof(*s->unmatched_stats));
@@ -1073,6 +1112,7 @@ int sg_http_server_new(struct sg_http_server **out,
 
 int sg_http_server_start(struct sg_http_server *s, struct sg_err *err)
 {
+    unsigned started = 0;
     int rc;
 
     signal(SIGPIPE, SIG_IGN);
@@ -1081,17 +1121,21 @@ int sg_http_server_start(struct sg_http_server *s, struct sg_err *err)
         return rc;
     for (unsigned i = 0; i < s->cfg.threads; i++) {
         s->threads[i].index = i;
-        rc = setup_thread(s, &s->threads[i]);
-        if (rc)
-            return sg_err_set(err, rc, "cannot start loop thread");
-    }
-    for (unsigned i = 0; i < s->cfg.threads; i++) {
+        s->threads[i].srv = s;
         if (pthread_create(&s->threads[i].tid, NULL, loop_main,
-                           &s->threads[i]) != 0) {
-            sg_http_server_stop(s);
-            return sg_err_set(err, SG_EIO, "cannot create loop thread");
-        }
+                           &s->threads[i]) != 0)
+            break;
         s->threads[i].started = true;
+        started++;
+    }
+    pthread_mutex_lock(&s->ready_lock);
+    while (s->ready_n < started)
+        pthread_cond_wait(&s->ready_cond, &s->ready_lock);
+    rc = s->ready_rc;
+    pthread_mutex_unlock(&s->ready_lock);
+    if (started < s->cfg.threads || rc) {
+        sg_http_server_stop(s);
+        return sg_err_set(err, SG_EIO, "cannot start the loop threads");
     }
     sg_log(SG_LOG_INFO, s->name, "msg=listening url=%s threads=%u", s->url,
            s->cfg.threads);
@@ -1130,11 +1174,7 @@ void sg_http_server_free(struct sg_http_server *s)
     if (!s)
         return;
     sg_http_server_stop(s);
-    /*
-     * The loops' h2o objects are not torn down one by one: h2o 2.2 has no
-     * safe way to dispose a loop with live connections, and the server
-     * lives until the process ends.
-     */
+    h2o_config_dispose(&s->globalconf);
     for (size_t i = 0; i < s->n_routes; i++)
         route_release(&s->routes[i]);
     sg_free(s->fallback.stats);
