@@ -61,6 +61,13 @@ struct sg_sbx_cfg {
 };
 
 void sg_sbx_cfg_defaults(struct sg_sbx_cfg *cfg);
+/*
+ * Overlay the JSON settings file path onto cfg (keys are the field
+ * names). String fields then point into *doc_out, which the caller keeps
+ * until sg_sbx_new has copied them and then json_decrefs.
+ */
+int sg_sbx_cfg_load(struct sg_sbx_cfg *cfg, const char *path,
+                    json_t **doc_out, struct sg_err *err);
 int sg_sbx_new(struct sg_sbx **out, const struct sg_sbx_cfg *cfg,
                struct sg_err *err);
 int sg_sbx_start(struct sg_sbx *s, struct sg_err *err);
@@ -95,6 +102,7 @@ struct sg_sbx_call {
     const struct sg_tts_query *query;
     int http_status;
     json_t *reply;              /* the envelope to send */
+    const json_t *token;        /* the access token's record */
 };
 
 typedef void (*sg_sbx_endpoint_fn)(struct sg_sbx_call *c);
@@ -173,7 +181,7 @@ void sg_sbx_schedule(struct sg_sbx *s, int64_t at_ms, sg_sbx_task_fn fn,
 /*
  * Cursor pagination over ids (array of strings, already filtered and
  * sorted): reads page_size (default def, max 100 -> error) and
- * page_token from the query; on success fills *start/*count and writes
+ * page_token from the query; on success fills *start and *count, writes
  * the next token (opaque, contains '+' and '/') into next (empty on the
  * last page). Returns false after answering the error itself.
  */

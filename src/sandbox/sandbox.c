@@ -1,0 +1,880 @@
+/*
+ * sandbox.c - the emulated world's lifecycle: settings, the seed-derived
+ * identity (app, seller, shop, tokens), the JSON state and its atomic
+ * persistence, the sandbox clock and the scheduled tasks a ticker thread
+ * runs when they fall due. Everything derived from the seed is a pure
+ * function of (seed, counter), so the same seed gives the same world.
+ *
+ * State document: {format, seed, app_key, app_secret, service_id,
+ * id_counter, rng, clock_offset_ms, seller{open_id,name,region}, shops[],
+ * access_tokens{tok:{...}}, refresh_tokens{tok:{...}}, auth_codes{},
+ * current{access_token, refresh_token}, webhook_address, idempotency{},
+ * colls{products:{}, ...}}.
+ */
+#include "core/sg.h"
+#include "sandbox/internal.h"
+#include "core/alloc.h"
+#include "core/clock.h"
+#include "core/json.h"
+#include "core/log.h"
+
+#include <fcntl.h>
+#include <time.h>
+#include <unistd.h>
+
+#define STATE_FORMAT 1
+#define SAVE_DEBOUNCE_MS 200
+#define STATE_FILE_MAX (256u << 20)
+
+static const char alnum[] = "abcdefghijklmnopqrstuvwxyz0123456789";
+static const char b62[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+
+static uint64_t splitmix(uint64_t x)
+{
+    x += 0x9E3779B97F4A7C15ull;
+    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+    x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+    return x ^ (x >> 31);
+}
+
+/* Value i of the seed's stream for purpose p. */
+static uint64_t mix(uint64_t seed, uint64_t p, uint64_t i)
+{
+    return splitmix(splitmix(seed ^ (p * 0xD6E8FEB86659FD93ull)) + i);
+}
+
+static void seeded_str(uint64_t seed, uint64_t p, const char *alpha,
+                       char *out, size_t n)
+{
+    size_t alen = strlen(alpha);
+
+    for (size_t i = 0; i < n; i++)
+        out[i] = alpha[mix(seed, p, i) % alen];
+    out[n] = '\0';
+}
+
+static void seeded_digits(uint64_t seed, uint64_t p, const char *lead,
+                          char out[24])
+{
+    uint64_t v = mix(seed, p, 0) % 1000000000000000ull;
+
+    snprintf(out, 24, "%s%015" PRIu64, lead, v);
+}
+
+void sg_sbx_cfg_defaults(struct sg_sbx_cfg *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->listen = "127.0.0.1:8710";
+    cfg->seed = 1;
+    cfg->threads = 2;
+    cfg->rate_qps = 50;
+    cfg->audit_delay_ms = 2000;
+    cfg->access_ttl_s = 7 * 86400;
+    cfg->refresh_ttl_s = 365 * 86400;
+    cfg->webhook_retry_ms = "120000,1800000,10800000,43200000";
+    cfg->refresh_rotate = true;
+    cfg->webhook_timeout_ms = 5000;
+    cfg->webhook_reorder_ms = 1500;
+    cfg->auth_code_ttl_s = 1800;
+    cfg->unknown_path_http = 404;
+    cfg->unknown_path_code = 36009009;
+    cfg->token_error_http = 401;
+}
+
+/* ---- clock, ids, randomness ---- */
+
+int64_t sg_sbx_now_ms(struct sg_sbx *s)
+{
+    return sg_clock_now_ms(sg_clock_system()) +
+           atomic_load(&s->clock_offset_ms);
+}
+
+int64_t sg_sbx_now_s(struct sg_sbx *s)
+{
+    return sg_sbx_now_ms(s) / 1000;
+}
+
+static uint64_t state_u64(struct sg_sbx *s, const char *key)
+{
+    const char *v = sg_json_str(s->state, key);
+
+    return v ? strtoull(v, NULL, 10) : 0;
+}
+
+static void state_set_u64(struct sg_sbx *s, const char *key, uint64_t v)
+{
+    char buf[24];
+
+    snprintf(buf, sizeof(buf), "%" PRIu64, v);
+    json_object_set_new(s->state, key, json_string(buf));
+}
+
+void sg_sbx_new_id(struct sg_sbx *s, char out[24])
+{
+    uint64_t n = state_u64(s, "id_counter") + 1;
+    uint64_t lane = mix(s->cfg.seed, 1, 0) % 100000;
+    uint64_t v = 1729000000000000000ull + lane * 1000000000ull +
+                 n * 1000 + mix(s->cfg.seed, 2, n) % 1000;
+
+    state_set_u64(s, "id_counter", n);
+    snprintf(out, 24, "%" PRIu64, v);
+    sg_sbx_dirty(s);
+}
+
+uint64_t sg_sbx_rand(struct sg_sbx *s, uint64_t bound)
+{
+    uint64_t n = state_u64(s, "rng") + 1;
+
+    state_set_u64(s, "rng", n);
+    return bound ? mix(s->cfg.seed, 3, n) % bound : 0;
+}
+
+/* A token-like string; deterministic from the seed and the id counter. */
+void sg_sbx__random_token(struct sg_sbx *s, const char *prefix, char *out,
+                          size_t len)
+{
+    uint64_t n = state_u64(s, "id_counter") + 1;
+    size_t pl = strlen(prefix);
+
+    state_set_u64(s, "id_counter", n);
+    if (len <= pl + 1)
+        return;
+    memcpy(out, prefix, pl);
+    for (size_t i = pl; i + 1 < len; i++)
+        out[i] = b62[mix(s->cfg.seed, 4 + n, i) % (sizeof(b62) - 1)];
+    out[len - 1] = '\0';
+}
+
+/* ---- state access ---- */
+
+void sg_sbx_lock(struct sg_sbx *s)
+{
+    pthread_mutex_lock(&s->lock);
+}
+
+void sg_sbx_unlock(struct sg_sbx *s)
+{
+    pthread_mutex_unlock(&s->lock);
+}
+
+json_t *sg_sbx_coll(struct sg_sbx *s, const char *name)
+{
+    json_t *colls = json_object_get(s->state, "colls");
+    json_t *c;
+
+    if (!colls) {
+        colls = json_object();
+        json_object_set_new(s->state, "colls", colls);
+    }
+    c = json_object_get(colls, name);
+    if (!c) {
+        c = json_object();
+        json_object_set_new(colls, name, c);
+    }
+    return c;
+}
+
+void sg_sbx_dirty(struct sg_sbx *s)
+{
+    if (!s->dirty)
+        s->dirty_mono_ms = sg_mono_ms();
+    s->dirty = true;
+}
+
+const struct sg_sbx_shop *sg_sbx_shop_by_id(struct sg_sbx *s,
+                                            const char *shop_id)
+{
+    for (size_t i = 0; shop_id && i < s->n_shops; i++)
+        if (strcmp(s->shops[i].id, shop_id) == 0)
+            return &s->shops[i];
+    return NULL;
+}
+
+const struct sg_sbx_shop *sg_sbx_default_shop(struct sg_sbx *s)
+{
+    return s->n_shops ? &s->shops[0] : NULL;
+}
+
+json_t *sg_sbx_find_sku(struct sg_sbx *s, const char *sku_id,
+                        json_t **product_out)
+{
+    const char *pid;
+    json_t *p, *sku;
+    size_t i;
+
+    if (product_out)
+        *product_out = NULL;
+    json_object_foreach(sg_sbx_coll(s, "products"), pid, p) {
+        json_array_foreach(json_object_get(p, "skus"), i, sku) {
+            const char *id = sg_json_str(sku, "id");
+
+            if (id && strcmp(id, sku_id) == 0) {
+                if (product_out)
+                    *product_out = p;
+                return sku;
+            }
+        }
+    }
+    return NULL;
+}
+
+static void shops_mirror(struct sg_sbx *s)
+{
+    json_t *shop;
+    size_t i;
+
+    s->n_shops = 0;
+    json_array_foreach(json_object_get(s->state, "shops"), i, shop) {
+        struct sg_sbx_shop *d;
+
+        if (s->n_shops == SG_SBX_SHOPS_MAX)
+            break;
+        d = &s->shops[s->n_shops++];
+        snprintf(d->id, sizeof(d->id), "%s", sg_json_str(shop, "id"));
+        snprintf(d->cipher, sizeof(d->cipher), "%s",
+                 sg_json_str(shop, "cipher"));
+        snprintf(d->name, sizeof(d->name), "%s", sg_json_str(shop, "name"));
+        snprintf(d->region, sizeof(d->region), "%s",
+                 sg_json_str(shop, "region"));
+    }
+}
+
+/* ---- tokens ---- */
+
+/*
+ * New access + refresh token pair for open_id covering shops (array of
+ * shop ids); scopes NULL = every scope. Returns the token response data.
+ */
+json_t *sg_sbx__issue_tokens(struct sg_sbx *s, const char *open_id,
+                             const json_t *shops, const json_t *scopes)
+{
+    char at[48], rt[48];
+    int64_t now = sg_sbx_now_s(s);
+    json_t *seller = json_object_get(s->state, "seller");
+    json_t *a, *r, *data;
+
+    sg_sbx__random_token(s, "TTP_", at, sizeof(at));
+    sg_sbx__random_token(s, "TTP_", rt, sizeof(rt));
+    a = json_pack("{s:s,s:O,s:O?,s:I,s:I,s:b}", "open_id", open_id,
+                  "shops", shops, "scopes", scopes, "expire_s",
+                  (json_int_t)(now + s->cfg.access_ttl_s), "issued_s",
+                  (json_int_t)now, "all_scopes", scopes == NULL);
+    r = json_pack("{s:s,s:O,s:O?,s:I,s:s}", "open_id", open_id, "shops",
+                  shops, "scopes", scopes, "expire_s",
+                  (json_int_t)(now + s->cfg.refresh_ttl_s), "access_token",
+                  at);
+    json_object_set_new(json_object_get(s->state, "access_tokens"), at, a);
+    json_object_set_new(json_object_get(s->state, "refresh_tokens"), rt, r);
+    json_object_set_new(s->state, "current",
+                        json_pack("{s:s,s:s}", "access_token", at,
+                                  "refresh_token", rt));
+    data = json_pack(
+        "{s:s,s:I,s:s,s:I,s:s,s:s,s:s,s:i}", "access_token", at,
+        "access_token_expire_in", json_integer_value(json_object_get(
+                                      a, "expire_s")),
+        "refresh_token", rt, "refresh_token_expire_in",
+        json_integer_value(json_object_get(r, "expire_s")), "open_id",
+        open_id, "seller_name", sg_json_str(seller, "name"),
+        "seller_base_region", sg_json_str(seller, "region"), "user_type", 0);
+    json_object_set_new(data, "granted_scopes",
+                        scopes ? json_deep_copy(scopes) : json_array());
+    sg_sbx_dirty(s);
+    return data;
+}
+
+/* ---- the initial world ---- */
+
+static void add_warehouse(struct sg_sbx *s, const char *shop_id,
+                          const char *name, const char *type, bool dflt)
+{
+    char id[24];
+    json_t *w;
+
+    sg_sbx_new_id(s, id);
+    w = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:b,s:{s:s,s:s,s:s,s:s}}", "id",
+                  id, "shop_id", shop_id, "name", name, "effect_status",
+                  "ENABLED", "type", type, "sub_type", "DOMESTIC_WAREHOUSE",
+                  "is_default", dflt, "address", "region", "US", "city",
+                  "Los Angeles", "postal_code", "90001", "address_line1",
+                  "1 Sandbox Way");
+    json_object_set_new(sg_sbx_coll(s, "warehouses"), id, w);
+}
+
+static void add_brand(struct sg_sbx *s, const char *name, const char *auth)
+{
+    char id[24];
+
+    sg_sbx_new_id(s, id);
+    json_object_set_new(sg_sbx_coll(s, "brands"), id,
+                        json_pack("{s:s,s:s,s:s,s:s}", "id", id, "name",
+                                  name, "authorized_status", auth,
+                                  "brand_status", "AVAILABLE"));
+}
+
+static void add_statements(struct sg_sbx *s, const char *shop_id)
+{
+    int64_t day = sg_sbx_now_s(s) / 86400 * 86400;
+
+    for (int i = 1; i <= 3; i++) {
+        char id[24], amt[32];
+        int cents = (int)(10000 + mix(s->cfg.seed, 9, (uint64_t)i) % 90000);
+
+        sg_sbx_new_id(s, id);
+        snprintf(amt, sizeof(amt), "%d.%02d", cents / 100, cents % 100);
+        json_object_set_new(
+            sg_sbx_coll(s, "statements"), id,
+            json_pack("{s:s,s:s,s:I,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "id",
+                      id, "shop_id", shop_id, "statement_time",
+                      (json_int_t)(day - i * 86400), "settlement_amount",
+                      amt, "currency", "USD", "revenue_amount", amt,
+                      "fee_amount", "0.00", "adjustment_amount", "0.00",
+                      "payment_status", i == 1 ? "PROCESSING" : "PAID",
+                      "net_sales_amount", amt, "shipping_cost_amount",
+                      "0.00"));
+    }
+}
+
+int sg_sbx__world_init(struct sg_sbx *s, struct sg_err *err)
+{
+    uint64_t seed = s->cfg.seed;
+    char key[16], secret[41], shop_id[24], open_id[24], cipher[40];
+    char svc[24];
+    json_t *shops;
+
+    json_decref(s->state);
+    s->state = json_object();
+    if (!s->state)
+        return sg_err_set(err, SG_ENOMEM, "out of memory");
+    seeded_str(seed, 10, alnum, key, 12);
+    seeded_str(seed, 11, "0123456789abcdef", secret, 40);
+    seeded_digits(seed, 12, "7494", shop_id);
+    seeded_digits(seed, 13, "7010", open_id);
+    seeded_digits(seed, 14, "7021", svc);
+    memcpy(cipher, "ROW_", 4);
+    seeded_str(seed, 15, b62, cipher + 4, 28);
+    snprintf(s->app_key, sizeof(s->app_key), "%s",
+             s->cfg.app_key ? s->cfg.app_key : key);
+    snprintf(s->app_secret, sizeof(s->app_secret), "%s",
+             s->cfg.app_secret ? s->cfg.app_secret : secret);
+    json_object_set_new(s->state, "format", json_integer(STATE_FORMAT));
+    json_object_set_new(s->state, "seed", json_integer((json_int_t)seed));
+    json_object_set_new(s->state, "app_key", json_string(s->app_key));
+    json_object_set_new(s->state, "app_secret", json_string(s->app_secret));
+    json_object_set_new(s->state, "service_id",
+                        json_string(s->cfg.service_id ? s->cfg.service_id
+                                                      : svc));
+    state_set_u64(s, "id_counter", 0);
+    state_set_u64(s, "rng", 0);
+    json_object_set_new(s->state, "clock_offset_ms", json_integer(0));
+    atomic_store(&s->clock_offset_ms, 0);
+    json_object_set_new(s->state, "seller",
+                        json_pack("{s:s,s:s,s:s}", "open_id", open_id,
+                                  "name", "Sandbox Seller", "region", "US"));
+    shops = json_pack("[{s:s,s:s,s:s,s:s,s:s,s:s}]", "id", shop_id,
+                      "cipher", cipher, "name", "Sandbox Shop", "region",
+                      "US", "seller_type", "LOCAL", "code", "USSBX0001");
+    json_object_set_new(s->state, "shops", shops);
+    json_object_set_new(s->state, "access_tokens", json_object());
+    json_object_set_new(s->state, "refresh_tokens", json_object());
+    json_object_set_new(s->state, "auth_codes", json_object());
+    json_object_set_new(s->state, "idempotency", json_object());
+    json_object_set_new(s->state, "colls", json_object());
+    if (s->cfg.webhook_address)
+        json_object_set_new(s->state, "webhook_address",
+                            json_string(s->cfg.webhook_address));
+    shops_mirror(s);
+    shops = json_pack("[s]", shop_id);
+    json_decref(sg_sbx__issue_tokens(s, open_id, shops, NULL));
+    json_decref(shops);
+    add_warehouse(s, shop_id, "Sandbox Main Warehouse", "SALES_WAREHOUSE",
+                  true);
+    add_warehouse(s, shop_id, "Sandbox Second Warehouse", "SALES_WAREHOUSE",
+                  false);
+    add_warehouse(s, shop_id, "Sandbox Returns", "RETURN_WAREHOUSE", false);
+    add_brand(s, "Acme", "AUTHORIZED");
+    add_brand(s, "Globex", "AUTHORIZED");
+    add_brand(s, "Initech", "UNAUTHORIZED");
+    add_statements(s, shop_id);
+    sg_sbx_dirty(s);
+    return 0;
+}
+
+/* ---- scheduled tasks ---- */
+
+void sg_sbx_schedule(struct sg_sbx *s, int64_t at_ms, sg_sbx_task_fn fn,
+                     json_t *arg)
+{
+    struct sg_sbx_task *t;
+
+    if (s->n_tasks == s->cap_tasks) {
+        size_t cap = s->cap_tasks ? s->cap_tasks * 2 : 64;
+        void *p;
+
+        if (cap > SG_SBX_TASKS_MAX || !(p = sg_realloc(s->tasks,
+                                                       cap * sizeof(*t)))) {
+            sg_log(SG_LOG_ERR, "sandbox", "msg=\"task queue full\"");
+            json_decref(arg);
+            return;
+        }
+        s->tasks = p;
+        s->cap_tasks = cap;
+    }
+    t = &s->tasks[s->n_tasks++];
+    t->at_ms = at_ms;
+    t->seq = ++s->task_seq;
+    t->fn = fn;
+    t->arg = arg;
+}
+
+/* Run every due task in (time, sequence) order; lock held. */
+void sg_sbx__run_due(struct sg_sbx *s)
+{
+    for (unsigned guard = 0; guard < SG_SBX_TASKS_MAX; guard++) {
+        int64_t now = sg_sbx_now_ms(s);
+        size_t best = s->n_tasks;
+        struct sg_sbx_task t;
+
+        for (size_t i = 0; i < s->n_tasks; i++) {
+            if (s->tasks[i].at_ms > now)
+                continue;
+            if (best == s->n_tasks ||
+                s->tasks[i].at_ms < s->tasks[best].at_ms ||
+                (s->tasks[i].at_ms == s->tasks[best].at_ms &&
+                 s->tasks[i].seq < s->tasks[best].seq))
+                best = i;
+        }
+        if (best == s->n_tasks)
+            return;
+        t = s->tasks[best];
+        s->tasks[best] = s->tasks[--s->n_tasks];
+        t.fn(s, t.arg);
+        json_decref(t.arg);
+        sg_sbx_dirty(s);
+    }
+}
+
+static void tasks_clear(struct sg_sbx *s)
+{
+    for (size_t i = 0; i < s->n_tasks; i++)
+        json_decref(s->tasks[i].arg);
+    s->n_tasks = 0;
+}
+
+/* ---- persistence ---- */
+
+static int write_atomic(const char *path, const char *data, size_t len,
+                        struct sg_err *err)
+{
+    char tmp[4096];
+    int fd, rc = 0;
+
+    if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
+        return sg_err_set(err, SG_EINVAL, "state path too long");
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return sg_err_set(err, SG_EIO, "open %s: %s", tmp, strerror(errno));
+    for (size_t off = 0; off < len;) {
+        ssize_t n = write(fd, data + off, len - off);
+
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            rc = sg_err_set(err, SG_EIO, "write: %s", strerror(errno));
+            break;
+        }
+        off += (size_t)n;
+    }
+    if (rc == 0 && fsync(fd) != 0)
+        rc = sg_err_set(err, SG_EIO, "fsync: %s", strerror(errno));
+    close(fd);
+    if (rc == 0 && rename(tmp, path) != 0)
+        rc = sg_err_set(err, SG_EIO, "rename: %s", strerror(errno));
+    if (rc)
+        unlink(tmp);
+    return rc;
+}
+
+/* Serialize under the lock (held by the caller); returns sg_alloc'd. */
+static char *state_dump(struct sg_sbx *s, size_t *len)
+{
+    json_object_set_new(s->state, "clock_offset_ms",
+                        json_integer(atomic_load(&s->clock_offset_ms)));
+    s->dirty = false;
+    return sg_json_dump(s->state, len);
+}
+
+int sg_sbx__save(struct sg_sbx *s, struct sg_err *err)
+{
+    size_t len;
+    char *text;
+    int rc;
+
+    if (!s->cfg.state_path)
+        return 0;
+    sg_sbx_lock(s);
+    text = state_dump(s, &len);
+    sg_sbx_unlock(s);
+    if (!text)
+        return sg_err_set(err, SG_ENOMEM, "out of memory");
+    rc = write_atomic(s->cfg.state_path, text, len, err);
+    sg_free(text);
+    return rc;
+}
+
+static int state_load(struct sg_sbx *s, bool *loaded, struct sg_err *err)
+{
+    FILE *f;
+    json_t *doc;
+    json_error_t jerr;
+
+    *loaded = false;
+    if (!s->cfg.state_path)
+        return 0;
+    f = fopen(s->cfg.state_path, "rb");
+    if (!f)
+        return errno == ENOENT ? 0
+                               : sg_err_set(err, SG_EIO, "open %s: %s",
+                                            s->cfg.state_path,
+                                            strerror(errno));
+    doc = json_loadf(f, JSON_REJECT_DUPLICATES, &jerr);
+    fclose(f);
+    if (!json_is_object(doc) ||
+        sg_json_int(doc, "format", 0) != STATE_FORMAT) {
+        json_decref(doc);
+        return sg_err_set(err, SG_EINVAL, "state file %s: %s",
+                          s->cfg.state_path,
+                          doc ? "unknown format" : jerr.text);
+    }
+    json_decref(s->state);
+    s->state = doc;
+    snprintf(s->app_key, sizeof(s->app_key), "%s",
+             s->cfg.app_key ? s->cfg.app_key
+                            : sg_json_str(doc, "app_key"));
+    snprintf(s->app_secret, sizeof(s->app_secret), "%s",
+             s->cfg.app_secret ? s->cfg.app_secret
+                               : sg_json_str(doc, "app_secret"));
+    s->cfg.seed = (uint64_t)sg_json_int(doc, "seed", (json_int_t)s->cfg.seed);
+    atomic_store(&s->clock_offset_ms, sg_json_int(doc, "clock_offset_ms", 0));
+    shops_mirror(s);
+    *loaded = true;
+    return 0;
+}
+
+/* ---- ticker: due tasks and debounced saves ---- */
+
+static void *ticker_main(void *arg)
+{
+    struct sg_sbx *s = arg;
+    struct timespec ts = {0, 20 * 1000000};
+
+    while (!atomic_load(&s->stopping)) {
+        char *text = NULL;
+        size_t len = 0;
+
+        nanosleep(&ts, NULL);
+        sg_sbx_lock(s);
+        sg_sbx__run_due(s);
+        if (s->dirty && s->cfg.state_path &&
+            sg_mono_ms() - s->dirty_mono_ms >= SAVE_DEBOUNCE_MS)
+            text = state_dump(s, &len);
+        sg_sbx_unlock(s);
+        if (text) {
+            struct sg_err err;
+
+            sg_err_init(&err);
+            if (write_atomic(s->cfg.state_path, text, len, &err))
+                sg_log(SG_LOG_ERR, "sandbox", "msg=\"state save\" err=\"%s\"",
+                       err.msg);
+            sg_free(text);
+        }
+    }
+    return NULL;
+}
+
+/* ---- settings file ---- */
+
+static json_t *load_json_file(const char *path, struct sg_err *err)
+{
+    json_error_t jerr;
+    json_t *doc = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+
+    if (!doc)
+        sg_err_set(err, SG_ECONFIG, "%s:%d: %s", path, jerr.line, jerr.text);
+    return doc;
+}
+
+int sg_sbx_cfg_load(struct sg_sbx_cfg *cfg, const char *path,
+                    json_t **doc_out, struct sg_err *err)
+{
+    json_t *d = load_json_file(path, err);
+    const char *v;
+
+    *doc_out = d;
+    if (!d)
+        return SG_ECONFIG;
+    if (!json_is_object(d))
+        return sg_err_set(err, SG_ECONFIG, "%s: not a JSON object", path);
+#define STR(k)                                                                 \
+    if ((v = sg_json_str(d, #k)))                                              \
+    cfg->k = v
+#define NUM(k, t)                                                              \
+    if (json_is_integer(json_object_get(d, #k)))                               \
+    cfg->k = (t)sg_json_int(d, #k, 0)
+#define BOOL(k)                                                                \
+    if (json_is_boolean(json_object_get(d, #k)))                               \
+    cfg->k = json_is_true(json_object_get(d, #k))
+    STR(listen);
+    STR(app_key);
+    STR(app_secret);
+    STR(state_path);
+    STR(control_token);
+    STR(callback_url);
+    STR(webhook_retry_ms);
+    STR(categories_path);
+    STR(service_id);
+    STR(webhook_address);
+    NUM(seed, uint64_t);
+    NUM(threads, unsigned);
+    NUM(rate_qps, unsigned);
+    NUM(audit_delay_ms, unsigned);
+    NUM(access_ttl_s, int64_t);
+    NUM(refresh_ttl_s, int64_t);
+    NUM(webhook_dup_pct, unsigned);
+    NUM(webhook_reorder_pct, unsigned);
+    NUM(webhook_timeout_ms, unsigned);
+    NUM(webhook_reorder_ms, unsigned);
+    NUM(auth_code_ttl_s, unsigned);
+    NUM(unknown_path_http, int);
+    NUM(unknown_path_code, long);
+    NUM(token_error_http, int);
+    BOOL(debug_signatures);
+    BOOL(refresh_rotate);
+    BOOL(timestamp_real_clock);
+#undef STR
+#undef NUM
+#undef BOOL
+    cfg->config_path = path;
+    return 0;
+}
+
+static int parse_retry(struct sg_sbx *s, struct sg_err *err)
+{
+    const char *p = s->cfg.webhook_retry_ms ? s->cfg.webhook_retry_ms : "";
+
+    s->n_wh_retry = 0;
+    while (*p) {
+        char *end;
+        long long v = strtoll(p, &end, 10);
+
+        if (end == p || v < 0 || s->n_wh_retry == SG_SBX_WH_RETRIES_MAX)
+            return sg_err_set(err, SG_ECONFIG, "bad webhook_retry_ms");
+        s->wh_retry_ms[s->n_wh_retry++] = v;
+        p = *end == ',' ? end + 1 : end;
+        if (*end && *end != ',')
+            return sg_err_set(err, SG_ECONFIG, "bad webhook_retry_ms");
+    }
+    return 0;
+}
+
+static int apply_config_doc(struct sg_sbx *s, struct sg_err *err)
+{
+    json_t *faults, *rl;
+    int rc = 0;
+
+    if (!s->cfg.config_path)
+        return 0;
+    s->cfg_doc = load_json_file(s->cfg.config_path, err);
+    if (!s->cfg_doc)
+        return SG_ECONFIG;
+    faults = json_object_get(s->cfg_doc, "faults");
+    if (faults)
+        rc = sg_sbx__faults_set(s, s->cfg_doc, false, err);
+    rl = json_object_get(s->cfg_doc, "rate_limits");
+    if (rc == 0 && rl)
+        rc = sg_sbx__rate_set(s, rl, err);
+    return rc;
+}
+
+/* ---- lifecycle ---- */
+
+static const char *own(struct sg_sbx *s, size_t i, const char *v)
+{
+    if (!v)
+        return NULL;
+    s->strs[i] = sg_strdup(v);
+    return s->strs[i];
+}
+
+static void own_strings(struct sg_sbx *s)
+{
+    struct sg_sbx_cfg *c = &s->cfg;
+    size_t i = 0;
+
+    c->listen = own(s, i++, c->listen);
+    c->app_key = own(s, i++, c->app_key);
+    c->app_secret = own(s, i++, c->app_secret);
+    c->state_path = own(s, i++, c->state_path);
+    c->control_token = own(s, i++, c->control_token);
+    c->callback_url = own(s, i++, c->callback_url);
+    c->webhook_retry_ms = own(s, i++, c->webhook_retry_ms);
+    c->categories_path = own(s, i++, c->categories_path);
+    c->config_path = own(s, i++, c->config_path);
+    c->service_id = own(s, i++, c->service_id);
+    c->webhook_address = own(s, i++, c->webhook_address);
+}
+
+int sg_sbx_new(struct sg_sbx **out, const struct sg_sbx_cfg *cfg,
+               struct sg_err *err)
+{
+    struct sg_sbx *s;
+    bool loaded = false;
+    int rc;
+
+    *out = NULL;
+    s = sg_calloc(1, sizeof(*s));
+    if (!s)
+        return sg_err_set(err, SG_ENOMEM, "out of memory");
+    s->cfg = *cfg;
+    own_strings(s);
+    pthread_mutex_init(&s->lock, NULL);
+    pthread_mutex_init(&s->wh_lock, NULL);
+    pthread_cond_init(&s->wh_cond, NULL);
+    s->rate_qps = cfg->rate_qps ? cfg->rate_qps : 50;
+    s->rate_limits = json_object();
+    s->calls = json_array();
+    s->call_counts = json_object();
+    s->wh_log = json_array();
+    rc = parse_retry(s, err);
+    if (rc == 0)
+        rc = apply_config_doc(s, err);
+    if (rc == 0)
+        rc = sg_sbx__cats_load(s, err);
+    if (rc == 0)
+        rc = state_load(s, &loaded, err);
+    if (rc == 0 && !loaded)
+        rc = sg_sbx__world_init(s, err);
+    if (rc == 0 && loaded)
+        sg_sbx__products_resume(s);
+    if (rc) {
+        sg_sbx_free(s);
+        return rc;
+    }
+    *out = s;
+    return 0;
+}
+
+int sg_sbx_start(struct sg_sbx *s, struct sg_err *err)
+{
+    struct sg_http_server_cfg hc;
+    int rc;
+
+    sg_http_server_cfg_defaults(&hc);
+    hc.listen = s->cfg.listen;
+    hc.threads = s->cfg.threads ? s->cfg.threads : 2;
+    hc.name = "sandbox";
+    if (hc.limits.body_max < (16u << 20))
+        hc.limits.body_max = 16u << 20;
+    rc = sg_http_server_new(&s->http, &hc, err);
+    if (rc == 0)
+        rc = sg_sbx__control_routes(s, err);
+    if (rc)
+        return rc;
+    sg_http_set_fallback(s->http, sg_sbx__dispatch, s);
+    rc = sg_http_server_start(s->http, err);
+    if (rc)
+        return rc;
+    snprintf(s->url, sizeof(s->url), "%s", sg_http_server_url(s->http));
+    rc = sg_sbx__wh_start(s, err);
+    if (rc)
+        return rc;
+    if (pthread_create(&s->ticker, NULL, ticker_main, s) != 0)
+        return sg_err_set(err, SG_EIO, "cannot start the ticker thread");
+    s->started = true;
+    return 0;
+}
+
+const char *sg_sbx_url(const struct sg_sbx *s)
+{
+    return s->url;
+}
+
+void sg_sbx_stop(struct sg_sbx *s)
+{
+    struct sg_err err;
+
+    if (!s || !s->started)
+        return;
+    atomic_store(&s->stopping, true);
+    sg_sbx_traffic_stop(s);
+    pthread_join(s->ticker, NULL);
+    if (s->http)
+        sg_http_server_stop(s->http);
+    sg_sbx__wh_stop(s);
+    s->started = false;
+    sg_err_init(&err);
+    if (sg_sbx__save(s, &err))
+        sg_log(SG_LOG_ERR, "sandbox", "msg=\"state save\" err=\"%s\"",
+               err.msg);
+}
+
+void sg_sbx_free(struct sg_sbx *s)
+{
+    if (!s)
+        return;
+    sg_sbx_stop(s);
+    sg_http_server_free(s->http);
+    sg_sbx__wh_clear(s);
+    tasks_clear(s);
+    sg_free(s->tasks);
+    sg_free(s->buckets);
+    json_decref(s->state);
+    json_decref(s->cats);
+    json_decref(s->cfg_doc);
+    json_decref(s->rate_limits);
+    json_decref(s->calls);
+    json_decref(s->call_counts);
+    json_decref(s->wh_log);
+    for (size_t i = 0; i < SG_ARRAY_SIZE(s->strs); i++)
+        sg_free(s->strs[i]);
+    pthread_mutex_destroy(&s->lock);
+    pthread_mutex_destroy(&s->wh_lock);
+    pthread_cond_destroy(&s->wh_cond);
+    sg_free(s);
+}
+
+/* Reset the world to what the seed gives (control plane); lock held. */
+int sg_sbx__reset(struct sg_sbx *s, struct sg_err *err)
+{
+    tasks_clear(s);
+    sg_sbx__faults_clear(s);
+    s->n_buckets = 0;
+    json_array_clear(s->calls);
+    json_object_clear(s->call_counts);
+    s->calls_total = 0;
+    return sg_sbx__world_init(s, err);
+}
+
+json_t *sg_sbx_info(struct sg_sbx *s)
+{
+    json_t *cur, *shops = json_array(), *info;
+
+    sg_sbx_lock(s);
+    cur = json_object_get(s->state, "current");
+    for (size_t i = 0; i < s->n_shops; i++)
+        json_array_append_new(
+            shops, json_pack("{s:s,s:s,s:s,s:s}", "id", s->shops[i].id,
+                             "cipher", s->shops[i].cipher, "name",
+                             s->shops[i].name, "region",
+                             s->shops[i].region));
+    info = json_pack(
+        "{s:s,s:s,s:s,s:s,s:s,s:o,s:s,s:s,s:I}", "base_url", s->url,
+        "app_key", s->app_key, "app_secret", s->app_secret, "access_token",
+        sg_json_str(cur, "access_token"), "refresh_token",
+        sg_json_str(cur, "refresh_token"), "shops", shops, "service_id",
+        sg_json_str(s->state, "service_id"), "open_id",
+        sg_json_str(json_object_get(s->state, "seller"), "open_id"), "now",
+        (json_int_t)sg_sbx_now_s(s));
+    sg_sbx_unlock(s);
+    return info;
+}

@@ -1,0 +1,320 @@
+/*
+ * webhooks.c - outgoing webhooks. sg_sbx_emit (state lock held) resolves
+ * the subscribed addresses, signs the body as TikTok does and queues one
+ * delivery per address; a delivery thread of its own POSTs them with a
+ * blocking libcurl easy handle (src/http/client.h did not exist yet),
+ * retrying non-2xx answers on the configured schedule of the sandbox
+ * clock. Duplicates and reordering are drawn from the seeded stream.
+ */
+#include "core/sg.h"
+#include "sandbox/internal.h"
+#include "connectors/tiktok_shop/sign.h"
+#include "core/alloc.h"
+#include "core/json.h"
+#include "core/log.h"
+
+#include <curl/curl.h>
+#include <time.h>
+
+#define WH_LOG_MAX 1000
+
+static const struct {
+    int type;
+    const char *name;
+} events[] = {
+    {1, "ORDER_STATUS_CHANGE"},
+    {2, "REVERSE_STATUS_UPDATE"},
+    {3, "RECIPIENT_ADDRESS_UPDATE"},
+    {4, "PACKAGE_UPDATE"},
+    {5, "PRODUCT_STATUS_CHANGE"},
+    {6, "SELLER_DEAUTHORIZATION"},
+    {7, "UPCOMING_AUTHORIZATION_EXPIRATION"},
+    {11, "CANCELLATION_STATUS_CHANGE"},
+    {12, "RETURN_STATUS_CHANGE"},
+    {13, "NEW_CONVERSATION"},
+    {14, "NEW_MESSAGE"},
+    {37, "PRODUCT_AUDIT_STATUS_CHANGE"},
+};
+
+const char *sg_sbx__event_name(int type)
+{
+    for (size_t i = 0; i < SG_ARRAY_SIZE(events); i++)
+        if (events[i].type == type)
+            return events[i].name;
+    return NULL;
+}
+
+int sg_sbx__event_type(const char *name)
+{
+    for (size_t i = 0; name && i < SG_ARRAY_SIZE(events); i++)
+        if (strcmp(events[i].name, name) == 0)
+            return events[i].type;
+    return 0;
+}
+
+/* Queue one delivery; wh_lock held. Takes url and body on success. */
+static bool enqueue(struct sg_sbx *s, const struct sg_sbx_wh_item *it)
+{
+    void *p;
+
+    if (s->n_whq == SG_SBX_WH_QUEUE_MAX)
+        return false;
+    p = sg_realloc(s->whq, (s->n_whq + 1) * sizeof(*s->whq));
+    if (!p)
+        return false;
+    s->whq = p;
+    s->whq[s->n_whq++] = *it;
+    return true;
+}
+
+static void log_delivery(struct sg_sbx *s, const struct sg_sbx_wh_item *it,
+                         const char *what, long status)
+{
+    if (json_array_size(s->wh_log) >= WH_LOG_MAX)
+        json_array_remove(s->wh_log, 0);
+    json_array_append_new(
+        s->wh_log,
+        json_pack("{s:s,s:i,s:s,s:i,s:s,s:i,s:I}", "tts_notification_id",
+                  it->notification_id, "type", it->type, "url", it->url,
+                  "attempt", (int)it->attempt, "result", what, "status",
+                  (int)status, "time_ms", (json_int_t)sg_sbx_now_ms(s)));
+}
+
+static void queue_copy(struct sg_sbx *s, const char *url, const char *body,
+                       size_t len, const char *nid, int type, int64_t at)
+{
+    struct sg_sbx_wh_item it;
+
+    memset(&it, 0, sizeof(it));
+    it.url = sg_strdup(url);
+    it.body = sg_strndup(body, len);
+    it.body_len = len;
+    it.at_ms = at;
+    it.type = type;
+    snprintf(it.notification_id, sizeof(it.notification_id), "%s", nid);
+    if (!it.url || !it.body || !enqueue(s, &it)) {
+        sg_log(SG_LOG_WARN, "sandbox", "msg=\"webhook dropped\" id=%s", nid);
+        sg_free(it.url);
+        sg_free(it.body);
+        return;
+    }
+    log_delivery(s, &it, "queued", 0);
+}
+
+/* Addresses for (shop, type): subscriptions plus the default address. */
+static json_t *addresses(struct sg_sbx *s, const char *shop_id, int type)
+{
+    json_t *out = json_array(), *w;
+    const char *name = sg_sbx__event_name(type), *k, *dflt;
+    size_t i;
+    json_t *v;
+
+    json_object_foreach(sg_sbx_coll(s, "webhooks"), k, w) {
+        const char *sid = sg_json_str(w, "shop_id");
+        const char *et = sg_json_str(w, "event_type");
+        const char *addr = sg_json_str(w, "address");
+
+        if (sid && et && addr && name && strcmp(sid, shop_id) == 0 &&
+            strcmp(et, name) == 0)
+            json_array_append_new(out, json_string(addr));
+    }
+    dflt = sg_json_str(s->state, "webhook_address");
+    if (dflt && *dflt) {
+        json_array_foreach(out, i, v) {
+            if (strcmp(json_string_value(v), dflt) == 0)
+                return out;
+        }
+        json_array_append_new(out, json_string(dflt));
+    }
+    return out;
+}
+
+void sg_sbx_emit(struct sg_sbx *s, const char *shop_id, int type,
+                 json_t *data)
+{
+    char nid[24];
+    json_t *body, *addrs, *a;
+    char *text;
+    size_t len = 0, i;
+    int64_t now = sg_sbx_now_ms(s);
+
+    sg_sbx_new_id(s, nid);
+    body = json_pack("{s:i,s:s,s:s,s:I,s:o}", "type", type,
+                     "tts_notification_id", nid, "shop_id", shop_id,
+                     "timestamp", (json_int_t)(now / 1000), "data",
+                     data ? data : json_object());
+    text = sg_json_dump(body, &len);
+    json_decref(body);
+    addrs = addresses(s, shop_id, type);
+    pthread_mutex_lock(&s->wh_lock);
+    json_array_foreach(addrs, i, a) {
+        int64_t at = now;
+
+        if (!text)
+            break;
+        if (sg_sbx_rand(s, 100) < s->cfg.webhook_reorder_pct)
+            at += s->cfg.webhook_reorder_ms;
+        queue_copy(s, json_string_value(a), text, len, nid, type, at);
+        if (sg_sbx_rand(s, 100) < s->cfg.webhook_dup_pct)
+            queue_copy(s, json_string_value(a), text, len, nid, type,
+                       at + 1);
+    }
+    pthread_cond_signal(&s->wh_cond);
+    pthread_mutex_unlock(&s->wh_lock);
+    json_decref(addrs);
+    sg_free(text);
+}
+
+static size_t sink(char *p, size_t size, size_t n, void *ud)
+{
+    SG_UNUSED(p);
+    SG_UNUSED(ud);
+    return size * n;
+}
+
+/* POST one delivery; returns the HTTP status, or -CURLcode. */
+static long post(struct sg_sbx *s, CURL *h, const struct sg_sbx_wh_item *it)
+{
+    char sig[65], auth[96];
+    struct curl_slist *hdr = NULL;
+    long status = 0;
+    CURLcode cc;
+
+    if (sg_tts_webhook_sign(sig, s->app_key, s->app_secret, it->body,
+                            it->body_len))
+        return -1;
+    snprintf(auth, sizeof(auth), "Authorization: %s", sig);
+    hdr = curl_slist_append(hdr, "Content-Type: application/json");
+    hdr = curl_slist_append(hdr, auth);
+    curl_easy_reset(h);
+    curl_easy_setopt(h, CURLOPT_URL, it->url);
+    curl_easy_setopt(h, CURLOPT_POST, 1L);
+    curl_easy_setopt(h, CURLOPT_POSTFIELDS, it->body);
+    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)it->body_len);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)s->cfg.webhook_timeout_ms);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, sink);
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+    cc = curl_easy_perform(h);
+    if (cc == CURLE_OK)
+        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+    else
+        status = -(long)cc;
+    curl_slist_free_all(hdr);
+    return status;
+}
+
+/* Take the earliest due item; wh_lock held. */
+static bool take_due(struct sg_sbx *s, struct sg_sbx_wh_item *out)
+{
+    int64_t now = sg_sbx_now_ms(s);
+    size_t best = s->n_whq;
+
+    for (size_t i = 0; i < s->n_whq; i++)
+        if (s->whq[i].at_ms <= now &&
+            (best == s->n_whq || s->whq[i].at_ms < s->whq[best].at_ms))
+            best = i;
+    if (best == s->n_whq)
+        return false;
+    *out = s->whq[best];
+    memmove(&s->whq[best], &s->whq[best + 1],
+            (s->n_whq - best - 1) * sizeof(*s->whq));
+    s->n_whq--;
+    return true;
+}
+
+static void finish(struct sg_sbx *s, struct sg_sbx_wh_item *it, long st)
+{
+    bool ok = st >= 200 && st < 300;
+
+    pthread_mutex_lock(&s->wh_lock);
+    log_delivery(s, it, ok ? "delivered" : "failed", st);
+    if (!ok && it->attempt < s->n_wh_retry) {
+        it->at_ms = sg_sbx_now_ms(s) + s->wh_retry_ms[it->attempt];
+        it->attempt++;
+        if (enqueue(s, it)) {
+            pthread_mutex_unlock(&s->wh_lock);
+            return;
+        }
+    } else if (!ok) {
+        log_delivery(s, it, "dropped", st);
+    }
+    pthread_mutex_unlock(&s->wh_lock);
+    sg_free(it->url);
+    sg_free(it->body);
+}
+
+static void *wh_main(void *arg)
+{
+    struct sg_sbx *s = arg;
+    CURL *h = curl_easy_init();
+
+    while (h) {
+        struct sg_sbx_wh_item it;
+        struct timespec ts;
+        bool got;
+
+        pthread_mutex_lock(&s->wh_lock);
+        got = !atomic_load(&s->stopping) && take_due(s, &it);
+        if (!got && !atomic_load(&s->stopping)) {
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_nsec += 20 * 1000000;
+            if (ts.tv_nsec >= 1000000000) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000;
+            }
+            pthread_cond_timedwait(&s->wh_cond, &s->wh_lock, &ts);
+        }
+        pthread_mutex_unlock(&s->wh_lock);
+        if (atomic_load(&s->stopping))
+            break;
+        if (got)
+            finish(s, &it, post(s, h, &it));
+    }
+    curl_easy_cleanup(h);
+    return NULL;
+}
+
+int sg_sbx__wh_start(struct sg_sbx *s, struct sg_err *err)
+{
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    if (pthread_create(&s->wh_thread, NULL, wh_main, s) != 0)
+        return sg_err_set(err, SG_EIO, "cannot start the webhook thread");
+    s->wh_started = true;
+    return 0;
+}
+
+void sg_sbx__wh_stop(struct sg_sbx *s)
+{
+    if (!s->wh_started)
+        return;
+    pthread_mutex_lock(&s->wh_lock);
+    pthread_cond_broadcast(&s->wh_cond);
+    pthread_mutex_unlock(&s->wh_lock);
+    pthread_join(s->wh_thread, NULL);
+    s->wh_started = false;
+}
+
+void sg_sbx__wh_clear(struct sg_sbx *s)
+{
+    for (size_t i = 0; i < s->n_whq; i++) {
+        sg_free(s->whq[i].url);
+        sg_free(s->whq[i].body);
+    }
+    sg_free(s->whq);
+    s->whq = NULL;
+    s->n_whq = 0;
+}
+
+json_t *sg_sbx__wh_log(struct sg_sbx *s)
+{
+    json_t *out;
+
+    pthread_mutex_lock(&s->wh_lock);
+    out = json_pack("{s:o,s:i}", "deliveries", json_deep_copy(s->wh_log),
+                    "queued",
+                    (int)s->n_whq);
+    pthread_mutex_unlock(&s->wh_lock);
+    return out;
+}
