@@ -31,6 +31,13 @@ static const struct sg_cli_cmd commands[] = {
      "surge demo [OPTIONS]", sg_cli_demo, false},
     {"tiktok", "TikTok Shop helpers (signing, ...)",
      "surge tiktok SUBCOMMAND [ARGS]", sg_cli_tiktok, false},
+    {"connect tiktok-shop", "connect a TikTok Shop seller (OAuth)",
+     "surge connect tiktok-shop [--tenant NAME] [--sandbox BASE_URL] "
+     "[--config FILE]",
+     sg_cli_connect_tiktok, false},
+    {"connect list", "list channel connections and their shops",
+     "surge connect list [--tenant NAME] [--config FILE]",
+     sg_cli_connect_list, false},
     {"tenant create", "add a tenant",
      "surge tenant create NAME [--config FILE]", sg_cli_tenant_create, false},
     {"tenant list", "list tenants", "surge tenant list [--config FILE]",
@@ -46,12 +53,26 @@ static const struct sg_cli_cmd commands[] = {
      sg_cli_jobs_show, false},
     {"jobs retry", "queue a dead job again",
      "surge jobs retry ID [--config FILE]", sg_cli_jobs_retry, false},
+    {"import catalog", "import products from a Shopify CSV export or jsonl",
+     "surge import catalog FILE --tenant NAME [--format shopify-csv|jsonl] "
+     "[--dry-run] [--config FILE]",
+     sg_cli_import_catalog, false},
+    {"validate", "check products against a channel's listing rules",
+     "surge validate --tenant NAME [--channel tiktok_shop] [--json] "
+     "[--config FILE]",
+     sg_cli_validate, false},
     {"config check", "load the configuration and print the values in use",
      "surge config check [--config FILE]", sg_cli_config_check, false},
     {"config sample", "print a fully commented configuration file",
      "surge config sample", sg_cli_config_sample, false},
     {"config-doc", "print docs/config.md, generated from the schema",
      "surge config-doc", sg_cli_config_doc, true},
+    {"events import", "load offline sales (CSV) into the Events API intake",
+     "surge events import FILE [--tenant NAME] [--source offline] "
+     "[--event NAME] [--config FILE]",
+     sg_cli_events_import, false},
+    {"events bench-hash", "time the normalise + hash stage",
+     "surge events bench-hash [N]", sg_cli_events_bench_hash, true},
     {NULL, NULL, NULL, NULL, false},
 };
 

@@ -121,6 +121,12 @@ int sg_cli_jobs_retry(int argc, char **argv);
 int sg_cli_config_check(int argc, char **argv);
 int sg_cli_config_sample(int argc, char **argv);
 int sg_cli_config_doc(int argc, char **argv);
+int sg_cli_connect_tiktok(int argc, char **argv);
+int sg_cli_connect_list(int argc, char **argv);
+int sg_cli_events_import(int argc, char **argv);
+int sg_cli_events_bench_hash(int argc, char **argv);
+int sg_cli_import_catalog(int argc, char **argv);
+int sg_cli_validate(int argc, char **argv);
 
 /* Written elsewhere: the daemon and demo (lead), sandbox and tiktok
  * (sandbox engineer). Same argv convention. */

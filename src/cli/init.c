@@ -6,6 +6,7 @@
 #include "core/sg.h"
 
 #include "cli/cli.h"
+#include "connectors/secrets.h"
 #include "core/config.h"
 #include "store/store.h"
 
@@ -100,6 +101,18 @@ int sg_cli_init(int argc, char **argv)
         printf("created store %s %s (mode 0600): %d migration%s applied\n",
                cfg.store.backend, cfg.store.path, applied,
                applied == 1 ? "" : "s");
+
+    /* The key that seals channel tokens: created once, never replaced. */
+    if (cfg.secrets.key_file && cfg.secrets.key_file[0]) {
+        rc = sg_secret_key_create(cfg.secrets.key_file, &err);
+        if (rc == 0)
+            printf("created key file %s (mode 0600): seals channel "
+                   "tokens\n", cfg.secrets.key_file);
+        else if (rc != SG_EEXISTS) {
+            sg_cli_errorf("%s", err.msg);
+            goto out;
+        }
+    }
 
     /* Prove the store opens as the daemon will open it. */
     status = sg_cli_open_store(&store, &cfg);

@@ -183,10 +183,154 @@ static const struct sg_config_key schema[] = {
         "private and link-local addresses. Off by default so a configured "
         "URL cannot reach internal services; the sandbox and tests turn it "
         "on."),
+
+    /* [tiktok_events] */
+    ROW("tiktok_events", "api_base_url", SG_CFG_URL,
+        "https://business-api.tiktok.com", 0, 0, tiktok_events.api_base_url,
+        "Base URL of the TikTok Events API 2.0; batches go to "
+        "<api_base_url>/open_api/v1.3/event/track/. Point it at the "
+        "sandbox (and set [security] allow_private_urls) for tests."),
+    SECRET("tiktok_events", "access_token", tiktok_events.access_token,
+           "Events API access token, sent as the Access-Token header. "
+           "Unset keeps accepted events queued without sending them. Prefer "
+           "access_token_file = PATH (mode 0600 or 0400)."),
+    ROW("tiktok_events", "web_pixel_code", SG_CFG_STRING, NULL, 0, 0,
+        tiktok_events.web_pixel_code,
+        "Pixel code that web events are reported under (event_source_id "
+        "of event_source web). Unset rejects web events."),
+    ROW("tiktok_events", "app_event_set_id", SG_CFG_STRING, NULL, 0, 0,
+        tiktok_events.app_event_set_id,
+        "App id / event set id for app events. Unset rejects app events."),
+    ROW("tiktok_events", "offline_event_set_id", SG_CFG_STRING, NULL, 0, 0,
+        tiktok_events.offline_event_set_id,
+        "Offline event set id for offline (point of sale) events, such as "
+        "those loaded by surge events import. Unset rejects them."),
+    ROW("tiktok_events", "crm_event_set_id", SG_CFG_STRING, NULL, 0, 0,
+        tiktok_events.crm_event_set_id,
+        "CRM event set id for crm events. Unset rejects crm events."),
+    ROW("tiktok_events", "batch_max", SG_CFG_UINT, "1000", 1, 1000,
+        tiktok_events.batch_max,
+        "Most events in one request to the Events API. A source's batch "
+        "is sent as soon as this many events are pending."),
+    ROW("tiktok_events", "flush_ms", SG_CFG_DURATION_MS, "1s", 1, HOUR,
+        tiktok_events.flush_ms,
+        "Longest time an accepted event waits for its batch to fill "
+        "before the batch is sent anyway."),
+    ROW("tiktok_events", "dedup_window_s", SG_CFG_UINT, "172800", 1,
+        90 * 86400, tiktok_events.dedup_window_s,
+        "Seconds during which an event with the same event source, event "
+        "name and event_id is answered duplicate and not sent again."),
+    ROW("tiktok_events", "max_event_age_s", SG_CFG_UINT, "604800", 60,
+        400 * 86400, tiktok_events.max_event_age_s,
+        "Events whose event_time is older than this many seconds are "
+        "rejected (too_old)."),
+    ROW("tiktok_events", "custom_events", SG_CFG_STRING, NULL, 0, 0,
+        tiktok_events.custom_events,
+        "Custom event names accepted besides the standard ones, "
+        "comma-separated (names are case-sensitive)."),
+    ROW("tiktok_events", "test_event_code", SG_CFG_STRING, NULL, 0, 0,
+        tiktok_events.test_event_code,
+        "When set, every batch carries this test_event_code, so TikTok "
+        "shows the events in Test Events instead of counting them."),
+
+    /* [catalog] */
+    {.section = "catalog",
+     .key = "currency",
+     .type = SG_CFG_STRING,
+     .def = "USD",
+     .min = 3,
+     .max = 3,
+     .offset = OFF(catalog.currency),
+     .doc = "The shop's currency (ISO 4217, e.g. USD). Imported prices "
+            "without a currency are in it, and validation flags products "
+            "priced in another one."},
+    {.section = "catalog",
+     .key = "location",
+     .type = SG_CFG_STRING,
+     .def = "default",
+     .min = 1,
+     .max = 64,
+     .offset = OFF(catalog.location),
+     .doc = "Inventory location that imported quantities (Variant "
+            "Inventory Qty) are set at."},
+    ROW("catalog", "category_rules", SG_CFG_PATH, NULL, 0, 0,
+        catalog.category_rules,
+        "JSON file of TikTok Shop category rules, the shape of the "
+        "categories API ({\"categories\": [{\"id\", \"is_leaf\", "
+        "\"attributes\", \"rules\"}]}). Validation checks required "
+        "attributes and certifications against it. Unset skips those "
+        "checks."),
+    ROW("catalog", "category_map", SG_CFG_PATH, NULL, 0, 0,
+        catalog.category_map,
+        "Text file mapping the store's product category or type to a "
+        "TikTok Shop category id, one \"Store category = 601226\" per "
+        "line (# starts a comment). Products whose category and type are "
+        "both unmapped fail validation and are listed as unmapped."),
+    ROW("catalog", "prohibited_terms", SG_CFG_STRING, NULL, 0, 0,
+        catalog.prohibited_terms,
+        "Comma-separated words or phrases that must not appear in a "
+        "title, description or tags (matched case-insensitively)."),
+    ROW("catalog", "title_max", SG_CFG_UINT, "255", 1, 10000,
+        catalog.title_max, "Longest product title, in characters."),
+    ROW("catalog", "description_max", SG_CFG_UINT, "10000", 1, 1000000,
+        catalog.description_max,
+        "Longest product description (HTML included), in characters."),
+    ROW("catalog", "images_max", SG_CFG_UINT, "9", 1, 250, catalog.images_max,
+        "Most images a product may have; at least one is required."),
+    ROW("catalog", "import_max", SG_CFG_SIZE, "64m", KIB, GIB,
+        catalog.import_max, "Largest file surge import catalog reads."),
+
+    /* [tiktok_shop] */
+    ROW("tiktok_shop", "app_key", SG_CFG_STRING, NULL, 0, 0,
+        tiktok_shop.app_key,
+        "App key of the TikTok Shop app (Partner Center). Unset turns the "
+        "TikTok Shop connector, its OAuth callback and its webhook intake "
+        "off."),
+    SECRET("tiktok_shop", "app_secret", tiktok_shop.app_secret,
+           "App secret: signs every Open API request and authenticates "
+           "inbound webhooks. Prefer app_secret_file = PATH (mode 0600 or "
+           "0400)."),
+    ROW("tiktok_shop", "service_id", SG_CFG_STRING, NULL, 0, 0,
+        tiktok_shop.service_id,
+        "Service id of the app, sent to the seller consent page by surge "
+        "connect tiktok-shop."),
+    ROW("tiktok_shop", "api_base_url", SG_CFG_URL,
+        "https://open-api.tiktokglobalshop.com", 0, 0,
+        tiktok_shop.api_base_url,
+        "Base URL of the signed Open API. Point it at surge sandbox (and "
+        "set [security] allow_private_urls) for tests."),
+    ROW("tiktok_shop", "auth_base_url", SG_CFG_URL,
+        "https://auth.tiktok-shops.com", 0, 0, tiktok_shop.auth_base_url,
+        "Base URL of the token endpoints (/api/v2/token/get and "
+        "/api/v2/token/refresh)."),
+    ROW("tiktok_shop", "authorize_url", SG_CFG_URL,
+        "https://services.tiktokshop.com/open/authorize", 0, 0,
+        tiktok_shop.authorize_url,
+        "Seller consent page; US sellers use "
+        "https://services.us.tiktokshop.com/open/authorize."),
+    ROW("tiktok_shop", "webhook_url", SG_CFG_URL, NULL, 0, 0,
+        tiktok_shop.webhook_url,
+        "Public URL of this engine's POST /webhooks/tiktok-shop. surge "
+        "connect subscribes every connected shop's events to it; unset "
+        "skips the subscription."),
+    ROW("tiktok_shop", "refresh_ahead", SG_CFG_DURATION_MS, "24h", MIN,
+        6 * 24 * HOUR, tiktok_shop.refresh_ahead_ms,
+        "Refresh a seller's access token when less than this much of its "
+        "life is left (access tokens last about 7 days)."),
+
+    /* [secrets] */
+    ROW("secrets", "key_file", SG_CFG_PATH, "surge.key", 0, 0,
+        secrets.key_file,
+        "File holding the 32-byte key (64 hex digits) that seals channel "
+        "access and refresh tokens in the store (AES-256-GCM). surge init "
+        "creates it with mode 0600; start-up refuses a key file that group "
+        "or others can read. Losing it means reconnecting every seller."),
 };
 
 static const char *const sections[] = {
     "server", "store", "log", "webhook_generic", "notify", "jobs", "security",
+    "tiktok_events", "catalog",
+    "tiktok_shop", "secrets",
 };
 
 /* ---- small helpers ---- */

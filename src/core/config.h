@@ -61,6 +61,44 @@ struct sg_config {
     struct {
         bool allow_private_urls; /* false */
     } security;
+    struct {
+        char *api_base_url;         /* "https://business-api.tiktok.com" */
+        char *access_token;         /* secret; NULL = events not sent */
+        char *web_pixel_code;       /* event_source_id per source */
+        char *app_event_set_id;
+        char *offline_event_set_id;
+        char *crm_event_set_id;
+        unsigned batch_max;         /* 1000 */
+        unsigned flush_ms;          /* 1000 */
+        unsigned dedup_window_s;    /* 172800 */
+        unsigned max_event_age_s;   /* 604800 */
+        char *custom_events;        /* NULL = standard names only */
+        char *test_event_code;      /* NULL = live events */
+    } tiktok_events;
+    struct {
+        char *currency;          /* "USD": the shop's currency */
+        char *location;          /* "default": where imported stock is */
+        char *category_rules;    /* JSON file; NULL = no category checks */
+        char *category_map;      /* text file; NULL = nothing mapped */
+        char *prohibited_terms;  /* comma-separated; NULL = none */
+        unsigned title_max;      /* 255 characters */
+        unsigned description_max; /* 10000 characters */
+        unsigned images_max;     /* 9 */
+        size_t import_max;       /* 64 MiB */
+    } catalog;
+    struct {
+        char *app_key;          /* NULL = TikTok Shop not configured */
+        char *app_secret;       /* secret */
+        char *service_id;
+        char *api_base_url;     /* "https://open-api.tiktokglobalshop.com" */
+        char *auth_base_url;    /* "https://auth.tiktok-shops.com" */
+        char *authorize_url;    /* consent page */
+        char *webhook_url;      /* public URL of /webhooks/tiktok-shop */
+        unsigned refresh_ahead_ms; /* 24 h */
+    } tiktok_shop;
+    struct {
+        char *key_file; /* "surge.key": seals channel tokens */
+    } secrets;
 };
 
 /* The value types a key may have; each row's C field matches its type. */

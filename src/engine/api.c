@@ -307,6 +307,8 @@ static void h_metrics(struct sg_http_req *r, void *ctx)
             inbox, jobs[0], jobs[1], jobs[2], jobs[3]);
     if (!rc)
         rc = sg_engine__intake_metrics(e, &b);
+    if (!rc)
+        rc = sg_engine__events_metrics(e, &b);
     if (!rc && e->dispatcher)
         rc = sg_dispatcher_metrics(e->dispatcher, &b);
     if (rc) {

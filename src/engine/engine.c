@@ -5,6 +5,7 @@
 #include "engine/internal.h"
 #include "core/alloc.h"
 #include "core/log.h"
+#include "http/urlcheck.h"
 #include "jobs/dispatcher.h"
 
 static void store_cfg_from(struct sg_store_cfg *sc, const struct sg_config *c)
@@ -73,6 +74,13 @@ int sg_engine_new(struct sg_engine **out, const struct sg_config *cfg,
     if (!e)
         return sg_err_set(err, SG_ENOMEM, "out of memory");
     e->cfg = cfg;
+    /* S10: no private destinations unless [security] allows them. */
+    rc = sg_http_url_check(cfg->notify.url, cfg->security.allow_private_urls,
+                           "[notify] url", err);
+    if (rc) {
+        sg_free(e);
+        return rc;
+    }
     sg_clock_init_system(&e->clock);
     pthread_mutex_init(&e->inbox_lock, NULL);
     pthread_cond_init(&e->inbox_cond, NULL);
@@ -97,6 +105,11 @@ int sg_engine_new(struct sg_engine **out, const struct sg_config *cfg,
         goto fail;
     sg_engine__register_api(e);
     sg_engine__register_intake(e);
+    rc = sg_engine__tiktok_register(e, err);
+    if (rc)
+        goto fail;
+    sg_engine__register_catalog(e);
+    sg_engine__register_events(e);
     *out = e;
     return 0;
 fail:
@@ -116,6 +129,8 @@ int sg_engine_start(struct sg_engine *e, struct sg_err *err)
     if (!rc)
         rc = sg_engine__inbox_start(e, err);
     if (!rc)
+        rc = sg_engine__tiktok_start(e, err);
+    if (!rc)
         rc = sg_http_server_start(e->http, err);
     return rc;
 }
@@ -134,6 +149,7 @@ void sg_engine_stop(struct sg_engine *e)
 {
     if (!e)
         return;
+    sg_engine__tiktok_stop(e);
     sg_http_server_stop(e->http);
     sg_engine__inbox_stop(e);
     if (e->dispatcher)
@@ -145,6 +161,7 @@ void sg_engine_free(struct sg_engine *e)
     if (!e)
         return;
     sg_engine_stop(e);
+    sg_engine__tiktok_free(e);
     sg_http_server_free(e->http);
     sg_dispatcher_free(e->dispatcher);
     sg_store_free(e->store);

@@ -210,6 +210,11 @@ static int write_process(struct sg_store_tx *tx, void *arg,
         struct sg_inbox *row = &b->rows[i];
         int rc;
 
+        if (strcmp(row->source, "tiktok_shop") == 0) {
+            rc = sg_engine__tiktok_inbox(b->e, tx, row, err);
+            if (rc)
+                return rc;
+        }
         if (notify) {
             json_t *data = json_loadb(row->body, row->body_len, 0, NULL);
             json_t *payload = json_pack(

@@ -17,6 +17,7 @@
 #include <stdatomic.h>
 
 struct sg_dispatcher;
+struct sg_tts_engine;
 
 struct sg_engine {
     const struct sg_config *cfg;
@@ -41,6 +42,8 @@ struct sg_engine {
     atomic_ulong wh_rejected_other;
     atomic_ulong wh_store_busy;
     atomic_ulong inbox_processed;
+
+    struct sg_tts_engine *tts; /* TikTok Shop; NULL when not configured */
 };
 
 /* The caller of an admin API request, after authentication. */
@@ -93,10 +96,26 @@ int sg_engine__audit(struct sg_store_tx *tx, const struct sg_api_op *op,
 
 void sg_engine__register_api(struct sg_engine *e);
 void sg_engine__register_intake(struct sg_engine *e);
+void sg_engine__register_catalog(struct sg_engine *e);
 int sg_engine__inbox_start(struct sg_engine *e, struct sg_err *err);
 void sg_engine__inbox_stop(struct sg_engine *e);
 void sg_engine__inbox_kick(struct sg_engine *e);
 int sg_engine__intake_metrics(struct sg_engine *e, struct sg_buf *out);
+/* events_api.c: POST /api/v1/events and the events.track environment. */
+void sg_engine__register_events(struct sg_engine *e);
+int sg_engine__events_metrics(struct sg_engine *e, struct sg_buf *out);
+
+/*
+ * TikTok Shop (tiktok_api.c): routes, worker thread, inbox handling of
+ * source "tiktok_shop" inside the processor's transaction. All are no-ops
+ * when [tiktok_shop] is not configured.
+ */
+int sg_engine__tiktok_register(struct sg_engine *e, struct sg_err *err);
+int sg_engine__tiktok_start(struct sg_engine *e, struct sg_err *err);
+void sg_engine__tiktok_stop(struct sg_engine *e);
+void sg_engine__tiktok_free(struct sg_engine *e);
+int sg_engine__tiktok_inbox(struct sg_engine *e, struct sg_store_tx *tx,
+                            const struct sg_inbox *row, struct sg_err *err);
 
 /* JSON views of rows, new references. */
 json_t *sg_engine__job_json(const struct sg_job *j);

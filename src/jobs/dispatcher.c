@@ -80,6 +80,7 @@ struct sg_dispatcher {
 
 static const struct sg_job_kind_ops *const builtin_kinds[] = {
     &sg_job_kind_notify_http,
+    &sg_job_kind_events_track,
     NULL,
 };
 

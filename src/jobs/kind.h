@@ -90,5 +90,6 @@ void sg_job_classify_http(const struct sg_http_response *resp, int64_t now_ms,
 
 /* Built-in kinds. */
 extern const struct sg_job_kind_ops sg_job_kind_notify_http;
+extern const struct sg_job_kind_ops sg_job_kind_events_track;
 
 #endif

@@ -13,6 +13,7 @@
  */
 #include "core/sg.h"
 #include "sandbox/internal.h"
+#include "sandbox/tiktok_events/events.h"
 #include "core/alloc.h"
 #include "core/clock.h"
 #include "core/json.h"
@@ -778,6 +779,8 @@ int sg_sbx_start(struct sg_sbx *s, struct sg_err *err)
     rc = sg_http_server_new(&s->http, &hc, err);
     if (rc == 0)
         rc = sg_sbx__control_routes(s, err);
+    if (rc == 0)
+        rc = sg_sbx_events_routes(s, s->http, err);
     if (rc)
         return rc;
     sg_http_set_fallback(s->http, sg_sbx__dispatch, s);

@@ -1,0 +1,592 @@
+/*
+ * events_api.c - POST /api/v1/events and the engine side of the
+ * "events.track" job kind.
+ *
+ * Intake: events are validated and hashed on the loop thread (plaintext
+ * never leaves it), then one write inserts them (the unique key is the
+ * durable dedup) and creates or extends the per-source trigger job
+ * (coalesce key "events:<tenant>:<source>") in the same transaction; the
+ * answer, per item, goes out after the commit.
+ *
+ * Delivery: when the trigger job runs, build() seals up to batch_max
+ * pending events into a batch bound to that job and drops the job's
+ * coalesce key, so a retry resends exactly the same events (same
+ * event_id) and nothing can fold into it. docs/events.md has the
+ * details and why this cannot lose or duplicate an event.
+ */
+#include "engine/internal.h"
+#include "core/alloc.h"
+#include "core/buf.h"
+#include "core/json.h"
+#include "core/log.h"
+#include "features/events/events.h"
+#include "features/events/events_store.h"
+#include "features/events/ingest.h"
+#include "jobs/dispatcher.h"
+#include "jobs/events_track.h"
+#include "store/store.h"
+
+#define N_REASONS  16
+#define LAG_SLOTS  4096
+#define PRUNE_MAX  1000
+#define BODY_MAX   (8u << 20)
+
+/* Process-wide: one engine per process (see docs/events.md). */
+static struct events_mod {
+    struct sg_engine *e;
+    struct sg_events_cfg cfg;
+    const struct sg_events_store_ops *ops;
+    bool deliver; /* an access token is configured */
+    atomic_ulong received, accepted, duplicate, sent, failed, batches,
+        store_busy;
+    atomic_ulong rejected[N_REASONS];
+    atomic_ulong batch_hist[6]; /* <=1, <=10, <=100, <=500, <=1000, +Inf */
+    atomic_ulong lag_sum_ms, lag_count;
+    /* dispatcher thread only */
+    struct {
+        int64_t job_id;
+        size_t n;
+        int64_t oldest_ms;
+    } lag[LAG_SLOTS];
+} M;
+
+/* ---- intake ---- */
+
+struct ev_result {
+    int status; /* 0 accepted, 1 duplicate, 2 rejected */
+    bool generated;
+    struct sg_events_reject why;
+};
+
+struct ev_op {
+    struct sg_api_op *op;
+    size_t n;
+    struct sg_events_item *items;
+    struct ev_result *res;
+    struct sg_events_row *rows;
+    size_t n_rows;
+    size_t *row_of; /* item index -> row index, or SIZE_MAX */
+};
+
+static void ev_op_free(struct ev_op *x)
+{
+    if (!x)
+        return;
+    for (size_t i = 0; x->items && i < x->n; i++)
+        sg_events_item_release(&x->items[i]);
+    sg_free(x->items);
+    sg_free(x->res);
+    sg_free(x->rows);
+    sg_free(x->row_of);
+    sg_free(x);
+}
+
+static int ensure_trigger(struct sg_store_tx *tx, int64_t tenant,
+                          int source, bool now_due, struct sg_err *err)
+{
+    return sg_events_tx_trigger(tx, M.ops, &M.cfg, tenant, source, now_due,
+                                err);
+}
+
+static int write_events(struct sg_store_tx *tx, void *arg, struct sg_err *err)
+{
+    struct ev_op *x = arg;
+    struct sg_api_op *op = x->op;
+    size_t acc = 0, dup = 0, rej = 0;
+    char object[64];
+    int rc;
+
+    rc = sg_events_tx_ingest(tx, M.ops, &M.cfg, x->rows, x->n_rows,
+                             M.deliver, err);
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < x->n; i++) {
+        if (x->row_of[i] == SIZE_MAX)
+            rej++;
+        else if (x->rows[x->row_of[i]].dup)
+            dup++;
+        else
+            acc++;
+    }
+    snprintf(object, sizeof(object), "events:%zu/%zu/%zu", acc, dup, rej);
+    return sg_engine__audit(tx, op, "events.ingest", object, "ok", err);
+}
+
+static json_t *results_json(struct ev_op *x)
+{
+    json_t *arr = json_array(), *doc;
+    size_t acc = 0, dup = 0, rej = 0;
+
+    for (size_t i = 0; i < x->n; i++) {
+        struct ev_result *r = &x->res[i];
+        json_t *o;
+
+        if (x->row_of[i] != SIZE_MAX)
+            r->status = x->rows[x->row_of[i]].dup ? 1 : 0;
+        if (r->status == 2) {
+            o = json_pack("{s:I, s:s, s:s, s:s, s:s}", "index",
+                          (json_int_t)i, "status", "rejected", "reason",
+                          r->why.code, "field", r->why.field, "message",
+                          r->why.msg);
+            if (x->items[i].event_id[0])
+                json_object_set_new(o, "event_id",
+                                    json_string(x->items[i].event_id));
+            rej++;
+            atomic_fetch_add(&M.rejected[sg_events_reject_code_index(
+                                 r->why.code)],
+                             1);
+        } else {
+            o = json_pack("{s:I, s:s, s:s}", "index", (json_int_t)i,
+                          "status", r->status ? "duplicate" : "accepted",
+                          "event_id", x->items[i].event_id);
+            if (r->generated)
+                json_object_set_new(o, "event_id_generated", json_true());
+            if (r->status)
+                dup++;
+            else
+                acc++;
+        }
+        json_array_append_new(arr, o);
+    }
+    atomic_fetch_add(&M.accepted, acc);
+    atomic_fetch_add(&M.duplicate, dup);
+    doc = json_pack("{s:I, s:I, s:I, s:o}", "accepted", (json_int_t)acc,
+                    "duplicate", (json_int_t)dup, "rejected",
+                    (json_int_t)rej, "results", arr);
+    return doc;
+}
+
+static void events_done(void *arg, int rc, const struct sg_err *err)
+{
+    struct ev_op *x = arg;
+    struct sg_api_op *op = x->op;
+
+    if (rc) {
+        atomic_fetch_add(&M.store_busy, 1);
+        sg_http_deferred_reply_error(op->d, 503, "storage_unavailable",
+                                     err && err->msg[0] ? err->msg
+                                                        : "store failed");
+    } else {
+        sg_http_deferred_reply_json(op->d, 200, results_json(x));
+        if (op->e->dispatcher)
+            sg_dispatcher_kick(op->e->dispatcher);
+    }
+    sg_free(op);
+    ev_op_free(x);
+}
+
+/* The event list of a request: {"events":[..]}, [..] or one event. */
+static const json_t *event_list(const json_t *in, bool *single)
+{
+    *single = false;
+    if (json_is_array(in))
+        return in;
+    if (json_is_object(in) && json_is_array(json_object_get(in, "events")))
+        return json_object_get(in, "events");
+    if (json_is_object(in) && json_object_get(in, "event")) {
+        *single = true;
+        return in;
+    }
+    return NULL;
+}
+
+static int prepare_all(struct ev_op *x, const json_t *list, bool single,
+                       int def_source, int64_t tenant, int64_t now_ms)
+{
+    x->n = single ? 1 : json_array_size(list);
+    x->items = sg_calloc(x->n ? x->n : 1, sizeof(*x->items));
+    x->res = sg_calloc(x->n ? x->n : 1, sizeof(*x->res));
+    x->rows = sg_calloc(x->n ? x->n : 1, sizeof(*x->rows));
+    x->row_of = sg_calloc(x->n ? x->n : 1, sizeof(*x->row_of));
+    if (!x->items || !x->res || !x->rows || !x->row_of)
+        return SG_ENOMEM;
+    for (size_t i = 0; i < x->n; i++) {
+        const json_t *ev = single ? list : json_array_get(list, i);
+        struct sg_events_item *it = &x->items[i];
+        int rc = sg_events_prepare(it, ev, def_source, &M.cfg, now_ms,
+                                   &x->res[i].why);
+
+        x->row_of[i] = SIZE_MAX;
+        if (rc == SG_ENOMEM || rc == SG_EIO)
+            return rc;
+        if (rc) {
+            x->res[i].status = 2;
+            if (json_is_string(json_object_get(ev, "event_id")))
+                snprintf(it->event_id, sizeof(it->event_id), "%.128s",
+                         sg_json_str(ev, "event_id"));
+            continue;
+        }
+        x->res[i].generated = it->event_id_generated;
+        x->row_of[i] = x->n_rows;
+        x->rows[x->n_rows++] = (struct sg_events_row){
+            .tenant_id = tenant,
+            .source = it->source,
+            .source_id = M.cfg.source_ids[it->source],
+            .event = it->event,
+            .event_id = it->event_id,
+            .event_time = it->event_time,
+            .body = it->body,
+            .body_len = it->body_len,
+        };
+    }
+    return 0;
+}
+
+static void h_events(struct sg_http_req *r, void *ctx)
+{
+    struct sg_engine *e = ctx;
+    struct sg_caller who;
+    struct sg_api_op *op;
+    struct ev_op *x;
+    const json_t *list;
+    const char *src;
+    json_t *in;
+    bool single;
+    int def_source = SG_EVENTS_WEB, rc;
+
+    if (!sg_engine__auth(e, r, true, &who))
+        return;
+    in = sg_http_req_json(r);
+    if (!in)
+        return;
+    list = event_list(in, &single);
+    if (!list) {
+        json_decref(in);
+        sg_http_reply_error(r, 400, "invalid_shape",
+                            "send one event object, an array of events or "
+                            "{\"events\":[...]}",
+                            NULL);
+        return;
+    }
+    if (!single && (json_array_size(list) == 0 ||
+                    json_array_size(list) > SG_EVENTS_BATCH_LIMIT)) {
+        json_decref(in);
+        sg_http_reply_error(r, 400, "invalid_batch",
+                            "a request carries 1..1000 events", "events");
+        return;
+    }
+    src = json_is_object(in) && !single ? sg_json_str(in, "event_source")
+                                        : NULL;
+    if (src && (def_source = sg_events_source_parse(src)) < 0) {
+        json_decref(in);
+        sg_http_reply_error(r, 400, "invalid_source",
+                            "event_source must be web, app, offline or crm",
+                            "event_source");
+        return;
+    }
+    x = sg_calloc(1, sizeof(*x));
+    rc = x ? prepare_all(x, list, single, def_source, who.tenant_id,
+                         sg_clock_now_ms(&e->clock))
+           : SG_ENOMEM;
+    atomic_fetch_add(&M.received, single ? 1 : json_array_size(list));
+    json_decref(in);
+    if (rc) {
+        ev_op_free(x);
+        sg_http_reply_error(r, 503, "out_of_memory", "try again", NULL);
+        return;
+    }
+    op = sg_engine__op_new(e, r, &who);
+    if (!op) {
+        ev_op_free(x);
+        return;
+    }
+    x->op = op;
+    if (sg_store_submit(e->store, write_events, events_done, x) != 0) {
+        atomic_fetch_add(&M.store_busy, 1);
+        sg_http_deferred_reply_error(op->d, 503, "busy",
+                                     "write queue full; retry shortly");
+        sg_free(op);
+        ev_op_free(x);
+    }
+}
+
+/* ---- the job kind's environment ---- */
+
+struct seal_arg {
+    const struct sg_job *job;
+    int source;
+    int64_t upto;
+    struct sg_events_batch batch;
+    bool empty;
+};
+
+static int write_seal(struct sg_store_tx *tx, void *arg, struct sg_err *err)
+{
+    struct seal_arg *a = arg;
+    void *be = sg_store_tx_backend(tx);
+    int64_t now = sg_store_tx_now(tx);
+    size_t remaining = 0, pruned = 0;
+    int rc;
+
+    rc = M.ops->seal(be, a->job->id, a->job->tenant_id, a->source, a->upto,
+                     M.cfg.batch_max, now, &a->batch, &remaining, err);
+    if (rc)
+        return rc;
+    if (a->batch.n == 0) {
+        /* Everything it was meant for went out in another batch. */
+        a->empty = true;
+        return sg_store_tx_job_finish(tx, a->job->id, a->job->lease_token,
+                                      SG_JOB_DONE, 0, "nothing left to send",
+                                      err);
+    }
+    rc = M.ops->job_detach(be, a->job->id, err);
+    if (!rc && remaining > 0)
+        rc = ensure_trigger(tx, a->job->tenant_id, a->source,
+                            remaining >= M.cfg.batch_max, err);
+    if (!rc)
+        rc = M.ops->prune(be, now - M.cfg.dedup_window_ms, PRUNE_MAX,
+                          &pruned, err);
+    return rc;
+}
+
+static int track_build(void *ctx, const struct sg_job *job, char **body_out,
+                       size_t *len_out, char shop_out[64], struct sg_err *err)
+{
+    struct seal_arg a;
+    struct sg_buf b;
+    json_t *p = NULL;
+    int rc;
+
+    SG_UNUSED(ctx);
+    memset(&a, 0, sizeof(a));
+    a.job = job;
+    if (job->payload)
+        p = json_loads(job->payload, 0, NULL);
+    a.source = sg_events_source_parse(sg_json_str(p, "source"));
+    a.upto = sg_json_int(p, "upto", INT64_MAX);
+    json_decref(p);
+    if (a.source < 0)
+        return sg_err_set(err, SG_EINVAL, "events job without a source");
+    rc = sg_store_write(M.e->store, write_seal, &a, err);
+    if (rc) {
+        if (err)
+            err->retryable = true;
+        goto out;
+    }
+    if (a.empty) {
+        rc = sg_err_set(err, SG_EDECLINED, "nothing left to send");
+        goto out;
+    }
+    sg_buf_init(&b, BODY_MAX);
+    rc = sg_events_batch_body(&b, a.batch.source, a.batch.source_id,
+                              M.cfg.test_event_code,
+                              (const char *const *)a.batch.bodies,
+                              a.batch.lens, a.batch.n);
+    if (rc) {
+        sg_buf_release(&b);
+        rc = sg_err_set(err, rc, "cannot build the batch body");
+        goto out;
+    }
+    *body_out = sg_buf_detach(&b, len_out);
+    snprintf(shop_out, 64, "%.63s", a.batch.source_id);
+    {
+        size_t slot = (size_t)job->id % LAG_SLOTS;
+
+        M.lag[slot].job_id = job->id;
+        M.lag[slot].n = a.batch.n;
+        M.lag[slot].oldest_ms = a.batch.oldest_received_ms;
+    }
+out:
+    sg_events_batch_release(&a.batch);
+    return rc;
+}
+
+struct result_arg {
+    int64_t job_id;
+    int state;
+    size_t n_failed;
+    char error[256];
+    size_t failed[];
+};
+
+static int write_result(struct sg_store_tx *tx, void *arg, struct sg_err *err)
+{
+    struct result_arg *a = arg;
+
+    return M.ops->batch_result(sg_store_tx_backend(tx), a->job_id, a->state,
+                               a->failed, a->n_failed, a->error,
+                               sg_store_tx_now(tx), err);
+}
+
+static void result_done(void *arg, int rc, const struct sg_err *err)
+{
+    struct result_arg *a = arg;
+
+    if (rc)
+        sg_log(SG_LOG_WARN, "events",
+               "job_id=%" PRId64 " msg=\"batch outcome not recorded\" "
+               "err=\"%s\"",
+               a->job_id, err ? err->msg : "");
+    sg_free(a);
+}
+
+static void count_batch(const struct sg_job *job, size_t n_failed,
+                        bool all_failed)
+{
+    static const size_t bounds[] = {1, 10, 100, 500, 1000};
+    size_t slot = (size_t)job->id % LAG_SLOTS, n, i;
+    int64_t now = sg_clock_now_ms(&M.e->clock);
+
+    if (M.lag[slot].job_id != job->id)
+        return;
+    n = M.lag[slot].n;
+    for (i = 0; i < SG_ARRAY_SIZE(bounds) && n > bounds[i]; i++)
+        ;
+    atomic_fetch_add(&M.batch_hist[i], 1);
+    atomic_fetch_add(&M.batches, 1);
+    if (all_failed) {
+        atomic_fetch_add(&M.failed, n);
+    } else {
+        atomic_fetch_add(&M.sent, n - SG_MIN(n, n_failed));
+        atomic_fetch_add(&M.failed, SG_MIN(n, n_failed));
+        if (now > M.lag[slot].oldest_ms) {
+            atomic_fetch_add(&M.lag_sum_ms,
+                             (unsigned long)(now - M.lag[slot].oldest_ms));
+            atomic_fetch_add(&M.lag_count, 1);
+        }
+    }
+    M.lag[slot].job_id = 0;
+}
+
+static void track_result(void *ctx, const struct sg_job *job,
+                         const struct sg_events_track_result *r)
+{
+    size_t idx[SG_EVENTS_BATCH_LIMIT], n = 0;
+    struct result_arg *a;
+    bool exhausted = job->attempts_max > 0 &&
+                     job->attempts >= job->attempts_max;
+
+    SG_UNUSED(ctx);
+    if (r->outcome == SG_EVENTS_TRACK_RETRY && !exhausted)
+        return;
+    if (r->outcome == SG_EVENTS_TRACK_PARTIAL && r->resp &&
+        sg_events_partial_failures(r->resp, idx, SG_ARRAY_SIZE(idx), &n))
+        n = 0;
+    a = sg_calloc(1, sizeof(*a) + n * sizeof(size_t));
+    if (!a)
+        return;
+    a->job_id = job->id;
+    a->state = (r->outcome == SG_EVENTS_TRACK_SENT ||
+                r->outcome == SG_EVENTS_TRACK_PARTIAL)
+                   ? SG_EVENT_SENT
+                   : SG_EVENT_FAILED;
+    a->n_failed = n;
+    memcpy(a->failed, idx, n * sizeof(size_t));
+    snprintf(a->error, sizeof(a->error), "%s", r->reason ? r->reason : "");
+    count_batch(job, n, a->state == SG_EVENT_FAILED);
+    if (r->outcome != SG_EVENTS_TRACK_SENT)
+        sg_log(SG_LOG_WARN, "events",
+               "job_id=%" PRId64 " msg=\"batch %s\" failed=%zu reason=\"%s\"",
+               job->id,
+               r->outcome == SG_EVENTS_TRACK_PARTIAL ? "partly refused"
+                                                     : "dead-lettered",
+               n, a->error);
+    if (sg_store_submit(M.e->store, write_result, result_done, a) != 0) {
+        sg_log(SG_LOG_WARN, "events",
+               "job_id=%" PRId64 " msg=\"store busy; outcome not recorded\"",
+               job->id);
+        sg_free(a);
+    }
+}
+
+/* Pending events left by an earlier run get their trigger jobs back. */
+static int write_recover(struct sg_store_tx *tx, void *arg,
+                         struct sg_err *err)
+{
+    int64_t tenants[256];
+    int sources[256];
+    size_t n = 0;
+    void *be = sg_store_tx_backend(tx);
+    int rc;
+
+    SG_UNUSED(arg);
+    rc = M.ops->pending_sources(be, tenants, sources, 256, &n, err);
+    for (size_t i = 0; !rc && i < n; i++)
+        rc = ensure_trigger(tx, tenants[i], sources[i], false, err);
+    return rc;
+}
+
+void sg_engine__register_events(struct sg_engine *e)
+{
+    struct sg_events_track_env env;
+    struct sg_err err;
+    const char *tok = e->cfg->tiktok_events.access_token;
+
+    memset(&M, 0, sizeof(M));
+    M.e = e;
+    sg_events_cfg_from(&M.cfg, e->cfg);
+    M.ops = sg_events_store_for(sg_store_backend_name(e->store));
+    if (!M.ops || M.ops->version != SG_EVENTS_STORE_OPS_VERSION) {
+        sg_log(SG_LOG_ERR, "events",
+               "msg=\"no events storage for this backend; events API off\"");
+        return;
+    }
+    M.deliver = tok && *tok;
+    memset(&env, 0, sizeof(env));
+    env.base_url = e->cfg->tiktok_events.api_base_url;
+    env.access_token = tok;
+    env.build = track_build;
+    env.result = track_result;
+    env.ctx = &M;
+    if (sg_events_track_configure(&env) != 0)
+        sg_log(SG_LOG_ERR, "events", "msg=\"out of memory\"");
+    sg_http_route(e->http, "POST", "/api/v1/events", h_events, e);
+    sg_err_init(&err);
+    if (M.deliver && sg_store_write(e->store, write_recover, NULL, &err))
+        sg_log(SG_LOG_WARN, "events",
+               "msg=\"cannot requeue pending events\" err=\"%s\"", err.msg);
+}
+
+int sg_engine__events_metrics(struct sg_engine *e, struct sg_buf *out)
+{
+    static const char *const le[] = {"1", "10", "100", "500", "1000",
+                                     "+Inf"};
+    unsigned long cum = 0;
+    int rc;
+
+    SG_UNUSED(e);
+    rc = sg_buf_printf(
+        out,
+        "# HELP sg_events_total Events API intake and delivery by outcome.\n"
+        "# TYPE sg_events_total counter\n"
+        "sg_events_total{outcome=\"received\"} %lu\n"
+        "sg_events_total{outcome=\"accepted\"} %lu\n"
+        "sg_events_total{outcome=\"duplicate\"} %lu\n"
+        "sg_events_total{outcome=\"sent\"} %lu\n"
+        "sg_events_total{outcome=\"failed\"} %lu\n"
+        "sg_events_total{outcome=\"store_unavailable\"} %lu\n"
+        "# HELP sg_events_rejected_total Events rejected at intake, by "
+        "reason.\n# TYPE sg_events_rejected_total counter\n",
+        atomic_load(&M.received), atomic_load(&M.accepted),
+        atomic_load(&M.duplicate), atomic_load(&M.sent),
+        atomic_load(&M.failed), atomic_load(&M.store_busy));
+    for (size_t i = 0; !rc && sg_events_reject_codes[i]; i++)
+        rc = sg_buf_printf(out,
+                           "sg_events_rejected_total{reason=\"%s\"} %lu\n",
+                           sg_events_reject_codes[i],
+                           atomic_load(&M.rejected[i]));
+    if (!rc)
+        rc = sg_buf_printf(out,
+                           "# HELP sg_events_batch_size Events per batch "
+                           "sent.\n# TYPE sg_events_batch_size histogram\n");
+    for (size_t i = 0; !rc && i < SG_ARRAY_SIZE(le); i++) {
+        cum += atomic_load(&M.batch_hist[i]);
+        rc = sg_buf_printf(out, "sg_events_batch_size_bucket{le=\"%s\"} %lu\n",
+                           le[i], cum);
+    }
+    if (!rc)
+        rc = sg_buf_printf(
+            out,
+            "sg_events_batch_size_sum %lu\nsg_events_batch_size_count %lu\n"
+            "# HELP sg_events_lag_ms_sum Milliseconds from intake to a "
+            "confirmed send, summed over batches (oldest event).\n"
+            "# TYPE sg_events_lag_ms_sum counter\n"
+            "sg_events_lag_ms_sum %lu\n"
+            "# HELP sg_events_lag_count Batches measured for lag.\n"
+            "# TYPE sg_events_lag_count counter\n"
+            "sg_events_lag_count %lu\n",
+            atomic_load(&M.sent) + atomic_load(&M.failed),
+            atomic_load(&M.batches), atomic_load(&M.lag_sum_ms),
+            atomic_load(&M.lag_count));
+    return rc;
+}

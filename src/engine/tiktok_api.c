@@ -1,0 +1,620 @@
+/*
+ * tiktok_api.c - TikTok Shop in the daemon: the OAuth callback, the
+ * webhook intake, the connection admin routes, the inbox handling of
+ * types 6 and 7, and the token refresher.
+ *
+ * Webhooks follow the generic intake: verify the Authorization HMAC over
+ * the raw bytes, dedupe on tts_notification_id through the inbox (source
+ * "tiktok_shop"), answer 2xx only after the row committed. Everything
+ * that talks to TikTok (callback exchange, refresh, shop sync) runs on
+ * one worker thread fed by a bounded queue, never on an HTTP loop thread:
+ * the HTTP answer is deferred until the worker is done. The worker also
+ * scans for tokens that expire within [tiktok_shop] refresh_ahead once a
+ * minute (a timer rather than a job kind, because a refresh must read and
+ * write sealed tokens, which job kinds cannot reach).
+ */
+#include "engine/internal.h"
+#include "connectors/tiktok_shop/tiktok_shop.h"
+#include "core/alloc.h"
+#include "core/json.h"
+#include "core/log.h"
+#include "engine/tiktok_shop.h"
+
+#define TASKS_MAX      64
+#define SCAN_EVERY_MS  (60 * 1000)
+#define DUE_BATCH      16
+#define CODE_MAX       512
+
+enum task_kind { T_CALLBACK, T_REFRESH, T_SYNC };
+
+struct task {
+    int kind;
+    int64_t id;        /* connection */
+    int64_t tenant_id; /* 0 = any (inbox-triggered refresh) */
+    struct sg_http_deferred *d; /* NULL = nobody waits */
+    char code[CODE_MAX + 1];
+    char state[CODE_MAX + 1];
+};
+
+struct sg_tts_engine {
+    struct sg_engine *e;
+    struct sg_connector *conn;
+    unsigned char key[SG_SECRET_KEY_LEN];
+
+    pthread_t tid;
+    bool started;
+    bool stop;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    struct task q[TASKS_MAX];
+    size_t head, n;
+
+    atomic_ulong wh_accepted, wh_duplicate, wh_bad_sig, wh_invalid;
+};
+
+/* ---- the worker queue ---- */
+
+static bool task_push(struct sg_tts_engine *t, const struct task *k)
+{
+    bool ok;
+
+    pthread_mutex_lock(&t->lock);
+    ok = t->n < TASKS_MAX && !t->stop;
+    if (ok) {
+        t->q[(t->head + t->n) % TASKS_MAX] = *k;
+        t->n++;
+        pthread_cond_signal(&t->cond);
+    }
+    pthread_mutex_unlock(&t->lock);
+    return ok;
+}
+
+static void reply_err(struct sg_http_deferred *d, int rc,
+                      const struct sg_err *err)
+{
+    int status = 502;
+    const char *code = "platform_error";
+
+    if (rc == SG_ENOTFOUND) {
+        status = 404;
+        code = "not_found";
+    } else if (rc == SG_ESTATE) {
+        status = 409;
+        code = "conflict";
+    } else if (rc == SG_EBUSY || rc == SG_EIO) {
+        status = 503;
+        code = "storage_unavailable";
+    }
+    sg_http_deferred_reply_error(d, status, code,
+                                 err->msg[0] ? err->msg : sg_err_name(rc));
+}
+
+static void run_callback(struct sg_tts_engine *t, struct task *k)
+{
+    struct sg_tts_connect_result res;
+    struct sg_err err;
+    int64_t tenant = 0;
+    int rc;
+
+    sg_err_init(&err);
+    rc = sg_tts_state_take(t->e->store, k->state, &tenant, &err);
+    if (rc) {
+        sg_http_deferred_reply_error(k->d, 400, "invalid_state",
+                                     "state was not issued by surge "
+                                     "connect, was used, or expired");
+        return;
+    }
+    rc = sg_tts_connect_code(t->e->store, t->conn, t->key, tenant, k->code,
+                             t->e->cfg->tiktok_shop.webhook_url, &res, &err);
+    if (rc) {
+        sg_log(SG_LOG_WARN, "tiktok_shop", "msg=\"connect failed\" "
+               "err=\"%s\"", err.msg);
+        reply_err(k->d, rc, &err);
+        return;
+    }
+    sg_http_deferred_reply_json(
+        k->d, 200,
+        json_pack("{s:s,s:I,s:s,s:I,s:I}", "status", "connected",
+                  "connection_id", (json_int_t)res.connection_id, "open_id",
+                  res.open_id, "shops", (json_int_t)res.shops,
+                  "subscriptions", (json_int_t)res.subscriptions));
+}
+
+static void run_refresh(struct sg_tts_engine *t, struct task *k)
+{
+    struct sg_channel_conn row = {0};
+    struct sg_err err;
+    int rc;
+
+    sg_err_init(&err);
+    rc = sg_channels_conn_get(t->e->store, k->tenant_id, k->id, &row, &err);
+    if (!rc && strcmp(row.status, "active") != 0)
+        rc = sg_err_set(&err, SG_ESTATE, "connection is %s", row.status);
+    if (!rc)
+        rc = sg_tts_refresh_conn(t->e->store, t->conn, t->key, &row, &err);
+    if (rc)
+        sg_log(SG_LOG_WARN, "tiktok_shop", "msg=\"refresh failed\" "
+               "connection=%" PRId64 " err=\"%s\"", k->id, err.msg);
+    if (k->d && rc)
+        reply_err(k->d, rc, &err);
+    else if (k->d)
+        sg_http_deferred_reply_json(k->d, 200,
+                                    json_pack("{s:s,s:I}", "status",
+                                              "refreshed", "connection_id",
+                                              (json_int_t)k->id));
+    sg_channel_conn_release(&row);
+}
+
+static void run_sync(struct sg_tts_engine *t, struct task *k)
+{
+    struct sg_err err;
+    size_t n = 0;
+    int rc;
+
+    sg_err_init(&err);
+    rc = sg_tts_sync_shops(t->e->store, t->conn, t->key, k->tenant_id, k->id,
+                           &n, &err);
+    if (rc)
+        reply_err(k->d, rc, &err);
+    else
+        sg_http_deferred_reply_json(k->d, 200,
+                                    json_pack("{s:s,s:I,s:I}", "status",
+                                              "synced", "connection_id",
+                                              (json_int_t)k->id, "shops",
+                                              (json_int_t)n));
+}
+
+/* Refresh every active connection whose token expires soon. */
+static void scan_due(struct sg_tts_engine *t)
+{
+    struct sg_channel_conn *rows = NULL;
+    struct sg_err err;
+    size_t n = 0;
+    int64_t ahead_s = t->e->cfg->tiktok_shop.refresh_ahead_ms / 1000;
+    int64_t now_s = sg_clock_now_ms(&t->e->clock) / 1000;
+
+    sg_err_init(&err);
+    if (sg_channels_conn_due(t->e->store, now_s + ahead_s, DUE_BATCH, &rows,
+                             &n, &err) != 0) {
+        sg_log(SG_LOG_WARN, "tiktok_shop", "msg=\"due scan failed\" "
+               "err=\"%s\"", err.msg);
+        return;
+    }
+    for (size_t i = 0; i < n && !t->stop; i++) {
+        sg_err_init(&err);
+        if (sg_tts_refresh_conn(t->e->store, t->conn, t->key, &rows[i],
+                                &err) != 0)
+            sg_log(SG_LOG_WARN, "tiktok_shop", "msg=\"refresh failed\" "
+                   "connection=%" PRId64 " err=\"%s\"", rows[i].id,
+                   err.msg);
+    }
+    sg_channel_conn_list_free(rows, n);
+}
+
+static void *worker_main(void *arg)
+{
+    struct sg_tts_engine *t = arg;
+    int64_t last_scan = 0;
+
+    for (;;) {
+        struct task k;
+        bool have = false;
+
+        pthread_mutex_lock(&t->lock);
+        if (t->n == 0 && !t->stop &&
+            sg_mono_ms() - last_scan < SCAN_EVERY_MS) {
+            struct timespec ts;
+
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_sec += 1;
+            pthread_cond_timedwait(&t->cond, &t->lock, &ts);
+        }
+        if (t->stop) {
+            /* Answer whoever still waits, then leave. */
+            while (t->n > 0) {
+                struct task *q = &t->q[t->head];
+
+                if (q->d)
+                    sg_http_deferred_reply_error(q->d, 503, "stopping",
+                                                 "the engine is stopping");
+                t->head = (t->head + 1) % TASKS_MAX;
+                t->n--;
+            }
+            pthread_mutex_unlock(&t->lock);
+            break;
+        }
+        if (t->n > 0) {
+            k = t->q[t->head];
+            t->head = (t->head + 1) % TASKS_MAX;
+            t->n--;
+            have = true;
+        }
+        pthread_mutex_unlock(&t->lock);
+
+        if (have) {
+            if (k.kind == T_CALLBACK)
+                run_callback(t, &k);
+            else if (k.kind == T_REFRESH)
+                run_refresh(t, &k);
+            else
+                run_sync(t, &k);
+            memset(k.code, 0, sizeof(k.code));
+        } else if (sg_mono_ms() - last_scan >= SCAN_EVERY_MS) {
+            last_scan = sg_mono_ms();
+            scan_due(t);
+        }
+    }
+    return NULL;
+}
+
+/* ---- HTTP: OAuth callback ---- */
+
+static void h_callback(struct sg_http_req *r, void *ctx)
+{
+    struct sg_tts_engine *t = ctx;
+    struct task k;
+    long cl, sl;
+
+    memset(&k, 0, sizeof(k));
+    k.kind = T_CALLBACK;
+    cl = sg_http_req_query_get(r, "code", k.code, sizeof(k.code));
+    sl = sg_http_req_query_get(r, "state", k.state, sizeof(k.state));
+    if (cl <= 0 || sl <= 0) {
+        sg_http_reply_error(r, 400, "invalid_request",
+                            "code and state are required", NULL);
+        return;
+    }
+    k.d = sg_http_defer(r);
+    if (!k.d) {
+        sg_http_reply_error(r, 503, "out_of_memory", "retry", NULL);
+        return;
+    }
+    if (!task_push(t, &k))
+        sg_http_deferred_reply_error(k.d, 503, "busy",
+                                     "connect queue full; retry");
+}
+
+/* ---- HTTP: webhooks ---- */
+
+struct wh_op {
+    struct sg_tts_engine *t;
+    struct sg_http_deferred *d;
+    int64_t tenant_id;
+    int64_t id;
+    bool dup;
+    size_t body_len;
+    char external_id[130];
+    char body[];
+};
+
+static int wh_write(struct sg_store_tx *tx, void *arg, struct sg_err *err)
+{
+    struct wh_op *op = arg;
+
+    return sg_store_tx_inbox_insert(tx, op->tenant_id, SG_TTS_PLATFORM,
+                                    op->external_id, op->body, op->body_len,
+                                    &op->id, &op->dup, err);
+}
+
+static void wh_done(void *arg, int rc, const struct sg_err *err)
+{
+    struct wh_op *op = arg;
+    char body[128];
+    int n;
+
+    if (rc) {
+        static const struct sg_http_header retry = {"retry-after", "1"};
+        static const char msg[] =
+            "{\"error\":{\"code\":\"storage_unavailable\",\"message\":"
+            "\"not stored; retry\"}}";
+
+        sg_log(SG_LOG_WARN, "tiktok_shop", "msg=\"inbox write failed\" "
+               "err=\"%s\"", err ? err->msg : "");
+        sg_http_deferred_reply_ex(op->d, 503, "application/json", msg,
+                                  sizeof(msg) - 1, &retry, 1);
+    } else {
+        atomic_fetch_add(op->dup ? &op->t->wh_duplicate
+                                 : &op->t->wh_accepted, 1);
+        n = snprintf(body, sizeof(body), "{\"status\":\"%s\",\"id\":%" PRId64
+                     "}", op->dup ? "duplicate" : "accepted", op->id);
+        sg_http_deferred_reply(op->d, 200, "application/json", body,
+                               (size_t)n);
+        if (!op->dup)
+            sg_engine__inbox_kick(op->t->e);
+    }
+    sg_free(op);
+}
+
+static void h_webhook(struct sg_http_req *r, void *ctx)
+{
+    struct sg_tts_engine *t = ctx;
+    size_t len, sig_len;
+    const char *body = sg_http_req_body(r, &len);
+    const char *sig = sg_http_req_header(r, "authorization", &sig_len);
+    struct sg_conn_event ev;
+    struct sg_channel_shop shop;
+    struct sg_err err;
+    struct wh_op *op;
+
+    if (t->conn->ops->verify_webhook(t->conn, sig, sig_len, body, len) != 0) {
+        atomic_fetch_add(&t->wh_bad_sig, 1);
+        sg_http_reply_error(r, 401, "bad_signature",
+                            "Authorization does not match the body",
+                            "Authorization");
+        return;
+    }
+    sg_err_init(&err);
+    if (t->conn->ops->parse_webhook(t->conn, body, len, &ev, &err) != 0) {
+        atomic_fetch_add(&t->wh_invalid, 1);
+        sg_http_reply_error(r, 400, "invalid_event", err.msg, NULL);
+        return;
+    }
+    if (sg_channels_shop_get(t->e->store, SG_TTS_PLATFORM, ev.shop_id, &shop,
+                             &err) != 0) {
+        /* Not ours (yet): a non-2xx makes TikTok retry for ~12 hours. */
+        atomic_fetch_add(&t->wh_invalid, 1);
+        sg_http_reply_error(r, 404, "unknown_shop",
+                            "no connected shop has this shop_id", "shop_id");
+        return;
+    }
+    op = sg_alloc(sizeof(*op) + len + 1);
+    if (!op) {
+        sg_http_reply_error(r, 503, "out_of_memory", "retry", NULL);
+        return;
+    }
+    memset(op, 0, sizeof(*op));
+    op->t = t;
+    op->tenant_id = shop.tenant_id;
+    op->body_len = len;
+    memcpy(op->body, body, len);
+    op->body[len] = '\0';
+    snprintf(op->external_id, sizeof(op->external_id), "%s", ev.id);
+    op->d = sg_http_defer(r);
+    if (!op->d) {
+        sg_free(op);
+        sg_http_reply_error(r, 503, "out_of_memory", "retry", NULL);
+        return;
+    }
+    if (sg_store_submit(t->e->store, wh_write, wh_done, op) != 0) {
+        sg_http_deferred_reply_error(op->d, 503, "busy",
+                                     "intake queue full; retry");
+        sg_free(op);
+    }
+}
+
+/* ---- HTTP: admin ---- */
+
+static json_t *conn_json(const struct sg_channel_conn *c,
+                         const struct sg_channel_shop *shops, size_t n)
+{
+    json_t *arr = json_array();
+    json_t *o;
+
+    for (size_t i = 0; arr && i < n; i++)
+        if (shops[i].connection_id == c->id)
+            json_array_append_new(
+                arr, json_pack("{s:s,s:s,s:s,s:s}", "shop_id",
+                               shops[i].shop_id, "name", shops[i].name,
+                               "region", shops[i].region, "cipher",
+                               shops[i].cipher));
+    o = json_pack("{s:I,s:s,s:s,s:s,s:s,s:s,s:I,s:I,s:I,s:i,s:o*}", "id",
+                  (json_int_t)c->id, "platform", c->platform, "open_id",
+                  c->open_id, "seller_name", c->seller_name, "status",
+                  c->status, "status_reason", c->status_reason,
+                  "access_expires_at", (json_int_t)c->access_expires_at,
+                  "refresh_expires_at", (json_int_t)c->refresh_expires_at,
+                  "refreshed_at", (json_int_t)c->refreshed_at,
+                  "refresh_failures", c->refresh_failures, "shops", arr);
+    return o;
+}
+
+static void h_conn_list(struct sg_http_req *r, void *ctx)
+{
+    struct sg_tts_engine *t = ctx;
+    struct sg_channel_conn *rows = NULL;
+    struct sg_channel_shop *shops = NULL;
+    struct sg_caller who;
+    struct sg_err err;
+    size_t n = 0, ns = 0;
+    json_t *arr;
+
+    if (!sg_engine__auth(t->e, r, false, &who))
+        return;
+    sg_err_init(&err);
+    if (sg_channels_conn_list(t->e->store, who.tenant_id, &rows, &n, &err) ||
+        sg_channels_shop_list(t->e->store, who.tenant_id, 0, &shops, &ns,
+                              &err)) {
+        sg_channel_conn_list_free(rows, n);
+        sg_http_reply_error(r, 503, "storage_unavailable", err.msg, NULL);
+        return;
+    }
+    arr = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(arr, conn_json(&rows[i], shops, ns));
+    sg_channel_conn_list_free(rows, n);
+    sg_free(shops);
+    sg_http_reply_json(r, 200, json_pack("{s:o}", "connections", arr));
+}
+
+static void conn_action(struct sg_http_req *r, struct sg_tts_engine *t,
+                        int kind)
+{
+    struct sg_caller who;
+    struct task k;
+    size_t len;
+    const char *p;
+    int64_t id = 0;
+
+    if (!sg_engine__auth(t->e, r, true, &who))
+        return;
+    p = sg_http_req_param(r, "id", &len);
+    for (size_t i = 0; p && i < len && len <= 18; i++) {
+        if (p[i] < '0' || p[i] > '9') {
+            id = 0;
+            break;
+        }
+        id = id * 10 + (p[i] - '0');
+    }
+    if (id <= 0) {
+        sg_http_reply_error(r, 400, "invalid_id",
+                            "id must be a positive integer", "id");
+        return;
+    }
+    memset(&k, 0, sizeof(k));
+    k.kind = kind;
+    k.id = id;
+    k.tenant_id = who.tenant_id; /* scopes the lookup: others' ids 404 */
+    k.d = sg_http_defer(r);
+    if (!k.d) {
+        sg_http_reply_error(r, 503, "out_of_memory", "retry", NULL);
+        return;
+    }
+    if (!task_push(t, &k))
+        sg_http_deferred_reply_error(k.d, 503, "busy", "queue full; retry");
+}
+
+static void h_conn_refresh(struct sg_http_req *r, void *ctx)
+{
+    conn_action(r, ctx, T_REFRESH);
+}
+
+static void h_conn_sync(struct sg_http_req *r, void *ctx)
+{
+    conn_action(r, ctx, T_SYNC);
+}
+
+/* ---- inbox ---- */
+
+int sg_engine__tiktok_inbox(struct sg_engine *e, struct sg_store_tx *tx,
+                            const struct sg_inbox *row, struct sg_err *err)
+{
+    struct sg_tts_engine *t = e->tts;
+    struct sg_conn_event ev;
+    struct sg_channel_shop shop;
+    struct sg_err perr;
+    int rc;
+
+    if (!t)
+        return 0;
+    sg_err_init(&perr);
+    /* A body that no longer parses is kept, marked processed, ignored. */
+    if (t->conn->ops->parse_webhook(t->conn, row->body, row->body_len, &ev,
+                                    &perr) != 0)
+        return 0;
+    if (ev.type != SG_TTS_EVENT_DEAUTHORIZATION &&
+        ev.type != SG_TTS_EVENT_UPCOMING_EXPIRY)
+        return 0; /* stored for the orders work */
+    rc = sg_channels_tx_shop_get(tx, SG_TTS_PLATFORM, ev.shop_id, &shop,
+                                 err);
+    if (rc == SG_ENOTFOUND || shop.tenant_id != row->tenant_id)
+        return 0;
+    if (rc)
+        return rc;
+    if (ev.type == SG_TTS_EVENT_DEAUTHORIZATION) {
+        sg_log(SG_LOG_INFO, "tiktok_shop", "msg=\"seller deauthorized\" "
+               "connection=%" PRId64, shop.connection_id);
+        return sg_channels_tx_conn_set_status(tx, shop.connection_id,
+                                              "deauthorized",
+                                              "SELLER_DEAUTHORIZATION "
+                                              "webhook",
+                                              err);
+    }
+    {
+        struct task k;
+
+        memset(&k, 0, sizeof(k));
+        k.kind = T_REFRESH;
+        k.id = shop.connection_id;
+        if (!task_push(t, &k))
+            sg_log(SG_LOG_WARN, "tiktok_shop", "msg=\"refresh queue full; "
+                   "the timer will catch up\"");
+    }
+    return 0;
+}
+
+/* ---- lifecycle ---- */
+
+int sg_engine__tiktok_register(struct sg_engine *e, struct sg_err *err)
+{
+    struct sg_tts_engine *t;
+    struct sg_conn_cfg cc;
+    struct sg_conn_env env;
+    int rc;
+
+    if (!sg_tts_configured(e->cfg))
+        return 0;
+    t = sg_calloc(1, sizeof(*t));
+    if (!t)
+        return sg_err_set(err, SG_ENOMEM, "out of memory");
+    t->e = e;
+    pthread_mutex_init(&t->lock, NULL);
+    pthread_cond_init(&t->cond, NULL);
+    e->tts = t;
+    rc = sg_secret_key_load(t->key, e->cfg->secrets.key_file, err);
+    if (rc == SG_ENOTFOUND)
+        rc = sg_err_set(err, SG_ECONFIG, "[secrets] key_file %s does not "
+                        "exist; surge init creates it",
+                        e->cfg->secrets.key_file ? e->cfg->secrets.key_file
+                                                 : "");
+    if (rc)
+        return rc == SG_ECONFIG ? rc : sg_err_set(err, SG_ECONFIG, "%s",
+                                                  err ? err->msg : "key");
+    sg_tts_conn_cfg(&cc, e->cfg);
+    sg_tts_conn_env(&env, e->cfg);
+    env.clock = &e->clock;
+    rc = sg_connector_open(&t->conn, "tiktok_shop", &cc, &env, err);
+    if (rc)
+        return rc;
+    sg_http_route(e->http, "GET", "/oauth/tiktok-shop/callback", h_callback,
+                  t);
+    sg_http_route(e->http, "POST", "/webhooks/tiktok-shop", h_webhook, t);
+    sg_http_route(e->http, "GET", "/api/v1/connections", h_conn_list, t);
+    sg_http_route(e->http, "POST", "/api/v1/connections/{id}/refresh",
+                  h_conn_refresh, t);
+    sg_http_route(e->http, "POST", "/api/v1/connections/{id}/sync",
+                  h_conn_sync, t);
+    return 0;
+}
+
+int sg_engine__tiktok_start(struct sg_engine *e, struct sg_err *err)
+{
+    struct sg_tts_engine *t = e->tts;
+
+    if (!t || t->started)
+        return 0;
+    if (pthread_create(&t->tid, NULL, worker_main, t) != 0)
+        return sg_err_set(err, SG_EIO, "cannot start the TikTok Shop worker");
+    t->started = true;
+    return 0;
+}
+
+void sg_engine__tiktok_stop(struct sg_engine *e)
+{
+    struct sg_tts_engine *t = e ? e->tts : NULL;
+
+    if (!t)
+        return;
+    pthread_mutex_lock(&t->lock);
+    t->stop = true;
+    pthread_cond_signal(&t->cond);
+    pthread_mutex_unlock(&t->lock);
+    if (t->started) {
+        pthread_join(t->tid, NULL);
+        t->started = false;
+    }
+}
+
+void sg_engine__tiktok_free(struct sg_engine *e)
+{
+    struct sg_tts_engine *t = e ? e->tts : NULL;
+
+    if (!t)
+        return;
+    sg_engine__tiktok_stop(e);
+    sg_connector_close(t->conn);
+    memset(t->key, 0, sizeof(t->key));
+    pthread_mutex_destroy(&t->lock);
+    pthread_cond_destroy(&t->cond);
+    sg_free(t);
+    e->tts = NULL;
+}

@@ -1,0 +1,599 @@
+/*
+ * catalog.c - the catalog's core functions: every change (API, importer,
+ * later webhooks) runs one of these inside a store write, so the product
+ * rows, the inventory ledger and the caller's audit row commit together.
+ * Reads go through reader connections and never wait for the writer.
+ */
+#include "core/sg.h"
+
+#include "core/alloc.h"
+#include "features/catalog/catalog_store.h"
+#include "store/store.h"
+
+const struct sg_catalog_store_ops *sg_catalog_store_ops(const char *backend)
+{
+    if (backend && strcmp(backend, sg_catalog_sqlite_ops.name) == 0)
+        return &sg_catalog_sqlite_ops;
+    return NULL;
+}
+
+static const struct sg_catalog_store_ops *tx_ops(struct sg_store_tx *tx,
+                                                 struct sg_err *err)
+{
+    const struct sg_catalog_store_ops *ops = sg_catalog_store_ops(
+        sg_store_backend_name(sg_store_tx_store(tx)));
+
+    if (!ops)
+        sg_err_set(err, SG_ECONFIG, "the store backend has no catalog");
+    return ops;
+}
+
+const char *sg_cat_outcome_name(int outcome)
+{
+    switch (outcome) {
+    case SG_CAT_CREATED:
+        return "created";
+    case SG_CAT_UPDATED:
+        return "updated";
+    default:
+        return "unchanged";
+    }
+}
+
+int sg_catalog_changed(struct sg_store_tx *tx, int64_t tenant_id,
+                       int64_t product_id, const char *what,
+                       struct sg_err *err)
+{
+    /*
+     * TODO(connector): enqueue a "catalog.sync" job here with
+     * coalesce_key "cat:tiktok_shop:<tenant>:<product_id>" and a payload
+     * naming the product and what changed, once the dispatcher has a
+     * handler for that kind. Enqueueing earlier would only fill the dead
+     * letter list. Every catalog change already calls this hook inside
+     * its own transaction, so the job will commit with the change.
+     */
+    SG_UNUSED(tx);
+    SG_UNUSED(tenant_id);
+    SG_UNUSED(product_id);
+    SG_UNUSED(what);
+    SG_UNUSED(err);
+    return 0;
+}
+
+/* ---- inventory ---- */
+
+static int level_get(const struct sg_catalog_store_ops *ops, void *be,
+                     int64_t tenant_id, const char *sku, const char *location,
+                     struct sg_inv_level *out, struct sg_err *err)
+{
+    int rc = ops->inv_get(be, tenant_id, sku, location, out, err);
+
+    if (rc == SG_ENOTFOUND) {
+        memset(out, 0, sizeof(*out));
+        snprintf(out->sku, sizeof(out->sku), "%s", sku);
+        snprintf(out->location, sizeof(out->location), "%s", location);
+        if (err)
+            sg_err_init(err);
+        return 0;
+    }
+    return rc;
+}
+
+static int check_key(const char *sku, const char *location,
+                     struct sg_err *err)
+{
+    if (!sku || !sku[0] || strlen(sku) > SG_CAT_SKU_MAX)
+        return sg_err_set(err, SG_EINVAL, "sku must be 1-64 bytes");
+    if (!location || !location[0] || strlen(location) > SG_CAT_LOCATION_MAX)
+        return sg_err_set(err, SG_EINVAL, "location must be 1-64 bytes");
+    return 0;
+}
+
+int sg_inventory_set(struct sg_store_tx *tx, int64_t tenant_id,
+                     const char *sku, const char *location, int64_t on_hand,
+                     const char *reason, const char *cause_ref,
+                     bool *changed_out, struct sg_err *err)
+{
+    const struct sg_catalog_store_ops *ops = tx_ops(tx, err);
+    void *be = sg_store_tx_backend(tx);
+    struct sg_inv_level l;
+    struct sg_inv_move m;
+    int rc;
+
+    if (changed_out)
+        *changed_out = false;
+    if (!ops)
+        return SG_ECONFIG;
+    rc = check_key(sku, location, err);
+    if (rc)
+        return rc;
+    if (on_hand < 0 || on_hand > SG_CAT_QTY_MAX)
+        return sg_err_set(err, SG_EINVAL,
+                          "on_hand must be an integer 0..1000000000");
+    if (!reason || !reason[0])
+        return sg_err_set(err, SG_EINVAL, "a reason is required");
+    rc = level_get(ops, be, tenant_id, sku, location, &l, err);
+    if (rc)
+        return rc;
+    if (on_hand < l.reserved + l.committed)
+        return sg_err_set(err, SG_ESTATE,
+                          "on_hand %" PRId64 " for %s at %s is below "
+                          "reserved %" PRId64 " + committed %" PRId64,
+                          on_hand, sku, location, l.reserved, l.committed);
+    if (on_hand == l.on_hand)
+        return 0;
+    memset(&m, 0, sizeof(m));
+    m.sku = sku;
+    m.location = location;
+    m.d_on_hand = on_hand - l.on_hand;
+    m.reason = reason;
+    m.cause_ref = cause_ref;
+    rc = ops->inv_move(be, tenant_id, &m, sg_store_tx_now(tx), err);
+    if (rc)
+        return rc;
+    if (changed_out)
+        *changed_out = true;
+    return 0;
+}
+
+enum inv_kind { INV_RESERVE, INV_RELEASE, INV_COMMIT };
+
+/* Lines summed per (sku, location), checked first, then applied. */
+static int inv_lines(struct sg_store_tx *tx, int64_t tenant_id,
+                     const struct sg_inv_line *lines, size_t n,
+                     const char *cause_ref, int kind, struct sg_err *err)
+{
+    const struct sg_catalog_store_ops *ops = tx_ops(tx, err);
+    void *be = sg_store_tx_backend(tx);
+    struct sg_inv_line *sum = NULL;
+    size_t n_sum = 0;
+    int rc = 0;
+
+    if (!ops)
+        return SG_ECONFIG;
+    if (n == 0 || n > SG_INV_LINES_MAX)
+        return sg_err_set(err, SG_EINVAL, "a request has 1..%d lines",
+                          SG_INV_LINES_MAX);
+    sum = sg_calloc(n, sizeof(*sum));
+    if (!sum)
+        return sg_err_set(err, SG_ENOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        size_t j;
+
+        rc = check_key(lines[i].sku, lines[i].location, err);
+        if (rc)
+            goto out;
+        if (lines[i].qty <= 0 || lines[i].qty > SG_CAT_QTY_MAX) {
+            rc = sg_err_set(err, SG_EINVAL, "line %zu: qty must be 1..%" PRId64,
+                            i + 1, SG_CAT_QTY_MAX);
+            goto out;
+        }
+        for (j = 0; j < n_sum; j++)
+            if (strcmp(sum[j].sku, lines[i].sku) == 0 &&
+                strcmp(sum[j].location, lines[i].location) == 0)
+                break;
+        if (j == n_sum)
+            sum[n_sum++] = lines[i];
+        else if (sum[j].qty + lines[i].qty > SG_CAT_QTY_MAX) {
+            rc = sg_err_set(err, SG_EINVAL, "%s: quantity too large",
+                            lines[i].sku);
+            goto out;
+        } else
+            sum[j].qty += lines[i].qty;
+    }
+    /* Check every line before touching any: all or nothing. */
+    for (size_t i = 0; i < n_sum; i++) {
+        struct sg_inv_level l;
+        int64_t avail;
+
+        rc = level_get(ops, be, tenant_id, sum[i].sku, sum[i].location, &l,
+                       err);
+        if (rc)
+            goto out;
+        avail = l.on_hand - l.reserved - l.committed;
+        if (kind == INV_RESERVE && sum[i].qty > avail) {
+            rc = sg_err_set(err, SG_ESTATE,
+                            "%s at %s: %" PRId64 " requested, %" PRId64
+                            " available",
+                            sum[i].sku, sum[i].location, sum[i].qty, avail);
+            goto out;
+        }
+        if (kind != INV_RESERVE && sum[i].qty > l.reserved) {
+            rc = sg_err_set(err, SG_ESTATE,
+                            "%s at %s: %" PRId64 " requested, %" PRId64
+                            " reserved",
+                            sum[i].sku, sum[i].location, sum[i].qty,
+                            l.reserved);
+            goto out;
+        }
+    }
+    for (size_t i = 0; i < n_sum; i++) {
+        struct sg_inv_move m;
+
+        memset(&m, 0, sizeof(m));
+        m.sku = sum[i].sku;
+        m.location = sum[i].location;
+        m.cause_ref = cause_ref;
+        if (kind == INV_RESERVE) {
+            m.d_reserved = sum[i].qty;
+            m.reason = "reserve";
+        } else if (kind == INV_RELEASE) {
+            m.d_reserved = -sum[i].qty;
+            m.reason = "release";
+        } else {
+            /* A committed unit has left the shelf: out of on_hand too. */
+            m.d_reserved = -sum[i].qty;
+            m.d_on_hand = -sum[i].qty;
+            m.reason = "commit";
+        }
+        /* Cannot fail on stock after the checks; any error aborts. */
+        rc = ops->inv_move(be, tenant_id, &m, sg_store_tx_now(tx), err);
+        if (rc)
+            goto out;
+    }
+out:
+    sg_free(sum);
+    return rc;
+}
+
+int sg_inventory_reserve(struct sg_store_tx *tx, int64_t tenant_id,
+                         const struct sg_inv_line *lines, size_t n,
+                         const char *cause_ref, struct sg_err *err)
+{
+    return inv_lines(tx, tenant_id, lines, n, cause_ref, INV_RESERVE, err);
+}
+
+int sg_inventory_release(struct sg_store_tx *tx, int64_t tenant_id,
+                         const struct sg_inv_line *lines, size_t n,
+                         const char *cause_ref, struct sg_err *err)
+{
+    return inv_lines(tx, tenant_id, lines, n, cause_ref, INV_RELEASE, err);
+}
+
+int sg_inventory_commit(struct sg_store_tx *tx, int64_t tenant_id,
+                        const struct sg_inv_line *lines, size_t n,
+                        const char *cause_ref, struct sg_err *err)
+{
+    return inv_lines(tx, tenant_id, lines, n, cause_ref, INV_COMMIT, err);
+}
+
+/* ---- products ---- */
+
+/*
+ * Everything that can refuse a put is checked before anything is written,
+ * so a refused put (EINVAL, ENOTFOUND, EEXISTS, ESTATE) changed nothing
+ * and the caller may still commit an audit row for it.
+ */
+static int put_precheck(const struct sg_catalog_store_ops *ops, void *be,
+                        const struct sg_product *p, int64_t id,
+                        const char *location, struct sg_err *err)
+{
+    struct sg_product other;
+    int rc;
+
+    if (p->id) {
+        memset(&other, 0, sizeof(other));
+        rc = ops->product_get(be, p->tenant_id, 0, p->handle, &other, err);
+        if (rc == 0 && other.id != p->id)
+            rc = sg_err_set(err, SG_EEXISTS,
+                            "handle %s belongs to product %" PRId64,
+                            p->handle, other.id);
+        else if (rc == SG_ENOTFOUND)
+            rc = 0;
+        sg_product_release(&other);
+        if (rc)
+            return rc;
+    }
+    for (size_t i = 0; i < p->n_variants; i++) {
+        const struct sg_variant *v = &p->variants[i];
+        int64_t owner = 0, vid = 0;
+        struct sg_inv_level l;
+
+        rc = ops->variant_locate(be, p->tenant_id, 0, v->sku, &owner, &vid,
+                                 err);
+        if (rc == 0 && owner != id)
+            return sg_err_set(err, SG_EEXISTS,
+                              "SKU %s already belongs to product %" PRId64,
+                              v->sku, owner);
+        if (rc && rc != SG_ENOTFOUND)
+            return rc;
+        if (v->inventory < 0)
+            continue;
+        rc = check_key(v->sku, location, err);
+        if (!rc)
+            rc = level_get(ops, be, p->tenant_id, v->sku, location, &l, err);
+        if (rc)
+            return rc;
+        if (v->inventory < l.reserved + l.committed)
+            return sg_err_set(err, SG_ESTATE,
+                              "on_hand %" PRId64 " for %s at %s is below "
+                              "reserved %" PRId64 " + committed %" PRId64,
+                              v->inventory, v->sku, location, l.reserved,
+                              l.committed);
+    }
+    if (err)
+        sg_err_init(err);
+    return 0;
+}
+
+int sg_catalog_put(struct sg_store_tx *tx, struct sg_product *p,
+                   const char *location, const char *reason,
+                   int *outcome_out, struct sg_err *err)
+{
+    const struct sg_catalog_store_ops *ops = tx_ops(tx, err);
+    void *be = sg_store_tx_backend(tx);
+    struct sg_product cur;
+    bool exists, changed = false, inv_changed = false;
+    int rc;
+
+    memset(&cur, 0, sizeof(cur));
+    *outcome_out = SG_CAT_UNCHANGED;
+    if (!ops)
+        return SG_ECONFIG;
+    rc = sg_product_check(p, NULL, err);
+    if (rc)
+        return rc;
+    rc = ops->product_get(be, p->tenant_id, p->id, p->handle, &cur, err);
+    if (rc && rc != SG_ENOTFOUND)
+        goto out;
+    if (rc == SG_ENOTFOUND && p->id) /* an explicit id must exist */
+        goto out;
+    exists = rc == 0;
+    rc = put_precheck(ops, be, p, exists ? cur.id : 0, location, err);
+    if (rc)
+        goto out;
+    if (!exists || !sg_product_same(&cur, p)) {
+        p->id = exists ? cur.id : 0;
+        rc = ops->product_put(be, p, sg_store_tx_now(tx), err);
+        if (rc)
+            goto out;
+        changed = true;
+    } else {
+        /* Same content: report the stored ids back. */
+        p->id = cur.id;
+        p->created_at = cur.created_at;
+        p->updated_at = cur.updated_at;
+        for (size_t i = 0; i < p->n_variants && i < cur.n_variants; i++)
+            p->variants[i].id = cur.variants[i].id;
+    }
+    for (size_t i = 0; i < p->n_variants; i++) {
+        bool c = false;
+
+        if (p->variants[i].inventory < 0)
+            continue;
+        rc = sg_inventory_set(tx, p->tenant_id, p->variants[i].sku, location,
+                              p->variants[i].inventory,
+                              reason ? reason : "import", NULL, &c, err);
+        if (rc)
+            goto out;
+        inv_changed = inv_changed || c;
+    }
+    if (changed)
+        rc = sg_catalog_changed(tx, p->tenant_id, p->id, "product", err);
+    if (!rc && inv_changed)
+        rc = sg_catalog_changed(tx, p->tenant_id, p->id, "inventory", err);
+    if (!rc)
+        *outcome_out = !exists ? SG_CAT_CREATED
+                       : changed || inv_changed ? SG_CAT_UPDATED
+                                                : SG_CAT_UNCHANGED;
+out:
+    sg_product_release(&cur);
+    return rc;
+}
+
+int sg_catalog_delete(struct sg_store_tx *tx, int64_t tenant_id, int64_t id,
+                      struct sg_err *err)
+{
+    const struct sg_catalog_store_ops *ops = tx_ops(tx, err);
+    int rc;
+
+    if (!ops)
+        return SG_ECONFIG;
+    rc = ops->product_delete(sg_store_tx_backend(tx), tenant_id, id, err);
+    if (!rc)
+        rc = sg_catalog_changed(tx, tenant_id, id, "delete", err);
+    return rc;
+}
+
+int sg_catalog_tx_get(struct sg_store_tx *tx, int64_t tenant_id, int64_t id,
+                      struct sg_product *out, struct sg_err *err)
+{
+    const struct sg_catalog_store_ops *ops = tx_ops(tx, err);
+
+    memset(out, 0, sizeof(*out));
+    if (!ops)
+        return SG_ECONFIG;
+    return ops->product_get(sg_store_tx_backend(tx), tenant_id, id, NULL, out,
+                            err);
+}
+
+int sg_catalog_tx_locate(struct sg_store_tx *tx, int64_t tenant_id,
+                         int64_t variant_id, const char *sku,
+                         int64_t *product_id_out, int64_t *variant_id_out,
+                         struct sg_err *err)
+{
+    const struct sg_catalog_store_ops *ops = tx_ops(tx, err);
+
+    if (!ops)
+        return SG_ECONFIG;
+    return ops->variant_locate(sg_store_tx_backend(tx), tenant_id,
+                               variant_id, sku, product_id_out,
+                               variant_id_out, err);
+}
+
+int sg_catalog_listing_set(struct sg_store_tx *tx, int64_t tenant_id,
+                           int64_t product_id, const char *channel,
+                           const char *status, const char *reason,
+                           struct sg_err *err)
+{
+    const struct sg_catalog_store_ops *ops = tx_ops(tx, err);
+    int rc;
+
+    if (!ops)
+        return SG_ECONFIG;
+    if (!channel || !channel[0] || strlen(channel) > SG_CAT_CHANNEL_MAX)
+        return sg_err_set(err, SG_EINVAL, "channel must be 1-31 bytes");
+    if (!status || !status[0] || strlen(status) >= 24)
+        return sg_err_set(err, SG_EINVAL, "status must be 1-23 bytes");
+    rc = ops->listing_set(sg_store_tx_backend(tx), tenant_id, product_id,
+                          channel, status, reason, sg_store_tx_now(tx), err);
+    if (!rc)
+        rc = sg_catalog_changed(tx, tenant_id, product_id, "listing", err);
+    return rc;
+}
+
+/* ---- reads ---- */
+
+struct read_arg {
+    const struct sg_catalog_store_ops *ops;
+    int64_t tenant_id;
+    int64_t id;
+    int64_t after_id;
+    const char *text;
+    size_t limit;
+    void *out;
+    size_t *n_out;
+    int64_t *a_out;
+    int64_t *b_out;
+};
+
+static int rd_get(void *be, void *arg, struct sg_err *err)
+{
+    struct read_arg *a = arg;
+
+    return a->ops->product_get(be, a->tenant_id, a->id, a->text, a->out,
+                               err);
+}
+
+static int rd_list(void *be, void *arg, struct sg_err *err)
+{
+    struct read_arg *a = arg;
+
+    return a->ops->product_list(be, a->tenant_id, a->after_id, a->limit,
+                                a->out, a->n_out, err);
+}
+
+static int rd_listings(void *be, void *arg, struct sg_err *err)
+{
+    struct read_arg *a = arg;
+
+    return a->ops->listing_list(be, a->tenant_id, a->id, a->out, a->n_out,
+                                err);
+}
+
+static int rd_locate(void *be, void *arg, struct sg_err *err)
+{
+    struct read_arg *a = arg;
+
+    return a->ops->variant_locate(be, a->tenant_id, a->id, a->text, a->a_out,
+                                  a->b_out, err);
+}
+
+static int rd_levels(void *be, void *arg, struct sg_err *err)
+{
+    struct read_arg *a = arg;
+
+    return a->ops->inv_levels(be, a->tenant_id, a->text, a->out, a->n_out,
+                              err);
+}
+
+static int rd_ledger(void *be, void *arg, struct sg_err *err)
+{
+    struct read_arg *a = arg;
+
+    return a->ops->ledger_list(be, a->tenant_id, a->text, a->after_id,
+                               a->limit, a->out, a->n_out, err);
+}
+
+static int read_with(struct sg_store *s, struct read_arg *a,
+                     sg_store_read_fn fn, struct sg_err *err)
+{
+    a->ops = sg_catalog_store_ops(sg_store_backend_name(s));
+    if (!a->ops)
+        return sg_err_set(err, SG_ECONFIG, "the store backend has no "
+                                           "catalog");
+    return sg_store_read(s, fn, a, err);
+}
+
+int sg_catalog_get(struct sg_store *s, int64_t tenant_id, int64_t id,
+                   struct sg_product *out, struct sg_err *err)
+{
+    struct read_arg a = {.tenant_id = tenant_id, .id = id, .out = out};
+
+    memset(out, 0, sizeof(*out));
+    if (id <= 0)
+        return sg_err_set(err, SG_ENOTFOUND, "no such product");
+    return read_with(s, &a, rd_get, err);
+}
+
+int sg_catalog_get_by_handle(struct sg_store *s, int64_t tenant_id,
+                             const char *handle, struct sg_product *out,
+                             struct sg_err *err)
+{
+    struct read_arg a = {.tenant_id = tenant_id, .text = handle, .out = out};
+
+    memset(out, 0, sizeof(*out));
+    return read_with(s, &a, rd_get, err);
+}
+
+int sg_catalog_list(struct sg_store *s, int64_t tenant_id, int64_t after_id,
+                    size_t limit, struct sg_product **out, size_t *n_out,
+                    struct sg_err *err)
+{
+    struct read_arg a = {.tenant_id = tenant_id,
+                         .after_id = after_id,
+                         .limit = limit,
+                         .out = out,
+                         .n_out = n_out};
+
+    return read_with(s, &a, rd_list, err);
+}
+
+int sg_catalog_listings(struct sg_store *s, int64_t tenant_id,
+                        int64_t product_id, struct sg_listing **out,
+                        size_t *n_out, struct sg_err *err)
+{
+    struct read_arg a = {
+        .tenant_id = tenant_id, .id = product_id, .out = out, .n_out = n_out};
+
+    return read_with(s, &a, rd_listings, err);
+}
+
+int sg_catalog_locate(struct sg_store *s, int64_t tenant_id,
+                      int64_t variant_id, const char *sku,
+                      int64_t *product_id_out, int64_t *variant_id_out,
+                      struct sg_err *err)
+{
+    struct read_arg a = {.tenant_id = tenant_id,
+                         .id = variant_id,
+                         .text = sku,
+                         .a_out = product_id_out,
+                         .b_out = variant_id_out};
+
+    return read_with(s, &a, rd_locate, err);
+}
+
+int sg_inventory_levels(struct sg_store *s, int64_t tenant_id,
+                        const char *sku, struct sg_inv_level **out,
+                        size_t *n_out, struct sg_err *err)
+{
+    struct read_arg a = {
+        .tenant_id = tenant_id, .text = sku, .out = out, .n_out = n_out};
+
+    return read_with(s, &a, rd_levels, err);
+}
+
+int sg_inventory_ledger(struct sg_store *s, int64_t tenant_id,
+                        const char *sku, int64_t after_id, size_t limit,
+                        struct sg_ledger_row **out, size_t *n_out,
+                        struct sg_err *err)
+{
+    struct read_arg a = {.tenant_id = tenant_id,
+                         .text = sku,
+                         .after_id = after_id,
+                         .limit = limit,
+                         .out = out,
+                         .n_out = n_out};
+
+    return read_with(s, &a, rd_ledger, err);
+}

@@ -1,0 +1,483 @@
+/*
+ * events.c - the sandbox's Events API (see events.h). Received payloads
+ * are kept in memory, newest last, up to keep_max events; totals count
+ * everything. Faults come from the framework's list (sg_sbx__fault_pick,
+ * the same POST /sandbox/v1/faults entries as the Shop API, with path
+ * "/open_api/v1.3/event/track/" or "*"). Codes forced through
+ * PUT /sandbox/v1/events/config {"codes":[...]} answer the next calls,
+ * one each, so every documented code can be exercised.
+ */
+#include "core/sg.h"
+
+#include <pthread.h>
+
+#include "core/alloc.h"
+#include "core/crypto.h"
+#include "core/json.h"
+#include "http/server.h"
+#include "sandbox/internal.h"
+#include "sandbox/sandbox.h"
+#include "sandbox/tiktok_events/events.h"
+
+#define TRACK_PATH   "/open_api/v1.3/event/track/"
+#define STATES_MAX   16
+#define CODES_MAX    64
+#define DATA_MAX     1000
+
+struct evs {
+    struct sg_sbx *s;
+    pthread_mutex_t lock;
+    json_t *payloads; /* [{received_at_ms, request_id, code, failed, body}] */
+    size_t kept_events;
+    size_t keep_max;
+    uint64_t events_total, requests_total, dropped_payloads, seq;
+    char token[256];
+    long codes[CODES_MAX];
+    size_t n_codes;
+};
+
+/* Reachable for the process's life, so leak checkers stay quiet. */
+static struct evs *states[STATES_MAX];
+static pthread_mutex_t states_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static struct evs *state_for(struct sg_sbx *s)
+{
+    struct evs *v = NULL;
+
+    pthread_mutex_lock(&states_lock);
+    for (size_t i = 0; i < STATES_MAX && !v; i++)
+        if (states[i] && states[i]->s == s)
+            v = states[i];
+    for (size_t i = 0; i < STATES_MAX && !v; i++) {
+        if (states[i])
+            continue;
+        v = sg_calloc(1, sizeof(*v));
+        if (!v)
+            break;
+        v->s = s;
+        pthread_mutex_init(&v->lock, NULL);
+        v->payloads = json_array();
+        v->keep_max = SG_SBX_EVENTS_KEEP_DEFAULT;
+        snprintf(v->token, sizeof(v->token), "%s",
+                 SG_SBX_EVENTS_TOKEN_DEFAULT);
+        states[i] = v;
+    }
+    if (!v && STATES_MAX) {
+        /* Table full (many sandboxes in one test process): reuse. */
+        v = states[0];
+        v->s = s;
+    }
+    pthread_mutex_unlock(&states_lock);
+    return v;
+}
+
+/* ---- validation ---- */
+
+static bool is_digest(const json_t *v)
+{
+    const char *s = json_string_value(v);
+
+    if (!s || json_string_length(v) != 64)
+        return false;
+    for (size_t i = 0; i < 64; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+            return false;
+    return true;
+}
+
+/* NULL when fine, else why (static text). */
+static const char *check_user(const json_t *user)
+{
+    static const char *const hashed[] = {"email",      "phone",
+                                         "external_id", "first_name",
+                                         "last_name",  "zip_code"};
+    size_t i;
+    json_t *e;
+
+    if (!user)
+        return NULL;
+    if (!json_is_object(user))
+        return "user must be an object";
+    for (size_t k = 0; k < SG_ARRAY_SIZE(hashed); k++) {
+        json_t *v = json_object_get(user, hashed[k]);
+
+        if (!v)
+            continue;
+        if (json_is_array(v)) {
+            json_array_foreach(v, i, e) {
+                if (!is_digest(e))
+                    return "user field is not a SHA-256 lowercase hex digest";
+            }
+        } else if (!is_digest(v)) {
+            return "user field is not a SHA-256 lowercase hex digest";
+        }
+    }
+    return NULL;
+}
+
+static const char *check_event(const json_t *ev)
+{
+    json_t *t = json_object_get(ev, "event_time");
+    json_t *id = json_object_get(ev, "event_id");
+    const char *name = sg_json_str(ev, "event");
+
+    if (!json_is_object(ev))
+        return "event must be an object";
+    if (!name || !*name)
+        return "event is required";
+    if (!json_is_integer(t) || json_integer_value(t) <= 0)
+        return "event_time must be Unix seconds";
+    if (id && !json_is_string(id))
+        return "event_id must be a string";
+    return check_user(json_object_get(ev, "user"));
+}
+
+static const char *check_shape(const json_t *body)
+{
+    static const char *const sources[] = {"web", "app", "offline", "crm"};
+    const char *src = sg_json_str(body, "event_source");
+    const char *sid = sg_json_str(body, "event_source_id");
+    json_t *data = json_object_get(body, "data");
+    bool ok = false;
+
+    if (!json_is_object(body))
+        return "body must be a JSON object";
+    for (size_t i = 0; src && i < SG_ARRAY_SIZE(sources); i++)
+        ok = ok || strcmp(src, sources[i]) == 0;
+    if (!ok)
+        return "event_source must be web, app, offline or crm";
+    if (!sid || !*sid)
+        return "event_source_id is required";
+    if (!json_is_array(data) || json_array_size(data) == 0 ||
+        json_array_size(data) > DATA_MAX)
+        return "data must be an array of 1..1000 events";
+    return NULL;
+}
+
+/* ---- answers ---- */
+
+static void answer(struct sg_http_req *r, int http, long code,
+                   const char *msg, json_t *data, const char *request_id,
+                   const struct sg_http_header *h, size_t nh)
+{
+    json_t *env = json_pack("{s:I, s:s, s:s, s:o}", "code", (json_int_t)code,
+                            "message", msg, "request_id", request_id, "data",
+                            data ? data : json_object());
+    char *text = env ? sg_json_dump(env, NULL) : NULL;
+
+    json_decref(env);
+    sg_http_reply_ex(r, http, "application/json", text ? text : "{}",
+                     text ? strlen(text) : 2, h, nh);
+    sg_free(text);
+}
+
+static void record(struct evs *v, json_t *body, long code, json_t *failed,
+                   const char *request_id)
+{
+    size_t n = json_array_size(json_object_get(body, "data"));
+
+    pthread_mutex_lock(&v->lock);
+    json_array_append_new(
+        v->payloads,
+        json_pack("{s:I, s:s, s:I, s:O, s:O}", "received_at_ms",
+                  (json_int_t)sg_sbx_now_ms(v->s), "request_id", request_id,
+                  "code", (json_int_t)code, "failed", failed, "body", body));
+    v->kept_events += n;
+    v->events_total += n;
+    while (v->kept_events > v->keep_max && json_array_size(v->payloads) > 1) {
+        json_t *old = json_array_get(v->payloads, 0);
+
+        v->kept_events -= json_array_size(
+            json_object_get(json_object_get(old, "body"), "data"));
+        json_array_remove(v->payloads, 0);
+        v->dropped_payloads++;
+    }
+    pthread_mutex_unlock(&v->lock);
+}
+
+static long next_forced(struct evs *v)
+{
+    long c = -1;
+
+    pthread_mutex_lock(&v->lock);
+    if (v->n_codes) {
+        c = v->codes[0];
+        memmove(v->codes, v->codes + 1, (v->n_codes - 1) * sizeof(long));
+        v->n_codes--;
+    }
+    pthread_mutex_unlock(&v->lock);
+    return c;
+}
+
+static bool apply_fault(struct sg_http_req *r, const struct sg_sbx_fault *f,
+                        const char *rid)
+{
+    struct sg_http_header h;
+    char ra[24];
+
+    switch (f->kind) {
+    case SG_SBX_FAULT_429:
+        answer(r, 429, 40100, "Too many requests", NULL, rid, NULL, 0);
+        return true;
+    case SG_SBX_FAULT_429_RETRY_AFTER:
+        snprintf(ra, sizeof(ra), "%u", f->retry_after_s);
+        h.name = "Retry-After";
+        h.value = ra;
+        answer(r, 429, 40100, "Too many requests", NULL, rid, &h, 1);
+        return true;
+    case SG_SBX_FAULT_500:
+        answer(r, 500, 40700, "Internal error", NULL, rid, NULL, 0);
+        return true;
+    case SG_SBX_FAULT_RESET:
+        sg_http_abort(r, SG_HTTP_ABORT_RESET);
+        return true;
+    case SG_SBX_FAULT_STALL:
+        sg_http_reply_later(r, f->stall_ms, 503, "application/json",
+                            "{\"code\":40700,\"message\":\"stalled\"}", 35);
+        return true;
+    default:
+        return false; /* drop_after_commit: handled after recording */
+    }
+}
+
+static const char *fault_name(int kind)
+{
+    switch (kind) {
+    case SG_SBX_FAULT_429:
+        return "429";
+    case SG_SBX_FAULT_429_RETRY_AFTER:
+        return "429_retry_after";
+    case SG_SBX_FAULT_500:
+        return "500";
+    case SG_SBX_FAULT_RESET:
+        return "reset";
+    case SG_SBX_FAULT_STALL:
+        return "stall";
+    case SG_SBX_FAULT_DROP_AFTER_COMMIT:
+        return "drop_after_commit";
+    default:
+        return NULL;
+    }
+}
+
+static void log_call(struct sg_sbx *s, long code, int http, const char *fault)
+{
+    sg_sbx_lock(s);
+    sg_sbx__log_call(s, "POST", TRACK_PATH, TRACK_PATH, code, http, fault);
+    sg_sbx_unlock(s);
+}
+
+/* Validate every event; failed gets {index, event_id, reason} entries. */
+static void check_events(const json_t *data, json_t *failed, long forced)
+{
+    size_t i;
+    json_t *ev;
+
+    json_array_foreach(data, i, ev) {
+        const char *why = check_event(ev);
+
+        if (!why && forced == 20001 && i == 0)
+            why = "refused by the sandbox (forced 20001)";
+        if (why)
+            json_array_append_new(
+                failed, json_pack("{s:I, s:s?, s:s}", "index", (json_int_t)i,
+                                  "event_id", sg_json_str(ev, "event_id"),
+                                  "reason", why));
+    }
+}
+
+static void h_track(struct sg_http_req *r, void *ctx)
+{
+    struct evs *v = state_for(ctx);
+    struct sg_sbx_fault f;
+    const struct sg_sbx_fault *pf;
+    size_t tl = 0, bl = 0, n;
+    const char *tok = sg_http_req_header(r, "access-token", &tl);
+    const char *raw = sg_http_req_body(r, &bl);
+    json_t *body = NULL, *failed = NULL;
+    const char *why;
+    char rid[40];
+    long forced, code = 0;
+    int http = 200;
+
+    if (!v) {
+        sg_http_reply_error(r, 503, "out_of_memory", "retry", NULL);
+        return;
+    }
+    memset(&f, 0, sizeof(f));
+    sg_sbx_lock(v->s);
+    pf = sg_sbx__fault_pick(v->s, TRACK_PATH, TRACK_PATH);
+    if (pf)
+        f = *pf;
+    sg_sbx_unlock(v->s);
+    pthread_mutex_lock(&v->lock);
+    v->requests_total++;
+    snprintf(rid, sizeof(rid), "sbxev%016" PRIx64, ++v->seq);
+    pthread_mutex_unlock(&v->lock);
+    if (f.kind && apply_fault(r, &f, rid)) {
+        log_call(v->s, f.kind == SG_SBX_FAULT_500 ? 40700 : 40100,
+                 f.kind == SG_SBX_FAULT_500 ? 500 : 429, fault_name(f.kind));
+        return;
+    }
+    pthread_mutex_lock(&v->lock);
+    n = strlen(v->token);
+    if (!tok || !sg_ct_equal(tok, tl, v->token, n)) {
+        pthread_mutex_unlock(&v->lock);
+        answer(r, 200, 40001, "Access token is missing or invalid", NULL, rid,
+               NULL, 0);
+        log_call(v->s, 40001, 200, NULL);
+        return;
+    }
+    pthread_mutex_unlock(&v->lock);
+    forced = next_forced(v);
+    if (forced >= 0 && forced != 0 && forced != 20001) {
+        answer(r, forced == 40700 ? 500 : 200, forced, "forced by the sandbox",
+               NULL, rid, NULL, 0);
+        log_call(v->s, forced, forced == 40700 ? 500 : 200, "forced");
+        return;
+    }
+    if (sg_json_parse(&body, raw ? raw : "", bl, SG_JSON_DEPTH_DEFAULT, NULL,
+                      NULL) != 0) {
+        answer(r, 200, 40002, "Invalid JSON body", NULL, rid, NULL, 0);
+        log_call(v->s, 40002, 200, NULL);
+        return;
+    }
+    why = check_shape(body);
+    if (why) {
+        answer(r, 200, 40002, why, NULL, rid, NULL, 0);
+        log_call(v->s, 40002, 200, NULL);
+        json_decref(body);
+        return;
+    }
+    failed = json_array();
+    check_events(json_object_get(body, "data"), failed, forced);
+    if (json_array_size(failed) ==
+        json_array_size(json_object_get(body, "data"))) {
+        answer(r, 200, 40002, "Every event is invalid",
+               json_pack("{s:O}", "failed_events", failed), rid, NULL, 0);
+        log_call(v->s, 40002, 200, NULL);
+        goto out;
+    }
+    code = json_array_size(failed) ? 20001 : 0;
+    record(v, body, code, failed, rid);
+    if (f.kind == SG_SBX_FAULT_DROP_AFTER_COMMIT) {
+        sg_http_abort(r, SG_HTTP_ABORT_DROP);
+        log_call(v->s, code, 0, "drop_after_commit");
+        goto out;
+    }
+    answer(r, http, code, code ? "Partial success" : "OK",
+           code ? json_pack("{s:O}", "failed_events", failed) : NULL, rid,
+           NULL, 0);
+    log_call(v->s, code, http, NULL);
+out:
+    json_decref(failed);
+    json_decref(body);
+}
+
+static void h_list(struct sg_http_req *r, void *ctx)
+{
+    struct evs *v = state_for(ctx);
+    json_t *doc;
+
+    if (!v) {
+        sg_http_reply_error(r, 503, "out_of_memory", "retry", NULL);
+        return;
+    }
+    pthread_mutex_lock(&v->lock);
+    doc = json_pack("{s:O, s:I, s:I, s:I, s:I}", "payloads", v->payloads,
+                    "events_total", (json_int_t)v->events_total,
+                    "requests_total", (json_int_t)v->requests_total,
+                    "kept_events", (json_int_t)v->kept_events,
+                    "dropped_payloads", (json_int_t)v->dropped_payloads);
+    /* A deep copy is not needed: the reply serialises under the lock. */
+    {
+        char *text = doc ? sg_json_dump(doc, NULL) : NULL;
+
+        pthread_mutex_unlock(&v->lock);
+        json_decref(doc);
+        if (!text) {
+            sg_http_reply_error(r, 503, "out_of_memory", "retry", NULL);
+            return;
+        }
+        sg_http_reply(r, 200, "application/json", text, strlen(text));
+        sg_free(text);
+    }
+}
+
+static void h_clear(struct sg_http_req *r, void *ctx)
+{
+    struct evs *v = state_for(ctx);
+
+    if (v) {
+        pthread_mutex_lock(&v->lock);
+        json_array_clear(v->payloads);
+        v->kept_events = 0;
+        v->events_total = 0;
+        v->requests_total = 0;
+        v->dropped_payloads = 0;
+        v->n_codes = 0;
+        pthread_mutex_unlock(&v->lock);
+    }
+    sg_http_reply(r, 200, "application/json", "{\"cleared\":true}", 16);
+}
+
+static void h_config(struct sg_http_req *r, void *ctx)
+{
+    struct evs *v = state_for(ctx);
+    json_t *in = sg_http_req_json(r), *codes, *c;
+    const char *tok;
+    size_t i;
+
+    if (!in)
+        return;
+    if (!v || !json_is_object(in)) {
+        json_decref(in);
+        sg_http_reply_error(r, 400, "invalid", "expected an object", NULL);
+        return;
+    }
+    tok = sg_json_str(in, "access_token");
+    codes = json_object_get(in, "codes");
+    pthread_mutex_lock(&v->lock);
+    if (tok && *tok && strlen(tok) < sizeof(v->token))
+        snprintf(v->token, sizeof(v->token), "%s", tok);
+    if (json_is_integer(json_object_get(in, "keep_max")) &&
+        json_integer_value(json_object_get(in, "keep_max")) > 0)
+        v->keep_max = (size_t)json_integer_value(
+            json_object_get(in, "keep_max"));
+    if (json_is_array(codes)) {
+        v->n_codes = 0;
+        json_array_foreach(codes, i, c) {
+            if (json_is_integer(c) && v->n_codes < CODES_MAX)
+                v->codes[v->n_codes++] = (long)json_integer_value(c);
+        }
+    }
+    pthread_mutex_unlock(&v->lock);
+    json_decref(in);
+    sg_http_reply(r, 200, "application/json", "{\"ok\":true}", 11);
+}
+
+int sg_sbx_events_routes(struct sg_sbx *s, struct sg_http_server *http,
+                         struct sg_err *err)
+{
+    static const struct {
+        const char *method;
+        const char *pattern;
+        sg_http_handler_fn fn;
+    } routes[] = {
+        {"POST", TRACK_PATH, h_track},
+        {"GET", "/sandbox/v1/events", h_list},
+        {"DELETE", "/sandbox/v1/events", h_clear},
+        {"PUT", "/sandbox/v1/events/config", h_config},
+    };
+
+    if (!state_for(s))
+        return sg_err_set(err, SG_ENOMEM, "out of memory");
+    for (size_t i = 0; i < SG_ARRAY_SIZE(routes); i++) {
+        int rc = sg_http_route(http, routes[i].method, routes[i].pattern,
+                               routes[i].fn, s);
+
+        if (rc)
+            return sg_err_set(err, rc, "route %s", routes[i].pattern);
+    }
+    return 0;
+}

@@ -1,0 +1,486 @@
+/*
+ * events.c - the SQLite implementation of the events feature's storage
+ * ops (features/events/events_store.h) over the tables of
+ * 0003_events.sql. Writer functions run on the writer connection inside
+ * the current batch transaction; statements are prepared per call and
+ * reused across the rows of that call.
+ */
+#include "core/sg.h"
+
+#include <sqlite3.h>
+
+#include "core/alloc.h"
+#include "features/events/events_store.h"
+#include "store/store.h"
+
+static int prep(void *be, const char *sql, sqlite3_stmt **st,
+                struct sg_err *err)
+{
+    int rc = sqlite3_prepare_v2(sg_sqlite_db(be), sql, -1, st, NULL);
+
+    return rc == SQLITE_OK ? 0 : sg_sqlite_error(be, rc, "events prepare", err);
+}
+
+static int ev_insert(void *be, struct sg_events_row *rows, size_t n,
+                     int64_t now_ms, int64_t window_ms, struct sg_err *err)
+{
+    /*
+     * One statement decides: a new key inserts; an existing key is
+     * replaced only when it finished (sent or failed) longer ago than
+     * the window; otherwise RETURNING yields nothing: a duplicate.
+     */
+    static const char sql[] =
+        "INSERT INTO events (tenant_id, source, source_id, event, event_id, "
+        "event_time, received_at, body) VALUES (?1,?2,?3,?4,?5,?6,?7,?8) "
+        "ON CONFLICT (tenant_id, source_id, event, event_id) DO UPDATE SET "
+        "source = excluded.source, event_time = excluded.event_time, "
+        "received_at = excluded.received_at, body = excluded.body, "
+        "batch_id = NULL, state = 0, error = NULL "
+        "WHERE events.state >= 2 AND events.received_at < ?9 "
+        "RETURNING id";
+    sqlite3_stmt *st = NULL;
+    int rc = prep(be, sql, &st, err);
+
+    for (size_t i = 0; !rc && i < n; i++) {
+        struct sg_events_row *r = &rows[i];
+        int src;
+
+        sqlite3_reset(st);
+        sqlite3_bind_int64(st, 1, r->tenant_id);
+        sqlite3_bind_int(st, 2, r->source);
+        sqlite3_bind_text(st, 3, r->source_id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 4, r->event, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 5, r->event_id, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 6, r->event_time);
+        sqlite3_bind_int64(st, 7, now_ms);
+        sqlite3_bind_text(st, 8, r->body, (int)r->body_len, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 9, now_ms - window_ms);
+        src = sqlite3_step(st);
+        if (src == SQLITE_ROW) {
+            r->id = sqlite3_column_int64(st, 0);
+            r->dup = false;
+            src = sqlite3_step(st);
+        } else {
+            r->id = 0;
+            r->dup = true;
+        }
+        if (src != SQLITE_DONE)
+            rc = sg_sqlite_error(be, src, "events insert", err);
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int ev_pending(void *be, int64_t tenant_id, int source, size_t cap,
+                      size_t *n_out, int64_t *max_id_out, struct sg_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc, src;
+
+    *n_out = 0;
+    *max_id_out = 0;
+    rc = prep(be,
+              "SELECT (SELECT COUNT(*) FROM (SELECT 1 FROM events WHERE "
+              "tenant_id = ?1 AND source = ?2 AND batch_id IS NULL LIMIT ?3)),"
+              " (SELECT MAX(id) FROM events WHERE tenant_id = ?1 AND "
+              "source = ?2 AND batch_id IS NULL)",
+              &st, err);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, tenant_id);
+    sqlite3_bind_int(st, 2, source);
+    sqlite3_bind_int64(st, 3, (sqlite3_int64)cap);
+    src = sqlite3_step(st);
+    if (src == SQLITE_ROW) {
+        *n_out = (size_t)sqlite3_column_int64(st, 0);
+        *max_id_out = sqlite3_column_int64(st, 1);
+    } else {
+        rc = sg_sqlite_error(be, src, "events pending", err);
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+void sg_events_batch_release(struct sg_events_batch *b)
+{
+    if (!b)
+        return;
+    for (size_t i = 0; b->bodies && i < b->n; i++)
+        sg_free(b->bodies[i]);
+    sg_free(b->bodies);
+    sg_free(b->lens);
+    memset(b, 0, sizeof(*b));
+}
+
+/* Load the batch row bound to job_id; SG_ENOTFOUND if none. */
+static int batch_find(void *be, int64_t job_id, struct sg_events_batch *out,
+                      struct sg_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc, src;
+
+    rc = prep(be,
+              "SELECT id, tenant_id, source, source_id, n FROM event_batches "
+              "WHERE job_id = ?1",
+              &st, err);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, job_id);
+    src = sqlite3_step(st);
+    if (src == SQLITE_ROW) {
+        const unsigned char *sid = sqlite3_column_text(st, 3);
+
+        out->id = sqlite3_column_int64(st, 0);
+        out->tenant_id = sqlite3_column_int64(st, 1);
+        out->source = sqlite3_column_int(st, 2);
+        snprintf(out->source_id, sizeof(out->source_id), "%s",
+                 sid ? (const char *)sid : "");
+        out->n = (size_t)sqlite3_column_int64(st, 4);
+    } else if (src == SQLITE_DONE) {
+        rc = SG_ENOTFOUND;
+    } else {
+        rc = sg_sqlite_error(be, src, "events batch", err);
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* Read the bodies of batch b (n rows expected), oldest first. */
+static int batch_bodies(void *be, struct sg_events_batch *b,
+                        struct sg_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    size_t want = b->n, got = 0;
+    int rc, src;
+
+    b->n = 0;
+    if (want == 0)
+        return 0;
+    b->bodies = sg_calloc(want, sizeof(*b->bodies));
+    b->lens = sg_calloc(want, sizeof(*b->lens));
+    if (!b->bodies || !b->lens)
+        return sg_err_set(err, SG_ENOMEM, "out of memory");
+    rc = prep(be,
+              "SELECT body, received_at FROM events WHERE batch_id = ?1 "
+              "ORDER BY id",
+              &st, err);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, b->id);
+    while (!rc && (src = sqlite3_step(st)) == SQLITE_ROW && got < want) {
+        const void *t = sqlite3_column_text(st, 0);
+        size_t len = (size_t)sqlite3_column_bytes(st, 0);
+        int64_t at = sqlite3_column_int64(st, 1);
+
+        if (!t) /* already sent and cleared: nothing to resend */
+            continue;
+        b->bodies[got] = sg_strndup(t, len);
+        if (!b->bodies[got]) {
+            rc = sg_err_set(err, SG_ENOMEM, "out of memory");
+            break;
+        }
+        b->lens[got] = len;
+        if (got == 0 || at < b->oldest_received_ms)
+            b->oldest_received_ms = at;
+        got++;
+        b->n = got;
+    }
+    if (!rc && src != SQLITE_ROW && src != SQLITE_DONE)
+        rc = sg_sqlite_error(be, src, "events bodies", err);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int ev_seal(void *be, int64_t job_id, int64_t tenant_id, int source,
+                   int64_t upto_id, size_t max, int64_t now_ms,
+                   struct sg_events_batch *out, size_t *remaining_out,
+                   struct sg_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    int64_t max_id;
+    int rc, src;
+
+    memset(out, 0, sizeof(*out));
+    *remaining_out = 0;
+    rc = batch_find(be, job_id, out, err);
+    if (rc == 0)
+        return batch_bodies(be, out, err); /* a retry: the same events */
+    if (rc != SG_ENOTFOUND)
+        return rc;
+    rc = prep(be,
+              "INSERT INTO event_batches (tenant_id, source, source_id, "
+              "job_id, n, created_at) SELECT ?1, ?2, COALESCE((SELECT "
+              "source_id FROM events WHERE tenant_id = ?1 AND source = ?2 "
+              "AND batch_id IS NULL AND id <= ?3 ORDER BY id LIMIT 1), ''), "
+              "?4, 0, ?5",
+              &st, err);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, tenant_id);
+    sqlite3_bind_int(st, 2, source);
+    sqlite3_bind_int64(st, 3, upto_id);
+    sqlite3_bind_int64(st, 4, job_id);
+    sqlite3_bind_int64(st, 5, now_ms);
+    src = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (src != SQLITE_DONE)
+        return sg_sqlite_error(be, src, "events batch insert", err);
+    out->id = sqlite3_last_insert_rowid(sg_sqlite_db(be));
+    /*
+     * One batch has one event_source_id: take the oldest pending event's
+     * and only events with that same id (a changed pixel code starts a
+     * new batch).
+     */
+    rc = prep(be,
+              "UPDATE events SET batch_id = ?1, state = 1 WHERE id IN (SELECT "
+              "id FROM events WHERE tenant_id = ?2 AND source = ?3 AND "
+              "batch_id IS NULL AND id <= ?4 AND source_id = (SELECT "
+              "source_id FROM event_batches WHERE id = ?1) ORDER BY id "
+              "LIMIT ?5)",
+              &st, err);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, out->id);
+    sqlite3_bind_int64(st, 2, tenant_id);
+    sqlite3_bind_int(st, 3, source);
+    sqlite3_bind_int64(st, 4, upto_id);
+    sqlite3_bind_int64(st, 5, (sqlite3_int64)max);
+    src = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (src != SQLITE_DONE)
+        return sg_sqlite_error(be, src, "events seal", err);
+    out->n = (size_t)sqlite3_changes(sg_sqlite_db(be));
+    rc = prep(be, "UPDATE event_batches SET n = ?2 WHERE id = ?1", &st, err);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, out->id);
+    sqlite3_bind_int64(st, 2, (sqlite3_int64)out->n);
+    src = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (src != SQLITE_DONE)
+        return sg_sqlite_error(be, src, "events batch n", err);
+    rc = ev_pending(be, tenant_id, source, SIZE_MAX >> 1, remaining_out,
+                    &max_id, err);
+    if (rc)
+        return rc;
+    out->tenant_id = tenant_id;
+    out->source = source;
+    st = NULL;
+    rc = prep(be, "SELECT source_id FROM event_batches WHERE id = ?1", &st,
+              err);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, out->id);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        snprintf(out->source_id, sizeof(out->source_id), "%s",
+                 (const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    return batch_bodies(be, out, err);
+}
+
+static int exec1(void *be, const char *sql, int64_t a, struct sg_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = prep(be, sql, &st, err), src;
+
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, a);
+    src = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return src == SQLITE_DONE ? 0 : sg_sqlite_error(be, src, "events", err);
+}
+
+static int ev_job_detach(void *be, int64_t job_id, struct sg_err *err)
+{
+    return exec1(be, "UPDATE jobs SET coalesce_key = NULL WHERE id = ?1",
+                 job_id, err);
+}
+
+static int ev_batch_result(void *be, int64_t job_id, int state,
+                           const size_t *failed_idx, size_t n_failed,
+                           const char *error, int64_t now_ms,
+                           struct sg_err *err)
+{
+    struct sg_events_batch b;
+    sqlite3_stmt *st = NULL, *up = NULL;
+    size_t pos = 0, k = 0;
+    int rc, src;
+
+    memset(&b, 0, sizeof(b));
+    rc = batch_find(be, job_id, &b, err);
+    if (rc)
+        return rc;
+    rc = prep(be,
+              "UPDATE event_batches SET state = ?2, failed = ?3, error = ?4, "
+              "done_at = ?5 WHERE id = ?1",
+              &st, err);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, b.id);
+    sqlite3_bind_int(st, 2, state);
+    sqlite3_bind_int64(st, 3, state == SG_EVENT_FAILED
+                                  ? (sqlite3_int64)b.n
+                                  : (sqlite3_int64)n_failed);
+    sqlite3_bind_text(st, 4, error, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 5, now_ms);
+    src = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (src != SQLITE_DONE)
+        return sg_sqlite_error(be, src, "events batch result", err);
+    if (state == SG_EVENT_FAILED) {
+        rc = prep(be,
+                  "UPDATE events SET state = 3, error = ?2 WHERE batch_id = "
+                  "?1",
+                  &st, err);
+        if (rc)
+            return rc;
+        sqlite3_bind_int64(st, 1, b.id);
+        sqlite3_bind_text(st, 2, error, -1, SQLITE_STATIC);
+        src = sqlite3_step(st);
+        sqlite3_finalize(st);
+        return src == SQLITE_DONE ? 0
+                                  : sg_sqlite_error(be, src, "events", err);
+    }
+    /* Sent: walk the batch in order, marking the refused positions. */
+    rc = prep(be, "SELECT id FROM events WHERE batch_id = ?1 ORDER BY id",
+              &st, err);
+    if (!rc)
+        rc = prep(be,
+                  "UPDATE events SET state = ?2, error = ?3, body = CASE WHEN "
+                  "?2 = 2 THEN NULL ELSE body END WHERE id = ?1",
+                  &up, err);
+    if (rc)
+        goto out;
+    sqlite3_bind_int64(st, 1, b.id);
+    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+        bool failed = k < n_failed && failed_idx[k] == pos;
+
+        if (failed)
+            k++;
+        sqlite3_reset(up);
+        sqlite3_bind_int64(up, 1, sqlite3_column_int64(st, 0));
+        sqlite3_bind_int(up, 2, failed ? SG_EVENT_FAILED : SG_EVENT_SENT);
+        if (failed)
+            sqlite3_bind_text(up, 3, error ? error : "refused", -1,
+                              SQLITE_STATIC);
+        else
+            sqlite3_bind_null(up, 3);
+        if (sqlite3_step(up) != SQLITE_DONE) {
+            rc = sg_sqlite_error(be, sqlite3_errcode(sg_sqlite_db(be)),
+                                 "events mark", err);
+            goto out;
+        }
+        pos++;
+    }
+    if (src != SQLITE_DONE)
+        rc = sg_sqlite_error(be, src, "events walk", err);
+out:
+    sqlite3_finalize(st);
+    sqlite3_finalize(up);
+    return rc;
+}
+
+static int ev_prune(void *be, int64_t before_ms, size_t max, size_t *n_out,
+                    struct sg_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc, src;
+
+    *n_out = 0;
+    rc = prep(be,
+              "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE "
+              "received_at < ?1 AND state >= 2 LIMIT ?2)",
+              &st, err);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, before_ms);
+    sqlite3_bind_int64(st, 2, (sqlite3_int64)max);
+    src = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (src != SQLITE_DONE)
+        return sg_sqlite_error(be, src, "events prune", err);
+    *n_out = (size_t)sqlite3_changes(sg_sqlite_db(be));
+    return 0;
+}
+
+static int ev_pending_sources(void *be, int64_t *tenants, int *sources,
+                              size_t max, size_t *n_out, struct sg_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    size_t n = 0;
+    int rc, src;
+
+    *n_out = 0;
+    rc = prep(be,
+              "SELECT DISTINCT tenant_id, source FROM events WHERE batch_id "
+              "IS NULL LIMIT ?1",
+              &st, err);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)max);
+    while (n < max && (src = sqlite3_step(st)) == SQLITE_ROW) {
+        tenants[n] = sqlite3_column_int64(st, 0);
+        sources[n] = sqlite3_column_int(st, 1);
+        n++;
+    }
+    sqlite3_finalize(st);
+    *n_out = n;
+    return 0;
+}
+
+static int ev_counts(void *be, int64_t tenant_id, struct sg_events_counts *out,
+                     struct sg_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc, src;
+
+    memset(out, 0, sizeof(*out));
+    rc = prep(be,
+              "SELECT state, COUNT(*) FROM events WHERE tenant_id = ?1 OR "
+              "?1 = 0 GROUP BY state",
+              &st, err);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, tenant_id);
+    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+        int s = sqlite3_column_int(st, 0);
+
+        if (s >= 0 && s < 4)
+            out->by_state[s] = sqlite3_column_int64(st, 1);
+    }
+    sqlite3_finalize(st);
+    if (src != SQLITE_DONE)
+        return sg_sqlite_error(be, src, "events counts", err);
+    rc = prep(be,
+              "SELECT COUNT(*) FROM event_batches WHERE tenant_id = ?1 OR "
+              "?1 = 0",
+              &st, err);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, tenant_id);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        out->batches = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return 0;
+}
+
+const struct sg_events_store_ops sg_events_store_sqlite = {
+    .version = SG_EVENTS_STORE_OPS_VERSION,
+    .backend = "sqlite",
+    .insert = ev_insert,
+    .pending = ev_pending,
+    .seal = ev_seal,
+    .job_detach = ev_job_detach,
+    .batch_result = ev_batch_result,
+    .prune = ev_prune,
+    .pending_sources = ev_pending_sources,
+    .counts = ev_counts,
+};
+
+const struct sg_events_store_ops *sg_events_store_for(const char *backend)
+{
+    if (backend && strcmp(backend, sg_events_store_sqlite.backend) == 0)
+        return &sg_events_store_sqlite;
+    return NULL;
+}

@@ -1,0 +1,700 @@
+/*
+ * test_features_catalog.c - the catalog core on a real SQLite store: the
+ * RFC 4180 reader's edge cases, exact money parsing, importing a
+ * realistic Shopify export (and re-importing it: all unchanged), a bad
+ * row rejecting only its product with file:line and column, the jsonl
+ * round trip, the inventory ledger invariant, and reservations (R1: many
+ * threads never over-reserve; R3: lines sharing a SKU are summed).
+ */
+#include "core/sg.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <unistd.h>
+
+#include "core/alloc.h"
+#include "core/clock.h"
+#include "core/json.h"
+#include "features/catalog/catalog.h"
+#include "features/catalog/csv.h"
+#include "features/catalog/import.h"
+#include "store/store.h"
+#include "testlib.h"
+
+#define T0 1700000000000LL
+
+struct fx {
+    char *dir;
+    char *db;
+    struct sg_clock clk;
+    struct sg_store *s;
+    int64_t t1, t2;
+};
+
+static int tenant_write(struct sg_store_tx *tx, void *arg, struct sg_err *err)
+{
+    struct fx *f = arg;
+    int rc = sg_store_tx_tenant_insert(tx, "acme", &f->t1, err);
+
+    return rc ? rc : sg_store_tx_tenant_insert(tx, "beta", &f->t2, err);
+}
+
+static int setup(void **state)
+{
+    struct fx *f = sg_calloc(1, sizeof(*f));
+    struct sg_store_cfg cfg;
+
+    f->dir = sgt_tmpdir();
+    f->db = sgt_path(f->dir, "surge.db");
+    sg_clock_init_manual(&f->clk, T0);
+    sg_store_cfg_defaults(&cfg);
+    cfg.path = f->db;
+    if (sg_store_open(&f->s, &cfg, &f->clk, NULL) != 0)
+        return -1;
+    if (sg_store_write(f->s, tenant_write, f, NULL) != 0)
+        return -1;
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fx *f = *state;
+    char p[1024];
+
+    sg_store_free(f->s);
+    unlink(f->db);
+    snprintf(p, sizeof(p), "%s-wal", f->db);
+    unlink(p);
+    snprintf(p, sizeof(p), "%s-shm", f->db);
+    unlink(p);
+    rmdir(f->dir);
+    sg_free(f->db);
+    sg_free(f->dir);
+    sg_free(f);
+    return 0;
+}
+
+/* ---- CSV ---- */
+
+static void test_csv_rfc4180(void **state)
+{
+    static const char data[] =
+        "\xEF\xBB\xBF"
+        "a,b,c\r\n"
+        "\"x, y\",\"say \"\"hi\"\"\",\"<p>one\nline two</p>\"\r\n"
+        "\r\n"
+        "short\n"
+        "1,,3,4\n"
+        "last,\"\"";
+    struct sg_csv c;
+    struct sg_csv_row r;
+    struct sg_err err;
+
+    SG_UNUSED(state);
+    sg_csv_init(&c, data, sizeof(data) - 1);
+    assert_int_equal(sg_csv_next(&c, &r, &err), 1);
+    assert_int_equal(r.n, 3);
+    assert_string_equal(r.fields[0], "a"); /* BOM skipped */
+    assert_int_equal(r.line, 1);
+    assert_int_equal(sg_csv_next(&c, &r, &err), 1);
+    assert_int_equal(r.n, 3);
+    assert_string_equal(r.fields[0], "x, y");
+    assert_string_equal(r.fields[1], "say \"hi\"");
+    assert_string_equal(r.fields[2], "<p>one\nline two</p>");
+    assert_int_equal(r.line, 2);
+    /* The blank line is skipped; line numbers count the embedded LF. */
+    assert_int_equal(sg_csv_next(&c, &r, &err), 1);
+    assert_int_equal(r.n, 1); /* ragged: fewer fields */
+    assert_string_equal(r.fields[0], "short");
+    assert_int_equal(r.line, 5);
+    assert_int_equal(sg_csv_next(&c, &r, &err), 1);
+    assert_int_equal(r.n, 4); /* ragged: more fields */
+    assert_int_equal(r.lens[1], 0);
+    assert_int_equal(sg_csv_next(&c, &r, &err), 1);
+    assert_int_equal(r.n, 2);
+    assert_string_equal(r.fields[1], "");
+    assert_int_equal(r.line, 7);
+    assert_int_equal(sg_csv_next(&c, &r, &err), 0);
+    sg_csv_release(&c);
+}
+
+static void test_csv_errors(void **state)
+{
+    static const char open_quote[] = "a,b\n1,\"never\nclosed\n";
+    static const char after_quote[] = "a,b\n\"x\"y,2\n";
+    struct sg_csv c;
+    struct sg_csv_row r;
+    struct sg_err err;
+
+    SG_UNUSED(state);
+    sg_csv_init(&c, open_quote, sizeof(open_quote) - 1);
+    assert_int_equal(sg_csv_next(&c, &r, &err), 1);
+    assert_int_equal(sg_csv_next(&c, &r, &err), SG_EINVAL);
+    assert_non_null(strstr(err.msg, "line 2"));
+    assert_non_null(strstr(err.msg, "never closed"));
+    sg_csv_release(&c);
+
+    sg_csv_init(&c, after_quote, sizeof(after_quote) - 1);
+    assert_int_equal(sg_csv_next(&c, &r, &err), 1);
+    assert_int_equal(sg_csv_next(&c, &r, &err), SG_EINVAL);
+    assert_non_null(strstr(err.msg, "doubled"));
+    sg_csv_release(&c);
+}
+
+/* ---- money ---- */
+
+static void test_money(void **state)
+{
+    int64_t v = 0;
+    struct sg_err err;
+    char buf[32];
+
+    SG_UNUSED(state);
+    assert_int_equal(sg_money_parse(&v, "19.99", 5, "USD", &err), 0);
+    assert_int_equal(v, 1999);
+    assert_int_equal(sg_money_parse(&v, "19.9", 4, "USD", &err), 0);
+    assert_int_equal(v, 1990);
+    assert_int_equal(sg_money_parse(&v, " 7 ", 3, "USD", &err), 0);
+    assert_int_equal(v, 700);
+    assert_int_equal(sg_money_parse(&v, "0.10", 4, "EUR", &err), 0);
+    assert_int_equal(v, 10);
+    assert_int_equal(sg_money_parse(&v, "1500", 4, "JPY", &err), 0);
+    assert_int_equal(v, 1500);
+    assert_int_equal(sg_money_parse(&v, "1.5", 3, "JPY", &err), SG_EINVAL);
+    assert_non_null(strstr(err.msg, "more decimals"));
+    assert_int_equal(sg_money_parse(&v, "1.234", 5, "KWD", &err), 0);
+    assert_int_equal(v, 1234);
+    assert_int_equal(sg_money_parse(&v, "24.005", 6, "USD", &err), SG_EINVAL);
+    assert_int_equal(sg_money_parse(&v, "1,299.00", 8, "USD", &err),
+                     SG_EINVAL);
+    assert_int_equal(sg_money_parse(&v, "1e3", 3, "USD", &err), SG_EINVAL);
+    assert_int_equal(sg_money_parse(&v, ".", 1, "USD", &err), SG_EINVAL);
+    assert_int_equal(sg_money_parse(&v, "5", 1, "usd", &err), SG_EINVAL);
+    /* 0.1 + 0.2 style: no float rounding anywhere */
+    assert_int_equal(sg_money_parse(&v, "0.29", 4, "USD", &err), 0);
+    assert_int_equal(v, 29);
+    sg_money_format(1999, "USD", buf, sizeof(buf));
+    assert_string_equal(buf, "19.99");
+    sg_money_format(5, "USD", buf, sizeof(buf));
+    assert_string_equal(buf, "0.05");
+    sg_money_format(1500, "JPY", buf, sizeof(buf));
+    assert_string_equal(buf, "1500");
+    sg_money_format(1234, "KWD", buf, sizeof(buf));
+    assert_string_equal(buf, "1.234");
+}
+
+/* ---- import ---- */
+
+static char *data_file(const char *rel, size_t *len)
+{
+    char path[1024];
+    char *d;
+
+    snprintf(path, sizeof(path), "%s/%s", SG_SOURCE_DIR, rel);
+    d = sgt_read_file(path, len);
+    assert_non_null(d);
+    return d;
+}
+
+static void import_file(struct fx *f, const char *rel, int64_t tenant,
+                        bool dry_run, struct sg_import *imp)
+{
+    size_t len;
+    char *data = data_file(rel, &len);
+    struct sg_err err;
+
+    sg_import_init(imp, rel);
+    sg_err_init(&err);
+    assert_int_equal(sg_import_parse(imp, sg_import_format_guess(rel), data,
+                                     len, "USD", &err),
+                     0);
+    assert_int_equal(
+        sg_import_apply(imp, f->s, tenant, "default", dry_run, &err), 0);
+    sg_free(data);
+}
+
+static int64_t on_hand(struct fx *f, int64_t tenant, const char *sku)
+{
+    struct sg_inv_level *ls = NULL;
+    size_t n = 0;
+    int64_t v = -1;
+
+    assert_int_equal(sg_inventory_levels(f->s, tenant, sku, &ls, &n, NULL),
+                     0);
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(ls[i].location, "default") == 0)
+            v = ls[i].on_hand;
+    sg_free(ls);
+    return v;
+}
+
+static size_t ledger_count(struct fx *f, int64_t tenant)
+{
+    struct sg_ledger_row *rows = NULL;
+    size_t n = 0;
+
+    assert_int_equal(
+        sg_inventory_ledger(f->s, tenant, NULL, 0, 1000, &rows, &n, NULL), 0);
+    sg_free(rows);
+    return n;
+}
+
+static void test_import_shopify(void **state)
+{
+    struct fx *f = *state;
+    struct sg_import imp;
+    struct sg_product p;
+    json_t *attrs;
+
+    import_file(f, "tests/data/shopify/products_export.csv", f->t1, false,
+                &imp);
+    assert_int_equal(imp.n_errors, 0);
+    assert_int_equal(imp.created, 5);
+    assert_int_equal(imp.rejected, 0);
+    sg_import_release(&imp);
+
+    assert_int_equal(sg_catalog_get_by_handle(f->s, f->t1,
+                                              "cast-iron-skillet", &p, NULL),
+                     0);
+    assert_string_equal(p.title, "Cast Iron Skillet, Pre-Seasoned");
+    assert_non_null(strstr(p.body_html, "Our \"forever\" pan"));
+    assert_non_null(strstr(p.body_html, "</li>\n<li>"));
+    assert_string_equal(p.tags, "kitchen, cast iron, bestseller");
+    assert_string_equal(p.option_name[0], "Size");
+    assert_string_equal(p.status, "active");
+    assert_true(p.published);
+    assert_int_equal(p.length_mm, 420);
+    assert_int_equal(p.height_mm, 90);
+    attrs = json_loads(p.attributes, 0, NULL);
+    assert_string_equal(sg_json_str(attrs, "Material"), "Cast iron");
+    json_decref(attrs);
+    assert_int_equal(p.n_variants, 2);
+    assert_string_equal(p.variants[0].sku, "SKL-10");
+    assert_string_equal(p.variants[0].option[0], "10 in");
+    assert_int_equal(p.variants[0].price, 3400);
+    assert_int_equal(p.variants[0].compare_at, 4200);
+    assert_int_equal(p.variants[0].cost, 1250);
+    assert_int_equal(p.variants[0].grams, 2300);
+    assert_string_equal(p.variants[0].barcode, "0860001234561");
+    assert_int_equal(p.n_images, 3);
+    assert_int_equal(p.images[2].position, 3);
+    assert_string_equal(p.images[2].alt, "Eggs frying, in a skillet");
+    sg_product_release(&p);
+
+    assert_int_equal(sg_catalog_get_by_handle(f->s, f->t1,
+                                              "organic-cotton-tee", &p, NULL),
+                     0);
+    assert_int_equal(p.n_variants, 4);
+    assert_string_equal(p.variants[3].option[1], "White");
+    assert_non_null(strstr(p.variants[3].image, "tee-white.jpg"));
+    assert_int_equal(p.variants[2].compare_at, 0);
+    assert_int_equal(p.variants[2].cost, -1);
+    sg_product_release(&p);
+
+    /* Single-variant product: "Default Title" is no option at all. */
+    assert_int_equal(sg_catalog_get_by_handle(
+                         f->s, f->t1, "hydrating-face-serum", &p, NULL),
+                     0);
+    assert_null(p.option_name[0]);
+    assert_null(p.variants[0].option[0]);
+    assert_string_equal(p.status, "draft");
+    assert_false(p.published);
+    assert_string_equal(p.certifications, "7000001");
+    assert_string_equal(p.variants[0].weight_unit, "oz");
+    sg_product_release(&p);
+
+    assert_int_equal(on_hand(f, f->t1, "SKL-10"), 40);
+    assert_int_equal(on_hand(f, f->t1, "MUG-SLATE"), 45);
+    /* A quantity of 0 on a new level writes no ledger row. */
+    assert_int_equal(on_hand(f, f->t1, "TEE-S-WHT"), -1);
+    /* Tenant isolation: nothing for beta. */
+    assert_int_equal(sg_catalog_get_by_handle(f->s, f->t2,
+                                              "cast-iron-skillet", &p, NULL),
+                     SG_ENOTFOUND);
+}
+
+static void test_reimport_unchanged(void **state)
+{
+    struct fx *f = *state;
+    struct sg_import imp;
+    struct sg_product a, b;
+    size_t ledger;
+
+    import_file(f, "tests/data/shopify/products_export.csv", f->t1, false,
+                &imp);
+    sg_import_release(&imp);
+    assert_int_equal(sg_catalog_get_by_handle(f->s, f->t1,
+                                              "organic-cotton-tee", &a, NULL),
+                     0);
+    ledger = ledger_count(f, f->t1);
+    sg_clock_advance(&f->clk, 60000);
+
+    import_file(f, "tests/data/shopify/products_export.csv", f->t1, false,
+                &imp);
+    assert_int_equal(imp.created, 0);
+    assert_int_equal(imp.updated, 0);
+    assert_int_equal(imp.unchanged, 5);
+    sg_import_release(&imp);
+    assert_int_equal(ledger_count(f, f->t1), ledger);
+    assert_int_equal(sg_catalog_get_by_handle(f->s, f->t1,
+                                              "organic-cotton-tee", &b, NULL),
+                     0);
+    assert_int_equal(a.updated_at, b.updated_at);
+    for (size_t i = 0; i < a.n_variants; i++)
+        assert_int_equal(a.variants[i].id, b.variants[i].id);
+    sg_product_release(&a);
+    sg_product_release(&b);
+}
+
+static void test_dry_run_changes_nothing(void **state)
+{
+    struct fx *f = *state;
+    struct sg_import imp;
+    struct sg_product p;
+
+    import_file(f, "tests/data/shopify/products_export.csv", f->t1, true,
+                &imp);
+    assert_int_equal(imp.created, 5);
+    sg_import_release(&imp);
+    assert_int_equal(sg_catalog_get_by_handle(f->s, f->t1,
+                                              "cast-iron-skillet", &p, NULL),
+                     SG_ENOTFOUND);
+    assert_int_equal(ledger_count(f, f->t1), 0);
+}
+
+static const struct sg_import_msg *find_msg(const struct sg_import *imp,
+                                            long line)
+{
+    for (size_t i = 0; i < imp->n_msgs; i++)
+        if (imp->msgs[i].line == line)
+            return &imp->msgs[i];
+    return NULL;
+}
+
+static void test_bad_rows(void **state)
+{
+    struct fx *f = *state;
+    struct sg_import imp;
+    const struct sg_import_msg *m;
+    struct sg_product p;
+
+    import_file(f, "tests/data/shopify/bad_rows.csv", f->t1, false, &imp);
+    assert_int_equal(imp.rejected, 2);
+    assert_int_equal(imp.created, 3);
+    /* The tee's bad price: its own row's line and column. */
+    m = find_msg(&imp, 11);
+    assert_non_null(m);
+    assert_string_equal(m->column, "Variant Price");
+    assert_non_null(strstr(m->text, "more decimals"));
+    assert_false(m->warning);
+    m = find_msg(&imp, 14);
+    assert_non_null(m);
+    assert_string_equal(m->column, "Variant SKU");
+    sg_import_release(&imp);
+    assert_int_equal(sg_catalog_get_by_handle(f->s, f->t1,
+                                              "organic-cotton-tee", &p, NULL),
+                     SG_ENOTFOUND);
+    assert_int_equal(sg_catalog_get_by_handle(f->s, f->t1,
+                                              "bamboo-cutting-board", &p,
+                                              NULL),
+                     SG_ENOTFOUND);
+    assert_int_equal(sg_catalog_get_by_handle(f->s, f->t1, "stoneware-mug",
+                                              &p, NULL),
+                     0);
+    sg_product_release(&p);
+    /* Nothing of a rejected product reached the ledger either. */
+    assert_int_equal(on_hand(f, f->t1, "TEE-S-BLK"), -1);
+}
+
+static void test_header_missing_handle(void **state)
+{
+    static const char data[] = "Title,Variant Price\nA,1.00\n";
+    struct sg_import imp;
+    struct sg_err err;
+
+    SG_UNUSED(state);
+    sg_import_init(&imp, "x.csv");
+    assert_int_equal(sg_import_parse(&imp, SG_IMPORT_SHOPIFY_CSV, data,
+                                     sizeof(data) - 1, "USD", &err),
+                     SG_EINVAL);
+    assert_non_null(strstr(err.msg, "Handle"));
+    sg_import_release(&imp);
+}
+
+/* Import CSV into acme, export as jsonl, import that into beta: same. */
+static void test_jsonl_round_trip(void **state)
+{
+    struct fx *f = *state;
+    struct sg_import imp;
+    struct sg_product *ps = NULL, *qs = NULL;
+    size_t n = 0, m = 0;
+    struct sg_buf out;
+    struct sg_err err;
+
+    import_file(f, "tests/data/shopify/products_export.csv", f->t1, false,
+                &imp);
+    sg_import_release(&imp);
+    assert_int_equal(sg_catalog_list(f->s, f->t1, 0, 100, &ps, &n, NULL), 0);
+    assert_int_equal(n, 5);
+    sg_buf_init(&out, 1u << 20);
+    for (size_t i = 0; i < n; i++) {
+        json_t *j = sg_product_to_json(&ps[i], false);
+        char *s = sg_json_dump(j, NULL);
+
+        assert_non_null(s);
+        assert_int_equal(sg_buf_printf(&out, "%s\n", s), 0);
+        sg_free(s);
+        json_decref(j);
+    }
+    sg_import_init(&imp, "export.jsonl");
+    assert_int_equal(sg_import_parse(&imp, SG_IMPORT_JSONL, out.data,
+                                     out.len, "USD", &err),
+                     0);
+    assert_int_equal(imp.n_errors, 0);
+    assert_int_equal(sg_import_apply(&imp, f->s, f->t2, "default", false,
+                                     &err),
+                     0);
+    assert_int_equal(imp.created, 5);
+    sg_import_release(&imp);
+    assert_int_equal(sg_catalog_list(f->s, f->t2, 0, 100, &qs, &m, NULL), 0);
+    assert_int_equal(m, 5);
+    for (size_t i = 0; i < n; i++)
+        assert_true(sg_product_same(&ps[i], &qs[i]));
+    /* ...and importing the jsonl again is all unchanged. */
+    sg_import_init(&imp, "export.jsonl");
+    assert_int_equal(sg_import_parse(&imp, SG_IMPORT_JSONL, out.data,
+                                     out.len, "USD", &err),
+                     0);
+    assert_int_equal(sg_import_apply(&imp, f->s, f->t2, "default", false,
+                                     &err),
+                     0);
+    assert_int_equal(imp.unchanged, 5);
+    sg_import_release(&imp);
+    sg_buf_release(&out);
+    sg_product_list_free(ps, n);
+    sg_product_list_free(qs, m);
+}
+
+static void test_jsonl_errors(void **state)
+{
+    static const char data[] =
+        "{\"handle\":\"a\",\"title\":\"A\",\"variants\":[{\"sku\":\"A1\","
+        "\"price\":\"1.00\"}]}\n"
+        "\n"
+        "{\"handle\":\"b\",\"title\":\"B\",\"variants\":[{\"sku\":\"B1\","
+        "\"price\":1.5}]}\n"
+        "not json\n";
+    struct sg_import imp;
+    struct sg_err err;
+
+    SG_UNUSED(state);
+    sg_import_init(&imp, "x.jsonl");
+    assert_int_equal(sg_import_parse(&imp, SG_IMPORT_JSONL, data,
+                                     sizeof(data) - 1, "USD", &err),
+                     0);
+    assert_int_equal(imp.n_items, 3);
+    assert_false(imp.items[0].rejected);
+    assert_true(imp.items[1].rejected);
+    assert_true(imp.items[2].rejected);
+    assert_int_equal(imp.msgs[0].line, 3);
+    assert_string_equal(imp.msgs[0].column, "variants[0].price");
+    assert_int_equal(imp.msgs[1].line, 4);
+    sg_import_release(&imp);
+}
+
+/* ---- inventory ---- */
+
+struct inv_op {
+    int64_t tenant;
+    const char *sku;
+    int64_t on_hand;
+    struct sg_inv_line lines[4];
+    size_t n;
+    int kind; /* 0 set, 1 reserve, 2 release, 3 commit */
+};
+
+static int inv_write(struct sg_store_tx *tx, void *arg, struct sg_err *err)
+{
+    struct inv_op *op = arg;
+
+    switch (op->kind) {
+    case 0:
+        return sg_inventory_set(tx, op->tenant, op->sku, "default",
+                                op->on_hand, "recount", NULL, NULL, err);
+    case 1:
+        return sg_inventory_reserve(tx, op->tenant, op->lines, op->n,
+                                    "order:1", err);
+    case 2:
+        return sg_inventory_release(tx, op->tenant, op->lines, op->n,
+                                    "order:1", err);
+    default:
+        return sg_inventory_commit(tx, op->tenant, op->lines, op->n,
+                                   "order:1", err);
+    }
+}
+
+static int inv(struct fx *f, int kind, const char *sku, int64_t qty,
+               struct sg_err *err)
+{
+    struct inv_op op = {.tenant = f->t1, .sku = sku, .on_hand = qty,
+                        .n = 1, .kind = kind};
+
+    op.lines[0] = (struct sg_inv_line){sku, "default", qty};
+    return sg_store_write(f->s, inv_write, &op, err);
+}
+
+static struct sg_inv_level level(struct fx *f, const char *sku)
+{
+    struct sg_inv_level *ls = NULL, l;
+    size_t n = 0;
+
+    assert_int_equal(sg_inventory_levels(f->s, f->t1, sku, &ls, &n, NULL), 0);
+    assert_int_equal(n, 1);
+    l = ls[0];
+    sg_free(ls);
+    return l;
+}
+
+static void test_ledger_invariant(void **state)
+{
+    struct fx *f = *state;
+    struct sg_err err;
+    struct sg_inv_level l;
+    struct sg_ledger_row *rows = NULL;
+    size_t n = 0;
+    int64_t sum[3] = {0, 0, 0};
+
+    assert_int_equal(inv(f, 0, "X1", 10, &err), 0);
+    assert_int_equal(inv(f, 1, "X1", 4, &err), 0);
+    assert_int_equal(inv(f, 3, "X1", 1, &err), 0); /* one shipped */
+    l = level(f, "X1");
+    assert_int_equal(l.on_hand, 9);
+    assert_int_equal(l.reserved, 3);
+    /* Below reserved + committed: refused, with a clear reason. */
+    assert_int_equal(inv(f, 0, "X1", 2, &err), SG_ESTATE);
+    assert_non_null(strstr(err.msg, "below reserved 3"));
+    assert_int_equal(inv(f, 2, "X1", 5, &err), SG_ESTATE);
+    assert_int_equal(inv(f, 2, "X1", 3, &err), 0);
+    assert_int_equal(inv(f, 0, "X1", 2, &err), 0);
+    /* Setting the same value again writes nothing. */
+    assert_int_equal(inv(f, 0, "X1", 2, &err), 0);
+    l = level(f, "X1");
+    assert_int_equal(sg_inventory_ledger(f->s, f->t1, "X1", 0, 100, &rows, &n,
+                                         NULL),
+                     0);
+    assert_int_equal(n, 5);
+    for (size_t i = 0; i < n; i++) {
+        sum[0] += rows[i].d_on_hand;
+        sum[1] += rows[i].d_reserved;
+        sum[2] += rows[i].d_committed;
+    }
+    assert_string_equal(rows[0].reason, "recount");
+    assert_string_equal(rows[1].reason, "reserve");
+    assert_string_equal(rows[1].cause_ref, "order:1");
+    sg_free(rows);
+    /* The ledger explains every unit. */
+    assert_int_equal(sum[0], l.on_hand);
+    assert_int_equal(sum[1], l.reserved);
+    assert_int_equal(sum[2], l.committed);
+    assert_int_equal(l.on_hand, 2);
+    assert_int_equal(l.reserved, 0);
+}
+
+/* R3: two lines of one SKU whose sum exceeds stock: nothing reserved. */
+static void test_reserve_lines_summed(void **state)
+{
+    struct fx *f = *state;
+    struct sg_err err;
+    struct inv_op op = {.tenant = f->t1, .n = 3, .kind = 1};
+    struct sg_inv_level l;
+
+    assert_int_equal(inv(f, 0, "A", 10, &err), 0);
+    assert_int_equal(inv(f, 0, "B", 10, &err), 0);
+    op.lines[0] = (struct sg_inv_line){"B", "default", 2};
+    op.lines[1] = (struct sg_inv_line){"A", "default", 6};
+    op.lines[2] = (struct sg_inv_line){"A", "default", 6};
+    assert_int_equal(sg_store_write(f->s, inv_write, &op, &err), SG_ESTATE);
+    assert_non_null(strstr(err.msg, "A at default: 12 requested"));
+    l = level(f, "A");
+    assert_int_equal(l.reserved, 0);
+    l = level(f, "B");
+    assert_int_equal(l.reserved, 0);
+    op.lines[2].qty = 4;
+    assert_int_equal(sg_store_write(f->s, inv_write, &op, &err), 0);
+    assert_int_equal(level(f, "A").reserved, 10);
+    assert_int_equal(level(f, "B").reserved, 2);
+}
+
+#define R1_THREADS 4
+#define R1_PER     60
+
+struct r1 {
+    struct fx *f;
+    atomic_int ok;
+    atomic_int refused;
+};
+
+static void *r1_main(void *arg)
+{
+    struct r1 *r = arg;
+
+    for (int i = 0; i < R1_PER; i++) {
+        struct sg_err err;
+        int rc = inv(r->f, 1, "HOT", 1, &err);
+
+        if (rc == 0)
+            atomic_fetch_add(&r->ok, 1);
+        else if (rc == SG_ESTATE)
+            atomic_fetch_add(&r->refused, 1);
+    }
+    return NULL;
+}
+
+/* R1: one SKU with 100 units, 240 concurrent one-unit reservations. */
+static void test_reserve_concurrent(void **state)
+{
+    struct fx *f = *state;
+    struct r1 r = {.f = f};
+    pthread_t t[R1_THREADS];
+    struct sg_err err;
+    struct sg_inv_level l;
+
+    assert_int_equal(inv(f, 0, "HOT", 100, &err), 0);
+    for (int i = 0; i < R1_THREADS; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, r1_main, &r), 0);
+    for (int i = 0; i < R1_THREADS; i++)
+        pthread_join(t[i], NULL);
+    l = level(f, "HOT");
+    assert_int_equal(atomic_load(&r.ok), 100);
+    assert_int_equal(atomic_load(&r.refused), R1_THREADS * R1_PER - 100);
+    assert_int_equal(l.reserved, 100);
+    assert_int_equal(l.on_hand, 100);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_csv_rfc4180),
+        cmocka_unit_test(test_csv_errors),
+        cmocka_unit_test(test_money),
+        cmocka_unit_test(test_header_missing_handle),
+        cmocka_unit_test(test_jsonl_errors),
+        cmocka_unit_test_setup_teardown(test_import_shopify, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reimport_unchanged, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_dry_run_changes_nothing, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_bad_rows, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_jsonl_round_trip, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_ledger_invariant, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_reserve_lines_summed, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_reserve_concurrent, setup,
+                                        teardown),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,230 @@
+/*
+ * test_features_events_store.c - the events storage ops on a real SQLite
+ * store: dedup inside one write and across writes, the dedup window on a
+ * manual clock, sealing (bounded by batch_max and upto, the same batch on
+ * a retry of the same job), and recording a partial outcome.
+ */
+#include "core/sg.h"
+
+#include "core/alloc.h"
+#include "core/clock.h"
+#include "features/events/events.h"
+#include "features/events/events_store.h"
+#include "features/events/ingest.h"
+#include "store/store.h"
+#include "testlib.h"
+
+static struct sg_err E;
+
+struct fx {
+    char *dir;
+    struct sg_clock clock;
+    struct sg_store *s;
+    const struct sg_events_store_ops *ops;
+    struct sg_events_cfg cfg;
+    int64_t tenant;
+};
+
+static int setup(void **state)
+{
+    struct fx *fx = sg_calloc(1, sizeof(*fx));
+    struct sg_store_cfg sc;
+    char *path;
+
+    fx->dir = sgt_tmpdir();
+    path = sgt_path(fx->dir, "t.db");
+    sg_clock_init_manual(&fx->clock, INT64_C(1790000000000));
+    sg_store_cfg_defaults(&sc);
+    sc.path = path;
+    if (sg_store_open(&fx->s, &sc, &fx->clock, &E) != 0)
+        return -1;
+    sg_free(path);
+    fx->ops = sg_events_store_for(sg_store_backend_name(fx->s));
+    fx->cfg.source_ids[SG_EVENTS_WEB] = "PIX";
+    fx->cfg.batch_max = 3;
+    fx->cfg.flush_ms = 1000;
+    fx->cfg.dedup_window_ms = 60000;
+    fx->cfg.attempts_max = 5;
+    fx->tenant = 1;
+    *state = fx;
+    return fx->ops ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    struct fx *fx = *state;
+
+    sg_store_free(fx->s);
+    sg_free(fx->dir);
+    sg_free(fx);
+    return 0;
+}
+
+struct ins {
+    struct fx *fx;
+    struct sg_events_row rows[8];
+    size_t n;
+};
+
+static int w_ingest(struct sg_store_tx *tx, void *arg, struct sg_err *err)
+{
+    struct ins *a = arg;
+
+    return sg_events_tx_ingest(tx, a->fx->ops, &a->fx->cfg, a->rows, a->n,
+                               true, err);
+}
+
+static void add(struct ins *a, const char *event, const char *id)
+{
+    SG_ASSERT(a->fx);
+    a->rows[a->n++] = (struct sg_events_row){
+        .tenant_id = a->fx->tenant, .source = SG_EVENTS_WEB,
+        .source_id = "PIX", .event = event, .event_id = id,
+        .event_time = 1, .body = "{\"e\":1}", .body_len = 7};
+}
+
+static void ingest(struct fx *fx, struct ins *a)
+{
+    a->fx = fx;
+    assert_int_equal(sg_store_write(fx->s, w_ingest, a, &E), 0);
+}
+
+static void test_dedup(void **state)
+{
+    struct fx *fx = *state;
+    struct ins a = {.fx = fx}, b = {.fx = fx}, c = {.fx = fx};
+
+    add(&a, "Purchase", "d1");
+    add(&a, "Purchase", "d1"); /* same request */
+    add(&a, "Search", "d1");   /* another event name: not a duplicate */
+    ingest(fx, &a);
+    assert_false(a.rows[0].dup);
+    assert_true(a.rows[1].dup);
+    assert_false(a.rows[2].dup);
+    add(&b, "Purchase", "d1"); /* a later request */
+    ingest(fx, &b);
+    assert_true(b.rows[0].dup);
+    /* Past the window a still-unsent event stays a duplicate. */
+    sg_clock_advance(&fx->clock, 120000);
+    add(&c, "Purchase", "d1");
+    ingest(fx, &c);
+    assert_true(c.rows[0].dup);
+}
+
+struct seal {
+    struct fx *fx;
+    int64_t job_id, upto;
+    struct sg_events_batch b;
+    size_t remaining;
+};
+
+static int w_seal(struct sg_store_tx *tx, void *arg, struct sg_err *err)
+{
+    struct seal *a = arg;
+
+    return a->fx->ops->seal(sg_store_tx_backend(tx), a->job_id,
+                            a->fx->tenant, SG_EVENTS_WEB, a->upto,
+                            a->fx->cfg.batch_max, sg_store_tx_now(tx), &a->b,
+                            &a->remaining, err);
+}
+
+struct result {
+    struct fx *fx;
+    int64_t job_id;
+    size_t failed[1];
+};
+
+static int w_result(struct sg_store_tx *tx, void *arg, struct sg_err *err)
+{
+    struct result *a = arg;
+
+    return a->fx->ops->batch_result(sg_store_tx_backend(tx), a->job_id,
+                                    SG_EVENT_SENT, a->failed, 1, "nope",
+                                    sg_store_tx_now(tx), err);
+}
+
+struct counts {
+    struct fx *fx;
+    struct sg_events_counts c;
+};
+
+static int r_counts(void *be, void *arg, struct sg_err *err)
+{
+    struct counts *a = arg;
+
+    return a->fx->ops->counts(be, a->fx->tenant, &a->c, err);
+}
+
+static void test_seal_and_window(void **state)
+{
+    struct fx *fx = *state;
+    struct ins a = {.fx = fx}, d = {.fx = fx};
+    struct seal s1 = {0}, s1again = {0}, s2 = {0}, s3 = {0};
+    struct result r = {0};
+    struct counts c = {0};
+
+    add(&a, "Purchase", "e1");
+    add(&a, "Purchase", "e2");
+    add(&a, "Purchase", "e3");
+    add(&a, "Purchase", "e4");
+    add(&a, "Purchase", "e5");
+    ingest(fx, &a);
+    s1.fx = fx;
+    s1.job_id = 1001;
+    s1.upto = a.rows[3].id; /* e5 is beyond this job's range */
+    assert_int_equal(sg_store_write(fx->s, w_seal, &s1, &E), 0);
+    assert_int_equal(s1.b.n, 3); /* batch_max */
+    assert_string_equal(s1.b.source_id, "PIX");
+    assert_int_equal(s1.remaining, 2);
+    /* A retry of the same job: the same batch, not new events. */
+    s1again.fx = fx;
+    s1again.job_id = 1001;
+    s1again.upto = INT64_MAX;
+    assert_int_equal(sg_store_write(fx->s, w_seal, &s1again, &E), 0);
+    assert_int_equal(s1again.b.id, s1.b.id);
+    assert_int_equal(s1again.b.n, 3);
+    /* Another job with upto below e5 takes e4 only. */
+    s2.fx = fx;
+    s2.job_id = 1002;
+    s2.upto = a.rows[3].id;
+    assert_int_equal(sg_store_write(fx->s, w_seal, &s2, &E), 0);
+    assert_int_equal(s2.b.n, 1);
+    s3.fx = fx;
+    s3.job_id = 1003;
+    s3.upto = INT64_MAX;
+    assert_int_equal(sg_store_write(fx->s, w_seal, &s3, &E), 0);
+    assert_int_equal(s3.b.n, 1);
+    assert_int_equal(s3.remaining, 0);
+    /* TikTok refused position 1 of the first batch. */
+    r.fx = fx;
+    r.job_id = 1001;
+    r.failed[0] = 1;
+    assert_int_equal(sg_store_write(fx->s, w_result, &r, &E), 0);
+    c.fx = fx;
+    assert_int_equal(sg_store_read(fx->s, r_counts, &c, &E), 0);
+    assert_int_equal(c.c.by_state[SG_EVENT_SENT], 2);
+    assert_int_equal(c.c.by_state[SG_EVENT_FAILED], 1);
+    assert_int_equal(c.c.by_state[SG_EVENT_BATCHED], 2);
+    /* Sent long enough ago: the same key is accepted again. */
+    sg_clock_advance(&fx->clock, 120000);
+    add(&d, "Purchase", "e1");
+    add(&d, "Purchase", "e4"); /* batched, never confirmed: duplicate */
+    ingest(fx, &d);
+    assert_false(d.rows[0].dup);
+    assert_true(d.rows[1].dup);
+    sg_events_batch_release(&s1.b);
+    sg_events_batch_release(&s1again.b);
+    sg_events_batch_release(&s2.b);
+    sg_events_batch_release(&s3.b);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_dedup, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_seal_and_window, setup,
+                                        teardown),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
