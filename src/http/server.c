@@ -341,6 +341,12 @@ static void finish(struct sg_http_req *r, int status)
         sg_log(SG_LOG_WARN, r->th->srv->name,
                "req_id=%s status=%d route=\"%s\"", r->id, status,
                r->route ? r->route->pattern : "-");
+    else if (sg_log_level() >= SG_LOG_DEBUG)
+        sg_log(SG_LOG_DEBUG, r->th->srv->name,
+               "req_id=%s method=%.*s route=\"%s\" status=%d us=%" PRId64,
+               r->id, (int)r->h2o->method.len, r->h2o->method.base,
+               r->route ? r->route->pattern : "-", status,
+               sg_mono_us() - r->start_us);
 }
 
 static void send_response(struct sg_http_req *r, int status,
