@@ -45,3 +45,26 @@ bench: bootstrap
 
 clean:
 	rm -rf build
+
+# libFuzzer on every target in tests/fuzz (clang, ASan+UBSan), each for
+# FUZZ_SECONDS, seeded from tests/fuzz/corpus/<target>; findings go to
+# build/fuzz/corpus and build/fuzz/crashers. FUZZ_TARGETS narrows the set.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?=
+fuzz: bootstrap
+	@scripts/bootstrap --fuzz
+	@cmake --preset fuzz >/dev/null
+	@cmake --build --preset fuzz -j$(JOBS) --target fuzz_all
+	@scripts/fuzz.sh build/fuzz $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+# The long versions: the allocation-failure torture sweeps, the
+# integration and fuzz-replay tests with their loops scaled up by
+# SOAK_SCALE, then every fuzz target for SOAK_FUZZ_SECONDS (S1's per-PR
+# figure is 600 s).
+SOAK_SCALE ?= 10
+SOAK_FUZZ_SECONDS ?= 600
+soak: build
+	@cd build/dev && SG_SOAK_SCALE=$(SOAK_SCALE) \
+	  ctest --output-on-failure -L 'torture|integration|fuzz-replay' \
+	  $(CTEST_ARGS)
+	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(SOAK_FUZZ_SECONDS)

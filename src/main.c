@@ -6,8 +6,10 @@
 #include "core/sg.h"
 
 #include "cli/cli.h"
+#include "core/json.h"
 
 int main(int argc, char **argv)
 {
+    sg_json_init();
     return sg_cli_main(argc, argv);
 }

@@ -6,6 +6,42 @@
 #include "json.h"
 #include "alloc.h"
 
+#include <pthread.h>
+
+/*
+ * jansson allocates through sg_alloc, so the torture hook reaches it, and
+ * a failed allocation is remembered per thread: jansson 2.14's string
+ * reader can drop a byte and still succeed when an allocation fails
+ * (found by the allocation-failure sweep), so a parse that saw a failure
+ * is reported as SG_ENOMEM whatever jansson returned.
+ */
+static _Thread_local bool json_alloc_failed;
+static pthread_once_t json_once = PTHREAD_ONCE_INIT;
+
+static void *json_alloc(size_t size)
+{
+    void *p = sg_alloc(size);
+
+    if (!p)
+        json_alloc_failed = true;
+    return p;
+}
+
+static void json_release(void *p)
+{
+    sg_free(p);
+}
+
+static void json_setup(void)
+{
+    json_set_alloc_funcs(json_alloc, json_release);
+}
+
+void sg_json_init(void)
+{
+    pthread_once(&json_once, json_setup);
+}
+
 size_t sg_json_depth(const char *data, size_t len)
 {
     size_t depth = 0, max = 0;
@@ -42,10 +78,16 @@ int sg_json_parse(json_t **out, const char *data, size_t len,
     *out = NULL;
     if (offset_out)
         *offset_out = 0;
+    sg_json_init();
     if (depth_max && sg_json_depth(data, len) > depth_max)
         return sg_err_set(err, SG_ELIMIT,
                           "JSON nesting deeper than %zu levels", depth_max);
+    json_alloc_failed = false;
     j = json_loadb(data, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
+    if (json_alloc_failed) {
+        json_decref(j);
+        return sg_err_set(err, SG_ENOMEM, "out of memory parsing JSON");
+    }
     if (!j) {
         /* jansson counts the bytes it consumed; report the 0-based offset
          * of the last one, where parsing failed. */

@@ -17,6 +17,13 @@
 #define SG_JSON_DEPTH_DEFAULT 32
 
 /*
+ * Route jansson's allocations through sg_alloc (idempotent, thread-safe;
+ * sg_json_parse calls it). Call it early in main so every JSON object of
+ * the process comes from one allocator.
+ */
+void sg_json_init(void);
+
+/*
  * Parse len bytes. On success *out is a new reference owned by the caller.
  * On failure returns SG_EINVAL and fills err with "... at byte N" and,
  * when offset_out is not NULL, the byte offset.

@@ -1,0 +1,937 @@
+/*
+ * test_engine_security.c - issue #7's security checks against a real
+ * `surge serve` over loopback sockets:
+ *   S4  auth matrix: every admin route x {no key, malformed, wrong key,
+ *       read-only key on a write, another tenant's key}: 401/403/404 and
+ *       never the other tenant's data;
+ *   S6  resource limits: 413 (body), 431 (headers), 400 json_too_deep, a
+ *       stalled or trickling client is closed within the request timeout
+ *       (plus a margin), and RSS stays bounded over 200 oversized bodies;
+ *   S7  canary secrets and API keys never appear in plaintext in the
+ *       store, its WAL or the log; store, config and init files are 0600;
+ *       a 0644 secret_file stops start-up;
+ *   S10 a [notify] url on a loopback/private/link-local address stops
+ *       start-up unless [security] allow_private_urls = true; per-job URL
+ *       overrides are refused.
+ */
+#include "testlib.h"
+#include "core/alloc.h"
+#include "core/crypto.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define ARG(s) ((char *)(uintptr_t)(s))
+
+/* Canaries: secrets and keys only (a webhook body is stored by design). */
+#define WH_SECRET "whsec_CANARY_9f1c2e7a4b6d"
+#define NOTIFY_SECRET "nsec_CANARY_3d8e6b0c1527"
+#define WRONG_KEY "sk_CANARY_wrong_5e2a91c7d3f0b8"
+
+#define BODY_MAX 4096
+#define HEADERS_MAX 16
+#define TIMEOUT_MS 1000
+#define DEPTH_MAX 8
+/* Slack on top of the request timeout before a stalled connection counts
+ * as left open (a bound, not a speed target). */
+#define CLOSE_MARGIN_MS 5000
+#define RSS_GROWTH_MAX_KB (16 * 1024)
+
+struct world {
+    char *dir;
+    char *conf;
+    char *log;
+    char *db;
+    char key_a[128];
+    char key_a_ro[128];
+    char key_b[128];
+    struct sgt_proc srv;
+    unsigned port;
+    int64_t job_a;   /* tenant A's notify job */
+    int64_t inbox_a; /* tenant A's webhook event */
+    int recv_fd;
+    unsigned recv_port;
+    pthread_t recv_tid;
+    atomic_bool stop;
+};
+
+static struct world W;
+
+/* ---- a notify receiver that answers 200 to anything ---- */
+
+static void *receiver_main(void *arg)
+{
+    struct world *w = arg;
+
+    while (!atomic_load(&w->stop)) {
+        int c = accept(w->recv_fd, NULL, NULL);
+        char buf[8192];
+        const char *ok = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n"
+                         "Connection: close\r\n\r\n";
+        struct timeval tv = {.tv_sec = 1};
+
+        if (c < 0)
+            continue;
+        setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+        (void)recv(c, buf, sizeof(buf), 0);
+        send(c, ok, strlen(ok), MSG_NOSIGNAL);
+        close(c);
+    }
+    return NULL;
+}
+
+static int receiver_start(struct world *w)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    socklen_t len = sizeof(a);
+    struct timeval tv = {.tv_usec = 200000};
+
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    w->recv_fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (w->recv_fd < 0 || bind(w->recv_fd, (struct sockaddr *)&a, sizeof(a)) ||
+        listen(w->recv_fd, 64) ||
+        getsockname(w->recv_fd, (struct sockaddr *)&a, &len))
+        return -1;
+    setsockopt(w->recv_fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    w->recv_port = ntohs(a.sin_port);
+    return pthread_create(&w->recv_tid, NULL, receiver_main, w);
+}
+
+/* ---- helpers ---- */
+
+static int surge_run(const char *conf, const char *a1, const char *a2,
+                     const char *a3, const char *a4, const char *a5,
+                     char **out, char **err)
+{
+    char *argv[10] = {ARG(sgt_surge_bin())};
+    const char *args[] = {a1, a2, a3, a4, a5};
+    size_t n = 1;
+
+    for (size_t i = 0; i < 5 && args[i]; i++)
+        argv[n++] = ARG(args[i]);
+    argv[n++] = ARG("--config");
+    argv[n++] = ARG(conf);
+    argv[n] = NULL;
+    return sgt_run(argv, NULL, out, err);
+}
+
+static void key_from(const char *out, char key[128])
+{
+    const char *p = strstr(out, "sk_");
+    size_t n = 0;
+
+    assert_non_null(p);
+    while (p[n] && p[n] != '\n' && p[n] != ' ' && n < 127)
+        n++;
+    memcpy(key, p, n);
+    key[n] = '\0';
+}
+
+static int64_t json_id(const char *body)
+{
+    const char *p = body ? strstr(body, "\"id\":") : NULL;
+
+    return p ? strtoll(p + 5, NULL, 10) : -1;
+}
+
+/* An API call; auth is the whole Authorization value, or NULL. */
+static void call(struct sgt_resp *r, const char *method, const char *path,
+                 const char *auth, const char *body)
+{
+    char url[512], h[300];
+    const char *headers[3] = {NULL, NULL, NULL};
+    size_t n = 0;
+
+    snprintf(url, sizeof(url), "%s%s", W.srv.url, path);
+    if (auth) {
+        snprintf(h, sizeof(h), "Authorization: %s", auth);
+        headers[n++] = h;
+    }
+    headers[n] = "Content-Type: application/json";
+    sgt_http(r, method, url, headers, body, body ? strlen(body) : 0);
+}
+
+static void bearer(char *out, size_t size, const char *key)
+{
+    snprintf(out, size, "Bearer %s", key);
+}
+
+static int raw_connect(unsigned port)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    struct timeval tv = {.tv_sec = 10};
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+    assert_true(fd >= 0);
+    a.sin_port = htons((uint16_t)port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+    assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    return fd;
+}
+
+/* Read the answer's status line (and what fits of the rest) into buf. */
+static int raw_status(int fd, char *buf, size_t size)
+{
+    size_t got = 0;
+
+    while (got + 1 < size) {
+        ssize_t n = recv(fd, buf + got, size - 1 - got, 0);
+
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+        buf[got] = '\0';
+        if (strstr(buf, "\r\n\r\n"))
+            break;
+    }
+    buf[got] = '\0';
+    if (strncmp(buf, "HTTP/1.", 7) != 0 || got < 12)
+        return -1;
+    return (int)strtol(buf + 9, NULL, 10);
+}
+
+static void send_all(int fd, const char *data, size_t len)
+{
+    size_t sent = 0;
+
+    while (sent < len) {
+        ssize_t n = send(fd, data + sent, len - sent, MSG_NOSIGNAL);
+
+        if (n <= 0)
+            return; /* the server may answer early and close */
+        sent += (size_t)n;
+    }
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * Wait until the server closes fd (EOF or reset); returns the ms waited,
+ * or -1 if it was still open after limit_ms.
+ */
+static int64_t wait_closed(int fd, int64_t start, int64_t limit_ms)
+{
+    char buf[4096];
+
+    for (;;) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        int64_t left = start + limit_ms - now_ms();
+
+        if (left <= 0)
+            return -1;
+        if (poll(&p, 1, (int)left) <= 0)
+            continue;
+        if (recv(fd, buf, sizeof(buf), MSG_DONTWAIT) <= 0 &&
+            errno != EAGAIN && errno != EWOULDBLOCK)
+            return now_ms() - start;
+        if (p.revents & (POLLHUP | POLLERR))
+            return now_ms() - start;
+    }
+}
+
+static long rss_kb(pid_t pid)
+{
+    char path[64], *text, *p;
+    long kb = -1;
+
+    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+    text = sgt_read_file(path, NULL);
+    if (!text)
+        return -1;
+    p = strstr(text, "VmRSS:");
+    if (p)
+        kb = strtol(p + 6, NULL, 10);
+    sg_free(text);
+    return kb;
+}
+
+static mode_t file_mode(const char *path)
+{
+    struct stat st;
+
+    assert_int_equal(stat(path, &st), 0);
+    return st.st_mode & 07777;
+}
+
+/* Is needle anywhere in the file's bytes? A missing file has nothing. */
+static bool file_has(const char *path, const char *needle)
+{
+    size_t len = 0, n = strlen(needle);
+    char *data = sgt_read_file(path, &len);
+    bool found = false;
+
+    if (!data)
+        return false;
+    for (size_t i = 0; n && i + n <= len && !found; i++)
+        found = memcmp(data + i, needle, n) == 0;
+    sg_free(data);
+    return found;
+}
+
+/* ---- setup ---- */
+
+static int setup(void **state)
+{
+    char conf[2048], *out = NULL, *secret_path, *p;
+    struct sgt_resp r;
+    char sig[128], hex[65], auth[200];
+    const char *body = "{\"marker\":\"tenant-a-webhook\"}";
+    const char *hdrs[4];
+    char url[512];
+
+    SG_UNUSED(state);
+    W.dir = sgt_tmpdir();
+    W.conf = sgt_path(W.dir, "surge.conf");
+    W.log = sgt_path(W.dir, "serve.log");
+    W.db = sgt_path(W.dir, "main.db");
+    secret_path = sgt_path(W.dir, "notify.secret");
+    if (receiver_start(&W) || sgt_write_file(secret_path, NOTIFY_SECRET "\n"))
+        return -1;
+    chmod(secret_path, 0600);
+    snprintf(conf, sizeof(conf),
+             "[server]\nlisten = 127.0.0.1:0\nthreads = 2\n"
+             "body_max = %d\nheaders_max = %d\nheader_bytes_max = 4k\n"
+             "request_timeout_ms = %d\njson_depth_max = %d\n\n"
+             "[store]\npath = %s\n\n[log]\nlevel = debug\n\n"
+             "[webhook_generic]\nsecret = %s\ntenant = acme\n\n"
+             "[notify]\nurl = http://127.0.0.1:%u/hook\nsecret_file = %s\n\n"
+             "[jobs]\nbackoff_base_ms = 50\n\n"
+             "[security]\nallow_private_urls = true\n",
+             BODY_MAX, HEADERS_MAX, TIMEOUT_MS, DEPTH_MAX, W.db, WH_SECRET,
+             W.recv_port, secret_path);
+    sg_free(secret_path);
+    if (sgt_write_file(W.conf, conf))
+        return -1;
+    chmod(W.conf, 0600);
+    if (surge_run(W.conf, "migrate", NULL, NULL, NULL, NULL, NULL, NULL) ||
+        surge_run(W.conf, "tenant", "create", "acme", NULL, NULL, NULL,
+                  NULL) ||
+        surge_run(W.conf, "tenant", "create", "beta", NULL, NULL, NULL, NULL))
+        return -1;
+    if (surge_run(W.conf, "apikey", "create", "--tenant", "acme", NULL, &out,
+                  NULL))
+        return -1;
+    key_from(out, W.key_a);
+    sg_free(out);
+    if (surge_run(W.conf, "apikey", "create", "--tenant", "acme",
+                  "--read-only", &out, NULL))
+        return -1;
+    key_from(out, W.key_a_ro);
+    sg_free(out);
+    if (surge_run(W.conf, "apikey", "create", "--tenant", "beta", NULL, &out,
+                  NULL))
+        return -1;
+    key_from(out, W.key_b);
+    sg_free(out);
+
+    {
+        char *argv[] = {ARG(sgt_surge_bin()), ARG("serve"), ARG("--config"),
+                        W.conf, NULL};
+
+        if (sgt_spawn(&W.srv, argv, W.log))
+            return -1;
+    }
+    p = strrchr(W.srv.url, ':');
+    W.port = p ? (unsigned)strtoul(p + 1, NULL, 10) : 0;
+
+    /* Tenant A owns one job and one inbox event; B will go looking. */
+    bearer(auth, sizeof(auth), W.key_a);
+    call(&r, "POST", "/api/v1/notify", auth,
+         "{\"event\":\"tenant-a-marker\",\"data\":{\"x\":1}}");
+    W.job_a = r.status == 202 ? json_id(r.body) : -1;
+    sgt_resp_free(&r);
+    sg_hmac_sha256_hex(WH_SECRET, strlen(WH_SECRET), body, strlen(body), hex);
+    snprintf(sig, sizeof(sig), "X-Surge-Signature: sha256=%s", hex);
+    hdrs[0] = sig;
+    hdrs[1] = "X-Surge-Event-Id: evt-tenant-a-1";
+    hdrs[2] = "Content-Type: application/json";
+    hdrs[3] = NULL;
+    snprintf(url, sizeof(url), "%s/webhooks/generic", W.srv.url);
+    sgt_http(&r, "POST", url, hdrs, body, strlen(body));
+    W.inbox_a = r.status == 200 ? json_id(r.body) : -1;
+    sgt_resp_free(&r);
+    return W.job_a > 0 && W.inbox_a > 0 && W.port ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    SG_UNUSED(state);
+    sgt_stop(&W.srv, SIGTERM);
+    atomic_store(&W.stop, true);
+    pthread_join(W.recv_tid, NULL);
+    close(W.recv_fd);
+    sg_free(W.conf);
+    sg_free(W.log);
+    sg_free(W.db);
+    sg_free(W.dir);
+    return 0;
+}
+
+/* ---- S4: the auth matrix ---- */
+
+struct route {
+    const char *method;
+    const char *path; /* %J = A's job id, %I = A's inbox id */
+    bool write;
+    bool item; /* names one object: another tenant gets 404 */
+    const char *body;
+};
+
+static const struct route routes[] = {
+    {"GET", "/api/v1/whoami", false, false, NULL},
+    {"GET", "/api/v1/jobs", false, false, NULL},
+    {"GET", "/api/v1/jobs/%J", false, true, NULL},
+    {"POST", "/api/v1/jobs/%J/retry", true, true, NULL},
+    {"POST", "/api/v1/notify", true, false, "{\"event\":\"probe\"}"},
+    {"GET", "/api/v1/audit", false, false, NULL},
+    {"GET", "/api/v1/inbox/%I", false, true, NULL},
+};
+
+static void route_path(const struct route *rt, char *out, size_t size)
+{
+    const char *j = strstr(rt->path, "%J");
+    const char *i = strstr(rt->path, "%I");
+    const char *at = j ? j : i;
+
+    if (!at) {
+        snprintf(out, size, "%s", rt->path);
+        return;
+    }
+    snprintf(out, size, "%.*s%" PRId64 "%s", (int)(at - rt->path), rt->path,
+             j ? W.job_a : W.inbox_a, at + 2);
+}
+
+/* No answer to a foreign or failed caller mentions tenant A's objects. */
+static void assert_no_a_data(const struct sgt_resp *r)
+{
+    assert_null(strstr(r->body, "tenant-a-marker"));
+    assert_null(strstr(r->body, "tenant-a-webhook"));
+    assert_null(strstr(r->body, "evt-tenant-a-1"));
+    assert_null(strstr(r->body, "\"tenant\":\"acme\""));
+}
+
+static void test_auth_matrix(void **state)
+{
+    static const char *bad_auth[] = {
+        NULL,                        /* no key */
+        "Bearer " WRONG_KEY,         /* well-formed, unknown */
+        "Bearer ",                   /* empty */
+        "Basic c2tfdGVzdDpzZWNyZXQ=", /* wrong scheme */
+        "Bearer sk_",                /* prefix only */
+    };
+    char path[256], auth_ro[200], auth_b[200], auth_a[200];
+    struct sgt_resp r;
+    int cases = 0;
+
+    SG_UNUSED(state);
+    bearer(auth_ro, sizeof(auth_ro), W.key_a_ro);
+    bearer(auth_b, sizeof(auth_b), W.key_b);
+    bearer(auth_a, sizeof(auth_a), W.key_a);
+    for (size_t i = 0; i < SG_ARRAY_SIZE(routes); i++) {
+        const struct route *rt = &routes[i];
+
+        route_path(rt, path, sizeof(path));
+        for (size_t k = 0; k < SG_ARRAY_SIZE(bad_auth); k++) {
+            call(&r, rt->method, path, bad_auth[k], rt->body);
+            if (r.status != 401)
+                fail_msg("%s %s with auth \"%s\": %ld, want 401", rt->method,
+                         path, bad_auth[k] ? bad_auth[k] : "(none)",
+                         r.status);
+            assert_non_null(strstr(r.body, "\"code\":\"unauthorized\""));
+            assert_no_a_data(&r);
+            sgt_resp_free(&r);
+            cases++;
+        }
+        /* A read-only key may read, never write. */
+        call(&r, rt->method, path, auth_ro, rt->body);
+        if (rt->write) {
+            assert_int_equal(r.status, 403);
+            assert_non_null(strstr(r.body, "\"code\":\"forbidden\""));
+        } else {
+            assert_int_equal(r.status, 200);
+        }
+        sgt_resp_free(&r);
+        cases++;
+        /* Tenant B on A's objects: exactly like a missing object. */
+        if (rt->item) {
+            call(&r, rt->method, path, auth_b, rt->body);
+            if (r.status != 404)
+                fail_msg("%s %s with tenant B's key: %ld, want 404",
+                         rt->method, path, r.status);
+            assert_non_null(strstr(r.body, "\"code\":\"not_found\""));
+            assert_no_a_data(&r);
+            sgt_resp_free(&r);
+            cases++;
+        } else if (!rt->write) {
+            call(&r, rt->method, path, auth_b, NULL);
+            assert_int_equal(r.status, 200);
+            assert_no_a_data(&r);
+            sgt_resp_free(&r);
+            cases++;
+        }
+    }
+    /* Positive control: A's own key reaches A's objects. */
+    route_path(&routes[2], path, sizeof(path));
+    call(&r, "GET", path, auth_a, NULL);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "tenant-a-marker"));
+    sgt_resp_free(&r);
+    route_path(&routes[6], path, sizeof(path));
+    call(&r, "GET", path, auth_a, NULL);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "evt-tenant-a-1"));
+    sgt_resp_free(&r);
+    /* B's failed retry left A's job alone: no audit row of B's on it. */
+    call(&r, "GET", "/api/v1/audit", auth_a, NULL);
+    assert_int_equal(r.status, 200);
+    assert_null(strstr(r.body, "job.retry"));
+    sgt_resp_free(&r);
+    /* Public endpoints carry no tenant data. */
+    call(&r, "GET", "/metrics", NULL, NULL);
+    assert_int_equal(r.status, 200);
+    assert_no_a_data(&r);
+    sgt_resp_free(&r);
+    print_message("auth matrix: %d cases\n", cases);
+    assert_true(cases >= 45);
+}
+
+/* ---- S6: resource limits ---- */
+
+static void test_oversized_body(void **state)
+{
+    char auth[200], *big = sg_alloc(BODY_MAX * 4 + 1);
+    struct sgt_resp r;
+    char url[512];
+    const char *hdrs[] = {"X-Surge-Signature: sha256=00",
+                          "Content-Type: application/json", NULL};
+
+    SG_UNUSED(state);
+    assert_non_null(big);
+    memset(big, ' ', BODY_MAX * 4);
+    big[0] = '{';
+    big[BODY_MAX * 4 - 1] = '}';
+    big[BODY_MAX * 4] = '\0';
+    bearer(auth, sizeof(auth), W.key_a);
+    call(&r, "POST", "/api/v1/notify", auth, big);
+    assert_int_equal(r.status, 413);
+    sgt_resp_free(&r);
+    snprintf(url, sizeof(url), "%s/webhooks/generic", W.srv.url);
+    sgt_http(&r, "POST", url, hdrs, big, BODY_MAX * 4);
+    assert_int_equal(r.status, 413);
+    sgt_resp_free(&r);
+    /* Just under the limit is read (and then judged on its content). */
+    big[BODY_MAX - 200] = '}';
+    big[BODY_MAX - 199] = '\0';
+    call(&r, "POST", "/api/v1/notify", auth, big);
+    assert_int_equal(r.status, 400);
+    assert_non_null(strstr(r.body, "\"field\":\"event\""));
+    sgt_resp_free(&r);
+    sg_free(big);
+}
+
+static void test_too_many_headers(void **state)
+{
+    char buf[4096], req[4096];
+    size_t n;
+    int fd;
+
+    SG_UNUSED(state);
+    n = (size_t)snprintf(req, sizeof(req), "GET /healthz HTTP/1.1\r\n"
+                                           "Host: x\r\n");
+    for (int i = 0; i < HEADERS_MAX + 4; i++)
+        n += (size_t)snprintf(req + n, sizeof(req) - n, "X-H%d: v\r\n", i);
+    n += (size_t)snprintf(req + n, sizeof(req) - n, "\r\n");
+    fd = raw_connect(W.port);
+    send_all(fd, req, n);
+    assert_int_equal(raw_status(fd, buf, sizeof(buf)), 431);
+    assert_non_null(strstr(buf, "\r\n\r\n"));
+    close(fd);
+    /* At the limit is fine. */
+    n = (size_t)snprintf(req, sizeof(req), "GET /healthz HTTP/1.1\r\n"
+                                           "Host: x\r\n");
+    for (int i = 0; i < HEADERS_MAX - 2; i++)
+        n += (size_t)snprintf(req + n, sizeof(req) - n, "X-H%d: v\r\n", i);
+    n += (size_t)snprintf(req + n, sizeof(req) - n,
+                          "Connection: close\r\n\r\n");
+    fd = raw_connect(W.port);
+    send_all(fd, req, n);
+    assert_int_equal(raw_status(fd, buf, sizeof(buf)), 200);
+    close(fd);
+    /* Header bytes over header_bytes_max (4 KiB): 431 as well. */
+    n = (size_t)snprintf(req, sizeof(req),
+                         "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ");
+    memset(req + n, 'a', 3000);
+    n += 3000;
+    n += (size_t)snprintf(req + n, sizeof(req) - n, "\r\nX-Big2: ");
+    fd = raw_connect(W.port);
+    send_all(fd, req, n);
+    memset(req, 'b', 3000);
+    memcpy(req + 3000, "\r\n\r\n", 4);
+    send_all(fd, req, 3004);
+    assert_int_equal(raw_status(fd, buf, sizeof(buf)), 431);
+    close(fd);
+}
+
+static void test_deep_json(void **state)
+{
+    char auth[200], body[256];
+    struct sgt_resp r;
+    size_t n = 0;
+
+    SG_UNUSED(state);
+    bearer(auth, sizeof(auth), W.key_a);
+    n += (size_t)snprintf(body, sizeof(body), "{\"event\":\"x\",\"data\":");
+    for (int i = 0; i < DEPTH_MAX + 2; i++)
+        body[n++] = '[';
+    for (int i = 0; i < DEPTH_MAX + 2; i++)
+        body[n++] = ']';
+    body[n++] = '}';
+    body[n] = '\0';
+    call(&r, "POST", "/api/v1/notify", auth, body);
+    assert_int_equal(r.status, 400);
+    assert_non_null(strstr(r.body, "\"code\":\"json_too_deep\""));
+    sgt_resp_free(&r);
+    /* 100,000 brackets fit in no limit; still a clean 400 or 413. */
+    {
+        char *deep = sg_alloc(BODY_MAX);
+
+        memset(deep, '[', BODY_MAX - 1);
+        deep[BODY_MAX - 1] = '\0';
+        call(&r, "POST", "/api/v1/notify", auth, deep);
+        assert_int_equal(r.status, 400);
+        assert_non_null(strstr(r.body, "json_too_deep"));
+        sgt_resp_free(&r);
+        sg_free(deep);
+    }
+}
+
+/* Half a request, then silence: closed within the timeout + margin. */
+static void test_slow_client_stall(void **state)
+{
+    const char *part = "POST /api/v1/notify HTTP/1.1\r\nHost: x\r\n"
+                       "Content-Length: 100\r\n";
+    int fd = raw_connect(W.port);
+    int64_t start = now_ms(), waited;
+
+    SG_UNUSED(state);
+    send_all(fd, part, strlen(part));
+    waited = wait_closed(fd, start, TIMEOUT_MS + CLOSE_MARGIN_MS);
+    close(fd);
+    if (waited < 0)
+        fail_msg("stalled connection still open after %d ms",
+                 TIMEOUT_MS + CLOSE_MARGIN_MS);
+    print_message("stalled client closed after %" PRId64 " ms (timeout %d)\n",
+                  waited, TIMEOUT_MS);
+    /* Headers done, body stalled: the same. */
+    fd = raw_connect(W.port);
+    part = "POST /api/v1/notify HTTP/1.1\r\nHost: x\r\nContent-Length: 100"
+           "\r\n\r\n{\"ev";
+    start = now_ms();
+    send_all(fd, part, strlen(part));
+    waited = wait_closed(fd, start, TIMEOUT_MS + CLOSE_MARGIN_MS);
+    close(fd);
+    if (waited < 0)
+        fail_msg("stalled body still open after %d ms",
+                 TIMEOUT_MS + CLOSE_MARGIN_MS);
+}
+
+/* Slowloris: one header byte every 100 ms never finishes a request. */
+static void test_slow_client_trickle(void **state)
+{
+    const char *req = "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: "
+                      "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+                      "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+                      "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    int fd = raw_connect(W.port);
+    int64_t start = now_ms(), limit = TIMEOUT_MS + CLOSE_MARGIN_MS;
+    bool closed = false;
+
+    SG_UNUSED(state);
+    for (size_t i = 0; i < strlen(req) && now_ms() - start < limit; i++) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+
+        if (send(fd, req + i, 1, MSG_NOSIGNAL) != 1 ||
+            (poll(&p, 1, 100) > 0 && (p.revents & (POLLIN | POLLHUP)))) {
+            closed = true;
+            break;
+        }
+    }
+    if (!closed)
+        closed = wait_closed(fd, start, limit) >= 0;
+    close(fd);
+    if (!closed)
+        fail_msg("a client trickling one byte per 100 ms kept its "
+                 "connection past %" PRId64 " ms",
+                 limit);
+}
+
+/* SG_SOAK_SCALE (make soak) multiplies the loops below; 1 by default. */
+static int soak_scale(void)
+{
+    const char *v = getenv("SG_SOAK_SCALE");
+    long n = v ? strtol(v, NULL, 10) : 1;
+
+    return n < 1 ? 1 : n > 1000 ? 1000 : (int)n;
+}
+
+/* 200 oversized attempts: the server's RSS stays within a bound. */
+static void test_rss_bounded(void **state)
+{
+    const char *head = "POST /api/v1/notify HTTP/1.1\r\nHost: x\r\n"
+                       "Content-Type: application/json\r\n"
+                       "Content-Length: 104857600\r\n\r\n";
+    char chunk[16384], buf[2048];
+    long before, after;
+
+    SG_UNUSED(state);
+    memset(chunk, 'x', sizeof(chunk));
+    for (int round = 0; round < 2; round++) {
+        int attempts = round == 0 ? 20 : 200 * soak_scale();
+
+        for (int i = 0; i < attempts; i++) {
+            int fd = raw_connect(W.port);
+            int st;
+
+            send_all(fd, head, strlen(head));
+            send_all(fd, chunk, sizeof(chunk));
+            st = raw_status(fd, buf, sizeof(buf));
+            close(fd);
+            assert_int_equal(st, 413);
+        }
+        if (round == 0)
+            before = rss_kb(W.srv.pid);
+    }
+    after = rss_kb(W.srv.pid);
+    print_message("serve RSS: %ld kB after warm-up, %ld kB after %d "
+                  "oversized bodies\n",
+                  before, after, 200 * soak_scale());
+    assert_true(before > 0 && after > 0);
+    assert_true(after - before < RSS_GROWTH_MAX_KB);
+    /* And the server still answers. */
+    {
+        struct sgt_resp r;
+
+        call(&r, "GET", "/healthz", NULL, NULL);
+        assert_int_equal(r.status, 200);
+        sgt_resp_free(&r);
+    }
+}
+
+/* ---- S7: canaries and file modes ---- */
+
+static void test_canaries(void **state)
+{
+    const char *canaries[] = {WH_SECRET, NOTIFY_SECRET, WRONG_KEY, W.key_a,
+                              W.key_a_ro, W.key_b};
+    char *wal = NULL, *shm = NULL;
+    struct sgt_resp r;
+    char auth[200];
+
+    SG_UNUSED(state);
+    /* Some traffic that uses every secret: signed intake, a delivery. */
+    bearer(auth, sizeof(auth), W.key_a);
+    call(&r, "POST", "/api/v1/notify", auth, "{\"event\":\"canary.check\"}");
+    assert_int_equal(r.status, 202);
+    sgt_resp_free(&r);
+    call(&r, "GET", "/api/v1/jobs", "Bearer " WRONG_KEY, NULL);
+    assert_int_equal(r.status, 401);
+    sgt_resp_free(&r);
+    for (int i = 0; i < 40; i++) {
+        call(&r, "GET", "/api/v1/jobs?state=queued", auth, NULL);
+        bool idle = r.status == 200 && strstr(r.body, "\"jobs\":[]");
+
+        sgt_resp_free(&r);
+        if (idle)
+            break;
+        usleep(100000);
+    }
+    wal = sg_alloc(strlen(W.db) + 8);
+    shm = sg_alloc(strlen(W.db) + 8);
+    snprintf(wal, strlen(W.db) + 8, "%s-wal", W.db);
+    snprintf(shm, strlen(W.db) + 8, "%s-shm", W.db);
+    for (size_t i = 0; i < SG_ARRAY_SIZE(canaries); i++) {
+        if (file_has(W.db, canaries[i]) || file_has(wal, canaries[i]) ||
+            file_has(W.log, canaries[i]))
+            fail_msg("canary %zu found in plaintext in the store, WAL or "
+                     "log",
+                     i);
+    }
+    /* The log is not empty: it was really written and scanned. */
+    assert_true(file_has(W.log, "listening"));
+    assert_int_equal(file_mode(W.db), 0600);
+    assert_int_equal(file_mode(wal), 0600);
+    assert_int_equal(file_mode(shm), 0600);
+    assert_int_equal(file_mode(W.conf), 0600);
+    sg_free(wal);
+    sg_free(shm);
+}
+
+/* surge init writes its config and store 0600 whatever the umask. */
+static void test_init_modes(void **state)
+{
+    char *conf = sgt_path(W.dir, "init/surge.conf");
+    char *sub = sgt_path(W.dir, "init");
+    char *db = sgt_path(W.dir, "init/surge.db");
+    mode_t old = umask(0);
+    int rc;
+
+    SG_UNUSED(state);
+    assert_int_equal(mkdir(sub, 0755), 0);
+    rc = surge_run(conf, "init", NULL, NULL, NULL, NULL, NULL, NULL);
+    umask(old);
+    assert_int_equal(rc, 0);
+    assert_int_equal(file_mode(conf), 0600);
+    assert_int_equal(file_mode(db), 0600);
+    sg_free(conf);
+    sg_free(sub);
+    sg_free(db);
+}
+
+static void test_world_readable_secret_refused(void **state)
+{
+    char *secret = sgt_path(W.dir, "loose.secret");
+    char *conf = sgt_path(W.dir, "loose.conf");
+    char text[1024], *err = NULL;
+    int rc;
+
+    SG_UNUSED(state);
+    assert_int_equal(sgt_write_file(secret, "loose_CANARY_secret_value\n"),
+                     0);
+    chmod(secret, 0644);
+    snprintf(text, sizeof(text),
+             "[server]\nlisten = 127.0.0.1:0\n[store]\npath = %s\n"
+             "[webhook_generic]\nsecret_file = %s\ntenant = acme\n",
+             W.db, secret);
+    assert_int_equal(sgt_write_file(conf, text), 0);
+    chmod(conf, 0600);
+    rc = surge_run(conf, "serve", NULL, NULL, NULL, NULL, NULL, &err);
+    assert_int_equal(rc, 78);
+    assert_non_null(err);
+    assert_non_null(strstr(err, "0600"));
+    assert_null(strstr(err, "loose_CANARY_secret_value"));
+    sg_free(err);
+    /* The same file at 0600 is accepted (config check loads it). */
+    chmod(secret, 0600);
+    err = NULL;
+    rc = surge_run(conf, "config", "check", NULL, NULL, NULL, NULL, &err);
+    assert_int_equal(rc, 0);
+    sg_free(err);
+    sg_free(secret);
+    sg_free(conf);
+}
+
+/* ---- S10: private destinations ---- */
+
+static void test_private_notify_url_refused(void **state)
+{
+    static const char *urls[] = {
+        "http://127.0.0.1:9/hook",        "http://localhost/hook",
+        "http://10.1.2.3/hook",           "http://172.16.5.4/hook",
+        "http://192.168.1.1/hook",        "http://169.254.169.254/latest",
+        "http://[::1]:9/hook",            "http://[fe80::1]/hook",
+        "http://[fc00::1]/hook",          "http://0x7f000001/hook",
+        "http://2130706433/hook",         "http://[::ffff:127.0.0.1]/hook",
+    };
+    char *conf = sgt_path(W.dir, "ssrf.conf");
+    char text[1024], *err = NULL;
+    int rc;
+
+    SG_UNUSED(state);
+    for (size_t i = 0; i < SG_ARRAY_SIZE(urls); i++) {
+        snprintf(text, sizeof(text),
+                 "[server]\nlisten = 127.0.0.1:0\n[store]\npath = %s\n"
+                 "[notify]\nurl = %s\n",
+                 W.db, urls[i]);
+        assert_int_equal(sgt_write_file(conf, text), 0);
+        chmod(conf, 0600);
+        err = NULL;
+        rc = surge_run(conf, "serve", NULL, NULL, NULL, NULL, NULL, &err);
+        if (rc != 78 || !err || !strstr(err, "allow_private_urls"))
+            fail_msg("[notify] url = %s: exit %d, stderr: %s", urls[i], rc,
+                     err ? err : "(none)");
+        sg_free(err);
+    }
+    sg_free(conf);
+}
+
+/* A public-looking URL starts; per-job URL overrides are refused. */
+static void test_public_url_and_override(void **state)
+{
+    char *conf = sgt_path(W.dir, "public.conf");
+    char *log = sgt_path(W.dir, "public.log");
+    char text[1024], auth[200], url[512];
+    struct sgt_proc p;
+    struct sgt_resp r;
+    char *argv[] = {ARG(sgt_surge_bin()), ARG("serve"), ARG("--config"),
+                    conf, NULL};
+    const char *hdrs[3];
+    const char *override =
+        "{\"event\":\"x\",\"url\":\"http://169.254.169.254/\"}";
+
+    SG_UNUSED(state);
+    snprintf(text, sizeof(text),
+             "[server]\nlisten = 127.0.0.1:0\n[store]\npath = %s\n"
+             "[notify]\nurl = https://hooks.example.invalid/surge\n",
+             W.db);
+    assert_int_equal(sgt_write_file(conf, text), 0);
+    chmod(conf, 0600);
+    sgt_stop(&W.srv, SIGTERM); /* one writer per store file */
+    assert_int_equal(sgt_spawn(&p, argv, log), 0);
+    bearer(auth, sizeof(auth), W.key_a);
+    snprintf(text, sizeof(text), "Authorization: %s", auth);
+    hdrs[0] = text;
+    hdrs[1] = "Content-Type: application/json";
+    hdrs[2] = NULL;
+    snprintf(url, sizeof(url), "%s/api/v1/notify", p.url);
+    sgt_http(&r, "POST", url, hdrs, override, strlen(override));
+    assert_int_equal(r.status, 400);
+    assert_non_null(strstr(r.body, "\"field\":\"url\""));
+    sgt_resp_free(&r);
+    sgt_stop(&p, SIGTERM);
+    {
+        char *args[] = {ARG(sgt_surge_bin()), ARG("serve"), ARG("--config"),
+                        W.conf, NULL};
+
+        assert_int_equal(sgt_spawn(&W.srv, args, W.log), 0);
+    }
+    W.port = (unsigned)strtoul(strrchr(W.srv.url, ':') + 1, NULL, 10);
+    sg_free(conf);
+    sg_free(log);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_auth_matrix),
+        cmocka_unit_test(test_oversized_body),
+        cmocka_unit_test(test_too_many_headers),
+        cmocka_unit_test(test_deep_json),
+        cmocka_unit_test(test_slow_client_stall),
+        cmocka_unit_test(test_slow_client_trickle),
+        cmocka_unit_test(test_rss_bounded),
+        cmocka_unit_test(test_canaries),
+        cmocka_unit_test(test_init_modes),
+        cmocka_unit_test(test_world_readable_secret_refused),
+        cmocka_unit_test(test_private_notify_url_refused),
+        cmocka_unit_test(test_public_url_and_override),
+    };
+
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

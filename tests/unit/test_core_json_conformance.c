@@ -1,0 +1,220 @@
+/*
+ * test_core_json_conformance.c - S2: sg_json_parse on a parsing
+ * conformance suite written in the project, JSONTestSuite-style.
+ *
+ * The cases are files in tests/fuzz/corpus/json/ (they double as fuzz
+ * seeds): y_* must be accepted, n_* rejected, i_* (implementation-defined)
+ * may go either way but must not crash and, when accepted, must round-
+ * trip. n_project_* are deliberate deviations from RFC 8259 that Surge
+ * makes for safety: top-level scalars (every body is an object or array),
+ * duplicate keys (no parser differentials) and integers beyond 64 bits
+ * (refused, never rounded). The cases too large to commit - 100,000
+ * opening brackets, every invalid UTF-8 lead byte - are generated here.
+ */
+#include "testlib.h"
+#include "core/alloc.h"
+#include "core/json.h"
+
+#include <dirent.h>
+
+#define CORPUS SG_SOURCE_DIR "/tests/fuzz/corpus/json"
+#define DEPTH 32
+
+static int parse(const char *data, size_t len, json_t **out)
+{
+    struct sg_err err;
+
+    sg_err_init(&err);
+    return sg_json_parse(out, data, len, DEPTH, NULL, &err);
+}
+
+static void roundtrip(json_t *j)
+{
+    size_t len = 0;
+    char *dump = sg_json_dump(j, &len);
+    json_t *back = NULL;
+
+    assert_non_null(dump);
+    assert_int_equal(parse(dump, len, &back), 0);
+    assert_true(json_equal(j, back));
+    json_decref(back);
+    sg_free(dump);
+}
+
+static void test_corpus(void **state)
+{
+    DIR *d = opendir(CORPUS);
+    struct dirent *e;
+    int y = 0, n = 0, i = 0;
+
+    SG_UNUSED(state);
+    assert_non_null(d);
+    while ((e = readdir(d)) != NULL) {
+        char kind = e->d_name[0];
+        char *path;
+        char *data;
+        size_t len = 0;
+        json_t *j = NULL;
+        int rc;
+
+        if (e->d_name[1] != '_' || (kind != 'y' && kind != 'n' && kind != 'i'))
+            continue;
+        path = sgt_path(CORPUS, e->d_name);
+        data = sgt_read_file(path, &len);
+        assert_non_null(data);
+        rc = parse(data, len, &j);
+        if (kind == 'y' && rc != 0)
+            fail_msg("%s: expected accepted, got %d", e->d_name, rc);
+        if (kind == 'n' && rc == 0)
+            fail_msg("%s: expected rejected, was accepted", e->d_name);
+        if (rc == 0)
+            roundtrip(j);
+        else
+            assert_null(j);
+        y += kind == 'y';
+        n += kind == 'n';
+        i += kind == 'i';
+        json_decref(j);
+        sg_free(data);
+        sg_free(path);
+    }
+    closedir(d);
+    print_message("json conformance: %d y_, %d n_, %d i_ cases\n", y, n, i);
+    assert_true(y >= 20 && n >= 40 && i >= 5);
+}
+
+/* n_structure_100000_opening_arrays and friends: refused, no crash. */
+static void test_deep_nesting(void **state)
+{
+    const size_t big = 100000;
+    char *s = sg_alloc(big * 2 + 8);
+    struct sg_err err;
+    json_t *j = NULL;
+    size_t off = 0;
+
+    SG_UNUSED(state);
+    assert_non_null(s);
+    memset(s, '[', big);
+    sg_err_init(&err);
+    assert_int_equal(sg_json_parse(&j, s, big, DEPTH, &off, &err), SG_ELIMIT);
+    assert_null(j);
+    assert_non_null(strstr(err.msg, "nesting"));
+    /* Balanced, still too deep. */
+    memset(s + big, ']', big);
+    assert_int_equal(sg_json_parse(&j, s, 2 * big, DEPTH, NULL, &err),
+                     SG_ELIMIT);
+    /* Objects: {"a":{"a":... */
+    for (size_t k = 0; k < big / 5; k++)
+        memcpy(s + k * 5, "{\"a\":", 5);
+    assert_int_equal(sg_json_parse(&j, s, big, DEPTH, NULL, &err), SG_ELIMIT);
+    /* With the pre-scan off, jansson's own limit still refuses it. */
+    memset(s, '[', big);
+    assert_int_not_equal(sg_json_parse(&j, s, big, 0, NULL, &err), 0);
+    assert_null(j);
+    /* Exactly at the limit is fine; one more is not. */
+    memset(s, '[', DEPTH);
+    memset(s + DEPTH, ']', DEPTH);
+    assert_int_equal(sg_json_parse(&j, s, 2 * DEPTH, DEPTH, NULL, &err), 0);
+    json_decref(j);
+    memset(s, '[', DEPTH + 1);
+    memset(s + DEPTH + 1, ']', DEPTH + 1);
+    assert_int_equal(
+        sg_json_parse(&j, s, 2 * DEPTH + 2, DEPTH, NULL, &err), SG_ELIMIT);
+    /* Brackets inside strings do not count, escaped quotes included. */
+    assert_int_equal(sg_json_depth("[\"[[[\\\"[[[\"]", 12), 1);
+    sg_free(s);
+}
+
+/* 64-bit ids keep every digit: parsed, read back and re-serialised. */
+static void test_int64_exact(void **state)
+{
+    static const char *ids[] = {
+        "9223372036854775807", "-9223372036854775808", "9007199254740993",
+        "1234567890123456789", "7494049642642441621",  "-1",
+        "0",
+    };
+    char doc[96], *dump;
+    json_t *j = NULL;
+
+    SG_UNUSED(state);
+    for (size_t k = 0; k < SG_ARRAY_SIZE(ids); k++) {
+        snprintf(doc, sizeof(doc), "{\"id\":%s}", ids[k]);
+        assert_int_equal(parse(doc, strlen(doc), &j), 0);
+        assert_true(json_is_integer(json_object_get(j, "id")));
+        assert_true(sg_json_int(j, "id", 42) == strtoll(ids[k], NULL, 10));
+        dump = sg_json_dump(j, NULL);
+        assert_string_equal(dump, doc);
+        sg_free(dump);
+        json_decref(j);
+    }
+    /* 2^53 + 1 is where a double would round; as an integer it does not. */
+    assert_int_equal(parse("[9007199254740993]", 18, &j), 0);
+    assert_true(json_integer_value(json_array_get(j, 0)) ==
+                INT64_C(9007199254740993));
+    json_decref(j);
+    /* One past either end is refused, not rounded. */
+    assert_int_not_equal(parse("[9223372036854775808]", 21, &j), 0);
+    assert_int_not_equal(parse("[-9223372036854775809]", 22, &j), 0);
+    assert_int_not_equal(parse("{\"id\":1e400}", 12, &j), 0);
+}
+
+/* Every byte that cannot start a UTF-8 sequence, alone in a string. */
+static void test_invalid_utf8(void **state)
+{
+    char doc[8];
+    json_t *j = NULL;
+    int refused = 0;
+
+    SG_UNUSED(state);
+    for (int b = 0x80; b <= 0xff; b++) {
+        doc[0] = '[';
+        doc[1] = '"';
+        doc[2] = (char)b;
+        doc[3] = '"';
+        doc[4] = ']';
+        if (parse(doc, 5, &j) != 0)
+            refused++;
+        else
+            json_decref(j);
+        j = NULL;
+    }
+    /* 0x80..0xff alone are never a complete character. */
+    assert_int_equal(refused, 0x80);
+    /* Raw control characters inside strings are refused too. */
+    for (int b = 0x01; b < 0x20; b++) {
+        doc[0] = '[';
+        doc[1] = '"';
+        doc[2] = (char)b;
+        doc[3] = '"';
+        doc[4] = ']';
+        assert_int_not_equal(parse(doc, 5, &j), 0);
+    }
+}
+
+/* The error names the byte offset where parsing stopped. */
+static void test_error_offset(void **state)
+{
+    struct sg_err err;
+    json_t *j = NULL;
+    size_t off = 99;
+
+    SG_UNUSED(state);
+    sg_err_init(&err);
+    assert_int_equal(sg_json_parse(&j, "{\"a\":tru}", 9, DEPTH, &off, &err),
+                     SG_EINVAL);
+    assert_true(off >= 5 && off <= 8);
+    assert_non_null(strstr(err.msg, "at byte"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_corpus),
+        cmocka_unit_test(test_deep_nesting),
+        cmocka_unit_test(test_int64_exact),
+        cmocka_unit_test(test_invalid_utf8),
+        cmocka_unit_test(test_error_offset),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
