@@ -336,7 +336,7 @@ static int tts_parse_webhook(struct sg_connector *c, const void *body,
                              size_t len, struct sg_conn_event *out,
                              struct sg_err *err)
 {
-    json_t *j = NULL, *type, *shop, *id;
+    json_t *j = NULL, *type = NULL, *shop, *id = NULL;
     const char *name;
     int rc = 0;
 
