@@ -961,8 +961,22 @@ static void teardown_thread(struct loop_thread *th)
     for (int i = 0; i < 4; i++)
         h2o_evloop_run(th->loop, 0);
     h2o_multithread_unregister_receiver(th->ctx.queue, &th->receiver);
-    for (size_t i = 0; i < th->n_delays; i++)
+    for (size_t i = 0; i < th->n_delays; i++) {
+        h2o_linklist_t *list = &th->delays[i]._entries;
+
+        /* Answers still waiting on a delay are dropped with the loop:
+         * each timer holds the completion's reference. */
+        while (!h2o_linklist_is_empty(list)) {
+            h2o_timeout_entry_t *entry = H2O_STRUCT_FROM_MEMBER(
+                h2o_timeout_entry_t, _link, list->next);
+            struct sg_http_deferred *d =
+                H2O_STRUCT_FROM_MEMBER(struct sg_http_deferred, timer, entry);
+
+            h2o_timeout_unlink(entry);
+            deferred_unref(d);
+        }
         h2o_timeout_dispose(th->ctx.loop, &th->delays[i]);
+    }
     h2o_context_dispose(&th->ctx);
     h2o_evloop_destroy(th->loop);
 }

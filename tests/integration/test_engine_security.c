@@ -698,7 +698,7 @@ static void test_rss_bounded(void **state)
                        "Content-Type: application/json\r\n"
                        "Content-Length: 104857600\r\n\r\n";
     char chunk[16384], buf[2048];
-    long before, after;
+    long before = 0, after = 0;
 
     SG_UNUSED(state);
     memset(chunk, 'x', sizeof(chunk));

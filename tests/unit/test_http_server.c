@@ -245,6 +245,51 @@ static void test_metrics_text(void **state)
     sg_buf_release(&b);
 }
 
+static void *call_slow(void *arg)
+{
+    struct sgt_resp *r = arg;
+    char url[300];
+
+    snprintf(url, sizeof(url), "%s/slow", (const char *)r->body);
+    r->body = NULL;
+    sgt_http(r, "GET", url, NULL, NULL, 0);
+    return NULL;
+}
+
+static void h_slow(struct sg_http_req *r, void *ctx)
+{
+    SG_UNUSED(ctx);
+    sg_http_reply_later(r, 5000, 200, "text/plain", "late", 4);
+}
+
+/* Stopping a server with an answer still waiting on a delay neither
+ * crashes nor hangs; the client just loses the connection. */
+static void test_stop_with_pending_delay(void **state)
+{
+    struct sg_http_server_cfg cfg;
+    struct sg_http_server *s2;
+    struct sgt_resp r;
+    struct sg_err err;
+    pthread_t t;
+
+    SG_UNUSED(state);
+    sg_http_server_cfg_defaults(&cfg);
+    cfg.listen = "127.0.0.1:0";
+    cfg.threads = 1;
+    assert_int_equal(sg_http_server_new(&s2, &cfg, &err), 0);
+    assert_int_equal(sg_http_route(s2, "GET", "/slow", h_slow, NULL), 0);
+    assert_int_equal(sg_http_server_start(s2, &err), 0);
+    memset(&r, 0, sizeof(r));
+    r.body = (char *)(uintptr_t)sg_http_server_url(s2);
+    pthread_create(&t, NULL, call_slow, &r);
+    usleep(200000);
+    sg_http_server_free(s2);
+    pthread_join(t, NULL);
+    assert_int_not_equal(r.curl_code, 0);
+    assert_true(r.status == 0);
+    sgt_resp_free(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -255,6 +300,7 @@ int main(void)
         cmocka_unit_test(test_deferred),
         cmocka_unit_test(test_abort),
         cmocka_unit_test(test_metrics_text),
+        cmocka_unit_test(test_stop_with_pending_delay),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);
