@@ -153,7 +153,7 @@ static void h_calls(struct sg_http_req *req, void *ctx)
     sg_sbx_lock(s);
     out = json_pack("{s:I,s:o,s:o}", "total", (json_int_t)s->calls_total,
                     "counts", json_deep_copy(s->call_counts), "calls",
-                    json_deep_copy(s->calls));
+                    sg_sbx__calls_json(s));
     sg_sbx_unlock(s);
     sg_http_reply_json(req, 200, out);
 }

@@ -335,7 +335,8 @@ void sg_sbx__log_call(struct sg_sbx *s, const char *method,
                       int http, const char *fault)
 {
     char key[320], cs[24];
-    json_t *per;
+    json_t *per, *n;
+    struct sg_sbx_call_rec *rec;
 
     snprintf(key, sizeof(key), "%s %s", method, endpoint);
     snprintf(cs, sizeof(cs), "%ld", code);
@@ -344,17 +345,51 @@ void sg_sbx__log_call(struct sg_sbx *s, const char *method,
         per = json_object();
         json_object_set_new(s->call_counts, key, per);
     }
-    json_object_set_new(per, cs,
-                        json_integer(sg_json_int(per, cs, 0) + 1));
-    if (json_array_size(s->calls) >= SG_SBX_CALLS_MAX)
-        json_array_remove(s->calls, 0);
-    json_array_append_new(
-        s->calls,
-        json_pack("{s:I,s:s,s:s,s:s,s:I,s:i,s:s?}", "time_ms",
-                  (json_int_t)sg_sbx_now_ms(s), "method", method, "path",
-                  path, "endpoint", endpoint, "code", (json_int_t)code,
-                  "http_status", http, "fault", fault));
+    n = json_object_get(per, cs);
+    if (n)
+        json_integer_set(n, json_integer_value(n) + 1);
+    else
+        json_object_set_new(per, cs, json_integer(1));
+    rec = &s->calls[s->calls_head];
+    rec->time_ms = sg_sbx_now_ms(s);
+    rec->code = code;
+    rec->http = http;
+    snprintf(rec->method, sizeof(rec->method), "%s", method);
+    snprintf(rec->fault, sizeof(rec->fault), "%s", fault ? fault : "");
+    snprintf(rec->path, sizeof(rec->path), "%s", path);
+    snprintf(rec->endpoint, sizeof(rec->endpoint), "%s", endpoint);
+    s->calls_head = (s->calls_head + 1) % SG_SBX_CALLS_MAX;
+    if (s->calls_n < SG_SBX_CALLS_MAX)
+        s->calls_n++;
     s->calls_total++;
+}
+
+json_t *sg_sbx__calls_json(struct sg_sbx *s)
+{
+    json_t *out = json_array();
+    size_t first = (s->calls_head + SG_SBX_CALLS_MAX - s->calls_n) %
+                   SG_SBX_CALLS_MAX;
+
+    for (size_t i = 0; out && i < s->calls_n; i++) {
+        const struct sg_sbx_call_rec *r =
+            &s->calls[(first + i) % SG_SBX_CALLS_MAX];
+
+        json_array_append_new(
+            out, json_pack("{s:I,s:s,s:s,s:s,s:I,s:i,s:s?}", "time_ms",
+                           (json_int_t)r->time_ms, "method", r->method,
+                           "path", r->path, "endpoint", r->endpoint, "code",
+                           (json_int_t)r->code, "http_status", r->http,
+                           "fault", r->fault[0] ? r->fault : NULL));
+    }
+    return out;
+}
+
+void sg_sbx__calls_clear(struct sg_sbx *s)
+{
+    s->calls_head = 0;
+    s->calls_n = 0;
+    s->calls_total = 0;
+    json_object_clear(s->call_counts);
 }
 
 /* ---- the checks ---- */
@@ -534,7 +569,10 @@ static bool check_shop(struct req_ctx *r)
     return false;
 }
 
-/* Parse the body into c->body: {} for empty, "[]" or multipart. */
+/*
+ * Parse the body into c->body: {} for empty, "[]" or multipart. false
+ * for other non-object JSON (the caller answers).
+ */
 static bool parse_body(struct req_ctx *r, const char *body, size_t len)
 {
     size_t i = 0;
@@ -553,7 +591,6 @@ static bool parse_body(struct req_ctx *r, const char *body, size_t len)
         (json_is_array(j) && json_array_size(j) > 0) ||
         (!json_is_array(j) && !json_is_object(j))) {
         json_decref(j);
-        sg_sbx_fail(r->c, 400, 36009004, MSG_BODY, NULL);
         return false;
     }
     if (json_is_array(j)) {
@@ -564,10 +601,11 @@ static bool parse_body(struct req_ctx *r, const char *body, size_t len)
     return true;
 }
 
+/* Needs no lock: the sequence is atomic. */
 static void make_request_id(struct sg_sbx *s, char out[40])
 {
     char ts[32];
-    uint64_t n = ++s->req_seq;
+    uint64_t n = atomic_fetch_add(&s->req_seq, 1) + 1;
     uint64_t h = n * 0x9E3779B97F4A7C15ull ^ (uint64_t)sg_mono_us();
 
     sg_time_format(sg_sbx_now_ms(s), ts);
@@ -577,23 +615,41 @@ static void make_request_id(struct sg_sbx *s, char out[40])
              (uint64_t)(n & 0xFFFFFF), (uint64_t)(h & 0xFFFFFFFFFFFFull));
 }
 
-/* Runs the checks, picks a fault, runs the endpoint (unless faulted). */
-static void run_checks(struct req_ctx *r, const char *body, size_t blen)
+/*
+ * The checks that need no state (app_key, sign present, timestamp,
+ * signature) and the body parse run before the state lock is taken, so
+ * loop threads do not queue on it for HMAC and JSON work. app_key and
+ * app_secret are fixed after start; the sandbox clock is atomic.
+ * Returns false after answering.
+ */
+static bool checks_unlocked(struct req_ctx *r, const char *body, size_t blen,
+                            bool *body_bad)
 {
     struct sg_sbx_call *c = r->c;
-    const struct sg_sbx_fault *f;
     char v[128];
 
     if (!qget(r, "app_key", v, sizeof(v)) || strcmp(v, r->s->app_key)) {
         sg_sbx_fail(c, 400, 36009004, MSG_APP_KEY, NULL);
-        return;
+        return false;
     }
     if (!sg_tts_query_find(&r->q, "sign")) {
         sg_sbx_fail(c, 400, 36009004, MSG_NO_SIGN, NULL);
-        return;
+        return false;
     }
-    if (!check_ts(r) || !check_sign(r, body, blen) || !check_token(r) ||
-        !check_shop(r))
+    if (!check_ts(r) || !check_sign(r, body, blen))
+        return false;
+    /* Reported later, in the documented order (after faults). */
+    *body_bad = !parse_body(r, body, blen);
+    return true;
+}
+
+/* Token, shop, rate limit, fault, then the endpoint; lock held. */
+static void checks_locked(struct req_ctx *r, bool body_bad)
+{
+    struct sg_sbx_call *c = r->c;
+    const struct sg_sbx_fault *f;
+
+    if (!check_token(r) || !check_shop(r))
         return;
     if (!sg_sbx__rate_take(r->s, c->shop ? c->shop->id : "-", r->tmpl)) {
         r->fault = "rate_limit";
@@ -606,8 +662,10 @@ static void run_checks(struct req_ctx *r, const char *body, size_t blen)
         if (f->kind != SG_SBX_FAULT_DROP_AFTER_COMMIT)
             return;
     }
-    if (!parse_body(r, body, blen))
+    if (body_bad) {
+        sg_sbx_fail(c, 400, 36009004, MSG_BODY, NULL);
         return;
+    }
     c->endpoint->fn(c);
     if (!c->answered)
         sg_sbx_fail(c, 500, 36009003, MSG_INTERNAL, NULL);
@@ -727,6 +785,8 @@ void sg_sbx__dispatch(struct sg_http_req *req, void *ctx)
     const char *q = sg_http_req_query(req, &ql);
     const char *body = sg_http_req_body(req, &bl);
 
+    bool go = false, body_bad = false;
+
     memset(&call, 0, sizeof(call));
     memset(&r, 0, sizeof(r));
     r.s = s;
@@ -734,7 +794,6 @@ void sg_sbx__dispatch(struct sg_http_req *req, void *ctx)
     call.sbx = s;
     call.req = req;
     call.version = "";
-    sg_sbx_lock(s);
     call.now_s = sg_sbx_now_s(s);
     make_request_id(s, call.request_id);
     snprintf(r.tmpl, sizeof(r.tmpl), "(unknown)");
@@ -748,9 +807,13 @@ void sg_sbx__dispatch(struct sg_http_req *req, void *ctx)
     } else {
         r.path_len = pl;
         call.query = &r.q;
-        if (locate(&r, method))
-            run_checks(&r, body ? body : "", body ? bl : 0);
+        go = locate(&r, method) &&
+             checks_unlocked(&r, body ? body : "", body ? bl : 0,
+                             &body_bad);
     }
+    sg_sbx_lock(s);
+    if (go)
+        checks_locked(&r, body_bad);
     fault_answer(&r);
     sg_sbx__log_call(s, method[0] ? method : "-", r.path, r.tmpl,
                      sg_json_int(call.reply, "code", -1), call.http_status,

@@ -41,6 +41,17 @@ struct sg_sbx_fault {
     long hits;
 };
 
+/* One entry of the call log (a ring; JSON only when asked for). */
+struct sg_sbx_call_rec {
+    int64_t time_ms;
+    long code;
+    int http;
+    char method[8];
+    char fault[24];
+    char path[256];
+    char endpoint[256];
+};
+
 struct sg_sbx_bucket {
     char key[256];
     double tokens;
@@ -91,10 +102,12 @@ struct sg_sbx {
     struct sg_sbx_bucket *buckets;
     size_t n_buckets;
 
-    json_t *calls;            /* array, newest last, capped */
+    struct sg_sbx_call_rec *calls; /* ring of SG_SBX_CALLS_MAX */
+    size_t calls_head;        /* next slot to write */
+    size_t calls_n;
     json_t *call_counts;      /* {"METHOD template": {"code": n}} */
     uint64_t calls_total;
-    uint64_t req_seq;
+    _Atomic uint64_t req_seq;
 
     bool dirty;
     int64_t dirty_mono_ms;
@@ -139,6 +152,9 @@ json_t *sg_sbx__envelope(long code, const char *message, json_t *data);
 void sg_sbx__log_call(struct sg_sbx *s, const char *method,
                       const char *path, const char *endpoint, long code,
                       int http, const char *fault);
+/* The call log, oldest first, as a JSON array; lock held. */
+json_t *sg_sbx__calls_json(struct sg_sbx *s);
+void sg_sbx__calls_clear(struct sg_sbx *s);
 
 /* control.c */
 int sg_sbx__control_routes(struct sg_sbx *s, struct sg_err *err);
@@ -161,7 +177,10 @@ int sg_sbx__rate_set(struct sg_sbx *s, json_t *spec,
 /* webhooks.c */
 int sg_sbx__wh_start(struct sg_sbx *s, struct sg_err *err);
 void sg_sbx__wh_stop(struct sg_sbx *s);
+/* Empty the queue (takes wh_lock; reset and free). */
 void sg_sbx__wh_clear(struct sg_sbx *s);
+json_t *sg_sbx__wh_queue_json(struct sg_sbx *s);
+void sg_sbx__wh_queue_load(struct sg_sbx *s, const json_t *q);
 json_t *sg_sbx__wh_log(struct sg_sbx *s);
 const char *sg_sbx__event_name(int type);
 int sg_sbx__event_type(const char *name);

@@ -9,7 +9,9 @@
  * id_counter, rng, clock_offset_ms, seller{open_id,name,region}, shops[],
  * access_tokens{tok:{...}}, refresh_tokens{tok:{...}}, auth_codes{},
  * current{access_token, refresh_token}, webhook_address, idempotency{},
- * colls{products:{}, ...}}.
+ * colls{products:{}, ...}}; the saved file adds webhook_queue[] (pending
+ * deliveries), which is moved back into the queue on load. Pending audits
+ * are rebuilt from products' audit_due_ms on load.
  */
 #include "core/sg.h"
 #include "sandbox/internal.h"
@@ -354,10 +356,16 @@ int sg_sbx__world_init(struct sg_sbx *s, struct sg_err *err)
     seeded_digits(seed, 14, "7021", svc);
     memcpy(cipher, "ROW_", 4);
     seeded_str(seed, 15, b62, cipher + 4, 28);
-    snprintf(s->app_key, sizeof(s->app_key), "%s",
-             s->cfg.app_key ? s->cfg.app_key : key);
-    snprintf(s->app_secret, sizeof(s->app_secret), "%s",
-             s->cfg.app_secret ? s->cfg.app_secret : secret);
+    /*
+     * Fixed once set (a reset gives the same values): the request checks
+     * read them without the state lock.
+     */
+    if (!s->app_key[0])
+        snprintf(s->app_key, sizeof(s->app_key), "%s",
+                 s->cfg.app_key ? s->cfg.app_key : key);
+    if (!s->app_secret[0])
+        snprintf(s->app_secret, sizeof(s->app_secret), "%s",
+                 s->cfg.app_secret ? s->cfg.app_secret : secret);
     json_object_set_new(s->state, "format", json_integer(STATE_FORMAT));
     json_object_set_new(s->state, "seed", json_integer((json_int_t)seed));
     json_object_set_new(s->state, "app_key", json_string(s->app_key));
@@ -499,10 +507,15 @@ static int write_atomic(const char *path, const char *data, size_t len,
 /* Serialize under the lock (held by the caller); returns sg_alloc'd. */
 static char *state_dump(struct sg_sbx *s, size_t *len)
 {
+    char *text;
+
     json_object_set_new(s->state, "clock_offset_ms",
                         json_integer(atomic_load(&s->clock_offset_ms)));
+    json_object_set_new(s->state, "webhook_queue", sg_sbx__wh_queue_json(s));
     s->dirty = false;
-    return sg_json_dump(s->state, len);
+    text = sg_json_dump(s->state, len);
+    json_object_del(s->state, "webhook_queue");
+    return text;
 }
 
 int sg_sbx__save(struct sg_sbx *s, struct sg_err *err)
@@ -557,6 +570,8 @@ static int state_load(struct sg_sbx *s, bool *loaded, struct sg_err *err)
                                : sg_json_str(doc, "app_secret"));
     s->cfg.seed = (uint64_t)sg_json_int(doc, "seed", (json_int_t)s->cfg.seed);
     atomic_store(&s->clock_offset_ms, sg_json_int(doc, "clock_offset_ms", 0));
+    sg_sbx__wh_queue_load(s, json_object_get(doc, "webhook_queue"));
+    json_object_del(doc, "webhook_queue");
     shops_mirror(s);
     *loaded = true;
     return 0;
@@ -737,13 +752,17 @@ int sg_sbx_new(struct sg_sbx **out, const struct sg_sbx_cfg *cfg,
     if (!s)
         return sg_err_set(err, SG_ENOMEM, "out of memory");
     s->cfg = *cfg;
+    s->calls = sg_calloc(SG_SBX_CALLS_MAX, sizeof(*s->calls));
+    if (!s->calls) {
+        sg_free(s);
+        return sg_err_set(err, SG_ENOMEM, "out of memory");
+    }
     own_strings(s);
     pthread_mutex_init(&s->lock, NULL);
     pthread_mutex_init(&s->wh_lock, NULL);
     pthread_cond_init(&s->wh_cond, NULL);
     s->rate_qps = cfg->rate_qps ? cfg->rate_qps : 50;
     s->rate_limits = json_object();
-    s->calls = json_array();
     s->call_counts = json_object();
     s->wh_log = json_array();
     rc = parse_retry(s, err);
@@ -835,7 +854,7 @@ void sg_sbx_free(struct sg_sbx *s)
     json_decref(s->cats);
     json_decref(s->cfg_doc);
     json_decref(s->rate_limits);
-    json_decref(s->calls);
+    sg_free(s->calls);
     json_decref(s->call_counts);
     json_decref(s->wh_log);
     for (size_t i = 0; i < SG_ARRAY_SIZE(s->strs); i++)
@@ -850,11 +869,10 @@ void sg_sbx_free(struct sg_sbx *s)
 int sg_sbx__reset(struct sg_sbx *s, struct sg_err *err)
 {
     tasks_clear(s);
+    sg_sbx__wh_clear(s);
     sg_sbx__faults_clear(s);
     s->n_buckets = 0;
-    json_array_clear(s->calls);
-    json_object_clear(s->call_counts);
-    s->calls_total = 0;
+    sg_sbx__calls_clear(s);
     return sg_sbx__world_init(s, err);
 }
 

@@ -4,7 +4,10 @@
  * delivery per address; a delivery thread of its own POSTs them with a
  * blocking libcurl easy handle (src/http/client.h did not exist yet),
  * retrying non-2xx answers on the configured schedule of the sandbox
- * clock. Duplicates and reordering are drawn from the seeded stream.
+ * clock. Duplicates and reordering are drawn from the seeded stream. The
+ * queue is saved with the state (--state) and queued again on load; an
+ * item delivered after the last save but before a crash is sent once more
+ * after the restart (at-least-once, as TikTok).
  */
 #include "core/sg.h"
 #include "sandbox/internal.h"
@@ -298,6 +301,7 @@ void sg_sbx__wh_stop(struct sg_sbx *s)
 
 void sg_sbx__wh_clear(struct sg_sbx *s)
 {
+    pthread_mutex_lock(&s->wh_lock);
     for (size_t i = 0; i < s->n_whq; i++) {
         sg_free(s->whq[i].url);
         sg_free(s->whq[i].body);
@@ -305,6 +309,7 @@ void sg_sbx__wh_clear(struct sg_sbx *s)
     sg_free(s->whq);
     s->whq = NULL;
     s->n_whq = 0;
+    pthread_mutex_unlock(&s->wh_lock);
 }
 
 json_t *sg_sbx__wh_log(struct sg_sbx *s)
@@ -317,4 +322,57 @@ json_t *sg_sbx__wh_log(struct sg_sbx *s)
                     (int)s->n_whq);
     pthread_mutex_unlock(&s->wh_lock);
     return out;
+}
+
+/* The queue as JSON for the state file; takes wh_lock. New reference. */
+json_t *sg_sbx__wh_queue_json(struct sg_sbx *s)
+{
+    json_t *out = json_array();
+
+    pthread_mutex_lock(&s->wh_lock);
+    for (size_t i = 0; out && i < s->n_whq; i++) {
+        const struct sg_sbx_wh_item *it = &s->whq[i];
+
+        json_array_append_new(
+            out, json_pack("{s:I,s:s,s:s#,s:s,s:i,s:i}", "at_ms",
+                           (json_int_t)it->at_ms, "url", it->url, "body",
+                           it->body, (int)it->body_len,
+                           "tts_notification_id", it->notification_id,
+                           "type", it->type, "attempt", (int)it->attempt));
+    }
+    pthread_mutex_unlock(&s->wh_lock);
+    return out;
+}
+
+/* Queue the saved items of q (from sg_sbx__wh_queue_json) again. */
+void sg_sbx__wh_queue_load(struct sg_sbx *s, const json_t *q)
+{
+    size_t i;
+    json_t *j;
+
+    pthread_mutex_lock(&s->wh_lock);
+    json_array_foreach(q, i, j) {
+        const char *url = sg_json_str(j, "url");
+        const char *body = sg_json_str(j, "body");
+        const char *nid = sg_json_str(j, "tts_notification_id");
+        struct sg_sbx_wh_item it;
+
+        if (!url || !body || !nid)
+            continue;
+        memset(&it, 0, sizeof(it));
+        it.at_ms = sg_json_int(j, "at_ms", 0);
+        it.type = (int)sg_json_int(j, "type", 0);
+        it.attempt = (unsigned)sg_json_int(j, "attempt", 0);
+        if (it.attempt > s->n_wh_retry)
+            it.attempt = (unsigned)s->n_wh_retry;
+        snprintf(it.notification_id, sizeof(it.notification_id), "%s", nid);
+        it.body_len = json_string_length(json_object_get(j, "body"));
+        it.url = sg_strdup(url);
+        it.body = sg_strndup(body, it.body_len);
+        if (!it.url || !it.body || !enqueue(s, &it)) {
+            sg_free(it.url);
+            sg_free(it.body);
+        }
+    }
+    pthread_mutex_unlock(&s->wh_lock);
 }

@@ -2,9 +2,12 @@
  * test_sandbox_api.c - the TikTok Shop emulator over real sockets: the
  * documented request checks, token lifecycle, products with their
  * asynchronous audit, pagination, per-item errors, rate limits, every
- * fault kind, signed webhooks to a loopback receiver, persistence and
- * determinism. Requests are signed here with sign.h, as a client would.
- * The sandbox clock is advanced instead of sleeping.
+ * fault kind, signed webhooks to a loopback receiver (retries on the
+ * sandbox clock, duplicates, reordering), OAuth consent and token
+ * exchange, the control token, reset, a category file, multipart
+ * uploads, customer service, finance, persistence of pending audits and
+ * webhooks, and determinism. Requests are signed here with sign.h, as a
+ * client would. The sandbox clock is advanced instead of sleeping.
  */
 #include "core/sg.h"
 #include "connectors/tiktok_shop/sign.h"
@@ -20,6 +23,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -37,6 +41,7 @@ struct sbx {
     char cipher[128];
     char shop_id[32];
     char warehouse[32];
+    char ctl_auth[160];  /* "Authorization: Bearer T" or "" */
     int64_t skew_s;
 };
 
@@ -98,8 +103,8 @@ static int64_t now_s(void)
 static json_t *ctl(const char *method, const char *path, const char *body,
                    long *status)
 {
-    static const char *const hdr[] = {"Content-Type: application/json",
-                                      NULL};
+    const char *hdr[] = {"Content-Type: application/json",
+                         S.ctl_auth[0] ? S.ctl_auth : NULL, NULL};
     struct sgt_resp r;
     char url[512];
     json_t *j;
@@ -126,11 +131,12 @@ static void copy_str(char *dst, size_t n, const json_t *o, const char *k)
 static void load_info(struct sbx *x)
 {
     char url[256];
+    const char *hdr[] = {x->ctl_auth[0] ? x->ctl_auth : NULL, NULL};
     struct sgt_resp r;
     json_t *info;
 
     snprintf(url, sizeof(url), "%s/sandbox/v1/info", x->base);
-    assert_int_equal(sgt_http(&r, "GET", url, NULL, NULL, 0), 0);
+    assert_int_equal(sgt_http(&r, "GET", url, hdr, NULL, 0), 0);
     assert_int_equal(r.status, 200);
     info = parse(&r);
     assert_non_null(info);
@@ -189,6 +195,9 @@ struct call_opt {
     int64_t ts_delta;    /* added to the timestamp */
     bool bad_sign;
     const char *token;   /* NULL: S.token */
+    const char *ctype;   /* NULL: application/json */
+    size_t body_len;     /* 0: strlen(body) */
+    bool unsigned_body;  /* sign path + query only (multipart) */
 };
 
 /*
@@ -201,14 +210,15 @@ static json_t *api_r(struct sgt_resp *r, const char *method,
 {
     static const struct call_opt none;
     struct sg_tts_param p[24];
-    char ts[32], sig[65], tokhdr[300];
+    char ts[32], sig[65], tokhdr[300], cthdr[200];
     const char *hdr[3];
-    size_t n = 0;
+    size_t n = 0, blen;
     struct sg_buf url;
     json_t *j;
 
     if (!o)
         o = &none;
+    blen = body ? (o->body_len ? o->body_len : strlen(body)) : 0;
     snprintf(ts, sizeof(ts), "%" PRId64, now_s() + o->ts_delta);
     p[n++] = (struct sg_tts_param){"app_key", S.app_key};
     p[n++] = (struct sg_tts_param){"timestamp", ts};
@@ -216,8 +226,9 @@ static json_t *api_r(struct sgt_resp *r, const char *method,
         p[n++] = (struct sg_tts_param){"shop_cipher", S.cipher};
     for (size_t i = 0; q && q[i] && n < 20; i += 2)
         p[n++] = (struct sg_tts_param){q[i], q[i + 1]};
-    assert_int_equal(sg_tts_sign(sig, S.secret, path, p, n, body,
-                                 body ? strlen(body) : 0),
+    assert_int_equal(sg_tts_sign(sig, S.secret, path, p, n,
+                                 o->unsigned_body ? NULL : body,
+                                 o->unsigned_body ? 0 : blen),
                      0);
     if (o->bad_sign)
         sig[0] = sig[0] == '0' ? '1' : '0';
@@ -231,11 +242,13 @@ static json_t *api_r(struct sgt_resp *r, const char *method,
     sg_buf_printf(&url, "sign=%s", sig);
     snprintf(tokhdr, sizeof(tokhdr), "x-tts-access-token: %s",
              o->token ? o->token : S.token);
+    snprintf(cthdr, sizeof(cthdr), "Content-Type: %s",
+             o->ctype ? o->ctype : "application/json");
     hdr[0] = tokhdr;
-    hdr[1] = "Content-Type: application/json";
+    hdr[1] = cthdr;
     hdr[2] = NULL;
     /* A transport failure (faults) shows in r->curl_code. */
-    (void)sgt_http(r, method, url.data, hdr, body, body ? strlen(body) : 0);
+    (void)sgt_http(r, method, url.data, hdr, body, blen);
     sg_buf_release(&url);
     j = parse(r);
     return j;
@@ -823,7 +836,7 @@ static void fault_stall(void **state)
 
     SG_UNUSED(state);
     set_fault("{\"faults\":[{\"path\":\"/product/202309/brands\","
-              "\"kind\":\"stall\",\"count\":1,\"stall_ms\":3000}]}");
+              "\"kind\":\"stall\",\"count\":1,\"stall_ms\":800}]}");
     snprintf(ts, sizeof(ts), "%" PRId64, now_s());
     p[0] = (struct sg_tts_param){"app_key", S.app_key};
     p[1] = (struct sg_tts_param){"timestamp", ts};
@@ -844,16 +857,32 @@ static void fault_stall(void **state)
     assert_int_equal(cc, CURLE_OPERATION_TIMEDOUT);
     curl_easy_cleanup(c);
     curl_slist_free_all(h);
+    /*
+     * Let the late answer go out before anything stops the sandbox: the
+     * HTTP server aborts (h2o_timeout_dispose assertion) when it stops
+     * with a delayed reply still pending - a src/http bug, reported.
+     */
+    usleep(700000);
 }
 
 /* ---- webhooks ---- */
 
+/*
+ * A loopback webhook receiver: records {auth, body} of every POST and
+ * answers 500 to the first fail_first of them (fail_first < 0: all),
+ * 200 after. Bound first and listening later, so a test can point the
+ * sandbox at a port that refuses connections for a while.
+ */
 struct receiver {
     int fd;
     unsigned port;
     pthread_t thread;
     pthread_mutex_t lock;
-    json_t *got;          /* [{auth, body}] */
+    json_t *got;          /* [{auth, body, status}] */
+    int fail_first;
+    int served;
+    atomic_bool stop;
+    bool running;
 };
 
 static struct receiver R;
@@ -864,6 +893,7 @@ static void recv_one(int c)
     size_t len = 0;
     const char *hdr_end = NULL;
     long clen = -1;
+    int status = 200;
 
     for (int guard = 0; guard < 200 && len < sizeof(buf) - 1; guard++) {
         struct pollfd pfd = {c, POLLIN, 0};
@@ -896,23 +926,31 @@ static void recv_one(int c)
             snprintf(auth, sizeof(auth), "%.*s", (int)strcspn(a, "\r\n"), a);
         }
         pthread_mutex_lock(&R.lock);
+        if (R.fail_first < 0 || R.served < R.fail_first)
+            status = 500;
+        R.served++;
         json_array_append_new(R.got,
-                              json_pack("{s:s,s:s#}", "auth", auth, "body",
-                                        hdr_end + 4, (int)clen));
+                              json_pack("{s:s,s:s#,s:i}", "auth", auth,
+                                        "body", hdr_end + 4, (int)clen,
+                                        "status", status));
         pthread_mutex_unlock(&R.lock);
     }
-    (void)!write(c, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n"
-                    "Connection: close\r\n\r\n", 58);
+    if (status == 200)
+        (void)!write(c, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n"
+                        "Connection: close\r\n\r\n", 58);
+    else
+        (void)!write(c, "HTTP/1.1 500 Oops\r\nContent-Length: 0\r\n"
+                        "Connection: close\r\n\r\n", 60);
     close(c);
 }
 
 static void *recv_main(void *arg)
 {
     SG_UNUSED(arg);
-    for (int i = 0; i < 600; i++) {
+    for (int i = 0; i < 2400 && !atomic_load(&R.stop); i++) {
         struct pollfd pfd = {R.fd, POLLIN, 0};
 
-        if (poll(&pfd, 1, 50) > 0) {
+        if (poll(&pfd, 1, 25) > 0) {
             int c = accept(R.fd, NULL, NULL);
 
             if (c >= 0)
@@ -922,36 +960,91 @@ static void *recv_main(void *arg)
     return NULL;
 }
 
-static void receiver_start(void)
+/* Bind a loopback port (refusing connections until receiver_listen). */
+static void receiver_bind(int fail_first)
 {
     struct sockaddr_in a = {0};
     socklen_t al = sizeof(a);
 
+    memset(&R, 0, sizeof(R));
     R.fd = socket(AF_INET, SOCK_STREAM, 0);
     a.sin_family = AF_INET;
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     assert_int_equal(bind(R.fd, (struct sockaddr *)&a, sizeof(a)), 0);
-    assert_int_equal(listen(R.fd, 16), 0);
     getsockname(R.fd, (struct sockaddr *)&a, &al);
     R.port = ntohs(a.sin_port);
     R.got = json_array();
+    R.fail_first = fail_first;
     pthread_mutex_init(&R.lock, NULL);
+}
+
+static void receiver_listen(void)
+{
+    assert_int_equal(listen(R.fd, 128), 0);
+    atomic_store(&R.stop, false);
     pthread_create(&R.thread, NULL, recv_main, NULL);
+    R.running = true;
+}
+
+static void receiver_start(int fail_first)
+{
+    receiver_bind(fail_first);
+    receiver_listen();
+}
+
+static void receiver_stop(void)
+{
+    if (R.running) {
+        atomic_store(&R.stop, true);
+        pthread_join(R.thread, NULL);
+    }
+    close(R.fd);
+    json_decref(R.got);
+    pthread_mutex_destroy(&R.lock);
+    memset(&R, 0, sizeof(R));
+}
+
+static size_t received(void)
+{
+    size_t n;
+
+    pthread_mutex_lock(&R.lock);
+    n = json_array_size(R.got);
+    pthread_mutex_unlock(&R.lock);
+    return n;
+}
+
+/* Poll (bounded) until the receiver holds at least n requests. */
+static bool wait_received(size_t n)
+{
+    for (int i = 0; i < POLL_MAX; i++) {
+        if (received() >= n)
+            return true;
+        usleep(20000);
+    }
+    return false;
+}
+
+static void set_webhook_address(void)
+{
+    char body[128];
+    long st;
+
+    snprintf(body, sizeof(body),
+             "{\"address\":\"http://127.0.0.1:%u/hook\"}", R.port);
+    json_decref(ctl("PUT", "/sandbox/v1/webhook_address", body, &st));
+    assert_int_equal(st, 200);
 }
 
 static void webhook_delivery(void **state)
 {
-    char body[128];
     json_t *j, *item;
     long st;
     bool found = false;
 
     SG_UNUSED(state);
-    receiver_start();
-    snprintf(body, sizeof(body),
-             "{\"address\":\"http://127.0.0.1:%u/hook\"}", R.port);
-    json_decref(ctl("PUT", "/sandbox/v1/webhook_address", body, &st));
-    assert_int_equal(st, 200);
+    receiver_start(0);
+    set_webhook_address();
     j = create_product(40, NULL, &st);
     json_decref(j);
     advance(10);
@@ -979,9 +1072,8 @@ static void webhook_delivery(void **state)
             usleep(20000);
     }
     assert_true(found);
-    pthread_join(R.thread, NULL);
-    close(R.fd);
-    json_decref(R.got);
+    json_decref(ctl("PUT", "/sandbox/v1/webhook_address", "{}", &st));
+    receiver_stop();
 }
 
 static void webhook_subscription(void **state)
@@ -1004,6 +1096,627 @@ static void webhook_subscription(void **state)
             "{\"event_type\":\"PACKAGE_UPDATE\"}", NULL, &st);
     assert_int_equal(code_of(j), 0);
     json_decref(j);
+}
+
+/* ---- a second sandbox with other settings ---- */
+
+static struct sbx saved_main;
+
+/*
+ * Swap the shared S for a fresh sandbox started with extra flags (and
+ * an optional control token); other_end stops it and brings S back.
+ */
+static void other_begin(const char *const *extra, const char *ctl_token)
+{
+    json_t *w;
+
+    saved_main = S;
+    memset(&S, 0, sizeof(S));
+    S.dir = sgt_tmpdir();
+    if (ctl_token)
+        snprintf(S.ctl_auth, sizeof(S.ctl_auth),
+                 "Authorization: Bearer %s", ctl_token);
+    spawn(&S, extra);
+    w = api("GET", "/logistics/202309/warehouses", NULL, NULL, NULL, NULL);
+    copy_str(S.warehouse, sizeof(S.warehouse),
+             json_array_get(json_object_get(json_object_get(w, "data"),
+                                            "warehouses"),
+                            0),
+             "id");
+    json_decref(w);
+}
+
+static void other_end(void)
+{
+    sgt_stop(&S.proc, SIGTERM);
+    sg_free(S.dir);
+    S = saved_main;
+}
+
+/* A settings file for --config in S.dir; returns sg_alloc'd path. */
+static char *write_config(const char *json)
+{
+    char *dir = sgt_tmpdir(), *path = sgt_path(dir, "sandbox.json");
+
+    assert_int_equal(sgt_write_file(path, json), 0);
+    sg_free(dir);
+    return path;
+}
+
+/* ---- OAuth, the control plane, reset ---- */
+
+static json_t *token_get(const char *code, const char *secret,
+                         const char *grant, long *st)
+{
+    char path[768];
+
+    snprintf(path, sizeof(path),
+             "/api/v2/token/get?app_key=%s&app_secret=%s&auth_code=%s"
+             "&grant_type=%s",
+             S.app_key, secret, code, grant);
+    return ctl("GET", path, NULL, st);
+}
+
+/* GET /open/authorize and pull the code out of the 302 Location. */
+static void consent(char code[128])
+{
+    char url[512];
+    struct sgt_resp r;
+    char *loc;
+    const char *c;
+
+    snprintf(url, sizeof(url),
+             "%s/open/authorize?service_id=svc-1&state=st%%2B1", S.base);
+    assert_int_equal(sgt_http(&r, "GET", url, NULL, NULL, 0), 0);
+    assert_int_equal(r.status, 302);
+    loc = sgt_resp_header(&r, "Location");
+    assert_non_null(loc);
+    assert_true(strncmp(loc, "http://127.0.0.1:9/cb?x=1&code=", 31) == 0);
+    assert_non_null(strstr(loc, "&state=st%2B1"));
+    c = loc + 31;
+    snprintf(code, 128, "%.*s", (int)strcspn(c, "&"), c);
+    assert_true(strlen(code) > 8);
+    sg_free(loc);
+    sgt_resp_free(&r);
+}
+
+static void oauth_and_control_plane(void **state)
+{
+    static const char *extra[] = {"--callback-url",
+                                  "http://127.0.0.1:9/cb?x=1",
+                                  "--control-token", "ctl-secret-1", NULL};
+    char code[128], url[768], at[256], rt[256];
+    const char *bad_hdr[] = {"Authorization: Bearer ctl-secret-2", NULL};
+    struct sgt_resp r;
+    json_t *j, *d;
+    long st;
+
+    SG_UNUSED(state);
+    other_begin(extra, "ctl-secret-1");
+    /* The control plane: 401 without or with a wrong Bearer token. */
+    snprintf(url, sizeof(url), "%s/sandbox/v1/info", S.base);
+    assert_int_equal(sgt_http(&r, "GET", url, NULL, NULL, 0), 0);
+    assert_int_equal(r.status, 401);
+    sgt_resp_free(&r);
+    assert_int_equal(sgt_http(&r, "GET", url, bad_hdr, NULL, 0), 0);
+    assert_int_equal(r.status, 401);
+    sgt_resp_free(&r);
+    json_decref(ctl("GET", "/sandbox/v1/info", NULL, &st));
+    assert_int_equal(st, 200);
+
+    /* Consent, then the exchange: checks before the code is spent. */
+    consent(code);
+    j = token_get(code, "wrong-secret", "authorized_code", &st);
+    assert_int_equal(code_of(j), 36009004);
+    assert_non_null(strstr(msg_of(j), "app_secret"));
+    json_decref(j);
+    j = token_get(code, S.secret, "refresh_token", &st);
+    assert_int_equal(code_of(j), 36009004);
+    assert_non_null(strstr(msg_of(j), "grant_type"));
+    json_decref(j);
+    j = token_get(code, S.secret, "authorized_code", &st);
+    assert_int_equal(st, 200);
+    assert_int_equal(code_of(j), 0);
+    d = json_object_get(j, "data");
+    copy_str(at, sizeof(at), d, "access_token");
+    copy_str(rt, sizeof(rt), d, "refresh_token");
+    assert_true(strncmp(at, "TTP_", 4) == 0);
+    /* Absolute times, not durations. */
+    assert_true(sg_json_int(d, "access_token_expire_in", 0) > now_s());
+    assert_true(sg_json_int(d, "refresh_token_expire_in", 0) >
+                sg_json_int(d, "access_token_expire_in", 0));
+    json_decref(j);
+    j = api("GET", "/authorization/202309/shops", NULL, NULL,
+            &(struct call_opt){.no_shop = true, .token = at}, &st);
+    assert_int_equal(code_of(j), 0);
+    json_decref(j);
+    /* Single use. */
+    j = token_get(code, S.secret, "authorized_code", &st);
+    assert_int_equal(code_of(j), 36009004);
+    assert_non_null(strstr(msg_of(j), "auth_code"));
+    json_decref(j);
+    /* Valid 30 minutes on the sandbox clock. */
+    consent(code);
+    advance(1700);
+    j = token_get(code, S.secret, "authorized_code", &st);
+    assert_int_equal(code_of(j), 0);
+    json_decref(j);
+    consent(code);
+    advance(1801);
+    j = token_get(code, S.secret, "authorized_code", &st);
+    assert_int_equal(code_of(j), 36009004);
+    json_decref(j);
+    j = token_get("SBXC_no_such_code", S.secret, "authorized_code", &st);
+    assert_int_equal(code_of(j), 36009004);
+    json_decref(j);
+
+    /* Refresh: wrong secret refused, then a new pair. */
+    snprintf(url, sizeof(url),
+             "/api/v2/token/refresh?app_key=%s&app_secret=nope&"
+             "refresh_token=%s&grant_type=refresh_token",
+             S.app_key, rt);
+    j = ctl("GET", url, NULL, &st);
+    assert_int_equal(code_of(j), 36009004);
+    json_decref(j);
+    j = refresh_with(rt, &st);
+    assert_int_equal(code_of(j), 0);
+    assert_string_not_equal(data_str(j, "access_token"), at);
+    assert_string_not_equal(data_str(j, "refresh_token"), rt);
+    json_decref(j);
+
+    /* Reset: products, faults and the call log go; the seed stays. */
+    json_decref(create_product(60, NULL, &st));
+    set_fault("{\"faults\":[{\"path\":\"*\",\"kind\":\"500\",\"count\":5}]}");
+    json_decref(ctl("POST", "/sandbox/v1/reset", NULL, &st));
+    assert_int_equal(st, 200);
+    j = ctl("GET", "/sandbox/v1/state/products", NULL, &st);
+    assert_int_equal(sg_json_int(j, "count", -1), 0);
+    json_decref(j);
+    j = ctl("GET", "/sandbox/v1/faults", NULL, &st);
+    assert_int_equal(json_array_size(json_object_get(j, "faults")), 0);
+    json_decref(j);
+    j = ctl("GET", "/sandbox/v1/calls", NULL, &st);
+    assert_int_equal(sg_json_int(j, "total", -1), 0);
+    json_decref(j);
+    load_info(&S);
+    j = api("GET", "/authorization/202309/shops", NULL, NULL,
+            &(struct call_opt){.no_shop = true}, &st);
+    assert_int_equal(code_of(j), 0);
+    json_decref(j);
+    other_end();
+}
+
+/* ---- webhook retries, duplicates, reordering ---- */
+
+static json_t *wh_log(void)
+{
+    long st;
+    json_t *j = ctl("GET", "/sandbox/v1/webhooks", NULL, &st);
+
+    assert_int_equal(st, 200);
+    return j;
+}
+
+/* How many log entries have this notification id and result. */
+static int log_count(const json_t *log, const char *nid, const char *result)
+{
+    size_t i;
+    json_t *d;
+    int n = 0;
+
+    json_array_foreach(json_object_get(log, "deliveries"), i, d) {
+        if (strcmp(sg_json_str(d, "tts_notification_id"), nid) == 0 &&
+            strcmp(sg_json_str(d, "result"), result) == 0)
+            n++;
+    }
+    return n;
+}
+
+static void nid_of(size_t i, char out[32])
+{
+    json_t *doc;
+
+    pthread_mutex_lock(&R.lock);
+    doc = json_loads(sg_json_str(json_array_get(R.got, i), "body"), 0,
+                     NULL);
+    pthread_mutex_unlock(&R.lock);
+    assert_non_null(doc);
+    snprintf(out, 32, "%s", sg_json_str(doc, "tts_notification_id"));
+    json_decref(doc);
+}
+
+/* Poll (bounded) until the log shows n results of this kind for nid. */
+static void wait_log(const char *nid, const char *result, int n)
+{
+    for (int i = 0; i < POLL_MAX; i++) {
+        json_t *log = wh_log();
+        int got = log_count(log, nid, result);
+
+        json_decref(log);
+        if (got >= n)
+            return;
+        usleep(20000);
+    }
+    fail_msg("no %d \"%s\" for %s in the webhook log", n, result, nid);
+}
+
+static void emit_expiring(void)
+{
+    long st;
+
+    json_decref(ctl("POST", "/sandbox/v1/authorization/expiring", NULL,
+                    &st));
+    assert_int_equal(st, 200);
+}
+
+static void webhook_retries(void **state)
+{
+    const char *extra[] = {"--config", NULL, NULL};
+    char *cfg = write_config("{\"webhook_retry_ms\":\"60000,120000\"}");
+    char a[32], b[32];
+    json_t *log, *item;
+    const char *body, *auth;
+
+    SG_UNUSED(state);
+    extra[1] = cfg;
+    other_begin(extra, NULL);
+    receiver_start(1);
+    set_webhook_address();
+    emit_expiring();
+    assert_true(wait_received(1));
+    nid_of(0, a);
+    /* Advance only once the failure is recorded and the retry queued. */
+    wait_log(a, "failed", 1);
+    /* The retry is due 60 s later on the sandbox clock, not sooner. */
+    usleep(300000);
+    assert_int_equal(received(), 1);
+    advance(60);
+    assert_true(wait_received(2));
+    nid_of(1, b);
+    assert_string_equal(a, b);
+    pthread_mutex_lock(&R.lock);
+    item = json_array_get(R.got, 1);
+    body = sg_json_str(item, "body");
+    auth = sg_json_str(item, "auth");
+    assert_true(sg_tts_webhook_verify(S.app_key, S.secret, auth, strlen(auth),
+                                      body, strlen(body)));
+    pthread_mutex_unlock(&R.lock);
+    log = wh_log();
+    assert_int_equal(log_count(log, a, "failed"), 1);
+    assert_int_equal(log_count(log, a, "delivered"), 1);
+    json_decref(log);
+
+    /* Always failing: first try + two retries, then dropped. */
+    pthread_mutex_lock(&R.lock);
+    R.fail_first = -1;
+    pthread_mutex_unlock(&R.lock);
+    emit_expiring();
+    assert_true(wait_received(3));
+    nid_of(2, b);
+    assert_string_not_equal(a, b);
+    wait_log(b, "failed", 1);
+    advance(60);
+    assert_true(wait_received(4));
+    wait_log(b, "failed", 2);
+    advance(120);
+    assert_true(wait_received(5));
+    for (int i = 0; i < POLL_MAX; i++) {
+        log = wh_log();
+        if (log_count(log, b, "dropped") == 1)
+            break;
+        json_decref(log);
+        log = NULL;
+        usleep(20000);
+    }
+    assert_non_null(log);
+    assert_int_equal(log_count(log, b, "failed"), 3);
+    assert_int_equal(sg_json_int(log, "queued", -1), 0);
+    json_decref(log);
+    advance(43200);
+    usleep(100000);
+    assert_int_equal(received(), 5);
+    receiver_stop();
+    other_end();
+    sg_free(cfg);
+}
+
+static void webhook_duplicates_and_reordering(void **state)
+{
+    const char *extra[] = {"--config", NULL, NULL};
+    char *cfg = write_config("{\"webhook_dup_pct\":20,"
+                             "\"webhook_reorder_pct\":20,"
+                             "\"webhook_reorder_ms\":400}");
+    json_t *seen, *log = NULL;
+    size_t total, dups = 0, inversions = 0;
+    char prev[32] = "", nid[32];
+
+    SG_UNUSED(state);
+    extra[1] = cfg;
+    other_begin(extra, NULL);
+    receiver_start(0);
+    set_webhook_address();
+    for (int i = 0; i < 100; i++)
+        emit_expiring();
+    for (int i = 0; i < POLL_MAX; i++) {
+        log = wh_log();
+        if (sg_json_int(log, "queued", -1) == 0 && received() >= 100)
+            break;
+        json_decref(log);
+        log = NULL;
+        usleep(20000);
+    }
+    assert_non_null(log);
+    json_decref(log);
+    total = received();
+    seen = json_object();
+    for (size_t i = 0; i < total; i++) {
+        nid_of(i, nid);
+        if (json_object_get(seen, nid))
+            dups++;
+        json_object_set_new(seen, nid, json_true());
+        /* Ids grow with emission order; a smaller one came late. */
+        if (prev[0] && (strlen(nid) < strlen(prev) ||
+                        (strlen(nid) == strlen(prev) &&
+                         strcmp(nid, prev) < 0)))
+            inversions++;
+        snprintf(prev, sizeof(prev), "%s", nid);
+    }
+    assert_int_equal(json_object_size(seen), 100);
+    assert_int_equal(total, 100 + dups);
+    assert_true(dups >= 5 && dups <= 45);
+    assert_true(inversions >= 1);
+    json_decref(seen);
+    receiver_stop();
+    other_end();
+    sg_free(cfg);
+}
+
+/* ---- the category tree file, uploads, customer service, finance ---- */
+
+static void categories_file(void **state)
+{
+    const char *extra[] = {"--categories", NULL, NULL};
+    char *dir = sgt_tmpdir(), *file = sgt_path(dir, "cats.json");
+    char body[1024];
+    json_t *j;
+    long st;
+
+    SG_UNUSED(state);
+    assert_int_equal(
+        sgt_write_file(file,
+                       "{\"categories\":["
+                       "{\"id\":\"900001\",\"parent_id\":\"0\","
+                       "\"local_name\":\"Garden\",\"is_leaf\":false},"
+                       "{\"id\":\"900002\",\"parent_id\":\"900001\","
+                       "\"local_name\":\"Hoses\",\"is_leaf\":true,"
+                       "\"attributes\":[],\"rules\":{}}]}"),
+        0);
+    extra[1] = file;
+    other_begin(extra, NULL);
+    j = api("GET", "/product/202309/categories", NULL, NULL, NULL, &st);
+    assert_int_equal(code_of(j), 0);
+    assert_true(dump_has(j, "\"900002\""));
+    assert_true(dump_has(j, "Hoses"));
+    assert_false(dump_has(j, "601226"));
+    json_decref(j);
+    /* The built-in leaf is gone, the file's leaf works. */
+    j = create_product(70, NULL, &st);
+    assert_int_equal(code_of(j), 12052023);
+    json_decref(j);
+    snprintf(body, sizeof(body),
+             "{\"title\":\"Hose\",\"description\":\"d\",\"category_id\":"
+             "\"900002\",\"main_images\":[{\"uri\":\"x\"}],\"skus\":[{"
+             "\"seller_sku\":\"H1\",\"price\":{\"amount\":\"9.00\","
+             "\"currency\":\"USD\"},\"inventory\":[{\"warehouse_id\":\"%s\","
+             "\"quantity\":1}]}]}",
+             S.warehouse);
+    j = api("POST", "/product/202309/products", NULL, body, NULL, &st);
+    assert_int_equal(code_of(j), 0);
+    json_decref(j);
+    j = api("POST", "/product/202309/products", NULL,
+            "{\"title\":\"x\",\"description\":\"d\",\"category_id\":"
+            "\"900001\",\"main_images\":[{\"uri\":\"x\"}],\"skus\":[{"
+            "\"price\":{\"amount\":\"1\",\"currency\":\"USD\"}}]}",
+            NULL, &st);
+    assert_int_equal(code_of(j), 12052024);
+    json_decref(j);
+    other_end();
+    sg_free(file);
+    sg_free(dir);
+}
+
+static void image_upload_multipart(void **state)
+{
+    static const unsigned char png[24] = {
+        0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 0, 0, 0, 13,
+        'I',  'H', 'D', 'R', 0,    0,    2,    0x80, 0, 0, 1, 0xe0};
+    char body[1024];
+    size_t n;
+    json_t *j;
+    long st;
+    struct call_opt o = {.no_shop = true,
+                         .ctype = "multipart/form-data; boundary=sbxB0und",
+                         .unsigned_body = true};
+
+    SG_UNUSED(state);
+    n = (size_t)snprintf(body, sizeof(body),
+                         "--sbxB0und\r\nContent-Disposition: form-data; "
+                         "name=\"use_case\"\r\n\r\nATTRIBUTE_IMAGE\r\n"
+                         "--sbxB0und\r\nContent-Disposition: form-data; "
+                         "name=\"data\"; filename=\"a.png\"\r\n"
+                         "Content-Type: image/png\r\n\r\n");
+    memcpy(body + n, png, sizeof(png));
+    n += sizeof(png);
+    n += (size_t)snprintf(body + n, sizeof(body) - n,
+                          "\r\n--sbxB0und--\r\n");
+    o.body_len = n;
+    /* Signed over path + query only: accepted. */
+    j = api("POST", "/product/202309/images/upload", NULL, body, &o, &st);
+    assert_int_equal(st, 200);
+    assert_int_equal(code_of(j), 0);
+    assert_int_equal(sg_json_int(json_object_get(j, "data"), "width", 0),
+                     640);
+    assert_int_equal(sg_json_int(json_object_get(j, "data"), "height", 0),
+                     480);
+    assert_string_equal(data_str(j, "use_case"), "ATTRIBUTE_IMAGE");
+    assert_non_null(data_str(j, "uri"));
+    json_decref(j);
+    /* A client that also signed the body is wrong for multipart. */
+    o.unsigned_body = false;
+    j = api("POST", "/product/202309/images/upload", NULL, body, &o, &st);
+    assert_int_equal(st, 401);
+    assert_int_equal(code_of(j), 106001);
+    json_decref(j);
+    /* No data field. */
+    o.unsigned_body = true;
+    o.body_len = 0;
+    j = api("POST", "/product/202309/images/upload", NULL,
+            "--sbxB0und--\r\n", &o, &st);
+    assert_int_equal(code_of(j), 36009004);
+    json_decref(j);
+}
+
+static void customer_service(void **state)
+{
+    char conv[32], path[160];
+    json_t *j, *msgs;
+    long st;
+
+    SG_UNUSED(state);
+    j = api("POST", "/customer_service/202309/conversations", NULL,
+            "{\"buyer_user_id\":\"7494000000099\"}", NULL, &st);
+    assert_int_equal(code_of(j), 0);
+    copy_str(conv, sizeof(conv), json_object_get(j, "data"),
+             "conversation_id");
+    json_decref(j);
+    snprintf(path, sizeof(path),
+             "/customer_service/202309/conversations/%s/messages", conv);
+    j = api("POST", path, NULL,
+            "{\"type\":\"TEXT\",\"content\":\"{\\\"content\\\":\\\"hi\\\"}\"}",
+            NULL, &st);
+    assert_int_equal(code_of(j), 0);
+    assert_non_null(data_str(j, "message_id"));
+    json_decref(j);
+    /* content must be a JSON-encoded string. */
+    j = api("POST", path, NULL, "{\"type\":\"TEXT\",\"content\":\"hi\"}",
+            NULL, &st);
+    assert_int_equal(code_of(j), 36009004);
+    json_decref(j);
+    j = api("GET", path, NULL, NULL, NULL, &st);
+    assert_int_equal(code_of(j), 0);
+    msgs = json_object_get(json_object_get(j, "data"), "messages");
+    assert_int_equal(json_array_size(msgs), 1);
+    assert_string_equal(sg_json_str(json_array_get(msgs, 0), "content"),
+                        "{\"content\":\"hi\"}");
+    json_decref(j);
+    j = api("GET", "/customer_service/202309/conversations", NULL, NULL,
+            NULL, &st);
+    assert_int_equal(code_of(j), 0);
+    assert_true(dump_has(j, conv));
+    json_decref(j);
+    snprintf(path, sizeof(path),
+             "/customer_service/202309/conversations/%s/messages/read", conv);
+    j = api("POST", path, NULL, "{}", NULL, &st);
+    assert_int_equal(code_of(j), 0);
+    json_decref(j);
+    j = api("GET",
+            "/customer_service/202309/conversations/1/messages", NULL, NULL,
+            NULL, &st);
+    assert_int_equal(code_of(j), 12052700);
+    json_decref(j);
+}
+
+static void finance_statements(void **state)
+{
+    char ge[32];
+    json_t *j, *list;
+    int64_t newest = 0;
+    size_t i;
+    json_t *v;
+
+    SG_UNUSED(state);
+    j = api("GET", "/finance/202309/statements", NULL, NULL, NULL, NULL);
+    assert_int_equal(code_of(j), 36009004);
+    json_decref(j);
+    j = api("GET", "/finance/202309/statements",
+            (const char *[]){"sort_field", "statement_time", NULL}, NULL,
+            NULL, NULL);
+    assert_int_equal(code_of(j), 0);
+    list = json_object_get(json_object_get(j, "data"), "statements");
+    assert_int_equal(json_array_size(list), 3);
+    json_array_foreach(list, i, v) {
+        assert_non_null(sg_json_str(v, "settlement_amount"));
+        assert_string_equal(sg_json_str(v, "currency"), "USD");
+        newest = SG_MAX(newest, sg_json_int(v, "statement_time", 0));
+    }
+    json_decref(j);
+    snprintf(ge, sizeof(ge), "%" PRId64, newest);
+    j = api("GET", "/finance/202309/statements",
+            (const char *[]){"sort_field", "statement_time",
+                             "statement_time_ge", ge, NULL},
+            NULL, NULL, NULL);
+    assert_int_equal(code_of(j), 0);
+    assert_int_equal(json_array_size(json_object_get(
+                         json_object_get(j, "data"), "statements")),
+                     1);
+    json_decref(j);
+}
+
+/* ---- pending audits and the webhook queue across a restart ---- */
+
+static void pending_work_survives_restart(void **state)
+{
+    const char *extra[] = {"--state", NULL, "--audit-delay-ms", "60000",
+                           "--config", NULL, NULL};
+    char *cfg = write_config("{\"webhook_retry_ms\":\"60000\"}");
+    char *sdir = sgt_tmpdir(), *sfile = sgt_path(sdir, "state.json");
+    char pid[32];
+    json_t *j, *log = NULL;
+    long st;
+
+    SG_UNUSED(state);
+    extra[1] = sfile;
+    extra[5] = cfg;
+    other_begin(extra, NULL);
+    receiver_bind(0);           /* refuses connections for now */
+    set_webhook_address();
+    j = create_product(80, NULL, &st);
+    snprintf(pid, sizeof(pid), "%s", data_str(j, "product_id"));
+    json_decref(j);
+    emit_expiring();
+    for (int i = 0; i < POLL_MAX; i++) {
+        log = wh_log();
+        if (dump_has(log, "\"failed\""))
+            break;
+        json_decref(log);
+        log = NULL;
+        usleep(20000);
+    }
+    assert_non_null(log);
+    json_decref(log);
+    advance(30);
+    assert_true(WIFEXITED(sgt_stop(&S.proc, SIGTERM)));
+    spawn(&S, extra);
+    /* The audit keeps its due time (60 s after creation). */
+    j = get_product(pid);
+    assert_string_equal(data_str(j, "status"), "PENDING");
+    json_decref(j);
+    log = wh_log();
+    assert_true(sg_json_int(log, "queued", 0) >= 1);
+    json_decref(log);
+    receiver_listen();
+    advance(31);
+    j = get_product(pid);
+    assert_string_equal(data_str(j, "status"), "ACTIVATE");
+    json_decref(j);
+    /* The saved retry (type 7), then the audit's 37 and 5. */
+    assert_true(wait_received(3));
+    assert_true(dump_has(R.got, "\\\"type\\\":7"));
+    receiver_stop();
+    other_end();
+    sg_free(cfg);
+    sg_free(sfile);
+    sg_free(sdir);
 }
 
 /* ---- persistence, determinism, the CLI ---- */
@@ -1134,6 +1847,14 @@ int main(void)
         cmocka_unit_test(fault_stall),
         cmocka_unit_test(webhook_delivery),
         cmocka_unit_test(webhook_subscription),
+        cmocka_unit_test(oauth_and_control_plane),
+        cmocka_unit_test(webhook_retries),
+        cmocka_unit_test(webhook_duplicates_and_reordering),
+        cmocka_unit_test(categories_file),
+        cmocka_unit_test(image_upload_multipart),
+        cmocka_unit_test(customer_service),
+        cmocka_unit_test(finance_statements),
+        cmocka_unit_test(pending_work_survives_restart),
         cmocka_unit_test(state_survives_restart),
         cmocka_unit_test(same_seed_same_world),
         cmocka_unit_test(cli_sign_vector_a),

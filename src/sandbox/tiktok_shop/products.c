@@ -296,17 +296,23 @@ static void audit_task(struct sg_sbx *s, json_t *arg)
     sg_sbx_dirty(s);
 }
 
-/* Put p under audit: PENDING now, a verdict after audit_delay_ms. */
+/*
+ * Put p under audit: PENDING now, a verdict after audit_delay_ms. The due
+ * time is kept on the product (audit_due_ms, sandbox clock) so a restart
+ * with --state resumes the same audit at the same time.
+ */
 static void start_audit(struct sg_sbx *s, json_t *p)
 {
     json_int_t rev = sg_json_int(p, "audit_rev", 0) + 1;
+    int64_t due = sg_sbx_now_ms(s) + s->cfg.audit_delay_ms;
 
     json_object_set_new(p, "audit_rev", json_integer(rev));
+    json_object_set_new(p, "audit_due_ms", json_integer(due));
     json_object_set_new(p, "status", json_string("PENDING"));
     json_object_set_new(p, "audit", json_pack("{s:s}", "status",
                                               "AUDITING"));
     json_object_del(p, "audit_failed_reasons");
-    sg_sbx_schedule(s, sg_sbx_now_ms(s) + s->cfg.audit_delay_ms, audit_task,
+    sg_sbx_schedule(s, due, audit_task,
                     json_pack("{s:s,s:I}", "product_id",
                               sg_json_str(p, "id"), "rev", rev));
 }
@@ -317,8 +323,18 @@ void sg_sbx__products_resume(struct sg_sbx *s)
     json_t *p;
 
     json_object_foreach(sg_sbx_coll(s, "products"), id, p) {
-        if (strcmp(str_or(p, "status", ""), "PENDING") == 0)
+        json_t *due = json_object_get(p, "audit_due_ms");
+
+        if (strcmp(str_or(p, "status", ""), "PENDING") != 0)
+            continue;
+        /* A file from before audit_due_ms existed: audit from now. */
+        if (!json_is_integer(due)) {
             start_audit(s, p);
+            continue;
+        }
+        sg_sbx_schedule(s, json_integer_value(due), audit_task,
+                        json_pack("{s:s,s:I}", "product_id", id, "rev",
+                                  sg_json_int(p, "audit_rev", 0)));
     }
 }
 
@@ -427,6 +443,23 @@ static void p_create(struct sg_sbx_call *c)
     sg_sbx_ok(c, write_answer(p));
 }
 
+/*
+ * Members the sandbox owns; an edit body cannot overwrite them (an "id"
+ * in a partial edit would otherwise rename the product).
+ */
+static const char *const reserved[] = {
+    "id", "shop_id", "create_time", "update_time", "audit_rev",
+    "audit_due_ms", "status", "audit", "audit_failed_reasons",
+};
+
+static bool is_reserved(const char *k)
+{
+    for (size_t i = 0; i < SG_ARRAY_SIZE(reserved); i++)
+        if (strcmp(reserved[i], k) == 0)
+            return true;
+    return false;
+}
+
 static void edit(struct sg_sbx_call *c, bool full)
 {
     json_t *p = path_product(c), *skus;
@@ -439,17 +472,21 @@ static void edit(struct sg_sbx_call *c, bool full)
     if (skus)
         skus = merge_skus(c->sbx, p, skus);
     if (full) {
-        const char *keep[] = {"id", "shop_id", "create_time", "audit_rev"};
         json_t *n = json_deep_copy(c->body);
 
-        for (size_t i = 0; i < SG_ARRAY_SIZE(keep); i++)
-            json_object_set(n, keep[i], json_object_get(p, keep[i]));
+        for (size_t i = 0; i < SG_ARRAY_SIZE(reserved); i++) {
+            json_object_del(n, reserved[i]);
+            if (json_object_get(p, reserved[i]))
+                json_object_set(n, reserved[i],
+                                json_object_get(p, reserved[i]));
+        }
         json_object_clear(p);
         json_object_update(p, n);
         json_decref(n);
     } else {
         json_object_foreach(c->body, k, v) {
-            json_object_set(p, k, v);
+            if (!is_reserved(k))
+                json_object_set(p, k, v);
         }
     }
     if (skus)
@@ -475,6 +512,7 @@ static json_t *public_product(const json_t *p)
     json_t *o = json_deep_copy(p);
 
     json_object_del(o, "audit_rev");
+    json_object_del(o, "audit_due_ms");
     json_object_del(o, "shop_id");
     return o;
 }
