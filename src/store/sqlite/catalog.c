@@ -12,76 +12,13 @@
 #include "core/alloc.h"
 #include "features/catalog/catalog_store.h"
 #include "store/store.h"
+#include "store/sqlite/sqlutil.h"
 
 #define PRODUCT_COLS                                                           \
     "id, tenant_id, handle, title, body_html, vendor, product_type, "          \
     "category, tags, option1_name, option2_name, option3_name, status, "       \
     "published, currency, length_mm, width_mm, height_mm, attributes, "        \
     "certifications, created_at, updated_at"
-
-/* ---- statement helpers ---- */
-
-static int prep(void *be, const char *sql, sqlite3_stmt **st,
-                struct sg_err *err)
-{
-    int rc = sqlite3_prepare_v2(sg_sqlite_db(be), sql, -1, st, NULL);
-
-    if (rc != SQLITE_OK) {
-        *st = NULL;
-        return sg_sqlite_error(be, rc, "prepare", err);
-    }
-    return 0;
-}
-
-/* Binders keep the first failure in *rc so a run is checked once. */
-static void b_int(sqlite3_stmt *st, int i, int64_t v, int *rc)
-{
-    if (*rc == SQLITE_OK)
-        *rc = sqlite3_bind_int64(st, i, v);
-}
-
-static void b_text(sqlite3_stmt *st, int i, const char *s, int *rc)
-{
-    if (*rc != SQLITE_OK)
-        return;
-    *rc = s ? sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC)
-            : sqlite3_bind_null(st, i);
-}
-
-/* A column's text as a new string (NULL for SQL NULL); *oom on failure. */
-static char *c_dup(sqlite3_stmt *st, int i, bool *oom)
-{
-    const unsigned char *t = sqlite3_column_text(st, i);
-    char *s;
-
-    if (!t)
-        return NULL;
-    s = sg_strndup((const char *)t, (size_t)sqlite3_column_bytes(st, i));
-    if (!s)
-        *oom = true;
-    return s;
-}
-
-static void c_copy(sqlite3_stmt *st, int i, char *out, size_t out_len)
-{
-    const unsigned char *t = sqlite3_column_text(st, i);
-
-    snprintf(out, out_len, "%s", t ? (const char *)t : "");
-}
-
-/* Run a statement expecting no rows; finalizes it. */
-static int run(void *be, sqlite3_stmt *st, int bind_rc, const char *what,
-               struct sg_err *err)
-{
-    int rc = bind_rc == SQLITE_OK ? sqlite3_step(st) : bind_rc;
-
-    if (rc == SQLITE_ROW || rc == SQLITE_DONE)
-        rc = 0;
-    else
-        rc = sg_sqlite_error(be, rc, what, err);
-    sqlite3_finalize(st);
-    return rc;
-}
 
 /* ---- products ---- */
 
@@ -91,23 +28,23 @@ static int fill_product(sqlite3_stmt *st, struct sg_product *p)
 
     p->id = sqlite3_column_int64(st, 0);
     p->tenant_id = sqlite3_column_int64(st, 1);
-    p->handle = c_dup(st, 2, &oom);
-    p->title = c_dup(st, 3, &oom);
-    p->body_html = c_dup(st, 4, &oom);
-    p->vendor = c_dup(st, 5, &oom);
-    p->product_type = c_dup(st, 6, &oom);
-    p->category = c_dup(st, 7, &oom);
-    p->tags = c_dup(st, 8, &oom);
+    p->handle = sg_sql_col_dup(st, 2, &oom);
+    p->title = sg_sql_col_dup(st, 3, &oom);
+    p->body_html = sg_sql_col_dup(st, 4, &oom);
+    p->vendor = sg_sql_col_dup(st, 5, &oom);
+    p->product_type = sg_sql_col_dup(st, 6, &oom);
+    p->category = sg_sql_col_dup(st, 7, &oom);
+    p->tags = sg_sql_col_dup(st, 8, &oom);
     for (int i = 0; i < SG_CAT_OPTIONS; i++)
-        p->option_name[i] = c_dup(st, 9 + i, &oom);
-    c_copy(st, 12, p->status, sizeof(p->status));
+        p->option_name[i] = sg_sql_col_dup(st, 9 + i, &oom);
+    sg_sql_col_copy(st, 12, p->status, sizeof(p->status));
     p->published = sqlite3_column_int(st, 13) != 0;
-    c_copy(st, 14, p->currency, sizeof(p->currency));
+    sg_sql_col_copy(st, 14, p->currency, sizeof(p->currency));
     p->length_mm = sqlite3_column_int64(st, 15);
     p->width_mm = sqlite3_column_int64(st, 16);
     p->height_mm = sqlite3_column_int64(st, 17);
-    p->attributes = c_dup(st, 18, &oom);
-    p->certifications = c_dup(st, 19, &oom);
+    p->attributes = sg_sql_col_dup(st, 18, &oom);
+    p->certifications = sg_sql_col_dup(st, 19, &oom);
     p->created_at = sqlite3_column_int64(st, 20);
     p->updated_at = sqlite3_column_int64(st, 21);
     return oom ? SG_ENOMEM : 0;
@@ -120,31 +57,31 @@ static int load_children(void *be, struct sg_product *p, struct sg_err *err)
     bool oom = false;
     int rc, b = SQLITE_OK;
 
-    rc = prep(be,
+    rc = sg_sql_prep(be,
               "SELECT id, sku, position, option1, option2, option3, price, "
               "compare_at, cost, barcode, grams, weight_unit, image "
               "FROM variants WHERE product_id = ?1 ORDER BY position, id",
               &st, err);
     if (rc)
         return rc;
-    b_int(st, 1, p->id, &b);
+    sg_sql_bind_int(st, 1, p->id, &b);
     while (b == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
         if (sg_product_add_variant(p, &v) != 0) {
             oom = true;
             break;
         }
         v->id = sqlite3_column_int64(st, 0);
-        v->sku = c_dup(st, 1, &oom);
+        v->sku = sg_sql_col_dup(st, 1, &oom);
         v->position = sqlite3_column_int(st, 2);
         for (int i = 0; i < SG_CAT_OPTIONS; i++)
-            v->option[i] = c_dup(st, 3 + i, &oom);
+            v->option[i] = sg_sql_col_dup(st, 3 + i, &oom);
         v->price = sqlite3_column_int64(st, 6);
         v->compare_at = sqlite3_column_int64(st, 7);
         v->cost = sqlite3_column_int64(st, 8);
-        v->barcode = c_dup(st, 9, &oom);
+        v->barcode = sg_sql_col_dup(st, 9, &oom);
         v->grams = sqlite3_column_int64(st, 10);
-        c_copy(st, 11, v->weight_unit, sizeof(v->weight_unit));
-        v->image = c_dup(st, 12, &oom);
+        sg_sql_col_copy(st, 11, v->weight_unit, sizeof(v->weight_unit));
+        v->image = sg_sql_col_dup(st, 12, &oom);
         v->inventory = -1;
     }
     if (b != SQLITE_OK)
@@ -155,14 +92,14 @@ static int load_children(void *be, struct sg_product *p, struct sg_err *err)
     if (rc != SQLITE_DONE)
         return sg_sqlite_error(be, rc, "variants", err);
 
-    rc = prep(be,
+    rc = sg_sql_prep(be,
               "SELECT position, src, alt FROM product_images "
               "WHERE product_id = ?1 ORDER BY position",
               &st, err);
     if (rc)
         return rc;
     b = SQLITE_OK;
-    b_int(st, 1, p->id, &b);
+    sg_sql_bind_int(st, 1, p->id, &b);
     while (b == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
         const unsigned char *src = sqlite3_column_text(st, 1);
         const unsigned char *alt = sqlite3_column_text(st, 2);
@@ -192,7 +129,7 @@ static int be_product_get(void *be, int64_t tenant_id, int64_t id,
     sqlite3_stmt *st = NULL;
     int rc, b = SQLITE_OK;
 
-    rc = prep(be,
+    rc = sg_sql_prep(be,
               id ? "SELECT " PRODUCT_COLS " FROM products "
                    "WHERE tenant_id = ?1 AND id = ?2"
                  : "SELECT " PRODUCT_COLS " FROM products "
@@ -200,11 +137,11 @@ static int be_product_get(void *be, int64_t tenant_id, int64_t id,
               &st, err);
     if (rc)
         return rc;
-    b_int(st, 1, tenant_id, &b);
+    sg_sql_bind_int(st, 1, tenant_id, &b);
     if (id)
-        b_int(st, 2, id, &b);
+        sg_sql_bind_int(st, 2, id, &b);
     else
-        b_text(st, 3, handle ? handle : "", &b);
+        sg_sql_bind_text(st, 3, handle ? handle : "", &b);
     rc = b == SQLITE_OK ? sqlite3_step(st) : b;
     if (rc == SQLITE_ROW) {
         rc = fill_product(st, out);
@@ -234,15 +171,15 @@ static int be_product_list(void *be, int64_t tenant_id, int64_t after_id,
     ps = sg_calloc(limit ? limit : 1, sizeof(*ps));
     if (!ps)
         return sg_err_set(err, SG_ENOMEM, "out of memory");
-    rc = prep(be,
+    rc = sg_sql_prep(be,
               "SELECT " PRODUCT_COLS " FROM products WHERE tenant_id = ?1 "
               "AND id > ?2 ORDER BY id LIMIT ?3",
               &st, err);
     if (rc)
         goto fail;
-    b_int(st, 1, tenant_id, &b);
-    b_int(st, 2, after_id, &b);
-    b_int(st, 3, (int64_t)limit, &b);
+    sg_sql_bind_int(st, 1, tenant_id, &b);
+    sg_sql_bind_int(st, 2, after_id, &b);
+    sg_sql_bind_int(st, 3, (int64_t)limit, &b);
     while (b == SQLITE_OK && n < limit &&
            (rc = sqlite3_step(st)) == SQLITE_ROW) {
         if (fill_product(st, &ps[n++]) != 0) {
@@ -278,7 +215,7 @@ static int product_row_write(void *be, struct sg_product *p, int64_t now,
     int rc, b = SQLITE_OK;
 
     if (p->id == 0)
-        rc = prep(be,
+        rc = sg_sql_prep(be,
                   "INSERT INTO products (tenant_id, handle, title, "
                   "body_html, vendor, product_type, category, tags, "
                   "option1_name, option2_name, option3_name, status, "
@@ -288,7 +225,7 @@ static int product_row_write(void *be, struct sg_product *p, int64_t now,
                   "?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?20)",
                   &st, err);
     else
-        rc = prep(be,
+        rc = sg_sql_prep(be,
                   "UPDATE products SET handle = ?2, title = ?3, "
                   "body_html = ?4, vendor = ?5, product_type = ?6, "
                   "category = ?7, tags = ?8, option1_name = ?9, "
@@ -300,28 +237,28 @@ static int product_row_write(void *be, struct sg_product *p, int64_t now,
                   &st, err);
     if (rc)
         return rc;
-    b_int(st, 1, p->tenant_id, &b);
-    b_text(st, 2, p->handle, &b);
-    b_text(st, 3, p->title, &b);
-    b_text(st, 4, p->body_html, &b);
-    b_text(st, 5, p->vendor, &b);
-    b_text(st, 6, p->product_type, &b);
-    b_text(st, 7, p->category, &b);
-    b_text(st, 8, p->tags, &b);
+    sg_sql_bind_int(st, 1, p->tenant_id, &b);
+    sg_sql_bind_text(st, 2, p->handle, &b);
+    sg_sql_bind_text(st, 3, p->title, &b);
+    sg_sql_bind_text(st, 4, p->body_html, &b);
+    sg_sql_bind_text(st, 5, p->vendor, &b);
+    sg_sql_bind_text(st, 6, p->product_type, &b);
+    sg_sql_bind_text(st, 7, p->category, &b);
+    sg_sql_bind_text(st, 8, p->tags, &b);
     for (int i = 0; i < SG_CAT_OPTIONS; i++)
-        b_text(st, 9 + i, p->option_name[i], &b);
-    b_text(st, 12, p->status, &b);
-    b_int(st, 13, p->published, &b);
-    b_text(st, 14, p->currency, &b);
-    b_int(st, 15, p->length_mm, &b);
-    b_int(st, 16, p->width_mm, &b);
-    b_int(st, 17, p->height_mm, &b);
-    b_text(st, 18, p->attributes, &b);
-    b_text(st, 19, p->certifications, &b);
-    b_int(st, 20, now, &b);
+        sg_sql_bind_text(st, 9 + i, p->option_name[i], &b);
+    sg_sql_bind_text(st, 12, p->status, &b);
+    sg_sql_bind_int(st, 13, p->published, &b);
+    sg_sql_bind_text(st, 14, p->currency, &b);
+    sg_sql_bind_int(st, 15, p->length_mm, &b);
+    sg_sql_bind_int(st, 16, p->width_mm, &b);
+    sg_sql_bind_int(st, 17, p->height_mm, &b);
+    sg_sql_bind_text(st, 18, p->attributes, &b);
+    sg_sql_bind_text(st, 19, p->certifications, &b);
+    sg_sql_bind_int(st, 20, now, &b);
     if (p->id)
-        b_int(st, 21, p->id, &b);
-    rc = run(be, st, b, "product", err);
+        sg_sql_bind_int(st, 21, p->id, &b);
+    rc = sg_sql_run(be, st, b, "product", NULL, err);
     if (rc)
         return rc;
     if (p->id == 0) {
@@ -342,14 +279,14 @@ static int variant_write(void *be, const struct sg_product *p,
     int64_t owner = 0, vid = 0;
     int rc, b = SQLITE_OK;
 
-    rc = prep(be,
+    rc = sg_sql_prep(be,
               "SELECT id, product_id FROM variants WHERE tenant_id = ?1 "
               "AND sku = ?2",
               &st, err);
     if (rc)
         return rc;
-    b_int(st, 1, p->tenant_id, &b);
-    b_text(st, 2, v->sku, &b);
+    sg_sql_bind_int(st, 1, p->tenant_id, &b);
+    sg_sql_bind_text(st, 2, v->sku, &b);
     rc = b == SQLITE_OK ? sqlite3_step(st) : b;
     if (rc == SQLITE_ROW) {
         vid = sqlite3_column_int64(st, 0);
@@ -363,14 +300,14 @@ static int variant_write(void *be, const struct sg_product *p,
                           "SKU %s already belongs to product %" PRId64,
                           v->sku, owner);
     if (vid)
-        rc = prep(be,
+        rc = sg_sql_prep(be,
                   "UPDATE variants SET position = ?3, option1 = ?4, "
                   "option2 = ?5, option3 = ?6, price = ?7, compare_at = ?8, "
                   "cost = ?9, barcode = ?10, grams = ?11, weight_unit = ?12, "
                   "image = ?13, updated_at = ?14 WHERE id = ?15",
                   &st, err);
     else
-        rc = prep(be,
+        rc = sg_sql_prep(be,
                   "INSERT INTO variants (tenant_id, product_id, sku, "
                   "position, option1, option2, option3, price, compare_at, "
                   "cost, barcode, grams, weight_unit, image, created_at, "
@@ -381,24 +318,24 @@ static int variant_write(void *be, const struct sg_product *p,
         return rc;
     b = SQLITE_OK;
     if (!vid) {
-        b_int(st, 1, p->tenant_id, &b);
-        b_text(st, 2, v->sku, &b);
-        b_int(st, 16, p->id, &b);
+        sg_sql_bind_int(st, 1, p->tenant_id, &b);
+        sg_sql_bind_text(st, 2, v->sku, &b);
+        sg_sql_bind_int(st, 16, p->id, &b);
     } else {
-        b_int(st, 15, vid, &b);
+        sg_sql_bind_int(st, 15, vid, &b);
     }
-    b_int(st, 3, v->position, &b);
+    sg_sql_bind_int(st, 3, v->position, &b);
     for (int i = 0; i < SG_CAT_OPTIONS; i++)
-        b_text(st, 4 + i, v->option[i], &b);
-    b_int(st, 7, v->price, &b);
-    b_int(st, 8, v->compare_at, &b);
-    b_int(st, 9, v->cost, &b);
-    b_text(st, 10, v->barcode, &b);
-    b_int(st, 11, v->grams, &b);
-    b_text(st, 12, v->weight_unit[0] ? v->weight_unit : "g", &b);
-    b_text(st, 13, v->image, &b);
-    b_int(st, 14, now, &b);
-    rc = run(be, st, b, "variant", err);
+        sg_sql_bind_text(st, 4 + i, v->option[i], &b);
+    sg_sql_bind_int(st, 7, v->price, &b);
+    sg_sql_bind_int(st, 8, v->compare_at, &b);
+    sg_sql_bind_int(st, 9, v->cost, &b);
+    sg_sql_bind_text(st, 10, v->barcode, &b);
+    sg_sql_bind_int(st, 11, v->grams, &b);
+    sg_sql_bind_text(st, 12, v->weight_unit[0] ? v->weight_unit : "g", &b);
+    sg_sql_bind_text(st, 13, v->image, &b);
+    sg_sql_bind_int(st, 14, now, &b);
+    rc = sg_sql_run(be, st, b, "variant", NULL, err);
     if (rc)
         return rc;
     v->id = vid ? vid : sqlite3_last_insert_rowid(sg_sqlite_db(be));
@@ -417,12 +354,12 @@ static int variants_prune(void *be, const struct sg_product *p,
     /* Bounded rounds: each removes up to 64 stale rows. */
     for (size_t round = 0; round <= SG_CAT_VARIANTS_MAX / 8 + 8; round++) {
         n_gone = 0;
-        rc = prep(be, "SELECT id, sku FROM variants WHERE product_id = ?1",
+        rc = sg_sql_prep(be, "SELECT id, sku FROM variants WHERE product_id = ?1",
                   &st, err);
         if (rc)
             return rc;
         b = SQLITE_OK;
-        b_int(st, 1, p->id, &b);
+        sg_sql_bind_int(st, 1, p->id, &b);
         while (b == SQLITE_OK && n_gone < SG_ARRAY_SIZE(gone) &&
                (rc = sqlite3_step(st)) == SQLITE_ROW) {
             const char *sku = (const char *)sqlite3_column_text(st, 1);
@@ -440,12 +377,12 @@ static int variants_prune(void *be, const struct sg_product *p,
         if (n_gone == 0)
             return 0;
         for (size_t i = 0; i < n_gone; i++) {
-            rc = prep(be, "DELETE FROM variants WHERE id = ?1", &st, err);
+            rc = sg_sql_prep(be, "DELETE FROM variants WHERE id = ?1", &st, err);
             if (rc)
                 return rc;
             b = SQLITE_OK;
-            b_int(st, 1, gone[i], &b);
-            rc = run(be, st, b, "variant delete", err);
+            sg_sql_bind_int(st, 1, gone[i], &b);
+            rc = sg_sql_run(be, st, b, "variant delete", NULL, err);
             if (rc)
                 return rc;
         }
@@ -459,26 +396,26 @@ static int images_write(void *be, const struct sg_product *p,
     sqlite3_stmt *st = NULL;
     int rc, b = SQLITE_OK;
 
-    rc = prep(be, "DELETE FROM product_images WHERE product_id = ?1", &st,
+    rc = sg_sql_prep(be, "DELETE FROM product_images WHERE product_id = ?1", &st,
               err);
     if (rc)
         return rc;
-    b_int(st, 1, p->id, &b);
-    rc = run(be, st, b, "images", err);
+    sg_sql_bind_int(st, 1, p->id, &b);
+    rc = sg_sql_run(be, st, b, "images", NULL, err);
     for (size_t i = 0; i < p->n_images && !rc; i++) {
-        rc = prep(be,
+        rc = sg_sql_prep(be,
                   "INSERT INTO product_images (tenant_id, product_id, "
                   "position, src, alt) VALUES (?1, ?2, ?3, ?4, ?5)",
                   &st, err);
         if (rc)
             return rc;
         b = SQLITE_OK;
-        b_int(st, 1, p->tenant_id, &b);
-        b_int(st, 2, p->id, &b);
-        b_int(st, 3, p->images[i].position, &b);
-        b_text(st, 4, p->images[i].src, &b);
-        b_text(st, 5, p->images[i].alt, &b);
-        rc = run(be, st, b, "image", err);
+        sg_sql_bind_int(st, 1, p->tenant_id, &b);
+        sg_sql_bind_int(st, 2, p->id, &b);
+        sg_sql_bind_int(st, 3, p->images[i].position, &b);
+        sg_sql_bind_text(st, 4, p->images[i].src, &b);
+        sg_sql_bind_text(st, 5, p->images[i].alt, &b);
+        rc = sg_sql_run(be, st, b, "image", NULL, err);
     }
     return rc;
 }
@@ -508,13 +445,13 @@ static int be_product_delete(void *be, int64_t tenant_id, int64_t id,
     sqlite3_stmt *st = NULL;
     int rc, b = SQLITE_OK;
 
-    rc = prep(be, "DELETE FROM products WHERE tenant_id = ?1 AND id = ?2",
+    rc = sg_sql_prep(be, "DELETE FROM products WHERE tenant_id = ?1 AND id = ?2",
               &st, err);
     if (rc)
         return rc;
-    b_int(st, 1, tenant_id, &b);
-    b_int(st, 2, id, &b);
-    rc = run(be, st, b, "product delete", err);
+    sg_sql_bind_int(st, 1, tenant_id, &b);
+    sg_sql_bind_int(st, 2, id, &b);
+    rc = sg_sql_run(be, st, b, "product delete", NULL, err);
     if (!rc && sqlite3_changes(sg_sqlite_db(be)) == 0)
         return sg_err_set(err, SG_ENOTFOUND, "no such product");
     return rc;
@@ -527,7 +464,7 @@ static int be_variant_locate(void *be, int64_t tenant_id, int64_t variant_id,
     sqlite3_stmt *st = NULL;
     int rc, b = SQLITE_OK;
 
-    rc = prep(be,
+    rc = sg_sql_prep(be,
               variant_id ? "SELECT product_id, id FROM variants WHERE "
                            "tenant_id = ?1 AND id = ?2"
                          : "SELECT product_id, id FROM variants WHERE "
@@ -535,11 +472,11 @@ static int be_variant_locate(void *be, int64_t tenant_id, int64_t variant_id,
               &st, err);
     if (rc)
         return rc;
-    b_int(st, 1, tenant_id, &b);
+    sg_sql_bind_int(st, 1, tenant_id, &b);
     if (variant_id)
-        b_int(st, 2, variant_id, &b);
+        sg_sql_bind_int(st, 2, variant_id, &b);
     else
-        b_text(st, 3, sku ? sku : "", &b);
+        sg_sql_bind_text(st, 3, sku ? sku : "", &b);
     rc = b == SQLITE_OK ? sqlite3_step(st) : b;
     if (rc == SQLITE_ROW) {
         *product_id_out = sqlite3_column_int64(st, 0);
@@ -559,8 +496,8 @@ static int be_variant_locate(void *be, int64_t tenant_id, int64_t variant_id,
 
 static void fill_level(sqlite3_stmt *st, struct sg_inv_level *l)
 {
-    c_copy(st, 0, l->sku, sizeof(l->sku));
-    c_copy(st, 1, l->location, sizeof(l->location));
+    sg_sql_col_copy(st, 0, l->sku, sizeof(l->sku));
+    sg_sql_col_copy(st, 1, l->location, sizeof(l->location));
     l->on_hand = sqlite3_column_int64(st, 2);
     l->reserved = sqlite3_column_int64(st, 3);
     l->committed = sqlite3_column_int64(st, 4);
@@ -574,16 +511,16 @@ static int be_inv_get(void *be, int64_t tenant_id, const char *sku,
     sqlite3_stmt *st = NULL;
     int rc, b = SQLITE_OK;
 
-    rc = prep(be,
+    rc = sg_sql_prep(be,
               "SELECT sku, location, on_hand, reserved, committed, "
               "updated_at FROM inventory_levels WHERE tenant_id = ?1 AND "
               "sku = ?2 AND location = ?3",
               &st, err);
     if (rc)
         return rc;
-    b_int(st, 1, tenant_id, &b);
-    b_text(st, 2, sku, &b);
-    b_text(st, 3, location, &b);
+    sg_sql_bind_int(st, 1, tenant_id, &b);
+    sg_sql_bind_text(st, 2, sku, &b);
+    sg_sql_bind_text(st, 3, location, &b);
     rc = b == SQLITE_OK ? sqlite3_step(st) : b;
     if (rc == SQLITE_ROW) {
         fill_level(st, out);
@@ -610,7 +547,7 @@ static int be_inv_levels(void *be, int64_t tenant_id, const char *sku,
 
     *out = NULL;
     *n_out = 0;
-    rc = prep(be,
+    rc = sg_sql_prep(be,
               "SELECT sku, location, on_hand, reserved, committed, "
               "updated_at FROM inventory_levels WHERE tenant_id = ?1 AND "
               "sku = ?2 ORDER BY location LIMIT 256",
@@ -622,8 +559,8 @@ static int be_inv_levels(void *be, int64_t tenant_id, const char *sku,
         sqlite3_finalize(st);
         return sg_err_set(err, SG_ENOMEM, "out of memory");
     }
-    b_int(st, 1, tenant_id, &b);
-    b_text(st, 2, sku, &b);
+    sg_sql_bind_int(st, 1, tenant_id, &b);
+    sg_sql_bind_text(st, 2, sku, &b);
     while (b == SQLITE_OK && n < LEVELS_MAX &&
            (rc = sqlite3_step(st)) == SQLITE_ROW)
         fill_level(st, &ls[n++]);
@@ -647,20 +584,20 @@ static int be_inv_move(void *be, int64_t tenant_id,
     int rc, b = SQLITE_OK;
 
     /* The level exists at zero before any move. */
-    rc = prep(be,
+    rc = sg_sql_prep(be,
               "INSERT INTO inventory_levels (tenant_id, sku, location, "
               "updated_at) VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
               &st, err);
     if (rc)
         return rc;
-    b_int(st, 1, tenant_id, &b);
-    b_text(st, 2, m->sku, &b);
-    b_text(st, 3, m->location, &b);
-    b_int(st, 4, now, &b);
-    rc = run(be, st, b, "inventory", err);
+    sg_sql_bind_int(st, 1, tenant_id, &b);
+    sg_sql_bind_text(st, 2, m->sku, &b);
+    sg_sql_bind_text(st, 3, m->location, &b);
+    sg_sql_bind_int(st, 4, now, &b);
+    rc = sg_sql_run(be, st, b, "inventory", NULL, err);
     if (rc)
         return rc;
-    rc = prep(be,
+    rc = sg_sql_prep(be,
               "UPDATE inventory_levels SET on_hand = on_hand + ?4, "
               "reserved = reserved + ?5, committed = committed + ?6, "
               "updated_at = ?7 WHERE tenant_id = ?1 AND sku = ?2 AND "
@@ -671,21 +608,21 @@ static int be_inv_move(void *be, int64_t tenant_id,
     if (rc)
         return rc;
     b = SQLITE_OK;
-    b_int(st, 1, tenant_id, &b);
-    b_text(st, 2, m->sku, &b);
-    b_text(st, 3, m->location, &b);
-    b_int(st, 4, m->d_on_hand, &b);
-    b_int(st, 5, m->d_reserved, &b);
-    b_int(st, 6, m->d_committed, &b);
-    b_int(st, 7, now, &b);
-    rc = run(be, st, b, "inventory", err);
+    sg_sql_bind_int(st, 1, tenant_id, &b);
+    sg_sql_bind_text(st, 2, m->sku, &b);
+    sg_sql_bind_text(st, 3, m->location, &b);
+    sg_sql_bind_int(st, 4, m->d_on_hand, &b);
+    sg_sql_bind_int(st, 5, m->d_reserved, &b);
+    sg_sql_bind_int(st, 6, m->d_committed, &b);
+    sg_sql_bind_int(st, 7, now, &b);
+    rc = sg_sql_run(be, st, b, "inventory", NULL, err);
     if (rc)
         return rc;
     if (sqlite3_changes(sg_sqlite_db(be)) == 0)
         return sg_err_set(err, SG_ESTATE,
                           "%s at %s: not enough stock for this change",
                           m->sku, m->location);
-    rc = prep(be,
+    rc = sg_sql_prep(be,
               "INSERT INTO inventory_ledger (tenant_id, sku, location, "
               "delta_on_hand, delta_reserved, delta_committed, reason, "
               "cause_ref, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
@@ -693,16 +630,16 @@ static int be_inv_move(void *be, int64_t tenant_id,
     if (rc)
         return rc;
     b = SQLITE_OK;
-    b_int(st, 1, tenant_id, &b);
-    b_text(st, 2, m->sku, &b);
-    b_text(st, 3, m->location, &b);
-    b_int(st, 4, m->d_on_hand, &b);
-    b_int(st, 5, m->d_reserved, &b);
-    b_int(st, 6, m->d_committed, &b);
-    b_text(st, 7, m->reason ? m->reason : "", &b);
-    b_text(st, 8, m->cause_ref, &b);
-    b_int(st, 9, now, &b);
-    return run(be, st, b, "ledger", err);
+    sg_sql_bind_int(st, 1, tenant_id, &b);
+    sg_sql_bind_text(st, 2, m->sku, &b);
+    sg_sql_bind_text(st, 3, m->location, &b);
+    sg_sql_bind_int(st, 4, m->d_on_hand, &b);
+    sg_sql_bind_int(st, 5, m->d_reserved, &b);
+    sg_sql_bind_int(st, 6, m->d_committed, &b);
+    sg_sql_bind_text(st, 7, m->reason ? m->reason : "", &b);
+    sg_sql_bind_text(st, 8, m->cause_ref, &b);
+    sg_sql_bind_int(st, 9, now, &b);
+    return sg_sql_run(be, st, b, "ledger", NULL, err);
 }
 
 static int be_ledger_list(void *be, int64_t tenant_id, const char *sku,
@@ -721,7 +658,7 @@ static int be_ledger_list(void *be, int64_t tenant_id, const char *sku,
     rows = sg_calloc(limit ? limit : 1, sizeof(*rows));
     if (!rows)
         return sg_err_set(err, SG_ENOMEM, "out of memory");
-    rc = prep(be,
+    rc = sg_sql_prep(be,
               "SELECT id, sku, location, delta_on_hand, delta_reserved, "
               "delta_committed, reason, cause_ref, at FROM inventory_ledger "
               "WHERE tenant_id = ?1 AND (?2 IS NULL OR sku = ?2) AND id > ?3 "
@@ -731,22 +668,22 @@ static int be_ledger_list(void *be, int64_t tenant_id, const char *sku,
         sg_free(rows);
         return rc;
     }
-    b_int(st, 1, tenant_id, &b);
-    b_text(st, 2, sku, &b);
-    b_int(st, 3, after_id, &b);
-    b_int(st, 4, (int64_t)limit, &b);
+    sg_sql_bind_int(st, 1, tenant_id, &b);
+    sg_sql_bind_text(st, 2, sku, &b);
+    sg_sql_bind_int(st, 3, after_id, &b);
+    sg_sql_bind_int(st, 4, (int64_t)limit, &b);
     while (b == SQLITE_OK && n < limit &&
            (rc = sqlite3_step(st)) == SQLITE_ROW) {
         struct sg_ledger_row *r = &rows[n++];
 
         r->id = sqlite3_column_int64(st, 0);
-        c_copy(st, 1, r->sku, sizeof(r->sku));
-        c_copy(st, 2, r->location, sizeof(r->location));
+        sg_sql_col_copy(st, 1, r->sku, sizeof(r->sku));
+        sg_sql_col_copy(st, 2, r->location, sizeof(r->location));
         r->d_on_hand = sqlite3_column_int64(st, 3);
         r->d_reserved = sqlite3_column_int64(st, 4);
         r->d_committed = sqlite3_column_int64(st, 5);
-        c_copy(st, 6, r->reason, sizeof(r->reason));
-        c_copy(st, 7, r->cause_ref, sizeof(r->cause_ref));
+        sg_sql_col_copy(st, 6, r->reason, sizeof(r->reason));
+        sg_sql_col_copy(st, 7, r->cause_ref, sizeof(r->cause_ref));
         r->at = sqlite3_column_int64(st, 8);
     }
     if (b != SQLITE_OK)
@@ -770,7 +707,7 @@ static int be_listing_set(void *be, int64_t tenant_id, int64_t product_id,
     sqlite3_stmt *st = NULL;
     int rc, b = SQLITE_OK;
 
-    rc = prep(be,
+    rc = sg_sql_prep(be,
               "INSERT INTO channel_listings (tenant_id, product_id, channel, "
               "status, reason, updated_at) SELECT ?1, ?2, ?3, ?4, ?5, ?6 "
               "WHERE EXISTS (SELECT 1 FROM products WHERE id = ?2 AND "
@@ -780,13 +717,13 @@ static int be_listing_set(void *be, int64_t tenant_id, int64_t product_id,
               &st, err);
     if (rc)
         return rc;
-    b_int(st, 1, tenant_id, &b);
-    b_int(st, 2, product_id, &b);
-    b_text(st, 3, channel, &b);
-    b_text(st, 4, status, &b);
-    b_text(st, 5, reason, &b);
-    b_int(st, 6, now, &b);
-    rc = run(be, st, b, "listing", err);
+    sg_sql_bind_int(st, 1, tenant_id, &b);
+    sg_sql_bind_int(st, 2, product_id, &b);
+    sg_sql_bind_text(st, 3, channel, &b);
+    sg_sql_bind_text(st, 4, status, &b);
+    sg_sql_bind_text(st, 5, reason, &b);
+    sg_sql_bind_int(st, 6, now, &b);
+    rc = sg_sql_run(be, st, b, "listing", NULL, err);
     if (!rc && sqlite3_changes(sg_sqlite_db(be)) == 0)
         return sg_err_set(err, SG_ENOTFOUND, "no such product");
     return rc;
@@ -809,7 +746,7 @@ static int be_listing_list(void *be, int64_t tenant_id, int64_t product_id,
     ls = sg_calloc(LISTINGS_MAX, sizeof(*ls));
     if (!ls)
         return sg_err_set(err, SG_ENOMEM, "out of memory");
-    rc = prep(be,
+    rc = sg_sql_prep(be,
               "SELECT channel, status, reason, updated_at FROM "
               "channel_listings WHERE tenant_id = ?1 AND product_id = ?2 "
               "ORDER BY channel LIMIT 64",
@@ -818,13 +755,13 @@ static int be_listing_list(void *be, int64_t tenant_id, int64_t product_id,
         sg_free(ls);
         return rc;
     }
-    b_int(st, 1, tenant_id, &b);
-    b_int(st, 2, product_id, &b);
+    sg_sql_bind_int(st, 1, tenant_id, &b);
+    sg_sql_bind_int(st, 2, product_id, &b);
     while (b == SQLITE_OK && n < LISTINGS_MAX &&
            (rc = sqlite3_step(st)) == SQLITE_ROW) {
-        c_copy(st, 0, ls[n].channel, sizeof(ls[n].channel));
-        c_copy(st, 1, ls[n].status, sizeof(ls[n].status));
-        ls[n].reason = c_dup(st, 2, &oom);
+        sg_sql_col_copy(st, 0, ls[n].channel, sizeof(ls[n].channel));
+        sg_sql_col_copy(st, 1, ls[n].status, sizeof(ls[n].status));
+        ls[n].reason = sg_sql_col_dup(st, 2, &oom);
         ls[n].updated_at = sqlite3_column_int64(st, 3);
         n++;
     }

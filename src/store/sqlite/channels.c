@@ -10,6 +10,7 @@
 
 #include "core/alloc.h"
 #include "store/channels.h"
+#include "store/sqlite/sqlutil.h"
 
 #define CONN_COLS                                                              \
     "id, tenant_id, COALESCE(app_id, 0), platform, open_id, "                  \
@@ -22,61 +23,11 @@
     "id, tenant_id, connection_id, platform, shop_id, cipher, "                \
     "COALESCE(name, ''), COALESCE(region, ''), created_at, updated_at"
 
-static int prep(void *be, const char *sql, sqlite3_stmt **st,
-                struct sg_err *err)
-{
-    int rc = sqlite3_prepare_v2(sg_sqlite_db(be), sql, -1, st, NULL);
-
-    if (rc != SQLITE_OK) {
-        *st = NULL;
-        return sg_sqlite_error(be, rc, "prepare", err);
-    }
-    return 0;
-}
-
-static void b_int(sqlite3_stmt *st, int i, int64_t v, int *rc)
-{
-    if (*rc == SQLITE_OK)
-        *rc = sqlite3_bind_int64(st, i, v);
-}
-
-static void b_text(sqlite3_stmt *st, int i, const char *s, int *rc)
-{
-    if (*rc != SQLITE_OK)
-        return;
-    *rc = s ? sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC)
-            : sqlite3_bind_null(st, i);
-}
-
-static void c_copy(sqlite3_stmt *st, int i, char *out, size_t n)
-{
-    const unsigned char *t = sqlite3_column_text(st, i);
-
-    snprintf(out, n, "%s", t ? (const char *)t : "");
-}
-
 static char *c_dup(sqlite3_stmt *st, int i)
 {
     const unsigned char *t = sqlite3_column_text(st, i);
 
     return sg_strdup(t ? (const char *)t : "");
-}
-
-/* Step a statement that returns no rows; finalize; map errors. */
-static int run(void *be, sqlite3_stmt *st, int bind_rc, const char *what,
-               int *changes_out, struct sg_err *err)
-{
-    int rc = bind_rc == SQLITE_OK ? sqlite3_step(st) : bind_rc;
-
-    if (rc == SQLITE_DONE || rc == SQLITE_ROW) {
-        if (changes_out)
-            *changes_out = sqlite3_changes(sg_sqlite_db(be));
-        rc = 0;
-    } else {
-        rc = sg_sqlite_error(be, rc, what, err);
-    }
-    sqlite3_finalize(st);
-    return rc;
 }
 
 /* ---- writes ---- */
@@ -88,7 +39,7 @@ static int app_upsert(void *be, const char *platform, const char *app_key,
     sqlite3_stmt *st;
     int b = SQLITE_OK, rc;
 
-    rc = prep(be,
+    rc = sg_sql_prep(be,
               "INSERT INTO channel_apps (platform, app_key, service_id, "
               "created_at) VALUES (?1, ?2, ?3, ?4) "
               "ON CONFLICT (platform, app_key) DO UPDATE SET "
@@ -96,10 +47,10 @@ static int app_upsert(void *be, const char *platform, const char *app_key,
               &st, err);
     if (rc)
         return rc;
-    b_text(st, 1, platform, &b);
-    b_text(st, 2, app_key, &b);
-    b_text(st, 3, service_id, &b);
-    b_int(st, 4, now, &b);
+    sg_sql_bind_text(st, 1, platform, &b);
+    sg_sql_bind_text(st, 2, app_key, &b);
+    sg_sql_bind_text(st, 3, service_id, &b);
+    sg_sql_bind_int(st, 4, now, &b);
     rc = b == SQLITE_OK ? sqlite3_step(st) : b;
     if (rc == SQLITE_ROW) {
         *id_out = sqlite3_column_int64(st, 0);
@@ -119,27 +70,27 @@ static int state_insert(void *be, int64_t tenant_id, const char *platform,
     int b = SQLITE_OK, rc;
 
     /* Expired states are of no use: drop them on the way. */
-    rc = prep(be, "DELETE FROM channel_oauth_states WHERE expires_at < ?1",
+    rc = sg_sql_prep(be, "DELETE FROM channel_oauth_states WHERE expires_at < ?1",
               &st, err);
     if (rc)
         return rc;
-    b_int(st, 1, now, &b);
-    rc = run(be, st, b, "state purge", NULL, err);
+    sg_sql_bind_int(st, 1, now, &b);
+    rc = sg_sql_run(be, st, b, "state purge", NULL, err);
     if (rc)
         return rc;
-    rc = prep(be,
+    rc = sg_sql_prep(be,
               "INSERT INTO channel_oauth_states (state_hash, tenant_id, "
               "platform, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
               &st, err);
     if (rc)
         return rc;
     b = SQLITE_OK;
-    b_text(st, 1, state_hash, &b);
-    b_int(st, 2, tenant_id, &b);
-    b_text(st, 3, platform, &b);
-    b_int(st, 4, now, &b);
-    b_int(st, 5, expires_at, &b);
-    return run(be, st, b, "state insert", NULL, err);
+    sg_sql_bind_text(st, 1, state_hash, &b);
+    sg_sql_bind_int(st, 2, tenant_id, &b);
+    sg_sql_bind_text(st, 3, platform, &b);
+    sg_sql_bind_int(st, 4, now, &b);
+    sg_sql_bind_int(st, 5, expires_at, &b);
+    return sg_sql_run(be, st, b, "state insert", NULL, err);
 }
 
 static int state_take(void *be, const char *platform, const char *state_hash,
@@ -148,16 +99,16 @@ static int state_take(void *be, const char *platform, const char *state_hash,
     sqlite3_stmt *st;
     int b = SQLITE_OK, rc;
 
-    rc = prep(be,
+    rc = sg_sql_prep(be,
               "UPDATE channel_oauth_states SET used_at = ?3 "
               "WHERE state_hash = ?1 AND platform = ?2 AND used_at = 0 "
               "AND expires_at >= ?3 RETURNING tenant_id",
               &st, err);
     if (rc)
         return rc;
-    b_text(st, 1, state_hash, &b);
-    b_text(st, 2, platform, &b);
-    b_int(st, 3, now, &b);
+    sg_sql_bind_text(st, 1, state_hash, &b);
+    sg_sql_bind_text(st, 2, platform, &b);
+    sg_sql_bind_int(st, 3, now, &b);
     rc = b == SQLITE_OK ? sqlite3_step(st) : b;
     if (rc == SQLITE_ROW) {
         *tenant_out = sqlite3_column_int64(st, 0);
@@ -177,7 +128,7 @@ static int conn_upsert(void *be, const struct sg_channel_conn *c,
     sqlite3_stmt *st;
     int b = SQLITE_OK, rc;
 
-    rc = prep(be,
+    rc = sg_sql_prep(be,
               "INSERT INTO channel_connections (tenant_id, platform, app_id, "
               "open_id, seller_name, region, access_token_sealed, "
               "refresh_token_sealed, access_expires_at, refresh_expires_at, "
@@ -198,17 +149,17 @@ static int conn_upsert(void *be, const struct sg_channel_conn *c,
               &st, err);
     if (rc)
         return rc;
-    b_int(st, 1, c->tenant_id, &b);
-    b_text(st, 2, c->platform, &b);
-    b_int(st, 3, c->app_id, &b);
-    b_text(st, 4, c->open_id, &b);
-    b_text(st, 5, c->seller_name, &b);
-    b_text(st, 6, c->region, &b);
-    b_text(st, 7, c->access_sealed, &b);
-    b_text(st, 8, c->refresh_sealed, &b);
-    b_int(st, 9, c->access_expires_at, &b);
-    b_int(st, 10, c->refresh_expires_at, &b);
-    b_int(st, 11, now, &b);
+    sg_sql_bind_int(st, 1, c->tenant_id, &b);
+    sg_sql_bind_text(st, 2, c->platform, &b);
+    sg_sql_bind_int(st, 3, c->app_id, &b);
+    sg_sql_bind_text(st, 4, c->open_id, &b);
+    sg_sql_bind_text(st, 5, c->seller_name, &b);
+    sg_sql_bind_text(st, 6, c->region, &b);
+    sg_sql_bind_text(st, 7, c->access_sealed, &b);
+    sg_sql_bind_text(st, 8, c->refresh_sealed, &b);
+    sg_sql_bind_int(st, 9, c->access_expires_at, &b);
+    sg_sql_bind_int(st, 10, c->refresh_expires_at, &b);
+    sg_sql_bind_int(st, 11, now, &b);
     rc = b == SQLITE_OK ? sqlite3_step(st) : b;
     if (rc == SQLITE_ROW) {
         *id_out = sqlite3_column_int64(st, 0);
@@ -228,7 +179,7 @@ static int conn_set_tokens(void *be, int64_t id, const char *access_sealed,
     sqlite3_stmt *st;
     int b = SQLITE_OK, rc, n = 0;
 
-    rc = prep(be,
+    rc = sg_sql_prep(be,
               "UPDATE channel_connections SET access_token_sealed = ?2, "
               "refresh_token_sealed = ?3, access_expires_at = ?4, "
               "refresh_expires_at = ?5, refreshed_at = ?6, "
@@ -237,13 +188,13 @@ static int conn_set_tokens(void *be, int64_t id, const char *access_sealed,
               &st, err);
     if (rc)
         return rc;
-    b_int(st, 1, id, &b);
-    b_text(st, 2, access_sealed, &b);
-    b_text(st, 3, refresh_sealed, &b);
-    b_int(st, 4, access_exp, &b);
-    b_int(st, 5, refresh_exp, &b);
-    b_int(st, 6, now, &b);
-    rc = run(be, st, b, "connection tokens", &n, err);
+    sg_sql_bind_int(st, 1, id, &b);
+    sg_sql_bind_text(st, 2, access_sealed, &b);
+    sg_sql_bind_text(st, 3, refresh_sealed, &b);
+    sg_sql_bind_int(st, 4, access_exp, &b);
+    sg_sql_bind_int(st, 5, refresh_exp, &b);
+    sg_sql_bind_int(st, 6, now, &b);
+    rc = sg_sql_run(be, st, b, "connection tokens", &n, err);
     if (!rc && n == 0)
         rc = sg_err_set(err, SG_ENOTFOUND, "no connection %" PRId64, id);
     return rc;
@@ -256,17 +207,17 @@ static int conn_set_status(void *be, int64_t id, const char *status,
     sqlite3_stmt *st;
     int b = SQLITE_OK, rc, n = 0;
 
-    rc = prep(be,
+    rc = sg_sql_prep(be,
               "UPDATE channel_connections SET status = ?2, "
               "status_reason = ?3, updated_at = ?4 WHERE id = ?1",
               &st, err);
     if (rc)
         return rc;
-    b_int(st, 1, id, &b);
-    b_text(st, 2, status, &b);
-    b_text(st, 3, reason, &b);
-    b_int(st, 4, now, &b);
-    rc = run(be, st, b, "connection status", &n, err);
+    sg_sql_bind_int(st, 1, id, &b);
+    sg_sql_bind_text(st, 2, status, &b);
+    sg_sql_bind_text(st, 3, reason, &b);
+    sg_sql_bind_int(st, 4, now, &b);
+    rc = sg_sql_run(be, st, b, "connection status", &n, err);
     if (!rc && n == 0)
         rc = sg_err_set(err, SG_ENOTFOUND, "no connection %" PRId64, id);
     return rc;
@@ -278,17 +229,17 @@ static int conn_refresh_failed(void *be, int64_t id, int64_t next_at,
     sqlite3_stmt *st;
     int b = SQLITE_OK, rc;
 
-    rc = prep(be,
+    rc = sg_sql_prep(be,
               "UPDATE channel_connections SET next_refresh_at = ?2, "
               "refresh_failures = refresh_failures + 1, updated_at = ?3 "
               "WHERE id = ?1",
               &st, err);
     if (rc)
         return rc;
-    b_int(st, 1, id, &b);
-    b_int(st, 2, next_at, &b);
-    b_int(st, 3, now, &b);
-    return run(be, st, b, "connection refresh failure", NULL, err);
+    sg_sql_bind_int(st, 1, id, &b);
+    sg_sql_bind_int(st, 2, next_at, &b);
+    sg_sql_bind_int(st, 3, now, &b);
+    return sg_sql_run(be, st, b, "connection refresh failure", NULL, err);
 }
 
 static int shop_upsert(void *be, const struct sg_channel_shop *s,
@@ -297,7 +248,7 @@ static int shop_upsert(void *be, const struct sg_channel_shop *s,
     sqlite3_stmt *st;
     int b = SQLITE_OK, rc;
 
-    rc = prep(be,
+    rc = sg_sql_prep(be,
               "INSERT INTO channel_shops (tenant_id, platform, shop_id, "
               "cipher, name, region, connection_id, created_at, updated_at) "
               "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8) "
@@ -309,15 +260,15 @@ static int shop_upsert(void *be, const struct sg_channel_shop *s,
               &st, err);
     if (rc)
         return rc;
-    b_int(st, 1, s->tenant_id, &b);
-    b_text(st, 2, s->platform, &b);
-    b_text(st, 3, s->shop_id, &b);
-    b_text(st, 4, s->cipher, &b);
-    b_text(st, 5, s->name, &b);
-    b_text(st, 6, s->region, &b);
-    b_int(st, 7, s->connection_id, &b);
-    b_int(st, 8, now, &b);
-    return run(be, st, b, "shop upsert", NULL, err);
+    sg_sql_bind_int(st, 1, s->tenant_id, &b);
+    sg_sql_bind_text(st, 2, s->platform, &b);
+    sg_sql_bind_text(st, 3, s->shop_id, &b);
+    sg_sql_bind_text(st, 4, s->cipher, &b);
+    sg_sql_bind_text(st, 5, s->name, &b);
+    sg_sql_bind_text(st, 6, s->region, &b);
+    sg_sql_bind_int(st, 7, s->connection_id, &b);
+    sg_sql_bind_int(st, 8, now, &b);
+    return sg_sql_run(be, st, b, "shop upsert", NULL, err);
 }
 
 /* ---- reads ---- */
@@ -328,16 +279,16 @@ static int conn_row(sqlite3_stmt *st, struct sg_channel_conn *c)
     c->id = sqlite3_column_int64(st, 0);
     c->tenant_id = sqlite3_column_int64(st, 1);
     c->app_id = sqlite3_column_int64(st, 2);
-    c_copy(st, 3, c->platform, sizeof(c->platform));
-    c_copy(st, 4, c->open_id, sizeof(c->open_id));
-    c_copy(st, 5, c->seller_name, sizeof(c->seller_name));
-    c_copy(st, 6, c->region, sizeof(c->region));
+    sg_sql_col_copy(st, 3, c->platform, sizeof(c->platform));
+    sg_sql_col_copy(st, 4, c->open_id, sizeof(c->open_id));
+    sg_sql_col_copy(st, 5, c->seller_name, sizeof(c->seller_name));
+    sg_sql_col_copy(st, 6, c->region, sizeof(c->region));
     c->access_sealed = c_dup(st, 7);
     c->refresh_sealed = c_dup(st, 8);
     c->access_expires_at = sqlite3_column_int64(st, 9);
     c->refresh_expires_at = sqlite3_column_int64(st, 10);
-    c_copy(st, 11, c->status, sizeof(c->status));
-    c_copy(st, 12, c->status_reason, sizeof(c->status_reason));
+    sg_sql_col_copy(st, 11, c->status, sizeof(c->status));
+    sg_sql_col_copy(st, 12, c->status_reason, sizeof(c->status_reason));
     c->refreshed_at = sqlite3_column_int64(st, 13);
     c->next_refresh_at = sqlite3_column_int64(st, 14);
     c->refresh_failures = sqlite3_column_int(st, 15);
@@ -356,11 +307,11 @@ static void shop_row(sqlite3_stmt *st, struct sg_channel_shop *s)
     s->id = sqlite3_column_int64(st, 0);
     s->tenant_id = sqlite3_column_int64(st, 1);
     s->connection_id = sqlite3_column_int64(st, 2);
-    c_copy(st, 3, s->platform, sizeof(s->platform));
-    c_copy(st, 4, s->shop_id, sizeof(s->shop_id));
-    c_copy(st, 5, s->cipher, sizeof(s->cipher));
-    c_copy(st, 6, s->name, sizeof(s->name));
-    c_copy(st, 7, s->region, sizeof(s->region));
+    sg_sql_col_copy(st, 3, s->platform, sizeof(s->platform));
+    sg_sql_col_copy(st, 4, s->shop_id, sizeof(s->shop_id));
+    sg_sql_col_copy(st, 5, s->cipher, sizeof(s->cipher));
+    sg_sql_col_copy(st, 6, s->name, sizeof(s->name));
+    sg_sql_col_copy(st, 7, s->region, sizeof(s->region));
     s->created_at = sqlite3_column_int64(st, 8);
     s->updated_at = sqlite3_column_int64(st, 9);
 }
@@ -412,14 +363,14 @@ static int conn_get(void *be, int64_t tenant_id, int64_t id,
     sqlite3_stmt *st;
     int b = SQLITE_OK, rc;
 
-    rc = prep(be,
+    rc = sg_sql_prep(be,
               "SELECT " CONN_COLS " FROM channel_connections WHERE id = ?1 "
               "AND (?2 = 0 OR tenant_id = ?2)",
               &st, err);
     if (rc)
         return rc;
-    b_int(st, 1, id, &b);
-    b_int(st, 2, tenant_id, &b);
+    sg_sql_bind_int(st, 1, id, &b);
+    sg_sql_bind_int(st, 2, tenant_id, &b);
     rc = b == SQLITE_OK ? sqlite3_step(st) : b;
     if (rc == SQLITE_ROW)
         rc = conn_row(st, out) ? sg_err_set(err, SG_ENOMEM, "out of memory")
@@ -439,14 +390,14 @@ static int conn_list(void *be, int64_t tenant_id, size_t max,
     sqlite3_stmt *st;
     int b = SQLITE_OK, rc;
 
-    rc = prep(be,
+    rc = sg_sql_prep(be,
               "SELECT " CONN_COLS " FROM channel_connections "
               "WHERE (?1 = 0 OR tenant_id = ?1) ORDER BY id LIMIT ?2",
               &st, err);
     if (rc)
         return rc;
-    b_int(st, 1, tenant_id, &b);
-    b_int(st, 2, (int64_t)max, &b);
+    sg_sql_bind_int(st, 1, tenant_id, &b);
+    sg_sql_bind_int(st, 2, (int64_t)max, &b);
     if (b != SQLITE_OK) {
         sqlite3_finalize(st);
         return sg_sqlite_error(be, b, "bind", err);
@@ -461,7 +412,7 @@ static int conn_due(void *be, int64_t before, int64_t now, size_t max,
     sqlite3_stmt *st;
     int b = SQLITE_OK, rc;
 
-    rc = prep(be,
+    rc = sg_sql_prep(be,
               "SELECT " CONN_COLS " FROM channel_connections "
               "WHERE status = 'active' AND access_expires_at < ?1 "
               "AND next_refresh_at <= ?2 ORDER BY access_expires_at "
@@ -469,9 +420,9 @@ static int conn_due(void *be, int64_t before, int64_t now, size_t max,
               &st, err);
     if (rc)
         return rc;
-    b_int(st, 1, before, &b);
-    b_int(st, 2, now, &b);
-    b_int(st, 3, (int64_t)max, &b);
+    sg_sql_bind_int(st, 1, before, &b);
+    sg_sql_bind_int(st, 2, now, &b);
+    sg_sql_bind_int(st, 3, (int64_t)max, &b);
     if (b != SQLITE_OK) {
         sqlite3_finalize(st);
         return sg_sqlite_error(be, b, "bind", err);
@@ -485,14 +436,14 @@ static int shop_get(void *be, const char *platform, const char *shop_id,
     sqlite3_stmt *st;
     int b = SQLITE_OK, rc;
 
-    rc = prep(be,
+    rc = sg_sql_prep(be,
               "SELECT " SHOP_COLS " FROM channel_shops WHERE platform = ?1 "
               "AND shop_id = ?2",
               &st, err);
     if (rc)
         return rc;
-    b_text(st, 1, platform, &b);
-    b_text(st, 2, shop_id, &b);
+    sg_sql_bind_text(st, 1, platform, &b);
+    sg_sql_bind_text(st, 2, shop_id, &b);
     rc = b == SQLITE_OK ? sqlite3_step(st) : b;
     if (rc == SQLITE_ROW) {
         shop_row(st, out);
@@ -515,16 +466,16 @@ static int shop_list(void *be, int64_t tenant_id, int64_t connection_id,
     size_t n = 0, cap = 0;
     int b = SQLITE_OK, rc;
 
-    rc = prep(be,
+    rc = sg_sql_prep(be,
               "SELECT " SHOP_COLS " FROM channel_shops WHERE "
               "(?1 = 0 OR tenant_id = ?1) AND (?2 = 0 OR connection_id = ?2) "
               "ORDER BY id LIMIT ?3",
               &st, err);
     if (rc)
         return rc;
-    b_int(st, 1, tenant_id, &b);
-    b_int(st, 2, connection_id, &b);
-    b_int(st, 3, (int64_t)max, &b);
+    sg_sql_bind_int(st, 1, tenant_id, &b);
+    sg_sql_bind_int(st, 2, connection_id, &b);
+    sg_sql_bind_int(st, 3, (int64_t)max, &b);
     rc = b;
     while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW &&
            n < max) {
