@@ -3,10 +3,13 @@
 # scripts/bootstrap first, which installs missing Debian packages (and is
 # silent when nothing is missing).
 
+# Recursive make would print "Entering directory" for every CMake step.
+export GNUMAKEFLAGS := --no-print-directory
+
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CTEST_ARGS ?=
 
-.PHONY: all build test test-asan demo bench soak fuzz clean format-check bootstrap
+.PHONY: all build test test-asan release demo bench soak fuzz clean bootstrap
 
 all: build
 
@@ -17,8 +20,9 @@ build: bootstrap
 	@cmake --preset dev >/dev/null
 	@cmake --build --preset dev -j$(JOBS)
 
-# Every ctest test (all labels but torture), then the unit tests again
-# under ASan+UBSan with no recovery.
+# Every ctest test (all labels but torture), then the whole suite again
+# under ASan+UBSan with no recovery (the integration tests then run the
+# ASan build of surge itself).
 test: build
 	@cd build/dev && ctest --output-on-failure -j$(JOBS) -LE torture $(CTEST_ARGS)
 	@$(MAKE) --no-print-directory test-asan
@@ -28,7 +32,7 @@ test-asan: bootstrap
 	@cmake --build --preset asan -j$(JOBS)
 	@cd build/asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	  ctest --output-on-failure -j$(JOBS) -L unit $(CTEST_ARGS)
+	  ctest --output-on-failure -j$(JOBS) -LE torture $(CTEST_ARGS)
 
 release: bootstrap
 	@cmake --preset release >/dev/null
