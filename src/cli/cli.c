@@ -61,6 +61,10 @@ static const struct sg_cli_cmd commands[] = {
      "surge validate --tenant NAME [--channel tiktok_shop] [--json] "
      "[--config FILE]",
      sg_cli_validate, false},
+    {"sync", "publish pending catalog changes to TikTok Shop",
+     "surge sync [--tenant NAME] [--wait] [--check] [--timeout SECONDS] "
+     "[--config FILE]",
+     sg_cli_sync, false},
     {"config check", "load the configuration and print the values in use",
      "surge config check [--config FILE]", sg_cli_config_check, false},
     {"config sample", "print a fully commented configuration file",
@@ -73,6 +77,19 @@ static const struct sg_cli_cmd commands[] = {
      sg_cli_events_import, false},
     {"events bench-hash", "time the normalise + hash stage",
      "surge events bench-hash [N]", sg_cli_events_bench_hash, true},
+    {"orders list", "list channel orders (oldest first)",
+     "surge orders list [--tenant NAME] [--status S] [--oversold] "
+     "[--after ID] [--limit N] [--json] [--config FILE]",
+     sg_cli_orders_list, false},
+    {"orders show", "show one order with its lines",
+     "surge orders show ID|CHANNEL_ORDER_ID [--tenant NAME] [--config FILE]",
+     sg_cli_orders_show, false},
+    {"inventory show", "show a SKU's levels per location",
+     "surge inventory show SKU [--tenant NAME] [--config FILE]",
+     sg_cli_inventory_show, false},
+    {"inventory check", "verify every SKU's counts against ledger and orders",
+     "surge inventory check [--tenant NAME] [--config FILE]",
+     sg_cli_inventory_check, false},
     {NULL, NULL, NULL, NULL, false},
 };
 

@@ -127,6 +127,11 @@ int sg_cli_events_import(int argc, char **argv);
 int sg_cli_events_bench_hash(int argc, char **argv);
 int sg_cli_import_catalog(int argc, char **argv);
 int sg_cli_validate(int argc, char **argv);
+int sg_cli_sync(int argc, char **argv);
+int sg_cli_orders_list(int argc, char **argv);
+int sg_cli_orders_show(int argc, char **argv);
+int sg_cli_inventory_show(int argc, char **argv);
+int sg_cli_inventory_check(int argc, char **argv);
 
 /* Written elsewhere: the daemon and demo (lead), sandbox and tiktok
  * (sandbox engineer). Same argv convention. */

@@ -17,13 +17,15 @@
 
 struct sg_clock;
 
-#define SG_CONNECTOR_OPS_VERSION 1
+#define SG_CONNECTOR_OPS_VERSION 3
 
 /* Capabilities; a slot outside the connector's caps may be NULL. */
 enum sg_connector_cap {
     SG_CAP_OAUTH = 1u << 0,    /* authorize_url, exchange_code, refresh */
     SG_CAP_SHOPS = 1u << 1,    /* list_shops */
     SG_CAP_WEBHOOKS = 1u << 2, /* verify_webhook, parse_webhook, subscribe */
+    SG_CAP_CATALOG = 1u << 3,  /* catalog_request, catalog_call (v2) */
+    SG_CAP_ORDERS = 1u << 4,   /* search_orders, get_orders, cancel_order */
 };
 
 /*
@@ -88,6 +90,31 @@ struct sg_conn_event {
     int64_t timestamp; /* Unix seconds; 0 if absent */
 };
 
+/* One catalog call (SG_CAP_CATALOG); strings borrowed. */
+struct sg_conn_catalog_op {
+    const char *verb;
+    const char *shop_cipher;
+    const char *product_id; /* the platform's id; NULL for create */
+    const char *body;       /* JSON text; NULL = none */
+    size_t body_len;
+};
+struct json_t;
+
+/* One page of an order search by update time (SG_CAP_ORDERS). */
+struct sg_conn_order_query {
+    const char *shop_cipher;
+    int64_t update_time_ge;  /* Unix seconds; 0 = no lower bound */
+    int64_t update_time_lt;  /* 0 = no upper bound */
+    const char *page_token;  /* NULL or "" = the first page */
+    unsigned page_size;      /* 1..100 */
+};
+
+/* What a search says of one order. */
+struct sg_conn_order_ref {
+    char id[65];
+    int64_t update_time;
+};
+
 struct sg_connector_ops {
     unsigned int version; /* SG_CONNECTOR_OPS_VERSION; append-only below */
     const char *name;     /* stable lowercase id, e.g. "tiktok_shop" */
@@ -127,9 +154,42 @@ struct sg_connector_ops {
     const char *const *webhook_events;
 
     /*
-     * Next (catalog): publish_product, update_price, update_inventory.
-     * Appended here with a version bump; callers check caps first.
+     * SG_CAP_CATALOG (version 2): publishing and live sync. op->verb is
+     * one of "create", "partial_edit", "price", "inventory", "activate",
+     * "deactivate", "delete", "get", "inventory_search"; op->body is the
+     * request body the platform's builders made (docs/publishing.md).
+     * catalog_request signs the call without sending it (the dispatcher
+     * sends it): *method_out and the sg_alloc'd *url_out (sg_free); the
+     * caller adds the access token as the platform's header.
+     * catalog_call sends it now, blocking, and returns the answer's data
+     * (new reference) or the mapped error.
      */
+    int (*catalog_request)(struct sg_connector *c,
+                           const struct sg_conn_catalog_op *op,
+                           char method_out[8], char **url_out,
+                           struct sg_err *err);
+    int (*catalog_call)(struct sg_connector *c, const char *access_token,
+                        const struct sg_conn_catalog_op *op,
+                        struct json_t **data_out, struct sg_err *err);
+
+    /*
+     * SG_CAP_ORDERS (version 3). search_orders: one page, sorted by
+     * update time ascending; *refs_out (sg_free) and *next_token_out
+     * (sg_free; NULL on the last page). get_orders: the detail of 1..50
+     * ids as a JSON array of order objects (new reference; unknown ids are
+     * left out). cancel_order: a seller cancellation with reason.
+     */
+    int (*search_orders)(struct sg_connector *c, const char *access_token,
+                         const struct sg_conn_order_query *q,
+                         struct sg_conn_order_ref **refs_out, size_t *n_out,
+                         char **next_token_out, struct sg_err *err);
+    int (*get_orders)(struct sg_connector *c, const char *access_token,
+                      const char *shop_cipher, const char *const *ids,
+                      size_t n, struct json_t **orders_out,
+                      struct sg_err *err);
+    int (*cancel_order)(struct sg_connector *c, const char *access_token,
+                        const char *shop_cipher, const char *order_id,
+                        const char *reason, struct sg_err *err);
 };
 
 /* ---- the registry ---- */

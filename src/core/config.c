@@ -318,6 +318,26 @@ static const struct sg_config_key schema[] = {
         "Refresh a seller's access token when less than this much of its "
         "life is left (access tokens last about 7 days)."),
 
+    /* [orders] */
+    ROW("orders", "poll_interval", SG_CFG_DURATION_MS, "5m", 1000, 24 * HOUR,
+        orders.poll_interval_ms,
+        "How often every connected shop's orders are searched by update "
+        "time, so an order whose webhook was lost is still applied."),
+    {.section = "orders",
+     .key = "oversold_policy",
+     .type = SG_CFG_STRING,
+     .def = "notify",
+     .choices = "notify|backorder|cancel",
+     .offset = OFF(orders.oversold_policy),
+     .doc = "What happens to an order the channel accepted for stock Surge no "
+        "longer had. It is always flagged oversold and logged; notify also "
+        "queues an order.oversold notification to [notify] url, backorder "
+        "reserves it as soon as stock is back, cancel cancels it through "
+        "the channel's API with cancel_reason."},
+    ROW("orders", "cancel_reason", SG_CFG_STRING, "out_of_stock", 0, 0,
+        orders.cancel_reason,
+        "Reason sent when oversold_policy = cancel cancels an order."),
+
     /* [secrets] */
     ROW("secrets", "key_file", SG_CFG_PATH, "surge.key", 0, 0,
         secrets.key_file,
@@ -330,7 +350,7 @@ static const struct sg_config_key schema[] = {
 static const char *const sections[] = {
     "server", "store", "log", "webhook_generic", "notify", "jobs", "security",
     "tiktok_events", "catalog",
-    "tiktok_shop", "secrets",
+    "tiktok_shop", "orders", "secrets",
 };
 
 /* ---- small helpers ---- */

@@ -97,6 +97,11 @@ struct sg_config {
         unsigned refresh_ahead_ms; /* 24 h */
     } tiktok_shop;
     struct {
+        unsigned poll_interval_ms; /* 5 min: reconciliation poll */
+        char *oversold_policy;     /* "notify" | "backorder" | "cancel" */
+        char *cancel_reason;       /* reason sent with a cancellation */
+    } orders;
+    struct {
         char *key_file; /* "surge.key": seals channel tokens */
     } secrets;
 };

@@ -309,6 +309,8 @@ static void h_metrics(struct sg_http_req *r, void *ctx)
         rc = sg_engine__intake_metrics(e, &b);
     if (!rc)
         rc = sg_engine__events_metrics(e, &b);
+    if (!rc)
+        rc = sg_engine__orders_metrics(e, &b);
     if (!rc && e->dispatcher)
         rc = sg_dispatcher_metrics(e->dispatcher, &b);
     if (rc) {

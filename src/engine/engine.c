@@ -105,11 +105,15 @@ int sg_engine_new(struct sg_engine **out, const struct sg_config *cfg,
         goto fail;
     sg_engine__register_api(e);
     sg_engine__register_intake(e);
+    rc = sg_engine__orders_init(e, err);
+    if (rc)
+        goto fail;
     rc = sg_engine__tiktok_register(e, err);
     if (rc)
         goto fail;
     sg_engine__register_catalog(e);
     sg_engine__register_events(e);
+    sg_engine__register_orders(e);
     *out = e;
     return 0;
 fail:
@@ -162,6 +166,7 @@ void sg_engine_free(struct sg_engine *e)
         return;
     sg_engine_stop(e);
     sg_engine__tiktok_free(e);
+    sg_engine__orders_free(e);
     sg_http_server_free(e->http);
     sg_dispatcher_free(e->dispatcher);
     sg_store_free(e->store);

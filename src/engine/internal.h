@@ -44,6 +44,7 @@ struct sg_engine {
     atomic_ulong inbox_processed;
 
     struct sg_tts_engine *tts; /* TikTok Shop; NULL when not configured */
+    struct sg_orders_engine *orders; /* orders_sync.c */
 };
 
 /* The caller of an admin API request, after authentication. */
@@ -116,6 +117,37 @@ void sg_engine__tiktok_stop(struct sg_engine *e);
 void sg_engine__tiktok_free(struct sg_engine *e);
 int sg_engine__tiktok_inbox(struct sg_engine *e, struct sg_store_tx *tx,
                             const struct sg_inbox *row, struct sg_err *err);
+
+/*
+ * For catalog sync (catalog_sync.c), implemented in tiktok_api.c where
+ * the sealing key lives: the connector; the tenant's first active
+ * connection, its first shop and its access token unsealed (*token_out,
+ * sg_alloc'd: wipe and free; SG_EDECLINED when there is none); and a
+ * token refresh queued on the worker (after a 105002).
+ */
+struct sg_channel_shop;
+struct sg_connector *sg_engine__tiktok_connector(struct sg_engine *e);
+int sg_engine__tiktok_access(struct sg_engine *e, int64_t tenant_id,
+                             char **token_out, int64_t *conn_id_out,
+                             struct sg_channel_shop *shop_out,
+                             struct sg_err *err);
+void sg_engine__tiktok_refresh_soon(struct sg_engine *e, int64_t tenant_id);
+
+/*
+ * Orders (orders_sync.c, orders_api.c). orders_inbox queues the order a
+ * TikTok Shop webhook names, inside the inbox processor's transaction;
+ * orders_tick runs on the TikTok Shop worker thread (it unseals tokens):
+ * the reconciliation poll when due, then the queued order details.
+ */
+struct sg_connector;
+int sg_engine__orders_init(struct sg_engine *e, struct sg_err *err);
+void sg_engine__orders_free(struct sg_engine *e);
+int sg_engine__orders_inbox(struct sg_engine *e, struct sg_store_tx *tx,
+                            const struct sg_inbox *row, struct sg_err *err);
+void sg_engine__orders_tick(struct sg_engine *e, struct sg_connector *c,
+                            const unsigned char *key);
+int sg_engine__orders_metrics(struct sg_engine *e, struct sg_buf *out);
+void sg_engine__register_orders(struct sg_engine *e);
 
 /* JSON views of rows, new references. */
 json_t *sg_engine__job_json(const struct sg_job *j);

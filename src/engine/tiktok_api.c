@@ -16,8 +16,10 @@
 #include "engine/internal.h"
 #include "connectors/tiktok_shop/tiktok_shop.h"
 #include "core/alloc.h"
+#include "core/crypto.h"
 #include "core/json.h"
 #include "core/log.h"
+#include "engine/catalog_sync.h"
 #include "engine/tiktok_shop.h"
 
 #define TASKS_MAX      64
@@ -243,6 +245,7 @@ static void *worker_main(void *arg)
             last_scan = sg_mono_ms();
             scan_due(t);
         }
+        sg_engine__orders_tick(t->e, t->conn, t->key);
     }
     return NULL;
 }
@@ -501,6 +504,11 @@ int sg_engine__tiktok_inbox(struct sg_engine *e, struct sg_store_tx *tx,
     if (t->conn->ops->parse_webhook(t->conn, row->body, row->body_len, &ev,
                                     &perr) != 0)
         return 0;
+    rc = sg_engine__orders_inbox(e, tx, row, err);
+    if (rc)
+        return rc;
+    if (ev.type == 5 || ev.type == 37) /* product status / audit */
+        return sg_engine__catalog_webhook(e, tx, row, err);
     if (ev.type != SG_TTS_EVENT_DEAUTHORIZATION &&
         ev.type != SG_TTS_EVENT_UPCOMING_EXPIRY)
         return 0; /* stored for the orders work */
@@ -530,6 +538,82 @@ int sg_engine__tiktok_inbox(struct sg_engine *e, struct sg_store_tx *tx,
                    "the timer will catch up\"");
     }
     return 0;
+}
+
+/* ---- for catalog sync (catalog_sync.c) ---- */
+
+struct sg_connector *sg_engine__tiktok_connector(struct sg_engine *e)
+{
+    return e && e->tts ? e->tts->conn : NULL;
+}
+
+int sg_engine__tiktok_access(struct sg_engine *e, int64_t tenant_id,
+                             char **token_out, int64_t *conn_id_out,
+                             struct sg_channel_shop *shop_out,
+                             struct sg_err *err)
+{
+    struct sg_tts_engine *t = e ? e->tts : NULL;
+    struct sg_channel_conn *rows = NULL;
+    struct sg_channel_shop *shops = NULL;
+    size_t n = 0, ns = 0, len = 0;
+    int rc;
+
+    *token_out = NULL;
+    if (!t)
+        return sg_err_set(err, SG_EDECLINED, "TikTok Shop not configured");
+    rc = sg_channels_conn_list(e->store, tenant_id, &rows, &n, err);
+    for (size_t i = 0; !rc && i < n && !*token_out; i++) {
+        if (strcmp(rows[i].status, "active") != 0 ||
+            strcmp(rows[i].platform, SG_TTS_PLATFORM) != 0)
+            continue;
+        rc = sg_channels_shop_list(e->store, tenant_id, rows[i].id, &shops,
+                                   &ns, err);
+        if (rc || ns == 0) {
+            sg_free(shops);
+            shops = NULL;
+            continue;
+        }
+        if (sg_unseal(t->key, rows[i].access_sealed, token_out,
+                      &len) != 0) {
+            rc = sg_err_set(err, SG_EAUTH, "connection %" PRId64 ": cannot "
+                            "unseal its token", rows[i].id);
+            break;
+        }
+        *conn_id_out = rows[i].id;
+        *shop_out = shops[0];
+    }
+    sg_free(shops);
+    sg_channel_conn_list_free(rows, n);
+    if (!rc && !*token_out)
+        rc = sg_err_set(err, SG_EDECLINED, "no active TikTok Shop "
+                        "connection with a shop");
+    return rc;
+}
+
+void sg_engine__tiktok_refresh_soon(struct sg_engine *e, int64_t tenant_id)
+{
+    struct sg_tts_engine *t = e ? e->tts : NULL;
+    struct sg_channel_conn *rows = NULL;
+    struct sg_err err;
+    size_t n = 0;
+
+    if (!t)
+        return;
+    sg_err_init(&err);
+    if (sg_channels_conn_list(e->store, tenant_id, &rows, &n, &err) != 0)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        struct task k;
+
+        if (strcmp(rows[i].status, "active") != 0)
+            continue;
+        memset(&k, 0, sizeof(k));
+        k.kind = T_REFRESH;
+        k.id = rows[i].id;
+        if (!task_push(t, &k))
+            sg_log(SG_LOG_WARN, "tiktok_shop", "msg=\"refresh queue full\"");
+    }
+    sg_channel_conn_list_free(rows, n);
 }
 
 /* ---- lifecycle ---- */
@@ -563,6 +647,9 @@ int sg_engine__tiktok_register(struct sg_engine *e, struct sg_err *err)
     sg_tts_conn_env(&env, e->cfg);
     env.clock = &e->clock;
     rc = sg_connector_open(&t->conn, "tiktok_shop", &cc, &env, err);
+    if (rc)
+        return rc;
+    rc = sg_engine__catalog_sync_init(e, err);
     if (rc)
         return rc;
     sg_http_route(e->http, "GET", "/oauth/tiktok-shop/callback", h_callback,
@@ -611,6 +698,7 @@ void sg_engine__tiktok_free(struct sg_engine *e)
     if (!t)
         return;
     sg_engine__tiktok_stop(e);
+    sg_engine__catalog_sync_fini(e);
     sg_connector_close(t->conn);
     memset(t->key, 0, sizeof(t->key));
     pthread_mutex_destroy(&t->lock);

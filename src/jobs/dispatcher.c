@@ -17,6 +17,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "jobs/breaker.h"
+#include "jobs/catalog_sync.h"
 #include "jobs/dispatcher.h"
 #include "jobs/ratelimit.h"
 #include "store/store.h"
@@ -81,6 +82,7 @@ struct sg_dispatcher {
 static const struct sg_job_kind_ops *const builtin_kinds[] = {
     &sg_job_kind_notify_http,
     &sg_job_kind_events_track,
+    &sg_job_kind_catalog_sync,
     NULL,
 };
 
@@ -443,6 +445,12 @@ static void start_job(struct sg_dispatcher *d, struct sg_job *job, int64_t now)
     }
     sg_err_init(&err);
     rc = t->ops->prepare(&t->job, &d->cfg, now, &t->call, &err);
+    if (rc == SG_EDECLINED) {
+        /* Nothing left to send: the kind finished its work. */
+        settle_simple(d, t, SG_JOB_VERDICT_SUCCESS, "nothing to send", now);
+        task_free(t);
+        return;
+    }
     if (rc < 0) {
         settle_simple(
             d, t, err.retryable ? SG_JOB_VERDICT_RETRY : SG_JOB_VERDICT_DEAD,

@@ -6,6 +6,8 @@
  */
 #include "core/sg.h"
 
+#include "connectors/tiktok_shop/orders.h"
+#include "connectors/tiktok_shop/products.h"
 #include "connectors/tiktok_shop/tiktok_shop.h"
 #include "core/alloc.h"
 #include "core/buf.h"
@@ -382,7 +384,8 @@ out:
 const struct sg_connector_ops sg_connector_tiktok_shop = {
     .version = SG_CONNECTOR_OPS_VERSION,
     .name = "tiktok_shop",
-    .caps = SG_CAP_OAUTH | SG_CAP_SHOPS | SG_CAP_WEBHOOKS,
+    .caps = SG_CAP_OAUTH | SG_CAP_SHOPS | SG_CAP_WEBHOOKS | SG_CAP_CATALOG |
+            SG_CAP_ORDERS,
     .open = tts_open,
     .close = tts_close,
     .authorize_url = tts_authorize_url,
@@ -393,4 +396,9 @@ const struct sg_connector_ops sg_connector_tiktok_shop = {
     .verify_webhook = tts_verify_webhook,
     .parse_webhook = tts_parse_webhook,
     .webhook_events = subscribed,
+    .catalog_request = sg_tts__catalog_request,
+    .catalog_call = sg_tts__catalog_call,
+    .search_orders = sg_tts__search_orders,
+    .get_orders = sg_tts__get_orders,
+    .cancel_order = sg_tts__cancel_order,
 };

@@ -8,6 +8,7 @@
 
 #include "core/alloc.h"
 #include "features/catalog/catalog_store.h"
+#include "store/listings.h"
 #include "store/store.h"
 
 const struct sg_catalog_store_ops *sg_catalog_store_ops(const char *backend)
@@ -44,20 +45,40 @@ int sg_catalog_changed(struct sg_store_tx *tx, int64_t tenant_id,
                        int64_t product_id, const char *what,
                        struct sg_err *err)
 {
-    /*
-     * TODO(connector): enqueue a "catalog.sync" job here with
-     * coalesce_key "cat:tiktok_shop:<tenant>:<product_id>" and a payload
-     * naming the product and what changed, once the dispatcher has a
-     * handler for that kind. Enqueueing earlier would only fill the dead
-     * letter list. Every catalog change already calls this hook inside
-     * its own transaction, so the job will commit with the change.
-     */
-    SG_UNUSED(tx);
-    SG_UNUSED(tenant_id);
-    SG_UNUSED(product_id);
-    SG_UNUSED(what);
-    SG_UNUSED(err);
-    return 0;
+    char key[96], payload[96];
+    struct sg_job job;
+    bool active = false, zero = false;
+    int64_t id = 0;
+    bool coalesced = false;
+    int rc;
+
+    /* A listing change is the channel talking to us: nothing to push. */
+    if (!what || strcmp(what, "listing") == 0)
+        return 0;
+    rc = sg_listings_tx_conn_active(tx, tenant_id, SG_CATALOG_SYNC_CHANNEL,
+                                    &active, err);
+    if (rc || !active)
+        return rc;
+    /* A SKU going to zero must reach the channel before it oversells. */
+    if (strcmp(what, "inventory") == 0) {
+        rc = sg_listings_tx_sku_zero(tx, tenant_id, product_id, &zero, err);
+        if (rc)
+            return rc;
+    }
+    snprintf(key, sizeof(key), "cat:%s:%" PRId64 ":%" PRId64,
+             SG_CATALOG_SYNC_CHANNEL, tenant_id, product_id);
+    snprintf(payload, sizeof(payload), "{\"product_id\":%" PRId64 "}",
+             product_id);
+    memset(&job, 0, sizeof(job));
+    job.tenant_id = tenant_id;
+    snprintf(job.kind, sizeof(job.kind), "%s", SG_CATALOG_SYNC_KIND);
+    job.coalesce_key = key;
+    job.payload = payload;
+    job.priority = zero ? SG_CATALOG_SYNC_PRIO_ZERO : 0;
+    snprintf(job.platform, sizeof(job.platform), "%s",
+             SG_CATALOG_SYNC_CHANNEL);
+    snprintf(job.endpoint_class, sizeof(job.endpoint_class), "product");
+    return sg_store_tx_job_enqueue(tx, &job, &id, &coalesced, err);
 }
 
 /* ---- inventory ---- */

@@ -218,9 +218,16 @@ int sg_catalog_listing_set(struct sg_store_tx *tx, int64_t tenant_id,
 /*
  * The outbox hook: called (inside the same transaction) after every
  * catalog change a channel must hear about: what is "product",
- * "inventory", "price", "listing" or "delete". It records nothing yet:
- * see docs/catalog.md, "Channel sync". Returns 0 or an SG_E*.
+ * "inventory", "price", "listing" or "delete". When the tenant has an
+ * active TikTok Shop connection it enqueues a SG_CATALOG_SYNC_KIND job
+ * with coalesce key "cat:tiktok_shop:<tenant>:<product_id>" and payload
+ * {"product_id":N}; an inventory change that leaves a SKU with nothing
+ * available gets SG_CATALOG_SYNC_PRIO_ZERO. "listing" (the channel's own
+ * answer) enqueues nothing. See docs/publishing.md. Returns 0 or SG_E*.
  */
+#define SG_CATALOG_SYNC_KIND      "catalog.sync"
+#define SG_CATALOG_SYNC_CHANNEL   "tiktok_shop"
+#define SG_CATALOG_SYNC_PRIO_ZERO 10
 int sg_catalog_changed(struct sg_store_tx *tx, int64_t tenant_id,
                        int64_t product_id, const char *what,
                        struct sg_err *err);

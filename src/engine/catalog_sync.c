@@ -1,0 +1,1073 @@
+/*
+ * catalog_sync.c - the "catalog.sync" environment (catalog_sync.h). A job
+ * names one product; plan() compares what the catalog says (validated,
+ * mapped to TikTok's wire) with what the channel last acknowledged
+ * (listing_sync.state) and sends the first difference: create, then
+ * partial_edit, price, inventory, activate/deactivate, or delete. result()
+ * records the acknowledged state in one store write and, when more
+ * differences were left, enqueues the next step under the same coalesce
+ * key. An uncertain outcome (the request may have been applied but the
+ * answer was lost) marks the listing "uncertain": the next plan reads the
+ * product back before sending anything again. Creates carry an
+ * idempotency_key that stays the same until the channel's copy is
+ * deleted, so no retry can duplicate a listing.
+ */
+#include "engine/internal.h"
+#include "engine/catalog_sync.h"
+#include "connectors/tiktok_shop/products.h"
+#include "connectors/tiktok_shop/tiktok_shop.h"
+#include "core/alloc.h"
+#include "core/json.h"
+#include "core/log.h"
+#include "engine/tiktok_shop.h"
+#include "features/catalog/catalog.h"
+#include "features/catalog/validate.h"
+#include "jobs/breaker.h"
+#include "jobs/catalog_sync.h"
+#include "jobs/dispatcher.h"
+#include "store/listings.h"
+
+#define TENANTS_MAX   64
+#define INFLIGHT_MAX  8192
+#define TOKEN_TTL_MS  (60 * 1000)
+#define REASON_MAX    1024
+
+struct tenant_ctx {
+    int64_t tenant_id;
+    int64_t conn_id;
+    char shop_id[32];
+    char cipher[128];
+    char warehouse[32];
+    char *token;
+    int64_t token_at_ms;
+};
+
+/* What a call in flight is meant to achieve, for result(). */
+struct inflight {
+    int64_t job_id, lease;
+    int64_t tenant_id, product_id;
+    char step[20];
+    char shop_id[32];
+    json_t *desired;
+    bool more;
+    struct inflight *next;
+};
+
+static struct {
+    struct sg_engine *e;
+    struct sg_connector *conn;
+    struct sg_catalog_rules rules;
+    bool rules_ok;
+    pthread_mutex_t lock;
+    struct tenant_ctx t[TENANTS_MAX];
+    size_t nt;
+    struct inflight *fl;
+    size_t nfl;
+} CS;
+static pthread_once_t cs_once = PTHREAD_ONCE_INIT;
+
+static void cs_lock_init(void)
+{
+    pthread_mutex_init(&CS.lock, NULL);
+}
+
+/* ---- tenant context: connection, shop, warehouse, access token ---- */
+
+static void token_wipe(struct tenant_ctx *t)
+{
+    if (t->token) {
+        memset(t->token, 0, strlen(t->token));
+        sg_free(t->token);
+        t->token = NULL;
+    }
+}
+
+static int fetch_warehouse(const char *token, const char *cipher,
+                           char out[32], struct sg_err *err)
+{
+    struct sg_tts_param p[1] = {{"shop_cipher", cipher}};
+    json_t *data = NULL, *w, *first = NULL;
+    size_t i;
+    int rc;
+
+    rc = sg_tts_call(CS.conn, "GET", "/logistics/202309/warehouses", p, 1,
+                     token, NULL, 0, &data, err);
+    if (rc)
+        return rc;
+    json_array_foreach(json_object_get(data, "warehouses"), i, w) {
+        const char *type = sg_json_str(w, "type");
+
+        if (!type || strcmp(type, "SALES_WAREHOUSE") != 0)
+            continue;
+        if (!first || json_is_true(json_object_get(w, "is_default")))
+            first = w;
+    }
+    if (first && sg_json_str(first, "id"))
+        snprintf(out, 32, "%s", sg_json_str(first, "id"));
+    else
+        rc = sg_err_set(err, SG_ENOTFOUND, "the shop has no sales warehouse");
+    json_decref(data);
+    return rc;
+}
+
+/*
+ * The tenant's shop, warehouse and a copy of its access token (*token_out,
+ * sg_alloc'd; wipe and free). SG_EDECLINED when the tenant has no active
+ * connection: nothing is pushed for it.
+ */
+static int tenant_get(int64_t tenant_id, int64_t now_ms, struct tenant_ctx *out,
+                      char **token_out, struct sg_err *err)
+{
+    struct tenant_ctx *t = NULL;
+    struct sg_channel_shop shop;
+    char *tok = NULL;
+    int64_t conn_id = 0;
+    int rc = 0;
+
+    *token_out = NULL;
+    pthread_mutex_lock(&CS.lock);
+    for (size_t i = 0; i < CS.nt; i++)
+        if (CS.t[i].tenant_id == tenant_id)
+            t = &CS.t[i];
+    if (t && t->token && now_ms - t->token_at_ms < TOKEN_TTL_MS) {
+        *out = *t;
+        out->token = NULL;
+        *token_out = sg_strdup(t->token);
+        pthread_mutex_unlock(&CS.lock);
+        return *token_out ? 0 : sg_err_set(err, SG_ENOMEM, "out of memory");
+    }
+    pthread_mutex_unlock(&CS.lock);
+
+    rc = sg_engine__tiktok_access(CS.e, tenant_id, &tok, &conn_id, &shop,
+                                  err);
+    if (rc)
+        return rc;
+    memset(out, 0, sizeof(*out));
+    out->tenant_id = tenant_id;
+    out->conn_id = conn_id;
+    snprintf(out->shop_id, sizeof(out->shop_id), "%s", shop.shop_id);
+    snprintf(out->cipher, sizeof(out->cipher), "%s", shop.cipher);
+    if (t && t->warehouse[0] && strcmp(t->shop_id, out->shop_id) == 0)
+        snprintf(out->warehouse, sizeof(out->warehouse), "%s",
+                 t->warehouse);
+    else
+        rc = fetch_warehouse(tok, out->cipher, out->warehouse, err);
+    if (rc) {
+        memset(tok, 0, strlen(tok));
+        sg_free(tok);
+        return rc;
+    }
+    pthread_mutex_lock(&CS.lock);
+    t = NULL;
+    for (size_t i = 0; i < CS.nt; i++)
+        if (CS.t[i].tenant_id == tenant_id)
+            t = &CS.t[i];
+    if (!t && CS.nt < TENANTS_MAX)
+        t = &CS.t[CS.nt++];
+    if (t) {
+        token_wipe(t);
+        *t = *out;
+        t->token = sg_strdup(tok);
+        t->token_at_ms = now_ms;
+    }
+    pthread_mutex_unlock(&CS.lock);
+    *token_out = tok;
+    return 0;
+}
+
+static void tenant_forget(int64_t tenant_id)
+{
+    pthread_mutex_lock(&CS.lock);
+    for (size_t i = 0; i < CS.nt; i++)
+        if (CS.t[i].tenant_id == tenant_id)
+            token_wipe(&CS.t[i]);
+    pthread_mutex_unlock(&CS.lock);
+}
+
+/* ---- the desired state of a product ---- */
+
+struct want {
+    struct sg_product p;
+    struct sg_tts_sku_in skus[SG_TTS_SKUS_MAX];
+    char price[SG_TTS_SKUS_MAX][32];
+    char list[SG_TTS_SKUS_MAX][32];
+    const char *images[SG_CAT_IMAGES_MAX];
+    char ext[24];
+    struct sg_tts_product_in in;
+    json_t *desired; /* {"content","price":{},"qty":{},"active"} */
+};
+
+static void want_release(struct want *w)
+{
+    sg_product_release(&w->p);
+    json_decref(w->desired);
+    w->desired = NULL;
+}
+
+static const json_t *category_obj(const char *id)
+{
+    size_t i;
+    json_t *c;
+
+    if (!id)
+        return NULL;
+    json_array_foreach(json_object_get(CS.rules.categories, "categories"), i,
+                       c) {
+        const char *cid = sg_json_str(c, "id");
+
+        if (cid && strcmp(cid, id) == 0)
+            return c;
+    }
+    return NULL;
+}
+
+static int64_t available(int64_t tenant_id, const char *sku)
+{
+    struct sg_inv_level *lv = NULL;
+    struct sg_err err;
+    size_t n = 0;
+    int64_t sum = 0;
+
+    sg_err_init(&err);
+    if (sg_inventory_levels(CS.e->store, tenant_id, sku, &lv, &n, &err))
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        sum += lv[i].on_hand - lv[i].reserved - lv[i].committed;
+    sg_free(lv);
+    return sum < 0 ? 0 : sum;
+}
+
+/* Map p (already loaded into w->p) to the wire input and the desired JSON. */
+static int want_build(struct want *w, const struct tenant_ctx *t)
+{
+    struct sg_product *p = &w->p;
+    json_t *price = json_object(), *qty = json_object();
+    char hash[17];
+
+    if (p->n_variants > SG_TTS_SKUS_MAX)
+        return SG_ELIMIT;
+    memset(&w->in, 0, sizeof(w->in));
+    for (size_t i = 0; i < p->n_images && i < SG_CAT_IMAGES_MAX; i++)
+        w->images[i] = p->images[i].src;
+    for (size_t i = 0; i < p->n_variants; i++) {
+        struct sg_variant *v = &p->variants[i];
+        struct sg_tts_sku_in *s = &w->skus[i];
+
+        memset(s, 0, sizeof(*s));
+        s->seller_sku = v->sku;
+        sg_money_format(v->price, p->currency, w->price[i],
+                        sizeof(w->price[i]));
+        s->price = w->price[i];
+        if (v->compare_at > 0) {
+            sg_money_format(v->compare_at, p->currency, w->list[i],
+                            sizeof(w->list[i]));
+            s->list_price = w->list[i];
+        }
+        /* Channel buffer: none yet (docs/publishing.md). */
+        s->quantity = available(p->tenant_id, v->sku);
+        for (int k = 0; k < SG_CAT_OPTIONS; k++) {
+            s->option_name[k] = p->option_name[k];
+            s->option_value[k] = v->option[k];
+        }
+        json_object_set_new(price, v->sku, json_string(s->price));
+        json_object_set_new(qty, v->sku, json_integer(s->quantity));
+    }
+    snprintf(w->ext, sizeof(w->ext), "%" PRId64, p->id);
+    w->in.title = p->title;
+    w->in.description = p->body_html ? p->body_html : p->title;
+    w->in.category_id = sg_catalog_map_lookup(&CS.rules, p);
+    w->in.category = category_obj(w->in.category_id);
+    w->in.currency = p->currency;
+    w->in.external_id = w->ext;
+    w->in.warehouse_id = t->warehouse;
+    w->in.images = w->images;
+    w->in.n_images = p->n_images < SG_CAT_IMAGES_MAX ? p->n_images
+                                                     : SG_CAT_IMAGES_MAX;
+    w->in.attributes = p->attributes;
+    w->in.certifications = p->certifications;
+    w->in.length_mm = p->length_mm;
+    w->in.width_mm = p->width_mm;
+    w->in.height_mm = p->height_mm;
+    w->in.grams = p->n_variants ? p->variants[0].grams : -1;
+    w->in.skus = w->skus;
+    w->in.n_skus = p->n_variants;
+    sg_tts_product_hash(&w->in, hash);
+    w->desired = json_pack("{s:s,s:o,s:o,s:b}", "content", hash, "price",
+                           price, "qty", qty, "active",
+                           strcmp(p->status, "active") == 0);
+    return w->desired ? 0 : SG_ENOMEM;
+}
+
+/* Attach the channel's SKU ids (state.skus) to the wire input. */
+static void want_ids(struct want *w, const json_t *ids)
+{
+    for (size_t i = 0; i < w->in.n_skus; i++)
+        w->skus[i].sku_id = sg_json_str(ids, w->skus[i].seller_sku);
+}
+
+static bool same_keys(const json_t *a, const json_t *b)
+{
+    const char *k;
+    json_t *v;
+
+    if (json_object_size(a) != json_object_size(b))
+        return false;
+    json_object_foreach((json_t *)(uintptr_t)a, k, v) {
+        if (!json_object_get(b, k))
+            return false;
+    }
+    return true;
+}
+
+/* ---- store writes from plan/result ---- */
+
+struct rec_op {
+    int64_t tenant_id, product_id;
+    char step[20];
+    char shop_id[32];
+    json_t *desired;  /* borrowed from the in-flight entry (owned by op) */
+    json_t *data;     /* the answer's data, may be NULL */
+    char status[24];  /* set status (visible); "" = keep */
+    char reason[REASON_MAX];
+    bool set_reason;
+    bool uncertain;   /* mark the listing uncertain */
+    bool more;        /* enqueue the next step */
+    bool failed;      /* the call failed for good */
+};
+
+static void rec_free(struct rec_op *op)
+{
+    if (!op)
+        return;
+    json_decref(op->desired);
+    json_decref(op->data);
+    sg_free(op);
+}
+
+static int enqueue_next(struct sg_store_tx *tx, int64_t tenant_id,
+                        int64_t product_id, int priority, struct sg_err *err)
+{
+    char key[96], payload[64];
+    struct sg_job job;
+    int64_t id = 0;
+    bool coalesced = false;
+
+    snprintf(key, sizeof(key), "cat:%s:%" PRId64 ":%" PRId64,
+             SG_CATALOG_SYNC_CHANNEL, tenant_id, product_id);
+    snprintf(payload, sizeof(payload), "{\"product_id\":%" PRId64 "}",
+             product_id);
+    memset(&job, 0, sizeof(job));
+    job.tenant_id = tenant_id;
+    snprintf(job.kind, sizeof(job.kind), "%s", SG_CATALOG_SYNC_KIND);
+    job.coalesce_key = key;
+    job.payload = payload;
+    job.priority = priority;
+    snprintf(job.platform, sizeof(job.platform), "%s",
+             SG_CATALOG_SYNC_CHANNEL);
+    snprintf(job.endpoint_class, sizeof(job.endpoint_class), "product");
+    return sg_store_tx_job_enqueue(tx, &job, &id, &coalesced, err);
+}
+
+static const char *status_of(const char *tts_status)
+{
+    if (!tts_status)
+        return "pending";
+    if (strcmp(tts_status, "ACTIVATE") == 0)
+        return "live";
+    if (strcmp(tts_status, "FAILED") == 0)
+        return "failed";
+    if (strcmp(tts_status, "SELLER_DEACTIVATED") == 0)
+        return "inactive";
+    if (strcmp(tts_status, "PLATFORM_DEACTIVATED") == 0 ||
+        strcmp(tts_status, "FREEZE") == 0)
+        return "suspended";
+    if (strcmp(tts_status, "DELETED") == 0)
+        return "deleted";
+    if (strcmp(tts_status, "DRAFT") == 0)
+        return "draft";
+    return "pending";
+}
+
+/* Apply the acknowledged step to state (a JSON object, modified). */
+static void apply_step(struct rec_op *op, struct sg_listing_sync *l,
+                       json_t *st)
+{
+    const json_t *d = op->desired;
+    char pid[32], msg[256];
+    json_t *ids = NULL, *qty = NULL, *price = NULL;
+    const char *tstat = NULL;
+
+    if (strcmp(op->step, "create") == 0 ||
+        strcmp(op->step, "partial_edit") == 0) {
+        if (sg_tts_parse_write(op->data, pid, &ids, NULL) == 0) {
+            snprintf(l->channel_product_id, sizeof(l->channel_product_id),
+                     "%s", pid);
+            if (json_object_size(ids))
+                json_object_set(st, "skus", ids);
+        }
+        json_decref(ids);
+        json_object_set(st, "content", json_object_get(d, "content"));
+        if (strcmp(op->step, "create") == 0 ||
+            json_object_get(d, "with_skus")) {
+            json_object_set(st, "price", json_object_get(d, "price"));
+            json_object_set(st, "qty", json_object_get(d, "qty"));
+        }
+        if (strcmp(op->step, "create") == 0)
+            json_object_set_new(st, "active", json_true());
+        json_object_del(st, "uncertain");
+        snprintf(op->status, sizeof(op->status), "pending");
+        op->set_reason = true;
+        op->reason[0] = '\0';
+    } else if (strcmp(op->step, "price") == 0 ||
+               strcmp(op->step, "inventory") == 0) {
+        if (sg_tts_item_errors(op->data, msg, sizeof(msg)) > 0) {
+            snprintf(op->reason, sizeof(op->reason), "%s update: %s",
+                     op->step, msg);
+            op->set_reason = true;
+            op->more = false;
+            return;
+        }
+        json_object_set(st, strcmp(op->step, "price") == 0 ? "price" : "qty",
+                        json_object_get(d, strcmp(op->step, "price") == 0
+                                               ? "price" : "qty"));
+        json_object_del(st, "uncertain");
+    } else if (strcmp(op->step, "activate") == 0 ||
+               strcmp(op->step, "deactivate") == 0) {
+        json_object_set(st, "active", json_object_get(d, "active"));
+        snprintf(op->status, sizeof(op->status), "%s",
+                 strcmp(op->step, "activate") == 0 ? "pending" : "inactive");
+        json_object_del(st, "uncertain");
+    } else if (strcmp(op->step, "delete") == 0) {
+        json_int_t gen = json_integer_value(json_object_get(st, "gen"));
+
+        json_object_clear(st);
+        json_object_set_new(st, "gen", json_integer(gen + 1));
+        l->channel_product_id[0] = '\0';
+        snprintf(op->status, sizeof(op->status), "deleted");
+    } else if (strcmp(op->step, "get") == 0) {
+        if (sg_tts_parse_product(op->data, &qty, &price, &ids, &tstat) == 0) {
+            json_object_set(st, "qty", qty);
+            json_object_set(st, "price", price);
+            if (json_object_size(ids))
+                json_object_set(st, "skus", ids);
+        }
+        json_decref(qty);
+        json_decref(price);
+        json_decref(ids);
+        json_object_del(st, "uncertain");
+        json_object_del(st, "read");
+        if (tstat) {
+            json_object_set_new(st, "channel_status", json_string(tstat));
+            snprintf(op->status, sizeof(op->status), "%s", status_of(tstat));
+            op->set_reason = true;
+            op->reason[0] = '\0';
+            if (strcmp(tstat, "FAILED") == 0)
+                sg_tts_audit_reasons(op->data, op->reason,
+                                     sizeof(op->reason));
+        }
+        /* What the channel holds may differ from the catalog: go on. */
+        op->more = true;
+    }
+}
+
+static int rec_write(struct sg_store_tx *tx, void *arg, struct sg_err *err)
+{
+    struct rec_op *op = arg;
+    struct sg_listing_sync l;
+    json_t *st = NULL;
+    int rc;
+
+    rc = sg_listings_tx_get(tx, op->tenant_id, op->product_id,
+                            SG_CATALOG_SYNC_CHANNEL, &l, err);
+    if (rc == SG_ENOTFOUND) {
+        memset(&l, 0, sizeof(l));
+        l.tenant_id = op->tenant_id;
+        l.product_id = op->product_id;
+        snprintf(l.channel, sizeof(l.channel), "%s", SG_CATALOG_SYNC_CHANNEL);
+        snprintf(l.status, sizeof(l.status), "pending");
+        rc = 0;
+    }
+    if (rc)
+        return rc;
+    st = json_loads(l.state ? l.state : "{}", 0, NULL);
+    if (!json_is_object(st)) {
+        json_decref(st);
+        st = json_object();
+    }
+    if (op->shop_id[0])
+        snprintf(l.shop_id, sizeof(l.shop_id), "%s", op->shop_id);
+    if (op->uncertain)
+        json_object_set_new(st, "uncertain", json_string(op->step));
+    else if (!op->failed && op->desired)
+        apply_step(op, &l, st);
+    if (op->status[0])
+        snprintf(l.status, sizeof(l.status), "%s", op->status);
+    if (op->set_reason) {
+        sg_free(l.reason);
+        l.reason = op->reason[0] ? sg_strdup(op->reason) : NULL;
+    }
+    sg_free(l.state);
+    l.state = sg_json_dump(st, NULL);
+    json_decref(st);
+    rc = l.state ? sg_listings_tx_put(tx, &l, err)
+                 : sg_err_set(err, SG_ENOMEM, "out of memory");
+    /* The visible status (API, surge validate); a deleted product has none. */
+    if (!rc && (op->status[0] || op->set_reason) &&
+        strcmp(l.status, "deleted") != 0) {
+        rc = sg_catalog_listing_set(tx, op->tenant_id, op->product_id,
+                                    SG_CATALOG_SYNC_CHANNEL, l.status,
+                                    l.reason, err);
+        if (rc == SG_ENOTFOUND || rc == SG_EINVAL)
+            rc = 0;
+    }
+    if (!rc && op->more)
+        rc = enqueue_next(tx, op->tenant_id, op->product_id, 0, err);
+    sg_listing_sync_release(&l);
+    return rc;
+}
+
+static void rec_done(void *arg, int rc, const struct sg_err *err)
+{
+    struct rec_op *op = arg;
+
+    if (rc)
+        sg_log(SG_LOG_WARN, "catalog_sync", "msg=\"listing write failed\" "
+               "product=%" PRId64 " err=\"%s\"", op->product_id,
+               err ? err->msg : "");
+    else if (op->more && CS.e && CS.e->dispatcher)
+        sg_dispatcher_kick(CS.e->dispatcher);
+    rec_free(op);
+}
+
+static void rec_submit(struct rec_op *op)
+{
+    if (sg_store_submit(CS.e->store, rec_write, rec_done, op) != 0) {
+        sg_log(SG_LOG_WARN, "catalog_sync", "msg=\"store busy; listing "
+               "state not recorded\" product=%" PRId64, op->product_id);
+        rec_free(op);
+    }
+}
+
+static struct rec_op *rec_new(int64_t tenant_id, int64_t product_id,
+                              const char *step)
+{
+    struct rec_op *op = sg_calloc(1, sizeof(*op));
+
+    if (!op)
+        return NULL;
+    op->tenant_id = tenant_id;
+    op->product_id = product_id;
+    snprintf(op->step, sizeof(op->step), "%s", step);
+    return op;
+}
+
+/* ---- in-flight table ---- */
+
+static void inflight_put(struct inflight *f)
+{
+    pthread_mutex_lock(&CS.lock);
+    f->next = CS.fl;
+    CS.fl = f;
+    CS.nfl++;
+    pthread_mutex_unlock(&CS.lock);
+}
+
+static struct inflight *inflight_take(int64_t job_id, int64_t lease)
+{
+    struct inflight **pp, *f = NULL;
+
+    pthread_mutex_lock(&CS.lock);
+    for (pp = &CS.fl; *pp; pp = &(*pp)->next) {
+        if ((*pp)->job_id == job_id && (*pp)->lease == lease) {
+            f = *pp;
+            *pp = f->next;
+            CS.nfl--;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&CS.lock);
+    return f;
+}
+
+static void inflight_free(struct inflight *f)
+{
+    if (!f)
+        return;
+    json_decref(f->desired);
+    sg_free(f);
+}
+
+/* ---- plan ---- */
+
+static int invalid_write(struct sg_store_tx *tx, void *arg, struct sg_err *err)
+{
+    return rec_write(tx, arg, err);
+}
+
+/* Record "invalid" with the validation issues, once. */
+static void record_invalid(const struct sg_job *job, int64_t pid,
+                           const json_t *report,
+                           const struct sg_listing_sync *l)
+{
+    struct rec_op *op = rec_new(job->tenant_id, pid, "invalid");
+    json_t *is;
+    size_t i, used = 0;
+    struct sg_err err;
+
+    if (!op)
+        return;
+    json_array_foreach(json_object_get(report, "issues"), i, is) {
+        int k = snprintf(op->reason + used, sizeof(op->reason) - used,
+                         "%s%s: %s", used ? "; " : "",
+                         sg_json_str(is, "field") ? sg_json_str(is, "field")
+                                                  : "product",
+                         sg_json_str(is, "message") ? sg_json_str(is,
+                                                                  "message")
+                                                    : "invalid");
+        if (k < 0 || (size_t)k >= sizeof(op->reason) - used)
+            break;
+        used += (size_t)k;
+    }
+    if (l && strcmp(l->status, "invalid") == 0 && l->reason &&
+        strcmp(l->reason, op->reason) == 0) {
+        rec_free(op);
+        return;
+    }
+    snprintf(op->status, sizeof(op->status), "invalid");
+    op->set_reason = true;
+    op->failed = true;
+    sg_log(SG_LOG_INFO, "catalog_sync", "msg=\"not published: invalid\" "
+           "job_id=%" PRId64 " product=%" PRId64 " reasons=\"%s\"", job->id,
+           pid, op->reason);
+    sg_err_init(&err);
+    if (sg_store_write(CS.e->store, invalid_write, op, &err))
+        sg_log(SG_LOG_WARN, "catalog_sync", "msg=\"cannot record invalid\" "
+               "err=\"%s\"", err.msg);
+    rec_free(op);
+}
+
+static bool json_same(const json_t *a, const json_t *b)
+{
+    return a && b && json_equal((json_t *)(uintptr_t)a,
+                                (json_t *)(uintptr_t)b);
+}
+
+/* Choose the step; *more when further differences remain after it. */
+static const char *choose(const struct sg_product *p, bool deleted,
+                          const struct sg_listing_sync *l, const json_t *st,
+                          const json_t *d, bool *more)
+{
+    bool has_id = l && l->channel_product_id[0];
+    const char *steps[5];
+    size_t n = 0;
+
+    *more = false;
+    if (deleted)
+        return has_id ? "delete" : NULL;
+    if (json_object_get(st, "uncertain") || json_object_get(st, "read"))
+        return has_id ? "get" : "create";
+    if (!has_id)
+        return strcmp(p->status, "active") == 0 ? "create" : NULL;
+    if (!json_same(json_object_get(st, "content"),
+                   json_object_get(d, "content")))
+        steps[n++] = "partial_edit";
+    if (!json_same(json_object_get(st, "price"), json_object_get(d, "price")))
+        steps[n++] = "price";
+    if (!json_same(json_object_get(st, "qty"), json_object_get(d, "qty")))
+        steps[n++] = "inventory";
+    if (json_is_true(json_object_get(st, "active")) !=
+        json_is_true(json_object_get(d, "active")))
+        steps[n++] = json_is_true(json_object_get(d, "active"))
+                         ? "activate" : "deactivate";
+    *more = n > 1;
+    return n ? steps[0] : NULL;
+}
+
+static int plan(void *ctx, const struct sg_job *job, int64_t now_ms,
+                struct sg_job_call *call, struct sg_err *err)
+{
+    struct tenant_ctx t;
+    struct want w;
+    struct sg_listing_sync l;
+    struct sg_conn_catalog_op op;
+    struct inflight *f = NULL;
+    json_t *payload = NULL, *st = NULL, *body = NULL, *report = NULL;
+    char *token = NULL, *text = NULL, idem[96], hdr[64];
+    const char *step;
+    bool have_l = false, deleted = false, more = false;
+    int64_t pid;
+    int rc;
+
+    SG_UNUSED(ctx);
+    memset(&w, 0, sizeof(w));
+    memset(&l, 0, sizeof(l));
+    payload = json_loads(job->payload ? job->payload : "", 0, NULL);
+    pid = sg_json_int(payload, "product_id", 0);
+    json_decref(payload);
+    if (pid <= 0)
+        return sg_err_set(err, SG_EINVAL, "payload names no product_id");
+    rc = tenant_get(job->tenant_id, now_ms, &t, &token, err);
+    if (rc == SG_ENOTFOUND || rc == SG_ESTATE || rc == SG_EDECLINED)
+        return SG_EDECLINED; /* no active connection: nothing to push */
+    if (rc) {
+        if (err)
+            err->retryable = true;
+        return rc;
+    }
+    rc = sg_catalog_get(CS.e->store, job->tenant_id, pid, &w.p, err);
+    if (rc == SG_ENOTFOUND) {
+        deleted = true;
+        rc = 0;
+    }
+    if (rc)
+        goto out_retry;
+    rc = sg_listings_get(CS.e->store, job->tenant_id, pid,
+                         SG_CATALOG_SYNC_CHANNEL, &l, err);
+    have_l = rc == 0;
+    if (rc == SG_ENOTFOUND)
+        rc = 0;
+    if (rc)
+        goto out_retry;
+    st = json_loads(have_l && l.state ? l.state : "{}", 0, NULL);
+    if (!json_is_object(st)) {
+        json_decref(st);
+        st = json_object();
+    }
+    if (!deleted) {
+        report = sg_catalog_validate(&CS.rules, &w.p, SG_CATALOG_SYNC_CHANNEL);
+        if (report && !json_is_true(json_object_get(report, "valid"))) {
+            record_invalid(job, pid, report, have_l ? &l : NULL);
+            rc = SG_EDECLINED;
+            goto out;
+        }
+        rc = want_build(&w, &t);
+        if (rc) {
+            rc = sg_err_set(err, rc, "cannot map product %" PRId64, pid);
+            goto out;
+        }
+        want_ids(&w, json_object_get(st, "skus"));
+    }
+    step = choose(&w.p, deleted, have_l ? &l : NULL, st, w.desired, &more);
+    if (!step) {
+        rc = SG_EDECLINED;
+        goto out;
+    }
+    if (strcmp(step, "create") == 0) {
+        snprintf(idem, sizeof(idem), "surge-%" PRId64 "-%" PRId64 "-%"
+                 JSON_INTEGER_FORMAT, job->tenant_id, pid,
+                 json_integer_value(json_object_get(st, "gen")));
+        body = sg_tts_product_body(&w.in, idem, true);
+    } else if (strcmp(step, "partial_edit") == 0) {
+        bool with_skus = !same_keys(json_object_get(st, "skus"),
+                                    json_object_get(w.desired, "price"));
+
+        body = sg_tts_product_body(&w.in, NULL, with_skus);
+        if (with_skus)
+            json_object_set_new(w.desired, "with_skus", json_true());
+    } else if (strcmp(step, "price") == 0) {
+        body = sg_tts_prices_body(&w.in);
+    } else if (strcmp(step, "inventory") == 0) {
+        body = sg_tts_inventory_body(&w.in);
+    } else if (strcmp(step, "get") == 0) {
+        body = NULL;
+    } else {
+        body = sg_tts_ids_body(l.channel_product_id);
+    }
+    if (body) {
+        text = sg_json_dump(body, NULL);
+        if (!text) {
+            rc = sg_err_set(err, SG_ENOMEM, "out of memory");
+            goto out_retry;
+        }
+    }
+    memset(&op, 0, sizeof(op));
+    op.verb = step;
+    op.shop_cipher = t.cipher;
+    op.product_id = l.channel_product_id[0] ? l.channel_product_id : NULL;
+    op.body = text;
+    op.body_len = text ? strlen(text) : 0;
+    rc = CS.conn->ops->catalog_request(CS.conn, &op, call->method,
+                                       &call->url, err);
+    if (rc)
+        goto out;
+    call->body = text;
+    call->body_len = op.body_len;
+    text = NULL;
+    snprintf(hdr, sizeof(hdr), "x-tts-access-token");
+    rc = sg_job_call_header(call, "Content-Type", "application/json");
+    if (!rc)
+        rc = sg_job_call_header(call, hdr, token);
+    if (rc) {
+        rc = sg_err_set(err, rc, "cannot set request headers");
+        goto out;
+    }
+    snprintf(call->platform, sizeof(call->platform), "%s",
+             SG_CATALOG_SYNC_CHANNEL);
+    snprintf(call->shop, sizeof(call->shop), "%s", t.shop_id);
+    snprintf(call->endpoint_class, sizeof(call->endpoint_class), "%s", step);
+    f = sg_calloc(1, sizeof(*f));
+    if (!f) {
+        rc = sg_err_set(err, SG_ENOMEM, "out of memory");
+        goto out_retry;
+    }
+    f->job_id = job->id;
+    f->lease = job->lease_token;
+    f->tenant_id = job->tenant_id;
+    f->product_id = pid;
+    f->more = more;
+    snprintf(f->step, sizeof(f->step), "%s", step);
+    snprintf(f->shop_id, sizeof(f->shop_id), "%s", t.shop_id);
+    f->desired = w.desired ? json_incref(w.desired) : json_object();
+    inflight_put(f);
+    sg_log(SG_LOG_DEBUG, "catalog_sync", "msg=\"send\" job_id=%" PRId64
+           " product=%" PRId64 " step=%s", job->id, pid, step);
+    goto out;
+out_retry:
+    if (err)
+        err->retryable = true;
+out:
+    if (token) {
+        memset(token, 0, strlen(token));
+        sg_free(token);
+    }
+    sg_free(text);
+    json_decref(body);
+    json_decref(report);
+    json_decref(st);
+    sg_listing_sync_release(&l);
+    want_release(&w);
+    return rc;
+}
+
+/* ---- result ---- */
+
+static bool is_write(const char *step)
+{
+    return strcmp(step, "get") != 0;
+}
+
+static void result(void *ctx, const struct sg_job *job,
+                   const struct sg_http_response *resp, int64_t now_ms,
+                   const struct sg_dispatcher_cfg *cfg,
+                   struct sg_job_outcome *out)
+{
+    struct inflight *f = inflight_take(job->id, job->lease_token);
+    struct rec_op *op;
+    struct sg_err err;
+    json_t *data = NULL;
+    int rc;
+
+    SG_UNUSED(ctx);
+    sg_job_classify_http(resp, now_ms, cfg->retry_after_max_ms, out);
+    if (!f)
+        return;
+    if (resp->transport != SG_HTTP_OK) {
+        /* Lost answer after sending: read back before any repeat. */
+        if (resp->sent && is_write(f->step) &&
+            strcmp(f->step, "create") != 0) {
+            op = rec_new(f->tenant_id, f->product_id, f->step);
+            if (op) {
+                op->uncertain = true;
+                rec_submit(op);
+            }
+            sg_log(SG_LOG_INFO, "catalog_sync", "msg=\"uncertain outcome; "
+                   "will read back\" job_id=%" PRId64 " step=%s",
+                   job->id, f->step);
+        }
+        inflight_free(f);
+        return;
+    }
+    sg_err_init(&err);
+    rc = sg_tts_envelope(&data, resp, true, &err);
+    if (rc == 0) {
+        out->verdict = SG_JOB_VERDICT_SUCCESS;
+        out->breaker = SG_BREAKER_SUCCESS;
+        out->reason[0] = '\0';
+        op = rec_new(f->tenant_id, f->product_id, f->step);
+        if (op) {
+            snprintf(op->shop_id, sizeof(op->shop_id), "%s", f->shop_id);
+            op->desired = f->desired;
+            f->desired = NULL;
+            op->data = data;
+            data = NULL;
+            op->more = f->more;
+            rec_submit(op);
+        }
+        goto done;
+    }
+    snprintf(out->reason, sizeof(out->reason), "%.19s: %.200s", f->step,
+             err.msg);
+    out->retry_after_ms = err.retry_after_ms > 0 ? err.retry_after_ms : -1;
+    out->rate_limited = rc == SG_ELIMIT && err.retryable;
+    if (rc == SG_ESTALE) {
+        /* 105002: refresh the token, then try again. */
+        tenant_forget(f->tenant_id);
+        sg_engine__tiktok_refresh_soon(CS.e, f->tenant_id);
+        out->verdict = SG_JOB_VERDICT_RETRY;
+        out->breaker = SG_BREAKER_NEUTRAL;
+    } else if (err.retryable) {
+        out->verdict = SG_JOB_VERDICT_RETRY;
+        out->breaker = rc == SG_EREMOTE ? SG_BREAKER_FAILURE
+                                        : SG_BREAKER_NEUTRAL;
+    } else {
+        out->verdict = SG_JOB_VERDICT_DEAD;
+        out->breaker = SG_BREAKER_NEUTRAL;
+        if (rc == SG_EAUTH)
+            tenant_forget(f->tenant_id);
+        op = rec_new(f->tenant_id, f->product_id, f->step);
+        if (op) {
+            op->failed = true;
+            op->set_reason = true;
+            snprintf(op->status, sizeof(op->status), "failed");
+            snprintf(op->reason, sizeof(op->reason), "%s", out->reason);
+            rec_submit(op);
+        }
+        sg_log(SG_LOG_WARN, "catalog_sync", "msg=\"sync failed\" job_id=%"
+               PRId64 " product=%" PRId64 " reason=\"%s\"", job->id,
+               f->product_id, out->reason);
+    }
+done:
+    json_decref(data);
+    inflight_free(f);
+}
+
+/* ---- webhooks 5 and 37 ---- */
+
+int sg_engine__catalog_webhook(struct sg_engine *e, struct sg_store_tx *tx,
+                               const struct sg_inbox *row, struct sg_err *err)
+{
+    json_t *doc = json_loadb(row->body, row->body_len, 0, NULL);
+    json_t *data = json_object_get(doc, "data"), *v;
+    struct sg_listing_sync l;
+    struct rec_op op;
+    char pid[32] = "";
+    const char *tstat = NULL, *status;
+    int type = (int)sg_json_int(doc, "type", 0);
+    int64_t at = sg_json_int(data, "update_time", 0);
+    json_t *st = NULL;
+    int rc;
+
+    SG_UNUSED(e);
+    v = json_object_get(data, "product_id");
+    if (json_is_integer(v))
+        snprintf(pid, sizeof(pid), "%" JSON_INTEGER_FORMAT,
+                 json_integer_value(v));
+    else if (json_is_string(v))
+        snprintf(pid, sizeof(pid), "%s", json_string_value(v));
+    if (type == 37) {
+        const char *a = sg_json_str(json_object_get(data, "audit"), "status");
+
+        tstat = !a ? NULL : strcmp(a, "APPROVED") == 0 ? "ACTIVATE"
+                          : strcmp(a, "REJECTED") == 0 ? "FAILED" : "PENDING";
+    } else {
+        tstat = sg_json_str(data, "status");
+    }
+    if (!pid[0] || !tstat) {
+        json_decref(doc);
+        return 0;
+    }
+    rc = sg_listings_tx_find(tx, SG_CATALOG_SYNC_CHANNEL, pid, &l, err);
+    if (rc == SG_ENOTFOUND || (!rc && l.tenant_id != row->tenant_id)) {
+        if (!rc)
+            sg_listing_sync_release(&l);
+        json_decref(doc);
+        return 0;
+    }
+    if (rc) {
+        json_decref(doc);
+        return rc;
+    }
+    st = json_loads(l.state ? l.state : "{}", 0, NULL);
+    /* Out of order: an older event does not undo a newer one. */
+    if (json_is_object(st) &&
+        sg_json_int(st, "status_at", 0) > at) {
+        rc = 0;
+        goto out;
+    }
+    status = status_of(tstat);
+    memset(&op, 0, sizeof(op));
+    op.tenant_id = l.tenant_id;
+    op.product_id = l.product_id;
+    snprintf(op.step, sizeof(op.step), "webhook");
+    snprintf(op.status, sizeof(op.status), "%s", status);
+    op.set_reason = true;
+    if (strcmp(status, "suspended") == 0 &&
+        sg_json_str(data, "suspended_reason"))
+        snprintf(op.reason, sizeof(op.reason), "%s",
+                 sg_json_str(data, "suspended_reason"));
+    /* A failed audit: read the product back to learn the reasons. */
+    if (strcmp(status, "failed") == 0) {
+        snprintf(op.reason, sizeof(op.reason), "audit rejected; reading "
+                 "reasons");
+        if (json_is_object(st))
+            json_object_set_new(st, "read", json_true());
+        op.more = true;
+    }
+    if (json_is_object(st)) {
+        json_object_set_new(st, "status_at", json_integer(at));
+        json_object_set_new(st, "channel_status", json_string(tstat));
+        sg_free(l.state);
+        l.state = sg_json_dump(st, NULL);
+    }
+    rc = l.state ? sg_listings_tx_put(tx, &l, err)
+                 : sg_err_set(err, SG_ENOMEM, "out of memory");
+    if (!rc) {
+        op.failed = true; /* nothing more to apply from a step */
+        rc = rec_write(tx, &op, err);
+    }
+    sg_log(SG_LOG_INFO, "catalog_sync", "msg=\"listing status\" product=%"
+           PRId64 " channel_product=%s status=%s", l.product_id, pid, status);
+out:
+    json_decref(st);
+    json_decref(doc);
+    sg_listing_sync_release(&l);
+    return rc;
+}
+
+/* ---- lifecycle ---- */
+
+int sg_engine__catalog_sync_init(struct sg_engine *e, struct sg_err *err)
+{
+    struct sg_catalog_sync_env env;
+    int rc;
+
+    pthread_once(&cs_once, cs_lock_init);
+    CS.e = e;
+    CS.conn = sg_engine__tiktok_connector(e);
+    if (!CS.conn || !(CS.conn->ops->caps & SG_CAP_CATALOG) ||
+        !CS.conn->ops->catalog_request)
+        return sg_err_set(err, SG_ECONFIG, "connector cannot publish");
+    sg_catalog_rules_init(&CS.rules);
+    rc = sg_catalog_rules_load(&CS.rules, e->cfg, err);
+    if (rc)
+        return rc;
+    CS.rules_ok = true;
+    memset(&env, 0, sizeof(env));
+    env.plan = plan;
+    env.result = result;
+    sg_catalog_sync_configure(&env);
+    return 0;
+}
+
+void sg_engine__catalog_sync_fini(struct sg_engine *e)
+{
+    struct inflight *f;
+
+    if (!e || CS.e != e)
+        return;
+    sg_catalog_sync_configure(NULL);
+    pthread_mutex_lock(&CS.lock);
+    for (size_t i = 0; i < CS.nt; i++)
+        token_wipe(&CS.t[i]);
+    CS.nt = 0;
+    while ((f = CS.fl) != NULL) {
+        CS.fl = f->next;
+        inflight_free(f);
+    }
+    CS.nfl = 0;
+    pthread_mutex_unlock(&CS.lock);
+    if (CS.rules_ok)
+        sg_catalog_rules_release(&CS.rules);
+    CS.rules_ok = false;
+    CS.e = NULL;
+}

@@ -1,0 +1,583 @@
+/*
+ * orders_sync.c - bringing TikTok Shop orders into Surge. Webhooks (types
+ * 1, 3, 4, 11, 12) only queue the order id (order_fetch) inside the inbox
+ * processor's transaction; the TikTok Shop worker thread, which alone may
+ * unseal tokens, reads the queued ids' detail in batches of at most 50,
+ * normalises them and applies each batch in one store write that also
+ * moves inventory and clears the queue rows. A reconciliation poll
+ * searches every shop's orders by update time every [orders]
+ * poll_interval and queues what is newer, so a lost webhook is recovered.
+ *
+ * Nothing is lost on a crash: an acknowledged webhook is an inbox row
+ * until the queue row commits, and a queue row stays until its order is
+ * applied.
+ */
+#include "engine/internal.h"
+#include "connectors/tiktok_shop/orders.h"
+#include "core/alloc.h"
+#include "core/buf.h"
+#include "core/crypto.h"
+#include "core/json.h"
+#include "core/log.h"
+#include "engine/tiktok_shop.h"
+#include "features/orders/orders.h"
+
+#define FETCH_PENDING_MAX   200  /* queue rows read per tick */
+#define FETCH_ATTEMPTS_MAX  20   /* failed detail reads before dropping */
+#define MISSING_ATTEMPTS    5    /* detail answers without the id */
+#define POLL_PAGES_MAX      50   /* pages per shop per poll */
+#define POLL_PAGE_SIZE      100
+#define POLL_SHOPS_MAX      100
+
+struct sg_orders_engine {
+    int64_t last_poll_ms; /* monotonic; 0 = never */
+    int policy;           /* enum sg_oversold_policy */
+    atomic_ulong applied, oversold, fetch_errors, polls;
+};
+
+/* ---- inbox: queue the order named by a webhook ---- */
+
+int sg_engine__orders_inbox(struct sg_engine *e, struct sg_store_tx *tx,
+                            const struct sg_inbox *row, struct sg_err *err)
+{
+    json_t *j = NULL, *data;
+    const char *shop = NULL;
+    char order_id[SG_ORD_ID_MAX + 1], reason[32], shop_buf[40];
+    json_t *oid;
+    int64_t type;
+    int rc = 0;
+
+    (void)e;
+    if (sg_json_parse(&j, row->body, row->body_len, 32, NULL, NULL) != 0)
+        return 0; /* kept, ignored: the intake checked it once */
+    type = sg_json_int(j, "type", 0);
+    if (type != 1 && type != 3 && type != 4 && type != 11 && type != 12)
+        goto out;
+    data = json_object_get(j, "data");
+    oid = json_object_get(data, "order_id");
+    if (json_is_string(oid) && json_string_length(oid) > 0 &&
+        json_string_length(oid) <= SG_ORD_ID_MAX)
+        snprintf(order_id, sizeof(order_id), "%s", json_string_value(oid));
+    else if (json_is_integer(oid))
+        snprintf(order_id, sizeof(order_id), "%" JSON_INTEGER_FORMAT,
+                 json_integer_value(oid));
+    else
+        goto out;
+    shop = sg_json_str(j, "shop_id");
+    if (!shop && json_is_integer(json_object_get(j, "shop_id"))) {
+        snprintf(shop_buf, sizeof(shop_buf), "%" JSON_INTEGER_FORMAT,
+                 json_integer_value(json_object_get(j, "shop_id")));
+        shop = shop_buf;
+    }
+    if (!shop || !shop[0] || strlen(shop) > SG_ORD_ID_MAX)
+        goto out;
+    snprintf(reason, sizeof(reason), "webhook:%d", (int)type);
+    /*
+     * Types 1 and 3 carry the order's own update_time, so an id stored
+     * newer is not read again; the others carry a package's, a
+     * cancellation's or a return's time: always read.
+     */
+    rc = sg_orders_fetch_mark(tx, row->tenant_id, SG_TTS_PLATFORM, shop,
+                              order_id,
+                              type <= 3 ? sg_json_int(data, "update_time", 0)
+                                        : 0,
+                              reason, err);
+out:
+    json_decref(j);
+    return rc;
+}
+
+/* ---- a shop's token ---- */
+
+struct shop_ctx {
+    struct sg_channel_shop shop;
+    struct sg_channel_conn conn;
+    char *access; /* plaintext, wiped */
+};
+
+static void shop_ctx_release(struct shop_ctx *s)
+{
+    if (s->access) {
+        memset(s->access, 0, strlen(s->access));
+        sg_free(s->access);
+    }
+    sg_channel_conn_release(&s->conn);
+    memset(s, 0, sizeof(*s));
+}
+
+static int shop_open(struct sg_engine *e, const unsigned char *key,
+                     const char *shop_id, struct shop_ctx *s,
+                     struct sg_err *err)
+{
+    size_t len = 0;
+    int rc;
+
+    memset(s, 0, sizeof(*s));
+    rc = sg_channels_shop_get(e->store, SG_TTS_PLATFORM, shop_id, &s->shop,
+                              err);
+    if (!rc)
+        rc = sg_channels_conn_get(e->store, s->shop.tenant_id,
+                                  s->shop.connection_id, &s->conn, err);
+    if (!rc && strcmp(s->conn.status, "active") != 0)
+        rc = sg_err_set(err, SG_ESTATE, "connection %" PRId64 " is %s",
+                        s->conn.id, s->conn.status);
+    if (!rc && sg_unseal(key, s->conn.access_sealed, &s->access, &len) != 0)
+        rc = sg_err_set(err, SG_EAUTH, "cannot unseal the access token");
+    return rc;
+}
+
+/* After 105002: refresh the connection and unseal the new token. */
+static int shop_refresh(struct sg_engine *e, struct sg_connector *c,
+                        const unsigned char *key, struct shop_ctx *s,
+                        struct sg_err *err)
+{
+    char id[sizeof(s->shop.shop_id)];
+    int rc;
+
+    snprintf(id, sizeof(id), "%s", s->shop.shop_id);
+    rc = sg_tts_refresh_conn(e->store, c, key, &s->conn, err);
+    shop_ctx_release(s);
+    return rc ? rc : shop_open(e, key, id, s, err);
+}
+
+/* ---- applying a batch ---- */
+
+struct apply_batch {
+    struct sg_engine *e;
+    const struct sg_order_fetch *rows; /* the batch's queue rows */
+    size_t n_rows;
+    struct sg_order *orders;
+    size_t n_orders;
+    bool *newly;      /* per order: flagged oversold by this write */
+    bool *seen;       /* per row: the detail answered it */
+};
+
+static int notify_oversold(struct sg_store_tx *tx, struct sg_engine *e,
+                           const struct sg_order *o, struct sg_err *err)
+{
+    json_t *payload;
+    char *text, idem[96];
+    struct sg_job job;
+    int64_t id = 0;
+    bool coalesced = false;
+    int rc;
+
+    if (!e->cfg->notify.url || !e->cfg->notify.url[0])
+        return 0;
+    payload = json_pack("{s:s,s:o}", "event", "order.oversold", "data",
+                        sg_order_to_json(o, true));
+    text = payload ? sg_json_dump(payload, NULL) : NULL;
+    json_decref(payload);
+    if (!text)
+        return sg_err_set(err, SG_ENOMEM, "out of memory");
+    memset(&job, 0, sizeof(job));
+    job.tenant_id = o->tenant_id;
+    snprintf(job.kind, sizeof(job.kind), "notify.http");
+    snprintf(idem, sizeof(idem), "order-oversold-%" PRId64, o->id);
+    job.idempotency_key = idem;
+    job.payload = text;
+    job.attempts_max = (int)e->cfg->jobs.attempts_max;
+    snprintf(job.platform, sizeof(job.platform), "notify");
+    snprintf(job.endpoint_class, sizeof(job.endpoint_class), "http");
+    rc = sg_store_tx_job_enqueue(tx, &job, &id, &coalesced, err);
+    sg_free(text);
+    return rc;
+}
+
+static int oversold_audit(struct sg_store_tx *tx, const struct sg_order *o,
+                          const char *outcome, struct sg_err *err)
+{
+    struct sg_audit a;
+
+    memset(&a, 0, sizeof(a));
+    a.tenant_id = o->tenant_id;
+    snprintf(a.actor, sizeof(a.actor), "orders");
+    snprintf(a.action, sizeof(a.action), "order.oversold");
+    snprintf(a.object, sizeof(a.object), "order:%" PRId64, o->id);
+    snprintf(a.outcome, sizeof(a.outcome), "%s", outcome);
+    return sg_store_tx_audit(tx, &a, err);
+}
+
+static int write_apply(struct sg_store_tx *tx, void *arg, struct sg_err *err)
+{
+    struct apply_batch *b = arg;
+    struct sg_orders_engine *oe = b->e->orders;
+    int rc = 0;
+
+    for (size_t i = 0; i < b->n_orders && !rc; i++) {
+        struct sg_order *o = &b->orders[i];
+        struct sg_orders_opts opts = {.oversold_policy = oe->policy};
+        const char *source = "fetch";
+        int outcome = 0;
+
+        for (size_t k = 0; k < b->n_rows; k++)
+            if (strcmp(b->rows[k].channel_order_id, o->channel_order_id) ==
+                0)
+                source = b->rows[k].reason;
+        opts.source = source;
+        b->newly[i] = false;
+        rc = sg_orders_apply(tx, o, &opts, &outcome, &b->newly[i], err);
+        if (!rc && b->newly[i] &&
+            strcmp(o->oversold_action, "unknown_sku") == 0) {
+            /* Not Surge's product: flagged and told, never cancelled. */
+            rc = oversold_audit(tx, o, "unknown_sku", err);
+            if (!rc)
+                rc = notify_oversold(tx, b->e, o, err);
+        } else if (!rc && b->newly[i]) {
+            rc = oversold_audit(tx, o, sg_oversold_policy_name(oe->policy),
+                                err);
+            if (!rc && oe->policy == SG_OVERSOLD_NOTIFY) {
+                bool url = b->e->cfg->notify.url && b->e->cfg->notify.url[0];
+
+                rc = notify_oversold(tx, b->e, o, err);
+                if (!rc)
+                    rc = sg_orders_set_oversold_action(
+                        tx, o->tenant_id, o->id, url ? "notified" : "flagged",
+                        err);
+            } else if (!rc && oe->policy == SG_OVERSOLD_BACKORDER)
+                rc = sg_orders_set_oversold_action(tx, o->tenant_id, o->id,
+                                                   "backordered", err);
+        }
+    }
+    for (size_t k = 0; k < b->n_rows && !rc; k++) {
+        const struct sg_order_fetch *r = &b->rows[k];
+
+        if (b->seen[k])
+            rc = sg_orders_fetch_done(tx, r->channel, r->shop_id,
+                                      r->channel_order_id, err);
+        else
+            rc = sg_orders_fetch_failed(tx, r->channel, r->shop_id,
+                                        r->channel_order_id,
+                                        MISSING_ATTEMPTS, err);
+    }
+    return rc;
+}
+
+struct fail_batch {
+    const struct sg_order_fetch *rows;
+    size_t n;
+};
+
+static int write_failed(struct sg_store_tx *tx, void *arg, struct sg_err *err)
+{
+    struct fail_batch *b = arg;
+    int rc = 0;
+
+    for (size_t k = 0; k < b->n && !rc; k++)
+        rc = sg_orders_fetch_failed(tx, b->rows[k].channel,
+                                    b->rows[k].shop_id,
+                                    b->rows[k].channel_order_id,
+                                    FETCH_ATTEMPTS_MAX, err);
+    return rc;
+}
+
+struct action_op {
+    int64_t tenant_id, id;
+    const char *action;
+};
+
+static int write_action(struct sg_store_tx *tx, void *arg, struct sg_err *err)
+{
+    struct action_op *op = arg;
+
+    return sg_orders_set_oversold_action(tx, op->tenant_id, op->id,
+                                         op->action, err);
+}
+
+/* Policy cancel: ask the channel, record what it said. */
+static void cancel_oversold(struct sg_engine *e, struct sg_connector *c,
+                            struct shop_ctx *s, const struct sg_order *o)
+{
+    struct action_op op = {.tenant_id = o->tenant_id, .id = o->id};
+    struct sg_err err;
+    int rc;
+
+    sg_err_init(&err);
+    rc = c->ops->cancel_order(c, s->access, s->shop.cipher,
+                              o->channel_order_id,
+                              e->cfg->orders.cancel_reason, &err);
+    op.action = rc ? "cancel_failed" : "cancel_requested";
+    sg_log(rc ? SG_LOG_WARN : SG_LOG_INFO, "orders",
+           "msg=\"oversold order cancel\" order=%s outcome=%s err=\"%s\"",
+           o->channel_order_id, op.action, rc ? err.msg : "");
+    sg_err_init(&err);
+    (void)sg_store_write(e->store, write_action, &op, &err);
+}
+
+/* Read the detail of rows (one shop, at most 50) and apply it. */
+static void fetch_batch(struct sg_engine *e, struct sg_connector *c,
+                        const unsigned char *key, struct shop_ctx *s,
+                        const struct sg_order_fetch *rows, size_t n)
+{
+    struct sg_orders_engine *oe = e->orders;
+    const char *ids[SG_TTS_ORDER_IDS_MAX];
+    struct apply_batch b = {.e = e, .rows = rows, .n_rows = n};
+    bool seen[SG_TTS_ORDER_IDS_MAX] = {false};
+    json_t *arr = NULL, *jo;
+    struct sg_err err;
+    size_t i;
+    int rc;
+
+    for (i = 0; i < n; i++)
+        ids[i] = rows[i].channel_order_id;
+    sg_err_init(&err);
+    rc = c->ops->get_orders(c, s->access, s->shop.cipher, ids, n, &arr, &err);
+    if (rc == SG_ESTALE) {
+        sg_err_init(&err);
+        rc = shop_refresh(e, c, key, s, &err);
+        if (!rc)
+            rc = c->ops->get_orders(c, s->access, s->shop.cipher, ids, n,
+                                    &arr, &err);
+    }
+    if (rc) {
+        struct fail_batch fb = {.rows = rows, .n = n};
+
+        atomic_fetch_add(&oe->fetch_errors, 1);
+        sg_log(SG_LOG_WARN, "orders", "msg=\"order detail failed\" shop=%s "
+               "ids=%zu err=\"%s\"", s->shop.shop_id, n, err.msg);
+        sg_err_init(&err);
+        (void)sg_store_write(e->store, write_failed, &fb, &err);
+        return;
+    }
+    b.orders = sg_calloc(json_array_size(arr) + 1, sizeof(*b.orders));
+    b.newly = sg_calloc(json_array_size(arr) + 1, sizeof(*b.newly));
+    b.seen = seen;
+    if (!b.orders || !b.newly)
+        goto out;
+    json_array_foreach(arr, i, jo) {
+        struct sg_order *o = &b.orders[b.n_orders];
+
+        sg_err_init(&err);
+        if (sg_order_from_tts(o, jo, s->shop.tenant_id, s->shop.shop_id,
+                              e->cfg->catalog.location, &err) != 0) {
+            sg_log(SG_LOG_WARN, "orders", "msg=\"order not understood\" "
+                   "shop=%s order=%s err=\"%s\"", s->shop.shop_id,
+                   o->channel_order_id, err.msg);
+            sg_order_release(o);
+            continue;
+        }
+        for (size_t k = 0; k < n; k++)
+            if (strcmp(rows[k].channel_order_id, o->channel_order_id) == 0)
+                seen[k] = true;
+        b.n_orders++;
+    }
+    sg_err_init(&err);
+    rc = sg_store_write(e->store, write_apply, &b, &err);
+    if (rc) {
+        atomic_fetch_add(&oe->fetch_errors, 1);
+        sg_log(SG_LOG_WARN, "orders", "msg=\"applying orders failed; will "
+               "retry\" shop=%s err=\"%s\"", s->shop.shop_id, err.msg);
+        goto out;
+    }
+    for (i = 0; i < b.n_orders; i++) {
+        atomic_fetch_add(&oe->applied, 1);
+        if (b.newly[i]) {
+            atomic_fetch_add(&oe->oversold, 1);
+            if (oe->policy == SG_OVERSOLD_CANCEL &&
+                strcmp(b.orders[i].oversold_action, "unknown_sku") != 0)
+                cancel_oversold(e, c, s, &b.orders[i]);
+        }
+    }
+out:
+    sg_order_list_free(b.orders, b.n_orders);
+    sg_free(b.newly);
+    json_decref(arr);
+}
+
+/* Work through the fetch queue: rows come grouped by shop. */
+static void fetch_pending(struct sg_engine *e, struct sg_connector *c,
+                          const unsigned char *key)
+{
+    struct sg_order_fetch *rows = NULL;
+    struct sg_err err;
+    size_t n = 0, i = 0;
+
+    sg_err_init(&err);
+    if (sg_orders_fetch_pending(e->store, FETCH_PENDING_MAX, &rows, &n,
+                                &err) != 0) {
+        sg_log(SG_LOG_WARN, "orders", "msg=\"fetch queue read failed\" "
+               "err=\"%s\"", err.msg);
+        return;
+    }
+    while (i < n) {
+        struct shop_ctx s;
+        size_t j = i;
+
+        while (j < n && j - i < SG_TTS_ORDER_IDS_MAX &&
+               strcmp(rows[j].shop_id, rows[i].shop_id) == 0 &&
+               strcmp(rows[j].channel, rows[i].channel) == 0)
+            j++;
+        sg_err_init(&err);
+        if (shop_open(e, key, rows[i].shop_id, &s, &err) != 0) {
+            struct fail_batch fb = {.rows = rows + i, .n = j - i};
+
+            sg_log(SG_LOG_WARN, "orders", "msg=\"shop unusable\" shop=%s "
+                   "err=\"%s\"", rows[i].shop_id, err.msg);
+            sg_err_init(&err);
+            (void)sg_store_write(e->store, write_failed, &fb, &err);
+        } else
+            fetch_batch(e, c, key, &s, rows + i, j - i);
+        shop_ctx_release(&s);
+        i = j;
+    }
+    sg_free(rows);
+}
+
+/* ---- the reconciliation poll ---- */
+
+struct poll_write {
+    int64_t tenant_id;
+    const char *shop_id;
+    const struct sg_conn_order_ref *refs;
+    size_t n;
+    int64_t cursor;
+};
+
+static int write_poll(struct sg_store_tx *tx, void *arg, struct sg_err *err)
+{
+    struct poll_write *p = arg;
+    int rc = 0;
+
+    for (size_t i = 0; i < p->n && !rc; i++)
+        rc = sg_orders_fetch_mark(tx, p->tenant_id, SG_TTS_PLATFORM,
+                                  p->shop_id, p->refs[i].id,
+                                  p->refs[i].update_time, "poll", err);
+    if (!rc)
+        rc = sg_orders_cursor_set(tx, p->tenant_id, SG_TTS_PLATFORM,
+                                  p->shop_id, p->cursor, err);
+    return rc;
+}
+
+static void poll_shop(struct sg_engine *e, struct sg_connector *c,
+                      const unsigned char *key, const char *shop_id)
+{
+    struct shop_ctx s;
+    struct sg_err err;
+    char *token = NULL;
+    int64_t cursor = 0;
+    int rc;
+
+    sg_err_init(&err);
+    rc = sg_orders_cursor_get(e->store, SG_TTS_PLATFORM, shop_id, &cursor,
+                              &err);
+    if (rc && rc != SG_ENOTFOUND)
+        return;
+    if (shop_open(e, key, shop_id, &s, &err) != 0) {
+        shop_ctx_release(&s);
+        return;
+    }
+    for (int page = 0; page < POLL_PAGES_MAX; page++) {
+        struct sg_conn_order_query q = {.shop_cipher = s.shop.cipher,
+                                        .update_time_ge = cursor,
+                                        .page_token = token,
+                                        .page_size = POLL_PAGE_SIZE};
+        struct sg_conn_order_ref *refs = NULL;
+        struct poll_write pw = {.tenant_id = s.shop.tenant_id,
+                                .shop_id = shop_id, .cursor = cursor};
+        char *next = NULL;
+        size_t n = 0;
+
+        sg_err_init(&err);
+        rc = c->ops->search_orders(c, s.access, &q, &refs, &n, &next, &err);
+        if (rc == SG_ESTALE && page == 0) {
+            sg_err_init(&err);
+            rc = shop_refresh(e, c, key, &s, &err);
+            if (!rc)
+                rc = c->ops->search_orders(c, s.access, &q, &refs, &n,
+                                           &next, &err);
+        }
+        if (rc) {
+            sg_log(SG_LOG_WARN, "orders", "msg=\"order search failed\" "
+                   "shop=%s err=\"%s\"", shop_id, err.msg);
+            break;
+        }
+        for (size_t i = 0; i < n; i++)
+            pw.cursor = SG_MAX(pw.cursor, refs[i].update_time);
+        pw.refs = refs;
+        pw.n = n;
+        sg_err_init(&err);
+        rc = sg_store_write(e->store, write_poll, &pw, &err);
+        sg_free(refs);
+        sg_free(token);
+        token = next;
+        if (rc || !token)
+            break;
+    }
+    sg_free(token);
+    shop_ctx_release(&s);
+}
+
+static void poll_all(struct sg_engine *e, struct sg_connector *c,
+                     const unsigned char *key)
+{
+    struct sg_channel_shop *shops = NULL;
+    struct sg_err err;
+    size_t n = 0;
+
+    sg_err_init(&err);
+    if (sg_channels_shop_list(e->store, 0, 0, &shops, &n, &err) != 0)
+        return;
+    for (size_t i = 0; i < n && i < POLL_SHOPS_MAX; i++)
+        if (strcmp(shops[i].platform, SG_TTS_PLATFORM) == 0)
+            poll_shop(e, c, key, shops[i].shop_id);
+    sg_free(shops);
+    atomic_fetch_add(&e->orders->polls, 1);
+}
+
+void sg_engine__orders_tick(struct sg_engine *e, struct sg_connector *c,
+                            const unsigned char *key)
+{
+    struct sg_orders_engine *oe = e->orders;
+    int64_t now = sg_mono_ms();
+
+    if (!oe || !c->ops->get_orders || !c->ops->search_orders)
+        return;
+    if (oe->last_poll_ms == 0 ||
+        now - oe->last_poll_ms >= (int64_t)e->cfg->orders.poll_interval_ms) {
+        oe->last_poll_ms = now;
+        poll_all(e, c, key);
+    }
+    fetch_pending(e, c, key);
+}
+
+/* ---- lifecycle, metrics ---- */
+
+int sg_engine__orders_init(struct sg_engine *e, struct sg_err *err)
+{
+    struct sg_orders_engine *oe;
+    int policy = sg_oversold_policy_parse(e->cfg->orders.oversold_policy);
+
+    if (policy < 0)
+        return sg_err_set(err, SG_ECONFIG, "[orders] oversold_policy: "
+                          "unknown value");
+    oe = sg_calloc(1, sizeof(*oe));
+    if (!oe)
+        return sg_err_set(err, SG_ENOMEM, "out of memory");
+    oe->policy = policy;
+    e->orders = oe;
+    return 0;
+}
+
+void sg_engine__orders_free(struct sg_engine *e)
+{
+    if (!e)
+        return;
+    sg_free(e->orders);
+    e->orders = NULL;
+}
+
+int sg_engine__orders_metrics(struct sg_engine *e, struct sg_buf *out)
+{
+    struct sg_orders_engine *oe = e->orders;
+
+    if (!oe)
+        return 0;
+    return sg_buf_printf(
+        out,
+        "sg_orders_applied_total %lu\n"
+        "sg_orders_oversold_total %lu\n"
+        "sg_orders_fetch_errors_total %lu\n"
+        "sg_orders_polls_total %lu\n",
+        atomic_load(&oe->applied), atomic_load(&oe->oversold),
+        atomic_load(&oe->fetch_errors), atomic_load(&oe->polls));
+}

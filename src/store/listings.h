@@ -1,0 +1,70 @@
+/*
+ * listings.h - the publishing state of each product on each channel
+ * (migration 0005): the channel's product and SKU ids and the last state
+ * the channel acknowledged, so catalog sync sends only what differs.
+ * SQLite only for now (src/store/sqlite/listings.c); another backend
+ * answers SG_ECONFIG. Rows are caller-owned: sg_listing_sync_release.
+ */
+#ifndef SG_STORE_LISTINGS_H
+#define SG_STORE_LISTINGS_H
+
+#include "core/sg.h"
+#include "core/err.h"
+#include "store/store.h"
+
+#define SG_LISTINGS_LIST_MAX 1000
+
+struct sg_listing_sync {
+    int64_t tenant_id;
+    int64_t product_id;
+    char channel[32];
+    char shop_id[32];
+    char channel_product_id[32]; /* "" until created */
+    char status[24];             /* pending, live, failed, invalid, ... */
+    char *reason;                /* sg_alloc'd; NULL = none */
+    char *state;                 /* sg_alloc'd JSON object text */
+    int64_t updated_at;
+};
+void sg_listing_sync_release(struct sg_listing_sync *l);
+void sg_listing_sync_list_free(struct sg_listing_sync *rows, size_t n);
+
+/* ---- writes: only inside a sg_store_write_fn ---- */
+
+/* SG_ENOTFOUND when there is no row. */
+int sg_listings_tx_get(struct sg_store_tx *tx, int64_t tenant_id,
+                       int64_t product_id, const char *channel,
+                       struct sg_listing_sync *out, struct sg_err *err);
+/* The row holding a channel product id; SG_ENOTFOUND if none. */
+int sg_listings_tx_find(struct sg_store_tx *tx, const char *channel,
+                        const char *channel_product_id,
+                        struct sg_listing_sync *out, struct sg_err *err);
+/* Insert or replace the row (updated_at = now). */
+int sg_listings_tx_put(struct sg_store_tx *tx, const struct sg_listing_sync *l,
+                       struct sg_err *err);
+int sg_listings_tx_delete(struct sg_store_tx *tx, int64_t tenant_id,
+                          int64_t product_id, const char *channel,
+                          struct sg_err *err);
+/* True when the tenant has an active connection on platform. */
+int sg_listings_tx_conn_active(struct sg_store_tx *tx, int64_t tenant_id,
+                               const char *platform, bool *out,
+                               struct sg_err *err);
+/*
+ * True when some SKU of the product has nothing available at any
+ * location (on_hand - reserved - committed summed <= 0).
+ */
+int sg_listings_tx_sku_zero(struct sg_store_tx *tx, int64_t tenant_id,
+                            int64_t product_id, bool *out,
+                            struct sg_err *err);
+
+/* ---- reads ---- */
+
+int sg_listings_get(struct sg_store *s, int64_t tenant_id, int64_t product_id,
+                    const char *channel, struct sg_listing_sync *out,
+                    struct sg_err *err);
+/* Rows of a tenant (0 = all) with product_id > after, by product id. */
+int sg_listings_list(struct sg_store *s, int64_t tenant_id,
+                     const char *channel, int64_t after, size_t limit,
+                     struct sg_listing_sync **out, size_t *n_out,
+                     struct sg_err *err);
+
+#endif

@@ -1,0 +1,357 @@
+/*
+ * listings.c - SQLite storage of listing_sync (migration 0005), behind
+ * src/store/listings.h. Each statement is prepared, bound and finalized
+ * within one call; rows are copied out before the statement goes.
+ */
+#include "core/sg.h"
+
+#include <sqlite3.h>
+
+#include "core/alloc.h"
+#include "store/listings.h"
+#include "store/sqlite/sqlutil.h"
+
+#define COLS                                                                   \
+    "tenant_id, product_id, channel, shop_id, channel_product_id, status, "   \
+    "reason, state, updated_at"
+
+void sg_listing_sync_release(struct sg_listing_sync *l)
+{
+    if (!l)
+        return;
+    sg_free(l->reason);
+    sg_free(l->state);
+    l->reason = NULL;
+    l->state = NULL;
+}
+
+void sg_listing_sync_list_free(struct sg_listing_sync *rows, size_t n)
+{
+    for (size_t i = 0; rows && i < n; i++)
+        sg_listing_sync_release(&rows[i]);
+    sg_free(rows);
+}
+
+static int check_backend(const struct sg_store *s, struct sg_err *err)
+{
+    if (strcmp(sg_store_backend_name(s), "sqlite") != 0)
+        return sg_err_set(err, SG_ECONFIG,
+                          "listing sync storage needs the sqlite backend");
+    return 0;
+}
+
+static int row_read(sqlite3_stmt *st, struct sg_listing_sync *o)
+{
+    const unsigned char *r = sqlite3_column_text(st, 6);
+    const unsigned char *s = sqlite3_column_text(st, 7);
+
+    memset(o, 0, sizeof(*o));
+    o->tenant_id = sqlite3_column_int64(st, 0);
+    o->product_id = sqlite3_column_int64(st, 1);
+    sg_sql_col_copy(st, 2, o->channel, sizeof(o->channel));
+    sg_sql_col_copy(st, 3, o->shop_id, sizeof(o->shop_id));
+    sg_sql_col_copy(st, 4, o->channel_product_id, sizeof(o->channel_product_id));
+    sg_sql_col_copy(st, 5, o->status, sizeof(o->status));
+    o->reason = r ? sg_strdup((const char *)r) : NULL;
+    o->state = sg_strdup(s ? (const char *)s : "{}");
+    o->updated_at = sqlite3_column_int64(st, 8);
+    if ((r && !o->reason) || !o->state) {
+        sg_listing_sync_release(o);
+        return SG_ENOMEM;
+    }
+    return 0;
+}
+
+/* Run a one-row SELECT prepared with binds already applied. */
+static int one_row(void *be, sqlite3_stmt *st, int brc,
+                   struct sg_listing_sync *out, struct sg_err *err)
+{
+    int rc = brc == SQLITE_OK ? sqlite3_step(st) : brc;
+
+    if (rc == SQLITE_ROW)
+        rc = row_read(st, out) ? sg_err_set(err, SG_ENOMEM, "out of memory")
+                               : 0;
+    else if (rc == SQLITE_DONE)
+        rc = sg_err_set(err, SG_ENOTFOUND, "no listing");
+    else
+        rc = sg_sqlite_error(be, rc, "listing read", err);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int prep(void *be, const char *sql, sqlite3_stmt **st,
+                struct sg_err *err)
+{
+    int rc = sqlite3_prepare_v2(sg_sqlite_db(be), sql, -1, st, NULL);
+
+    if (rc != SQLITE_OK) {
+        *st = NULL;
+        return sg_sqlite_error(be, rc, "prepare", err);
+    }
+    return 0;
+}
+
+static int get_be(void *be, int64_t tenant_id, int64_t product_id,
+                  const char *channel, struct sg_listing_sync *out,
+                  struct sg_err *err)
+{
+    sqlite3_stmt *st;
+    int rc = prep(be, "SELECT " COLS " FROM listing_sync WHERE tenant_id = ?"
+                      " AND product_id = ? AND channel = ?", &st, err);
+    int b;
+
+    if (rc)
+        return rc;
+    b = sqlite3_bind_int64(st, 1, tenant_id);
+    if (b == SQLITE_OK)
+        b = sqlite3_bind_int64(st, 2, product_id);
+    if (b == SQLITE_OK)
+        b = sqlite3_bind_text(st, 3, channel, -1, SQLITE_STATIC);
+    return one_row(be, st, b, out, err);
+}
+
+int sg_listings_tx_get(struct sg_store_tx *tx, int64_t tenant_id,
+                       int64_t product_id, const char *channel,
+                       struct sg_listing_sync *out, struct sg_err *err)
+{
+    int rc = check_backend(sg_store_tx_store(tx), err);
+
+    return rc ? rc : get_be(sg_store_tx_backend(tx), tenant_id, product_id,
+                            channel, out, err);
+}
+
+int sg_listings_tx_find(struct sg_store_tx *tx, const char *channel,
+                        const char *channel_product_id,
+                        struct sg_listing_sync *out, struct sg_err *err)
+{
+    void *be = sg_store_tx_backend(tx);
+    sqlite3_stmt *st;
+    int rc = check_backend(sg_store_tx_store(tx), err);
+    int b;
+
+    if (!rc)
+        rc = prep(be, "SELECT " COLS " FROM listing_sync WHERE channel = ? "
+                      "AND channel_product_id = ? LIMIT 1", &st, err);
+    if (rc)
+        return rc;
+    b = sqlite3_bind_text(st, 1, channel, -1, SQLITE_STATIC);
+    if (b == SQLITE_OK)
+        b = sqlite3_bind_text(st, 2, channel_product_id, -1, SQLITE_STATIC);
+    return one_row(be, st, b, out, err);
+}
+
+static int exec_done(void *be, sqlite3_stmt *st, int b, const char *what,
+                     struct sg_err *err)
+{
+    int rc = b == SQLITE_OK ? sqlite3_step(st) : b;
+
+    rc = (rc == SQLITE_DONE || rc == SQLITE_ROW)
+             ? 0 : sg_sqlite_error(be, rc, what, err);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int sg_listings_tx_put(struct sg_store_tx *tx, const struct sg_listing_sync *l,
+                       struct sg_err *err)
+{
+    void *be = sg_store_tx_backend(tx);
+    sqlite3_stmt *st;
+    int rc = check_backend(sg_store_tx_store(tx), err);
+    int b;
+
+    if (!rc)
+        rc = prep(be, "INSERT OR REPLACE INTO listing_sync (" COLS ") "
+                      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", &st, err);
+    if (rc)
+        return rc;
+    b = sqlite3_bind_int64(st, 1, l->tenant_id);
+    if (b == SQLITE_OK)
+        b = sqlite3_bind_int64(st, 2, l->product_id);
+    if (b == SQLITE_OK)
+        b = sqlite3_bind_text(st, 3, l->channel, -1, SQLITE_STATIC);
+    if (b == SQLITE_OK)
+        b = sqlite3_bind_text(st, 4, l->shop_id, -1, SQLITE_STATIC);
+    if (b == SQLITE_OK)
+        b = sqlite3_bind_text(st, 5, l->channel_product_id, -1,
+                              SQLITE_STATIC);
+    if (b == SQLITE_OK)
+        b = sqlite3_bind_text(st, 6, l->status[0] ? l->status : "pending",
+                              -1, SQLITE_STATIC);
+    if (b == SQLITE_OK)
+        b = l->reason ? sqlite3_bind_text(st, 7, l->reason, -1,
+                                          SQLITE_STATIC)
+                      : sqlite3_bind_null(st, 7);
+    if (b == SQLITE_OK)
+        b = sqlite3_bind_text(st, 8, l->state ? l->state : "{}", -1,
+                              SQLITE_STATIC);
+    if (b == SQLITE_OK)
+        b = sqlite3_bind_int64(st, 9, sg_store_tx_now(tx));
+    return exec_done(be, st, b, "listing write", err);
+}
+
+int sg_listings_tx_delete(struct sg_store_tx *tx, int64_t tenant_id,
+                          int64_t product_id, const char *channel,
+                          struct sg_err *err)
+{
+    void *be = sg_store_tx_backend(tx);
+    sqlite3_stmt *st;
+    int rc = check_backend(sg_store_tx_store(tx), err);
+    int b;
+
+    if (!rc)
+        rc = prep(be, "DELETE FROM listing_sync WHERE tenant_id = ? AND "
+                      "product_id = ? AND channel = ?", &st, err);
+    if (rc)
+        return rc;
+    b = sqlite3_bind_int64(st, 1, tenant_id);
+    if (b == SQLITE_OK)
+        b = sqlite3_bind_int64(st, 2, product_id);
+    if (b == SQLITE_OK)
+        b = sqlite3_bind_text(st, 3, channel, -1, SQLITE_STATIC);
+    return exec_done(be, st, b, "listing delete", err);
+}
+
+static int tx_bool(struct sg_store_tx *tx, const char *sql, int64_t a,
+                   int64_t b2, const char *t, bool *out, struct sg_err *err)
+{
+    void *be = sg_store_tx_backend(tx);
+    sqlite3_stmt *st;
+    int rc = check_backend(sg_store_tx_store(tx), err);
+    int b;
+
+    *out = false;
+    if (!rc)
+        rc = prep(be, sql, &st, err);
+    if (rc)
+        return rc;
+    b = sqlite3_bind_int64(st, 1, a);
+    if (b == SQLITE_OK)
+        b = t ? sqlite3_bind_text(st, 2, t, -1, SQLITE_STATIC)
+              : sqlite3_bind_int64(st, 2, b2);
+    rc = b == SQLITE_OK ? sqlite3_step(st) : b;
+    if (rc == SQLITE_ROW) {
+        *out = sqlite3_column_int64(st, 0) != 0;
+        rc = 0;
+    } else if (rc == SQLITE_DONE) {
+        rc = 0;
+    } else {
+        rc = sg_sqlite_error(be, rc, "listing check", err);
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int sg_listings_tx_conn_active(struct sg_store_tx *tx, int64_t tenant_id,
+                               const char *platform, bool *out,
+                               struct sg_err *err)
+{
+    return tx_bool(tx, "SELECT EXISTS (SELECT 1 FROM channel_connections "
+                       "WHERE tenant_id = ? AND platform = ? AND "
+                       "status = 'active')",
+                   tenant_id, 0, platform, out, err);
+}
+
+int sg_listings_tx_sku_zero(struct sg_store_tx *tx, int64_t tenant_id,
+                            int64_t product_id, bool *out,
+                            struct sg_err *err)
+{
+    return tx_bool(tx, "SELECT EXISTS (SELECT 1 FROM variants v WHERE "
+                       "v.tenant_id = ?1 AND v.product_id = ?2 AND "
+                       "COALESCE((SELECT SUM(l.on_hand - l.reserved - "
+                       "l.committed) FROM inventory_levels l WHERE "
+                       "l.tenant_id = v.tenant_id AND l.sku = v.sku), 0) "
+                       "<= 0)",
+                   tenant_id, product_id, NULL, out, err);
+}
+
+/* ---- reads ---- */
+
+struct read_arg {
+    int64_t tenant_id, product_id, after;
+    const char *channel;
+    size_t limit;
+    struct sg_listing_sync *one;
+    struct sg_listing_sync *rows;
+    size_t n;
+};
+
+static int read_one(void *be, void *arg, struct sg_err *err)
+{
+    struct read_arg *a = arg;
+
+    return get_be(be, a->tenant_id, a->product_id, a->channel, a->one, err);
+}
+
+int sg_listings_get(struct sg_store *s, int64_t tenant_id, int64_t product_id,
+                    const char *channel, struct sg_listing_sync *out,
+                    struct sg_err *err)
+{
+    struct read_arg a = {.tenant_id = tenant_id, .product_id = product_id,
+                         .channel = channel, .one = out};
+    int rc = check_backend(s, err);
+
+    return rc ? rc : sg_store_read(s, read_one, &a, err);
+}
+
+static int read_list(void *be, void *arg, struct sg_err *err)
+{
+    struct read_arg *a = arg;
+    sqlite3_stmt *st;
+    int rc = prep(be, "SELECT " COLS " FROM listing_sync WHERE (?1 = 0 OR "
+                      "tenant_id = ?1) AND channel = ?2 AND product_id > ?3 "
+                      "ORDER BY product_id LIMIT ?4", &st, err);
+    int b;
+
+    if (rc)
+        return rc;
+    a->rows = sg_calloc(a->limit ? a->limit : 1, sizeof(*a->rows));
+    if (!a->rows) {
+        sqlite3_finalize(st);
+        return sg_err_set(err, SG_ENOMEM, "out of memory");
+    }
+    b = sqlite3_bind_int64(st, 1, a->tenant_id);
+    if (b == SQLITE_OK)
+        b = sqlite3_bind_text(st, 2, a->channel, -1, SQLITE_STATIC);
+    if (b == SQLITE_OK)
+        b = sqlite3_bind_int64(st, 3, a->after);
+    if (b == SQLITE_OK)
+        b = sqlite3_bind_int64(st, 4, (int64_t)a->limit);
+    while (b == SQLITE_OK && a->n < a->limit &&
+           (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (row_read(st, &a->rows[a->n]) != 0) {
+            rc = SQLITE_NOMEM;
+            break;
+        }
+        a->n++;
+    }
+    if (b != SQLITE_OK)
+        rc = b;
+    rc = (rc == SQLITE_DONE || rc == SQLITE_ROW)
+             ? 0 : sg_sqlite_error(be, rc, "listing list", err);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int sg_listings_list(struct sg_store *s, int64_t tenant_id,
+                     const char *channel, int64_t after, size_t limit,
+                     struct sg_listing_sync **out, size_t *n_out,
+                     struct sg_err *err)
+{
+    struct read_arg a = {.tenant_id = tenant_id, .channel = channel,
+                         .after = after};
+    int rc = check_backend(s, err);
+
+    *out = NULL;
+    *n_out = 0;
+    a.limit = limit == 0 || limit > SG_LISTINGS_LIST_MAX
+                  ? SG_LISTINGS_LIST_MAX : limit;
+    if (!rc)
+        rc = sg_store_read(s, read_list, &a, err);
+    if (rc) {
+        sg_listing_sync_list_free(a.rows, a.n);
+        return rc;
+    }
+    *out = a.rows;
+    *n_out = a.n;
+    return 0;
+}

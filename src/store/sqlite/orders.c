@@ -1,0 +1,768 @@
+/*
+ * orders.c - the orders' SQLite ops (features/orders/orders_store.h):
+ * orders, their lines, applied versions, the fetch queue, the poll
+ * cursors and the inventory check, on the connection behind a backend
+ * handle. Callers run inside the writer's transaction for writes.
+ */
+#include "core/sg.h"
+
+#include <sqlite3.h>
+
+#include "core/alloc.h"
+#include "features/orders/orders_store.h"
+#include "store/store.h"
+
+#define ORDER_COLS                                                             \
+    "id, tenant_id, channel, shop_id, channel_order_id, status, "              \
+    "channel_create_time, channel_update_time, currency, subtotal, "           \
+    "shipping_fee, tax, total, buyer_user_id, buyer_email, buyer_nickname, "   \
+    "recipient_name, recipient_phone, address, region, postal_code, "          \
+    "package_ids, oversold, oversold_action, version, created_at, updated_at"
+
+static int prep(void *be, const char *sql, sqlite3_stmt **st,
+                struct sg_err *err)
+{
+    int rc = sqlite3_prepare_v2(sg_sqlite_db(be), sql, -1, st, NULL);
+
+    if (rc != SQLITE_OK) {
+        *st = NULL;
+        return sg_sqlite_error(be, rc, "prepare", err);
+    }
+    return 0;
+}
+
+static void b_int(sqlite3_stmt *st, int i, int64_t v, int *rc)
+{
+    if (*rc == SQLITE_OK)
+        *rc = sqlite3_bind_int64(st, i, v);
+}
+
+static void b_text(sqlite3_stmt *st, int i, const char *s, int *rc)
+{
+    if (*rc != SQLITE_OK)
+        return;
+    *rc = s ? sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC)
+            : sqlite3_bind_null(st, i);
+}
+
+static char *c_dup(sqlite3_stmt *st, int i, bool *oom)
+{
+    const unsigned char *t = sqlite3_column_text(st, i);
+    char *s;
+
+    if (!t)
+        return NULL;
+    s = sg_strndup((const char *)t, (size_t)sqlite3_column_bytes(st, i));
+    if (!s)
+        *oom = true;
+    return s;
+}
+
+static void c_copy(sqlite3_stmt *st, int i, char *out, size_t out_len)
+{
+    const unsigned char *t = sqlite3_column_text(st, i);
+
+    snprintf(out, out_len, "%s", t ? (const char *)t : "");
+}
+
+static int run(void *be, sqlite3_stmt *st, int bind_rc, const char *what,
+               struct sg_err *err)
+{
+    int rc = bind_rc == SQLITE_OK ? sqlite3_step(st) : bind_rc;
+
+    if (rc == SQLITE_ROW || rc == SQLITE_DONE)
+        rc = 0;
+    else
+        rc = sg_sqlite_error(be, rc, what, err);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* ---- orders ---- */
+
+/* The members of n rows, then the array (the features' free, kept here). */
+static void rows_free(struct sg_order *rows, size_t n)
+{
+    for (size_t i = 0; rows && i < n; i++) {
+        struct sg_order *o = &rows[i];
+
+        sg_free(o->buyer_email);
+        sg_free(o->buyer_nickname);
+        sg_free(o->recipient_name);
+        sg_free(o->recipient_phone);
+        sg_free(o->address);
+        sg_free(o->package_ids);
+        for (size_t j = 0; j < o->n_lines; j++)
+            sg_free(o->lines[j].product_name);
+        sg_free(o->lines);
+    }
+    sg_free(rows);
+}
+
+static int fill_order(sqlite3_stmt *st, struct sg_order *o)
+{
+    bool oom = false;
+    char status[32];
+
+    o->id = sqlite3_column_int64(st, 0);
+    o->tenant_id = sqlite3_column_int64(st, 1);
+    c_copy(st, 2, o->channel, sizeof(o->channel));
+    c_copy(st, 3, o->shop_id, sizeof(o->shop_id));
+    c_copy(st, 4, o->channel_order_id, sizeof(o->channel_order_id));
+    c_copy(st, 5, status, sizeof(status));
+    o->status = sg_order_status_parse(status);
+    o->create_time = sqlite3_column_int64(st, 6);
+    o->update_time = sqlite3_column_int64(st, 7);
+    c_copy(st, 8, o->currency, sizeof(o->currency));
+    o->subtotal = sqlite3_column_int64(st, 9);
+    o->shipping_fee = sqlite3_column_int64(st, 10);
+    o->tax = sqlite3_column_int64(st, 11);
+    o->total = sqlite3_column_int64(st, 12);
+    c_copy(st, 13, o->buyer_user_id, sizeof(o->buyer_user_id));
+    o->buyer_email = c_dup(st, 14, &oom);
+    o->buyer_nickname = c_dup(st, 15, &oom);
+    o->recipient_name = c_dup(st, 16, &oom);
+    o->recipient_phone = c_dup(st, 17, &oom);
+    o->address = c_dup(st, 18, &oom);
+    c_copy(st, 19, o->region, sizeof(o->region));
+    c_copy(st, 20, o->postal_code, sizeof(o->postal_code));
+    o->package_ids = c_dup(st, 21, &oom);
+    o->oversold = sqlite3_column_int(st, 22) != 0;
+    c_copy(st, 23, o->oversold_action, sizeof(o->oversold_action));
+    o->version = sqlite3_column_int64(st, 24);
+    o->created_at = sqlite3_column_int64(st, 25);
+    o->updated_at = sqlite3_column_int64(st, 26);
+    return oom ? SG_ENOMEM : 0;
+}
+
+static int load_lines(void *be, struct sg_order *o, struct sg_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    struct sg_order_line *lines = NULL;
+    size_t n = 0, cap = 0;
+    bool oom = false;
+    int rc, b = SQLITE_OK;
+
+    rc = prep(be,
+              "SELECT id, channel_line_id, channel_sku_id, sku, product_name, "
+              "qty, unit_price, status, package_id, location, inv "
+              "FROM order_lines WHERE order_id = ?1 ORDER BY id",
+              &st, err);
+    if (rc)
+        return rc;
+    b_int(st, 1, o->id, &b);
+    while (b == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        struct sg_order_line *l;
+        char inv[16];
+
+        if (n == cap) {
+            size_t ncap = cap ? cap * 2 : 8;
+            struct sg_order_line *nl;
+
+            if (ncap > SG_ORD_LINES_MAX)
+                ncap = SG_ORD_LINES_MAX;
+            if (n >= ncap) {
+                rc = SQLITE_DONE;
+                break;
+            }
+            nl = sg_realloc(lines, ncap * sizeof(*nl));
+            if (!nl) {
+                oom = true;
+                break;
+            }
+            lines = nl;
+            cap = ncap;
+        }
+        l = &lines[n++];
+        memset(l, 0, sizeof(*l));
+        l->id = sqlite3_column_int64(st, 0);
+        c_copy(st, 1, l->channel_line_id, sizeof(l->channel_line_id));
+        c_copy(st, 2, l->channel_sku_id, sizeof(l->channel_sku_id));
+        c_copy(st, 3, l->sku, sizeof(l->sku));
+        l->product_name = c_dup(st, 4, &oom);
+        l->qty = sqlite3_column_int64(st, 5);
+        l->unit_price = sqlite3_column_int64(st, 6);
+        c_copy(st, 7, l->status, sizeof(l->status));
+        c_copy(st, 8, l->package_id, sizeof(l->package_id));
+        c_copy(st, 9, l->location, sizeof(l->location));
+        c_copy(st, 10, inv, sizeof(inv));
+        l->inv = sg_line_inv_parse(inv);
+        if (l->inv < 0)
+            l->inv = SG_LINE_NONE;
+    }
+    o->lines = lines;
+    o->n_lines = n;
+    if (oom)
+        rc = sg_err_set(err, SG_ENOMEM, "out of memory");
+    else if (b != SQLITE_OK)
+        rc = sg_sqlite_error(be, b, "order lines", err);
+    else if (rc != SQLITE_DONE)
+        rc = sg_sqlite_error(be, rc, "order lines", err);
+    else
+        rc = 0;
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int sq_order_get(void *be, int64_t tenant_id, int64_t id,
+                        const char *channel, const char *channel_order_id,
+                        struct sg_order *out, struct sg_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc, b = SQLITE_OK;
+
+    memset(out, 0, sizeof(*out));
+    if (id)
+        rc = prep(be, "SELECT " ORDER_COLS " FROM orders WHERE tenant_id = ?1 "
+                  "AND id = ?2", &st, err);
+    else
+        rc = prep(be, "SELECT " ORDER_COLS " FROM orders WHERE tenant_id = ?1 "
+                  "AND channel = ?3 AND channel_order_id = ?4", &st, err);
+    if (rc)
+        return rc;
+    b_int(st, 1, tenant_id, &b);
+    if (id)
+        b_int(st, 2, id, &b);
+    else {
+        b_text(st, 3, channel, &b);
+        b_text(st, 4, channel_order_id, &b);
+    }
+    rc = b == SQLITE_OK ? sqlite3_step(st) : b;
+    if (rc == SQLITE_ROW) {
+        rc = fill_order(st, out);
+        if (rc)
+            rc = sg_err_set(err, rc, "out of memory");
+    } else if (rc == SQLITE_DONE)
+        rc = sg_err_set(err, SG_ENOTFOUND, "order not found");
+    else
+        rc = sg_sqlite_error(be, rc, "order get", err);
+    sqlite3_finalize(st);
+    if (!rc)
+        rc = load_lines(be, out, err);
+    return rc;
+}
+
+static void bind_header(sqlite3_stmt *st, const struct sg_order *o, int *b)
+{
+    b_text(st, 1, sg_order_status_name(o->status), b);
+    b_int(st, 2, o->create_time, b);
+    b_int(st, 3, o->update_time, b);
+    b_text(st, 4, o->currency, b);
+    b_int(st, 5, o->subtotal, b);
+    b_int(st, 6, o->shipping_fee, b);
+    b_int(st, 7, o->tax, b);
+    b_int(st, 8, o->total, b);
+    b_text(st, 9, o->buyer_user_id, b);
+    b_text(st, 10, o->buyer_email, b);
+    b_text(st, 11, o->buyer_nickname, b);
+    b_text(st, 12, o->recipient_name, b);
+    b_text(st, 13, o->recipient_phone, b);
+    b_text(st, 14, o->address, b);
+    b_text(st, 15, o->region, b);
+    b_text(st, 16, o->postal_code, b);
+    b_text(st, 17, o->package_ids, b);
+    b_int(st, 18, o->oversold ? 1 : 0, b);
+    b_text(st, 19, o->oversold_action, b);
+    b_int(st, 20, o->version, b);
+}
+
+static int put_lines(void *be, struct sg_order *o, struct sg_err *err)
+{
+    int rc = 0;
+
+    for (size_t i = 0; !rc && i < o->n_lines; i++) {
+        struct sg_order_line *l = &o->lines[i];
+        sqlite3_stmt *st = NULL;
+        int b = SQLITE_OK;
+
+        rc = prep(be,
+                  "INSERT INTO order_lines (tenant_id, order_id, "
+                  "channel_line_id, channel_sku_id, sku, product_name, qty, "
+                  "unit_price, status, package_id, location, inv) VALUES "
+                  "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) "
+                  "ON CONFLICT (order_id, channel_line_id) DO UPDATE SET "
+                  "status = excluded.status, package_id = "
+                  "excluded.package_id, inv = excluded.inv "
+                  "RETURNING id",
+                  &st, err);
+        if (rc)
+            break;
+        b_int(st, 1, o->tenant_id, &b);
+        b_int(st, 2, o->id, &b);
+        b_text(st, 3, l->channel_line_id, &b);
+        b_text(st, 4, l->channel_sku_id, &b);
+        b_text(st, 5, l->sku, &b);
+        b_text(st, 6, l->product_name, &b);
+        b_int(st, 7, l->qty, &b);
+        b_int(st, 8, l->unit_price, &b);
+        b_text(st, 9, l->status, &b);
+        b_text(st, 10, l->package_id[0] ? l->package_id : NULL, &b);
+        b_text(st, 11, l->location, &b);
+        b_text(st, 12, sg_line_inv_name(l->inv), &b);
+        rc = b == SQLITE_OK ? sqlite3_step(st) : b;
+        if (rc == SQLITE_ROW) {
+            l->id = sqlite3_column_int64(st, 0);
+            rc = 0;
+        } else
+            rc = sg_sqlite_error(be, rc, "order line", err);
+        sqlite3_finalize(st);
+    }
+    return rc;
+}
+
+static int sq_order_put(void *be, struct sg_order *o, int64_t now,
+                        struct sg_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc, b = SQLITE_OK;
+
+    if (o->id == 0) {
+        rc = prep(be,
+                  "INSERT INTO orders (status, channel_create_time, "
+                  "channel_update_time, currency, subtotal, shipping_fee, "
+                  "tax, total, buyer_user_id, buyer_email, buyer_nickname, "
+                  "recipient_name, recipient_phone, address, region, "
+                  "postal_code, package_ids, oversold, oversold_action, "
+                  "version, tenant_id, channel, shop_id, channel_order_id, "
+                  "created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
+                  "?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, "
+                  "?19, ?20, ?21, ?22, ?23, ?24, ?25, ?25) RETURNING id",
+                  &st, err);
+        if (rc)
+            return rc;
+        bind_header(st, o, &b);
+        b_int(st, 21, o->tenant_id, &b);
+        b_text(st, 22, o->channel, &b);
+        b_text(st, 23, o->shop_id, &b);
+        b_text(st, 24, o->channel_order_id, &b);
+        b_int(st, 25, now, &b);
+        rc = b == SQLITE_OK ? sqlite3_step(st) : b;
+        if (rc == SQLITE_ROW) {
+            o->id = sqlite3_column_int64(st, 0);
+            o->created_at = o->updated_at = now;
+            rc = 0;
+        } else if (rc == SQLITE_CONSTRAINT)
+            rc = sg_err_set(err, SG_EEXISTS, "order %s exists",
+                            o->channel_order_id);
+        else
+            rc = sg_sqlite_error(be, rc, "order insert", err);
+        sqlite3_finalize(st);
+    } else {
+        rc = prep(be,
+                  "UPDATE orders SET status = ?1, channel_create_time = ?2, "
+                  "channel_update_time = ?3, currency = ?4, subtotal = ?5, "
+                  "shipping_fee = ?6, tax = ?7, total = ?8, buyer_user_id = "
+                  "?9, buyer_email = ?10, buyer_nickname = ?11, "
+                  "recipient_name = ?12, recipient_phone = ?13, address = "
+                  "?14, region = ?15, postal_code = ?16, package_ids = ?17, "
+                  "oversold = ?18, oversold_action = ?19, version = ?20, "
+                  "updated_at = ?21 WHERE id = ?22 AND tenant_id = ?23",
+                  &st, err);
+        if (rc)
+            return rc;
+        bind_header(st, o, &b);
+        b_int(st, 21, now, &b);
+        b_int(st, 22, o->id, &b);
+        b_int(st, 23, o->tenant_id, &b);
+        rc = run(be, st, b, "order update", err);
+        o->updated_at = now;
+    }
+    if (!rc)
+        rc = put_lines(be, o, err);
+    return rc;
+}
+
+static int sq_order_list(void *be, int64_t tenant_id,
+                         const struct sg_order_filter *f,
+                         struct sg_order **out, size_t *n_out,
+                         struct sg_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    struct sg_order *rows = NULL;
+    size_t n = 0, limit = f->limit;
+    int rc, b = SQLITE_OK;
+
+    *out = NULL;
+    *n_out = 0;
+    if (limit == 0 || limit > SG_ORD_LIST_MAX)
+        limit = SG_ORD_LIST_MAX;
+    rc = prep(be,
+              "SELECT " ORDER_COLS " FROM orders WHERE tenant_id = ?1 AND "
+              "id > ?2 AND (?3 IS NULL OR status = ?3) AND (?4 < 0 OR "
+              "oversold = ?4) AND (?5 IS NULL OR channel = ?5) "
+              "ORDER BY id LIMIT ?6",
+              &st, err);
+    if (rc)
+        return rc;
+    b_int(st, 1, tenant_id, &b);
+    b_int(st, 2, f->after_id, &b);
+    b_text(st, 3, f->status ? sg_order_status_name(f->status) : NULL, &b);
+    b_int(st, 4, f->oversold, &b);
+    b_text(st, 5, f->channel, &b);
+    b_int(st, 6, (int64_t)limit, &b);
+    rows = sg_calloc(limit, sizeof(*rows));
+    if (!rows) {
+        sqlite3_finalize(st);
+        return sg_err_set(err, SG_ENOMEM, "out of memory");
+    }
+    while (b == SQLITE_OK && n < limit &&
+           (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (fill_order(st, &rows[n++]) != 0) {
+            rc = SQLITE_NOMEM;
+            break;
+        }
+    }
+    if (b != SQLITE_OK)
+        rc = sg_sqlite_error(be, b, "order list", err);
+    else if (rc == SQLITE_NOMEM)
+        rc = sg_err_set(err, SG_ENOMEM, "out of memory");
+    else if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+        rc = sg_sqlite_error(be, rc, "order list", err);
+    else
+        rc = 0;
+    sqlite3_finalize(st);
+    if (rc) {
+        rows_free(rows, n);
+        return rc;
+    }
+    *out = rows;
+    *n_out = n;
+    return 0;
+}
+
+static int sq_event_insert(void *be, int64_t tenant_id, int64_t order_id,
+                           const char *from, const char *to,
+                           int64_t update_time, const char *source,
+                           int64_t now, struct sg_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc, b = SQLITE_OK;
+
+    rc = prep(be,
+              "INSERT INTO order_events (tenant_id, order_id, from_status, "
+              "to_status, update_time, source, at) VALUES (?1, ?2, ?3, ?4, "
+              "?5, ?6, ?7)",
+              &st, err);
+    if (rc)
+        return rc;
+    b_int(st, 1, tenant_id, &b);
+    b_int(st, 2, order_id, &b);
+    b_text(st, 3, from, &b);
+    b_text(st, 4, to, &b);
+    b_int(st, 5, update_time, &b);
+    b_text(st, 6, source, &b);
+    b_int(st, 7, now, &b);
+    return run(be, st, b, "order event", err);
+}
+
+static int sq_set_oversold_action(void *be, int64_t tenant_id, int64_t id,
+                                  const char *action, int64_t now,
+                                  struct sg_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc, b = SQLITE_OK;
+
+    rc = prep(be,
+              "UPDATE orders SET oversold_action = ?1, updated_at = ?2 "
+              "WHERE id = ?3 AND tenant_id = ?4",
+              &st, err);
+    if (rc)
+        return rc;
+    b_text(st, 1, action, &b);
+    b_int(st, 2, now, &b);
+    b_int(st, 3, id, &b);
+    b_int(st, 4, tenant_id, &b);
+    return run(be, st, b, "oversold action", err);
+}
+
+/* ---- fetch queue and cursors ---- */
+
+static int sq_fetch_mark(void *be, int64_t tenant_id, const char *channel,
+                         const char *shop_id, const char *id,
+                         const char *reason, int64_t now, struct sg_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc, b = SQLITE_OK;
+
+    rc = prep(be,
+              "INSERT INTO order_fetch (tenant_id, channel, shop_id, "
+              "channel_order_id, reason, queued_at) VALUES (?1, ?2, ?3, ?4, "
+              "?5, ?6) ON CONFLICT DO NOTHING",
+              &st, err);
+    if (rc)
+        return rc;
+    b_int(st, 1, tenant_id, &b);
+    b_text(st, 2, channel, &b);
+    b_text(st, 3, shop_id, &b);
+    b_text(st, 4, id, &b);
+    b_text(st, 5, reason, &b);
+    b_int(st, 6, now, &b);
+    return run(be, st, b, "order fetch mark", err);
+}
+
+static int sq_fetch_done(void *be, const char *channel, const char *shop_id,
+                         const char *id, struct sg_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc, b = SQLITE_OK;
+
+    rc = prep(be,
+              "DELETE FROM order_fetch WHERE channel = ?1 AND shop_id = ?2 "
+              "AND channel_order_id = ?3",
+              &st, err);
+    if (rc)
+        return rc;
+    b_text(st, 1, channel, &b);
+    b_text(st, 2, shop_id, &b);
+    b_text(st, 3, id, &b);
+    return run(be, st, b, "order fetch done", err);
+}
+
+static int sq_fetch_failed(void *be, const char *channel, const char *shop_id,
+                           const char *id, int attempts_max,
+                           struct sg_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc, b = SQLITE_OK;
+
+    rc = prep(be,
+              "UPDATE order_fetch SET attempts = attempts + 1 WHERE channel "
+              "= ?1 AND shop_id = ?2 AND channel_order_id = ?3",
+              &st, err);
+    if (rc)
+        return rc;
+    b_text(st, 1, channel, &b);
+    b_text(st, 2, shop_id, &b);
+    b_text(st, 3, id, &b);
+    rc = run(be, st, b, "order fetch failed", err);
+    if (rc)
+        return rc;
+    b = SQLITE_OK;
+    rc = prep(be,
+              "DELETE FROM order_fetch WHERE channel = ?1 AND shop_id = ?2 "
+              "AND channel_order_id = ?3 AND attempts >= ?4",
+              &st, err);
+    if (rc)
+        return rc;
+    b_text(st, 1, channel, &b);
+    b_text(st, 2, shop_id, &b);
+    b_text(st, 3, id, &b);
+    b_int(st, 4, attempts_max, &b);
+    return run(be, st, b, "order fetch drop", err);
+}
+
+static int sq_fetch_pending(void *be, size_t max, struct sg_order_fetch **out,
+                            size_t *n_out, struct sg_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    struct sg_order_fetch *rows;
+    size_t n = 0;
+    int rc, b = SQLITE_OK;
+
+    *out = NULL;
+    *n_out = 0;
+    if (max == 0)
+        return 0;
+    rc = prep(be,
+              "SELECT tenant_id, channel, shop_id, channel_order_id, "
+              "attempts, reason FROM order_fetch ORDER BY channel, shop_id, "
+              "queued_at, channel_order_id LIMIT ?1",
+              &st, err);
+    if (rc)
+        return rc;
+    b_int(st, 1, (int64_t)max, &b);
+    rows = sg_calloc(max, sizeof(*rows));
+    if (!rows) {
+        sqlite3_finalize(st);
+        return sg_err_set(err, SG_ENOMEM, "out of memory");
+    }
+    while (b == SQLITE_OK && n < max &&
+           (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        rows[n].tenant_id = sqlite3_column_int64(st, 0);
+        c_copy(st, 1, rows[n].channel, sizeof(rows[n].channel));
+        c_copy(st, 2, rows[n].shop_id, sizeof(rows[n].shop_id));
+        c_copy(st, 3, rows[n].channel_order_id,
+               sizeof(rows[n].channel_order_id));
+        rows[n].attempts = sqlite3_column_int(st, 4);
+        c_copy(st, 5, rows[n].reason, sizeof(rows[n].reason));
+        n++;
+    }
+    if (b != SQLITE_OK || (rc != SQLITE_DONE && rc != SQLITE_ROW)) {
+        rc = sg_sqlite_error(be, b != SQLITE_OK ? b : rc, "order fetch", err);
+        sg_free(rows);
+    } else {
+        rc = 0;
+        *out = rows;
+        *n_out = n;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int sq_cursor_get(void *be, const char *channel, const char *shop_id,
+                         int64_t *update_time_out, struct sg_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc, b = SQLITE_OK;
+
+    rc = prep(be,
+              "SELECT update_time FROM order_cursors WHERE channel = ?1 AND "
+              "shop_id = ?2",
+              &st, err);
+    if (rc)
+        return rc;
+    b_text(st, 1, channel, &b);
+    b_text(st, 2, shop_id, &b);
+    rc = b == SQLITE_OK ? sqlite3_step(st) : b;
+    if (rc == SQLITE_ROW) {
+        *update_time_out = sqlite3_column_int64(st, 0);
+        rc = 0;
+    } else if (rc == SQLITE_DONE)
+        rc = sg_err_set(err, SG_ENOTFOUND, "no cursor");
+    else
+        rc = sg_sqlite_error(be, rc, "order cursor", err);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int sq_cursor_set(void *be, int64_t tenant_id, const char *channel,
+                         const char *shop_id, int64_t update_time,
+                         int64_t now, struct sg_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc, b = SQLITE_OK;
+
+    rc = prep(be,
+              "INSERT INTO order_cursors (tenant_id, channel, shop_id, "
+              "update_time, polled_at) VALUES (?1, ?2, ?3, ?4, ?5) "
+              "ON CONFLICT (channel, shop_id) DO UPDATE SET update_time = "
+              "max(update_time, excluded.update_time), polled_at = "
+              "excluded.polled_at, tenant_id = excluded.tenant_id",
+              &st, err);
+    if (rc)
+        return rc;
+    b_int(st, 1, tenant_id, &b);
+    b_text(st, 2, channel, &b);
+    b_text(st, 3, shop_id, &b);
+    b_int(st, 4, update_time, &b);
+    b_int(st, 5, now, &b);
+    return run(be, st, b, "order cursor", err);
+}
+
+/* ---- the inventory check ---- */
+
+/*
+ * One query per rule; each row it returns is a violation, rendered as
+ * text by the query itself so the rule and its message stay together.
+ */
+static const char *const checks[] = {
+    /* The level invariant (the schema's CHECKs hold it; this proves it). */
+    "SELECT printf('%s@%s: on_hand %d, reserved %d, committed %d: "
+    "available %d is negative or a count is', sku, location, on_hand, "
+    "reserved, committed, on_hand - reserved - committed) FROM "
+    "inventory_levels WHERE (?1 = 0 OR tenant_id = ?1) AND (on_hand < 0 OR "
+    "reserved < 0 OR committed < 0 OR on_hand - reserved - committed < 0) "
+    "ORDER BY tenant_id, sku, location",
+    /* The ledger explains every unit of every level. */
+    "SELECT printf('%s@%s: ledger sums on_hand %d reserved %d committed %d, "
+    "level has %d %d %d', l.sku, l.location, coalesce(g.oh, 0), "
+    "coalesce(g.rs, 0), coalesce(g.cm, 0), l.on_hand, l.reserved, "
+    "l.committed) FROM inventory_levels l LEFT JOIN (SELECT tenant_id, "
+    "sku, location, sum(delta_on_hand) AS oh, sum(delta_reserved) AS rs, "
+    "sum(delta_committed) AS cm FROM inventory_ledger GROUP BY tenant_id, "
+    "sku, location) g ON g.tenant_id = l.tenant_id AND g.sku = l.sku AND "
+    "g.location = l.location WHERE (?1 = 0 OR l.tenant_id = ?1) AND "
+    "(coalesce(g.oh, 0) != l.on_hand OR coalesce(g.rs, 0) != l.reserved OR "
+    "coalesce(g.cm, 0) != l.committed) ORDER BY l.tenant_id, l.sku",
+    /* Ledger rows without a level. */
+    "SELECT printf('%s@%s: ledger rows but no level', g.sku, g.location) "
+    "FROM (SELECT DISTINCT tenant_id, sku, location FROM inventory_ledger "
+    "WHERE ?1 = 0 OR tenant_id = ?1) g WHERE NOT EXISTS (SELECT 1 FROM "
+    "inventory_levels l WHERE l.tenant_id = g.tenant_id AND l.sku = g.sku "
+    "AND l.location = g.location)",
+    /* Reserved units are exactly the order lines holding a reservation. */
+    "SELECT printf('%s@%s: reserved %d but order lines hold %d', l.sku, "
+    "l.location, l.reserved, coalesce(o.q, 0)) FROM inventory_levels l "
+    "LEFT JOIN (SELECT tenant_id, sku, location, sum(qty) AS q FROM "
+    "order_lines WHERE inv = 'reserved' GROUP BY tenant_id, sku, location) "
+    "o ON o.tenant_id = l.tenant_id AND o.sku = l.sku AND o.location = "
+    "l.location WHERE (?1 = 0 OR l.tenant_id = ?1) AND l.reserved != "
+    "coalesce(o.q, 0) ORDER BY l.tenant_id, l.sku",
+    /* Order lines holding stock of a level that does not exist. */
+    "SELECT printf('%s@%s: order lines hold %d with no level', o.sku, "
+    "o.location, sum(o.qty)) FROM order_lines o WHERE (?1 = 0 OR "
+    "o.tenant_id = ?1) AND o.inv = 'reserved' AND NOT EXISTS (SELECT 1 "
+    "FROM inventory_levels l WHERE l.tenant_id = o.tenant_id AND l.sku = "
+    "o.sku AND l.location = o.location) GROUP BY o.tenant_id, o.sku, "
+    "o.location",
+};
+
+#define REPORT_LINES_MAX 1000
+
+static int sq_inv_check(void *be, int64_t tenant_id, size_t *levels_out,
+                        size_t *violations_out, struct sg_buf *report,
+                        struct sg_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    size_t v = 0;
+    int rc, b = SQLITE_OK;
+
+    *levels_out = 0;
+    *violations_out = 0;
+    rc = prep(be,
+              "SELECT count(*) FROM inventory_levels WHERE ?1 = 0 OR "
+              "tenant_id = ?1",
+              &st, err);
+    if (rc)
+        return rc;
+    b_int(st, 1, tenant_id, &b);
+    rc = b == SQLITE_OK ? sqlite3_step(st) : b;
+    if (rc != SQLITE_ROW) {
+        rc = sg_sqlite_error(be, rc, "inventory check", err);
+        sqlite3_finalize(st);
+        return rc;
+    }
+    *levels_out = (size_t)sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    for (size_t i = 0; i < SG_ARRAY_SIZE(checks); i++) {
+        b = SQLITE_OK;
+        rc = prep(be, checks[i], &st, err);
+        if (rc)
+            return rc;
+        b_int(st, 1, tenant_id, &b);
+        while (b == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+            const unsigned char *t = sqlite3_column_text(st, 0);
+
+            v++;
+            if (v <= REPORT_LINES_MAX &&
+                sg_buf_printf(report, "%s\n", t ? (const char *)t : "") != 0)
+                b = SQLITE_NOMEM;
+        }
+        if (b != SQLITE_OK || rc != SQLITE_DONE) {
+            rc = sg_sqlite_error(be, b != SQLITE_OK ? b : rc,
+                                 "inventory check", err);
+            sqlite3_finalize(st);
+            return rc;
+        }
+        sqlite3_finalize(st);
+    }
+    *violations_out = v;
+    return 0;
+}
+
+const struct sg_orders_store_ops sg_orders_sqlite_ops = {
+    .version = SG_ORDERS_STORE_OPS_VERSION,
+    .name = "sqlite",
+    .order_get = sq_order_get,
+    .order_put = sq_order_put,
+    .order_list = sq_order_list,
+    .event_insert = sq_event_insert,
+    .set_oversold_action = sq_set_oversold_action,
+    .fetch_mark = sq_fetch_mark,
+    .fetch_done = sq_fetch_done,
+    .fetch_failed = sq_fetch_failed,
+    .fetch_pending = sq_fetch_pending,
+    .cursor_get = sq_cursor_get,
+    .cursor_set = sq_cursor_set,
+    .inv_check = sq_inv_check,
+};
