@@ -160,7 +160,7 @@ static void detail_batches(void **state)
     struct sg_clock clk;
     struct sg_connector *c;
     const char *ids[51];
-    char idbuf[51][8];
+    char idbuf[51][16];
     json_t *orders = NULL;
     struct sg_err err;
 
