@@ -244,7 +244,7 @@ static int write_apply(struct sg_store_tx *tx, void *arg, struct sg_err *err)
 
         if (b->seen[k])
             rc = sg_orders_fetch_done(tx, r->channel, r->shop_id,
-                                      r->channel_order_id, err);
+                                      r->channel_order_id, r->gen, err);
         else
             rc = sg_orders_fetch_failed(tx, r->channel, r->shop_id,
                                         r->channel_order_id,

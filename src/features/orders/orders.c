@@ -370,7 +370,7 @@ int sg_orders_fetch_mark(struct sg_store_tx *tx, int64_t tenant_id,
 
 int sg_orders_fetch_done(struct sg_store_tx *tx, const char *channel,
                          const char *shop_id, const char *channel_order_id,
-                         struct sg_err *err)
+                         int64_t gen, struct sg_err *err)
 {
     const struct sg_orders_store_ops *ops =
         ops_for(sg_store_tx_store(tx), err);
@@ -378,7 +378,7 @@ int sg_orders_fetch_done(struct sg_store_tx *tx, const char *channel,
     if (!ops)
         return SG_ECONFIG;
     return ops->fetch_done(sg_store_tx_backend(tx), channel, shop_id,
-                           channel_order_id, err);
+                           channel_order_id, gen, err);
 }
 
 int sg_orders_fetch_failed(struct sg_store_tx *tx, const char *channel,

@@ -203,9 +203,10 @@ int sg_orders_fetch_mark(struct sg_store_tx *tx, int64_t tenant_id,
                          const char *channel, const char *shop_id,
                          const char *channel_order_id, int64_t update_time,
                          const char *reason, struct sg_err *err);
+/* Remove the row only if no newer mark came since it was read (gen). */
 int sg_orders_fetch_done(struct sg_store_tx *tx, const char *channel,
                          const char *shop_id, const char *channel_order_id,
-                         struct sg_err *err);
+                         int64_t gen, struct sg_err *err);
 /* Count a failed attempt; drops the row after attempts_max. */
 int sg_orders_fetch_failed(struct sg_store_tx *tx, const char *channel,
                            const char *shop_id, const char *channel_order_id,
@@ -218,6 +219,7 @@ struct sg_order_fetch {
     char channel_order_id[SG_ORD_ID_MAX + 1];
     char reason[32];      /* what asked for it: "webhook", "poll" */
     int attempts;
+    int64_t gen;          /* bumped by every mark while queued */
 };
 /* Pending fetches, oldest first, at most max; sg_free(*out). */
 int sg_orders_fetch_pending(struct sg_store *s, size_t max,

@@ -41,7 +41,7 @@ struct sg_orders_store_ops {
                       const char *shop_id, const char *id,
                       const char *reason, int64_t now, struct sg_err *err);
     int (*fetch_done)(void *be, const char *channel, const char *shop_id,
-                      const char *id, struct sg_err *err);
+                      const char *id, int64_t gen, struct sg_err *err);
     int (*fetch_failed)(void *be, const char *channel, const char *shop_id,
                         const char *id, int attempts_max,
                         struct sg_err *err);

@@ -487,7 +487,8 @@ static int sq_fetch_mark(void *be, int64_t tenant_id, const char *channel,
     rc = prep(be,
               "INSERT INTO order_fetch (tenant_id, channel, shop_id, "
               "channel_order_id, reason, queued_at) VALUES (?1, ?2, ?3, ?4, "
-              "?5, ?6) ON CONFLICT DO NOTHING",
+              "?5, ?6) ON CONFLICT (channel, shop_id, channel_order_id) "
+              "DO UPDATE SET gen = gen + 1",
               &st, err);
     if (rc)
         return rc;
@@ -501,20 +502,21 @@ static int sq_fetch_mark(void *be, int64_t tenant_id, const char *channel,
 }
 
 static int sq_fetch_done(void *be, const char *channel, const char *shop_id,
-                         const char *id, struct sg_err *err)
+                         const char *id, int64_t gen, struct sg_err *err)
 {
     sqlite3_stmt *st = NULL;
     int rc, b = SQLITE_OK;
 
     rc = prep(be,
               "DELETE FROM order_fetch WHERE channel = ?1 AND shop_id = ?2 "
-              "AND channel_order_id = ?3",
+              "AND channel_order_id = ?3 AND gen = ?4",
               &st, err);
     if (rc)
         return rc;
     b_text(st, 1, channel, &b);
     b_text(st, 2, shop_id, &b);
     b_text(st, 3, id, &b);
+    b_int(st, 4, gen, &b);
     return run(be, st, b, "order fetch done", err);
 }
 
@@ -565,7 +567,8 @@ static int sq_fetch_pending(void *be, size_t max, struct sg_order_fetch **out,
         return 0;
     rc = prep(be,
               "SELECT tenant_id, channel, shop_id, channel_order_id, "
-              "attempts, reason FROM order_fetch ORDER BY channel, shop_id, "
+              "attempts, reason, gen FROM order_fetch ORDER BY channel, "
+              "shop_id, "
               "queued_at, channel_order_id LIMIT ?1",
               &st, err);
     if (rc)
@@ -585,6 +588,7 @@ static int sq_fetch_pending(void *be, size_t max, struct sg_order_fetch **out,
                sizeof(rows[n].channel_order_id));
         rows[n].attempts = sqlite3_column_int(st, 4);
         c_copy(st, 5, rows[n].reason, sizeof(rows[n].reason));
+        rows[n].gen = sqlite3_column_int64(st, 6);
         n++;
     }
     if (b != SQLITE_OK || (rc != SQLITE_DONE && rc != SQLITE_ROW)) {
