@@ -1,16 +1,23 @@
 #!/usr/bin/env bash
 # bench/events: EVENTS (default 1,000,000) TikTok events posted in batches
-# of 1,000 to POST /api/v1/events (8 client connections), validated,
-# hashed, deduplicated, committed, batched and delivered to the sandbox's
-# Events API. End to end = first request sent -> the sandbox has counted
-# every event. Also times the normalise + hash stage alone (surge events
-# bench-hash, one thread). Reference: the issue's target, 100,000 events/s.
+# of 1,000 to POST /api/v1/events (wrk, 8 connections, one client thread,
+# bodies made from one template with a per-request counter so every
+# event_id is unique), validated, hashed, deduplicated, committed,
+# batched and delivered to the sandbox's Events API. End to end = first
+# request sent -> the sandbox has counted every accepted event. Also
+# times the normalise + hash stage alone (surge events bench-hash, one
+# thread) and the CPU seconds surge and the sandbox used. Reference: the
+# issue's target, 100,000 events/s.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 EVENTS=${BENCH_EVENTS:-1000000}
 BATCH=1000
+CONNS_EV=${BENCH_EVENT_CONNS:-8}
+REQS=$(( (EVENTS + BATCH - 1) / BATCH ))
+EVENTS=$(( REQS * BATCH ))
 SBX_PORT=$(free_port)
-"$SURGE" sandbox --listen "127.0.0.1:$SBX_PORT" > "$WORK/sbx.out" 2> "$WORK/sbx.err" & PIDS+=($!)
+"$SURGE" sandbox --listen "127.0.0.1:$SBX_PORT" > "$WORK/sbx.out" 2> "$WORK/sbx.err" & SBX_PID=$!
+PIDS+=("$SBX_PID")
 wait_http "http://127.0.0.1:$SBX_PORT/sandbox/v1/info"
 curl -fsS -X PUT -d '{"keep_max": 1000}' "http://127.0.0.1:$SBX_PORT/sandbox/v1/events/config" >/dev/null
 
@@ -42,74 +49,123 @@ chmod 600 "$WORK/s/surge.conf"
 "$SURGE" migrate --config "$WORK/s/surge.conf" >/dev/null
 "$SURGE" tenant create bench --config "$WORK/s/surge.conf" >/dev/null
 KEY=$("$SURGE" apikey create --tenant bench --config "$WORK/s/surge.conf" | grep -o 'sk_[A-Za-z0-9_]*' | head -1)
-"$SURGE" serve --config "$WORK/s/surge.conf" > "$WORK/s/out.log" 2> "$WORK/s/err.log" & PIDS+=($!)
+"$SURGE" serve --config "$WORK/s/surge.conf" > "$WORK/s/out.log" 2> "$WORK/s/err.log" & SRV_PID=$!
+PIDS+=("$SRV_PID")
 wait_http "http://127.0.0.1:$PORT/healthz"
 
-# The client: 8 threads, keep-alive, bodies built ahead of the clock.
-cat > "$WORK/client.py" <<'PY'
-import http.client, json, sys, threading, time
-host, port, key, total, batch, path, extra = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), int(sys.argv[5]), sys.argv[6], sys.argv[7]
-now = int(time.time())
-def body(b):
-    evs = []
-    for i in range(b * batch, min(total, (b + 1) * batch)):
-        evs.append({"event": "CompletePayment", "event_id": "bench-%d" % i,
-                    "event_time": now,
-                    "user": {"email": "user%d@example.com" % i,
-                             "phone": "+1 213 555 %04d" % (i % 10000),
-                             "external_id": "c%d" % i, "ip": "10.0.0.1"},
-                    "properties": {"currency": "USD", "value": 12.5,
-                                   "order_id": "o%d" % i}})
-    return json.dumps({"events": evs} if extra == "surge" else
-                      {"event_source": "web", "event_source_id": "X",
-                       "data": [dict(e, event_time=now) for e in evs]}).encode()
-n_batches = (total + batch - 1) // batch
-bodies = [body(b) for b in range(n_batches)]
-lock = threading.Lock(); nxt = [0]; bad = [0]
-def worker():
-    c = http.client.HTTPConnection(host, port, timeout=120)
-    hdr = {"Content-Type": "application/json"}
-    if extra == "surge": hdr["Authorization"] = "Bearer " + key
-    else: hdr["Access-Token"] = "sbx_events_token"
-    while True:
-        with lock:
-            b = nxt[0]; nxt[0] += 1
-        if b >= n_batches: return
-        for attempt in range(50):
-            c.request("POST", path, bodies[b], hdr)
-            r = c.getresponse(); r.read()
-            if r.status == 200: break
-            time.sleep(0.05)
-        else:
-            bad[0] += 1
-t0 = time.time()
-ts = [threading.Thread(target=worker) for _ in range(8)]
-[t.start() for t in ts]; [t.join() for t in ts]
-print("%.6f %.6f %d" % (t0, time.time(), bad[0]))
-PY
+# The client: one wrk thread. init() builds one body template of BATCH
+# events with "#" where the request number goes; each request is one
+# gsub over it (C speed), so the client costs little CPU. After REQS
+# requests it asks for a missing page (404) until every POST is
+# answered, then writes a
+# flag file; the script then stops wrk with SIGINT (wrk would otherwise
+# run for its whole -d).
+cat > "$WORK/events.lua" <<'LUA'
+local tpl, quota, sent, answered, key, flag, verified
+function init(args)
+  key, quota, flag = args[1], tonumber(args[2]), args[4]
+  local batch, now, evs = tonumber(args[3]), os.time(), {}
+  for i = 0, batch - 1 do
+    evs[#evs + 1] = string.format(
+      '{"event":"CompletePayment","event_id":"bench-#-%d","event_time":%d,' ..
+      '"user":{"email":"user#-%d@example.com","phone":"+1 213 555 %04d",' ..
+      '"external_id":"c#-%d","ip":"10.0.0.1"},"properties":{"currency":' ..
+      '"USD","value":19.90,"order_id":"o#-%d"}}', i, now, i, i % 10000, i, i)
+  end
+  tpl = '{"events":[' .. table.concat(evs, ",") .. ']}'
+  sent, answered, ok, bad = 0, 0, 0, 0
+end
+function request()
+  if not verified then
+    -- wrk calls request() once at start only to check it: not sent.
+    verified = true
+    return wrk.format("GET", "/bench-idle")
+  end
+  if sent >= quota then
+    return wrk.format("GET", "/bench-idle") -- 404: not counted below
+  end
+  sent = sent + 1
+  local body = tpl:gsub("#", tostring(sent))
+  return wrk.format("POST", "/api/v1/events", {
+    ["Content-Type"] = "application/json",
+    ["Authorization"] = "Bearer " .. key}, body)
+end
+function response(status)
+  if status ~= 404 and answered < quota then
+    answered = answered + 1
+    if status == 200 then ok = ok + 1 else bad = bad + 1 end
+  end
+  if answered >= quota and flag then
+    -- wrk itself runs to -d: tell the script, which interrupts it.
+    local f = io.open(flag, "w"); f:write("done\n"); f:close(); flag = nil
+  end
+end
+local threads = {}
+function setup(thread) table.insert(threads, thread) end
+function done()
+  local o, b = 0, 0
+  for _, t in ipairs(threads) do o = o + t:get("ok"); b = b + t:get("bad") end
+  io.write(string.format("WRK_RESULT %d %d\n", o, b))
+end
+LUA
 
-read -r T0 TPOST BAD < <(python3 "$WORK/client.py" 127.0.0.1 "$PORT" "$KEY" "$EVENTS" "$BATCH" /api/v1/events surge)
-for _ in $(seq 1 6000); do
-  GOT=$(curl -fsS "http://127.0.0.1:$SBX_PORT/sandbox/v1/events" | python3 -c 'import json,sys; print(json.load(sys.stdin)["events_total"])')
-  [[ "$GOT" -ge "$EVENTS" ]] && break
-  sleep 0.05
+cpu_s() { # pid -> utime+stime in seconds
+  awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15) / hz}' "/proc/$1/stat"
+}
+sbx_total() {
+  curl -fsS "http://127.0.0.1:$SBX_PORT/sandbox/v1/events/stats" | python3 -c 'import json,sys; print(json.load(sys.stdin)["events_total"])'
+}
+
+CPU_SRV0=$(cpu_s "$SRV_PID"); CPU_SBX0=$(cpu_s "$SBX_PID")
+# BENCH_PERF=FILE: record a call-graph profile of surge during the run.
+if [[ -n "${BENCH_PERF:-}" ]]; then
+  perf record -F 999 -g -p "$SRV_PID" -o "$BENCH_PERF" > "$WORK/perf.log" 2>&1 & PERF_PID=$!
+fi
+T0=$(date +%s.%N)
+wrk -t1 -c"$CONNS_EV" -d3600s --timeout 60s -s "$WORK/events.lua" \
+  "http://127.0.0.1:$PORT" -- "$KEY" "$REQS" "$BATCH" "$WORK/wrk.done" \
+  > "$WORK/wrk.out" 2>&1 & WRK_PID=$!
+for _ in $(seq 1 360000); do
+  [[ -e "$WORK/wrk.done" ]] && break
+  kill -0 "$WRK_PID" 2>/dev/null || break
+  sleep 0.01
 done
-TEND=$(python3 -c 'import time; print("%.6f" % time.time())')
-E2E=$(awk -v n="$EVENTS" -v a="$T0" -v b="$TEND" 'BEGIN {printf "%.0f", n / (b - a)}')
-INTAKE=$(awk -v n="$EVENTS" -v a="$T0" -v b="$TPOST" 'BEGIN {printf "%.0f", n / (b - a)}')
+TPOST=$(date +%s.%N)
+kill -INT "$WRK_PID" 2>/dev/null || true
+wait "$WRK_PID" || true
+read -r OKREQ BAD < <(awk '/^WRK_RESULT/ {print $2, $3}' "$WORK/wrk.out")
+WANT=$(( OKREQ * BATCH ))
+GOT=0
+for _ in $(seq 1 12000); do
+  GOT=$(sbx_total)
+  [[ "$GOT" -ge "$WANT" ]] && break
+  sleep 0.02
+done
+TEND=$(date +%s.%N)
+if [[ -n "${BENCH_PERF:-}" ]]; then kill -INT "$PERF_PID"; wait "$PERF_PID" || true; fi
+CPU_SRV=$(awk -v a="$CPU_SRV0" -v b="$(cpu_s "$SRV_PID")" 'BEGIN {printf "%.2f", b - a}')
+CPU_SBX=$(awk -v a="$CPU_SBX0" -v b="$(cpu_s "$SBX_PID")" 'BEGIN {printf "%.2f", b - a}')
+E2E=$(awk -v n="$WANT" -v a="$T0" -v b="$TEND" 'BEGIN {printf "%.0f", n / (b - a)}')
+INTAKE=$(awk -v n="$WANT" -v a="$T0" -v b="$TPOST" 'BEGIN {printf "%.0f", n / (b - a)}')
 HASH=$("$SURGE" events bench-hash 200000 | python3 -c 'import json,sys; print(json.load(sys.stdin)["events_per_s"])')
-SENT=$GOT
-printf 'end to end:        %10s events/s  (%s events, delivered %s, failed requests %s)\n' "$E2E" "$EVENTS" "$SENT" "$BAD"
+SRV_US=$(awk -v c="$CPU_SRV" -v n="$WANT" 'BEGIN {printf "%.1f", c * 1e6 / n}')
+SBX_US=$(awk -v c="$CPU_SBX" -v n="$WANT" 'BEGIN {printf "%.1f", c * 1e6 / n}')
+printf 'end to end:        %10s events/s  (%s events sent, delivered %s, failed requests %s)\n' "$E2E" "$WANT" "$GOT" "$BAD"
 printf 'intake (acked):    %10s events/s\n' "$INTAKE"
 printf 'normalise+hash:    %10s events/s  (one thread)\n' "$HASH"
-cat > out/events.json <<JSON
-{"name": "events", "events": $EVENTS, "batch": $BATCH, "connections": 8,
+printf 'cpu:               surge %ss (%s us/event), sandbox %ss (%s us/event)\n' "$CPU_SRV" "$SRV_US" "$CPU_SBX" "$SBX_US"
+mkdir -p "$ROOT/bench/out"
+cat > "$ROOT/bench/out/events.json" <<JSON
+{"name": "events", "events": $WANT, "batch": $BATCH, "connections": $CONNS_EV,
+ "client": "wrk -t1, one body template per request",
  "reference": {"name": "target_events_per_s", "value": 100000, "unit": "events/s"},
  "figures": [
   {"name": "end_to_end_events_per_s", "value": $E2E, "unit": "events/s"},
   {"name": "intake_ack_events_per_s", "value": $INTAKE, "unit": "events/s"},
   {"name": "normalise_hash_events_per_s", "value": $HASH, "unit": "events/s"},
-  {"name": "events_delivered", "value": $SENT, "unit": "events"},
+  {"name": "surge_cpu_us_per_event", "value": $SRV_US, "unit": "us"},
+  {"name": "sandbox_cpu_us_per_event", "value": $SBX_US, "unit": "us"},
+  {"name": "events_delivered", "value": $GOT, "unit": "events"},
   {"name": "failed_requests", "value": $BAD, "unit": "requests"}
  ]}
 JSON

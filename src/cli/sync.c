@@ -4,7 +4,9 @@
  * sync cost no call), optionally wait until the outbox has drained, and
  * fail when any of those jobs was dead-lettered. --check also marks every
  * published listing for a read-back, so the daemon compares what TikTok
- * holds with the catalog and repairs the drift.
+ * holds with the catalog and repairs the drift; it waits for the outbox
+ * and prints what each read-back found different (per product: field,
+ * Surge's value, TikTok's value).
  */
 #include "core/sg.h"
 
@@ -12,6 +14,7 @@
 
 #include "cli/cli.h"
 #include "core/alloc.h"
+#include "core/clock.h"
 #include "core/config.h"
 #include "core/json.h"
 #include "features/catalog/catalog.h"
@@ -119,6 +122,81 @@ static long count_jobs(struct sg_store *s, int64_t tenant_id, int state,
     return count;
 }
 
+static void print_value(const json_t *v)
+{
+    char *text;
+
+    if (!v || json_is_null(v)) {
+        printf("(none)");
+        return;
+    }
+    if (json_is_string(v)) {
+        printf("%s", json_string_value(v));
+        return;
+    }
+    text = sg_json_dump(v, NULL);
+    printf("%s", text ? text : "?");
+    sg_free(text);
+}
+
+/*
+ * The drift the read-backs since since_ms found, per product. Returns the
+ * number of products with a difference; -1 when the store cannot be read.
+ */
+static long drift_report(struct sg_store *s, int64_t tenant_id,
+                         int64_t since_ms, long *unread)
+{
+    int64_t after = 0;
+    long products = 0;
+
+    *unread = 0;
+    for (size_t page = 0; page < PAGES_MAX; page++) {
+        struct sg_listing_sync *rows = NULL;
+        struct sg_err err;
+        size_t n = 0;
+
+        sg_err_init(&err);
+        if (sg_listings_list(s, tenant_id, SG_CATALOG_SYNC_CHANNEL, after,
+                             SG_LISTINGS_LIST_MAX, &rows, &n, &err) != 0)
+            return -1;
+        for (size_t i = 0; i < n; i++) {
+            json_t *st = json_loads(rows[i].state ? rows[i].state : "{}", 0,
+                                    NULL);
+            json_t *drift = json_object_get(st, "drift"), *d;
+            size_t k;
+
+            if (!rows[i].channel_product_id[0]) {
+                json_decref(st);
+                continue;
+            }
+            if (json_object_get(st, "read") ||
+                sg_json_int(st, "drift_at", 0) < since_ms)
+                (*unread)++;
+            else if (json_array_size(drift)) {
+                products++;
+                printf("product %" PRId64 " (tiktok %s):\n",
+                       rows[i].product_id, rows[i].channel_product_id);
+                json_array_foreach(drift, k, d) {
+                    printf("  %s: surge ", sg_json_str(d, "field")
+                                               ? sg_json_str(d, "field")
+                                               : "?");
+                    print_value(json_object_get(d, "surge"));
+                    printf(", tiktok ");
+                    print_value(json_object_get(d, "tiktok"));
+                    printf("\n");
+                }
+            }
+            json_decref(st);
+        }
+        if (n)
+            after = rows[n - 1].product_id;
+        sg_listing_sync_list_free(rows, n);
+        if (n < SG_LISTINGS_LIST_MAX)
+            break;
+    }
+    return products;
+}
+
 int sg_cli_sync(int argc, char **argv)
 {
     const char *config = NULL, *tenant = "default", *timeout_s = "600";
@@ -135,7 +213,8 @@ int sg_cli_sync(int argc, char **argv)
     struct page_op *op = NULL;
     size_t n_pos, queued = 0, marked = 0;
     int64_t after = 0, min_id = 0;
-    long timeout = 0, dead = 0;
+    long timeout = 0, dead = 0, drifted = 0, unread = 0;
+    int64_t start_ms = sg_clock_now_ms(sg_clock_system());
     int rc, status = SG_EXIT_FAIL;
 
     memset(&cfg, 0, sizeof(cfg));
@@ -197,7 +276,7 @@ int sg_cli_sync(int argc, char **argv)
                marked == 1 ? "" : "s");
     printf("\n");
     status = SG_EXIT_OK;
-    if (!wait)
+    if (!wait && !check)
         goto out;
     for (long waited = 0;; waited += POLL_MS) {
         long q = count_jobs(store, t.id, SG_JOB_QUEUED, 0);
@@ -221,6 +300,19 @@ int sg_cli_sync(int argc, char **argv)
     printf("outbox drained; %ld dead-lettered\n", dead < 0 ? 0 : dead);
     if (dead != 0)
         status = SG_EXIT_FAIL;
+    if (check) {
+        drifted = drift_report(store, t.id, start_ms, &unread);
+        if (drifted < 0) {
+            sg_cli_errorf("cannot read the listings");
+            status = SG_EXIT_FAIL;
+            goto out;
+        }
+        printf("drift: %ld product%s differed (corrections queued)",
+               drifted, drifted == 1 ? "" : "s");
+        if (unread)
+            printf(", %ld not read back", unread);
+        printf("\n");
+    }
 out:
     sg_free(op);
     sg_store_free(store);

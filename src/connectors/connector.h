@@ -17,7 +17,7 @@
 
 struct sg_clock;
 
-#define SG_CONNECTOR_OPS_VERSION 3
+#define SG_CONNECTOR_OPS_VERSION 4
 
 /* Capabilities; a slot outside the connector's caps may be NULL. */
 enum sg_connector_cap {
@@ -26,6 +26,7 @@ enum sg_connector_cap {
     SG_CAP_WEBHOOKS = 1u << 2, /* verify_webhook, parse_webhook, subscribe */
     SG_CAP_CATALOG = 1u << 3,  /* catalog_request, catalog_call (v2) */
     SG_CAP_ORDERS = 1u << 4,   /* search_orders, get_orders, cancel_order */
+    SG_CAP_FULFIL = 1u << 5,   /* ship, decide, get_returns (v4) */
 };
 
 /*
@@ -109,6 +110,29 @@ struct sg_conn_order_query {
     unsigned page_size;      /* 1..100 */
 };
 
+/* One shipment to put on the channel (SG_CAP_FULFIL); strings borrowed. */
+struct sg_conn_shipment {
+    const char *shop_cipher;
+    const char *order_id;          /* the channel's */
+    const char *package_id;        /* "" = make a package of line_ids */
+    const char *const *line_ids;   /* the channel's line ids */
+    size_t n_line_ids;
+    const char *tracking_number;
+    const char *carrier;           /* name; mapped to a provider id */
+    int64_t weight_g;              /* 0 = not sent */
+};
+
+/* A seller decision on a cancellation or a return (SG_CAP_FULFIL). */
+struct sg_conn_decision {
+    const char *shop_cipher;
+    const char *kind;            /* "cancel" or "return" */
+    const char *id;              /* cancel_id / return_id */
+    bool approve;
+    const char *code;            /* returns: e.g. APPROVE_RETURN */
+    const char *reason;          /* reject reason; may be NULL */
+    const char *idempotency_key;
+};
+
 /* What a search says of one order. */
 struct sg_conn_order_ref {
     char id[65];
@@ -190,6 +214,24 @@ struct sg_connector_ops {
     int (*cancel_order)(struct sg_connector *c, const char *access_token,
                         const char *shop_cipher, const char *order_id,
                         const char *reason, struct sg_err *err);
+
+    /*
+     * SG_CAP_FULFIL (version 4). ship: put a shipment's tracking number
+     * on the channel (ship the package, or mark the lines as shipped),
+     * the channel's package id in package_id_out. decide: approve or
+     * reject a cancellation or a return with its idempotency key.
+     * get_returns: the detail of 1..50 return ids as a JSON array (new
+     * reference).
+     */
+    int (*ship)(struct sg_connector *c, const char *access_token,
+                const struct sg_conn_shipment *s, char package_id_out[65],
+                struct sg_err *err);
+    int (*decide)(struct sg_connector *c, const char *access_token,
+                  const struct sg_conn_decision *d, struct sg_err *err);
+    int (*get_returns)(struct sg_connector *c, const char *access_token,
+                       const char *shop_cipher, const char *const *ids,
+                       size_t n, struct json_t **returns_out,
+                       struct sg_err *err);
 };
 
 /* ---- the registry ---- */

@@ -43,6 +43,12 @@ int sg_connector_check(const struct sg_connector_ops *ops, struct sg_err *err)
              (!ops->verify_webhook || !ops->parse_webhook ||
               !ops->subscribe_webhook || !ops->webhook_events))
         missing = "webhook slots";
+    else if ((ops->caps & SG_CAP_CATALOG) &&
+             (!ops->catalog_request || !ops->catalog_call))
+        missing = "catalog slots";
+    else if ((ops->caps & SG_CAP_ORDERS) &&
+             (!ops->search_orders || !ops->get_orders || !ops->cancel_order))
+        missing = "order slots";
     if (missing)
         return sg_err_set(err, SG_ECONFIG, "connector %s lacks %s",
                           ops->name ? ops->name : "?", missing);

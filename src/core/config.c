@@ -317,6 +317,17 @@ static const struct sg_config_key schema[] = {
         6 * 24 * HOUR, tiktok_shop.refresh_ahead_ms,
         "Refresh a seller's access token when less than this much of its "
         "life is left (access tokens last about 7 days)."),
+    ROW("tiktok_shop", "drift_check_interval", SG_CFG_DURATION_MS, "1h", 0,
+        7 * 24 * HOUR, tiktok_shop.drift_check_interval_ms,
+        "How often surge serve reads every published listing back from "
+        "TikTok Shop, logs where it differs from the catalog and pushes "
+        "the corrections (what surge sync --check does). 0 turns it off."),
+    ROW("tiktok_shop", "audit_poll_after", SG_CFG_DURATION_MS, "10m", 0,
+        7 * 24 * HOUR, tiktok_shop.audit_poll_after_ms,
+        "A listing still pending this long after its last change is read "
+        "back, so its audit result arrives even when the webhook was "
+        "lost; it is read again after each further period. 0 turns it "
+        "off."),
 
     /* [orders] */
     ROW("orders", "poll_interval", SG_CFG_DURATION_MS, "5m", 1000, 24 * HOUR,
@@ -338,6 +349,43 @@ static const struct sg_config_key schema[] = {
         orders.cancel_reason,
         "Reason sent when oversold_policy = cancel cancels an order."),
 
+    /* [fulfilment] */
+    ROW("fulfilment", "warehouse_url", SG_CFG_URL, NULL, 0, 0,
+        fulfilment.warehouse_url,
+        "Where orders ready to ship are exported: a notify.http job per "
+        "order (event order.ready_to_ship, and order.address_changed when "
+        "the buyer changes the address before shipping). Unset sends them "
+        "to [notify] url."),
+    ROW("fulfilment", "csv_dir", SG_CFG_PATH, NULL, 0, 0,
+        fulfilment.csv_dir,
+        "Also drop each export as a CSV file in this directory (written "
+        "whole, then renamed). Unset: no CSV."),
+
+    /* [returns] */
+    ROW("returns", "restock_received", SG_CFG_BOOL, "true", 0, 0,
+        returns.restock_received,
+        "Put a return's units back on hand, once, when the seller accepts "
+        "the package the buyer sent back."),
+    ROW("returns", "auto_approve_cancellations", SG_CFG_BOOL, "true", 0, 0,
+        returns.auto_approve_cancellations,
+        "Approve a buyer's cancellation request at once. false leaves it "
+        "pending for POST /api/v1/cancellations/{id}/approve or reject."),
+
+    /* [viral] */
+    ROW("viral", "sell_through_per_min", SG_CFG_UINT, "0", 0, 1000000,
+        viral.sell_through_per_min,
+        "Viral mode: a SKU whose units reserved per minute (over window) "
+        "reach this gets a channel buffer of buffer_units; it goes back to "
+        "0 below half of it. 0 turns viral mode off."),
+    ROW("viral", "buffer_units", SG_CFG_UINT, "5", 0, 1000000,
+        viral.buffer_units,
+        "Units held back from every channel while a SKU is viral: the "
+        "quantity pushed is available minus the buffer."),
+    ROW("viral", "window", SG_CFG_DURATION_MS, "1m", 1000, 24 * HOUR,
+        viral.window_ms, "Span over which the sell-through rate is measured."),
+    ROW("viral", "check_interval", SG_CFG_DURATION_MS, "10s", 100, HOUR,
+        viral.check_interval_ms, "How often every SKU's rate is measured."),
+
     /* [secrets] */
     ROW("secrets", "key_file", SG_CFG_PATH, "surge.key", 0, 0,
         secrets.key_file,
@@ -350,7 +398,7 @@ static const struct sg_config_key schema[] = {
 static const char *const sections[] = {
     "server", "store", "log", "webhook_generic", "notify", "jobs", "security",
     "tiktok_events", "catalog",
-    "tiktok_shop", "orders", "secrets",
+    "tiktok_shop", "orders", "fulfilment", "returns", "viral", "secrets",
 };
 
 /* ---- small helpers ---- */

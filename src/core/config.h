@@ -95,12 +95,28 @@ struct sg_config {
         char *authorize_url;    /* consent page */
         char *webhook_url;      /* public URL of /webhooks/tiktok-shop */
         unsigned refresh_ahead_ms; /* 24 h */
+        unsigned drift_check_interval_ms; /* 1 h; 0 = off */
+        unsigned audit_poll_after_ms;     /* 10 min; 0 = off */
     } tiktok_shop;
     struct {
         unsigned poll_interval_ms; /* 5 min: reconciliation poll */
         char *oversold_policy;     /* "notify" | "backorder" | "cancel" */
         char *cancel_reason;       /* reason sent with a cancellation */
     } orders;
+    struct {
+        char *warehouse_url; /* notify target of exports; NULL = [notify] */
+        char *csv_dir;       /* CSV drop; NULL = none */
+    } fulfilment;
+    struct {
+        bool restock_received;           /* true */
+        bool auto_approve_cancellations; /* true */
+    } returns;
+    struct {
+        unsigned sell_through_per_min; /* 0 = viral mode off */
+        unsigned buffer_units;         /* 5 */
+        unsigned window_ms;            /* 1 min */
+        unsigned check_interval_ms;    /* 10 s */
+    } viral;
     struct {
         char *key_file; /* "surge.key": seals channel tokens */
     } secrets;

@@ -22,15 +22,20 @@
 #include "engine/tiktok_shop.h"
 #include "features/catalog/catalog.h"
 #include "features/catalog/validate.h"
+#include "features/orders/fulfil.h"
 #include "jobs/breaker.h"
 #include "jobs/catalog_sync.h"
 #include "jobs/dispatcher.h"
+#include "store/channels.h"
 #include "store/listings.h"
 
 #define TENANTS_MAX   64
 #define INFLIGHT_MAX  8192
 #define TOKEN_TTL_MS  (60 * 1000)
 #define REASON_MAX    1024
+#define TICK_MS       1000
+#define MARK_PAGE     SG_LISTINGS_LIST_MAX
+#define MARK_PAGES    1000  /* x MARK_PAGE listings per sweep */
 
 struct tenant_ctx {
     int64_t tenant_id;
@@ -50,7 +55,22 @@ struct inflight {
     char shop_id[32];
     json_t *desired;
     bool more;
+    int64_t at_ms;  /* sg_mono_ms() when planned */
     struct inflight *next;
+};
+
+/*
+ * One product with a step under way: planned, sent, or its result not yet
+ * written. Another job for the same product that plans meanwhile would
+ * read a state that is about to change and send the same step again (or
+ * overtake the call on the wire), so it folds into this one instead:
+ * "dirty" asks for one more plan after the result is recorded.
+ */
+struct busy {
+    int64_t tenant_id, product_id, job_id;
+    int64_t until_ms;  /* the job's lease; after it the entry is stale */
+    bool dirty;
+    struct busy *next;
 };
 
 static struct {
@@ -63,12 +83,27 @@ static struct {
     size_t nt;
     struct inflight *fl;
     size_t nfl;
+    struct busy *busy;
+    size_t nbusy;
+    /* The periodic thread: stale busy entries, drift job, audit poll. */
+    pthread_t tid;
+    pthread_cond_t cond;
+    bool started, stop;
 } CS;
 static pthread_once_t cs_once = PTHREAD_ONCE_INIT;
+
+static bool busy_release(int64_t tenant_id, int64_t product_id,
+                         int64_t job_id);
+static bool busy_take_dirty(int64_t tenant_id, int64_t product_id,
+                            int64_t job_id);
+static void requeue_submit(int64_t tenant_id, int64_t product_id);
+static void busy_release_requeue(int64_t tenant_id, int64_t product_id,
+                                 int64_t job_id);
 
 static void cs_lock_init(void)
 {
     pthread_mutex_init(&CS.lock, NULL);
+    pthread_cond_init(&CS.cond, NULL);
 }
 
 /* ---- tenant context: connection, shop, warehouse, access token ---- */
@@ -81,6 +116,8 @@ static void token_wipe(struct tenant_ctx *t)
         t->token = NULL;
     }
 }
+
+static void tenant_forget(int64_t tenant_id);
 
 static int fetch_warehouse(const char *token, const char *cipher,
                            char out[32], struct sg_err *err)
@@ -130,11 +167,33 @@ static int tenant_get(int64_t tenant_id, int64_t now_ms, struct tenant_ctx *out,
         if (CS.t[i].tenant_id == tenant_id)
             t = &CS.t[i];
     if (t && t->token && now_ms - t->token_at_ms < TOKEN_TTL_MS) {
+        struct sg_channel_conn c;
+        bool active;
+
         *out = *t;
         out->token = NULL;
         *token_out = sg_strdup(t->token);
+        conn_id = t->conn_id;
         pthread_mutex_unlock(&CS.lock);
-        return *token_out ? 0 : sg_err_set(err, SG_ENOMEM, "out of memory");
+        if (!*token_out)
+            return sg_err_set(err, SG_ENOMEM, "out of memory");
+        /*
+         * A deauthorization (webhook 6) or an expiry since the token was
+         * cached: push nothing more with it. One point read per call.
+         */
+        rc = sg_channels_conn_get(CS.e->store, tenant_id, conn_id, &c, err);
+        active = rc == 0 && strcmp(c.status, "active") == 0;
+        if (rc == 0)
+            sg_channel_conn_release(&c);
+        if (active)
+            return 0;
+        memset(*token_out, 0, strlen(*token_out));
+        sg_free(*token_out);
+        *token_out = NULL;
+        if (rc && rc != SG_ENOTFOUND)
+            return rc;
+        tenant_forget(tenant_id);
+        return SG_EDECLINED;
     }
     pthread_mutex_unlock(&CS.lock);
 
@@ -234,6 +293,8 @@ static int64_t available(int64_t tenant_id, const char *sku)
     for (size_t i = 0; i < n; i++)
         sum += lv[i].on_hand - lv[i].reserved - lv[i].committed;
     sg_free(lv);
+    /* Viral mode holds a buffer back from every channel (fulfil.h). */
+    sum -= sg_viral_buffer(CS.e->store, tenant_id, sku);
     return sum < 0 ? 0 : sum;
 }
 
@@ -333,6 +394,8 @@ struct rec_op {
     bool uncertain;   /* mark the listing uncertain */
     bool more;        /* enqueue the next step */
     bool failed;      /* the call failed for good */
+    int64_t busy_job; /* release this job's busy entry once written */
+    int64_t now_ms;   /* store clock, set by rec_write */
 };
 
 static void rec_free(struct rec_op *op)
@@ -386,6 +449,99 @@ static const char *status_of(const char *tts_status)
     if (strcmp(tts_status, "DRAFT") == 0)
         return "draft";
     return "pending";
+}
+
+/* One difference found by a read-back, appended to drift. */
+static void drift_add(json_t *drift, const char *field, const char *sku,
+                      json_t *surge, json_t *tiktok)
+{
+    char name[96];
+
+    snprintf(name, sizeof(name), "%s%s%s", field, sku ? " " : "",
+             sku ? sku : "");
+    json_array_append_new(drift, json_pack("{s:s,s:O?,s:O?}", "field", name,
+                                           "surge", surge, "tiktok",
+                                           tiktok));
+}
+
+/*
+ * What a read-back found different from the catalog (d, as of the plan):
+ * per SKU price and quantity, SKUs missing on either side, and whether
+ * the product is active. A new reference.
+ */
+static json_t *drift_of(const json_t *d, const json_t *price,
+                        const json_t *qty, const char *tstat)
+{
+    json_t *drift = json_array(), *v;
+    const char *k;
+    bool want_active = json_is_true(json_object_get(d, "active"));
+    bool is_active = tstat && strcmp(tstat, "SELLER_DEACTIVATED") != 0 &&
+                     strcmp(tstat, "DELETED") != 0 &&
+                     strcmp(tstat, "DRAFT") != 0;
+
+    json_object_foreach((json_t *)(uintptr_t)json_object_get(d, "price"), k,
+                        v) {
+        json_t *t = json_object_get(price, k);
+
+        if (!t)
+            drift_add(drift, "sku", k, v, NULL);
+        else if (!json_equal(v, t))
+            drift_add(drift, "price", k, v, t);
+    }
+    json_object_foreach((json_t *)(uintptr_t)json_object_get(d, "qty"), k,
+                        v) {
+        json_t *t = json_object_get(qty, k);
+
+        if (t && !json_equal(v, t))
+            drift_add(drift, "quantity", k, v, t);
+    }
+    json_object_foreach((json_t *)(uintptr_t)price, k, v) {
+        if (!json_object_get(json_object_get(d, "price"), k))
+            drift_add(drift, "sku", k, NULL, v);
+    }
+    if (tstat && want_active != is_active) {
+        json_t *sv = json_string(want_active ? "active" : "inactive");
+        json_t *tv = json_string(tstat);
+
+        drift_add(drift, "status", NULL, sv, tv);
+        json_decref(sv);
+        json_decref(tv);
+    }
+    return drift;
+}
+
+/*
+ * A read-back that finds the channel holding fewer units than Surge wants
+ * to show is usually the channel counting sales whose webhooks are still
+ * on their way: raising it back to Surge's (older) figure would re-sell
+ * those units (an oversell, seen in surge demo under faults). So for such
+ * a SKU the recorded channel quantity becomes the smaller of Surge's
+ * figure and what Surge last had acknowledged: a sale in flight then
+ * causes no push, while a genuine increase that was not yet pushed (the
+ * wanted figure is above the last acknowledged one) still goes out. A SKU
+ * where the channel holds more is kept as read, and the next step lowers
+ * it.
+ */
+static void keep_channel_lower(json_t *read_qty, const json_t *want_qty,
+                               const json_t *acked_qty)
+{
+    const char *sku;
+    json_t *v;
+
+    json_object_foreach(read_qty, sku, v) {
+        json_t *w = json_object_get(want_qty, sku);
+        json_t *a = json_object_get(acked_qty, sku);
+        json_int_t keep;
+
+        if (!json_is_integer(w) || !json_is_integer(v) ||
+            json_integer_value(v) >= json_integer_value(w))
+            continue;
+        keep = json_integer_value(w);
+        if (json_is_integer(a) && json_integer_value(a) < keep)
+            keep = json_integer_value(a);
+        if (keep > json_integer_value(v))
+            json_object_set_new(read_qty, sku, json_integer(keep));
+    }
 }
 
 /* Apply the acknowledged step to state (a JSON object, modified). */
@@ -446,6 +602,18 @@ static void apply_step(struct rec_op *op, struct sg_listing_sync *l,
         snprintf(op->status, sizeof(op->status), "deleted");
     } else if (strcmp(op->step, "get") == 0) {
         if (sg_tts_parse_product(op->data, &qty, &price, &ids, &tstat) == 0) {
+            json_t *drift = drift_of(d, price, qty, tstat);
+
+            /* surge sync --check and the drift job report this. */
+            if (json_array_size(drift))
+                sg_log(SG_LOG_INFO, "catalog_sync", "msg=\"drift\" "
+                       "product=%" PRId64 " differences=%zu",
+                       op->product_id, json_array_size(drift));
+            json_object_set_new(st, "drift", drift);
+            json_object_set_new(st, "drift_at",
+                                json_integer(op->now_ms));
+            keep_channel_lower(qty, json_object_get(d, "qty"),
+                               json_object_get(st, "qty"));
             json_object_set(st, "qty", qty);
             json_object_set(st, "price", price);
             if (json_object_size(ids))
@@ -496,6 +664,7 @@ static int rec_write(struct sg_store_tx *tx, void *arg, struct sg_err *err)
     }
     if (op->shop_id[0])
         snprintf(l.shop_id, sizeof(l.shop_id), "%s", op->shop_id);
+    op->now_ms = sg_store_tx_now(tx);
     if (op->uncertain)
         json_object_set_new(st, "uncertain", json_string(op->step));
     else if (!op->failed && op->desired)
@@ -520,6 +689,10 @@ static int rec_write(struct sg_store_tx *tx, void *arg, struct sg_err *err)
         if (rc == SG_ENOTFOUND || rc == SG_EINVAL)
             rc = 0;
     }
+    /* A job folded into this one while its call was out: plan again. */
+    if (!rc && op->busy_job &&
+        busy_take_dirty(op->tenant_id, op->product_id, op->busy_job))
+        op->more = true;
     if (!rc && op->more)
         rc = enqueue_next(tx, op->tenant_id, op->product_id, 0, err);
     sg_listing_sync_release(&l);
@@ -529,13 +702,18 @@ static int rec_write(struct sg_store_tx *tx, void *arg, struct sg_err *err)
 static void rec_done(void *arg, int rc, const struct sg_err *err)
 {
     struct rec_op *op = arg;
+    bool again = false;
 
+    if (op->busy_job)
+        again = busy_release(op->tenant_id, op->product_id, op->busy_job);
     if (rc)
         sg_log(SG_LOG_WARN, "catalog_sync", "msg=\"listing write failed\" "
                "product=%" PRId64 " err=\"%s\"", op->product_id,
                err ? err->msg : "");
     else if (op->more && CS.e && CS.e->dispatcher)
         sg_dispatcher_kick(CS.e->dispatcher);
+    if (again || (rc && op->busy_job))
+        requeue_submit(op->tenant_id, op->product_id);
     rec_free(op);
 }
 
@@ -544,6 +722,9 @@ static void rec_submit(struct rec_op *op)
     if (sg_store_submit(CS.e->store, rec_write, rec_done, op) != 0) {
         sg_log(SG_LOG_WARN, "catalog_sync", "msg=\"store busy; listing "
                "state not recorded\" product=%" PRId64, op->product_id);
+        if (op->busy_job)
+            busy_release_requeue(op->tenant_id, op->product_id,
+                                 op->busy_job);
         rec_free(op);
     }
 }
@@ -561,15 +742,234 @@ static struct rec_op *rec_new(int64_t tenant_id, int64_t product_id,
     return op;
 }
 
+/* ---- busy products (struct busy) ---- */
+
+static int64_t busy_ttl_ms(void)
+{
+    /* Planned, held for a token (2 s at most), sent, answered, written. */
+    return (int64_t)CS.e->cfg->jobs.request_timeout_ms + 15000;
+}
+
+static struct busy **busy_slot(int64_t tenant_id, int64_t product_id)
+{
+    struct busy **pp;
+
+    for (pp = &CS.busy; *pp; pp = &(*pp)->next)
+        if ((*pp)->tenant_id == tenant_id && (*pp)->product_id == product_id)
+            return pp;
+    return NULL;
+}
+
+/*
+ * Claim product_id for job: true when it is free, already this job's (a
+ * replan after a release) or held by a stale entry. Otherwise the holder
+ * is marked dirty and false is returned: this job has nothing to do.
+ */
+static bool busy_claim(const struct sg_job *job, int64_t product_id)
+{
+    struct busy **pp, *b = NULL;
+    int64_t now = sg_mono_ms();
+    bool ok = true;
+
+    pthread_mutex_lock(&CS.lock);
+    pp = busy_slot(job->tenant_id, product_id);
+    if (pp)
+        b = *pp;
+    if (b && b->job_id != job->id && b->until_ms > now) {
+        b->dirty = true;
+        ok = false;
+    } else if (b) {
+        b->job_id = job->id;
+        b->until_ms = now + busy_ttl_ms();
+        b->dirty = false;
+    } else if (CS.nbusy < INFLIGHT_MAX) {
+        b = sg_calloc(1, sizeof(*b));
+        if (b) {
+            b->tenant_id = job->tenant_id;
+            b->product_id = product_id;
+            b->job_id = job->id;
+            b->until_ms = now + busy_ttl_ms();
+            b->next = CS.busy;
+            CS.busy = b;
+            CS.nbusy++;
+        }
+    }
+    pthread_mutex_unlock(&CS.lock);
+    return ok;
+}
+
+/* Drop job's entry for product_id; true when a fold asked for more. */
+static bool busy_release(int64_t tenant_id, int64_t product_id,
+                         int64_t job_id)
+{
+    struct busy **pp, *b = NULL;
+    bool dirty = false;
+
+    pthread_mutex_lock(&CS.lock);
+    pp = busy_slot(tenant_id, product_id);
+    if (pp && (*pp)->job_id == job_id) {
+        b = *pp;
+        *pp = b->next;
+        CS.nbusy--;
+        dirty = b->dirty;
+    }
+    pthread_mutex_unlock(&CS.lock);
+    sg_free(b);
+    return dirty;
+}
+
+/* Inside the result's write: consume a fold so the write enqueues it. */
+static bool busy_take_dirty(int64_t tenant_id, int64_t product_id,
+                            int64_t job_id)
+{
+    struct busy **pp;
+    bool dirty = false;
+
+    pthread_mutex_lock(&CS.lock);
+    pp = busy_slot(tenant_id, product_id);
+    if (pp && (*pp)->job_id == job_id) {
+        dirty = (*pp)->dirty;
+        (*pp)->dirty = false;
+    }
+    pthread_mutex_unlock(&CS.lock);
+    return dirty;
+}
+
+struct requeue_op {
+    int64_t tenant_id, product_id;
+};
+
+static int requeue_write(struct sg_store_tx *tx, void *arg,
+                         struct sg_err *err)
+{
+    struct requeue_op *op = arg;
+
+    return enqueue_next(tx, op->tenant_id, op->product_id, 0, err);
+}
+
+static void requeue_done(void *arg, int rc, const struct sg_err *err)
+{
+    struct requeue_op *op = arg;
+
+    if (rc)
+        sg_log(SG_LOG_WARN, "catalog_sync", "msg=\"cannot queue the next "
+               "sync\" product=%" PRId64 " err=\"%s\"", op->product_id,
+               err ? err->msg : "");
+    else if (CS.e && CS.e->dispatcher)
+        sg_dispatcher_kick(CS.e->dispatcher);
+    sg_free(op);
+}
+
+/* Queue one more catalog.sync job for the product (after a fold). */
+static void requeue_submit(int64_t tenant_id, int64_t product_id)
+{
+    struct requeue_op *op = sg_calloc(1, sizeof(*op));
+
+    if (!op)
+        return;
+    op->tenant_id = tenant_id;
+    op->product_id = product_id;
+    if (sg_store_submit(CS.e->store, requeue_write, requeue_done, op) != 0) {
+        sg_log(SG_LOG_WARN, "catalog_sync", "msg=\"store busy; next sync "
+               "not queued\" product=%" PRId64, product_id);
+        sg_free(op);
+    }
+}
+
+static void busy_release_requeue(int64_t tenant_id, int64_t product_id,
+                                 int64_t job_id)
+{
+    if (busy_release(tenant_id, product_id, job_id))
+        requeue_submit(tenant_id, product_id);
+}
+
+/* Forget stale entries (a job released before its call); requeue folds. */
+static void busy_sweep(void)
+{
+    struct busy **pp, *b, *stale = NULL;
+    int64_t now = sg_mono_ms();
+
+    pthread_mutex_lock(&CS.lock);
+    for (pp = &CS.busy; *pp;) {
+        b = *pp;
+        if (b->until_ms > now) {
+            pp = &b->next;
+            continue;
+        }
+        *pp = b->next;
+        CS.nbusy--;
+        b->next = stale;
+        stale = b;
+    }
+    pthread_mutex_unlock(&CS.lock);
+    while ((b = stale) != NULL) {
+        stale = b->next;
+        if (b->dirty)
+            requeue_submit(b->tenant_id, b->product_id);
+        sg_free(b);
+    }
+}
+
 /* ---- in-flight table ---- */
+
+static void inflight_free(struct inflight *f);
+
+/* Calls of step planned and not answered yet (all shops). */
+static size_t inflight_count(const char *step)
+{
+    size_t n = 0;
+
+    pthread_mutex_lock(&CS.lock);
+    for (struct inflight *f = CS.fl; f; f = f->next)
+        n += strcmp(f->step, step) == 0;
+    pthread_mutex_unlock(&CS.lock);
+    return n;
+}
+
+/* Entries of jobs released before their call and never planned again. */
+static void inflight_sweep(void)
+{
+    struct inflight **pp, *f, *stale = NULL;
+    int64_t now = sg_mono_ms();
+
+    pthread_mutex_lock(&CS.lock);
+    for (pp = &CS.fl; *pp;) {
+        f = *pp;
+        if (now - f->at_ms < busy_ttl_ms()) {
+            pp = &f->next;
+            continue;
+        }
+        *pp = f->next;
+        CS.nfl--;
+        f->next = stale;
+        stale = f;
+    }
+    pthread_mutex_unlock(&CS.lock);
+    while ((f = stale) != NULL) {
+        stale = f->next;
+        inflight_free(f);
+    }
+}
 
 static void inflight_put(struct inflight *f)
 {
+    struct inflight **pp, *old = NULL;
+
     pthread_mutex_lock(&CS.lock);
+    /* A job released before its call and planned again: drop the old. */
+    for (pp = &CS.fl; *pp; pp = &(*pp)->next) {
+        if ((*pp)->job_id == f->job_id) {
+            old = *pp;
+            *pp = old->next;
+            CS.nfl--;
+            break;
+        }
+    }
     f->next = CS.fl;
     CS.fl = f;
     CS.nfl++;
     pthread_mutex_unlock(&CS.lock);
+    inflight_free(old);
 }
 
 static struct inflight *inflight_take(int64_t job_id, int64_t lease)
@@ -680,6 +1080,15 @@ static const char *choose(const struct sg_product *p, bool deleted,
         steps[n++] = json_is_true(json_object_get(d, "active"))
                          ? "activate" : "deactivate";
     *more = n > 1;
+    /*
+     * Price and inventory go to different endpoints, each with its own
+     * rate limit: when both are due, take the one with fewer calls
+     * waiting, so both buckets drain in parallel under a storm.
+     */
+    if (n > 1 && strcmp(steps[0], "price") == 0 &&
+        strcmp(steps[1], "inventory") == 0 &&
+        inflight_count("inventory") < inflight_count("price"))
+        return steps[1];
     return n ? steps[0] : NULL;
 }
 
@@ -713,6 +1122,15 @@ static int plan(void *ctx, const struct sg_job *job, int64_t now_ms,
         if (err)
             err->retryable = true;
         return rc;
+    }
+    if (!busy_claim(job, pid)) {
+        /* A step of this product is under way: it plans again after. */
+        sg_log(SG_LOG_DEBUG, "catalog_sync", "msg=\"folded into the step "
+               "under way\" job_id=%" PRId64 " product=%" PRId64, job->id,
+               pid);
+        memset(token, 0, strlen(token));
+        sg_free(token);
+        return SG_EDECLINED;
     }
     rc = sg_catalog_get(CS.e->store, job->tenant_id, pid, &w.p, err);
     if (rc == SG_ENOTFOUND) {
@@ -815,6 +1233,7 @@ static int plan(void *ctx, const struct sg_job *job, int64_t now_ms,
     f->tenant_id = job->tenant_id;
     f->product_id = pid;
     f->more = more;
+    f->at_ms = sg_mono_ms();
     snprintf(f->step, sizeof(f->step), "%s", step);
     snprintf(f->shop_id, sizeof(f->shop_id), "%s", t.shop_id);
     f->desired = w.desired ? json_incref(w.desired) : json_object();
@@ -826,6 +1245,8 @@ out_retry:
     if (err)
         err->retryable = true;
 out:
+    if (rc)
+        busy_release_requeue(job->tenant_id, pid, job->id);
     if (token) {
         memset(token, 0, strlen(token));
         sg_free(token);
@@ -863,17 +1284,21 @@ static void result(void *ctx, const struct sg_job *job,
         return;
     if (resp->transport != SG_HTTP_OK) {
         /* Lost answer after sending: read back before any repeat. */
+        op = NULL;
         if (resp->sent && is_write(f->step) &&
             strcmp(f->step, "create") != 0) {
             op = rec_new(f->tenant_id, f->product_id, f->step);
             if (op) {
                 op->uncertain = true;
+                op->busy_job = job->id;
                 rec_submit(op);
             }
             sg_log(SG_LOG_INFO, "catalog_sync", "msg=\"uncertain outcome; "
                    "will read back\" job_id=%" PRId64 " step=%s",
                    job->id, f->step);
         }
+        if (!op)
+            busy_release(f->tenant_id, f->product_id, job->id);
         inflight_free(f);
         return;
     }
@@ -891,7 +1316,10 @@ static void result(void *ctx, const struct sg_job *job,
             op->data = data;
             data = NULL;
             op->more = f->more;
+            op->busy_job = job->id;
             rec_submit(op);
+        } else {
+            busy_release_requeue(f->tenant_id, f->product_id, job->id);
         }
         goto done;
     }
@@ -899,6 +1327,8 @@ static void result(void *ctx, const struct sg_job *job,
              err.msg);
     out->retry_after_ms = err.retry_after_ms > 0 ? err.retry_after_ms : -1;
     out->rate_limited = rc == SG_ELIMIT && err.retryable;
+    if (rc == SG_ESTALE || err.retryable)
+        busy_release(f->tenant_id, f->product_id, job->id); /* replans */
     if (rc == SG_ESTALE) {
         /* 105002: refresh the token, then try again. */
         tenant_forget(f->tenant_id);
@@ -920,7 +1350,10 @@ static void result(void *ctx, const struct sg_job *job,
             op->set_reason = true;
             snprintf(op->status, sizeof(op->status), "failed");
             snprintf(op->reason, sizeof(op->reason), "%s", out->reason);
+            op->busy_job = job->id;
             rec_submit(op);
+        } else {
+            busy_release_requeue(f->tenant_id, f->product_id, job->id);
         }
         sg_log(SG_LOG_WARN, "catalog_sync", "msg=\"sync failed\" job_id=%"
                PRId64 " product=%" PRId64 " reason=\"%s\"", job->id,
@@ -1024,6 +1457,156 @@ out:
     return rc;
 }
 
+/* ---- periodic: drift check and polling of pending audits ---- */
+
+struct mark_op {
+    int64_t tenant_id[MARK_PAGE], product_id[MARK_PAGE];
+    size_t n;
+    bool pending_only;   /* audit poll: only listings still pending */
+    int64_t cutoff_ms;   /* ... unchanged since then */
+    size_t marked;
+};
+
+/*
+ * Mark listings for read-back and queue their products. Each row is read
+ * again inside the write, so a listing that moved on since the scan is
+ * left alone. Marking bumps updated_at: a listing still pending is read
+ * again only after another audit_poll_after.
+ */
+static int mark_write(struct sg_store_tx *tx, void *arg, struct sg_err *err)
+{
+    struct mark_op *op = arg;
+    int rc = 0;
+
+    for (size_t i = 0; !rc && i < op->n; i++) {
+        struct sg_listing_sync l;
+        json_t *st;
+
+        rc = sg_listings_tx_get(tx, op->tenant_id[i], op->product_id[i],
+                                SG_CATALOG_SYNC_CHANNEL, &l, err);
+        if (rc == SG_ENOTFOUND) {
+            rc = 0;
+            continue;
+        }
+        if (rc)
+            break;
+        st = json_loads(l.state ? l.state : "{}", 0, NULL);
+        if (json_is_object(st) && l.channel_product_id[0] &&
+            (!op->pending_only ||
+             (strcmp(l.status, "pending") == 0 &&
+              l.updated_at <= op->cutoff_ms &&
+              !json_object_get(st, "read")))) {
+            json_object_set_new(st, "read", json_true());
+            sg_free(l.state);
+            l.state = sg_json_dump(st, NULL);
+            rc = l.state ? sg_listings_tx_put(tx, &l, err)
+                         : sg_err_set(err, SG_ENOMEM, "out of memory");
+            if (!rc)
+                rc = enqueue_next(tx, l.tenant_id, l.product_id, 0, err);
+            op->marked += rc == 0;
+        }
+        json_decref(st);
+        sg_listing_sync_release(&l);
+    }
+    return rc;
+}
+
+/* One pass over every published listing; the count marked. */
+static size_t mark_listings(bool pending_only, int64_t older_than_ms)
+{
+    struct mark_op *op = sg_calloc(1, sizeof(*op));
+    struct sg_err err;
+    int64_t after = 0;
+    size_t marked = 0;
+
+    if (!op)
+        return 0;
+    for (size_t page = 0; page < MARK_PAGES; page++) {
+        struct sg_listing_sync *rows = NULL;
+        size_t n = 0;
+        int64_t now = sg_clock_now_ms(&CS.e->clock);
+
+        sg_err_init(&err);
+        if (sg_listings_list(CS.e->store, 0, SG_CATALOG_SYNC_CHANNEL, after,
+                             MARK_PAGE, &rows, &n, &err) != 0)
+            break;
+        op->n = 0;
+        op->pending_only = pending_only;
+        op->cutoff_ms = now - older_than_ms;
+        for (size_t i = 0; i < n; i++) {
+            bool want = rows[i].channel_product_id[0] &&
+                        (!pending_only ||
+                         (strcmp(rows[i].status, "pending") == 0 &&
+                          rows[i].updated_at <= op->cutoff_ms));
+
+            if (want) {
+                op->tenant_id[op->n] = rows[i].tenant_id;
+                op->product_id[op->n++] = rows[i].product_id;
+            }
+        }
+        if (n)
+            after = rows[n - 1].product_id;
+        sg_listing_sync_list_free(rows, n);
+        op->marked = 0;
+        if (op->n && sg_store_write(CS.e->store, mark_write, op, &err) != 0)
+            sg_log(SG_LOG_WARN, "catalog_sync", "msg=\"cannot mark "
+                   "listings for read-back\" err=\"%s\"", err.msg);
+        marked += op->marked;
+        if (n < MARK_PAGE)
+            break;
+    }
+    sg_free(op);
+    if (marked && CS.e->dispatcher)
+        sg_dispatcher_kick(CS.e->dispatcher);
+    return marked;
+}
+
+static void *periodic_main(void *arg)
+{
+    const struct sg_config *cfg = CS.e->cfg;
+    int64_t drift_every = cfg->tiktok_shop.drift_check_interval_ms;
+    int64_t audit_after = cfg->tiktok_shop.audit_poll_after_ms;
+    /* Pending listings are looked at a few times per audit_poll_after. */
+    int64_t audit_every = SG_MIN(SG_MAX(audit_after / 4, TICK_MS), 60000);
+    int64_t start = sg_mono_ms(), last_drift = start, last_audit = start;
+
+    SG_UNUSED(arg);
+    for (;;) {
+        struct timespec ts;
+        int64_t now;
+        bool stop;
+
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += TICK_MS / 1000;
+        pthread_mutex_lock(&CS.lock);
+        if (!CS.stop)
+            pthread_cond_timedwait(&CS.cond, &CS.lock, &ts);
+        stop = CS.stop;
+        pthread_mutex_unlock(&CS.lock);
+        if (stop)
+            break;
+        busy_sweep();
+        inflight_sweep();
+        now = sg_mono_ms();
+        if (drift_every > 0 && now - last_drift >= drift_every) {
+            size_t n = mark_listings(false, 0);
+
+            last_drift = now;
+            sg_log(SG_LOG_INFO, "catalog_sync", "msg=\"drift check\" "
+                   "listings=%zu", n);
+        }
+        if (audit_after > 0 && now - last_audit >= audit_every) {
+            size_t n = mark_listings(true, audit_after);
+
+            last_audit = now;
+            if (n)
+                sg_log(SG_LOG_INFO, "catalog_sync", "msg=\"audit still "
+                       "pending; reading back\" listings=%zu", n);
+        }
+    }
+    return NULL;
+}
+
 /* ---- lifecycle ---- */
 
 int sg_engine__catalog_sync_init(struct sg_engine *e, struct sg_err *err)
@@ -1046,6 +1629,11 @@ int sg_engine__catalog_sync_init(struct sg_engine *e, struct sg_err *err)
     env.plan = plan;
     env.result = result;
     sg_catalog_sync_configure(&env);
+    CS.stop = false;
+    if (pthread_create(&CS.tid, NULL, periodic_main, NULL) != 0)
+        return sg_err_set(err, SG_EIO, "cannot start the catalog sync "
+                          "timer");
+    CS.started = true;
     return 0;
 }
 
@@ -1055,6 +1643,14 @@ void sg_engine__catalog_sync_fini(struct sg_engine *e)
 
     if (!e || CS.e != e)
         return;
+    if (CS.started) {
+        pthread_mutex_lock(&CS.lock);
+        CS.stop = true;
+        pthread_cond_signal(&CS.cond);
+        pthread_mutex_unlock(&CS.lock);
+        pthread_join(CS.tid, NULL);
+        CS.started = false;
+    }
     sg_catalog_sync_configure(NULL);
     pthread_mutex_lock(&CS.lock);
     for (size_t i = 0; i < CS.nt; i++)
@@ -1065,6 +1661,13 @@ void sg_engine__catalog_sync_fini(struct sg_engine *e)
         inflight_free(f);
     }
     CS.nfl = 0;
+    while (CS.busy) {
+        struct busy *b = CS.busy;
+
+        CS.busy = b->next;
+        sg_free(b);
+    }
+    CS.nbusy = 0;
     pthread_mutex_unlock(&CS.lock);
     if (CS.rules_ok)
         sg_catalog_rules_release(&CS.rules);

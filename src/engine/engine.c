@@ -114,6 +114,7 @@ int sg_engine_new(struct sg_engine **out, const struct sg_config *cfg,
     sg_engine__register_catalog(e);
     sg_engine__register_events(e);
     sg_engine__register_orders(e);
+    sg_engine__register_fulfil(e);
     *out = e;
     return 0;
 fail:

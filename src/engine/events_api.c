@@ -28,8 +28,8 @@
 
 #define N_REASONS  16
 #define LAG_SLOTS  4096
-#define PRUNE_MAX  1000
 #define BODY_MAX   (8u << 20)
+#define SEAL_ROUNDS 64 /* full batches sealed per write outside intake */
 
 /* Process-wide: one engine per process (see docs/events.md). */
 static struct events_mod {
@@ -315,7 +315,7 @@ static int write_seal(struct sg_store_tx *tx, void *arg, struct sg_err *err)
     struct seal_arg *a = arg;
     void *be = sg_store_tx_backend(tx);
     int64_t now = sg_store_tx_now(tx);
-    size_t remaining = 0, pruned = 0;
+    size_t remaining = 0, pruned = 0, sealed = 0;
     int rc;
 
     rc = M.ops->seal(be, a->job->id, a->job->tenant_id, a->source, a->upto,
@@ -330,13 +330,23 @@ static int write_seal(struct sg_store_tx *tx, void *arg, struct sg_err *err)
                                       err);
     }
     rc = M.ops->job_detach(be, a->job->id, err);
+    if (!rc && remaining >= M.cfg.batch_max && M.cfg.seal_at_intake)
+        rc = sg_events_tx_seal_full(tx, M.ops, &M.cfg, a->job->tenant_id,
+                                    a->source, SEAL_ROUNDS, &sealed, err);
     if (!rc && remaining > 0)
         rc = ensure_trigger(tx, a->job->tenant_id, a->source,
                             remaining >= M.cfg.batch_max, err);
     if (!rc)
-        rc = M.ops->prune(be, now - M.cfg.dedup_window_ms, PRUNE_MAX,
-                          &pruned, err);
+        rc = M.ops->prune(be, now - M.cfg.dedup_window_ms,
+                          SG_EVENTS_PRUNE_MAX, &pruned, err);
     return rc;
+}
+
+static int read_batch(void *be, void *arg, struct sg_err *err)
+{
+    struct seal_arg *a = arg;
+
+    return M.ops->load(be, a->job->id, &a->batch, err);
 }
 
 static int track_build(void *ctx, const struct sg_job *job, char **body_out,
@@ -357,6 +367,22 @@ static int track_build(void *ctx, const struct sg_job *job, char **body_out,
     json_decref(p);
     if (a.source < 0)
         return sg_err_set(err, SG_EINVAL, "events job without a source");
+    /*
+     * A batch sealed at intake (or by an earlier attempt) is only read,
+     * on a reader connection: the dispatcher does not wait for a commit.
+     * A trigger job seals its batch in one write.
+     */
+    rc = sg_store_read(M.e->store, read_batch, &a, err);
+    if (rc == 0 && a.batch.n == 0)
+        sg_events_batch_release(&a.batch); /* already sent: finish it */
+    if (rc == 0 && a.batch.n > 0)
+        goto build;
+    if (rc != 0 && rc != SG_ENOTFOUND) {
+        if (err)
+            err->retryable = true;
+        goto out;
+    }
+    sg_err_init(err);
     rc = sg_store_write(M.e->store, write_seal, &a, err);
     if (rc) {
         if (err)
@@ -367,6 +393,7 @@ static int track_build(void *ctx, const struct sg_job *job, char **body_out,
         rc = sg_err_set(err, SG_EDECLINED, "nothing left to send");
         goto out;
     }
+build:
     sg_buf_init(&b, BODY_MAX);
     rc = sg_events_batch_body(&b, a.batch.source, a.batch.source_id,
                               M.cfg.test_event_code,
@@ -501,8 +528,16 @@ static int write_recover(struct sg_store_tx *tx, void *arg,
 
     SG_UNUSED(arg);
     rc = M.ops->pending_sources(be, tenants, sources, 256, &n, err);
-    for (size_t i = 0; !rc && i < n; i++)
-        rc = ensure_trigger(tx, tenants[i], sources[i], false, err);
+    for (size_t i = 0; !rc && i < n; i++) {
+        size_t sealed = 0;
+
+        /* Full batches become jobs of their own, sent side by side. */
+        rc = sg_events_tx_seal_full(tx, M.ops, &M.cfg, tenants[i],
+                                    sources[i], SEAL_ROUNDS, &sealed,
+                                    err);
+        if (!rc)
+            rc = ensure_trigger(tx, tenants[i], sources[i], false, err);
+    }
     return rc;
 }
 

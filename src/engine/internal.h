@@ -149,6 +149,24 @@ void sg_engine__orders_tick(struct sg_engine *e, struct sg_connector *c,
 int sg_engine__orders_metrics(struct sg_engine *e, struct sg_buf *out);
 void sg_engine__register_orders(struct sg_engine *e);
 
+/*
+ * Fulfilment, cancellations, returns, viral mode (shipments_api.c).
+ * fulfil_after_apply runs in every applied order's write (export to the
+ * warehouse, channel outbox); fulfil_inbox records webhooks 11 and 12 in
+ * the inbox processor's transaction; fulfil_tick runs on the TikTok Shop
+ * worker: pending shipments and decisions go to the channel, returns are
+ * read, sell-through is measured.
+ */
+struct sg_order;
+int sg_engine__fulfil_after_apply(struct sg_engine *e, struct sg_store_tx *tx,
+                                  const struct sg_order *o,
+                                  struct sg_err *err);
+int sg_engine__fulfil_inbox(struct sg_engine *e, struct sg_store_tx *tx,
+                            const struct sg_inbox *row, struct sg_err *err);
+void sg_engine__fulfil_tick(struct sg_engine *e, struct sg_connector *c,
+                            const unsigned char *key);
+void sg_engine__register_fulfil(struct sg_engine *e);
+
 /* JSON views of rows, new references. */
 json_t *sg_engine__job_json(const struct sg_job *j);
 

@@ -217,6 +217,8 @@ static int write_apply(struct sg_store_tx *tx, void *arg, struct sg_err *err)
         opts.source = source;
         b->newly[i] = false;
         rc = sg_orders_apply(tx, o, &opts, &outcome, &b->newly[i], err);
+        if (!rc && outcome != SG_ORD_STALE)
+            rc = sg_engine__fulfil_after_apply(b->e, tx, o, err);
         if (!rc && b->newly[i] &&
             strcmp(o->oversold_action, "unknown_sku") == 0) {
             /* Not Surge's product: flagged and told, never cancelled. */

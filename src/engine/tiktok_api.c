@@ -246,6 +246,7 @@ static void *worker_main(void *arg)
             scan_due(t);
         }
         sg_engine__orders_tick(t->e, t->conn, t->key);
+        sg_engine__fulfil_tick(t->e, t->conn, t->key);
     }
     return NULL;
 }
@@ -505,6 +506,8 @@ int sg_engine__tiktok_inbox(struct sg_engine *e, struct sg_store_tx *tx,
                                     &perr) != 0)
         return 0;
     rc = sg_engine__orders_inbox(e, tx, row, err);
+    if (!rc)
+        rc = sg_engine__fulfil_inbox(e, tx, row, err);
     if (rc)
         return rc;
     if (ev.type == 5 || ev.type == 37) /* product status / audit */

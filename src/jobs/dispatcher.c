@@ -357,6 +357,13 @@ static void on_http_done(void *arg, const struct sg_http_response *resp)
     sg_breakers_record(d->br, t->platform, t->shop, o.breaker, now);
     settle(d, t, &o, now);
     task_free(t);
+    /*
+     * A slot is free. This runs inside sg_http_client_run, whose poll
+     * timeout was computed while every slot was busy (up to idle_max_ms):
+     * wake that poll so the loop claims the next job now.
+     */
+    if (!d->http_gone)
+        sg_http_client_wakeup(d->http);
 }
 
 static void try_send(struct sg_dispatcher *d, struct task *t, int64_t now)

@@ -6,7 +6,11 @@
  * audit failure is surfaced with the sandbox's reason; an invalid product
  * is not sent and says why; a create whose answer is lost is not
  * duplicated; a storm of price/stock changes converges to the latest
- * values with coalesced calls; surge sync --wait drains and exits 0.
+ * values with coalesced calls; surge sync --wait drains and exits 0 and
+ * --check reports no drift; an expired access token is refreshed in the
+ * middle of a publish; connection resets and stalls converge with no
+ * duplicate listing; after deauthorization (webhook 6) nothing more is
+ * sent for the shop.
  */
 #include "testlib.h"
 #include "core/alloc.h"
@@ -217,7 +221,7 @@ static int setup(void **state)
               * storm: changes that arrive while a call waits for a token
               * must fold into the queued job (price_stock_storm). */
              "[jobs]\nbackoff_base_ms = 50\nbackoff_max_ms = 500\n"
-             "rate_per_sec = 10\nburst = 2\n\n"
+             "rate_per_sec = 10\nburst = 2\nrequest_timeout_ms = 2s\n\n"
              "[catalog]\ncategory_rules = %s/samples/tiktok-categories.json\n"
              "category_map = %s/samples/category-map.txt\n\n"
              "[tiktok_shop]\napp_key = %s\napp_secret = %s\n"
@@ -419,7 +423,189 @@ static void sync_wait_drains(void **state)
     sg_free(out);
     assert_int_equal(surge(&out, "sync", "--check", "--wait", NULL), 0);
     assert_non_null(strstr(out, "to read back"));
+    /* Every listing was read back and matched the catalog. */
+    assert_non_null(strstr(out, "drift: 0 products differed"));
+    assert_null(strstr(out, "not read back"));
     sg_free(out);
+}
+
+/* Answers with code over every template. */
+static long sbx_code(const char *code)
+{
+    json_t *calls = NULL, *per;
+    const char *k;
+    long n = 0;
+
+    assert_int_equal(req("GET", W.sbx.url, "/sandbox/v1/calls", NULL,
+                         &calls),
+                     200);
+    json_object_foreach(json_object_get(calls, "counts"), k, per)
+        n += (long)json_integer_value(json_object_get(per, code));
+    json_decref(calls);
+    return n;
+}
+
+/* Live sandbox products titled title. */
+static size_t sbx_count_title(const char *title)
+{
+    json_t *j = sbx_state("products"), *p;
+    size_t i, n = 0;
+
+    json_array_foreach(json_object_get(j, "products"), i, p) {
+        const char *t = sg_json_str(p, "title"), *st = sg_json_str(p,
+                                                                   "status");
+
+        n += t && strcmp(t, title) == 0 && st && strcmp(st, "DELETED") != 0;
+    }
+    json_decref(j);
+    return n;
+}
+
+static void expired_token_is_refreshed(void **state)
+{
+    long expired = sbx_code("105002");
+    int64_t id;
+
+    SG_UNUSED(state);
+    /* Every access token expires: the next call answers 105002. */
+    assert_int_equal(req("POST", W.sbx.url, "/sandbox/v1/tokens/expire",
+                         "{}", NULL),
+                     200);
+    id = create_product("grill", "Grill Pan", "Cookware", true, "GRL");
+    assert_true(wait_listing(id, "live", NULL, 0));
+    assert_int_equal(sbx_count_title("Grill Pan"), 1);
+    /* The first call met the expired token; the refreshed one passed. */
+    assert_true(sbx_code("105002") > expired);
+}
+
+static void resets_and_stalls_converge(void **state)
+{
+    /* The create's connection is reset twice (nothing kept); the price
+     * update stalls past the 2 s request timeout; the inventory update is
+     * applied and its answer lost. */
+    const char *fault =
+        "{\"faults\":[{\"path\":\"/product/202309/products\",\"kind\":"
+        "\"reset\",\"count\":2},{\"path\":"
+        "\"/product/202309/products/{product_id}/prices/update\",\"kind\":"
+        "\"stall\",\"stall_ms\":3000,\"count\":1},{\"path\":"
+        "\"/product/202309/products/{product_id}/inventory/update\","
+        "\"kind\":\"drop_after_commit\",\"count\":1}]}";
+    char path[96], body[128];
+    json_t *prod = NULL, *p = NULL, *f = NULL, *x;
+    int64_t id, vid;
+    bool ok = false;
+    size_t i;
+
+    SG_UNUSED(state);
+    assert_int_equal(req("POST", W.sbx.url, "/sandbox/v1/faults", fault,
+                         NULL),
+                     200);
+    id = create_product("skillet", "Flaky Skillet", "Cookware", true, "SKT");
+    assert_true(wait_listing(id, "live", NULL, 0));
+    snprintf(path, sizeof(path), "/api/v1/products/%" PRId64, id);
+    assert_int_equal(req("GET", W.srv.url, path, NULL, &prod), 200);
+    vid = sg_json_int(json_array_get(json_object_get(prod, "variants"), 1),
+                      "id", 0);
+    json_decref(prod);
+    snprintf(path, sizeof(path), "/api/v1/variants/%" PRId64, vid);
+    snprintf(body, sizeof(body),
+             "{\"price\":\"17.25\",\"inventory_quantity\":9}");
+    assert_int_equal(req("PATCH", W.srv.url, path, body, NULL), 200);
+    for (int n = 0; n < POLL_MAX && !ok; n++) {
+        json_t *s;
+
+        json_decref(p);
+        p = sbx_product_by_title("Flaky Skillet");
+        s = sbx_sku(p, "SKT-M");
+        ok = s && strcmp(sg_json_str(json_object_get(s, "price"), "amount"),
+                         "17.25") == 0 &&
+             sg_json_int(json_array_get(json_object_get(s, "inventory"), 0),
+                         "quantity", -1) == 9;
+        if (!ok)
+            nap();
+    }
+    json_decref(p);
+    assert_true(ok);
+    assert_int_equal(sbx_count_title("Flaky Skillet"), 1);
+    /* Every fault really happened. */
+    assert_int_equal(req("GET", W.sbx.url, "/sandbox/v1/faults", NULL, &f),
+                     200);
+    json_array_foreach(json_object_get(f, "faults"), i, x)
+        assert_true(sg_json_int(x, "hits", 0) >= 1);
+    json_decref(f);
+    assert_int_equal(req("DELETE", W.sbx.url, "/sandbox/v1/faults", NULL,
+                         NULL),
+                     200);
+}
+
+static void deauthorized_shop_gets_no_calls(void **state)
+{
+    char path[96], body[96], *out = NULL;
+    json_t *prod = NULL, *calls = NULL;
+    int64_t id = 0, vid, before;
+    bool revoked = false;
+    int rc;
+
+    SG_UNUSED(state);
+    assert_int_equal(req("GET", W.srv.url, "/api/v1/products?limit=100",
+                         NULL, &prod),
+                     200);
+    for (size_t i = 0; i < json_array_size(json_object_get(prod,
+                                                           "products"));
+         i++) {
+        json_t *x = json_array_get(json_object_get(prod, "products"), i);
+
+        if (strcmp(sg_json_str(x, "handle"), "pan") == 0)
+            id = sg_json_int(x, "id", 0);
+    }
+    json_decref(prod);
+    assert_true(id > 0);
+    assert_int_equal(req("POST", W.sbx.url, "/sandbox/v1/authorization/revoke",
+                         "{}", NULL),
+                     200);
+    /* Webhook 6 reaches the engine and the connection is no longer
+     * active. */
+    for (int n = 0; n < POLL_MAX && !revoked; n++) {
+        json_t *c = NULL, *x;
+        size_t i;
+
+        assert_int_equal(req("GET", W.srv.url, "/api/v1/connections", NULL,
+                             &c),
+                         200);
+        json_array_foreach(json_object_get(c, "connections"), i, x) {
+            const char *st = sg_json_str(x, "status");
+
+            revoked |= st && strcmp(st, "active") != 0;
+        }
+        json_decref(c);
+        if (!revoked)
+            nap();
+    }
+    assert_true(revoked);
+    assert_int_equal(req("GET", W.sbx.url, "/sandbox/v1/calls", NULL,
+                         &calls),
+                     200);
+    before = sg_json_int(calls, "total", -1);
+    json_decref(calls);
+    snprintf(path, sizeof(path), "/api/v1/products/%" PRId64, id);
+    assert_int_equal(req("GET", W.srv.url, path, NULL, &prod), 200);
+    vid = sg_json_int(json_array_get(json_object_get(prod, "variants"), 0),
+                      "id", 0);
+    json_decref(prod);
+    snprintf(path, sizeof(path), "/api/v1/variants/%" PRId64, vid);
+    snprintf(body, sizeof(body), "{\"price\":\"99.00\"}");
+    assert_int_equal(req("PATCH", W.srv.url, path, body, NULL), 200);
+    /* The job runs (and declines); sync --wait returns once it is done. */
+    rc = surge(&out, "sync", "--wait", "--timeout", "60");
+    if (rc != 0)
+        fprintf(stderr, "surge sync: %s\n", out ? out : "");
+    assert_int_equal(rc, 0);
+    sg_free(out);
+    assert_int_equal(req("GET", W.sbx.url, "/sandbox/v1/calls", NULL,
+                         &calls),
+                     200);
+    assert_int_equal(sg_json_int(calls, "total", -1), before);
+    json_decref(calls);
 }
 
 int main(void)
@@ -429,6 +615,10 @@ int main(void)
         cmocka_unit_test(lost_create_answer_is_not_duplicated),
         cmocka_unit_test(price_stock_storm_converges),
         cmocka_unit_test(sync_wait_drains),
+        cmocka_unit_test(expired_token_is_refreshed),
+        cmocka_unit_test(resets_and_stalls_converge),
+        /* Last: the shop stays deauthorized. */
+        cmocka_unit_test(deauthorized_shop_gets_no_calls),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -189,6 +189,65 @@ static void test_prepare_ok(void **state)
     sg_events_item_release(&it);
 }
 
+/* Decimals reach TikTok as the client wrote them, not 19.899999999... */
+static void test_prepare_decimals(void **state)
+{
+    struct sg_events_item it;
+    struct sg_events_reject why;
+    json_t *b;
+
+    SG_UNUSED(state);
+    assert_int_equal(
+        prep(&it,
+             "{\"event\":\"CompletePayment\",\"event_id\":\"d-1\","
+             "\"properties\":{\"currency\":\"USD\",\"value\":19.90,"
+             "\"contents\":[{\"content_id\":\"1\",\"price\":8.10},"
+             "{\"content_id\":\"2\",\"price\":0.3}]}}",
+             &why),
+        0);
+    assert_non_null(strstr(it.body, "\"value\":19.9"));
+    assert_null(strstr(it.body, "19.89"));
+    assert_non_null(strstr(it.body, "\"price\":8.1"));
+    assert_null(strstr(it.body, "8.09"));
+    assert_non_null(strstr(it.body, "\"price\":0.3"));
+    b = json_loads(it.body, 0, NULL);
+    assert_non_null(b);
+    assert_true(json_real_value(json_object_get(
+                    json_object_get(b, "properties"), "value")) == 19.9);
+    json_decref(b);
+    sg_events_item_release(&it);
+    /* A numeric string, and a value needing all 17 digits, round-trip. */
+    assert_int_equal(
+        prep(&it,
+             "{\"event\":\"Purchase\",\"properties\":{\"currency\":"
+             "\"EUR\",\"value\":\"12.30\"}}",
+             &why),
+        0);
+    assert_non_null(strstr(it.body, "\"value\":12.3"));
+    assert_null(strstr(it.body, "12.29"));
+    sg_events_item_release(&it);
+    assert_int_equal(
+        prep(&it,
+             "{\"event\":\"Purchase\",\"properties\":{\"currency\":"
+             "\"EUR\",\"value\":0.30000000000000004}}",
+             &why),
+        0);
+    b = json_loads(it.body, 0, NULL);
+    assert_true(json_real_value(json_object_get(
+                    json_object_get(b, "properties"), "value")) ==
+                0.30000000000000004);
+    json_decref(b);
+    sg_events_item_release(&it);
+    /* Not a finite number: rejected, not an allocation failure. */
+    assert_int_equal(
+        prep(&it,
+             "{\"event\":\"Purchase\",\"properties\":{\"currency\":"
+             "\"EUR\",\"value\":\"inf\"}}",
+             &why),
+        SG_EINVAL);
+    assert_string_equal(why.code, "invalid_value");
+}
+
 static void test_prepare_generated_id(void **state)
 {
     struct sg_events_item it;
@@ -287,6 +346,7 @@ int main(void)
         cmocka_unit_test(test_bad_values),
         cmocka_unit_test(test_place_and_names),
         cmocka_unit_test(test_prepare_ok),
+        cmocka_unit_test(test_prepare_decimals),
         cmocka_unit_test(test_prepare_generated_id),
         cmocka_unit_test(test_prepare_rejects),
         cmocka_unit_test(test_batch_body),

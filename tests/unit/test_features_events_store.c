@@ -2,7 +2,9 @@
  * test_features_events_store.c - the events storage ops on a real SQLite
  * store: dedup inside one write and across writes, the dedup window on a
  * manual clock, sealing (bounded by batch_max and upto, the same batch on
- * a retry of the same job), and recording a partial outcome.
+ * a retry of the same job), sealing full batches at intake (jobs of their
+ * own, read back on a reader, the idle trigger closed), and recording a
+ * partial outcome (repeated positions) and a bulk sent one.
  */
 #include "core/sg.h"
 
@@ -218,12 +220,147 @@ static void test_seal_and_window(void **state)
     sg_events_batch_release(&s3.b);
 }
 
+struct load {
+    struct fx *fx;
+    int64_t job_id;
+    struct sg_events_batch b;
+};
+
+static int r_load(void *be, void *arg, struct sg_err *err)
+{
+    struct load *a = arg;
+
+    return a->fx->ops->load(be, a->job_id, &a->b, err);
+}
+
+/* The batch of job_id read on a reader connection; its size, or -1. */
+static int loaded(struct fx *fx, int64_t job_id, char first_body[32])
+{
+    struct load l = {.fx = fx, .job_id = job_id};
+    int rc = sg_store_read(fx->s, r_load, &l, &E), n;
+
+    if (rc == SG_ENOTFOUND)
+        return -1;
+    assert_int_equal(rc, 0);
+    n = (int)l.b.n;
+    if (first_body && n > 0)
+        snprintf(first_body, 32, "%s", l.b.bodies[0]);
+    sg_events_batch_release(&l.b);
+    return n;
+}
+
+static int job_state(struct fx *fx, int64_t id, char *kind_out,
+                     bool *coalesced_out)
+{
+    struct sg_job j;
+    int st;
+
+    memset(&j, 0, sizeof(j));
+    assert_int_equal(sg_store_job_get(fx->s, fx->tenant, id, &j, &E), 0);
+    st = j.state;
+    if (kind_out)
+        snprintf(kind_out, 32, "%s", j.kind);
+    if (coalesced_out)
+        *coalesced_out = j.coalesce_key != NULL;
+    sg_job_free(&j);
+    return st;
+}
+
+static void add_body(struct ins *a, const char *id, const char *body)
+{
+    add(a, "Purchase", id);
+    a->rows[a->n - 1].body = body;
+    a->rows[a->n - 1].body_len = strlen(body);
+}
+
+static void test_seal_at_intake(void **state)
+{
+    struct fx *fx = *state;
+    struct ins a = {.fx = fx}, b = {.fx = fx}, c = {.fx = fx};
+    char first[32] = "", kind[32];
+    bool keyed = true;
+
+    fx->cfg.seal_at_intake = true;
+    /* 7 events, batch_max 3: two full batches, one event left over. */
+    add_body(&a, "s1", "{\"n\":1}");
+    add_body(&a, "s2", "{\"n\":2}");
+    add_body(&a, "s3", "{\"n\":3}");
+    add_body(&a, "s4", "{\"n\":4}");
+    add_body(&a, "s5", "{\"n\":5}");
+    add_body(&a, "s6", "{\"n\":6}");
+    add_body(&a, "s7", "{\"n\":7}");
+    ingest(fx, &a);
+    /* Jobs 1 and 2 carry the sealed batches, oldest first; a reader
+     * sees them without any write. */
+    assert_int_equal(loaded(fx, 1, first), 3);
+    assert_string_equal(first, "{\"n\":1}");
+    assert_int_equal(loaded(fx, 2, first), 3);
+    assert_string_equal(first, "{\"n\":4}");
+    assert_int_equal(job_state(fx, 1, kind, &keyed), SG_JOB_QUEUED);
+    assert_string_equal(kind, "events.track");
+    assert_false(keyed); /* nothing can fold into a sealed batch's job */
+    /* Job 3 is the coalescing trigger of the one left (no batch yet). */
+    assert_int_equal(loaded(fx, 3, NULL), -1);
+    assert_int_equal(job_state(fx, 3, NULL, &keyed), SG_JOB_QUEUED);
+    assert_true(keyed);
+    /* Two more fill a batch with the leftover: sealed into job 4, and
+     * the trigger, now with nothing to send, is closed. */
+    add_body(&b, "s8", "{\"n\":8}");
+    add_body(&b, "s9", "{\"n\":9}");
+    ingest(fx, &b);
+    assert_int_equal(loaded(fx, 4, first), 3);
+    assert_string_equal(first, "{\"n\":7}");
+    assert_int_equal(job_state(fx, 3, NULL, NULL), SG_JOB_DONE);
+    /* Duplicates seal nothing and make no job. */
+    add_body(&c, "s1", "{\"n\":1}");
+    ingest(fx, &c);
+    assert_true(c.rows[0].dup);
+    assert_int_equal(loaded(fx, 5, NULL), -1);
+}
+
+static int w_result_many(struct sg_store_tx *tx, void *arg,
+                         struct sg_err *err)
+{
+    struct result *a = arg;
+    /* Repeated and out-of-range positions are tolerated. */
+    static const size_t failed[] = {0, 0, 2, 9};
+
+    return a->fx->ops->batch_result(sg_store_tx_backend(tx), a->job_id,
+                                    SG_EVENT_SENT, failed, 4, "bad",
+                                    sg_store_tx_now(tx), err);
+}
+
+static void test_result_bulk(void **state)
+{
+    struct fx *fx = *state;
+    struct ins a = {.fx = fx};
+    struct result r = {.fx = fx, .job_id = 1};
+    struct counts c = {.fx = fx};
+
+    fx->cfg.seal_at_intake = true;
+    add_body(&a, "r1", "{\"n\":1}");
+    add_body(&a, "r2", "{\"n\":2}");
+    add_body(&a, "r3", "{\"n\":3}");
+    ingest(fx, &a);
+    assert_int_equal(loaded(fx, 1, NULL), 3);
+    assert_int_equal(sg_store_write(fx->s, w_result_many, &r, &E), 0);
+    assert_int_equal(sg_store_read(fx->s, r_counts, &c, &E), 0);
+    assert_int_equal(c.c.by_state[SG_EVENT_SENT], 1);
+    assert_int_equal(c.c.by_state[SG_EVENT_FAILED], 2);
+    assert_int_equal(c.c.by_state[SG_EVENT_BATCHED], 0);
+    /* The sent body is cleared; the refused ones keep theirs. */
+    assert_int_equal(loaded(fx, 1, NULL), 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_dedup, setup, teardown),
         cmocka_unit_test_setup_teardown(test_seal_and_window, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_seal_at_intake, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_result_bulk, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -6,6 +6,7 @@
  */
 #include "core/sg.h"
 
+#include "connectors/tiktok_shop/fulfillment.h"
 #include "connectors/tiktok_shop/orders.h"
 #include "connectors/tiktok_shop/products.h"
 #include "connectors/tiktok_shop/tiktok_shop.h"
@@ -385,7 +386,7 @@ const struct sg_connector_ops sg_connector_tiktok_shop = {
     .version = SG_CONNECTOR_OPS_VERSION,
     .name = "tiktok_shop",
     .caps = SG_CAP_OAUTH | SG_CAP_SHOPS | SG_CAP_WEBHOOKS | SG_CAP_CATALOG |
-            SG_CAP_ORDERS,
+            SG_CAP_ORDERS | SG_CAP_FULFIL,
     .open = tts_open,
     .close = tts_close,
     .authorize_url = tts_authorize_url,
@@ -401,4 +402,7 @@ const struct sg_connector_ops sg_connector_tiktok_shop = {
     .search_orders = sg_tts__search_orders,
     .get_orders = sg_tts__get_orders,
     .cancel_order = sg_tts__cancel_order,
+    .ship = sg_tts__ship,
+    .decide = sg_tts__decide,
+    .get_returns = sg_tts__get_returns,
 };

@@ -46,6 +46,13 @@ struct sg_events_cfg {
     const char *custom_events; /* extra names, comma-separated */
     const char *test_event_code;
     int attempts_max;          /* per batch job */
+    /*
+     * Seal every full batch (batch_max pending events of one source) in
+     * the intake transaction, bound to a new job due at once, so sending
+     * it only reads; only a partial batch waits for a trigger job. On in
+     * sg_events_cfg_from; off (zero) leaves all sealing to the jobs.
+     */
+    bool seal_at_intake;
 };
 
 /* Fill cfg from the loaded configuration (strings borrowed from c). */

@@ -13,7 +13,7 @@
 #include "core/sg.h"
 #include "core/err.h"
 
-#define SG_EVENTS_STORE_OPS_VERSION 1
+#define SG_EVENTS_STORE_OPS_VERSION 2
 
 /* events.state */
 enum sg_events_state {
@@ -102,6 +102,30 @@ struct sg_events_store_ops {
     /* reader */
     int (*counts)(void *be, int64_t tenant_id, struct sg_events_counts *out,
                   struct sg_err *err);
+    /* ---- version 2 ---- */
+    /*
+     * Like seal, but only for a job with no batch yet and without reading
+     * the bodies back: bind at most max pending events of (tenant,
+     * source) with id <= upto_id to a new batch of job_id. *n_out is the
+     * batch size (0: nothing pending, no batch row is left behind).
+     */
+    int (*seal_new)(void *be, int64_t job_id, int64_t tenant_id, int source,
+                    int64_t upto_id, size_t max, int64_t now_ms,
+                    size_t *n_out, struct sg_err *err);
+    /*
+     * Reader or writer: the batch bound to job_id with its bodies, oldest
+     * first; SG_ENOTFOUND when the job has none. Sending a batch sealed
+     * at intake needs only this read.
+     */
+    int (*load)(void *be, int64_t job_id, struct sg_events_batch *out,
+                struct sg_err *err);
+    /*
+     * Close the tenant's QUEUED job with coalesce key key as DONE with
+     * note (a trigger left with nothing to do). Nothing when none.
+     */
+    int (*trigger_cancel)(void *be, int64_t tenant_id, const char *key,
+                          const char *note, int64_t now_ms,
+                          struct sg_err *err);
 };
 
 extern const struct sg_events_store_ops sg_events_store_sqlite;

@@ -24,9 +24,26 @@ int sg_events_tx_trigger(struct sg_store_tx *tx,
                          const struct sg_events_cfg *cfg, int64_t tenant,
                          int source, bool now_due, struct sg_err *err);
 
+#define SG_EVENTS_PRUNE_MAX 1000 /* finished events deleted per prune */
+
+/*
+ * Seal full batches of (tenant, source): while batch_max events are
+ * pending (at most rounds_max times), enqueue a job of its own (no
+ * coalesce key, due now) and bind the oldest batch_max pending events to
+ * it. When that leaves nothing pending, the source's queued trigger job
+ * is closed; after any sealing, old finished events are pruned. The
+ * number of events sealed goes to *sealed_out.
+ */
+int sg_events_tx_seal_full(struct sg_store_tx *tx,
+                           const struct sg_events_store_ops *ops,
+                           const struct sg_events_cfg *cfg, int64_t tenant,
+                           int source, size_t rounds_max, size_t *sealed_out,
+                           struct sg_err *err);
+
 /*
  * Insert rows (all of one tenant; dup/id filled per row) and, when
- * deliver, the trigger job of every source that got a new event.
+ * deliver, for every source that got a new event: its full batches
+ * sealed (cfg->seal_at_intake) and the trigger job of what is left.
  */
 int sg_events_tx_ingest(struct sg_store_tx *tx,
                         const struct sg_events_store_ops *ops,

@@ -7,6 +7,8 @@
  */
 #include "core/sg.h"
 
+#include <math.h>
+
 #include "core/alloc.h"
 #include "core/buf.h"
 #include "core/config.h"
@@ -68,6 +70,7 @@ void sg_events_cfg_from(struct sg_events_cfg *out, const struct sg_config *c)
     out->custom_events = c->tiktok_events.custom_events;
     out->test_event_code = c->tiktok_events.test_event_code;
     out->attempts_max = (int)c->jobs.attempts_max;
+    out->seal_at_intake = true;
 }
 
 static int reject(struct sg_events_reject *why, const char *code,
@@ -316,7 +319,7 @@ static int set_value(json_t *props, json_t *v, struct sg_events_reject *why)
         json_string_length(v) < 32) {
         errno = 0;
         d = strtod(json_string_value(v), &end);
-        if (!errno && *end == '\0' && d == d)
+        if (!errno && *end == '\0' && isfinite(d))
             return json_object_set_new(props, "value", json_real(d))
                        ? SG_ENOMEM
                        : 0;
@@ -505,6 +508,68 @@ static int check_identity(struct sg_events_item *it, const json_t *in,
     return 0;
 }
 
+/* Fewest significant digits (1..17) that read back as exactly d. */
+static int shortest_digits(double d)
+{
+    char buf[40];
+
+    for (int p = 1; p < 17; p++) {
+        snprintf(buf, sizeof(buf), "%.*g", p, d);
+        if (strtod(buf, NULL) == d)
+            return p;
+    }
+    return 17;
+}
+
+/* The most digits any real in j needs (0 when it holds none). */
+static int real_digits(const json_t *j)
+{
+    const char *k;
+    json_t *v;
+    size_t i;
+    int p = 0;
+
+    if (json_is_real(j))
+        return shortest_digits(json_real_value(j));
+    if (json_is_object(j)) {
+        json_object_foreach((json_t *)(uintptr_t)j, k, v)
+            p = SG_MAX(p, real_digits(v));
+    } else if (json_is_array(j)) {
+        json_array_foreach(j, i, v)
+            p = SG_MAX(p, real_digits(v));
+    }
+    return p;
+}
+
+/*
+ * Compact JSON of ev whose reals read back as the values the client
+ * sent: jansson's default (17 digits) turns 19.90 into
+ * 19.899999999999999; this uses the fewest digits that round-trip every
+ * real of the event.
+ */
+static char *dump_event(const json_t *ev, size_t *len_out)
+{
+    size_t flags = JSON_COMPACT, len;
+    int p = real_digits(ev);
+    char *s;
+
+    if (p > 0)
+        flags |= JSON_REAL_PRECISION(p);
+    len = json_dumpb(ev, NULL, 0, flags);
+    if (len == 0)
+        return NULL;
+    s = sg_alloc(len + 1);
+    if (!s)
+        return NULL;
+    if (json_dumpb(ev, s, len, flags) != len) {
+        sg_free(s);
+        return NULL;
+    }
+    s[len] = '\0';
+    *len_out = len;
+    return s;
+}
+
 int sg_events_prepare(struct sg_events_item *out, const json_t *in,
                       int default_source, const struct sg_events_cfg *cfg,
                       int64_t now_ms, struct sg_events_reject *why)
@@ -550,7 +615,7 @@ int sg_events_prepare(struct sg_events_item *out, const json_t *in,
     }
     if (rc)
         goto out;
-    out->body = sg_json_dump(ev, &out->body_len);
+    out->body = dump_event(ev, &out->body_len);
     if (!out->body)
         rc = SG_ENOMEM;
 out:

@@ -404,6 +404,27 @@ static void h_list(struct sg_http_req *r, void *ctx)
     }
 }
 
+/* Only the totals: cheap enough to poll while a benchmark runs. */
+static void h_stats(struct sg_http_req *r, void *ctx)
+{
+    struct evs *v = state_for(ctx);
+    char text[256];
+    int n;
+
+    if (!v) {
+        sg_http_reply_error(r, 503, "out_of_memory", "retry", NULL);
+        return;
+    }
+    pthread_mutex_lock(&v->lock);
+    n = snprintf(text, sizeof(text),
+                 "{\"events_total\":%" PRIu64 ",\"requests_total\":%" PRIu64
+                 ",\"kept_events\":%zu,\"dropped_payloads\":%" PRIu64 "}",
+                 v->events_total, v->requests_total, v->kept_events,
+                 v->dropped_payloads);
+    pthread_mutex_unlock(&v->lock);
+    sg_http_reply(r, 200, "application/json", text, (size_t)n);
+}
+
 static void h_clear(struct sg_http_req *r, void *ctx)
 {
     struct evs *v = state_for(ctx);
@@ -466,6 +487,7 @@ int sg_sbx_events_routes(struct sg_sbx *s, struct sg_http_server *http,
     } routes[] = {
         {"POST", TRACK_PATH, h_track},
         {"GET", "/sandbox/v1/events", h_list},
+        {"GET", "/sandbox/v1/events/stats", h_stats},
         {"DELETE", "/sandbox/v1/events", h_clear},
         {"PUT", "/sandbox/v1/events/config", h_config},
     };

@@ -191,34 +191,67 @@ static int batch_bodies(void *be, struct sg_events_batch *b,
     return rc;
 }
 
-static int ev_seal(void *be, int64_t job_id, int64_t tenant_id, int source,
-                   int64_t upto_id, size_t max, int64_t now_ms,
-                   struct sg_events_batch *out, size_t *remaining_out,
-                   struct sg_err *err)
+/* The source_id of the oldest pending event of (tenant, source) with id
+ * <= upto into sid; *found false when none is pending. */
+static int oldest_source_id(void *be, int64_t tenant_id, int source,
+                            int64_t upto_id, char *sid, size_t sid_size,
+                            bool *found, struct sg_err *err)
 {
     sqlite3_stmt *st = NULL;
-    int64_t max_id;
     int rc, src;
 
-    memset(out, 0, sizeof(*out));
-    *remaining_out = 0;
-    rc = batch_find(be, job_id, out, err);
-    if (rc == 0)
-        return batch_bodies(be, out, err); /* a retry: the same events */
-    if (rc != SG_ENOTFOUND)
-        return rc;
+    *found = false;
     rc = prep(be,
-              "INSERT INTO event_batches (tenant_id, source, source_id, "
-              "job_id, n, created_at) SELECT ?1, ?2, COALESCE((SELECT "
-              "source_id FROM events WHERE tenant_id = ?1 AND source = ?2 "
-              "AND batch_id IS NULL AND id <= ?3 ORDER BY id LIMIT 1), ''), "
-              "?4, 0, ?5",
+              "SELECT source_id FROM events WHERE tenant_id = ?1 AND "
+              "source = ?2 AND batch_id IS NULL AND id <= ?3 ORDER BY id "
+              "LIMIT 1",
               &st, err);
     if (rc)
         return rc;
     sqlite3_bind_int64(st, 1, tenant_id);
     sqlite3_bind_int(st, 2, source);
     sqlite3_bind_int64(st, 3, upto_id);
+    src = sqlite3_step(st);
+    if (src == SQLITE_ROW) {
+        const unsigned char *t = sqlite3_column_text(st, 0);
+
+        snprintf(sid, sid_size, "%s", t ? (const char *)t : "");
+        *found = true;
+    } else if (src != SQLITE_DONE) {
+        rc = sg_sqlite_error(be, src, "events oldest", err);
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/*
+ * Bind up to max pending events to a new batch of job_id. One batch has
+ * one event_source_id: the oldest pending event's, and only events with
+ * that same id go in (a changed pixel code starts a new batch). Fills
+ * out's id, tenant, source, source_id and n; n = 0 writes nothing.
+ */
+static int seal_into(void *be, int64_t job_id, int64_t tenant_id, int source,
+                     int64_t upto_id, size_t max, int64_t now_ms,
+                     struct sg_events_batch *out, struct sg_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    bool found = false;
+    int rc, src;
+
+    out->n = 0;
+    rc = oldest_source_id(be, tenant_id, source, upto_id, out->source_id,
+                          sizeof(out->source_id), &found, err);
+    if (rc || !found)
+        return rc;
+    rc = prep(be,
+              "INSERT INTO event_batches (tenant_id, source, source_id, "
+              "job_id, n, created_at) VALUES (?1, ?2, ?3, ?4, 0, ?5)",
+              &st, err);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, tenant_id);
+    sqlite3_bind_int(st, 2, source);
+    sqlite3_bind_text(st, 3, out->source_id, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 4, job_id);
     sqlite3_bind_int64(st, 5, now_ms);
     src = sqlite3_step(st);
@@ -226,16 +259,12 @@ static int ev_seal(void *be, int64_t job_id, int64_t tenant_id, int source,
     if (src != SQLITE_DONE)
         return sg_sqlite_error(be, src, "events batch insert", err);
     out->id = sqlite3_last_insert_rowid(sg_sqlite_db(be));
-    /*
-     * One batch has one event_source_id: take the oldest pending event's
-     * and only events with that same id (a changed pixel code starts a
-     * new batch).
-     */
+    out->tenant_id = tenant_id;
+    out->source = source;
     rc = prep(be,
               "UPDATE events SET batch_id = ?1, state = 1 WHERE id IN (SELECT "
               "id FROM events WHERE tenant_id = ?2 AND source = ?3 AND "
-              "batch_id IS NULL AND id <= ?4 AND source_id = (SELECT "
-              "source_id FROM event_batches WHERE id = ?1) ORDER BY id "
+              "batch_id IS NULL AND id <= ?4 AND source_id = ?6 ORDER BY id "
               "LIMIT ?5)",
               &st, err);
     if (rc)
@@ -245,6 +274,7 @@ static int ev_seal(void *be, int64_t job_id, int64_t tenant_id, int source,
     sqlite3_bind_int(st, 3, source);
     sqlite3_bind_int64(st, 4, upto_id);
     sqlite3_bind_int64(st, 5, (sqlite3_int64)max);
+    sqlite3_bind_text(st, 6, out->source_id, -1, SQLITE_STATIC);
     src = sqlite3_step(st);
     sqlite3_finalize(st);
     if (src != SQLITE_DONE)
@@ -257,25 +287,84 @@ static int ev_seal(void *be, int64_t job_id, int64_t tenant_id, int source,
     sqlite3_bind_int64(st, 2, (sqlite3_int64)out->n);
     src = sqlite3_step(st);
     sqlite3_finalize(st);
-    if (src != SQLITE_DONE)
-        return sg_sqlite_error(be, src, "events batch n", err);
-    rc = ev_pending(be, tenant_id, source, SIZE_MAX >> 1, remaining_out,
-                    &max_id, err);
-    if (rc)
+    return src == SQLITE_DONE ? 0
+                              : sg_sqlite_error(be, src, "events batch n", err);
+}
+
+static int ev_seal(void *be, int64_t job_id, int64_t tenant_id, int source,
+                   int64_t upto_id, size_t max, int64_t now_ms,
+                   struct sg_events_batch *out, size_t *remaining_out,
+                   struct sg_err *err)
+{
+    int64_t max_id;
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    *remaining_out = 0;
+    rc = batch_find(be, job_id, out, err);
+    if (rc == 0)
+        return batch_bodies(be, out, err); /* a retry: the same events */
+    if (rc != SG_ENOTFOUND)
         return rc;
-    out->tenant_id = tenant_id;
-    out->source = source;
-    st = NULL;
-    rc = prep(be, "SELECT source_id FROM event_batches WHERE id = ?1", &st,
-              err);
-    if (rc)
+    rc = seal_into(be, job_id, tenant_id, source, upto_id, max, now_ms, out,
+                   err);
+    if (!rc)
+        rc = ev_pending(be, tenant_id, source, SIZE_MAX >> 1, remaining_out,
+                        &max_id, err);
+    if (rc || out->n == 0)
         return rc;
-    sqlite3_bind_int64(st, 1, out->id);
-    if (sqlite3_step(st) == SQLITE_ROW)
-        snprintf(out->source_id, sizeof(out->source_id), "%s",
-                 (const char *)sqlite3_column_text(st, 0));
-    sqlite3_finalize(st);
     return batch_bodies(be, out, err);
+}
+
+static int ev_seal_new(void *be, int64_t job_id, int64_t tenant_id,
+                       int source, int64_t upto_id, size_t max,
+                       int64_t now_ms, size_t *n_out, struct sg_err *err)
+{
+    struct sg_events_batch b;
+    int rc;
+
+    memset(&b, 0, sizeof(b));
+    rc = seal_into(be, job_id, tenant_id, source, upto_id, max, now_ms, &b,
+                   err);
+    *n_out = rc ? 0 : b.n;
+    return rc;
+}
+
+static int ev_load(void *be, int64_t job_id, struct sg_events_batch *out,
+                   struct sg_err *err)
+{
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    rc = batch_find(be, job_id, out, err);
+    if (!rc)
+        rc = batch_bodies(be, out, err);
+    if (rc && rc != SG_ENOTFOUND)
+        sg_events_batch_release(out);
+    return rc;
+}
+
+static int ev_trigger_cancel(void *be, int64_t tenant_id, const char *key,
+                             const char *note, int64_t now_ms,
+                             struct sg_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc, src;
+
+    rc = prep(be,
+              "UPDATE jobs SET state = 2, last_error = ?3, updated_at = ?4 "
+              "WHERE tenant_id = ?1 AND coalesce_key = ?2 AND state = 0",
+              &st, err);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, tenant_id);
+    sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, note, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, now_ms);
+    src = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return src == SQLITE_DONE ? 0
+                              : sg_sqlite_error(be, src, "events cancel", err);
 }
 
 static int exec1(void *be, const char *sql, int64_t a, struct sg_err *err)
@@ -305,7 +394,7 @@ static int ev_batch_result(void *be, int64_t job_id, int state,
     struct sg_events_batch b;
     sqlite3_stmt *st = NULL, *up = NULL;
     size_t pos = 0, k = 0;
-    int rc, src;
+    int rc, src = SQLITE_DONE;
 
     memset(&b, 0, sizeof(b));
     rc = batch_find(be, job_id, &b, err);
@@ -326,6 +415,7 @@ static int ev_batch_result(void *be, int64_t job_id, int state,
     sqlite3_bind_int64(st, 5, now_ms);
     src = sqlite3_step(st);
     sqlite3_finalize(st);
+    st = NULL;
     if (src != SQLITE_DONE)
         return sg_sqlite_error(be, src, "events batch result", err);
     if (state == SG_EVENT_FAILED) {
@@ -342,39 +432,57 @@ static int ev_batch_result(void *be, int64_t job_id, int state,
         return src == SQLITE_DONE ? 0
                                   : sg_sqlite_error(be, src, "events", err);
     }
-    /* Sent: walk the batch in order, marking the refused positions. */
-    rc = prep(be, "SELECT id FROM events WHERE batch_id = ?1 ORDER BY id",
-              &st, err);
-    if (!rc)
+    /*
+     * Sent: first the refused positions (walking the batch in order; a
+     * partial answer is rare and refuses few), then every other event of
+     * the batch in one statement.
+     */
+    if (n_failed > 0) {
         rc = prep(be,
-                  "UPDATE events SET state = ?2, error = ?3, body = CASE WHEN "
-                  "?2 = 2 THEN NULL ELSE body END WHERE id = ?1",
-                  &up, err);
+                  "SELECT id FROM events WHERE batch_id = ?1 ORDER BY id",
+                  &st, err);
+        if (!rc)
+            rc = prep(be,
+                      "UPDATE events SET state = 3, error = ?2 WHERE id = ?1",
+                      &up, err);
+        if (rc)
+            goto out;
+        sqlite3_bind_int64(st, 1, b.id);
+        while (k < n_failed && (src = sqlite3_step(st)) == SQLITE_ROW) {
+            if (failed_idx[k] == pos) {
+                k++;
+                sqlite3_reset(up);
+                sqlite3_bind_int64(up, 1, sqlite3_column_int64(st, 0));
+                sqlite3_bind_text(up, 2, error ? error : "refused", -1,
+                                  SQLITE_STATIC);
+                if (sqlite3_step(up) != SQLITE_DONE) {
+                    rc = sg_sqlite_error(be,
+                                         sqlite3_errcode(sg_sqlite_db(be)),
+                                         "events mark", err);
+                    goto out;
+                }
+                while (k < n_failed && failed_idx[k] == pos)
+                    k++; /* a repeated index */
+            }
+            pos++;
+        }
+        if (src != SQLITE_ROW && src != SQLITE_DONE) {
+            rc = sg_sqlite_error(be, src, "events walk", err);
+            goto out;
+        }
+        sqlite3_finalize(st);
+        st = NULL;
+    }
+    rc = prep(be,
+              "UPDATE events SET state = 2, error = NULL, body = NULL WHERE "
+              "batch_id = ?1 AND state = 1",
+              &st, err);
     if (rc)
         goto out;
     sqlite3_bind_int64(st, 1, b.id);
-    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
-        bool failed = k < n_failed && failed_idx[k] == pos;
-
-        if (failed)
-            k++;
-        sqlite3_reset(up);
-        sqlite3_bind_int64(up, 1, sqlite3_column_int64(st, 0));
-        sqlite3_bind_int(up, 2, failed ? SG_EVENT_FAILED : SG_EVENT_SENT);
-        if (failed)
-            sqlite3_bind_text(up, 3, error ? error : "refused", -1,
-                              SQLITE_STATIC);
-        else
-            sqlite3_bind_null(up, 3);
-        if (sqlite3_step(up) != SQLITE_DONE) {
-            rc = sg_sqlite_error(be, sqlite3_errcode(sg_sqlite_db(be)),
-                                 "events mark", err);
-            goto out;
-        }
-        pos++;
-    }
+    src = sqlite3_step(st);
     if (src != SQLITE_DONE)
-        rc = sg_sqlite_error(be, src, "events walk", err);
+        rc = sg_sqlite_error(be, src, "events sent", err);
 out:
     sqlite3_finalize(st);
     sqlite3_finalize(up);
@@ -476,6 +584,9 @@ const struct sg_events_store_ops sg_events_store_sqlite = {
     .prune = ev_prune,
     .pending_sources = ev_pending_sources,
     .counts = ev_counts,
+    .seal_new = ev_seal_new,
+    .load = ev_load,
+    .trigger_cancel = ev_trigger_cancel,
 };
 
 const struct sg_events_store_ops *sg_events_store_for(const char *backend)

@@ -1,0 +1,1014 @@
+/*
+ * test_engine_fulfil.c - fulfilment, cancellations, returns and viral
+ * mode end to end: a `surge sandbox` and a `surge serve` connected to it
+ * (the set-up of test_engine_orders.c), with an in-test warehouse that
+ * receives the notify.http exports. An order ready to ship is exported
+ * once; POST /api/v1/shipments ships it on TikTok (partially, then the
+ * rest), the sandbox clock moves it to COMPLETED and Surge follows with
+ * its inventory committed; buyer cancellations are approved by policy and
+ * release stock; a return approved with an idempotency key restocks once
+ * even when the call is replayed; a burst of orders widens the SKU's
+ * channel buffer, which narrows again when sales stop. `surge inventory
+ * check` is clean after each. Every wait is bounded.
+ */
+#include "testlib.h"
+#include "connectors/tiktok_shop/sign.h"
+#include "core/alloc.h"
+#include "core/buf.h"
+#include "core/json.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/socket.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define ARG(s) ((char *)(uintptr_t)(s))
+#define WAIT_MAX 300 /* x 50 ms */
+
+struct world {
+    char *dir, *conf, *db, *log, *sbx_log, *sbx_conf;
+    char api_key[128];
+    char app_key[64], app_secret[128];
+    char shop_id[64], cipher[128], token[512], warehouse[32];
+    struct sgt_proc sbx, srv;
+    int recv_fd, recv_port;
+    pthread_t recv_tid;
+    atomic_bool stop;
+    pthread_mutex_t mu;
+    json_t *exports; /* bodies of order.* notifications received */
+};
+
+static struct world W;
+
+static void nap(void)
+{
+    struct timespec ts = {0, 50 * 1000 * 1000};
+
+    nanosleep(&ts, NULL);
+}
+
+/* ---- plumbing ---- */
+
+static int surge(char **out, const char *a, const char *b, const char *c,
+                 const char *d, const char *e)
+{
+    char *argv[12] = {ARG(sgt_surge_bin())};
+    const char *words[] = {a, b, c, d, e};
+    size_t n = 1;
+
+    for (size_t i = 0; i < SG_ARRAY_SIZE(words) && words[i]; i++)
+        argv[n++] = ARG(words[i]);
+    argv[n++] = ARG("--config");
+    argv[n++] = W.conf;
+    argv[n] = NULL;
+    return sgt_run(argv, NULL, out, NULL);
+}
+
+static json_t *http_json(const char *method, const char *base,
+                         const char *path, const char *body, bool auth,
+                         long *status)
+{
+    char url[600], hdr[200];
+    const char *h[] = {"Content-Type: application/json", hdr, NULL};
+    struct sgt_resp r;
+    json_t *j;
+
+    snprintf(url, sizeof(url), "%s%s", base, path);
+    snprintf(hdr, sizeof(hdr), "Authorization: Bearer %s", W.api_key);
+    if (!auth)
+        h[1] = NULL;
+    assert_int_equal(sgt_http(&r, method, url, h, body,
+                              body ? strlen(body) : 0),
+                     0);
+    if (status)
+        *status = r.status;
+    j = r.body ? json_loads(r.body, 0, NULL) : NULL;
+    sgt_resp_free(&r);
+    return j;
+}
+
+static json_t *ctl(const char *method, const char *path, const char *body,
+                   long *status)
+{
+    return http_json(method, W.sbx.url, path, body, false, status);
+}
+
+static json_t *engine(const char *path)
+{
+    long st = 0;
+    json_t *j = http_json("GET", W.srv.url, path, NULL, true, &st);
+
+    assert_int_equal(st, 200);
+    assert_non_null(j);
+    return j;
+}
+
+static int64_t sql_int(const char *sql)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    int64_t v = -1;
+
+    assert_int_equal(sqlite3_open_v2(W.db, &db, SQLITE_OPEN_READONLY, NULL),
+                     SQLITE_OK);
+    sqlite3_busy_timeout(db, 5000);
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+        fail_msg("sql: %s: %s", sql, sqlite3_errmsg(db));
+    if (sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return v;
+}
+
+/* Wait until sql counts want; fail with what it counted. */
+static void wait_count(const char *sql, int64_t want)
+{
+    int64_t got = -1;
+
+    for (int i = 0; i < WAIT_MAX; i++) {
+        got = sql_int(sql);
+        if (got == want)
+            return;
+        nap();
+    }
+    fail_msg("waited for %s = %" PRId64 ", got %" PRId64, sql, want, got);
+}
+
+static void url_encode(struct sg_buf *b, const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+
+    for (; *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+
+        if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+            (ch >= '0' && ch <= '9') || ch == '-' || ch == '_' ||
+            ch == '.' || ch == '~') {
+            sg_buf_append(b, s, 1);
+        } else {
+            char e[3] = {'%', hex[ch >> 4], hex[ch & 15]};
+
+            sg_buf_append(b, e, 3);
+        }
+    }
+}
+
+/* A signed Open API call to the sandbox; returns data (code 0 asserted). */
+static json_t *tts(const char *method, const char *path, const char *body)
+{
+    struct sg_tts_param kv[3];
+    char ts[32], sign[65], auth[600];
+    const char *hdr[3];
+    struct sg_buf url;
+    struct sgt_resp r;
+    json_t *env, *data;
+
+    /* The sandbox checks timestamps against the wall clock here, so the
+     * scenarios may move its clock (timestamp_real_clock). */
+    snprintf(ts, sizeof(ts), "%" PRId64, (int64_t)time(NULL));
+    kv[0] = (struct sg_tts_param){"app_key", W.app_key};
+    kv[1] = (struct sg_tts_param){"timestamp", ts};
+    kv[2] = (struct sg_tts_param){"shop_cipher", W.cipher};
+    assert_int_equal(sg_tts_sign(sign, W.app_secret, path, kv, 3, body,
+                                 body ? strlen(body) : 0),
+                     0);
+    sg_buf_init(&url, 65536);
+    sg_buf_printf(&url, "%s%s?sign=%s", W.sbx.url, path, sign);
+    for (size_t i = 0; i < 3; i++) {
+        sg_buf_printf(&url, "&%s=", kv[i].key);
+        url_encode(&url, kv[i].value);
+    }
+    snprintf(auth, sizeof(auth), "x-tts-access-token: %s", W.token);
+    hdr[0] = "Content-Type: application/json";
+    hdr[1] = auth;
+    hdr[2] = NULL;
+    assert_int_equal(sgt_http(&r, method, url.data, hdr, body,
+                              body ? strlen(body) : 0),
+                     0);
+    env = r.body ? json_loads(r.body, 0, NULL) : NULL;
+    sgt_resp_free(&r);
+    sg_buf_release(&url);
+    if (sg_json_int(env, "code", -1) != 0)
+        fail_msg("%s %s: code %" PRId64 " %s", method, path,
+                 sg_json_int(env, "code", -1), sg_json_str(env, "message"));
+    data = json_incref(json_object_get(env, "data"));
+    json_decref(env);
+    return data;
+}
+
+/* ---- the catalog on both sides ---- */
+
+/*
+ * A sandbox product with one SKU (seller_sku = sku, sbx_qty units) and a
+ * Surge product with that SKU and surge_qty units; the sandbox SKU id goes
+ * into sku_id_out.
+ */
+static void product(const char *sku, int sbx_qty, int surge_qty,
+                    char sku_id_out[32])
+{
+    char body[2048];
+    json_t *d;
+    long st = 0;
+
+    snprintf(body, sizeof(body),
+             "{\"title\":\"Mug %s\",\"description\":\"<p>mug</p>\","
+             "\"category_id\":\"601226\",\"main_images\":[{\"uri\":"
+             "\"tos-maliva-i-o3syd03w52-us/mug\"}],\"package_weight\":"
+             "{\"value\":\"1\",\"unit\":\"KILOGRAM\"},"
+             "\"package_dimensions\":{\"length\":\"10\",\"width\":\"10\","
+             "\"height\":\"10\",\"unit\":\"CENTIMETER\"},"
+             "\"product_attributes\":[{\"id\":\"100392\",\"values\":[{"
+             "\"id\":\"1000001\",\"name\":\"Stainless steel\"}]}],"
+             "\"skus\":[{\"seller_sku\":\"%s\",\"price\":{\"amount\":"
+             "\"12.50\",\"currency\":\"USD\"},\"inventory\":[{"
+             "\"warehouse_id\":\"%s\",\"quantity\":%d}]}]}",
+             sku, sku, W.warehouse, sbx_qty);
+    d = tts("POST", "/product/202309/products", body);
+    snprintf(sku_id_out, 32, "%s",
+             sg_json_str(json_array_get(json_object_get(d, "skus"), 0),
+                         "id"));
+    json_decref(d);
+    snprintf(body, sizeof(body),
+             "{\"handle\":\"mug-%s\",\"title\":\"Mug %s\",\"variants\":[{"
+             "\"sku\":\"%s\",\"price\":\"12.50\",\"grams\":300,"
+             "\"inventory_quantity\":%d}]}",
+             sku, sku, sku, surge_qty);
+    d = http_json("POST", W.srv.url, "/api/v1/products", body, true, &st);
+    assert_int_equal(st, 201);
+    json_decref(d);
+    /* The audit (delay 0) activates the product on the sandbox's ticker. */
+    for (int i = 0; i < WAIT_MAX; i++) {
+        json_t *skus = ctl("GET", "/sandbox/v1/state/skus", NULL, NULL);
+        json_t *s;
+        size_t k;
+        bool live = false;
+
+        json_array_foreach(json_object_get(skus, "skus"), k, s)
+            if (strcmp(sg_json_str(s, "id"), sku_id_out) == 0)
+                live = strcmp(sg_json_str(s, "product_status"),
+                              "ACTIVATE") == 0;
+        json_decref(skus);
+        if (live)
+            return;
+        nap();
+    }
+    fail_msg("product %s never became ACTIVATE", sku);
+}
+
+/* Place an order of lines "sku_id:qty" (NULL-terminated); 201 or 409. */
+static long order(char id_out[32], const char *sku_id, int qty,
+                  const char *sku_id2, int qty2)
+{
+    char body[400];
+    long st = 0;
+    json_t *j;
+
+    if (sku_id2)
+        snprintf(body, sizeof(body),
+                 "{\"lines\":[{\"sku_id\":\"%s\",\"quantity\":%d},"
+                 "{\"sku_id\":\"%s\",\"quantity\":%d}]}",
+                 sku_id, qty, sku_id2, qty2);
+    else
+        snprintf(body, sizeof(body),
+                 "{\"lines\":[{\"sku_id\":\"%s\",\"quantity\":%d}]}", sku_id,
+                 qty);
+    j = ctl("POST", "/sandbox/v1/orders", body, &st);
+    if (id_out)
+        snprintf(id_out, 32, "%s",
+                 st == 201 ? sg_json_str(json_object_get(j, "order"), "id")
+                           : "");
+    json_decref(j);
+    return st;
+}
+
+/* The sandbox's listed stock of a SKU id. */
+static int64_t sbx_stock(const char *sku_id)
+{
+    json_t *skus = ctl("GET", "/sandbox/v1/state/skus", NULL, NULL), *s;
+    int64_t q = -1;
+    size_t k;
+
+    json_array_foreach(json_object_get(skus, "skus"), k, s)
+        if (strcmp(sg_json_str(s, "id"), sku_id) == 0)
+            q = sg_json_int(s, "stock", -1);
+    json_decref(skus);
+    return q;
+}
+
+static int64_t surge_level(const char *sku, const char *col)
+{
+    char sql[200];
+
+    snprintf(sql, sizeof(sql), "SELECT %s FROM inventory_levels WHERE sku "
+             "= '%s'", col, sku);
+    return sql_int(sql);
+}
+
+static int64_t available(const char *sku)
+{
+    return surge_level(sku, "on_hand - reserved - committed");
+}
+
+/* R6 after every scenario. */
+static void assert_inventory_clean(void)
+{
+    char *out = NULL;
+
+    if (surge(&out, "inventory", "check", NULL, NULL, NULL) != 0)
+        fail_msg("surge inventory check: %s", out ? out : "");
+    assert_non_null(strstr(out, " 0 violations"));
+    sg_free(out);
+}
+
+/*
+ * Wait until Surge holds every sandbox order with the same status and
+ * update_time: the convergence every scenario ends with.
+ */
+static void wait_converged(void)
+{
+    char last[200] = "";
+
+    for (int i = 0; i < WAIT_MAX; i++) {
+        json_t *orders = ctl("GET", "/sandbox/v1/state/orders", NULL, NULL);
+        json_t *o;
+        size_t k, total = json_array_size(json_object_get(orders, "orders"));
+        size_t same = 0;
+
+        json_array_foreach(json_object_get(orders, "orders"), k, o) {
+            char sql[300];
+
+            snprintf(sql, sizeof(sql),
+                     "SELECT count(*) FROM orders WHERE channel_order_id = "
+                     "'%s' AND status = '%s' AND channel_update_time = "
+                     "%" PRId64,
+                     sg_json_str(o, "id"), sg_json_str(o, "status"),
+                     sg_json_int(o, "update_time", 0));
+            if (sql_int(sql) == 1)
+                same++;
+            else
+                snprintf(last, sizeof(last), "%s %s", sg_json_str(o, "id"),
+                         sg_json_str(o, "status"));
+        }
+        json_decref(orders);
+        if (same == total &&
+            sql_int("SELECT count(*) FROM orders") == (int64_t)total)
+            return;
+        nap();
+    }
+    fail_msg("Surge never caught up with the sandbox (e.g. %s)", last);
+}
+
+/* ---- the warehouse: a receiver of notify.http posts ---- */
+
+static void *receiver_main(void *arg)
+{
+    SG_UNUSED(arg);
+    while (!atomic_load(&W.stop)) {
+        int c = accept(W.recv_fd, NULL, NULL);
+        static char buf[262144];
+        const char *ok = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n"
+                         "Connection: close\r\n\r\nok";
+        size_t n = 0, clen = 0;
+        char *hdr_end = NULL;
+
+        if (c < 0)
+            continue;
+        while (n < sizeof(buf) - 1) {
+            ssize_t got = recv(c, buf + n, sizeof(buf) - 1 - n, 0);
+
+            if (got <= 0)
+                break;
+            n += (size_t)got;
+            buf[n] = '\0';
+            hdr_end = strstr(buf, "\r\n\r\n");
+            if (hdr_end) {
+                char *cl = strstr(buf, "Content-Length:");
+
+                if (!cl)
+                    cl = strstr(buf, "content-length:");
+
+                clen = cl ? strtoul(cl + 15, NULL, 10) : 0;
+                if (n >= (size_t)(hdr_end + 4 - buf) + clen)
+                    break;
+            }
+        }
+        if (hdr_end) {
+            json_t *j = json_loadb(hdr_end + 4, clen, 0, NULL);
+
+            pthread_mutex_lock(&W.mu);
+            if (j)
+                json_array_append_new(W.exports, j);
+            pthread_mutex_unlock(&W.mu);
+        }
+        send(c, ok, strlen(ok), MSG_NOSIGNAL);
+        close(c);
+    }
+    return NULL;
+}
+
+static int receiver_start(void)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    socklen_t len = sizeof(a);
+    struct timeval tv = {.tv_sec = 0, .tv_usec = 200000};
+
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    W.recv_fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (bind(W.recv_fd, (struct sockaddr *)&a, sizeof(a)) ||
+        listen(W.recv_fd, 64) ||
+        getsockname(W.recv_fd, (struct sockaddr *)&a, &len))
+        return -1;
+    setsockopt(W.recv_fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    W.recv_port = ntohs(a.sin_port);
+    return pthread_create(&W.recv_tid, NULL, receiver_main, NULL);
+}
+
+/* The event (new reference) for a channel order, or NULL. */
+static json_t *export_for(const char *event, const char *channel_order_id)
+{
+    json_t *found = NULL, *j;
+    size_t i;
+
+    pthread_mutex_lock(&W.mu);
+    json_array_foreach(W.exports, i, j) {
+        const char *ev = sg_json_str(j, "event");
+        const char *id = sg_json_str(json_object_get(j, "data"),
+                                     "channel_order_id");
+
+        if (ev && id && strcmp(ev, event) == 0 &&
+            strcmp(id, channel_order_id) == 0)
+            found = json_incref(j);
+    }
+    pthread_mutex_unlock(&W.mu);
+    return found;
+}
+
+/* ---- processes ---- */
+
+static int spawn_serve(const char *poll, const char *policy)
+{
+    char *argv[5] = {ARG(sgt_surge_bin()), ARG("serve"), ARG("--config"),
+                     W.conf, NULL};
+
+    setenv("SURGE_ORDERS_POLL_INTERVAL", poll, 1);
+    setenv("SURGE_ORDERS_OVERSOLD_POLICY", policy, 1);
+    return sgt_spawn(&W.srv, argv, W.log);
+}
+
+static void stop_serve(int sig)
+{
+    if (W.srv.pid > 0)
+        sgt_stop(&W.srv, sig);
+    W.srv.pid = 0;
+}
+
+static int setup(void **state)
+{
+    char conf[2048], *out = NULL, wh[300];
+    char *sbx_argv[] = {ARG(sgt_surge_bin()), ARG("sandbox"), ARG("--listen"),
+                        ARG("127.0.0.1:0"), ARG("--seed"), ARG("23"),
+                        ARG("--audit-delay-ms"), ARG("0"), ARG("--config"),
+                        NULL, NULL};
+    json_t *info, *whs, *w;
+    size_t i;
+
+    SG_UNUSED(state);
+    pthread_mutex_init(&W.mu, NULL);
+    W.exports = json_array();
+    if (receiver_start() != 0)
+        return -1;
+    W.dir = sgt_tmpdir();
+    W.conf = sgt_path(W.dir, "surge.conf");
+    W.db = sgt_path(W.dir, "surge.db");
+    W.log = sgt_path(W.dir, "serve.log");
+    W.sbx_log = sgt_path(W.dir, "sandbox.log");
+    W.sbx_conf = sgt_path(W.dir, "sandbox.json");
+    /* W1 in miniature: a third of the events twice, a third late. */
+    if (sgt_write_file(W.sbx_conf, "{\"webhook_dup_pct\":30,"
+                                   "\"webhook_reorder_pct\":30,"
+                                   "\"webhook_reorder_ms\":300,"
+                                   "\"timestamp_real_clock\":true}"))
+        return -1;
+    sbx_argv[9] = W.sbx_conf;
+    if (sgt_spawn(&W.sbx, sbx_argv, W.sbx_log) != 0)
+        return -1;
+    info = ctl("GET", "/sandbox/v1/info", NULL, NULL);
+    snprintf(W.app_key, sizeof(W.app_key), "%s", sg_json_str(info, "app_key"));
+    snprintf(W.app_secret, sizeof(W.app_secret), "%s",
+             sg_json_str(info, "app_secret"));
+    w = json_array_get(json_object_get(info, "shops"), 0);
+    snprintf(W.shop_id, sizeof(W.shop_id), "%s", sg_json_str(w, "id"));
+    snprintf(W.cipher, sizeof(W.cipher), "%s", sg_json_str(w, "cipher"));
+    json_decref(info);
+    whs = ctl("GET", "/sandbox/v1/state/warehouses", NULL, NULL);
+    json_array_foreach(json_object_get(whs, "warehouses"), i, w) {
+        const char *type = sg_json_str(w, "type");
+
+        if (!W.warehouse[0] && (!type || strcmp(type, "SALES_WAREHOUSE") == 0))
+            snprintf(W.warehouse, sizeof(W.warehouse), "%s",
+                     sg_json_str(w, "id"));
+    }
+    json_decref(whs);
+    snprintf(conf, sizeof(conf),
+             "[server]\nlisten = 127.0.0.1:0\n\n"
+             "[store]\npath = %s\n\n"
+             "[security]\nallow_private_urls = true\n\n"
+             "[tiktok_shop]\napp_key = %s\napp_secret = %s\n"
+             "service_id = svc-test\napi_base_url = %s\n"
+             "auth_base_url = %s\nauthorize_url = %s/open/authorize\n\n"
+             "[secrets]\nkey_file = %s/surge.key\n\n"
+             "[notify]\nurl = http://127.0.0.1:%d/hook\n\n"
+             "[fulfilment]\ncsv_dir = %s\n\n"
+             "[returns]\nrestock_received = true\n"
+             "auto_approve_cancellations = true\n\n"
+             "[viral]\nsell_through_per_min = 30\nbuffer_units = 4\n"
+             "window = 4s\ncheck_interval = 200ms\n",
+             W.db, W.app_key, W.app_secret, W.sbx.url, W.sbx.url,
+             W.sbx.url, W.dir, W.recv_port, W.dir);
+    if (sgt_write_file(W.conf, conf))
+        return -1;
+    chmod(W.conf, 0600);
+    if (surge(&out, "init", NULL, NULL, NULL, NULL) != 0)
+        return -1;
+    sg_free(out);
+    if (surge(NULL, "tenant", "create", "default", NULL, NULL) != 0 ||
+        surge(&out, "apikey", "create", "--tenant", "default", NULL) != 0)
+        return -1;
+    snprintf(W.api_key, sizeof(W.api_key), "%.*s",
+             (int)strcspn(out, "\r\n"), out);
+    sg_free(out);
+    /* The poll is off (a day) unless a scenario turns it on. */
+    if (spawn_serve("24h", "notify") != 0)
+        return -1;
+    snprintf(wh, sizeof(wh), "%s/webhooks/tiktok-shop", W.srv.url);
+    setenv("SURGE_TIKTOK_SHOP_WEBHOOK_URL", wh, 1);
+    if (surge(&out, "connect", "tiktok-shop", "--sandbox", W.sbx.url,
+              NULL) != 0)
+        return -1;
+    unsetenv("SURGE_TIKTOK_SHOP_WEBHOOK_URL");
+    sg_free(out);
+    info = ctl("GET", "/sandbox/v1/info", NULL, NULL);
+    snprintf(W.token, sizeof(W.token), "%s",
+             sg_json_str(info, "access_token"));
+    json_decref(info);
+    /* Minutes instead of days on the sandbox clock, so tokens outlive
+     * every scenario (the timing lasts for the process; no product yet,
+     * so this run places no order). */
+    info = ctl("POST", "/sandbox/v1/traffic",
+               "{\"pattern\":\"steady\",\"rate\":1,\"duration_s\":1,"
+               "\"max_orders\":1,\"timing\":{\"collect_s\":60,"
+               "\"deliver_s\":120,\"complete_s\":180,\"refund_s\":60,"
+               "\"buyer_ship_s\":60}}",
+               NULL);
+    json_decref(info);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    SG_UNUSED(state);
+    stop_serve(SIGTERM);
+    sgt_stop(&W.sbx, SIGTERM);
+    atomic_store(&W.stop, true);
+    pthread_join(W.recv_tid, NULL);
+    close(W.recv_fd);
+    json_decref(W.exports);
+    return 0;
+}
+
+/* ---- scenarios ---- */
+
+static json_t *post(const char *path, const char *body, long want)
+{
+    long st = 0;
+    json_t *j = http_json("POST", W.srv.url, path, body, true, &st);
+
+    if (st != want)
+        fail_msg("POST %s: %ld, want %ld", path, st, want);
+    return j;
+}
+
+/* The Surge order id of a channel order (waits for it). */
+static int64_t surge_order(const char *channel_order_id)
+{
+    char sql[200];
+
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM orders WHERE "
+             "channel_order_id = '%s'", channel_order_id);
+    wait_count(sql, 1);
+    snprintf(sql, sizeof(sql), "SELECT id FROM orders WHERE "
+             "channel_order_id = '%s'", channel_order_id);
+    return sql_int(sql);
+}
+
+static json_t *wait_export(const char *event, const char *cid)
+{
+    for (int i = 0; i < WAIT_MAX; i++) {
+        json_t *j = export_for(event, cid);
+
+        if (j)
+            return j;
+        nap();
+    }
+    fail_msg("no %s export for %s", event, cid);
+    return NULL;
+}
+
+static void sbx_advance(int64_t seconds)
+{
+    char body[64];
+    json_t *j;
+    long st = 0;
+
+    snprintf(body, sizeof(body), "{\"seconds\":%" PRId64 "}", seconds);
+    j = ctl("POST", "/sandbox/v1/clock/advance", body, &st);
+    assert_int_equal(st, 200);
+    json_decref(j);
+}
+
+/* The sandbox's status of an order. */
+static char *sbx_status(const char *cid, char out[32])
+{
+    json_t *orders = ctl("GET", "/sandbox/v1/state/orders", NULL, NULL), *o;
+    size_t k;
+
+    out[0] = '\0';
+    json_array_foreach(json_object_get(orders, "orders"), k, o)
+        if (strcmp(sg_json_str(o, "id"), cid) == 0)
+            snprintf(out, 32, "%s", sg_json_str(o, "status"));
+    json_decref(orders);
+    return out;
+}
+
+static void wait_sbx_status(const char *cid, const char *want)
+{
+    char st[32];
+
+    for (int i = 0; i < WAIT_MAX; i++) {
+        if (strcmp(sbx_status(cid, st), want) == 0)
+            return;
+        nap();
+    }
+    fail_msg("sandbox order %s is %s, want %s", cid, st, want);
+}
+
+static void ship(int64_t order_id, const char *lines, const char *tracking,
+                 int64_t *shipment_out)
+{
+    char body[600], sql[200];
+    json_t *j;
+
+    snprintf(body, sizeof(body),
+             "{\"order_id\":%" PRId64 ",%s\"carrier\":\"USPS\","
+             "\"tracking_number\":\"%s\",\"package_weight_g\":450}",
+             order_id, lines ? lines : "", tracking);
+    j = post("/api/v1/shipments", body, 201);
+    assert_string_equal(sg_json_str(j, "status"), "pending");
+    assert_int_equal(sg_json_int(j, "order_id", 0), order_id);
+    *shipment_out = sg_json_int(j, "shipment_id", 0);
+    assert_true(*shipment_out > 0);
+    json_decref(j);
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM shipments WHERE id = "
+             "%" PRId64 " AND status = 'shipped' AND package_id != ''",
+             *shipment_out);
+    wait_count(sql, 1);
+}
+
+static char SKU_S[32];
+
+/*
+ * Export, a partial shipment, the rest, and the order followed to
+ * COMPLETED with its units committed.
+ */
+static void export_ship_complete(void **state)
+{
+    char cid[32], sql[300], st[32];
+    int64_t oid, s1, s2, again;
+    json_t *j, *lines, *pk;
+    size_t k;
+    bool tracked = false;
+
+    SG_UNUSED(state);
+    product("MUG-S", 10, 10, SKU_S);
+    assert_int_equal(order(cid, SKU_S, 2, NULL, 0), 201);
+    oid = surge_order(cid);
+    /* The warehouse is told once, with the lines and the address. */
+    j = wait_export("order.ready_to_ship", cid);
+    lines = json_object_get(json_object_get(j, "data"), "lines");
+    assert_int_equal(json_array_size(lines), 1);
+    assert_string_equal(sg_json_str(json_array_get(lines, 0), "sku"),
+                        "MUG-S");
+    assert_int_equal(sg_json_int(json_array_get(lines, 0), "quantity", 0), 2);
+    assert_int_equal(sg_json_int(json_object_get(j, "data"), "order_id", 0),
+                     oid);
+    assert_non_null(sg_json_str(json_object_get(json_object_get(j, "data"),
+                                                "address"),
+                                "full_address"));
+    json_decref(j);
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM jobs WHERE payload "
+             "LIKE '%%order.ready_to_ship%%%s%%'", cid);
+    assert_int_equal(sql_int(sql), 1);
+    /* One unit first: the channel has the order partially shipped. */
+    ship(oid, "\"lines\":[{\"sku\":\"MUG-S\",\"quantity\":1}],", "TRK-S-1",
+         &s1);
+    wait_sbx_status(cid, "PARTIALLY_SHIPPING");
+    /* The same report again is the same shipment. */
+    {
+        char body[300];
+
+        snprintf(body, sizeof(body),
+                 "{\"channel_order_id\":\"%s\",\"lines\":[{\"sku\":"
+                 "\"MUG-S\",\"quantity\":1}],\"carrier\":\"USPS\","
+                 "\"tracking_number\":\"TRK-S-1\",\"package_weight_g\":450}",
+                 cid);
+        j = post("/api/v1/shipments", body, 201);
+        again = sg_json_int(j, "shipment_id", 0);
+        assert_false(json_is_true(json_object_get(j, "created")));
+        json_decref(j);
+        assert_int_equal(again, s1);
+    }
+    /* More than is left is refused. */
+    {
+        char body[300];
+        json_t *r;
+
+        snprintf(body, sizeof(body),
+                 "{\"order_id\":%" PRId64 ",\"lines\":[{\"sku\":\"MUG-S\","
+                 "\"quantity\":2}],\"carrier\":\"USPS\",\"tracking_number\":"
+                 "\"TRK-S-X\"}", oid);
+        r = post("/api/v1/shipments", body, 409);
+        json_decref(r);
+    }
+    wait_converged();
+    snprintf(sql, sizeof(sql), "SELECT status FROM orders WHERE id = %"
+             PRId64 " AND status = 'PARTIALLY_SHIPPING'", oid);
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM orders WHERE id = %"
+             PRId64 " AND status = 'PARTIALLY_SHIPPING'", oid);
+    assert_int_equal(sql_int(sql), 1);
+    /* The rest (lines omitted = every remaining line). */
+    ship(oid, NULL, "TRK-S-2", &s2);
+    assert_true(s2 != s1);
+    wait_sbx_status(cid, "AWAITING_COLLECTION");
+    j = ctl("GET", "/sandbox/v1/state/packages", NULL, NULL);
+    json_array_foreach(json_object_get(j, "packages"), k, pk)
+        if (sg_json_str(pk, "tracking_number") &&
+            strcmp(sg_json_str(pk, "tracking_number"), "TRK-S-2") == 0)
+            tracked = true;
+    json_decref(j);
+    assert_true(tracked);
+    /* Collection, transit, delivery, completion on the sandbox clock. */
+    sbx_advance(600);
+    wait_sbx_status(cid, "COMPLETED");
+    wait_converged();
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM orders WHERE id = %"
+             PRId64 " AND status = 'COMPLETED'", oid);
+    assert_int_equal(sql_int(sql), 1);
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM order_lines WHERE "
+             "order_id = %" PRId64 " AND inv = 'committed'", oid);
+    assert_int_equal(sql_int(sql), 2);
+    assert_int_equal(surge_level("MUG-S", "on_hand"), 8);
+    assert_int_equal(surge_level("MUG-S", "reserved"), 0);
+    (void)sbx_status(cid, st);
+    assert_inventory_clean();
+}
+
+/* Buyer cancellations approved by policy give their stock back. */
+static void cancellations_by_policy(void **state)
+{
+    char sku[32], c1[32], c2[32], sql[300];
+    json_t *j;
+    long st = 0;
+    int i;
+
+    SG_UNUSED(state);
+    product("MUG-C", 6, 6, sku);
+    assert_int_equal(order(c1, sku, 2, NULL, 0), 201);
+    assert_int_equal(order(c2, sku, 1, NULL, 0), 201);
+    (void)surge_order(c1);
+    (void)surge_order(c2);
+    /* The buyer of c1 asks to cancel: the traffic generator's buyers do,
+     * with cancel_pct 100, on the orders they place. */
+    j = ctl("POST", "/sandbox/v1/traffic",
+            "{\"pattern\":\"steady\",\"rate\":20,\"duration_s\":2,"
+            "\"max_orders\":3,\"units_max\":1,\"lines_max\":1,"
+            "\"cancel_pct\":100}",
+            &st);
+    assert_int_equal(st, 200);
+    json_decref(j);
+    for (i = 0; i < WAIT_MAX; i++) {
+        bool running;
+
+        j = ctl("GET", "/sandbox/v1/traffic", NULL, NULL);
+        running = json_is_true(json_object_get(j, "running"));
+        json_decref(j);
+        if (!running)
+            break;
+        nap();
+    }
+    assert_true(i < WAIT_MAX);
+    assert_true(sql_int("SELECT count(*) FROM aftersales") >= 0);
+    wait_count("SELECT count(*) FROM aftersales WHERE kind = 'cancel' AND "
+               "decision_state = 'requested'", 0);
+    wait_converged();
+    /* Every pending request was approved by policy, and its order is
+     * cancelled with its stock released. */
+    assert_true(sql_int("SELECT count(*) FROM aftersales WHERE kind = "
+                        "'cancel' AND decision = 'approve' AND "
+                        "decision_state = 'done'") >= 1);
+    assert_int_equal(sql_int("SELECT count(*) FROM aftersales WHERE kind = "
+                             "'cancel' AND decision_state = 'failed'"),
+                     0);
+    assert_int_equal(sql_int("SELECT count(*) FROM orders o JOIN aftersales "
+                             "a ON a.order_id = o.id WHERE a.decision = "
+                             "'approve' AND o.status != 'CANCELLED'"),
+                     0);
+    assert_int_equal(sql_int("SELECT count(*) FROM order_lines l JOIN "
+                             "aftersales a ON a.order_id = l.order_id WHERE "
+                             "a.decision = 'approve' AND l.inv != "
+                             "'released'"),
+                     0);
+    assert_int_equal(available("MUG-C"), sbx_stock(sku));
+    /* A seller cancellation through the API. */
+    snprintf(sql, sizeof(sql), "/api/v1/orders/%" PRId64 "/cancel",
+             surge_order(c2));
+    j = post(sql, "{\"reason\":\"seller_out_of_stock\"}", 202);
+    json_decref(j);
+    wait_sbx_status(c2, "CANCELLED");
+    wait_converged();
+    assert_int_equal(available("MUG-C"), sbx_stock(sku));
+    assert_inventory_clean();
+}
+
+/*
+ * A delivered order's buyer returns it; the seller approves the return
+ * and then the received package with idempotency keys, each call twice:
+ * the units come back on hand exactly once.
+ */
+static void return_restocks_once(void **state)
+{
+    char sku[32], cid[4][32], path[200], body[200], sql[300];
+    int64_t rid = 0, on_hand_before, oid;
+    json_t *j, *r;
+    size_t k;
+    long st = 0;
+    int i, n;
+
+    SG_UNUSED(state);
+    product("MUG-R", 10, 10, sku);
+    for (n = 0; n < 4; n++) {
+        int64_t sid;
+
+        assert_int_equal(order(cid[n], sku, 1, NULL, 0), 201);
+        oid = surge_order(cid[n]);
+        wait_export("order.ready_to_ship", cid[n]);
+        snprintf(body, sizeof(body), "TRK-R-%d", n);
+        ship(oid, NULL, body, &sid);
+    }
+    sbx_advance(250);
+    for (n = 0; n < 4; n++)
+        wait_sbx_status(cid[n], "DELIVERED");
+    wait_converged();
+    on_hand_before = surge_level("MUG-R", "on_hand");
+    assert_int_equal(on_hand_before, 6);
+    /* Buyers return: until one is a RETURN_AND_REFUND of MUG-R. */
+    for (i = 0; i < 8 && !rid; i++) {
+        j = ctl("POST", "/sandbox/v1/traffic",
+                "{\"pattern\":\"steady\",\"rate\":20,\"duration_s\":1,"
+                "\"max_orders\":1,\"units_max\":1,\"lines_max\":1,"
+                "\"return_pct\":100}",
+                &st);
+        assert_int_equal(st, 200);
+        json_decref(j);
+        for (int w = 0; w < WAIT_MAX; w++) {
+            bool running;
+
+            j = ctl("GET", "/sandbox/v1/traffic", NULL, NULL);
+            running = json_is_true(json_object_get(j, "running"));
+            json_decref(j);
+            if (!running)
+                break;
+            nap();
+        }
+        j = ctl("GET", "/sandbox/v1/state/returns", NULL, NULL);
+        json_array_foreach(json_object_get(j, "returns"), k, r) {
+            const char *type = sg_json_str(r, "return_type");
+            const char *roid = sg_json_str(r, "order_id");
+
+            for (n = 0; n < 4 && type && roid; n++)
+                if (strcmp(roid, cid[n]) == 0 &&
+                    strcmp(type, "RETURN_AND_REFUND") == 0) {
+                    snprintf(sql, sizeof(sql), "SELECT count(*) FROM "
+                             "aftersales WHERE kind = 'return' AND "
+                             "channel_id = '%s' AND type = "
+                             "'RETURN_AND_REFUND' AND needs_fetch = 0",
+                             sg_json_str(r, "return_id"));
+                    wait_count(sql, 1);
+                    snprintf(sql, sizeof(sql), "SELECT id FROM aftersales "
+                             "WHERE channel_id = '%s'",
+                             sg_json_str(r, "return_id"));
+                    rid = sql_int(sql);
+                }
+        }
+        json_decref(j);
+    }
+    assert_true(rid > 0);
+    /* The return is listed, with its refund. */
+    j = engine("/api/v1/returns");
+    assert_true(json_array_size(json_object_get(j, "returns")) >= 1);
+    json_decref(j);
+    /* Approve the return, twice with the same key. */
+    snprintf(path, sizeof(path), "/api/v1/returns/%" PRId64 "/approve", rid);
+    for (i = 0; i < 2; i++) {
+        j = post(path, "{\"idempotency_key\":\"ret-approve-1\"}", 202);
+        assert_string_equal(sg_json_str(j, "decision_code"),
+                            "APPROVE_RETURN");
+        json_decref(j);
+    }
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM aftersales WHERE id = "
+             "%" PRId64 " AND decision_state = 'done' AND status = "
+             "'AWAITING_BUYER_SHIP'", rid);
+    wait_count(sql, 1);
+    /* The buyer ships it back (buyer_ship_s on the sandbox clock). */
+    sbx_advance(120);
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM aftersales WHERE id = "
+             "%" PRId64 " AND status = 'BUYER_SHIPPED_ITEM'", rid);
+    wait_count(sql, 1);
+    for (i = 0; i < 3; i++) {
+        j = post(path, "{\"idempotency_key\":\"ret-received-1\"}", 202);
+        assert_string_equal(sg_json_str(j, "decision_code"),
+                            "APPROVE_RECEIVED_PACKAGE");
+        json_decref(j);
+    }
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM aftersales WHERE id = "
+             "%" PRId64 " AND restocked = 1 AND refund_total > 0", rid);
+    wait_count(sql, 1);
+    /* Replays of the decision and of the webhooks change nothing more. */
+    j = post(path, "{\"idempotency_key\":\"ret-received-1\"}", 202);
+    json_decref(j);
+    sbx_advance(120);
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM aftersales WHERE id = "
+             "%" PRId64 " AND status = 'RETURN_OR_REFUND_REQUEST_COMPLETE' "
+             "AND needs_fetch = 0", rid);
+    wait_count(sql, 1);
+    assert_int_equal(surge_level("MUG-R", "on_hand"), on_hand_before + 1);
+    assert_int_equal(sql_int("SELECT count(*) FROM inventory_ledger WHERE "
+                             "reason = 'return'"),
+                     1);
+    assert_inventory_clean();
+}
+
+/* A burst widens the SKU's channel buffer; silence narrows it. */
+static void viral_buffer_widens_and_narrows(void **state)
+{
+    char sku[32], id[32];
+    json_t *j, *s;
+    size_t k;
+    int64_t buffer = -1;
+    int i;
+
+    SG_UNUSED(state);
+    product("MUG-V", 30, 30, sku);
+    for (i = 0; i < 6; i++)
+        assert_int_equal(order(id, sku, 2, NULL, 0), 201);
+    wait_count("SELECT count(*) FROM viral_buffers WHERE sku = 'MUG-V' AND "
+               "buffer = 4",
+               1);
+    j = engine("/api/v1/viral");
+    assert_true(json_is_true(json_object_get(j, "enabled")));
+    json_array_foreach(json_object_get(j, "skus"), k, s)
+        if (strcmp(sg_json_str(s, "sku"), "MUG-V") == 0) {
+            buffer = sg_json_int(s, "buffer", -1);
+            assert_true(json_is_true(json_object_get(s, "viral")));
+        }
+    json_decref(j);
+    assert_int_equal(buffer, 4);
+    /* No sales for a window: back to 0 (the window is 4 s here). */
+    for (i = 0; i < 3 * WAIT_MAX; i++) {
+        if (sql_int("SELECT count(*) FROM viral_buffers WHERE sku = 'MUG-V' "
+                    "AND buffer = 0") == 1)
+            break;
+        nap();
+    }
+    assert_true(i < 3 * WAIT_MAX);
+    wait_converged();
+    assert_inventory_clean();
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(export_ship_complete),
+        cmocka_unit_test(cancellations_by_policy),
+        cmocka_unit_test(return_restocks_once),
+        cmocka_unit_test(viral_buffer_widens_and_narrows),
+    };
+
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
