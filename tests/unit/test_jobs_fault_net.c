@@ -76,7 +76,7 @@ struct peer {
     int *committed;  /* the effect was applied (at most once: deduped) */
     int *acked;      /* 2xx answers sent for the key */
     int *keys_seen;  /* distinct Idempotency-Key values per job */
-    char (*first_key)[32];
+    char (*first_key)[64];
     /* whole run */
     int64_t *arrivals; /* wall ms of each request */
     size_t n_arrivals, arrivals_max;

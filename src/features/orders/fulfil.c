@@ -274,7 +274,7 @@ int sg_fulfil_after_apply(struct sg_store_tx *tx, const struct sg_order *o,
     const char *event = NULL;
     char *old = NULL;
     json_t *lines;
-    int rc;
+    int rc = 0;
 
     if (!ops)
         return SG_ECONFIG;
