@@ -12,14 +12,7 @@
 #include "core/alloc.h"
 #include "features/events/events_store.h"
 #include "store/store.h"
-
-static int prep(void *be, const char *sql, sqlite3_stmt **st,
-                struct sg_err *err)
-{
-    int rc = sqlite3_prepare_v2(sg_sqlite_db(be), sql, -1, st, NULL);
-
-    return rc == SQLITE_OK ? 0 : sg_sqlite_error(be, rc, "events prepare", err);
-}
+#include "store/sqlite/sqlutil.h"
 
 static int ev_insert(void *be, struct sg_events_row *rows, size_t n,
                      int64_t now_ms, int64_t window_ms, struct sg_err *err)
@@ -39,7 +32,7 @@ static int ev_insert(void *be, struct sg_events_row *rows, size_t n,
         "WHERE events.state >= 2 AND events.received_at < ?9 "
         "RETURNING id";
     sqlite3_stmt *st = NULL;
-    int rc = prep(be, sql, &st, err);
+    int rc = sg_sql_prep(be, sql, &st, err);
 
     for (size_t i = 0; !rc && i < n; i++) {
         struct sg_events_row *r = &rows[i];
@@ -79,7 +72,7 @@ static int ev_pending(void *be, int64_t tenant_id, int source, size_t cap,
 
     *n_out = 0;
     *max_id_out = 0;
-    rc = prep(be,
+    rc = sg_sql_prep(be,
               "SELECT (SELECT COUNT(*) FROM (SELECT 1 FROM events WHERE "
               "tenant_id = ?1 AND source = ?2 AND batch_id IS NULL LIMIT ?3)),"
               " (SELECT MAX(id) FROM events WHERE tenant_id = ?1 AND "
@@ -119,7 +112,7 @@ static int batch_find(void *be, int64_t job_id, struct sg_events_batch *out,
     sqlite3_stmt *st = NULL;
     int rc, src;
 
-    rc = prep(be,
+    rc = sg_sql_prep(be,
               "SELECT id, tenant_id, source, source_id, n FROM event_batches "
               "WHERE job_id = ?1",
               &st, err);
@@ -160,7 +153,7 @@ static int batch_bodies(void *be, struct sg_events_batch *b,
     b->lens = sg_calloc(want, sizeof(*b->lens));
     if (!b->bodies || !b->lens)
         return sg_err_set(err, SG_ENOMEM, "out of memory");
-    rc = prep(be,
+    rc = sg_sql_prep(be,
               "SELECT body, received_at FROM events WHERE batch_id = ?1 "
               "ORDER BY id",
               &st, err);
@@ -201,7 +194,7 @@ static int oldest_source_id(void *be, int64_t tenant_id, int source,
     int rc, src;
 
     *found = false;
-    rc = prep(be,
+    rc = sg_sql_prep(be,
               "SELECT source_id FROM events WHERE tenant_id = ?1 AND "
               "source = ?2 AND batch_id IS NULL AND id <= ?3 ORDER BY id "
               "LIMIT 1",
@@ -243,7 +236,7 @@ static int seal_into(void *be, int64_t job_id, int64_t tenant_id, int source,
                           sizeof(out->source_id), &found, err);
     if (rc || !found)
         return rc;
-    rc = prep(be,
+    rc = sg_sql_prep(be,
               "INSERT INTO event_batches (tenant_id, source, source_id, "
               "job_id, n, created_at) VALUES (?1, ?2, ?3, ?4, 0, ?5)",
               &st, err);
@@ -261,7 +254,7 @@ static int seal_into(void *be, int64_t job_id, int64_t tenant_id, int source,
     out->id = sqlite3_last_insert_rowid(sg_sqlite_db(be));
     out->tenant_id = tenant_id;
     out->source = source;
-    rc = prep(be,
+    rc = sg_sql_prep(be,
               "UPDATE events SET batch_id = ?1, state = 1 WHERE id IN (SELECT "
               "id FROM events WHERE tenant_id = ?2 AND source = ?3 AND "
               "batch_id IS NULL AND id <= ?4 AND source_id = ?6 ORDER BY id "
@@ -280,7 +273,7 @@ static int seal_into(void *be, int64_t job_id, int64_t tenant_id, int source,
     if (src != SQLITE_DONE)
         return sg_sqlite_error(be, src, "events seal", err);
     out->n = (size_t)sqlite3_changes(sg_sqlite_db(be));
-    rc = prep(be, "UPDATE event_batches SET n = ?2 WHERE id = ?1", &st, err);
+    rc = sg_sql_prep(be, "UPDATE event_batches SET n = ?2 WHERE id = ?1", &st, err);
     if (rc)
         return rc;
     sqlite3_bind_int64(st, 1, out->id);
@@ -351,7 +344,7 @@ static int ev_trigger_cancel(void *be, int64_t tenant_id, const char *key,
     sqlite3_stmt *st = NULL;
     int rc, src;
 
-    rc = prep(be,
+    rc = sg_sql_prep(be,
               "UPDATE jobs SET state = 2, last_error = ?3, updated_at = ?4 "
               "WHERE tenant_id = ?1 AND coalesce_key = ?2 AND state = 0",
               &st, err);
@@ -370,7 +363,7 @@ static int ev_trigger_cancel(void *be, int64_t tenant_id, const char *key,
 static int exec1(void *be, const char *sql, int64_t a, struct sg_err *err)
 {
     sqlite3_stmt *st = NULL;
-    int rc = prep(be, sql, &st, err), src;
+    int rc = sg_sql_prep(be, sql, &st, err), src;
 
     if (rc)
         return rc;
@@ -400,7 +393,7 @@ static int ev_batch_result(void *be, int64_t job_id, int state,
     rc = batch_find(be, job_id, &b, err);
     if (rc)
         return rc;
-    rc = prep(be,
+    rc = sg_sql_prep(be,
               "UPDATE event_batches SET state = ?2, failed = ?3, error = ?4, "
               "done_at = ?5 WHERE id = ?1",
               &st, err);
@@ -419,7 +412,7 @@ static int ev_batch_result(void *be, int64_t job_id, int state,
     if (src != SQLITE_DONE)
         return sg_sqlite_error(be, src, "events batch result", err);
     if (state == SG_EVENT_FAILED) {
-        rc = prep(be,
+        rc = sg_sql_prep(be,
                   "UPDATE events SET state = 3, error = ?2 WHERE batch_id = "
                   "?1",
                   &st, err);
@@ -438,11 +431,11 @@ static int ev_batch_result(void *be, int64_t job_id, int state,
      * the batch in one statement.
      */
     if (n_failed > 0) {
-        rc = prep(be,
+        rc = sg_sql_prep(be,
                   "SELECT id FROM events WHERE batch_id = ?1 ORDER BY id",
                   &st, err);
         if (!rc)
-            rc = prep(be,
+            rc = sg_sql_prep(be,
                       "UPDATE events SET state = 3, error = ?2 WHERE id = ?1",
                       &up, err);
         if (rc)
@@ -473,7 +466,7 @@ static int ev_batch_result(void *be, int64_t job_id, int state,
         sqlite3_finalize(st);
         st = NULL;
     }
-    rc = prep(be,
+    rc = sg_sql_prep(be,
               "UPDATE events SET state = 2, error = NULL, body = NULL WHERE "
               "batch_id = ?1 AND state = 1",
               &st, err);
@@ -496,7 +489,7 @@ static int ev_prune(void *be, int64_t before_ms, size_t max, size_t *n_out,
     int rc, src;
 
     *n_out = 0;
-    rc = prep(be,
+    rc = sg_sql_prep(be,
               "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE "
               "received_at < ?1 AND state >= 2 LIMIT ?2)",
               &st, err);
@@ -520,7 +513,7 @@ static int ev_pending_sources(void *be, int64_t *tenants, int *sources,
     int rc, src;
 
     *n_out = 0;
-    rc = prep(be,
+    rc = sg_sql_prep(be,
               "SELECT DISTINCT tenant_id, source FROM events WHERE batch_id "
               "IS NULL LIMIT ?1",
               &st, err);
@@ -544,7 +537,7 @@ static int ev_counts(void *be, int64_t tenant_id, struct sg_events_counts *out,
     int rc, src;
 
     memset(out, 0, sizeof(*out));
-    rc = prep(be,
+    rc = sg_sql_prep(be,
               "SELECT state, COUNT(*) FROM events WHERE tenant_id = ?1 OR "
               "?1 = 0 GROUP BY state",
               &st, err);
@@ -560,7 +553,7 @@ static int ev_counts(void *be, int64_t tenant_id, struct sg_events_counts *out,
     sqlite3_finalize(st);
     if (src != SQLITE_DONE)
         return sg_sqlite_error(be, src, "events counts", err);
-    rc = prep(be,
+    rc = sg_sql_prep(be,
               "SELECT COUNT(*) FROM event_batches WHERE tenant_id = ?1 OR "
               "?1 = 0",
               &st, err);

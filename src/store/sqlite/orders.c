@@ -11,6 +11,7 @@
 #include "core/alloc.h"
 #include "features/orders/orders_store.h"
 #include "store/store.h"
+#include "store/sqlite/sqlutil.h"
 
 #define ORDER_COLS                                                             \
     "id, tenant_id, channel, shop_id, channel_order_id, status, "              \
@@ -18,65 +19,6 @@
     "shipping_fee, tax, total, buyer_user_id, buyer_email, buyer_nickname, "   \
     "recipient_name, recipient_phone, address, region, postal_code, "          \
     "package_ids, oversold, oversold_action, version, created_at, updated_at"
-
-static int prep(void *be, const char *sql, sqlite3_stmt **st,
-                struct sg_err *err)
-{
-    int rc = sqlite3_prepare_v2(sg_sqlite_db(be), sql, -1, st, NULL);
-
-    if (rc != SQLITE_OK) {
-        *st = NULL;
-        return sg_sqlite_error(be, rc, "prepare", err);
-    }
-    return 0;
-}
-
-static void b_int(sqlite3_stmt *st, int i, int64_t v, int *rc)
-{
-    if (*rc == SQLITE_OK)
-        *rc = sqlite3_bind_int64(st, i, v);
-}
-
-static void b_text(sqlite3_stmt *st, int i, const char *s, int *rc)
-{
-    if (*rc != SQLITE_OK)
-        return;
-    *rc = s ? sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC)
-            : sqlite3_bind_null(st, i);
-}
-
-static char *c_dup(sqlite3_stmt *st, int i, bool *oom)
-{
-    const unsigned char *t = sqlite3_column_text(st, i);
-    char *s;
-
-    if (!t)
-        return NULL;
-    s = sg_strndup((const char *)t, (size_t)sqlite3_column_bytes(st, i));
-    if (!s)
-        *oom = true;
-    return s;
-}
-
-static void c_copy(sqlite3_stmt *st, int i, char *out, size_t out_len)
-{
-    const unsigned char *t = sqlite3_column_text(st, i);
-
-    snprintf(out, out_len, "%s", t ? (const char *)t : "");
-}
-
-static int run(void *be, sqlite3_stmt *st, int bind_rc, const char *what,
-               struct sg_err *err)
-{
-    int rc = bind_rc == SQLITE_OK ? sqlite3_step(st) : bind_rc;
-
-    if (rc == SQLITE_ROW || rc == SQLITE_DONE)
-        rc = 0;
-    else
-        rc = sg_sqlite_error(be, rc, what, err);
-    sqlite3_finalize(st);
-    return rc;
-}
 
 /* ---- orders ---- */
 
@@ -106,29 +48,29 @@ static int fill_order(sqlite3_stmt *st, struct sg_order *o)
 
     o->id = sqlite3_column_int64(st, 0);
     o->tenant_id = sqlite3_column_int64(st, 1);
-    c_copy(st, 2, o->channel, sizeof(o->channel));
-    c_copy(st, 3, o->shop_id, sizeof(o->shop_id));
-    c_copy(st, 4, o->channel_order_id, sizeof(o->channel_order_id));
-    c_copy(st, 5, status, sizeof(status));
+    sg_sql_col_copy(st, 2, o->channel, sizeof(o->channel));
+    sg_sql_col_copy(st, 3, o->shop_id, sizeof(o->shop_id));
+    sg_sql_col_copy(st, 4, o->channel_order_id, sizeof(o->channel_order_id));
+    sg_sql_col_copy(st, 5, status, sizeof(status));
     o->status = sg_order_status_parse(status);
     o->create_time = sqlite3_column_int64(st, 6);
     o->update_time = sqlite3_column_int64(st, 7);
-    c_copy(st, 8, o->currency, sizeof(o->currency));
+    sg_sql_col_copy(st, 8, o->currency, sizeof(o->currency));
     o->subtotal = sqlite3_column_int64(st, 9);
     o->shipping_fee = sqlite3_column_int64(st, 10);
     o->tax = sqlite3_column_int64(st, 11);
     o->total = sqlite3_column_int64(st, 12);
-    c_copy(st, 13, o->buyer_user_id, sizeof(o->buyer_user_id));
-    o->buyer_email = c_dup(st, 14, &oom);
-    o->buyer_nickname = c_dup(st, 15, &oom);
-    o->recipient_name = c_dup(st, 16, &oom);
-    o->recipient_phone = c_dup(st, 17, &oom);
-    o->address = c_dup(st, 18, &oom);
-    c_copy(st, 19, o->region, sizeof(o->region));
-    c_copy(st, 20, o->postal_code, sizeof(o->postal_code));
-    o->package_ids = c_dup(st, 21, &oom);
+    sg_sql_col_copy(st, 13, o->buyer_user_id, sizeof(o->buyer_user_id));
+    o->buyer_email = sg_sql_col_dup(st, 14, &oom);
+    o->buyer_nickname = sg_sql_col_dup(st, 15, &oom);
+    o->recipient_name = sg_sql_col_dup(st, 16, &oom);
+    o->recipient_phone = sg_sql_col_dup(st, 17, &oom);
+    o->address = sg_sql_col_dup(st, 18, &oom);
+    sg_sql_col_copy(st, 19, o->region, sizeof(o->region));
+    sg_sql_col_copy(st, 20, o->postal_code, sizeof(o->postal_code));
+    o->package_ids = sg_sql_col_dup(st, 21, &oom);
     o->oversold = sqlite3_column_int(st, 22) != 0;
-    c_copy(st, 23, o->oversold_action, sizeof(o->oversold_action));
+    sg_sql_col_copy(st, 23, o->oversold_action, sizeof(o->oversold_action));
     o->version = sqlite3_column_int64(st, 24);
     o->created_at = sqlite3_column_int64(st, 25);
     o->updated_at = sqlite3_column_int64(st, 26);
@@ -143,14 +85,14 @@ static int load_lines(void *be, struct sg_order *o, struct sg_err *err)
     bool oom = false;
     int rc, b = SQLITE_OK;
 
-    rc = prep(be,
+    rc = sg_sql_prep(be,
               "SELECT id, channel_line_id, channel_sku_id, sku, product_name, "
               "qty, unit_price, status, package_id, location, inv "
               "FROM order_lines WHERE order_id = ?1 ORDER BY id",
               &st, err);
     if (rc)
         return rc;
-    b_int(st, 1, o->id, &b);
+    sg_sql_bind_int(st, 1, o->id, &b);
     while (b == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
         struct sg_order_line *l;
         char inv[16];
@@ -176,16 +118,16 @@ static int load_lines(void *be, struct sg_order *o, struct sg_err *err)
         l = &lines[n++];
         memset(l, 0, sizeof(*l));
         l->id = sqlite3_column_int64(st, 0);
-        c_copy(st, 1, l->channel_line_id, sizeof(l->channel_line_id));
-        c_copy(st, 2, l->channel_sku_id, sizeof(l->channel_sku_id));
-        c_copy(st, 3, l->sku, sizeof(l->sku));
-        l->product_name = c_dup(st, 4, &oom);
+        sg_sql_col_copy(st, 1, l->channel_line_id, sizeof(l->channel_line_id));
+        sg_sql_col_copy(st, 2, l->channel_sku_id, sizeof(l->channel_sku_id));
+        sg_sql_col_copy(st, 3, l->sku, sizeof(l->sku));
+        l->product_name = sg_sql_col_dup(st, 4, &oom);
         l->qty = sqlite3_column_int64(st, 5);
         l->unit_price = sqlite3_column_int64(st, 6);
-        c_copy(st, 7, l->status, sizeof(l->status));
-        c_copy(st, 8, l->package_id, sizeof(l->package_id));
-        c_copy(st, 9, l->location, sizeof(l->location));
-        c_copy(st, 10, inv, sizeof(inv));
+        sg_sql_col_copy(st, 7, l->status, sizeof(l->status));
+        sg_sql_col_copy(st, 8, l->package_id, sizeof(l->package_id));
+        sg_sql_col_copy(st, 9, l->location, sizeof(l->location));
+        sg_sql_col_copy(st, 10, inv, sizeof(inv));
         l->inv = sg_line_inv_parse(inv);
         if (l->inv < 0)
             l->inv = SG_LINE_NONE;
@@ -213,19 +155,19 @@ static int sq_order_get(void *be, int64_t tenant_id, int64_t id,
 
     memset(out, 0, sizeof(*out));
     if (id)
-        rc = prep(be, "SELECT " ORDER_COLS " FROM orders WHERE tenant_id = ?1 "
+        rc = sg_sql_prep(be, "SELECT " ORDER_COLS " FROM orders WHERE tenant_id = ?1 "
                   "AND id = ?2", &st, err);
     else
-        rc = prep(be, "SELECT " ORDER_COLS " FROM orders WHERE tenant_id = ?1 "
+        rc = sg_sql_prep(be, "SELECT " ORDER_COLS " FROM orders WHERE tenant_id = ?1 "
                   "AND channel = ?3 AND channel_order_id = ?4", &st, err);
     if (rc)
         return rc;
-    b_int(st, 1, tenant_id, &b);
+    sg_sql_bind_int(st, 1, tenant_id, &b);
     if (id)
-        b_int(st, 2, id, &b);
+        sg_sql_bind_int(st, 2, id, &b);
     else {
-        b_text(st, 3, channel, &b);
-        b_text(st, 4, channel_order_id, &b);
+        sg_sql_bind_text(st, 3, channel, &b);
+        sg_sql_bind_text(st, 4, channel_order_id, &b);
     }
     rc = b == SQLITE_OK ? sqlite3_step(st) : b;
     if (rc == SQLITE_ROW) {
@@ -244,26 +186,26 @@ static int sq_order_get(void *be, int64_t tenant_id, int64_t id,
 
 static void bind_header(sqlite3_stmt *st, const struct sg_order *o, int *b)
 {
-    b_text(st, 1, sg_order_status_name(o->status), b);
-    b_int(st, 2, o->create_time, b);
-    b_int(st, 3, o->update_time, b);
-    b_text(st, 4, o->currency, b);
-    b_int(st, 5, o->subtotal, b);
-    b_int(st, 6, o->shipping_fee, b);
-    b_int(st, 7, o->tax, b);
-    b_int(st, 8, o->total, b);
-    b_text(st, 9, o->buyer_user_id, b);
-    b_text(st, 10, o->buyer_email, b);
-    b_text(st, 11, o->buyer_nickname, b);
-    b_text(st, 12, o->recipient_name, b);
-    b_text(st, 13, o->recipient_phone, b);
-    b_text(st, 14, o->address, b);
-    b_text(st, 15, o->region, b);
-    b_text(st, 16, o->postal_code, b);
-    b_text(st, 17, o->package_ids, b);
-    b_int(st, 18, o->oversold ? 1 : 0, b);
-    b_text(st, 19, o->oversold_action, b);
-    b_int(st, 20, o->version, b);
+    sg_sql_bind_text(st, 1, sg_order_status_name(o->status), b);
+    sg_sql_bind_int(st, 2, o->create_time, b);
+    sg_sql_bind_int(st, 3, o->update_time, b);
+    sg_sql_bind_text(st, 4, o->currency, b);
+    sg_sql_bind_int(st, 5, o->subtotal, b);
+    sg_sql_bind_int(st, 6, o->shipping_fee, b);
+    sg_sql_bind_int(st, 7, o->tax, b);
+    sg_sql_bind_int(st, 8, o->total, b);
+    sg_sql_bind_text(st, 9, o->buyer_user_id, b);
+    sg_sql_bind_text(st, 10, o->buyer_email, b);
+    sg_sql_bind_text(st, 11, o->buyer_nickname, b);
+    sg_sql_bind_text(st, 12, o->recipient_name, b);
+    sg_sql_bind_text(st, 13, o->recipient_phone, b);
+    sg_sql_bind_text(st, 14, o->address, b);
+    sg_sql_bind_text(st, 15, o->region, b);
+    sg_sql_bind_text(st, 16, o->postal_code, b);
+    sg_sql_bind_text(st, 17, o->package_ids, b);
+    sg_sql_bind_int(st, 18, o->oversold ? 1 : 0, b);
+    sg_sql_bind_text(st, 19, o->oversold_action, b);
+    sg_sql_bind_int(st, 20, o->version, b);
 }
 
 static int put_lines(void *be, struct sg_order *o, struct sg_err *err)
@@ -275,7 +217,7 @@ static int put_lines(void *be, struct sg_order *o, struct sg_err *err)
         sqlite3_stmt *st = NULL;
         int b = SQLITE_OK;
 
-        rc = prep(be,
+        rc = sg_sql_prep(be,
                   "INSERT INTO order_lines (tenant_id, order_id, "
                   "channel_line_id, channel_sku_id, sku, product_name, qty, "
                   "unit_price, status, package_id, location, inv) VALUES "
@@ -287,18 +229,18 @@ static int put_lines(void *be, struct sg_order *o, struct sg_err *err)
                   &st, err);
         if (rc)
             break;
-        b_int(st, 1, o->tenant_id, &b);
-        b_int(st, 2, o->id, &b);
-        b_text(st, 3, l->channel_line_id, &b);
-        b_text(st, 4, l->channel_sku_id, &b);
-        b_text(st, 5, l->sku, &b);
-        b_text(st, 6, l->product_name, &b);
-        b_int(st, 7, l->qty, &b);
-        b_int(st, 8, l->unit_price, &b);
-        b_text(st, 9, l->status, &b);
-        b_text(st, 10, l->package_id[0] ? l->package_id : NULL, &b);
-        b_text(st, 11, l->location, &b);
-        b_text(st, 12, sg_line_inv_name(l->inv), &b);
+        sg_sql_bind_int(st, 1, o->tenant_id, &b);
+        sg_sql_bind_int(st, 2, o->id, &b);
+        sg_sql_bind_text(st, 3, l->channel_line_id, &b);
+        sg_sql_bind_text(st, 4, l->channel_sku_id, &b);
+        sg_sql_bind_text(st, 5, l->sku, &b);
+        sg_sql_bind_text(st, 6, l->product_name, &b);
+        sg_sql_bind_int(st, 7, l->qty, &b);
+        sg_sql_bind_int(st, 8, l->unit_price, &b);
+        sg_sql_bind_text(st, 9, l->status, &b);
+        sg_sql_bind_text(st, 10, l->package_id[0] ? l->package_id : NULL, &b);
+        sg_sql_bind_text(st, 11, l->location, &b);
+        sg_sql_bind_text(st, 12, sg_line_inv_name(l->inv), &b);
         rc = b == SQLITE_OK ? sqlite3_step(st) : b;
         if (rc == SQLITE_ROW) {
             l->id = sqlite3_column_int64(st, 0);
@@ -317,7 +259,7 @@ static int sq_order_put(void *be, struct sg_order *o, int64_t now,
     int rc, b = SQLITE_OK;
 
     if (o->id == 0) {
-        rc = prep(be,
+        rc = sg_sql_prep(be,
                   "INSERT INTO orders (status, channel_create_time, "
                   "channel_update_time, currency, subtotal, shipping_fee, "
                   "tax, total, buyer_user_id, buyer_email, buyer_nickname, "
@@ -331,11 +273,11 @@ static int sq_order_put(void *be, struct sg_order *o, int64_t now,
         if (rc)
             return rc;
         bind_header(st, o, &b);
-        b_int(st, 21, o->tenant_id, &b);
-        b_text(st, 22, o->channel, &b);
-        b_text(st, 23, o->shop_id, &b);
-        b_text(st, 24, o->channel_order_id, &b);
-        b_int(st, 25, now, &b);
+        sg_sql_bind_int(st, 21, o->tenant_id, &b);
+        sg_sql_bind_text(st, 22, o->channel, &b);
+        sg_sql_bind_text(st, 23, o->shop_id, &b);
+        sg_sql_bind_text(st, 24, o->channel_order_id, &b);
+        sg_sql_bind_int(st, 25, now, &b);
         rc = b == SQLITE_OK ? sqlite3_step(st) : b;
         if (rc == SQLITE_ROW) {
             o->id = sqlite3_column_int64(st, 0);
@@ -348,7 +290,7 @@ static int sq_order_put(void *be, struct sg_order *o, int64_t now,
             rc = sg_sqlite_error(be, rc, "order insert", err);
         sqlite3_finalize(st);
     } else {
-        rc = prep(be,
+        rc = sg_sql_prep(be,
                   "UPDATE orders SET status = ?1, channel_create_time = ?2, "
                   "channel_update_time = ?3, currency = ?4, subtotal = ?5, "
                   "shipping_fee = ?6, tax = ?7, total = ?8, buyer_user_id = "
@@ -361,10 +303,10 @@ static int sq_order_put(void *be, struct sg_order *o, int64_t now,
         if (rc)
             return rc;
         bind_header(st, o, &b);
-        b_int(st, 21, now, &b);
-        b_int(st, 22, o->id, &b);
-        b_int(st, 23, o->tenant_id, &b);
-        rc = run(be, st, b, "order update", err);
+        sg_sql_bind_int(st, 21, now, &b);
+        sg_sql_bind_int(st, 22, o->id, &b);
+        sg_sql_bind_int(st, 23, o->tenant_id, &b);
+        rc = sg_sql_run(be, st, b, "order update", NULL, err);
         o->updated_at = now;
     }
     if (!rc)
@@ -386,7 +328,7 @@ static int sq_order_list(void *be, int64_t tenant_id,
     *n_out = 0;
     if (limit == 0 || limit > SG_ORD_LIST_MAX)
         limit = SG_ORD_LIST_MAX;
-    rc = prep(be,
+    rc = sg_sql_prep(be,
               "SELECT " ORDER_COLS " FROM orders WHERE tenant_id = ?1 AND "
               "id > ?2 AND (?3 IS NULL OR status = ?3) AND (?4 < 0 OR "
               "oversold = ?4) AND (?5 IS NULL OR channel = ?5) "
@@ -394,12 +336,12 @@ static int sq_order_list(void *be, int64_t tenant_id,
               &st, err);
     if (rc)
         return rc;
-    b_int(st, 1, tenant_id, &b);
-    b_int(st, 2, f->after_id, &b);
-    b_text(st, 3, f->status ? sg_order_status_name(f->status) : NULL, &b);
-    b_int(st, 4, f->oversold, &b);
-    b_text(st, 5, f->channel, &b);
-    b_int(st, 6, (int64_t)limit, &b);
+    sg_sql_bind_int(st, 1, tenant_id, &b);
+    sg_sql_bind_int(st, 2, f->after_id, &b);
+    sg_sql_bind_text(st, 3, f->status ? sg_order_status_name(f->status) : NULL, &b);
+    sg_sql_bind_int(st, 4, f->oversold, &b);
+    sg_sql_bind_text(st, 5, f->channel, &b);
+    sg_sql_bind_int(st, 6, (int64_t)limit, &b);
     rows = sg_calloc(limit, sizeof(*rows));
     if (!rows) {
         sqlite3_finalize(st);
@@ -438,21 +380,21 @@ static int sq_event_insert(void *be, int64_t tenant_id, int64_t order_id,
     sqlite3_stmt *st = NULL;
     int rc, b = SQLITE_OK;
 
-    rc = prep(be,
+    rc = sg_sql_prep(be,
               "INSERT INTO order_events (tenant_id, order_id, from_status, "
               "to_status, update_time, source, at) VALUES (?1, ?2, ?3, ?4, "
               "?5, ?6, ?7)",
               &st, err);
     if (rc)
         return rc;
-    b_int(st, 1, tenant_id, &b);
-    b_int(st, 2, order_id, &b);
-    b_text(st, 3, from, &b);
-    b_text(st, 4, to, &b);
-    b_int(st, 5, update_time, &b);
-    b_text(st, 6, source, &b);
-    b_int(st, 7, now, &b);
-    return run(be, st, b, "order event", err);
+    sg_sql_bind_int(st, 1, tenant_id, &b);
+    sg_sql_bind_int(st, 2, order_id, &b);
+    sg_sql_bind_text(st, 3, from, &b);
+    sg_sql_bind_text(st, 4, to, &b);
+    sg_sql_bind_int(st, 5, update_time, &b);
+    sg_sql_bind_text(st, 6, source, &b);
+    sg_sql_bind_int(st, 7, now, &b);
+    return sg_sql_run(be, st, b, "order event", NULL, err);
 }
 
 static int sq_set_oversold_action(void *be, int64_t tenant_id, int64_t id,
@@ -462,17 +404,17 @@ static int sq_set_oversold_action(void *be, int64_t tenant_id, int64_t id,
     sqlite3_stmt *st = NULL;
     int rc, b = SQLITE_OK;
 
-    rc = prep(be,
+    rc = sg_sql_prep(be,
               "UPDATE orders SET oversold_action = ?1, updated_at = ?2 "
               "WHERE id = ?3 AND tenant_id = ?4",
               &st, err);
     if (rc)
         return rc;
-    b_text(st, 1, action, &b);
-    b_int(st, 2, now, &b);
-    b_int(st, 3, id, &b);
-    b_int(st, 4, tenant_id, &b);
-    return run(be, st, b, "oversold action", err);
+    sg_sql_bind_text(st, 1, action, &b);
+    sg_sql_bind_int(st, 2, now, &b);
+    sg_sql_bind_int(st, 3, id, &b);
+    sg_sql_bind_int(st, 4, tenant_id, &b);
+    return sg_sql_run(be, st, b, "oversold action", NULL, err);
 }
 
 /* ---- fetch queue and cursors ---- */
@@ -484,7 +426,7 @@ static int sq_fetch_mark(void *be, int64_t tenant_id, const char *channel,
     sqlite3_stmt *st = NULL;
     int rc, b = SQLITE_OK;
 
-    rc = prep(be,
+    rc = sg_sql_prep(be,
               "INSERT INTO order_fetch (tenant_id, channel, shop_id, "
               "channel_order_id, reason, queued_at) VALUES (?1, ?2, ?3, ?4, "
               "?5, ?6) ON CONFLICT (channel, shop_id, channel_order_id) "
@@ -492,13 +434,13 @@ static int sq_fetch_mark(void *be, int64_t tenant_id, const char *channel,
               &st, err);
     if (rc)
         return rc;
-    b_int(st, 1, tenant_id, &b);
-    b_text(st, 2, channel, &b);
-    b_text(st, 3, shop_id, &b);
-    b_text(st, 4, id, &b);
-    b_text(st, 5, reason, &b);
-    b_int(st, 6, now, &b);
-    return run(be, st, b, "order fetch mark", err);
+    sg_sql_bind_int(st, 1, tenant_id, &b);
+    sg_sql_bind_text(st, 2, channel, &b);
+    sg_sql_bind_text(st, 3, shop_id, &b);
+    sg_sql_bind_text(st, 4, id, &b);
+    sg_sql_bind_text(st, 5, reason, &b);
+    sg_sql_bind_int(st, 6, now, &b);
+    return sg_sql_run(be, st, b, "order fetch mark", NULL, err);
 }
 
 static int sq_fetch_done(void *be, const char *channel, const char *shop_id,
@@ -507,17 +449,17 @@ static int sq_fetch_done(void *be, const char *channel, const char *shop_id,
     sqlite3_stmt *st = NULL;
     int rc, b = SQLITE_OK;
 
-    rc = prep(be,
+    rc = sg_sql_prep(be,
               "DELETE FROM order_fetch WHERE channel = ?1 AND shop_id = ?2 "
               "AND channel_order_id = ?3 AND gen = ?4",
               &st, err);
     if (rc)
         return rc;
-    b_text(st, 1, channel, &b);
-    b_text(st, 2, shop_id, &b);
-    b_text(st, 3, id, &b);
-    b_int(st, 4, gen, &b);
-    return run(be, st, b, "order fetch done", err);
+    sg_sql_bind_text(st, 1, channel, &b);
+    sg_sql_bind_text(st, 2, shop_id, &b);
+    sg_sql_bind_text(st, 3, id, &b);
+    sg_sql_bind_int(st, 4, gen, &b);
+    return sg_sql_run(be, st, b, "order fetch done", NULL, err);
 }
 
 static int sq_fetch_failed(void *be, const char *channel, const char *shop_id,
@@ -527,30 +469,30 @@ static int sq_fetch_failed(void *be, const char *channel, const char *shop_id,
     sqlite3_stmt *st = NULL;
     int rc, b = SQLITE_OK;
 
-    rc = prep(be,
+    rc = sg_sql_prep(be,
               "UPDATE order_fetch SET attempts = attempts + 1 WHERE channel "
               "= ?1 AND shop_id = ?2 AND channel_order_id = ?3",
               &st, err);
     if (rc)
         return rc;
-    b_text(st, 1, channel, &b);
-    b_text(st, 2, shop_id, &b);
-    b_text(st, 3, id, &b);
-    rc = run(be, st, b, "order fetch failed", err);
+    sg_sql_bind_text(st, 1, channel, &b);
+    sg_sql_bind_text(st, 2, shop_id, &b);
+    sg_sql_bind_text(st, 3, id, &b);
+    rc = sg_sql_run(be, st, b, "order fetch failed", NULL, err);
     if (rc)
         return rc;
     b = SQLITE_OK;
-    rc = prep(be,
+    rc = sg_sql_prep(be,
               "DELETE FROM order_fetch WHERE channel = ?1 AND shop_id = ?2 "
               "AND channel_order_id = ?3 AND attempts >= ?4",
               &st, err);
     if (rc)
         return rc;
-    b_text(st, 1, channel, &b);
-    b_text(st, 2, shop_id, &b);
-    b_text(st, 3, id, &b);
-    b_int(st, 4, attempts_max, &b);
-    return run(be, st, b, "order fetch drop", err);
+    sg_sql_bind_text(st, 1, channel, &b);
+    sg_sql_bind_text(st, 2, shop_id, &b);
+    sg_sql_bind_text(st, 3, id, &b);
+    sg_sql_bind_int(st, 4, attempts_max, &b);
+    return sg_sql_run(be, st, b, "order fetch drop", NULL, err);
 }
 
 static int sq_fetch_pending(void *be, size_t max, struct sg_order_fetch **out,
@@ -565,7 +507,7 @@ static int sq_fetch_pending(void *be, size_t max, struct sg_order_fetch **out,
     *n_out = 0;
     if (max == 0)
         return 0;
-    rc = prep(be,
+    rc = sg_sql_prep(be,
               "SELECT tenant_id, channel, shop_id, channel_order_id, "
               "attempts, reason, gen FROM order_fetch ORDER BY channel, "
               "shop_id, "
@@ -573,7 +515,7 @@ static int sq_fetch_pending(void *be, size_t max, struct sg_order_fetch **out,
               &st, err);
     if (rc)
         return rc;
-    b_int(st, 1, (int64_t)max, &b);
+    sg_sql_bind_int(st, 1, (int64_t)max, &b);
     rows = sg_calloc(max, sizeof(*rows));
     if (!rows) {
         sqlite3_finalize(st);
@@ -582,12 +524,12 @@ static int sq_fetch_pending(void *be, size_t max, struct sg_order_fetch **out,
     while (b == SQLITE_OK && n < max &&
            (rc = sqlite3_step(st)) == SQLITE_ROW) {
         rows[n].tenant_id = sqlite3_column_int64(st, 0);
-        c_copy(st, 1, rows[n].channel, sizeof(rows[n].channel));
-        c_copy(st, 2, rows[n].shop_id, sizeof(rows[n].shop_id));
-        c_copy(st, 3, rows[n].channel_order_id,
+        sg_sql_col_copy(st, 1, rows[n].channel, sizeof(rows[n].channel));
+        sg_sql_col_copy(st, 2, rows[n].shop_id, sizeof(rows[n].shop_id));
+        sg_sql_col_copy(st, 3, rows[n].channel_order_id,
                sizeof(rows[n].channel_order_id));
         rows[n].attempts = sqlite3_column_int(st, 4);
-        c_copy(st, 5, rows[n].reason, sizeof(rows[n].reason));
+        sg_sql_col_copy(st, 5, rows[n].reason, sizeof(rows[n].reason));
         rows[n].gen = sqlite3_column_int64(st, 6);
         n++;
     }
@@ -609,14 +551,14 @@ static int sq_cursor_get(void *be, const char *channel, const char *shop_id,
     sqlite3_stmt *st = NULL;
     int rc, b = SQLITE_OK;
 
-    rc = prep(be,
+    rc = sg_sql_prep(be,
               "SELECT update_time FROM order_cursors WHERE channel = ?1 AND "
               "shop_id = ?2",
               &st, err);
     if (rc)
         return rc;
-    b_text(st, 1, channel, &b);
-    b_text(st, 2, shop_id, &b);
+    sg_sql_bind_text(st, 1, channel, &b);
+    sg_sql_bind_text(st, 2, shop_id, &b);
     rc = b == SQLITE_OK ? sqlite3_step(st) : b;
     if (rc == SQLITE_ROW) {
         *update_time_out = sqlite3_column_int64(st, 0);
@@ -636,7 +578,7 @@ static int sq_cursor_set(void *be, int64_t tenant_id, const char *channel,
     sqlite3_stmt *st = NULL;
     int rc, b = SQLITE_OK;
 
-    rc = prep(be,
+    rc = sg_sql_prep(be,
               "INSERT INTO order_cursors (tenant_id, channel, shop_id, "
               "update_time, polled_at) VALUES (?1, ?2, ?3, ?4, ?5) "
               "ON CONFLICT (channel, shop_id) DO UPDATE SET update_time = "
@@ -645,12 +587,12 @@ static int sq_cursor_set(void *be, int64_t tenant_id, const char *channel,
               &st, err);
     if (rc)
         return rc;
-    b_int(st, 1, tenant_id, &b);
-    b_text(st, 2, channel, &b);
-    b_text(st, 3, shop_id, &b);
-    b_int(st, 4, update_time, &b);
-    b_int(st, 5, now, &b);
-    return run(be, st, b, "order cursor", err);
+    sg_sql_bind_int(st, 1, tenant_id, &b);
+    sg_sql_bind_text(st, 2, channel, &b);
+    sg_sql_bind_text(st, 3, shop_id, &b);
+    sg_sql_bind_int(st, 4, update_time, &b);
+    sg_sql_bind_int(st, 5, now, &b);
+    return sg_sql_run(be, st, b, "order cursor", NULL, err);
 }
 
 /* ---- the inventory check ---- */
@@ -713,13 +655,13 @@ static int sq_inv_check(void *be, int64_t tenant_id, size_t *levels_out,
 
     *levels_out = 0;
     *violations_out = 0;
-    rc = prep(be,
+    rc = sg_sql_prep(be,
               "SELECT count(*) FROM inventory_levels WHERE ?1 = 0 OR "
               "tenant_id = ?1",
               &st, err);
     if (rc)
         return rc;
-    b_int(st, 1, tenant_id, &b);
+    sg_sql_bind_int(st, 1, tenant_id, &b);
     rc = b == SQLITE_OK ? sqlite3_step(st) : b;
     if (rc != SQLITE_ROW) {
         rc = sg_sqlite_error(be, rc, "inventory check", err);
@@ -730,10 +672,10 @@ static int sq_inv_check(void *be, int64_t tenant_id, size_t *levels_out,
     sqlite3_finalize(st);
     for (size_t i = 0; i < SG_ARRAY_SIZE(checks); i++) {
         b = SQLITE_OK;
-        rc = prep(be, checks[i], &st, err);
+        rc = sg_sql_prep(be, checks[i], &st, err);
         if (rc)
             return rc;
-        b_int(st, 1, tenant_id, &b);
+        sg_sql_bind_int(st, 1, tenant_id, &b);
         while (b == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
             const unsigned char *t = sqlite3_column_text(st, 0);
 
