@@ -37,6 +37,7 @@ struct world {
     char app_key[64], app_secret[128];
     char shop_id[64], cipher[128], token[512], warehouse[32];
     struct sgt_proc sbx, srv;
+    bool sbx_real_clock; /* sign with the wall clock (tts_world.h) */
     int recv_fd, recv_port;
     pthread_t recv_tid;
     atomic_bool stop;
@@ -46,325 +47,7 @@ struct world {
 
 static struct world W;
 
-static void nap(void)
-{
-    struct timespec ts = {0, 50 * 1000 * 1000};
-
-    nanosleep(&ts, NULL);
-}
-
-/* ---- plumbing ---- */
-
-static int surge(char **out, const char *a, const char *b, const char *c,
-                 const char *d, const char *e)
-{
-    char *argv[12] = {ARG(sgt_surge_bin())};
-    const char *words[] = {a, b, c, d, e};
-    size_t n = 1;
-
-    for (size_t i = 0; i < SG_ARRAY_SIZE(words) && words[i]; i++)
-        argv[n++] = ARG(words[i]);
-    argv[n++] = ARG("--config");
-    argv[n++] = W.conf;
-    argv[n] = NULL;
-    return sgt_run(argv, NULL, out, NULL);
-}
-
-static json_t *http_json(const char *method, const char *base,
-                         const char *path, const char *body, bool auth,
-                         long *status)
-{
-    char url[600], hdr[200];
-    const char *h[] = {"Content-Type: application/json", hdr, NULL};
-    struct sgt_resp r;
-    json_t *j;
-
-    snprintf(url, sizeof(url), "%s%s", base, path);
-    snprintf(hdr, sizeof(hdr), "Authorization: Bearer %s", W.api_key);
-    if (!auth)
-        h[1] = NULL;
-    assert_int_equal(sgt_http(&r, method, url, h, body,
-                              body ? strlen(body) : 0),
-                     0);
-    if (status)
-        *status = r.status;
-    j = r.body ? json_loads(r.body, 0, NULL) : NULL;
-    sgt_resp_free(&r);
-    return j;
-}
-
-static json_t *ctl(const char *method, const char *path, const char *body,
-                   long *status)
-{
-    return http_json(method, W.sbx.url, path, body, false, status);
-}
-
-static json_t *engine(const char *path)
-{
-    long st = 0;
-    json_t *j = http_json("GET", W.srv.url, path, NULL, true, &st);
-
-    assert_int_equal(st, 200);
-    assert_non_null(j);
-    return j;
-}
-
-static int64_t sql_int(const char *sql)
-{
-    sqlite3 *db = NULL;
-    sqlite3_stmt *st = NULL;
-    int64_t v = -1;
-
-    assert_int_equal(sqlite3_open_v2(W.db, &db, SQLITE_OPEN_READONLY, NULL),
-                     SQLITE_OK);
-    sqlite3_busy_timeout(db, 5000);
-    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
-        fail_msg("sql: %s: %s", sql, sqlite3_errmsg(db));
-    if (sqlite3_step(st) == SQLITE_ROW)
-        v = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-    return v;
-}
-
-/* Wait until sql counts want; fail with what it counted. */
-static void wait_count(const char *sql, int64_t want)
-{
-    int64_t got = -1;
-
-    for (int i = 0; i < WAIT_MAX; i++) {
-        got = sql_int(sql);
-        if (got == want)
-            return;
-        nap();
-    }
-    fail_msg("waited for %s = %" PRId64 ", got %" PRId64, sql, want, got);
-}
-
-static void url_encode(struct sg_buf *b, const char *s)
-{
-    static const char hex[] = "0123456789ABCDEF";
-
-    for (; *s; s++) {
-        unsigned char ch = (unsigned char)*s;
-
-        if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-            (ch >= '0' && ch <= '9') || ch == '-' || ch == '_' ||
-            ch == '.' || ch == '~') {
-            sg_buf_append(b, s, 1);
-        } else {
-            char e[3] = {'%', hex[ch >> 4], hex[ch & 15]};
-
-            sg_buf_append(b, e, 3);
-        }
-    }
-}
-
-/* A signed Open API call to the sandbox; returns data (code 0 asserted). */
-static json_t *tts(const char *method, const char *path, const char *body)
-{
-    struct sg_tts_param kv[3];
-    char ts[32], sign[65], auth[600];
-    const char *hdr[3];
-    struct sg_buf url;
-    struct sgt_resp r;
-    json_t *env, *data;
-
-    /* The sandbox checks timestamps against the wall clock here, so the
-     * scenarios may move its clock (timestamp_real_clock). */
-    snprintf(ts, sizeof(ts), "%" PRId64, (int64_t)time(NULL));
-    kv[0] = (struct sg_tts_param){"app_key", W.app_key};
-    kv[1] = (struct sg_tts_param){"timestamp", ts};
-    kv[2] = (struct sg_tts_param){"shop_cipher", W.cipher};
-    assert_int_equal(sg_tts_sign(sign, W.app_secret, path, kv, 3, body,
-                                 body ? strlen(body) : 0),
-                     0);
-    sg_buf_init(&url, 65536);
-    sg_buf_printf(&url, "%s%s?sign=%s", W.sbx.url, path, sign);
-    for (size_t i = 0; i < 3; i++) {
-        sg_buf_printf(&url, "&%s=", kv[i].key);
-        url_encode(&url, kv[i].value);
-    }
-    snprintf(auth, sizeof(auth), "x-tts-access-token: %s", W.token);
-    hdr[0] = "Content-Type: application/json";
-    hdr[1] = auth;
-    hdr[2] = NULL;
-    assert_int_equal(sgt_http(&r, method, url.data, hdr, body,
-                              body ? strlen(body) : 0),
-                     0);
-    env = r.body ? json_loads(r.body, 0, NULL) : NULL;
-    sgt_resp_free(&r);
-    sg_buf_release(&url);
-    if (sg_json_int(env, "code", -1) != 0)
-        fail_msg("%s %s: code %" PRId64 " %s", method, path,
-                 sg_json_int(env, "code", -1), sg_json_str(env, "message"));
-    data = json_incref(json_object_get(env, "data"));
-    json_decref(env);
-    return data;
-}
-
-/* ---- the catalog on both sides ---- */
-
-/*
- * A sandbox product with one SKU (seller_sku = sku, sbx_qty units) and a
- * Surge product with that SKU and surge_qty units; the sandbox SKU id goes
- * into sku_id_out.
- */
-static void product(const char *sku, int sbx_qty, int surge_qty,
-                    char sku_id_out[32])
-{
-    char body[2048];
-    json_t *d;
-    long st = 0;
-
-    snprintf(body, sizeof(body),
-             "{\"title\":\"Mug %s\",\"description\":\"<p>mug</p>\","
-             "\"category_id\":\"601226\",\"main_images\":[{\"uri\":"
-             "\"tos-maliva-i-o3syd03w52-us/mug\"}],\"package_weight\":"
-             "{\"value\":\"1\",\"unit\":\"KILOGRAM\"},"
-             "\"package_dimensions\":{\"length\":\"10\",\"width\":\"10\","
-             "\"height\":\"10\",\"unit\":\"CENTIMETER\"},"
-             "\"product_attributes\":[{\"id\":\"100392\",\"values\":[{"
-             "\"id\":\"1000001\",\"name\":\"Stainless steel\"}]}],"
-             "\"skus\":[{\"seller_sku\":\"%s\",\"price\":{\"amount\":"
-             "\"12.50\",\"currency\":\"USD\"},\"inventory\":[{"
-             "\"warehouse_id\":\"%s\",\"quantity\":%d}]}]}",
-             sku, sku, W.warehouse, sbx_qty);
-    d = tts("POST", "/product/202309/products", body);
-    snprintf(sku_id_out, 32, "%s",
-             sg_json_str(json_array_get(json_object_get(d, "skus"), 0),
-                         "id"));
-    json_decref(d);
-    snprintf(body, sizeof(body),
-             "{\"handle\":\"mug-%s\",\"title\":\"Mug %s\",\"variants\":[{"
-             "\"sku\":\"%s\",\"price\":\"12.50\",\"grams\":300,"
-             "\"inventory_quantity\":%d}]}",
-             sku, sku, sku, surge_qty);
-    d = http_json("POST", W.srv.url, "/api/v1/products", body, true, &st);
-    assert_int_equal(st, 201);
-    json_decref(d);
-    /* The audit (delay 0) activates the product on the sandbox's ticker. */
-    for (int i = 0; i < WAIT_MAX; i++) {
-        json_t *skus = ctl("GET", "/sandbox/v1/state/skus", NULL, NULL);
-        json_t *s;
-        size_t k;
-        bool live = false;
-
-        json_array_foreach(json_object_get(skus, "skus"), k, s)
-            if (strcmp(sg_json_str(s, "id"), sku_id_out) == 0)
-                live = strcmp(sg_json_str(s, "product_status"),
-                              "ACTIVATE") == 0;
-        json_decref(skus);
-        if (live)
-            return;
-        nap();
-    }
-    fail_msg("product %s never became ACTIVATE", sku);
-}
-
-/* Place an order of lines "sku_id:qty" (NULL-terminated); 201 or 409. */
-static long order(char id_out[32], const char *sku_id, int qty,
-                  const char *sku_id2, int qty2)
-{
-    char body[400];
-    long st = 0;
-    json_t *j;
-
-    if (sku_id2)
-        snprintf(body, sizeof(body),
-                 "{\"lines\":[{\"sku_id\":\"%s\",\"quantity\":%d},"
-                 "{\"sku_id\":\"%s\",\"quantity\":%d}]}",
-                 sku_id, qty, sku_id2, qty2);
-    else
-        snprintf(body, sizeof(body),
-                 "{\"lines\":[{\"sku_id\":\"%s\",\"quantity\":%d}]}", sku_id,
-                 qty);
-    j = ctl("POST", "/sandbox/v1/orders", body, &st);
-    if (id_out)
-        snprintf(id_out, 32, "%s",
-                 st == 201 ? sg_json_str(json_object_get(j, "order"), "id")
-                           : "");
-    json_decref(j);
-    return st;
-}
-
-/* The sandbox's listed stock of a SKU id. */
-static int64_t sbx_stock(const char *sku_id)
-{
-    json_t *skus = ctl("GET", "/sandbox/v1/state/skus", NULL, NULL), *s;
-    int64_t q = -1;
-    size_t k;
-
-    json_array_foreach(json_object_get(skus, "skus"), k, s)
-        if (strcmp(sg_json_str(s, "id"), sku_id) == 0)
-            q = sg_json_int(s, "stock", -1);
-    json_decref(skus);
-    return q;
-}
-
-static int64_t surge_level(const char *sku, const char *col)
-{
-    char sql[200];
-
-    snprintf(sql, sizeof(sql), "SELECT %s FROM inventory_levels WHERE sku "
-             "= '%s'", col, sku);
-    return sql_int(sql);
-}
-
-static int64_t available(const char *sku)
-{
-    return surge_level(sku, "on_hand - reserved - committed");
-}
-
-/* R6 after every scenario. */
-static void assert_inventory_clean(void)
-{
-    char *out = NULL;
-
-    if (surge(&out, "inventory", "check", NULL, NULL, NULL) != 0)
-        fail_msg("surge inventory check: %s", out ? out : "");
-    assert_non_null(strstr(out, " 0 violations"));
-    sg_free(out);
-}
-
-/*
- * Wait until Surge holds every sandbox order with the same status and
- * update_time: the convergence every scenario ends with.
- */
-static void wait_converged(void)
-{
-    char last[200] = "";
-
-    for (int i = 0; i < WAIT_MAX; i++) {
-        json_t *orders = ctl("GET", "/sandbox/v1/state/orders", NULL, NULL);
-        json_t *o;
-        size_t k, total = json_array_size(json_object_get(orders, "orders"));
-        size_t same = 0;
-
-        json_array_foreach(json_object_get(orders, "orders"), k, o) {
-            char sql[300];
-
-            snprintf(sql, sizeof(sql),
-                     "SELECT count(*) FROM orders WHERE channel_order_id = "
-                     "'%s' AND status = '%s' AND channel_update_time = "
-                     "%" PRId64,
-                     sg_json_str(o, "id"), sg_json_str(o, "status"),
-                     sg_json_int(o, "update_time", 0));
-            if (sql_int(sql) == 1)
-                same++;
-            else
-                snprintf(last, sizeof(last), "%s %s", sg_json_str(o, "id"),
-                         sg_json_str(o, "status"));
-        }
-        json_decref(orders);
-        if (same == total &&
-            sql_int("SELECT count(*) FROM orders") == (int64_t)total)
-            return;
-        nap();
-    }
-    fail_msg("Surge never caught up with the sandbox (e.g. %s)", last);
-}
-
+#include "tts_world.h"
 /* ---- the warehouse: a receiver of notify.http posts ---- */
 
 static void *receiver_main(void *arg)
@@ -499,6 +182,7 @@ static int setup(void **state)
                                    "\"webhook_reorder_ms\":300,"
                                    "\"timestamp_real_clock\":true}"))
         return -1;
+    W.sbx_real_clock = true;
     sbx_argv[9] = W.sbx_conf;
     if (sgt_spawn(&W.sbx, sbx_argv, W.sbx_log) != 0)
         return -1;
@@ -841,7 +525,7 @@ static void cancellations_by_policy(void **state)
                              "a.decision = 'approve' AND l.inv != "
                              "'released'"),
                      0);
-    assert_int_equal(available("MUG-C"), sbx_stock(sku));
+    assert_stock_agrees("MUG-C", sku);
     /* A seller cancellation through the API. */
     snprintf(sql, sizeof(sql), "/api/v1/orders/%" PRId64 "/cancel",
              surge_order(c2));
@@ -849,7 +533,7 @@ static void cancellations_by_policy(void **state)
     json_decref(j);
     wait_sbx_status(c2, "CANCELLED");
     wait_converged();
-    assert_int_equal(available("MUG-C"), sbx_stock(sku));
+    assert_stock_agrees("MUG-C", sku);
     assert_inventory_clean();
 }
 
