@@ -33,7 +33,9 @@ struct task {
     int64_t ready_at;  /* when held: when to try again */
     bool counted_rate; /* stats counted once per task and reason */
     bool counted_breaker;
+    bool lease_lost;   /* a heartbeat found the lease taken over */
     struct task *next; /* held list */
+    struct task *fprev, *fnext; /* in-flight list */
 };
 
 struct finish_arg {
@@ -63,10 +65,12 @@ struct sg_dispatcher {
 
     /* Dispatcher thread only. */
     struct task *held;
+    struct task *flight; /* calls in flight, for the heartbeat */
     size_t n_held;
     size_t n_flight;
     int64_t next_claim_at;
     int64_t next_requeue_at;
+    int64_t next_heartbeat_at;
 
     /* Finishes submitted and not yet acknowledged by the store. */
     pthread_mutex_t lock;
@@ -76,7 +80,7 @@ struct sg_dispatcher {
 
     _Atomic uint64_t claimed, succeeded, retried, dead, rate_limited,
         breaker_open, released, requeued, stale, store_errors, in_flight,
-        held_gauge;
+        held_gauge, lease_extended, lease_lost;
 };
 
 static const struct sg_job_kind_ops *const builtin_kinds[] = {
@@ -337,6 +341,26 @@ static void defer(struct sg_dispatcher *d, struct task *t, int64_t at,
     task_free(t);
 }
 
+static void flight_link(struct sg_dispatcher *d, struct task *t)
+{
+    t->fprev = NULL;
+    t->fnext = d->flight;
+    if (d->flight)
+        d->flight->fprev = t;
+    d->flight = t;
+}
+
+static void flight_unlink(struct sg_dispatcher *d, struct task *t)
+{
+    if (t->fprev)
+        t->fprev->fnext = t->fnext;
+    else if (d->flight == t)
+        d->flight = t->fnext;
+    if (t->fnext)
+        t->fnext->fprev = t->fprev;
+    t->fprev = t->fnext = NULL;
+}
+
 static void on_http_done(void *arg, const struct sg_http_response *resp)
 {
     struct task *t = arg;
@@ -344,6 +368,7 @@ static void on_http_done(void *arg, const struct sg_http_response *resp)
     struct sg_job_outcome o;
     int64_t now = now_ms(d);
 
+    flight_unlink(d, t);
     d->n_flight--;
     atomic_store(&d->in_flight, d->n_flight);
     if (resp->transport == SG_HTTP_CANCELLED) {
@@ -410,6 +435,7 @@ static void try_send(struct sg_dispatcher *d, struct task *t, int64_t now)
         task_free(t);
         return;
     }
+    flight_link(d, t);
     d->n_flight++;
     atomic_store(&d->in_flight, d->n_flight);
 }
@@ -485,6 +511,11 @@ static void run_held(struct sg_dispatcher *d, int64_t now)
     while ((t = list) != NULL) {
         list = t->next;
         t->next = NULL;
+        if (t->lease_lost) {
+            /* Another worker owns the job now: nothing to finish. */
+            task_free(t);
+            continue;
+        }
         if (t->ready_at <= now)
             try_send(d, t, now);
         else
@@ -535,6 +566,93 @@ static void requeue_expired(struct sg_dispatcher *d)
     }
 }
 
+/*
+ * The heartbeat (I5): a job whose call may outlast its lease (a kind may
+ * set a call timeout above lease_ms, and held jobs wait too) gets its
+ * lease extended while the dispatcher still owns it, so the sweep does
+ * not hand it to another worker. A lease found taken over is marked:
+ * a held job is dropped, a call in flight ends in a refused finish.
+ */
+#define HEARTBEAT_BATCH 256
+
+struct beat_arg {
+    struct task *t[HEARTBEAT_BATCH];
+    int rc[HEARTBEAT_BATCH];
+    int64_t until[HEARTBEAT_BATCH];
+    size_t n;
+    int64_t lease_ms;
+};
+
+static int beat_write(struct sg_store_tx *tx, void *arg, struct sg_err *err)
+{
+    struct beat_arg *b = arg;
+
+    for (size_t i = 0; i < b->n; i++) {
+        b->rc[i] = sg_store_tx_job_extend(tx, b->t[i]->job.id,
+                                          b->t[i]->job.lease_token,
+                                          b->lease_ms, &b->until[i], err);
+        if (b->rc[i] == SG_ESTALE)
+            sg_err_init(err);
+        else if (b->rc[i] < 0)
+            return b->rc[i];
+    }
+    return 0;
+}
+
+static void beat_add(struct beat_arg *b, struct task *t, int64_t now,
+                     int64_t due_before)
+{
+    if (b->n < HEARTBEAT_BATCH && !t->lease_lost &&
+        t->job.lease_until - now < due_before)
+        b->t[b->n++] = t;
+}
+
+static void heartbeat(struct sg_dispatcher *d, int64_t now)
+{
+    struct beat_arg *b;
+    struct sg_err err;
+    int64_t every = d->cfg.heartbeat_ms;
+    int rc;
+
+    if (!d->flight && !d->held)
+        return;
+    b = sg_calloc(1, sizeof(*b));
+    if (!b) {
+        atomic_fetch_add(&d->store_errors, 1);
+        return;
+    }
+    b->lease_ms = d->cfg.lease_ms;
+    /* Extend what would have less than lease_ms - every left before the
+     * next beat; a fresh claim waits for a later one. */
+    for (struct task *t = d->flight; t; t = t->fnext)
+        beat_add(b, t, now, d->cfg.lease_ms - every);
+    for (struct task *t = d->held; t; t = t->next)
+        beat_add(b, t, now, d->cfg.lease_ms - every);
+    if (b->n == 0)
+        goto out;
+    sg_err_init(&err);
+    rc = sg_store_write(d->store, beat_write, b, &err);
+    if (rc < 0) {
+        atomic_fetch_add(&d->store_errors, 1);
+        sg_log(SG_LOG_ERR, "jobs", "msg=\"lease heartbeat failed\" "
+               "err=\"%s\"", err.msg);
+        goto out;
+    }
+    for (size_t i = 0; i < b->n; i++) {
+        if (b->rc[i] == 0) {
+            b->t[i]->job.lease_until = b->until[i];
+            atomic_fetch_add(&d->lease_extended, 1);
+        } else {
+            b->t[i]->lease_lost = true;
+            atomic_fetch_add(&d->lease_lost, 1);
+            sg_log(SG_LOG_WARN, "jobs", "job_id=%" PRId64 " msg=\"lease "
+                   "taken over\"", b->t[i]->job.id);
+        }
+    }
+out:
+    sg_free(b);
+}
+
 static size_t active(const struct sg_dispatcher *d)
 {
     return d->n_flight + d->n_held;
@@ -583,6 +701,8 @@ static int64_t sleep_ms(const struct sg_dispatcher *d, int64_t now)
     if (active(d) < d->cfg.concurrency)
         wait = SG_MIN(wait, d->next_claim_at - now);
     wait = SG_MIN(wait, d->next_requeue_at - now);
+    if (d->flight || d->held)
+        wait = SG_MIN(wait, d->next_heartbeat_at - now);
     return SG_MAX(wait, 0);
 }
 
@@ -612,6 +732,7 @@ static void *dispatcher_main(void *arg)
 
     d->next_claim_at = now;
     d->next_requeue_at = now;
+    d->next_heartbeat_at = now + d->cfg.heartbeat_ms;
     while (!atomic_load(&d->stopping)) {
         now = now_ms(d);
         if (atomic_exchange(&d->kicked, false))
@@ -619,6 +740,10 @@ static void *dispatcher_main(void *arg)
         if (now >= d->next_requeue_at) {
             requeue_expired(d);
             d->next_requeue_at = now + d->cfg.requeue_every_ms;
+        }
+        if (now >= d->next_heartbeat_at) {
+            heartbeat(d, now);
+            d->next_heartbeat_at = now + d->cfg.heartbeat_ms;
         }
         run_held(d, now);
         if (active(d) < d->cfg.concurrency && now >= d->next_claim_at)
@@ -654,6 +779,8 @@ static int check_cfg(const struct sg_dispatcher_cfg *c, struct sg_err *err)
         bad = "requeue_every_ms/idle_max_ms";
     else if (c->claim_batch < 1 || c->response_body_max < 1)
         bad = "claim_batch/response_body_max";
+    else if (c->heartbeat_ms < 0 || c->heartbeat_ms >= c->lease_ms)
+        bad = "heartbeat_ms (0..lease_ms)";
     if (bad)
         return sg_err_set(err, SG_ECONFIG, "jobs: bad %s", bad);
     return 0;
@@ -690,6 +817,8 @@ int sg_dispatcher_new(struct sg_dispatcher **out, struct sg_store *store,
     d->cfg = *cfg;
     d->cfg.notify_url = NULL;
     d->cfg.notify_secret = NULL;
+    if (d->cfg.heartbeat_ms == 0)
+        d->cfg.heartbeat_ms = SG_MAX(d->cfg.lease_ms / 3, 1);
     if ((cfg->notify_url && !(d->notify_url = sg_strdup(cfg->notify_url))) ||
         (cfg->notify_secret &&
          !(d->notify_secret = sg_strdup(cfg->notify_secret)))) {
@@ -802,6 +931,8 @@ void sg_dispatcher_stats(struct sg_dispatcher *d,
     out->store_errors = atomic_load(&d->store_errors);
     out->in_flight = atomic_load(&d->in_flight);
     out->held = atomic_load(&d->held_gauge);
+    out->lease_extended = atomic_load(&d->lease_extended);
+    out->lease_lost = atomic_load(&d->lease_lost);
 }
 
 int sg_dispatcher_metrics(struct sg_dispatcher *d, struct sg_buf *out)
@@ -832,12 +963,17 @@ int sg_dispatcher_metrics(struct sg_dispatcher *d, struct sg_buf *out)
             "# HELP sg_jobs_lease_requeued_total Expired leases requeued.\n"
             "# TYPE sg_jobs_lease_requeued_total counter\n"
             "sg_jobs_lease_requeued_total %" PRIu64 "\n"
+            "# HELP sg_jobs_lease_extended_total Leases extended by the "
+            "heartbeat.\n"
+            "# TYPE sg_jobs_lease_extended_total counter\n"
+            "sg_jobs_lease_extended_total %" PRIu64 "\n"
             "# HELP sg_jobs_errors_total Dispatcher errors, by kind.\n"
             "# TYPE sg_jobs_errors_total counter\n"
             "sg_jobs_errors_total{kind=\"stale_lease\"} %" PRIu64 "\n"
+            "sg_jobs_errors_total{kind=\"lease_lost\"} %" PRIu64 "\n"
             "sg_jobs_errors_total{kind=\"store\"} %" PRIu64 "\n",
-            s.rate_limited, s.breaker_open, s.requeued, s.stale,
-            s.store_errors);
+            s.rate_limited, s.breaker_open, s.requeued, s.lease_extended,
+            s.stale, s.lease_lost, s.store_errors);
     if (!rc)
         rc = sg_buf_printf(
             out,

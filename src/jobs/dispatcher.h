@@ -58,6 +58,9 @@ struct sg_dispatcher_cfg {
     /* Backoff randomness; NULL = strong random. For tests. */
     sg_rand_fn rand;
     void *rand_state;
+    /* Lease heartbeat period for jobs held or in flight; 0 = lease_ms/3.
+     * Each beat extends the leases that are older than one period. */
+    int64_t heartbeat_ms;
 };
 
 /* The defaults named in docs/internals/jobs.md. */
@@ -76,6 +79,8 @@ struct sg_dispatcher_stats {
     uint64_t store_errors;
     uint64_t in_flight; /* gauge: HTTP calls under way */
     uint64_t held;      /* gauge: claimed jobs waiting in memory */
+    uint64_t lease_extended; /* heartbeats that extended a lease */
+    uint64_t lease_lost;     /* heartbeats that found the lease taken */
 };
 
 /*

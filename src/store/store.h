@@ -319,6 +319,15 @@ int sg_store_tx_job_retry(struct sg_store_tx *tx, int64_t tenant_id,
                           int64_t id, struct sg_err *err);
 int sg_store_tx_job_requeue_expired(struct sg_store_tx *tx, size_t *n_out,
                                     struct sg_err *err);
+/*
+ * The dispatcher's heartbeat: a RUNNING job held under lease_token gets
+ * lease_until = now + lease_ms (*lease_until_out, may be NULL). SG_ESTALE
+ * when the lease has moved on (expired and requeued or claimed again);
+ * SG_ECONFIG on a backend other than sqlite (src/store/sqlite/lease.c).
+ */
+int sg_store_tx_job_extend(struct sg_store_tx *tx, int64_t id,
+                           int64_t lease_token, int64_t lease_ms,
+                           int64_t *lease_until_out, struct sg_err *err);
 
 /* ---- reads ---- */
 
