@@ -66,6 +66,7 @@ struct flags {
     const char *listen, *app_key, *app_secret, *seed, *state, *config;
     const char *control_token, *categories, *callback, *audit_delay;
     const char *rate_qps, *webhook_address, *log_level;
+    const char *state_save_ms, *webhook_concurrency;
     bool debug_signatures;
 };
 
@@ -100,6 +101,17 @@ static int apply_flags(struct sg_sbx_cfg *cfg, const struct flags *f)
         if (!parse_u64(f->rate_qps, &v) || v > 1000000)
             return sg_cli_usage_error(CMD, "bad --rate-qps");
         cfg->rate_qps = (unsigned)v;
+    }
+    if (f->state_save_ms) {
+        if (!parse_u64(f->state_save_ms, &v) || v > 3600000)
+            return sg_cli_usage_error(CMD, "bad --state-save-ms");
+        cfg->state_save_ms = (unsigned)v;
+    }
+    if (f->webhook_concurrency) {
+        if (!parse_u64(f->webhook_concurrency, &v) || v < 1 || v > 256)
+            return sg_cli_usage_error(CMD, "bad --webhook-concurrency "
+                                           "(1..256)");
+        cfg->webhook_concurrency = (unsigned)v;
     }
     if (f->debug_signatures)
         cfg->debug_signatures = true;
@@ -153,6 +165,8 @@ int sg_cli_sandbox(int argc, char **argv)
         {"--rate-qps", &f.rate_qps, NULL},
         {"--webhook-address", &f.webhook_address, NULL},
         {"--log-level", &f.log_level, NULL},
+        {"--state-save-ms", &f.state_save_ms, NULL},
+        {"--webhook-concurrency", &f.webhook_concurrency, NULL},
         {"--debug-signatures", NULL, &f.debug_signatures},
     };
     struct sg_sbx_cfg cfg;

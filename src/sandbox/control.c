@@ -7,6 +7,7 @@
  */
 #include "core/sg.h"
 #include "sandbox/internal.h"
+#include "sandbox/tiktok_shop/shop_internal.h"
 #include "core/alloc.h"
 #include "core/buf.h"
 #include "core/crypto.h"
@@ -75,6 +76,7 @@ static void h_reset(struct sg_http_req *req, void *ctx)
     sg_sbx_lock(s);
     rc = sg_sbx__reset(s, &err);
     sg_sbx_unlock(s);
+    sg_sbx__save_sync(s);
     if (rc) {
         sg_http_reply_error(req, 500, "reset_failed", err.msg, NULL);
         return;
@@ -140,6 +142,7 @@ static void h_state(struct sg_http_req *req, void *ctx)
             json_array_append_new(arr, json_deep_copy(v));
     }
     sg_sbx_unlock(s);
+    sg_sbx__save_sync(s);
     sg_http_reply_json(req, 200,
                        json_pack("{s:o,s:i}", coll, arr, "count",
                                  (int)json_array_size(arr)));
@@ -155,6 +158,7 @@ static void h_calls(struct sg_http_req *req, void *ctx)
                     "counts", json_deep_copy(s->call_counts), "calls",
                     sg_sbx__calls_json(s));
     sg_sbx_unlock(s);
+    sg_sbx__save_sync(s);
     sg_http_reply_json(req, 200, out);
 }
 
@@ -178,6 +182,7 @@ static void h_clock(struct sg_http_req *req, void *ctx)
     sg_sbx_dirty(s);
     sg_sbx__run_due(s);
     sg_sbx_unlock(s);
+    sg_sbx__save_sync(s);
     sg_http_reply_json(req, 200,
                        json_pack("{s:I,s:I}", "now",
                                  (json_int_t)sg_sbx_now_s(s), "offset_ms",
@@ -206,6 +211,7 @@ static void h_faults(struct sg_http_req *req, void *ctx)
         sg_sbx__faults_clear(s);
     out = sg_sbx__faults_json(s);
     sg_sbx_unlock(s);
+    sg_sbx__save_sync(s);
     json_decref(b);
     if (rc) {
         json_decref(out);
@@ -228,6 +234,7 @@ static void h_rate(struct sg_http_req *req, void *ctx)
     sg_sbx_lock(s);
     rc = sg_sbx__rate_set(s, b, &err);
     sg_sbx_unlock(s);
+    sg_sbx__save_sync(s);
     json_decref(b);
     if (rc) {
         sg_http_reply_error(req, 400, "invalid", err.msg, NULL);
@@ -286,6 +293,7 @@ static void h_orders(struct sg_http_req *req, void *ctx)
     rc = sg_sbx_order_create(s, shop, json_object_get(b, "lines"), &order,
                              &err);
     sg_sbx_unlock(s);
+    sg_sbx__save_sync(s);
     json_decref(b);
     if (rc) {
         sg_http_reply_error(req,
@@ -327,6 +335,7 @@ static void h_tokens_expire(struct sg_http_req *req, void *ctx)
     }
     sg_sbx_dirty(s);
     sg_sbx_unlock(s);
+    sg_sbx__save_sync(s);
     json_decref(b);
     sg_http_reply_json(req, 200, json_pack("{s:i}", "expired", n));
 }
@@ -350,6 +359,7 @@ static void h_tokens_scopes(struct sg_http_req *req, void *ctx)
         sg_sbx_dirty(s);
     }
     sg_sbx_unlock(s);
+    sg_sbx__save_sync(s);
     json_decref(b);
     if (!rec) {
         sg_http_reply_error(req, 404, "not_found", "no such access token",
@@ -375,6 +385,7 @@ static void h_webhook_address(struct sg_http_req *req, void *ctx)
         json_object_del(s->state, "webhook_address");
     sg_sbx_dirty(s);
     sg_sbx_unlock(s);
+    sg_sbx__save_sync(s);
     sg_http_reply_json(req, 200, json_pack("{s:s?}", "address", a));
     json_decref(b);
 }
@@ -400,6 +411,7 @@ static void h_buyer_message(struct sg_http_req *req, void *ctx)
                                   sg_json_str(b, "buyer_user_id"),
                                   sg_json_str(b, "content"), &msg, &err);
     sg_sbx_unlock(s);
+    sg_sbx__save_sync(s);
     json_decref(b);
     if (rc) {
         sg_http_reply_error(req, rc == SG_ENOTFOUND ? 404 : 400,
@@ -407,6 +419,138 @@ static void h_buyer_message(struct sg_http_req *req, void *ctx)
         return;
     }
     sg_http_reply_json(req, 201, json_pack("{s:o}", "message", msg));
+}
+
+/*
+ * Copies of one product with fresh ids, for tests that need a big
+ * catalogue (the 10,000-result search cap): {"from": product_id,
+ * "count": n}. No webhooks, no audit: copies keep the template's status.
+ */
+#define BULK_MAX 20000
+
+static void h_products_bulk(struct sg_http_req *req, void *ctx)
+{
+    json_t *b, *tmpl, *coll;
+    json_int_t n;
+    size_t made = 0, total;
+
+    CTL_BEGIN(req, ctx);
+    if (!(b = body_obj(req)))
+        return;
+    n = sg_json_int(b, "count", 0);
+    if (n < 1 || n > BULK_MAX || !sg_json_str(b, "from")) {
+        json_decref(b);
+        sg_http_reply_error(req, 400, "invalid",
+                            "need \"from\" and \"count\" 1..20000", NULL);
+        return;
+    }
+    sg_sbx_lock(s);
+    coll = sg_sbx_coll(s, "products");
+    tmpl = json_object_get(coll, sg_json_str(b, "from"));
+    for (json_int_t i = 0; tmpl && i < n; i++) {
+        json_t *p = json_deep_copy(tmpl), *sku;
+        char id[24], sid[24], ss[96];
+        size_t k;
+
+        if (!p)
+            break;
+        sg_sbx_new_id(s, id);
+        json_object_set_new(p, "id", json_string(id));
+        json_object_del(p, "idempotency_key");
+        json_object_del(p, "audit_due_ms");
+        json_array_foreach(json_object_get(p, "skus"), k, sku) {
+            sg_sbx_new_id(s, sid);
+            json_object_set_new(sku, "id", json_string(sid));
+            snprintf(ss, sizeof(ss), "%.64s-%" PRId64,
+                     sg_json_str(sku, "seller_sku")
+                         ? sg_json_str(sku, "seller_sku")
+                         : "SKU",
+                     (int64_t)i);
+            json_object_set_new(sku, "seller_sku", json_string(ss));
+        }
+        json_object_set_new(coll, id, p);
+        made++;
+    }
+    total = json_object_size(coll);
+    sg_sbx_dirty(s);
+    sg_sbx_unlock(s);
+    sg_sbx__save_sync(s);
+    json_decref(b);
+    if (!tmpl) {
+        sg_http_reply_error(req, 404, "not_found", "no such product",
+                            "from");
+        return;
+    }
+    sg_http_reply_json(req, 201, json_pack("{s:I,s:I}", "created",
+                                           (json_int_t)made, "count",
+                                           (json_int_t)total));
+}
+
+/* The buyer changes an unshipped order's address (webhook 3). */
+static void h_order_address(struct sg_http_req *req, void *ctx)
+{
+    size_t len = 0;
+    const char *id = sg_http_req_param(req, "id", &len);
+    char oid[32];
+    struct sg_err err;
+    json_t *order, *view = NULL;
+    int rc = SG_ENOTFOUND;
+
+    CTL_BEGIN(req, ctx);
+    sg_err_init(&err);
+    if (!id || len == 0 || len >= sizeof(oid)) {
+        sg_http_reply_error(req, 404, "not_found", "no such order", NULL);
+        return;
+    }
+    memcpy(oid, id, len);
+    oid[len] = '\0';
+    sg_sbx_lock(s);
+    order = sg_sbx__get(s, "orders", oid, NULL);
+    if (order)
+        rc = sg_sbx__order_address_update(s, order, &err);
+    if (rc == 0)
+        view = sg_sbx__view(order);
+    sg_sbx_unlock(s);
+    sg_sbx__save_sync(s);
+    if (rc) {
+        sg_http_reply_error(req, rc == SG_ESTATE ? 409 : 404,
+                            sg_err_name(rc),
+                            err.msg[0] ? err.msg : "no such order", NULL);
+        return;
+    }
+    sg_http_reply_json(req, 200, json_pack("{s:o}", "order", view));
+}
+
+/* Order, package and return progress delays: GET, or PUT {"pay_s":..}. */
+static void h_timing(struct sg_http_req *req, void *ctx)
+{
+    size_t ml = 0;
+    const char *m = sg_http_req_method(req, &ml);
+    struct sg_err err;
+    json_t *b, *out;
+    int rc = 0;
+
+    CTL_BEGIN(req, ctx);
+    sg_err_init(&err);
+    if (ml == 3 && memcmp(m, "PUT", 3) == 0) {
+        if (!(b = body_obj(req)))
+            return;
+        sg_sbx_lock(s);
+        rc = sg_sbx__timing_set(s, b, &err);
+        if (rc == 0)
+            sg_sbx_dirty(s);
+        sg_sbx_unlock(s);
+        sg_sbx__save_sync(s);
+        json_decref(b);
+        if (rc) {
+            sg_http_reply_error(req, 400, "invalid", err.msg, NULL);
+            return;
+        }
+    }
+    sg_sbx_lock(s);
+    out = sg_sbx__timing_json(s);
+    sg_sbx_unlock(s);
+    sg_http_reply_json(req, 200, out);
 }
 
 /* Seller revokes the app (type 6) or the grant nears expiry (type 7). */
@@ -440,6 +584,7 @@ static void h_authorization(struct sg_http_req *req, void *ctx)
         sg_sbx_dirty(s);
     }
     sg_sbx_unlock(s);
+    sg_sbx__save_sync(s);
     sg_http_reply_json(req, 200, json_pack("{s:b}", "ok", 1));
 }
 
@@ -516,6 +661,7 @@ static void h_token_get(struct sg_http_req *req, void *ctx)
         json_decref(shops);
     }
     sg_sbx_unlock(s);
+    sg_sbx__save_sync(s);
     if (!data) {
         env_reply(req, 400, 36009004,
                   "Invalid credentials. The `auth_code` is invalid, used or "
@@ -552,6 +698,7 @@ static void h_token_refresh(struct sg_http_req *req, void *ctx)
         json_decref(r);
     }
     sg_sbx_unlock(s);
+    sg_sbx__save_sync(s);
     if (!data) {
         env_reply(req, 400, 36009004,
                   "Invalid credentials. The `refresh_token` is invalid or "
@@ -589,6 +736,7 @@ static void h_authorize(struct sg_http_req *req, void *ctx)
     want = sg_json_str(s->state, "service_id");
     if (s->cfg.service_id && strcmp(svc, want)) {
         sg_sbx_unlock(s);
+        sg_sbx__save_sync(s);
         sg_http_reply_error(req, 400, "invalid_service_id",
                             "unknown service_id", "service_id");
         return;
@@ -601,6 +749,7 @@ static void h_authorize(struct sg_http_req *req, void *ctx)
                   "used", 0));
     sg_sbx_dirty(s);
     sg_sbx_unlock(s);
+    sg_sbx__save_sync(s);
     if (!s->cfg.callback_url) {
         sg_http_reply_json(req, 200, json_pack("{s:s,s:s}", "code", code,
                                                "state", state));
@@ -638,6 +787,10 @@ int sg_sbx__control_routes(struct sg_sbx *s, struct sg_err *err)
         {"POST", "/sandbox/v1/traffic", h_traffic},
         {"DELETE", "/sandbox/v1/traffic", h_traffic},
         {"POST", "/sandbox/v1/orders", h_orders},
+        {"POST", "/sandbox/v1/products/bulk", h_products_bulk},
+        {"GET", "/sandbox/v1/timing", h_timing},
+        {"POST", "/sandbox/v1/orders/{id}/address", h_order_address},
+        {"PUT", "/sandbox/v1/timing", h_timing},
         {"POST", "/sandbox/v1/tokens/expire", h_tokens_expire},
         {"POST", "/sandbox/v1/tokens/scopes", h_tokens_scopes},
         {"PUT", "/sandbox/v1/webhook_address", h_webhook_address},

@@ -405,6 +405,7 @@ struct req_ctx {
     const char *fault;
     json_t *token;             /* borrowed access token record */
     struct sg_sbx_fault f;     /* the injected fault, kind 0 = none */
+    unsigned limit_retry_s;    /* rate limited: Retry-After value, 0 = none */
 };
 
 static bool qget(struct req_ctx *r, const char *k, char *out, size_t n)
@@ -653,6 +654,7 @@ static void checks_locked(struct req_ctx *r, bool body_bad)
         return;
     if (!sg_sbx__rate_take(r->s, c->shop ? c->shop->id : "-", r->tmpl)) {
         r->fault = "rate_limit";
+        r->limit_retry_s = r->s->cfg.rate_limit_retry_after_s;
         sg_sbx_fail(c, 429, 36009002, MSG_RATE, NULL);
         return;
     }
@@ -759,6 +761,14 @@ static void send_answer(struct req_ctx *r)
         sg_sbx__reply(c->req, c->http_status, json_incref(c->reply), h, 1);
         return;
     default:
+        if (r->limit_retry_s) {
+            snprintf(ra, sizeof(ra), "%u", r->limit_retry_s);
+            h[0].name = "Retry-After";
+            h[0].value = ra;
+            sg_sbx__reply(c->req, c->http_status, json_incref(c->reply), h,
+                          1);
+            return;
+        }
         sg_sbx__reply(c->req, c->http_status, json_incref(c->reply), NULL,
                       0);
     }
@@ -819,6 +829,8 @@ void sg_sbx__dispatch(struct sg_http_req *req, void *ctx)
                      sg_json_int(call.reply, "code", -1), call.http_status,
                      r.f.kind ? fault_names[r.f.kind] : r.fault);
     sg_sbx_unlock(s);
+    /* With state_save_ms 0, what the answer reports is on disk first. */
+    sg_sbx__save_sync(s);
     send_answer(&r);
     json_decref(call.reply);
     json_decref(call.body);

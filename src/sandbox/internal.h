@@ -21,6 +21,7 @@
 #define SG_SBX_CALLS_MAX   2000
 #define SG_SBX_WH_QUEUE_MAX 10000
 #define SG_SBX_WH_RETRIES_MAX 16
+#define SG_SBX_WH_CONCURRENCY_MAX 256
 
 enum sg_sbx_fault_kind {
     SG_SBX_FAULT_429 = 1,
@@ -73,6 +74,8 @@ struct sg_sbx_wh_item {
     char notification_id[24];
     int type;
     unsigned attempt;
+    uint64_t serial;         /* unique per item, matches a transfer */
+    bool inflight;           /* a transfer is running (still saved) */
 };
 
 struct sg_sbx {
@@ -111,6 +114,10 @@ struct sg_sbx {
 
     bool dirty;
     int64_t dirty_mono_ms;
+    atomic_bool wh_dirty;     /* delivery queue changed (no state lock) */
+    pthread_mutex_t save_mu;  /* orders state file writes */
+    uint64_t save_gen;        /* dumps taken (state lock) */
+    uint64_t saved_gen;       /* newest dump written (save_mu) */
     bool started;
     atomic_bool stopping;
     pthread_t ticker;
@@ -124,12 +131,19 @@ struct sg_sbx {
     size_t n_wh_retry;
     pthread_t wh_thread;
     bool wh_started;
+    void *wh_multi;           /* CURLM *, set while the thread runs */
+    uint64_t wh_serial;
 };
 
 /* sandbox.c */
 int sg_sbx__world_init(struct sg_sbx *s, struct sg_err *err);
 void sg_sbx__run_due(struct sg_sbx *s);
 int sg_sbx__save(struct sg_sbx *s, struct sg_err *err);
+/*
+ * With state_save_ms 0, write the state file now if anything changed
+ * (lock NOT held); a no-op otherwise. Called before answering a call.
+ */
+void sg_sbx__save_sync(struct sg_sbx *s);
 void sg_sbx__random_token(struct sg_sbx *s, const char *prefix, char *out,
                           size_t len);
 json_t *sg_sbx__issue_tokens(struct sg_sbx *s, const char *open_id,

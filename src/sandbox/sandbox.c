@@ -9,13 +9,16 @@
  * id_counter, rng, clock_offset_ms, seller{open_id,name,region}, shops[],
  * access_tokens{tok:{...}}, refresh_tokens{tok:{...}}, auth_codes{},
  * current{access_token, refresh_token}, webhook_address, idempotency{},
- * colls{products:{}, ...}}; the saved file adds webhook_queue[] (pending
- * deliveries), which is moved back into the queue on load. Pending audits
- * are rebuilt from products' audit_due_ms on load.
+ * colls{products:{}, ...}, timing{pay_s, ...}}; the saved file adds
+ * webhook_queue[] (pending and in-flight deliveries) and tasks[] (every
+ * scheduled task as {kind, at_ms, arg}), both moved back into their queues
+ * on load. A file without tasks[] (older format) rebuilds pending audits
+ * from the products' audit_due_ms instead.
  */
 #include "core/sg.h"
 #include "sandbox/internal.h"
 #include "sandbox/tiktok_events/events.h"
+#include "sandbox/tiktok_shop/shop_internal.h"
 #include "core/alloc.h"
 #include "core/clock.h"
 #include "core/json.h"
@@ -26,7 +29,6 @@
 #include <unistd.h>
 
 #define STATE_FORMAT 1
-#define SAVE_DEBOUNCE_MS 200
 #define STATE_FILE_MAX (256u << 20)
 
 static const char alnum[] = "abcdefghijklmnopqrstuvwxyz0123456789";
@@ -83,6 +85,9 @@ void sg_sbx_cfg_defaults(struct sg_sbx_cfg *cfg)
     cfg->unknown_path_http = 404;
     cfg->unknown_path_code = 36009009;
     cfg->token_error_http = 401;
+    cfg->state_save_ms = 200;
+    cfg->webhook_concurrency = 16;
+    cfg->webhook_address_concurrency = 1;
 }
 
 /* ---- clock, ids, randomness ---- */
@@ -463,6 +468,91 @@ void sg_sbx__run_due(struct sg_sbx *s)
     }
 }
 
+static const struct sg_sbx_task_kind *const task_tables[] = {
+    sg_sbx_product_tasks, sg_sbx_order_tasks, sg_sbx_fulfillment_tasks,
+    sg_sbx_return_tasks,
+};
+
+static const char *task_name(sg_sbx_task_fn fn)
+{
+    for (size_t t = 0; t < SG_ARRAY_SIZE(task_tables); t++)
+        for (const struct sg_sbx_task_kind *k = task_tables[t]; k->name; k++)
+            if (k->fn == fn)
+                return k->name;
+    return NULL;
+}
+
+static sg_sbx_task_fn task_fn(const char *name)
+{
+    for (size_t t = 0; name && t < SG_ARRAY_SIZE(task_tables); t++)
+        for (const struct sg_sbx_task_kind *k = task_tables[t]; k->name; k++)
+            if (strcmp(k->name, name) == 0)
+                return k->fn;
+    return NULL;
+}
+
+static int task_cmp(const void *a, const void *b)
+{
+    const struct sg_sbx_task *x = *(const struct sg_sbx_task *const *)a;
+    const struct sg_sbx_task *y = *(const struct sg_sbx_task *const *)b;
+
+    if (x->at_ms != y->at_ms)
+        return x->at_ms < y->at_ms ? -1 : 1;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* Pending tasks, in run order, as [{kind, at_ms, arg}]; lock held. */
+static json_t *tasks_json(struct sg_sbx *s)
+{
+    json_t *out = json_array();
+    const struct sg_sbx_task **v;
+
+    if (!out || s->n_tasks == 0)
+        return out;
+    v = sg_calloc(s->n_tasks, sizeof(*v));
+    if (!v)
+        return out;
+    for (size_t i = 0; i < s->n_tasks; i++)
+        v[i] = &s->tasks[i];
+    qsort(v, s->n_tasks, sizeof(*v), task_cmp);
+    for (size_t i = 0; i < s->n_tasks; i++) {
+        const char *name = task_name(v[i]->fn);
+
+        if (!name) {
+            sg_log(SG_LOG_WARN, "sandbox",
+                   "msg=\"task without a name not saved\"");
+            continue;
+        }
+        json_array_append_new(
+            out, json_pack("{s:s,s:I,s:O?}", "kind", name, "at_ms",
+                           (json_int_t)v[i]->at_ms, "arg", v[i]->arg));
+    }
+    sg_free(v);
+    return out;
+}
+
+/* Schedule the saved tasks q again (in their saved order); lock held. */
+static void tasks_load(struct sg_sbx *s, const json_t *q)
+{
+    size_t i;
+    json_t *t;
+
+    json_array_foreach(q, i, t) {
+        const char *kind = sg_json_str(t, "kind");
+        sg_sbx_task_fn fn = task_fn(kind);
+        json_t *arg = json_object_get(t, "arg");
+
+        if (!fn || !json_is_integer(json_object_get(t, "at_ms"))) {
+            sg_log(SG_LOG_WARN, "sandbox",
+                   "msg=\"unknown saved task dropped\" kind=\"%.64s\"",
+                   kind ? kind : "");
+            continue;
+        }
+        sg_sbx_schedule(s, sg_json_int(t, "at_ms", 0), fn,
+                        arg ? json_deep_copy(arg) : NULL);
+    }
+}
+
 static void tasks_clear(struct sg_sbx *s)
 {
     for (size_t i = 0; i < s->n_tasks; i++)
@@ -511,38 +601,88 @@ static char *state_dump(struct sg_sbx *s, size_t *len)
 
     json_object_set_new(s->state, "clock_offset_ms",
                         json_integer(atomic_load(&s->clock_offset_ms)));
+    json_object_set_new(s->state, "timing", sg_sbx__timing_json(s));
     json_object_set_new(s->state, "webhook_queue", sg_sbx__wh_queue_json(s));
+    json_object_set_new(s->state, "tasks", tasks_json(s));
     s->dirty = false;
+    atomic_store(&s->wh_dirty, false);
+    s->save_gen++;
     text = sg_json_dump(s->state, len);
     json_object_del(s->state, "webhook_queue");
+    json_object_del(s->state, "tasks");
     return text;
 }
 
-int sg_sbx__save(struct sg_sbx *s, struct sg_err *err)
+/*
+ * Dump under the lock, write outside it. Writers serialise on save_mu and
+ * skip a dump older than one already written, so the file never goes
+ * back in time when two threads save at once.
+ */
+static int save_if(struct sg_sbx *s, bool force, struct sg_err *err)
 {
-    size_t len;
+    size_t len = 0;
+    uint64_t gen;
     char *text;
-    int rc;
+    int rc = 0;
 
     if (!s->cfg.state_path)
         return 0;
     sg_sbx_lock(s);
+    if (!force && !s->dirty && !atomic_load(&s->wh_dirty)) {
+        sg_sbx_unlock(s);
+        return 0;
+    }
     text = state_dump(s, &len);
+    gen = s->save_gen;
     sg_sbx_unlock(s);
-    if (!text)
-        return sg_err_set(err, SG_ENOMEM, "out of memory");
-    rc = write_atomic(s->cfg.state_path, text, len, err);
+    if (!text) {
+        rc = sg_err_set(err, SG_ENOMEM, "out of memory");
+        goto out;
+    }
+    pthread_mutex_lock(&s->save_mu);
+    if (gen > s->saved_gen) {
+        rc = write_atomic(s->cfg.state_path, text, len, err);
+        if (rc == 0)
+            s->saved_gen = gen;
+    }
+    pthread_mutex_unlock(&s->save_mu);
     sg_free(text);
+out:
+    if (rc) {
+        /* Try again on the next tick. */
+        sg_sbx_lock(s);
+        sg_sbx_dirty(s);
+        sg_sbx_unlock(s);
+    }
     return rc;
 }
 
-static int state_load(struct sg_sbx *s, bool *loaded, struct sg_err *err)
+int sg_sbx__save(struct sg_sbx *s, struct sg_err *err)
+{
+    return save_if(s, true, err);
+}
+
+void sg_sbx__save_sync(struct sg_sbx *s)
+{
+    struct sg_err err;
+
+    if (!s->cfg.state_path || s->cfg.state_save_ms != 0)
+        return;
+    sg_err_init(&err);
+    if (save_if(s, false, &err))
+        sg_log(SG_LOG_ERR, "sandbox", "msg=\"state save\" err=\"%s\"",
+               err.msg);
+}
+
+static int state_load(struct sg_sbx *s, bool *loaded, bool *has_tasks,
+                      struct sg_err *err)
 {
     FILE *f;
     json_t *doc;
     json_error_t jerr;
 
     *loaded = false;
+    *has_tasks = false;
     if (!s->cfg.state_path)
         return 0;
     f = fopen(s->cfg.state_path, "rb");
@@ -572,6 +712,11 @@ static int state_load(struct sg_sbx *s, bool *loaded, struct sg_err *err)
     atomic_store(&s->clock_offset_ms, sg_json_int(doc, "clock_offset_ms", 0));
     sg_sbx__wh_queue_load(s, json_object_get(doc, "webhook_queue"));
     json_object_del(doc, "webhook_queue");
+    if (sg_sbx__timing_set(s, json_object_get(doc, "timing"), err))
+        return SG_EINVAL;
+    *has_tasks = json_is_array(json_object_get(doc, "tasks"));
+    tasks_load(s, json_object_get(doc, "tasks"));
+    json_object_del(doc, "tasks");
     shops_mirror(s);
     *loaded = true;
     return 0;
@@ -585,24 +730,21 @@ static void *ticker_main(void *arg)
     struct timespec ts = {0, 20 * 1000000};
 
     while (!atomic_load(&s->stopping)) {
-        char *text = NULL;
-        size_t len = 0;
+        bool due;
 
         nanosleep(&ts, NULL);
         sg_sbx_lock(s);
         sg_sbx__run_due(s);
-        if (s->dirty && s->cfg.state_path &&
-            sg_mono_ms() - s->dirty_mono_ms >= SAVE_DEBOUNCE_MS)
-            text = state_dump(s, &len);
+        due = (s->dirty || atomic_load(&s->wh_dirty)) && s->cfg.state_path &&
+              sg_mono_ms() - s->dirty_mono_ms >= s->cfg.state_save_ms;
         sg_sbx_unlock(s);
-        if (text) {
+        if (due) {
             struct sg_err err;
 
             sg_err_init(&err);
-            if (write_atomic(s->cfg.state_path, text, len, &err))
+            if (save_if(s, false, &err))
                 sg_log(SG_LOG_ERR, "sandbox", "msg=\"state save\" err=\"%s\"",
                        err.msg);
-            sg_free(text);
         }
     }
     return NULL;
@@ -664,6 +806,10 @@ int sg_sbx_cfg_load(struct sg_sbx_cfg *cfg, const char *path,
     NUM(unknown_path_http, int);
     NUM(unknown_path_code, long);
     NUM(token_error_http, int);
+    NUM(state_save_ms, unsigned);
+    NUM(webhook_concurrency, unsigned);
+    NUM(webhook_address_concurrency, unsigned);
+    NUM(rate_limit_retry_after_s, unsigned);
     BOOL(debug_signatures);
     BOOL(refresh_rotate);
     BOOL(timestamp_real_clock);
@@ -709,6 +855,10 @@ static int apply_config_doc(struct sg_sbx *s, struct sg_err *err)
     rl = json_object_get(s->cfg_doc, "rate_limits");
     if (rc == 0 && rl)
         rc = sg_sbx__rate_set(s, rl, err);
+    /* A saved state's timing (--state) replaces this one on load. */
+    if (rc == 0 && json_object_get(s->cfg_doc, "timing"))
+        rc = sg_sbx__timing_set(s, json_object_get(s->cfg_doc, "timing"),
+                                err) ? SG_ECONFIG : 0;
     return rc;
 }
 
@@ -744,7 +894,7 @@ int sg_sbx_new(struct sg_sbx **out, const struct sg_sbx_cfg *cfg,
                struct sg_err *err)
 {
     struct sg_sbx *s;
-    bool loaded = false;
+    bool loaded = false, has_tasks = false;
     int rc;
 
     *out = NULL;
@@ -760,6 +910,7 @@ int sg_sbx_new(struct sg_sbx **out, const struct sg_sbx_cfg *cfg,
     own_strings(s);
     pthread_mutex_init(&s->lock, NULL);
     pthread_mutex_init(&s->wh_lock, NULL);
+    pthread_mutex_init(&s->save_mu, NULL);
     pthread_cond_init(&s->wh_cond, NULL);
     s->rate_qps = cfg->rate_qps ? cfg->rate_qps : 50;
     s->rate_limits = json_object();
@@ -771,10 +922,10 @@ int sg_sbx_new(struct sg_sbx **out, const struct sg_sbx_cfg *cfg,
     if (rc == 0)
         rc = sg_sbx__cats_load(s, err);
     if (rc == 0)
-        rc = state_load(s, &loaded, err);
+        rc = state_load(s, &loaded, &has_tasks, err);
     if (rc == 0 && !loaded)
         rc = sg_sbx__world_init(s, err);
-    if (rc == 0 && loaded)
+    if (rc == 0 && loaded && !has_tasks)
         sg_sbx__products_resume(s);
     if (rc) {
         sg_sbx_free(s);
@@ -845,6 +996,8 @@ void sg_sbx_free(struct sg_sbx *s)
     if (!s)
         return;
     sg_sbx_stop(s);
+    sg_sbx__traffic_release(s);
+    sg_sbx__ext_release(s);
     sg_http_server_free(s->http);
     sg_sbx__wh_clear(s);
     tasks_clear(s);
@@ -861,6 +1014,7 @@ void sg_sbx_free(struct sg_sbx *s)
         sg_free(s->strs[i]);
     pthread_mutex_destroy(&s->lock);
     pthread_mutex_destroy(&s->wh_lock);
+    pthread_mutex_destroy(&s->save_mu);
     pthread_cond_destroy(&s->wh_cond);
     sg_free(s);
 }

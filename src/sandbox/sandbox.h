@@ -58,6 +58,17 @@ struct sg_sbx_cfg {
     int unknown_path_http;       /* default 404 */
     long unknown_path_code;      /* default 36009009 */
     int token_error_http;        /* 105002/105005 HTTP status, default 401 */
+    /*
+     * Debounce of --state writes in ms, default 200; 0 = write the file
+     * before answering every call that changed the world (survives
+     * SIGKILL at the cost of one fsync per change).
+     */
+    unsigned state_save_ms;
+    unsigned webhook_concurrency; /* deliveries in flight, default 16 */
+    /* In flight to one address, default 1 (each receiver in order). */
+    unsigned webhook_address_concurrency;
+    /* Retry-After seconds on rate-limiter 429s; 0 = no header. */
+    unsigned rate_limit_retry_after_s;
 };
 
 void sg_sbx_cfg_defaults(struct sg_sbx_cfg *cfg);
@@ -177,6 +188,21 @@ void sg_sbx_emit(struct sg_sbx *s, const char *shop_id, int type,
 typedef void (*sg_sbx_task_fn)(struct sg_sbx *s, json_t *arg);
 void sg_sbx_schedule(struct sg_sbx *s, int64_t at_ms, sg_sbx_task_fn fn,
                      json_t *arg);
+
+/*
+ * Every task function has a stable name in one of these tables (each ends
+ * with a NULL name), so --state saves pending tasks as {kind, at_ms, arg}
+ * and a restart schedules them again. A task whose function is in no
+ * table is not saved (logged as a warning).
+ */
+struct sg_sbx_task_kind {
+    const char *name;
+    sg_sbx_task_fn fn;
+};
+extern const struct sg_sbx_task_kind sg_sbx_product_tasks[];
+extern const struct sg_sbx_task_kind sg_sbx_order_tasks[];
+extern const struct sg_sbx_task_kind sg_sbx_fulfillment_tasks[];
+extern const struct sg_sbx_task_kind sg_sbx_return_tasks[];
 
 /*
  * Cursor pagination over ids (array of strings, already filtered and

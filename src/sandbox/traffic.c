@@ -46,12 +46,12 @@ struct sg_sbx__traffic {
     char shop_id[24];
     int64_t units_max;
     int64_t lines_max;
-    unsigned cancel_pct, return_pct, message_pct;
+    unsigned cancel_pct, return_pct, message_pct, address_pct;
     double burst_every_s, burst_s;
     json_t *pinned;
 
     /* counters */
-    int64_t created, rejected, cancels, returns, messages;
+    int64_t created, rejected, cancels, returns, messages, addresses;
     int64_t started_at_s;
     int64_t started_mono_ms, ended_mono_ms;
 };
@@ -93,6 +93,7 @@ static int parse_spec(struct sg_sbx__traffic *t, const json_t *spec,
     t->cancel_pct = (unsigned)num(spec, "cancel_pct", 0.0);
     t->return_pct = (unsigned)num(spec, "return_pct", 0.0);
     t->message_pct = (unsigned)num(spec, "message_pct", 0.0);
+    t->address_pct = (unsigned)num(spec, "address_pct", 0.0);
     t->burst_every_s = num(spec, "burst_every_s", 10.0);
     t->burst_s = num(spec, "burst_s", 3.0);
     if (t->rate < 0 || t->rate > 10000 || t->peak < 0 || t->peak > 10000)
@@ -105,7 +106,8 @@ static int parse_spec(struct sg_sbx__traffic *t, const json_t *spec,
         t->lines_max > 20)
         return sg_err_set(err, SG_EINVAL,
                           "units_max must be 1..100, lines_max 1..20");
-    if (t->cancel_pct > 100 || t->return_pct > 100 || t->message_pct > 100)
+    if (t->cancel_pct > 100 || t->return_pct > 100 || t->message_pct > 100 ||
+        t->address_pct > 100)
         return sg_err_set(err, SG_EINVAL, "percentages must be 0..100");
     if (t->burst_every_s <= 0 || t->burst_s < 0)
         return sg_err_set(err, SG_EINVAL, "bad burst_every_s / burst_s");
@@ -254,6 +256,11 @@ static void one_order(struct sg_sbx__traffic *t, const char *shop_id)
         sg_sbx__buyer_message(s, order, "Hi, when will my order ship?",
                               &err) == 0)
         t->messages++;
+    /* Drawn only when asked for, so older specs keep their sequence. */
+    if (order != NULL && t->address_pct > 0 &&
+        sg_sbx_rand(s, 100) < t->address_pct &&
+        sg_sbx__order_address_update(s, order, &err) == 0)
+        t->addresses++;
     if (sg_sbx_rand(s, 100) < t->return_pct) {
         json_t *done = random_order_of(s, shop_id, "DELIVERED", "COMPLETED");
 
@@ -419,6 +426,15 @@ void sg_sbx_traffic_stop(struct sg_sbx *s)
     /* Keep the last run's counters for status until the next start. */
 }
 
+void sg_sbx__traffic_release(struct sg_sbx *s)
+{
+    struct sg_sbx__ext *ext = sg_sbx__ext(s);
+
+    sg_sbx_traffic_stop(s);
+    traffic_free(ext->traffic);
+    ext->traffic = NULL;
+}
+
 json_t *sg_sbx_traffic_status(struct sg_sbx *s)
 {
     struct sg_sbx__traffic *t = sg_sbx__ext(s)->traffic;
@@ -433,6 +449,7 @@ json_t *sg_sbx_traffic_status(struct sg_sbx *s)
         sg_sbx__set_int(st, "cancels_requested", 0);
         sg_sbx__set_int(st, "returns_requested", 0);
         sg_sbx__set_int(st, "messages", 0);
+        sg_sbx__set_int(st, "address_updates", 0);
         return st;
     }
     pthread_mutex_lock(&t->mu);
@@ -443,6 +460,7 @@ json_t *sg_sbx_traffic_status(struct sg_sbx *s)
     sg_sbx__set_int(st, "cancels_requested", t->cancels);
     sg_sbx__set_int(st, "returns_requested", t->returns);
     sg_sbx__set_int(st, "messages", t->messages);
+    sg_sbx__set_int(st, "address_updates", t->addresses);
     sg_sbx__set_int(st, "started_at", t->started_at_s);
     end = t->running ? sg_mono_ms() : t->ended_mono_ms;
     json_object_set_new(st, "elapsed_s",

@@ -1,13 +1,15 @@
 /*
  * webhooks.c - outgoing webhooks. sg_sbx_emit (state lock held) resolves
  * the subscribed addresses, signs the body as TikTok does and queues one
- * delivery per address; a delivery thread of its own POSTs them with a
- * blocking libcurl easy handle (src/http/client.h did not exist yet),
- * retrying non-2xx answers on the configured schedule of the sandbox
- * clock. Duplicates and reordering are drawn from the seeded stream. The
- * queue is saved with the state (--state) and queued again on load; an
- * item delivered after the last save but before a crash is sent once more
- * after the restart (at-least-once, as TikTok).
+ * delivery per address; a delivery thread of its own POSTs them, up to
+ * webhook_concurrency at once on a libcurl multi handle (and at most
+ * webhook_address_concurrency to one address), retrying non-2xx
+ * answers on the configured schedule of the sandbox clock. Duplicates and
+ * reordering are drawn from the seeded stream. An item stays in the queue
+ * until its last attempt ends, so the queue saved with the state (--state)
+ * holds in-flight items too; an item delivered after the last save but
+ * before a crash is sent once more after the restart (at-least-once, as
+ * TikTok).
  */
 #include "core/sg.h"
 #include "sandbox/internal.h"
@@ -66,7 +68,10 @@ static bool enqueue(struct sg_sbx *s, const struct sg_sbx_wh_item *it)
     if (!p)
         return false;
     s->whq = p;
-    s->whq[s->n_whq++] = *it;
+    s->whq[s->n_whq] = *it;
+    s->whq[s->n_whq].serial = ++s->wh_serial;
+    s->whq[s->n_whq].inflight = false;
+    s->n_whq++;
     return true;
 }
 
@@ -162,7 +167,8 @@ void sg_sbx_emit(struct sg_sbx *s, const char *shop_id, int type,
             queue_copy(s, json_string_value(a), text, len, nid, type,
                        at + 1);
     }
-    pthread_cond_signal(&s->wh_cond);
+    if (s->wh_multi)
+        curl_multi_wakeup(s->wh_multi);
     pthread_mutex_unlock(&s->wh_lock);
     json_decref(addrs);
     sg_free(text);
@@ -175,115 +181,244 @@ static size_t sink(char *p, size_t size, size_t n, void *ud)
     return size * n;
 }
 
-/* POST one delivery; returns the HTTP status, or -CURLcode. */
-static long post(struct sg_sbx *s, CURL *h, const struct sg_sbx_wh_item *it)
+/* One transfer slot of the delivery thread. */
+struct wh_slot {
+    CURL *h;
+    struct curl_slist *hdr;
+    uint64_t serial;          /* 0 = free */
+    char *url;                /* the running transfer's address */
+};
+
+/* Index of the queued item with this serial, or n_whq; wh_lock held. */
+static size_t find_serial(struct sg_sbx *s, uint64_t serial)
+{
+    for (size_t i = 0; i < s->n_whq; i++)
+        if (s->whq[i].serial == serial)
+            return i;
+    return s->n_whq;
+}
+
+/* Transfers running to url. */
+static size_t busy_for(const struct wh_slot *slots, size_t n,
+                       const char *url)
+{
+    size_t c = 0;
+
+    for (size_t k = 0; k < n; k++)
+        if (slots[k].serial && slots[k].url && strcmp(slots[k].url, url) == 0)
+            c++;
+    return c;
+}
+
+/*
+ * The earliest due item not in flight whose address has fewer than
+ * per_addr transfers running, or n_whq; wh_lock held. With per_addr 1
+ * each receiver gets its events one at a time, in due order.
+ */
+static size_t next_due(struct sg_sbx *s, int64_t now,
+                       const struct wh_slot *slots, size_t n_slots,
+                       size_t per_addr)
+{
+    size_t best = s->n_whq;
+
+    for (size_t i = 0; i < s->n_whq; i++) {
+        const struct sg_sbx_wh_item *it = &s->whq[i];
+
+        if (it->inflight || it->at_ms > now ||
+            (best < s->n_whq && it->at_ms >= s->whq[best].at_ms))
+            continue;
+        if (busy_for(slots, n_slots, it->url) >= per_addr)
+            continue;
+        best = i;
+    }
+    return best;
+}
+
+/*
+ * Set up slot for item it (wh_lock held). The body and URL are copied
+ * into the handle, so a reset may free the item while the transfer runs.
+ */
+static int slot_begin(struct sg_sbx *s, struct wh_slot *sl,
+                      const struct sg_sbx_wh_item *it)
 {
     char sig[65], auth[96];
-    struct curl_slist *hdr = NULL;
-    long status = 0;
-    CURLcode cc;
 
     if (sg_tts_webhook_sign(sig, s->app_key, s->app_secret, it->body,
                             it->body_len))
         return -1;
     snprintf(auth, sizeof(auth), "Authorization: %s", sig);
-    hdr = curl_slist_append(hdr, "Content-Type: application/json");
-    hdr = curl_slist_append(hdr, auth);
-    curl_easy_reset(h);
-    curl_easy_setopt(h, CURLOPT_URL, it->url);
-    curl_easy_setopt(h, CURLOPT_POST, 1L);
-    curl_easy_setopt(h, CURLOPT_POSTFIELDS, it->body);
-    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)it->body_len);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)s->cfg.webhook_timeout_ms);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, sink);
-    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-    cc = curl_easy_perform(h);
-    if (cc == CURLE_OK)
-        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-    else
-        status = -(long)cc;
-    curl_slist_free_all(hdr);
-    return status;
+    curl_slist_free_all(sl->hdr);
+    sl->hdr = curl_slist_append(NULL, "Content-Type: application/json");
+    if (sl->hdr)
+        sl->hdr = curl_slist_append(sl->hdr, auth);
+    if (!sl->hdr)
+        return -1;
+    curl_easy_reset(sl->h);
+    curl_easy_setopt(sl->h, CURLOPT_URL, it->url);
+    curl_easy_setopt(sl->h, CURLOPT_POSTFIELDSIZE, (long)it->body_len);
+    curl_easy_setopt(sl->h, CURLOPT_COPYPOSTFIELDS, it->body);
+    curl_easy_setopt(sl->h, CURLOPT_HTTPHEADER, sl->hdr);
+    curl_easy_setopt(sl->h, CURLOPT_TIMEOUT_MS,
+                     (long)s->cfg.webhook_timeout_ms);
+    curl_easy_setopt(sl->h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(sl->h, CURLOPT_WRITEFUNCTION, sink);
+    curl_easy_setopt(sl->h, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(sl->h, CURLOPT_PRIVATE, (void *)sl);
+    sg_free(sl->url);
+    sl->url = sg_strdup(it->url);
+    if (!sl->url)
+        return -1;
+    sl->serial = it->serial;
+    return 0;
 }
 
-/* Take the earliest due item; wh_lock held. */
-static bool take_due(struct sg_sbx *s, struct sg_sbx_wh_item *out)
-{
-    int64_t now = sg_sbx_now_ms(s);
-    size_t best = s->n_whq;
-
-    for (size_t i = 0; i < s->n_whq; i++)
-        if (s->whq[i].at_ms <= now &&
-            (best == s->n_whq || s->whq[i].at_ms < s->whq[best].at_ms))
-            best = i;
-    if (best == s->n_whq)
-        return false;
-    *out = s->whq[best];
-    memmove(&s->whq[best], &s->whq[best + 1],
-            (s->n_whq - best - 1) * sizeof(*s->whq));
-    s->n_whq--;
-    return true;
-}
-
-static void finish(struct sg_sbx *s, struct sg_sbx_wh_item *it, long st)
+/*
+ * A transfer ended with HTTP status st (or -CURLcode): log it, then drop
+ * the item, or queue its next retry on the sandbox clock. An item a reset
+ * removed meanwhile is simply forgotten.
+ */
+static void finish(struct sg_sbx *s, uint64_t serial, long st)
 {
     bool ok = st >= 200 && st < 300;
+    struct sg_sbx_wh_item *it;
+    size_t i;
 
     pthread_mutex_lock(&s->wh_lock);
+    i = find_serial(s, serial);
+    if (i == s->n_whq)
+        goto out;
+    it = &s->whq[i];
+    it->inflight = false;
     log_delivery(s, it, ok ? "delivered" : "failed", st);
     if (!ok && it->attempt < s->n_wh_retry) {
         it->at_ms = sg_sbx_now_ms(s) + s->wh_retry_ms[it->attempt];
         it->attempt++;
-        if (enqueue(s, it)) {
-            pthread_mutex_unlock(&s->wh_lock);
-            return;
-        }
-    } else if (!ok) {
-        log_delivery(s, it, "dropped", st);
+        goto out;
     }
-    pthread_mutex_unlock(&s->wh_lock);
+    if (!ok)
+        log_delivery(s, it, "dropped", st);
     sg_free(it->url);
     sg_free(it->body);
+    memmove(&s->whq[i], &s->whq[i + 1], (s->n_whq - i - 1) * sizeof(*it));
+    s->n_whq--;
+out:
+    atomic_store(&s->wh_dirty, true);
+    pthread_mutex_unlock(&s->wh_lock);
 }
 
+/* Start due deliveries while a slot is free. */
+static void fill(struct sg_sbx *s, CURLM *m, struct wh_slot *slots,
+                 size_t n_slots)
+{
+    int64_t now = sg_sbx_now_ms(s);
+    size_t per_addr = s->cfg.webhook_address_concurrency
+                          ? s->cfg.webhook_address_concurrency
+                          : 1;
+
+    pthread_mutex_lock(&s->wh_lock);
+    for (size_t k = 0; k < n_slots; k++) {
+        size_t i;
+
+        if (slots[k].serial)
+            continue;
+        i = next_due(s, now, slots, n_slots, per_addr);
+        if (i == s->n_whq)
+            break;
+        s->whq[i].inflight = true;
+        if (slot_begin(s, &slots[k], &s->whq[i]) ||
+            curl_multi_add_handle(m, slots[k].h) != CURLM_OK) {
+            /* Counted as a failed attempt, retried on the schedule. */
+            uint64_t serial = s->whq[i].serial;
+
+            slots[k].serial = 0;
+            pthread_mutex_unlock(&s->wh_lock);
+            finish(s, serial, -1);
+            pthread_mutex_lock(&s->wh_lock);
+        }
+    }
+    pthread_mutex_unlock(&s->wh_lock);
+}
+
+/* Collect finished transfers and free their slots. */
+static void reap(struct sg_sbx *s, CURLM *m)
+{
+    CURLMsg *msg;
+    int left = 0;
+
+    while ((msg = curl_multi_info_read(m, &left))) {
+        struct wh_slot *sl = NULL;
+        long status = 0;
+
+        if (msg->msg != CURLMSG_DONE)
+            continue;
+        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&sl);
+        if (msg->data.result == CURLE_OK)
+            curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE,
+                              &status);
+        else
+            status = -(long)msg->data.result;
+        curl_multi_remove_handle(m, msg->easy_handle);
+        if (sl) {
+            uint64_t serial = sl->serial;
+
+            sl->serial = 0;
+            finish(s, serial, status);
+        }
+    }
+}
+
+/*
+ * The delivery thread: up to webhook_concurrency transfers at once on one
+ * curl multi handle (connections are reused per receiver), so a slow
+ * receiver holds only its own slots.
+ */
 static void *wh_main(void *arg)
 {
     struct sg_sbx *s = arg;
-    CURL *h = curl_easy_init();
+    CURLM *m = s->wh_multi;
+    size_t n = s->cfg.webhook_concurrency;
+    struct wh_slot *slots;
 
-    while (h) {
-        struct sg_sbx_wh_item it;
-        struct timespec ts;
-        bool got;
-
-        pthread_mutex_lock(&s->wh_lock);
-        got = !atomic_load(&s->stopping) && take_due(s, &it);
-        if (!got && !atomic_load(&s->stopping)) {
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_nsec += 20 * 1000000;
-            if (ts.tv_nsec >= 1000000000) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000;
-            }
-            pthread_cond_timedwait(&s->wh_cond, &s->wh_lock, &ts);
-        }
-        pthread_mutex_unlock(&s->wh_lock);
-        if (atomic_load(&s->stopping))
-            break;
-        if (got)
-            finish(s, &it, post(s, h, &it));
+    if (n == 0)
+        n = 1;
+    if (n > SG_SBX_WH_CONCURRENCY_MAX)
+        n = SG_SBX_WH_CONCURRENCY_MAX;
+    slots = sg_calloc(n, sizeof(*slots));
+    for (size_t k = 0; slots && k < n; k++) {
+        slots[k].h = curl_easy_init();
+        if (!slots[k].h)
+            n = k;
     }
-    curl_easy_cleanup(h);
+    while (slots && n && !atomic_load(&s->stopping)) {
+        int running = 0;
+
+        fill(s, m, slots, n);
+        curl_multi_perform(m, &running);
+        reap(s, m);
+        curl_multi_poll(m, NULL, 0, 20, NULL);
+    }
+    for (size_t k = 0; slots && k < n; k++) {
+        if (slots[k].serial)
+            curl_multi_remove_handle(m, slots[k].h);
+        curl_easy_cleanup(slots[k].h);
+        curl_slist_free_all(slots[k].hdr);
+        sg_free(slots[k].url);
+    }
+    sg_free(slots);
     return NULL;
 }
 
 int sg_sbx__wh_start(struct sg_sbx *s, struct sg_err *err)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
-    if (pthread_create(&s->wh_thread, NULL, wh_main, s) != 0)
+    s->wh_multi = curl_multi_init();
+    if (!s->wh_multi)
+        return sg_err_set(err, SG_ENOMEM, "cannot create the webhook sender");
+    if (pthread_create(&s->wh_thread, NULL, wh_main, s) != 0) {
+        curl_multi_cleanup(s->wh_multi);
+        s->wh_multi = NULL;
         return sg_err_set(err, SG_EIO, "cannot start the webhook thread");
+    }
     s->wh_started = true;
     return 0;
 }
@@ -293,9 +428,13 @@ void sg_sbx__wh_stop(struct sg_sbx *s)
     if (!s->wh_started)
         return;
     pthread_mutex_lock(&s->wh_lock);
-    pthread_cond_broadcast(&s->wh_cond);
+    curl_multi_wakeup(s->wh_multi);
     pthread_mutex_unlock(&s->wh_lock);
     pthread_join(s->wh_thread, NULL);
+    pthread_mutex_lock(&s->wh_lock);
+    curl_multi_cleanup(s->wh_multi);
+    s->wh_multi = NULL;
+    pthread_mutex_unlock(&s->wh_lock);
     s->wh_started = false;
 }
 

@@ -232,6 +232,11 @@ static void task_progress(struct sg_sbx *s, json_t *arg)
                       sg_json_int(arg, "at_ms", sg_sbx_now_ms(s)));
 }
 
+const struct sg_sbx_task_kind sg_sbx_fulfillment_tasks[] = {
+    {.name = "package.progress", .fn = task_progress},
+    {.name = NULL, .fn = NULL},
+};
+
 /* Put tracking on the package and on its lines and orders. */
 static void pkg_set_tracking(struct sg_sbx *s, json_t *pkg,
                              const char *tracking, const char *prov_id)

@@ -100,6 +100,28 @@ int sg_sbx__timing_set(struct sg_sbx *s, const json_t *spec,
     return 0;
 }
 
+json_t *sg_sbx__timing_json(struct sg_sbx *s)
+{
+    const struct sg_sbx__timing *t = &sg_sbx__ext(s)->timing;
+
+    return json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "pay_s",
+                     (json_int_t)t->pay_s, "hold_s", (json_int_t)t->hold_s,
+                     "collect_s", (json_int_t)t->collect_s, "deliver_s",
+                     (json_int_t)t->deliver_s, "complete_s",
+                     (json_int_t)t->complete_s, "refund_s",
+                     (json_int_t)t->refund_s, "buyer_ship_s",
+                     (json_int_t)t->buyer_ship_s);
+}
+
+void sg_sbx__ext_release(struct sg_sbx *s)
+{
+    pthread_mutex_lock(&ext_mu);
+    for (size_t i = 0; i < EXT_MAX; i++)
+        if (ext_tab[i].sbx == s)
+            memset(&ext_tab[i], 0, sizeof(ext_tab[i]));
+    pthread_mutex_unlock(&ext_mu);
+}
+
 /* ---- money ---- */
 
 bool sg_sbx__money_parse(const char *str, int64_t *cents_out)
@@ -670,6 +692,13 @@ static void task_pay(struct sg_sbx *s, json_t *arg)
     }
 }
 
+const struct sg_sbx_task_kind sg_sbx_order_tasks[] = {
+    {.name = "order.pay", .fn = task_pay},
+    {.name = "order.release", .fn = task_release},
+    {.name = "order.complete", .fn = task_complete},
+    {.name = NULL, .fn = NULL},
+};
+
 void sg_sbx__order_refresh(struct sg_sbx *s, json_t *order)
 {
     const char *st = sg_json_str(order, "status");
@@ -844,6 +873,40 @@ static void add_buyer(struct sg_sbx *s, json_t *order)
     sg_sbx__set_str(pref, "drop_off_location", "");
     json_object_set_new(addr, "delivery_preferences", pref);
     json_object_set_new(order, "recipient_address", addr);
+}
+
+int sg_sbx__order_address_update(struct sg_sbx *s, json_t *order,
+                                 struct sg_err *err)
+{
+    static const char *const open_st[] = {"UNPAID", "ON_HOLD",
+                                          "AWAITING_SHIPMENT"};
+    const char *st = sg_json_str(order, "status");
+    json_t *addr = json_object_get(order, "recipient_address");
+    unsigned n = 1 + (unsigned)sg_sbx_rand(s, 9);
+    int64_t now = sg_sbx_now_s(s);
+    char line[64], full[160];
+    const char *postal;
+    bool open = false;
+
+    for (size_t i = 0; st && i < SG_ARRAY_SIZE(open_st); i++)
+        open = open || strcmp(st, open_st[i]) == 0;
+    if (!open || !json_is_object(addr))
+        return sg_err_set(err, SG_ESTATE,
+                          "the address can change only before shipping");
+    postal = sg_json_str(addr, "postal_code");
+    snprintf(line, sizeof(line), "%u** O** Ave", n);
+    snprintf(full, sizeof(full), "%s, %s, United States", line,
+             postal ? postal : "");
+    sg_sbx__set_str(addr, "address_line1", line);
+    sg_sbx__set_str(addr, "address_detail", line);
+    sg_sbx__set_str(addr, "full_address", full);
+    json_object_set_new(order, "has_updated_recipient_address", json_true());
+    sg_sbx__set_int(order, "update_time", now);
+    sg_sbx_emit(s, sg_json_str(order, "shop_id"), 3,
+                json_pack("{s:s,s:I}", "order_id", sg_json_str(order, "id"),
+                          "update_time", (json_int_t)now));
+    sg_sbx_dirty(s);
+    return 0;
 }
 
 struct want {

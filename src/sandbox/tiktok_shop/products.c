@@ -296,6 +296,11 @@ static void audit_task(struct sg_sbx *s, json_t *arg)
     sg_sbx_dirty(s);
 }
 
+const struct sg_sbx_task_kind sg_sbx_product_tasks[] = {
+    {.name = "product.audit", .fn = audit_task},
+    {.name = NULL, .fn = NULL},
+};
+
 /*
  * Put p under audit: PENDING now, a verdict after audit_delay_ms. The due
  * time is kept on the product (audit_due_ms, sandbox clock) so a restart

@@ -582,6 +582,13 @@ static void task_buyer_ships(struct sg_sbx *s, json_t *arg)
                "BUYER_SHIPPED_ITEM", "BUYER");
 }
 
+const struct sg_sbx_task_kind sg_sbx_return_tasks[] = {
+    {.name = "cancellation.complete", .fn = task_cancel_complete},
+    {.name = "return.complete", .fn = task_return_complete},
+    {.name = "return.buyer_ships", .fn = task_buyer_ships},
+    {.name = NULL, .fn = NULL},
+};
+
 static const char *const closed_returns[] = {
     "RETURN_OR_REFUND_REQUEST_REJECT", "REJECT_RECEIVE_PACKAGE",
     "RETURN_OR_REFUND_REQUEST_CANCEL", "RETURN_OR_REFUND_REQUEST_COMPLETE"};

@@ -67,6 +67,19 @@ struct sg_sbx__ext *sg_sbx__ext(struct sg_sbx *s);
 /* Change timings from {"pay_s":..,"collect_s":..}; unknown keys ignored. */
 int sg_sbx__timing_set(struct sg_sbx *s, const json_t *spec,
                        struct sg_err *err);
+/* The timings as {"pay_s":..} (saved with --state); new reference. */
+json_t *sg_sbx__timing_json(struct sg_sbx *s);
+/*
+ * The buyer changes the recipient address of an order not shipped yet:
+ * has_updated_recipient_address, webhook 3 {order_id, update_time}.
+ * SG_ESTATE once shipped, cancelled or closed.
+ */
+int sg_sbx__order_address_update(struct sg_sbx *s, json_t *order,
+                                 struct sg_err *err);
+/* Forget s's extension slot (sg_sbx_free; the traffic thread is gone). */
+void sg_sbx__ext_release(struct sg_sbx *s);
+/* Stop the traffic thread and free its counters (traffic.c). */
+void sg_sbx__traffic_release(struct sg_sbx *s);
 
 /* ---- money: decimal strings with two places ---- */
 
