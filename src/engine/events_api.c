@@ -29,7 +29,8 @@
 #define N_REASONS  16
 #define LAG_SLOTS  4096
 #define BODY_MAX   (8u << 20)
-#define SEAL_ROUNDS 64 /* full batches sealed per write outside intake */
+#define SEAL_ROUNDS 64
+#define RESULTS_MAX (4u << 20) /* the answer to 1000 items, messages incl. */ /* full batches sealed per write outside intake */
 
 /* Process-wide: one engine per process (see docs/events.md). */
 static struct events_mod {
@@ -66,6 +67,7 @@ struct ev_op {
     struct sg_events_row *rows;
     size_t n_rows;
     size_t *row_of; /* item index -> row index, or SIZE_MAX */
+    struct sg_buf bodies; /* every accepted event's JSON, back to back */
 };
 
 static void ev_op_free(struct ev_op *x)
@@ -78,6 +80,7 @@ static void ev_op_free(struct ev_op *x)
     sg_free(x->res);
     sg_free(x->rows);
     sg_free(x->row_of);
+    sg_buf_release(&x->bodies);
     sg_free(x);
 }
 
@@ -112,48 +115,86 @@ static int write_events(struct sg_store_tx *tx, void *arg, struct sg_err *err)
     return sg_engine__audit(tx, op, "events.ingest", object, "ok", err);
 }
 
-static json_t *results_json(struct ev_op *x)
+/*
+ * The per-item answer, written as text (a request carries up to 1000
+ * items; no JSON tree is built for it).
+ */
+static int results_text(struct ev_op *x, struct sg_buf *b)
 {
-    json_t *arr = json_array(), *doc;
     size_t acc = 0, dup = 0, rej = 0;
+    int rc;
 
     for (size_t i = 0; i < x->n; i++) {
         struct ev_result *r = &x->res[i];
-        json_t *o;
 
         if (x->row_of[i] != SIZE_MAX)
             r->status = x->rows[x->row_of[i]].dup ? 1 : 0;
         if (r->status == 2) {
-            o = json_pack("{s:I, s:s, s:s, s:s, s:s}", "index",
-                          (json_int_t)i, "status", "rejected", "reason",
-                          r->why.code, "field", r->why.field, "message",
-                          r->why.msg);
-            if (x->items[i].event_id[0])
-                json_object_set_new(o, "event_id",
-                                    json_string(x->items[i].event_id));
             rej++;
             atomic_fetch_add(&M.rejected[sg_events_reject_code_index(
                                  r->why.code)],
                              1);
+        } else if (r->status == 1) {
+            dup++;
         } else {
-            o = json_pack("{s:I, s:s, s:s}", "index", (json_int_t)i,
-                          "status", r->status ? "duplicate" : "accepted",
-                          "event_id", x->items[i].event_id);
-            if (r->generated)
-                json_object_set_new(o, "event_id_generated", json_true());
-            if (r->status)
-                dup++;
-            else
-                acc++;
+            acc++;
         }
-        json_array_append_new(arr, o);
     }
     atomic_fetch_add(&M.accepted, acc);
     atomic_fetch_add(&M.duplicate, dup);
-    doc = json_pack("{s:I, s:I, s:I, s:o}", "accepted", (json_int_t)acc,
-                    "duplicate", (json_int_t)dup, "rejected",
-                    (json_int_t)rej, "results", arr);
-    return doc;
+    rc = sg_buf_printf(b,
+                       "{\"accepted\":%zu,\"duplicate\":%zu,\"rejected\":"
+                       "%zu,\"results\":[",
+                       acc, dup, rej);
+    /*
+     * This runs on the store's writer thread (the done callback): no
+     * printf per item, plain appends.
+     */
+    for (size_t i = 0; !rc && i < x->n; i++) {
+        struct ev_result *r = &x->res[i];
+        const char *id = x->items[i].event_id;
+        char num[24];
+        size_t k = sizeof(num), v = i;
+
+        do {
+            num[--k] = (char)('0' + v % 10);
+            v /= 10;
+        } while (v);
+        rc = i ? sg_buf_append(b, ",{\"index\":", 10)
+               : sg_buf_append(b, "{\"index\":", 9);
+        if (!rc)
+            rc = sg_buf_append(b, num + k, sizeof(num) - k);
+        if (!rc)
+            rc = sg_buf_appends(b, r->status == 2
+                                       ? ",\"status\":\"rejected\""
+                                   : r->status == 1
+                                       ? ",\"status\":\"duplicate\""
+                                       : ",\"status\":\"accepted\"");
+        if (!rc && (r->status != 2 || id[0])) {
+            rc = sg_buf_append(b, ",\"event_id\":", 12);
+            if (!rc)
+                rc = sg_events_json_str(b, id, strlen(id));
+        }
+        if (!rc && r->status == 2) {
+            rc = sg_buf_appends(b, ",\"reason\":");
+            if (!rc)
+                rc = sg_events_json_str(b, r->why.code, strlen(r->why.code));
+            if (!rc)
+                rc = sg_buf_appends(b, ",\"field\":");
+            if (!rc)
+                rc = sg_events_json_str(b, r->why.field,
+                                        strlen(r->why.field));
+            if (!rc)
+                rc = sg_buf_appends(b, ",\"message\":");
+            if (!rc)
+                rc = sg_events_json_str(b, r->why.msg, strlen(r->why.msg));
+        }
+        if (!rc && r->status != 2 && r->generated)
+            rc = sg_buf_appends(b, ",\"event_id_generated\":true");
+        if (!rc)
+            rc = sg_buf_append(b, "}", 1);
+    }
+    return rc ? rc : sg_buf_appends(b, "]}");
 }
 
 static void events_done(void *arg, int rc, const struct sg_err *err)
@@ -167,7 +208,16 @@ static void events_done(void *arg, int rc, const struct sg_err *err)
                                      err && err->msg[0] ? err->msg
                                                         : "store failed");
     } else {
-        sg_http_deferred_reply_json(op->d, 200, results_json(x));
+        struct sg_buf b;
+
+        sg_buf_init(&b, RESULTS_MAX);
+        if (results_text(x, &b) == 0)
+            sg_http_deferred_reply(op->d, 200, "application/json", b.data,
+                                   b.len);
+        else
+            sg_http_deferred_reply_error(op->d, 503, "out_of_memory",
+                                         "try again");
+        sg_buf_release(&b);
         if (op->e->dispatcher)
             sg_dispatcher_kick(op->e->dispatcher);
     }
@@ -193,6 +243,8 @@ static const json_t *event_list(const json_t *in, bool *single)
 static int prepare_all(struct ev_op *x, const json_t *list, bool single,
                        int def_source, int64_t tenant, int64_t now_ms)
 {
+    struct sg_events_sha sha;
+
     x->n = single ? 1 : json_array_size(list);
     x->items = sg_calloc(x->n ? x->n : 1, sizeof(*x->items));
     x->res = sg_calloc(x->n ? x->n : 1, sizeof(*x->res));
@@ -200,15 +252,20 @@ static int prepare_all(struct ev_op *x, const json_t *list, bool single,
     x->row_of = sg_calloc(x->n ? x->n : 1, sizeof(*x->row_of));
     if (!x->items || !x->res || !x->rows || !x->row_of)
         return SG_ENOMEM;
+    sg_buf_init(&x->bodies, BODY_MAX);
+    if (sg_events_sha_init(&sha) != 0)
+        return SG_ENOMEM;
     for (size_t i = 0; i < x->n; i++) {
         const json_t *ev = single ? list : json_array_get(list, i);
         struct sg_events_item *it = &x->items[i];
-        int rc = sg_events_prepare(it, ev, def_source, &M.cfg, now_ms,
-                                   &x->res[i].why);
+        int rc = sg_events_prepare_buf(it, &x->bodies, &sha, ev, def_source,
+                                       &M.cfg, now_ms, &x->res[i].why);
 
         x->row_of[i] = SIZE_MAX;
-        if (rc == SG_ENOMEM || rc == SG_EIO)
-            return rc;
+        if (rc == SG_ENOMEM || rc == SG_EIO || rc == SG_ELIMIT) {
+            sg_events_sha_release(&sha);
+            return rc == SG_ELIMIT ? SG_ENOMEM : rc;
+        }
         if (rc) {
             x->res[i].status = 2;
             if (json_is_string(json_object_get(ev, "event_id")))
@@ -225,10 +282,14 @@ static int prepare_all(struct ev_op *x, const json_t *list, bool single,
             .event = it->event,
             .event_id = it->event_id,
             .event_time = it->event_time,
-            .body = it->body,
             .body_len = it->body_len,
         };
     }
+    sg_events_sha_release(&sha);
+    /* The buffer has stopped moving: point the rows into it. */
+    for (size_t i = 0; i < x->n; i++)
+        if (x->row_of[i] != SIZE_MAX)
+            x->rows[x->row_of[i]].body = x->bodies.data + x->items[i].body_off;
     return 0;
 }
 
@@ -395,10 +456,16 @@ static int track_build(void *ctx, const struct sg_job *job, char **body_out,
     }
 build:
     sg_buf_init(&b, BODY_MAX);
-    rc = sg_events_batch_body(&b, a.batch.source, a.batch.source_id,
-                              M.cfg.test_event_code,
-                              (const char *const *)a.batch.bodies,
-                              a.batch.lens, a.batch.n);
+    if (a.batch.joined) /* sealed at intake: one joined list */
+        rc = sg_events_batch_body(&b, a.batch.source, a.batch.source_id,
+                                  M.cfg.test_event_code,
+                                  (const char *const *)&a.batch.joined,
+                                  &a.batch.joined_len, 1);
+    else
+        rc = sg_events_batch_body(&b, a.batch.source, a.batch.source_id,
+                                  M.cfg.test_event_code,
+                                  (const char *const *)a.batch.bodies,
+                                  a.batch.lens, a.batch.n);
     if (rc) {
         sg_buf_release(&b);
         rc = sg_err_set(err, rc, "cannot build the batch body");

@@ -33,9 +33,21 @@ static void expect_digest(int field, const char *in, const char *normalised)
 {
     char got[65], want[65];
 
+    struct sg_events_sha sha;
+
     assert_int_equal(sg_events_digest(field, in, strlen(in), got), 0);
     evp_hex(normalised, want);
     assert_string_equal(got, want);
+    /* The same on a reused context, twice (the context resets). */
+    assert_int_equal(sg_events_sha_init(&sha), 0);
+    for (int k = 0; k < 2; k++) {
+        memset(got, 0, sizeof(got));
+        assert_int_equal(
+            sg_events_digest_with(&sha, field, in, strlen(in), got), 0);
+        assert_string_equal(got, want);
+    }
+    sg_events_sha_release(&sha);
+    sg_events_sha_release(&sha); /* released twice: harmless */
 }
 
 static void test_email(void **state)
@@ -298,6 +310,74 @@ static void test_prepare_rejects(void **state)
     expect_reject("[1]", "invalid_shape");
 }
 
+/* Many events into one buffer; a rejection leaves it as it was. */
+static void test_prepare_buf_shared(void **state)
+{
+    struct sg_events_cfg cfg;
+    struct sg_events_item a, b, c;
+    struct sg_events_reject why;
+    struct sg_events_sha sha;
+    struct sg_buf buf;
+    int64_t now = INT64_C(1764000000000);
+    json_t *ea, *eb, *bad, *j;
+    size_t before;
+
+    SG_UNUSED(state);
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.source_ids[SG_EVENTS_WEB] = "PIX";
+    ea = json_loads("{\"event\":\"Purchase\",\"event_id\":\"x\\\"1\","
+                    "\"user\":{\"email\":\"A@B.com\"},\"properties\":"
+                    "{\"currency\":\"EUR\",\"value\":\"7.50\"}}",
+                    0, NULL);
+    eb = json_loads("{\"event\":\"Search\",\"event_id\":\"x2\","
+                    "\"page\":{\"url\":\"https://s/\\u0001\"}}",
+                    0, NULL);
+    bad = json_loads("{\"event\":\"Search\",\"event_id\":\"x3\","
+                     "\"user\":{\"email\":\"A@B.com\",\"phone\":\"12\"}}",
+                     0, NULL);
+    assert_non_null(ea);
+    assert_non_null(eb);
+    assert_non_null(bad);
+    assert_int_equal(sg_events_sha_init(&sha), 0);
+    sg_buf_init(&buf, 1 << 16);
+    assert_int_equal(sg_events_prepare_buf(&a, &buf, &sha, ea, SG_EVENTS_WEB,
+                                           &cfg, now, &why),
+                     0);
+    before = buf.len;
+    /* Rejected after the email was already written: all of it undone. */
+    assert_int_equal(sg_events_prepare_buf(&c, &buf, &sha, bad,
+                                           SG_EVENTS_WEB, &cfg, now, &why),
+                     SG_EINVAL);
+    assert_string_equal(why.code, "invalid_user");
+    assert_int_equal(buf.len, before);
+    assert_int_equal(sg_events_prepare_buf(&b, &buf, &sha, eb, SG_EVENTS_WEB,
+                                           &cfg, now, &why),
+                     0);
+    assert_null(a.body);
+    assert_int_equal(a.body_off, 0);
+    assert_int_equal(b.body_off, a.body_len);
+    assert_int_equal(buf.len, a.body_len + b.body_len);
+    /* Each slice is one JSON object of its own. */
+    j = json_loadb(buf.data + a.body_off, a.body_len, 0, NULL);
+    assert_non_null(j);
+    assert_string_equal(sg_json_str(j, "event_id"), "x\"1");
+    assert_true(json_is_real(json_object_get(json_object_get(j, "properties"),
+                                             "value")));
+    assert_null(strstr(buf.data, "A@B.com"));
+    assert_null(strstr(buf.data, "a@b.com"));
+    json_decref(j);
+    j = json_loadb(buf.data + b.body_off, b.body_len, 0, NULL);
+    assert_non_null(j);
+    assert_string_equal(sg_json_str(json_object_get(j, "page"), "url"),
+                        "https://s/\001");
+    json_decref(j);
+    sg_buf_release(&buf);
+    sg_events_sha_release(&sha);
+    json_decref(ea);
+    json_decref(eb);
+    json_decref(bad);
+}
+
 static void test_batch_body(void **state)
 {
     const char *evs[] = {"{\"event\":\"A\"}", "{\"event\":\"B\"}"};
@@ -349,6 +429,7 @@ int main(void)
         cmocka_unit_test(test_prepare_decimals),
         cmocka_unit_test(test_prepare_generated_id),
         cmocka_unit_test(test_prepare_rejects),
+        cmocka_unit_test(test_prepare_buf_shared),
         cmocka_unit_test(test_batch_body),
         cmocka_unit_test(test_partial_failures),
     };

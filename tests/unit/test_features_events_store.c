@@ -4,7 +4,9 @@
  * manual clock, sealing (bounded by batch_max and upto, the same batch on
  * a retry of the same job), sealing full batches at intake (jobs of their
  * own, read back on a reader, the idle trigger closed), and recording a
- * partial outcome (repeated positions) and a bulk sent one.
+ * partial outcome (repeated positions) and a bulk sent one; a batch
+ * sealed at intake keeps its events' JSON in one value (rows without
+ * bodies), cleared once all are sent.
  */
 #include "core/sg.h"
 
@@ -13,8 +15,11 @@
 #include "features/events/events.h"
 #include "features/events/events_store.h"
 #include "features/events/ingest.h"
+#include "store/sqlite/sqlutil.h"
 #include "store/store.h"
 #include "testlib.h"
+
+#include <sqlite3.h>
 
 static struct sg_err E;
 
@@ -60,6 +65,33 @@ static int teardown(void **state)
     sg_free(fx->dir);
     sg_free(fx);
     return 0;
+}
+
+struct count_q {
+    const char *sql;
+    int64_t n;
+};
+
+static int r_count(void *be, void *arg, struct sg_err *err)
+{
+    struct count_q *q = arg;
+    sqlite3_stmt *st = NULL;
+    int rc = sg_sql_prep(be, q->sql, &st, err);
+
+    if (rc)
+        return rc;
+    q->n = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
+    sqlite3_finalize(st);
+    return 0;
+}
+
+/* The one integer a SELECT gives, on a reader connection. */
+static int64_t db_count(struct fx *fx, const char *sql)
+{
+    struct count_q q = {.sql = sql, .n = -1};
+
+    assert_int_equal(sg_store_read(fx->s, r_count, &q, &E), 0);
+    return q.n;
 }
 
 struct ins {
@@ -243,8 +275,16 @@ static int loaded(struct fx *fx, int64_t job_id, char first_body[32])
         return -1;
     assert_int_equal(rc, 0);
     n = (int)l.b.n;
-    if (first_body && n > 0)
+    if (first_body && n > 0 && l.b.joined) {
+        /* Sealed at intake: the events' JSON joined by commas. */
+        const char *end = strstr(l.b.joined, "},{");
+
+        snprintf(first_body, 32, "%.*s",
+                 end ? (int)(end - l.b.joined + 1) : (int)l.b.joined_len,
+                 l.b.joined);
+    } else if (first_body && n > 0) {
         snprintf(first_body, 32, "%s", l.b.bodies[0]);
+    }
     sg_events_batch_release(&l.b);
     return n;
 }
@@ -348,8 +388,60 @@ static void test_result_bulk(void **state)
     assert_int_equal(c.c.by_state[SG_EVENT_SENT], 1);
     assert_int_equal(c.c.by_state[SG_EVENT_FAILED], 2);
     assert_int_equal(c.c.by_state[SG_EVENT_BATCHED], 0);
-    /* The sent body is cleared; the refused ones keep theirs. */
-    assert_int_equal(loaded(fx, 1, NULL), 2);
+    /*
+     * The batch was sealed at intake: its rows never held a body, and it
+     * keeps the joined JSON because some of its events were refused.
+     */
+    assert_int_equal(loaded(fx, 1, NULL), 3);
+    assert_int_equal(db_count(fx, "SELECT COUNT(*) FROM events WHERE "
+                                  "body IS NOT NULL"),
+                     0);
+    assert_int_equal(db_count(fx, "SELECT COUNT(*) FROM event_batches "
+                                  "WHERE body IS NOT NULL"),
+                     1);
+}
+
+static int w_result_all(struct sg_store_tx *tx, void *arg, struct sg_err *err)
+{
+    struct result *a = arg;
+
+    return a->fx->ops->batch_result(sg_store_tx_backend(tx), a->job_id,
+                                    SG_EVENT_SENT, NULL, 0, NULL,
+                                    sg_store_tx_now(tx), err);
+}
+
+static void test_sealed_sent_clears(void **state)
+{
+    struct fx *fx = *state;
+    struct ins a = {.fx = fx}, b = {.fx = fx};
+    struct result r = {.fx = fx, .job_id = 1};
+    struct counts c = {.fx = fx};
+    char first[32] = "";
+
+    fx->cfg.seal_at_intake = true;
+    /* One duplicate inside the request: the batch holds two events. */
+    add_body(&a, "c1", "{\"n\":1}");
+    add_body(&a, "c1", "{\"n\":9}");
+    add_body(&a, "c2", "{\"n\":2}");
+    ingest(fx, &a);
+    assert_false(a.rows[0].dup);
+    assert_true(a.rows[1].dup);
+    assert_false(a.rows[2].dup);
+    assert_int_equal(loaded(fx, 1, first), 2);
+    assert_string_equal(first, "{\"n\":1}");
+    assert_int_equal(sg_store_write(fx->s, w_result_all, &r, &E), 0);
+    assert_int_equal(sg_store_read(fx->s, r_counts, &c, &E), 0);
+    assert_int_equal(c.c.by_state[SG_EVENT_SENT], 2);
+    assert_int_equal(db_count(fx, "SELECT COUNT(*) FROM event_batches "
+                                  "WHERE body IS NOT NULL"),
+                     0);
+    /* Still a duplicate after the send, inside the window. */
+    add_body(&b, "c2", "{\"n\":2}");
+    ingest(fx, &b);
+    assert_true(b.rows[0].dup);
+    /* All duplicates: no job, no batch. */
+    assert_int_equal(loaded(fx, 2, NULL), -1);
+    assert_int_equal(db_count(fx, "SELECT COUNT(*) FROM event_batches"), 1);
 }
 
 int main(void)
@@ -361,6 +453,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_seal_at_intake, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_result_bulk, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sealed_sent_clears, setup,
+                                        teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -82,6 +82,20 @@ int sg_events_normalize(int field, const char *in, size_t len, char *out,
  * the value does not normalise.
  */
 int sg_events_digest(int field, const char *in, size_t len, char out[65]);
+/*
+ * A reusable SHA-256 context for many digests on one thread (the
+ * one-shot API looks the digest up on every call). Init: 0 or SG_ENOMEM;
+ * release accepts a released or zeroed one.
+ */
+struct sg_events_sha {
+    void *md;  /* EVP_MD * */
+    void *ctx; /* EVP_MD_CTX * */
+};
+int sg_events_sha_init(struct sg_events_sha *h);
+void sg_events_sha_release(struct sg_events_sha *h);
+/* sg_events_digest on h's context; h may be NULL (one-shot). */
+int sg_events_digest_with(struct sg_events_sha *h, int field, const char *in,
+                          size_t len, char out[65]);
 /* city/state/country: lowercase, alphanumerics only, not hashed. */
 int sg_events_normalize_place(const char *in, size_t len, char *out,
                               size_t out_size);
@@ -111,6 +125,7 @@ struct sg_events_item {
     bool event_id_generated;
     int64_t event_time;              /* Unix seconds */
     char *body;                      /* normalised event JSON, digests only */
+    size_t body_off;                 /* sg_events_prepare_buf: its offset */
     size_t body_len;
 };
 
@@ -125,6 +140,17 @@ int sg_events_prepare(struct sg_events_item *out, const json_t *in,
                       int default_source, const struct sg_events_cfg *cfg,
                       int64_t now_ms, struct sg_events_reject *why);
 void sg_events_item_release(struct sg_events_item *it);
+/*
+ * Like sg_events_prepare, but the event's JSON is appended to b (no
+ * allocation of its own): out->body stays NULL and the text is
+ * b->data[out->body_off .. + out->body_len). Many events of one request
+ * share one buffer and one SHA-256 context sha (may be NULL). A rejection leaves b as it was. SG_ELIMIT when b's
+ * cap is reached, SG_ENOMEM when it cannot grow (b as it was).
+ */
+int sg_events_prepare_buf(struct sg_events_item *out, struct sg_buf *b,
+                          struct sg_events_sha *sha, const json_t *in,
+                          int default_source, const struct sg_events_cfg *cfg,
+                          int64_t now_ms, struct sg_events_reject *why);
 
 /*
  * Append the body of POST /open_api/v1.3/event/track/ to out:
@@ -137,6 +163,12 @@ int sg_events_batch_body(struct sg_buf *out, int source,
                          const char *source_id, const char *test_event_code,
                          const char *const *events, const size_t *lens,
                          size_t n);
+
+/*
+ * Append s[0..n) as a JSON string literal (quotes, escapes) to b. s is
+ * valid UTF-8. 0 or the buffer's SG_ELIMIT/SG_ENOMEM.
+ */
+int sg_events_json_str(struct sg_buf *b, const char *s, size_t n);
 
 /*
  * Indexes of failed events in a 20001 (partial) response body, in

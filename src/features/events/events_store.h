@@ -13,7 +13,7 @@
 #include "core/sg.h"
 #include "core/err.h"
 
-#define SG_EVENTS_STORE_OPS_VERSION 2
+#define SG_EVENTS_STORE_OPS_VERSION 3
 
 /* events.state */
 enum sg_events_state {
@@ -33,6 +33,12 @@ struct sg_events_row {
     int64_t event_time;    /* Unix seconds */
     const char *body;      /* normalised event JSON */
     size_t body_len;
+    /*
+     * 0: insert pending, with its body. Else the id of the batch being
+     * sealed at intake (see batch_put): the row is inserted BATCHED,
+     * without a body (the batch keeps it).
+     */
+    int64_t batch_id;
     /* results */
     int64_t id;
     bool dup;
@@ -48,6 +54,12 @@ struct sg_events_batch {
     char **bodies;
     size_t *lens;
     int64_t oldest_received_ms;
+    /*
+     * A batch sealed at intake: its n events' JSON joined by commas (in
+     * event id order), and bodies/lens unused. NULL otherwise.
+     */
+    char *joined;
+    size_t joined_len;
 };
 void sg_events_batch_release(struct sg_events_batch *b);
 
@@ -126,6 +138,18 @@ struct sg_events_store_ops {
     int (*trigger_cancel)(void *be, int64_t tenant_id, const char *key,
                           const char *note, int64_t now_ms,
                           struct sg_err *err);
+    /* ---- version 3 ---- */
+    /* The id the next batch row will get (the single writer's view). */
+    int (*batch_next_id)(void *be, int64_t *id_out, struct sg_err *err);
+    /*
+     * Write the batch row batch_id (from batch_next_id) of job_id for the
+     * n events inserted with that batch_id, keeping their joined JSON
+     * (body[0..len)).
+     */
+    int (*batch_put)(void *be, int64_t batch_id, int64_t job_id,
+                     int64_t tenant_id, int source, const char *source_id,
+                     size_t n, const char *body, size_t len, int64_t now_ms,
+                     struct sg_err *err);
 };
 
 extern const struct sg_events_store_ops sg_events_store_sqlite;

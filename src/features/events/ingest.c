@@ -5,6 +5,8 @@
  */
 #include "core/sg.h"
 
+#include "core/alloc.h"
+#include "core/buf.h"
 #include "features/events/events.h"
 #include "features/events/events_store.h"
 #include "features/events/ingest.h"
@@ -116,6 +118,80 @@ int sg_events_tx_seal_full(struct sg_store_tx *tx,
     return rc;
 }
 
+static int cmp_row_id(const void *a, const void *b)
+{
+    const struct sg_events_row *x = *(struct sg_events_row *const *)a;
+    const struct sg_events_row *y = *(struct sg_events_row *const *)b;
+
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/*
+ * Seal rows[0..n) (all of one source, n = batch_max) as one batch while
+ * inserting them: each row goes in already bound to the batch and
+ * without a body; the batch row keeps their JSON joined in id order (the
+ * order a partial answer's positions refer to). Rows that turn out to be
+ * duplicates are left out; when all are, no job or batch is made.
+ */
+static int insert_sealed(struct sg_store_tx *tx,
+                         const struct sg_events_store_ops *ops,
+                         const struct sg_events_cfg *cfg,
+                         struct sg_events_row *rows, size_t n,
+                         struct sg_events_row **fresh, size_t *n_new_out,
+                         struct sg_err *err)
+{
+    void *be = sg_store_tx_backend(tx);
+    int64_t now = sg_store_tx_now(tx), batch_id = 0, job_id = 0;
+    struct sg_buf joined;
+    struct sg_job job;
+    size_t k = 0, bytes = 0;
+    bool coalesced = false;
+    char payload[96];
+    int rc;
+
+    *n_new_out = 0;
+    rc = ops->batch_next_id(be, &batch_id, err);
+    for (size_t i = 0; !rc && i < n; i++)
+        rows[i].batch_id = batch_id;
+    if (!rc)
+        rc = ops->insert(be, rows, n, now, cfg->dedup_window_ms, err);
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < n; i++) {
+        if (rows[i].dup)
+            continue;
+        fresh[k++] = &rows[i];
+        bytes += rows[i].body_len + 1;
+    }
+    *n_new_out = k;
+    if (k == 0)
+        return 0;
+    qsort(fresh, k, sizeof(*fresh), cmp_row_id);
+    sg_buf_init(&joined, bytes + 1);
+    for (size_t i = 0; !rc && i < k; i++) {
+        if (i)
+            rc = sg_buf_append(&joined, ",", 1);
+        if (!rc)
+            rc = sg_buf_append(&joined, fresh[i]->body, fresh[i]->body_len);
+    }
+    if (rc) {
+        sg_buf_release(&joined);
+        return sg_err_set(err, rc, "out of memory");
+    }
+    /* A job of its own, never folded into: it carries this batch. */
+    job_init(&job, cfg, rows[0].tenant_id, rows[0].source, fresh[k - 1]->id,
+             payload, sizeof(payload));
+    job.next_run_at = now;
+    rc = sg_store_tx_job_enqueue(tx, &job, &job_id, &coalesced, err);
+    if (!rc)
+        rc = ops->batch_put(be, batch_id, job_id, rows[0].tenant_id,
+                            rows[0].source, rows[0].source_id, k,
+                            joined.data ? joined.data : "", joined.len, now,
+                            err);
+    sg_buf_release(&joined);
+    return rc;
+}
+
 int sg_events_tx_ingest(struct sg_store_tx *tx,
                         const struct sg_events_store_ops *ops,
                         const struct sg_events_cfg *cfg,
@@ -124,15 +200,98 @@ int sg_events_tx_ingest(struct sg_store_tx *tx,
 {
     size_t touched[SG_EVENTS_SOURCES] = {0};
     int64_t tenant = n ? rows[0].tenant_id : 0;
-    int rc;
+    struct sg_events_row **fresh = NULL, *group = NULL;
+    size_t done = 0;
+    int rc = 0;
 
-    rc = ops->insert(sg_store_tx_backend(tx), rows, n, sg_store_tx_now(tx),
-                     cfg->dedup_window_ms, err);
-    if (rc)
-        return rc;
+    /*
+     * Fast path: a source with nothing pending takes its new events in
+     * whole batches straight into sealed batches (one write per event).
+     * Everything else is inserted pending and sealed below.
+     */
+    if (deliver && cfg->seal_at_intake && cfg->batch_max > 0 &&
+        n >= cfg->batch_max) {
+        fresh = sg_calloc(cfg->batch_max, sizeof(*fresh));
+        group = sg_calloc(cfg->batch_max, sizeof(*group));
+        if (!fresh || !group) {
+            rc = sg_err_set(err, SG_ENOMEM, "out of memory");
+            goto out;
+        }
+    }
+    for (int s = 0; fresh && s < SG_EVENTS_SOURCES; s++) {
+        size_t pending = 0, of_source = 0, g = 0;
+        int64_t max_id = 0;
+
+        for (size_t i = 0; i < n; i++)
+            of_source += rows[i].source == s && !rows[i].batch_id;
+        if (of_source < cfg->batch_max)
+            continue;
+        rc = ops->pending(sg_store_tx_backend(tx), tenant, s, 1, &pending,
+                          &max_id, err);
+        if (rc)
+            goto out;
+        if (pending)
+            continue;
+        /* Full groups of this source's rows, in arrival order. */
+        for (size_t i = 0; !rc && i < n && of_source >= cfg->batch_max;
+             i++) {
+            size_t k = 0;
+
+            if (rows[i].source != s)
+                continue;
+            group[g++] = rows[i];
+            rows[i].batch_id = -1; /* taken; results copied back below */
+            if (g < cfg->batch_max)
+                continue;
+            rc = insert_sealed(tx, ops, cfg, group, g, fresh, &k, err);
+            /* Copy each row's outcome back to its place. */
+            for (size_t j = 0, m = 0; !rc && j <= i && m < g; j++) {
+                if (rows[j].source != s || rows[j].batch_id != -1)
+                    continue;
+                rows[j] = group[m++];
+            }
+            done += g;
+            of_source -= g;
+            g = 0;
+        }
+        if (rc)
+            goto out;
+    }
+    if (done) {
+        size_t pruned = 0;
+
+        rc = ops->prune(sg_store_tx_backend(tx),
+                        sg_store_tx_now(tx) - cfg->dedup_window_ms,
+                        SG_EVENTS_PRUNE_MAX, &pruned, err);
+        if (rc)
+            goto out;
+    }
+    if (done < n) {
+        /* The rest, pending with their bodies (one statement per row). */
+        struct sg_events_row *rest = done ? sg_calloc(n - done, sizeof(*rest))
+                                          : rows;
+        size_t m = 0;
+
+        if (!rest) {
+            rc = sg_err_set(err, SG_ENOMEM, "out of memory");
+            goto out;
+        }
+        for (size_t i = 0; done && i < n; i++)
+            if (!rows[i].batch_id)
+                rest[m++] = rows[i];
+        rc = ops->insert(sg_store_tx_backend(tx), rest, done ? m : n,
+                         sg_store_tx_now(tx), cfg->dedup_window_ms, err);
+        for (size_t i = 0, j = 0; done && !rc && i < n; i++)
+            if (!rows[i].batch_id)
+                rows[i] = rest[j++];
+        if (done)
+            sg_free(rest);
+        if (rc)
+            goto out;
+    }
     for (size_t i = 0; i < n; i++) {
         SG_ASSERT(rows[i].tenant_id == tenant);
-        if (!rows[i].dup && rows[i].source >= 0 &&
+        if (!rows[i].dup && !rows[i].batch_id && rows[i].source >= 0 &&
             rows[i].source < SG_EVENTS_SOURCES)
             touched[rows[i].source]++;
     }
@@ -149,7 +308,10 @@ int sg_events_tx_ingest(struct sg_store_tx *tx,
         if (!rc)
             rc = sg_events_tx_trigger(tx, ops, cfg, tenant, s, false, err);
         if (rc)
-            return rc;
+            goto out;
     }
-    return 0;
+out:
+    sg_free(fresh);
+    sg_free(group);
+    return rc;
 }

@@ -44,6 +44,11 @@ int sg_events_tx_seal_full(struct sg_store_tx *tx,
  * Insert rows (all of one tenant; dup/id filled per row) and, when
  * deliver, for every source that got a new event: its full batches
  * sealed (cfg->seal_at_intake) and the trigger job of what is left.
+ * With deliver and seal_at_intake, a source with nothing pending takes
+ * each whole group of batch_max of its rows (arrival order) straight
+ * into a batch of its own: rows inserted bound to it without a body, the
+ * batch row keeping their JSON (batch_id is set on those rows). Rows
+ * must come with batch_id 0.
  */
 int sg_events_tx_ingest(struct sg_store_tx *tx,
                         const struct sg_events_store_ops *ops,

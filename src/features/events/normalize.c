@@ -6,6 +6,8 @@
  */
 #include "core/sg.h"
 
+#include <openssl/evp.h>
+
 #include "core/crypto.h"
 #include "features/events/events.h"
 
@@ -115,7 +117,51 @@ int sg_events_normalize(int field, const char *in, size_t len, char *out,
     }
 }
 
+int sg_events_sha_init(struct sg_events_sha *h)
+{
+    memset(h, 0, sizeof(*h));
+    h->md = EVP_MD_fetch(NULL, "SHA256", NULL);
+    h->ctx = EVP_MD_CTX_new();
+    if (!h->md || !h->ctx ||
+        EVP_DigestInit_ex2(h->ctx, h->md, NULL) != 1) {
+        sg_events_sha_release(h);
+        return SG_ENOMEM;
+    }
+    return 0;
+}
+
+void sg_events_sha_release(struct sg_events_sha *h)
+{
+    if (!h)
+        return;
+    EVP_MD_CTX_free(h->ctx);
+    EVP_MD_free(h->md);
+    memset(h, 0, sizeof(*h));
+}
+
+/* SHA-256 of data into lowercase hex, on h's context when there is one. */
+static void sha_hex(struct sg_events_sha *h, const char *data, size_t len,
+                    char out[65])
+{
+    unsigned char md[32];
+
+    if (h && h->ctx && EVP_DigestInit_ex2(h->ctx, NULL, NULL) == 1 &&
+        EVP_DigestUpdate(h->ctx, data, len) == 1 &&
+        EVP_DigestFinal_ex(h->ctx, md, NULL) == 1) {
+        sg_hex_encode(md, 32, out);
+        out[64] = '\0';
+        return;
+    }
+    sg_sha256_hex(data, len, out);
+}
+
 int sg_events_digest(int field, const char *in, size_t len, char out[65])
+{
+    return sg_events_digest_with(NULL, field, in, len, out);
+}
+
+int sg_events_digest_with(struct sg_events_sha *h, int field, const char *in,
+                          size_t len, char out[65])
 {
     char buf[512];
     const char *t = in;
@@ -132,7 +178,7 @@ int sg_events_digest(int field, const char *in, size_t len, char out[65])
     n = sg_events_normalize(field, in, len, buf, sizeof(buf));
     if (n < 0)
         return SG_EINVAL;
-    sg_sha256_hex(buf, (size_t)n, out);
+    sha_hex(h, buf, (size_t)n, out);
     /* The normalised plaintext does not outlive this call. */
     memset(buf, 0, sizeof(buf));
     return 0;

@@ -119,93 +119,247 @@ static bool printable(const char *s, size_t max)
     return n > 0;
 }
 
+/*
+ * ---- the writer ----
+ *
+ * The event is written straight into the caller's buffer, field by field
+ * from the allow-list: no intermediate JSON tree, no per-field
+ * allocation. A rejected event is cut off again by the caller.
+ */
+struct jw {
+    struct sg_buf *b;
+    struct sg_events_sha *sha; /* may be NULL */
+    int rc; /* the first buffer error; later appends are skipped */
+};
+
+static void jw_raw(struct jw *w, const char *s, size_t n)
+{
+    if (!w->rc)
+        w->rc = sg_buf_append(w->b, s, n);
+}
+
+/* A JSON string literal of s[0..n) (valid UTF-8, as jansson parsed it). */
+static void jw_str(struct jw *w, const char *s, size_t n)
+{
+    static const char hx[] = "0123456789abcdef";
+    size_t run = 0;
+
+    jw_raw(w, "\"", 1);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        char esc[6] = {'\\', 'u', '0', '0', hx[c >> 4], hx[c & 15]};
+
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue;
+        jw_raw(w, s + run, i - run);
+        run = i + 1;
+        if (c == '"' || c == '\\') {
+            esc[1] = (char)c;
+            jw_raw(w, esc, 2);
+        } else {
+            jw_raw(w, esc, 6);
+        }
+    }
+    jw_raw(w, s + run, n - run);
+    jw_raw(w, "\"", 1);
+}
+
+/* ,"key": (the comma unless first); key is a plain literal. */
+static void jw_key(struct jw *w, bool *any, const char *key)
+{
+    char k[40];
+    size_t n = strlen(key), o = 0;
+
+    SG_ASSERT(n + 4 <= sizeof(k));
+    if (*any)
+        k[o++] = ',';
+    k[o++] = '"';
+    memcpy(k + o, key, n);
+    o += n;
+    k[o++] = '"';
+    k[o++] = ':';
+    jw_raw(w, k, o);
+    *any = true;
+}
+
+static void jw_int(struct jw *w, int64_t v)
+{
+    char d[24];
+    size_t i = sizeof(d);
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+
+    do {
+        d[--i] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        d[--i] = '-';
+    jw_raw(w, d + i, sizeof(d) - i);
+}
+
+/*
+ * A real with the fewest digits that read back as exactly d: 19.90
+ * arrives as 19.9, not jansson's default 19.899999999999999. %.15g
+ * already is the shortest form whenever one of at most 15 digits exists
+ * (DBL_DIG), so at most three tries. Like jansson, ".0" marks an
+ * integral real.
+ */
+static void jw_real(struct jw *w, double d)
+{
+    char s[40];
+    int n = 0;
+
+    for (int p = 15; p <= 17; p++) {
+        n = snprintf(s, sizeof(s), "%.*g", p, d);
+        if (p == 17 || strtod(s, NULL) == d)
+            break;
+    }
+    if (n <= 0 || (size_t)n >= sizeof(s) - 2) {
+        w->rc = w->rc ? w->rc : SG_EINVAL;
+        return;
+    }
+    if (!strpbrk(s, ".eEin")) {
+        s[n++] = '.';
+        s[n++] = '0';
+        s[n] = '\0';
+    }
+    jw_raw(w, s, (size_t)n);
+}
+
+/* A scalar of the input as it is (string, integer, real, boolean). */
+static void jw_scalar(struct jw *w, const json_t *v)
+{
+    if (json_is_string(v))
+        jw_str(w, json_string_value(v), json_string_length(v));
+    else if (json_is_integer(v))
+        jw_int(w, json_integer_value(v));
+    else if (json_is_real(v))
+        jw_real(w, json_real_value(v));
+    else if (json_is_true(v))
+        jw_raw(w, "true", 4);
+    else
+        jw_raw(w, "false", 5);
+}
+
+/* Undo everything written since mark (an empty object, a rejection). */
+static void jw_cut(struct jw *w, size_t mark)
+{
+    if (w->b->len > mark) {
+        w->b->len = mark;
+        w->b->data[mark] = '\0';
+    }
+}
+
 /* A short free-text string member copied as is (not customer data). */
-static int copy_str(json_t *dst, const json_t *src, const char *key,
-                    const char *path, struct sg_events_reject *why)
+static int copy_str(struct jw *w, bool *any, const json_t *src,
+                    const char *key, const char *obj,
+                    struct sg_events_reject *why)
 {
     json_t *v = json_object_get(src, key);
 
     if (!v || json_is_null(v))
         return 0;
-    if (!json_is_string(v) || json_string_length(v) > STR_MAX)
+    if (!json_is_string(v) || json_string_length(v) > STR_MAX) {
+        char path[48];
+
+        snprintf(path, sizeof(path), "%s.%s", obj, key);
         return reject(why, "invalid_field", path,
                       "%s must be a string of at most %d bytes", path,
                       STR_MAX);
-    return json_object_set(dst, key, v) ? SG_ENOMEM : 0;
+    }
+    jw_key(w, any, key);
+    jw_str(w, json_string_value(v), json_string_length(v));
+    return 0;
 }
 
-static int copy_num(json_t *dst, const json_t *src, const char *key,
-                    const char *path, struct sg_events_reject *why)
+/* email/phone/external_id/...: string or array of strings -> digest(s). */
+static int hash_member(struct jw *w, bool *any, const json_t *in,
+                       const char *key, int field,
+                       struct sg_events_reject *why)
 {
-    json_t *v = json_object_get(src, key);
-
-    if (!v || json_is_null(v))
-        return 0;
-    if (!json_is_number(v))
-        return reject(why, "invalid_field", path, "%s must be a number",
-                      path);
-    return json_object_set(dst, key, v) ? SG_ENOMEM : 0;
-}
-
-/* email/phone/external_id: string or array of strings -> digest(s). */
-static int hash_member(json_t *user, const json_t *in, const char *key,
-                       int field, struct sg_events_reject *why)
-{
-    json_t *v = json_object_get(in, key), *arr, *e;
+    json_t *v = json_object_get(in, key), *e;
     char hex[65], path[32];
     size_t i;
 
-    snprintf(path, sizeof(path), "user.%s", key);
     if (!v || json_is_null(v))
         return 0;
+    snprintf(path, sizeof(path), "user.%s", key);
     if (json_is_string(v)) {
-        if (sg_events_digest(field, json_string_value(v),
-                             json_string_length(v), hex) != 0)
+        if (sg_events_digest_with(w->sha, field, json_string_value(v),
+                                  json_string_length(v), hex) != 0)
             return reject(why, "invalid_user", path,
                           "%s does not normalise to a usable value", path);
-        return json_object_set_new(user, key, json_string(hex)) ? SG_ENOMEM
-                                                                : 0;
+        jw_key(w, any, key);
+        jw_str(w, hex, 64);
+        return 0;
     }
     if (!json_is_array(v) || json_array_size(v) == 0 ||
         json_array_size(v) > IDS_MAX)
         return reject(why, "invalid_user", path,
                       "%s must be a string or an array of 1..%d strings",
                       path, IDS_MAX);
-    arr = json_array();
-    if (!arr)
-        return SG_ENOMEM;
+    jw_key(w, any, key);
+    jw_raw(w, "[", 1);
     json_array_foreach(v, i, e) {
         if (!json_is_string(e) ||
-            sg_events_digest(field, json_string_value(e),
-                             json_string_length(e), hex) != 0) {
-            json_decref(arr);
+            sg_events_digest_with(w->sha, field, json_string_value(e),
+                                  json_string_length(e), hex) != 0)
             return reject(why, "invalid_user", path,
                           "%s[%zu] does not normalise to a usable value",
                           path, i);
-        }
-        json_array_append_new(arr, json_string(hex));
+        if (i)
+            jw_raw(w, ",", 1);
+        jw_str(w, hex, 64);
     }
-    return json_object_set_new(user, key, arr) ? SG_ENOMEM : 0;
+    jw_raw(w, "]", 1);
+    return 0;
 }
 
-static int place_member(json_t *user, const json_t *in, const char *key,
-                        struct sg_events_reject *why)
+static int place_member(struct jw *w, bool *any, const json_t *in,
+                        const char *key, struct sg_events_reject *why)
 {
     json_t *v = json_object_get(in, key);
     char buf[128];
+    int n;
 
     if (!v || json_is_null(v))
         return 0;
     if (!json_is_string(v) ||
-        sg_events_normalize_place(json_string_value(v),
-                                  json_string_length(v), buf,
-                                  sizeof(buf)) < 0)
+        (n = sg_events_normalize_place(json_string_value(v),
+                                       json_string_length(v), buf,
+                                       sizeof(buf))) < 0)
         return reject(why, "invalid_user", key,
                       "user.%s must be a short place name", key);
-    return json_object_set_new(user, key, json_string(buf)) ? SG_ENOMEM : 0;
+    jw_key(w, any, key);
+    jw_str(w, buf, (size_t)n);
+    return 0;
 }
 
-static int build_user(json_t *out, const json_t *in,
+/* Open ,"name":{ ; close() drops it again when nothing went in. */
+static size_t obj_open(struct jw *w, bool *any, const char *name,
+                       bool *inner)
+{
+    size_t mark = w->b->len;
+    bool was = *any;
+
+    jw_key(w, any, name);
+    *any = was; /* only a member that is kept counts */
+    jw_raw(w, "{", 1);
+    *inner = false;
+    return mark;
+}
+
+static void obj_close(struct jw *w, bool *any, size_t mark, bool inner)
+{
+    if (!inner) {
+        jw_cut(w, mark);
+        return;
+    }
+    jw_raw(w, "}", 1);
+    *any = true;
+}
+
+static int build_user(struct jw *w, bool *any, const json_t *in,
                       struct sg_events_reject *why)
 {
     static const struct {
@@ -222,39 +376,33 @@ static int build_user(json_t *out, const json_t *in,
     static const char *const plain[] = {"ttclid", "ttp", "ip", "user_agent",
                                         "locale"};
     static const char *const places[] = {"city", "state", "country"};
-    json_t *user;
+    bool inner;
+    size_t mark;
     int rc = 0;
 
     if (!in || json_is_null(in))
         return 0;
     if (!json_is_object(in))
         return reject(why, "invalid_user", "user", "user must be an object");
-    user = json_object();
-    if (!user)
-        return SG_ENOMEM;
+    mark = obj_open(w, any, "user", &inner);
     for (size_t i = 0; !rc && i < SG_ARRAY_SIZE(hashed); i++)
-        rc = hash_member(user, in, hashed[i].key, hashed[i].field, why);
-    for (size_t i = 0; !rc && i < SG_ARRAY_SIZE(plain); i++) {
-        char path[32];
-
-        snprintf(path, sizeof(path), "user.%s", plain[i]);
-        rc = copy_str(user, in, plain[i], path, why);
-    }
+        rc = hash_member(w, &inner, in, hashed[i].key, hashed[i].field, why);
+    for (size_t i = 0; !rc && i < SG_ARRAY_SIZE(plain); i++)
+        rc = copy_str(w, &inner, in, plain[i], "user", why);
     for (size_t i = 0; !rc && i < SG_ARRAY_SIZE(places); i++)
-        rc = place_member(user, in, places[i], why);
-    if (!rc && json_object_size(user))
-        rc = json_object_set(out, "user", user) ? SG_ENOMEM : 0;
-    json_decref(user);
+        rc = place_member(w, &inner, in, places[i], why);
+    if (!rc)
+        obj_close(w, any, mark, inner);
     return rc;
 }
 
-static int build_contents(json_t *props, const json_t *in,
+static int build_contents(struct jw *w, bool *any, const json_t *in,
                           struct sg_events_reject *why)
 {
     static const char *const strs[] = {"content_id", "content_name",
                                        "content_category", "content_type",
                                        "brand"};
-    json_t *arr, *c;
+    json_t *c;
     size_t i;
     int rc = 0;
 
@@ -265,76 +413,108 @@ static int build_contents(json_t *props, const json_t *in,
                       "properties.contents must be an array of at most %d "
                       "objects",
                       CONTENTS_MAX);
-    arr = json_array();
-    if (!arr)
-        return SG_ENOMEM;
+    jw_key(w, any, "contents");
+    jw_raw(w, "[", 1);
     json_array_foreach(in, i, c) {
-        json_t *o;
+        json_t *p, *q;
+        bool inner = false;
 
-        if (!json_is_object(c)) {
-            rc = reject(why, "invalid_field", "properties.contents",
-                        "properties.contents[%zu] must be an object", i);
-            break;
-        }
-        o = json_object();
-        if (!o) {
-            rc = SG_ENOMEM;
-            break;
-        }
+        if (!json_is_object(c))
+            return reject(why, "invalid_field", "properties.contents",
+                          "properties.contents[%zu] must be an object", i);
+        jw_raw(w, i ? ",{" : "{", i ? 2 : 1);
         for (size_t k = 0; !rc && k < SG_ARRAY_SIZE(strs); k++)
-            rc = copy_str(o, c, strs[k], "properties.contents", why);
-        if (!rc)
-            rc = copy_num(o, c, "price", "properties.contents.price", why);
-        if (!rc) {
-            json_t *q = json_object_get(c, "quantity");
-
-            if (q && !json_is_null(q) && !json_is_integer(q))
-                rc = reject(why, "invalid_field",
-                            "properties.contents.quantity",
-                            "quantity must be an integer");
-            else if (q && json_is_integer(q))
-                json_object_set(o, "quantity", q);
-        }
-        json_array_append_new(arr, o);
+            rc = copy_str(w, &inner, c, strs[k], "properties.contents",
+                          why);
         if (rc)
-            break;
+            return rc;
+        p = json_object_get(c, "price");
+        if (p && !json_is_null(p)) {
+            if (!json_is_number(p))
+                return reject(why, "invalid_field",
+                              "properties.contents.price",
+                              "properties.contents.price must be a number");
+            jw_key(w, &inner, "price");
+            jw_scalar(w, p);
+        }
+        q = json_object_get(c, "quantity");
+        if (q && !json_is_null(q)) {
+            if (!json_is_integer(q))
+                return reject(why, "invalid_field",
+                              "properties.contents.quantity",
+                              "quantity must be an integer");
+            jw_key(w, &inner, "quantity");
+            jw_int(w, json_integer_value(q));
+        }
+        jw_raw(w, "}", 1);
     }
-    if (!rc)
-        rc = json_object_set(props, "contents", arr) ? SG_ENOMEM : 0;
-    json_decref(arr);
-    return rc;
+    jw_raw(w, "]", 1);
+    return 0;
 }
 
 /* value: a number, or a string holding a decimal number. */
-static int set_value(json_t *props, json_t *v, struct sg_events_reject *why)
+static int put_value(struct jw *w, bool *any, const json_t *v,
+                     struct sg_events_reject *why)
 {
-    char *end;
+    char buf[32], *end;
     double d;
+    size_t n;
 
-    if (!v || json_is_null(v))
+    if (json_is_number(v)) {
+        jw_key(w, any, "value");
+        jw_scalar(w, v);
         return 0;
-    if (json_is_number(v))
-        return json_object_set(props, "value", v) ? SG_ENOMEM : 0;
-    if (json_is_string(v) && json_string_length(v) > 0 &&
-        json_string_length(v) < 32) {
+    }
+    n = json_is_string(v) ? json_string_length(v) : 0;
+    if (n > 0 && n < sizeof(buf)) {
+        memcpy(buf, json_string_value(v), n + 1);
         errno = 0;
-        d = strtod(json_string_value(v), &end);
-        if (!errno && *end == '\0' && isfinite(d))
-            return json_object_set_new(props, "value", json_real(d))
-                       ? SG_ENOMEM
-                       : 0;
+        d = strtod(buf, &end);
+        if (!errno && *end == '\0' && isfinite(d)) {
+            jw_key(w, any, "value");
+            jw_real(w, d);
+            return 0;
+        }
     }
     return reject(why, "invalid_value", "properties.value",
                   "properties.value must be a number");
 }
 
-static int build_properties(json_t *out, const json_t *in,
+static int put_content_ids(struct jw *w, bool *any, const json_t *ids,
+                           struct sg_events_reject *why)
+{
+    json_t *e;
+    size_t i;
+
+    if (!json_is_array(ids) || json_array_size(ids) > CONTENTS_MAX)
+        goto bad;
+    json_array_foreach(ids, i, e) {
+        if (!json_is_string(e) || json_string_length(e) > 256)
+            goto bad;
+    }
+    jw_key(w, any, "content_ids");
+    jw_raw(w, "[", 1);
+    json_array_foreach(ids, i, e) {
+        if (i)
+            jw_raw(w, ",", 1);
+        jw_str(w, json_string_value(e), json_string_length(e));
+    }
+    jw_raw(w, "]", 1);
+    return 0;
+bad:
+    return reject(why, "invalid_field", "properties.content_ids",
+                  "properties.content_ids must be an array of strings");
+}
+
+static int build_properties(struct jw *w, bool *any, const json_t *in,
                             struct sg_events_reject *why)
 {
     static const char *const strs[] = {"content_type", "order_id", "shop_id",
                                        "query", "description",
                                        "search_string"};
-    json_t *props, *cur, *ids;
+    json_t *cur, *val, *n, *ids;
+    bool inner;
+    size_t mark;
     int rc = 0;
 
     if (!in || json_is_null(in))
@@ -342,70 +522,55 @@ static int build_properties(json_t *out, const json_t *in,
     if (!json_is_object(in))
         return reject(why, "invalid_field", "properties",
                       "properties must be an object");
-    props = json_object();
-    if (!props)
-        return SG_ENOMEM;
-    for (size_t i = 0; !rc && i < SG_ARRAY_SIZE(strs); i++) {
-        char path[48];
-
-        snprintf(path, sizeof(path), "properties.%s", strs[i]);
-        rc = copy_str(props, in, strs[i], path, why);
-    }
-    if (!rc)
-        rc = build_contents(props, json_object_get(in, "contents"), why);
     cur = json_object_get(in, "currency");
-    if (!rc && cur && !json_is_null(cur)) {
+    val = json_object_get(in, "value");
+    n = json_object_get(in, "num_items");
+    ids = json_object_get(in, "content_ids");
+    mark = obj_open(w, any, "properties", &inner);
+    for (size_t i = 0; !rc && i < SG_ARRAY_SIZE(strs); i++)
+        rc = copy_str(w, &inner, in, strs[i], "properties", why);
+    if (!rc)
+        rc = build_contents(w, &inner, json_object_get(in, "contents"), why);
+    if (rc)
+        return rc;
+    if (cur && !json_is_null(cur)) {
         if (!json_is_string(cur) ||
             !sg_events_is_currency(json_string_value(cur)))
-            rc = reject(why, "invalid_currency", "properties.currency",
-                        "properties.currency must be an ISO 4217 code");
-        else
-            json_object_set(props, "currency", cur);
+            return reject(why, "invalid_currency", "properties.currency",
+                          "properties.currency must be an ISO 4217 code");
+        jw_key(w, &inner, "currency");
+        jw_str(w, json_string_value(cur), json_string_length(cur));
     }
-    if (!rc)
-        rc = set_value(props, json_object_get(in, "value"), why);
-    if (!rc && json_object_get(in, "value") &&
-        !json_object_get(props, "currency"))
-        rc = reject(why, "invalid_currency", "properties.currency",
-                    "properties.value needs properties.currency");
-    if (!rc) {
-        json_t *n = json_object_get(in, "num_items");
-
-        if (n && !json_is_null(n) && !json_is_integer(n))
-            rc = reject(why, "invalid_field", "properties.num_items",
-                        "properties.num_items must be an integer");
-        else if (n && json_is_integer(n))
-            json_object_set(props, "num_items", n);
+    if (val && !json_is_null(val)) {
+        rc = put_value(w, &inner, val, why);
+        if (rc)
+            return rc;
     }
-    ids = json_object_get(in, "content_ids");
-    if (!rc && ids && !json_is_null(ids)) {
-        size_t i;
-        json_t *e;
-
-        if (!json_is_array(ids) || json_array_size(ids) > CONTENTS_MAX)
-            rc = reject(why, "invalid_field", "properties.content_ids",
-                        "properties.content_ids must be an array of "
-                        "strings");
-        json_array_foreach(ids, i, e) {
-            if (!rc && (!json_is_string(e) || json_string_length(e) > 256))
-                rc = reject(why, "invalid_field", "properties.content_ids",
-                            "properties.content_ids must be an array of "
-                            "strings");
-        }
-        if (!rc)
-            json_object_set(props, "content_ids", ids);
+    if (val && (!cur || json_is_null(cur)))
+        return reject(why, "invalid_currency", "properties.currency",
+                      "properties.value needs properties.currency");
+    if (n && !json_is_null(n)) {
+        if (!json_is_integer(n))
+            return reject(why, "invalid_field", "properties.num_items",
+                          "properties.num_items must be an integer");
+        jw_key(w, &inner, "num_items");
+        jw_int(w, json_integer_value(n));
     }
-    if (!rc && json_object_size(props))
-        rc = json_object_set(out, "properties", props) ? SG_ENOMEM : 0;
-    json_decref(props);
-    return rc;
+    if (ids && !json_is_null(ids)) {
+        rc = put_content_ids(w, &inner, ids, why);
+        if (rc)
+            return rc;
+    }
+    obj_close(w, any, mark, inner);
+    return 0;
 }
 
-static int build_simple_obj(json_t *out, const json_t *in, const char *name,
-                            const char *const *keys, size_t n,
-                            struct sg_events_reject *why)
+static int build_simple_obj(struct jw *w, bool *any, const json_t *in,
+                            const char *name, const char *const *keys,
+                            size_t n, struct sg_events_reject *why)
 {
-    json_t *o;
+    bool inner;
+    size_t mark;
     int rc = 0;
 
     if (!in || json_is_null(in))
@@ -413,18 +578,11 @@ static int build_simple_obj(json_t *out, const json_t *in, const char *name,
     if (!json_is_object(in))
         return reject(why, "invalid_field", name, "%s must be an object",
                       name);
-    o = json_object();
-    if (!o)
-        return SG_ENOMEM;
-    for (size_t i = 0; !rc && i < n; i++) {
-        char path[48];
-
-        snprintf(path, sizeof(path), "%s.%s", name, keys[i]);
-        rc = copy_str(o, in, keys[i], path, why);
-    }
-    if (!rc && json_object_size(o))
-        rc = json_object_set(out, name, o) ? SG_ENOMEM : 0;
-    json_decref(o);
+    mark = obj_open(w, any, name, &inner);
+    for (size_t i = 0; !rc && i < n; i++)
+        rc = copy_str(w, &inner, in, keys[i], name, why);
+    if (!rc)
+        obj_close(w, any, mark, inner);
     return rc;
 }
 
@@ -508,75 +666,18 @@ static int check_identity(struct sg_events_item *it, const json_t *in,
     return 0;
 }
 
-/* Fewest significant digits (1..17) that read back as exactly d. */
-static int shortest_digits(double d)
-{
-    char buf[40];
 
-    for (int p = 1; p < 17; p++) {
-        snprintf(buf, sizeof(buf), "%.*g", p, d);
-        if (strtod(buf, NULL) == d)
-            return p;
-    }
-    return 17;
-}
-
-/* The most digits any real in j needs (0 when it holds none). */
-static int real_digits(const json_t *j)
-{
-    const char *k;
-    json_t *v;
-    size_t i;
-    int p = 0;
-
-    if (json_is_real(j))
-        return shortest_digits(json_real_value(j));
-    if (json_is_object(j)) {
-        json_object_foreach((json_t *)(uintptr_t)j, k, v)
-            p = SG_MAX(p, real_digits(v));
-    } else if (json_is_array(j)) {
-        json_array_foreach(j, i, v)
-            p = SG_MAX(p, real_digits(v));
-    }
-    return p;
-}
-
-/*
- * Compact JSON of ev whose reals read back as the values the client
- * sent: jansson's default (17 digits) turns 19.90 into
- * 19.899999999999999; this uses the fewest digits that round-trip every
- * real of the event.
- */
-static char *dump_event(const json_t *ev, size_t *len_out)
-{
-    size_t flags = JSON_COMPACT, len;
-    int p = real_digits(ev);
-    char *s;
-
-    if (p > 0)
-        flags |= JSON_REAL_PRECISION(p);
-    len = json_dumpb(ev, NULL, 0, flags);
-    if (len == 0)
-        return NULL;
-    s = sg_alloc(len + 1);
-    if (!s)
-        return NULL;
-    if (json_dumpb(ev, s, len, flags) != len) {
-        sg_free(s);
-        return NULL;
-    }
-    s[len] = '\0';
-    *len_out = len;
-    return s;
-}
-
-int sg_events_prepare(struct sg_events_item *out, const json_t *in,
-                      int default_source, const struct sg_events_cfg *cfg,
-                      int64_t now_ms, struct sg_events_reject *why)
+int sg_events_prepare_buf(struct sg_events_item *out, struct sg_buf *b,
+                          struct sg_events_sha *sha, const json_t *in,
+                          int default_source, const struct sg_events_cfg *cfg,
+                          int64_t now_ms, struct sg_events_reject *why)
 {
     static const char *const page_keys[] = {"url", "referrer"};
     static const char *const lead_keys[] = {"lead_id", "lead_event_source"};
-    json_t *ev = NULL, *ldu;
+    struct jw w = {.b = b, .sha = sha, .rc = 0};
+    size_t start = b->len;
+    bool any = true; /* event, event_time and event_id always lead */
+    json_t *ldu;
     int rc;
 
     memset(out, 0, sizeof(*out));
@@ -590,40 +691,75 @@ int sg_events_prepare(struct sg_events_item *out, const json_t *in,
                         cfg, now_ms, why);
     if (rc)
         goto out;
-    ev = json_pack("{s:s, s:I, s:s}", "event", out->event, "event_time",
-                   (json_int_t)out->event_time, "event_id", out->event_id);
-    if (!ev) {
-        rc = SG_ENOMEM;
-        goto out;
-    }
-    rc = build_user(ev, json_object_get(in, "user"), why);
+    jw_raw(&w, "{\"event\":", 9);
+    jw_str(&w, out->event, strlen(out->event));
+    jw_raw(&w, ",\"event_time\":", 14);
+    jw_int(&w, out->event_time);
+    jw_raw(&w, ",\"event_id\":", 12);
+    jw_str(&w, out->event_id, strlen(out->event_id));
+    rc = build_user(&w, &any, json_object_get(in, "user"), why);
     if (!rc)
-        rc = build_properties(ev, json_object_get(in, "properties"), why);
+        rc = build_properties(&w, &any, json_object_get(in, "properties"),
+                              why);
     if (!rc)
-        rc = build_simple_obj(ev, json_object_get(in, "page"), "page",
+        rc = build_simple_obj(&w, &any, json_object_get(in, "page"), "page",
                               page_keys, SG_ARRAY_SIZE(page_keys), why);
     if (!rc && out->source == SG_EVENTS_CRM)
-        rc = build_simple_obj(ev, json_object_get(in, "lead"), "lead",
+        rc = build_simple_obj(&w, &any, json_object_get(in, "lead"), "lead",
                               lead_keys, SG_ARRAY_SIZE(lead_keys), why);
     ldu = json_object_get(in, "limited_data_use");
     if (!rc && ldu && !json_is_null(ldu)) {
-        if (!json_is_boolean(ldu))
+        if (!json_is_boolean(ldu)) {
             rc = reject(why, "invalid_field", "limited_data_use",
                         "limited_data_use must be true or false");
-        else
-            json_object_set(ev, "limited_data_use", ldu);
+        } else {
+            jw_key(&w, &any, "limited_data_use");
+            jw_scalar(&w, ldu);
+        }
     }
-    if (rc)
-        goto out;
-    out->body = dump_event(ev, &out->body_len);
-    if (!out->body)
-        rc = SG_ENOMEM;
+    jw_raw(&w, "}", 1);
+    if (!rc && w.rc)
+        rc = w.rc == SG_ELIMIT ? SG_ELIMIT : SG_ENOMEM;
+    if (!rc) {
+        out->body_off = start;
+        out->body_len = b->len - start;
+    }
 out:
-    json_decref(ev);
     if (rc) {
         int src = out->source;
 
-        sg_events_item_release(out);
+        jw_cut(&w, start);
+        memset(out, 0, sizeof(*out));
+        out->source = src;
+    }
+    return rc;
+}
+
+#define EVENT_BODY_MAX (64u << 10) /* one event's JSON, caps every member */
+
+int sg_events_prepare(struct sg_events_item *out, const json_t *in,
+                      int default_source, const struct sg_events_cfg *cfg,
+                      int64_t now_ms, struct sg_events_reject *why)
+{
+    struct sg_buf b;
+    int rc;
+
+    sg_buf_init(&b, EVENT_BODY_MAX);
+    rc = sg_events_prepare_buf(out, &b, NULL, in, default_source, cfg, now_ms,
+                               why);
+    if (rc == SG_ELIMIT)
+        rc = reject(why, "invalid_shape", NULL, "the event is too large");
+    if (rc == 0) {
+        out->body = sg_buf_detach(&b, &out->body_len);
+        out->body_off = 0;
+        if (!out->body)
+            rc = SG_ENOMEM;
+    }
+    sg_buf_release(&b);
+    if (rc && rc != SG_EINVAL) {
+        int src = out->source;
+
+        memset(out, 0, sizeof(*out));
         out->source = src;
     }
     return rc;
@@ -639,26 +775,17 @@ void sg_events_item_release(struct sg_events_item *it)
 
 /* ---- batches ---- */
 
-/* A JSON string literal of s (escaped), appended to b. */
+int sg_events_json_str(struct sg_buf *b, const char *s, size_t n)
+{
+    struct jw w = {.b = b, .sha = NULL, .rc = 0};
+
+    jw_str(&w, s, n);
+    return w.rc;
+}
+
 static int append_json_str(struct sg_buf *b, const char *s)
 {
-    static const char hx[] = "0123456789abcdef";
-    int rc = sg_buf_append(b, "\"", 1);
-
-    for (; !rc && *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        char esc[7] = {'\\', 'u', '0', '0', hx[c >> 4], hx[c & 15], 0};
-
-        if (c == '"' || c == '\\') {
-            esc[1] = (char)c;
-            rc = sg_buf_append(b, esc, 2);
-        } else if (c < 0x20) {
-            rc = sg_buf_append(b, esc, 6);
-        } else {
-            rc = sg_buf_append(b, s, 1);
-        }
-    }
-    return rc ? rc : sg_buf_append(b, "\"", 1);
+    return sg_events_json_str(b, s, strlen(s));
 }
 
 int sg_events_batch_body(struct sg_buf *out, int source,

@@ -24,11 +24,12 @@ static int ev_insert(void *be, struct sg_events_row *rows, size_t n,
      */
     static const char sql[] =
         "INSERT INTO events (tenant_id, source, source_id, event, event_id, "
-        "event_time, received_at, body) VALUES (?1,?2,?3,?4,?5,?6,?7,?8) "
+        "event_time, received_at, body, batch_id, state) VALUES "
+        "(?1,?2,?3,?4,?5,?6,?7,?8,?10,?11) "
         "ON CONFLICT (tenant_id, source_id, event, event_id) DO UPDATE SET "
         "source = excluded.source, event_time = excluded.event_time, "
         "received_at = excluded.received_at, body = excluded.body, "
-        "batch_id = NULL, state = 0, error = NULL "
+        "batch_id = excluded.batch_id, state = excluded.state, error = NULL "
         "WHERE events.state >= 2 AND events.received_at < ?9 "
         "RETURNING id";
     sqlite3_stmt *st = NULL;
@@ -46,7 +47,16 @@ static int ev_insert(void *be, struct sg_events_row *rows, size_t n,
         sqlite3_bind_text(st, 5, r->event_id, -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 6, r->event_time);
         sqlite3_bind_int64(st, 7, now_ms);
-        sqlite3_bind_text(st, 8, r->body, (int)r->body_len, SQLITE_STATIC);
+        if (r->batch_id) {
+            sqlite3_bind_null(st, 8);
+            sqlite3_bind_int64(st, 10, r->batch_id);
+            sqlite3_bind_int(st, 11, SG_EVENT_BATCHED);
+        } else {
+            sqlite3_bind_text(st, 8, r->body, (int)r->body_len,
+                              SQLITE_STATIC);
+            sqlite3_bind_null(st, 10);
+            sqlite3_bind_int(st, 11, SG_EVENT_PENDING);
+        }
         sqlite3_bind_int64(st, 9, now_ms - window_ms);
         src = sqlite3_step(st);
         if (src == SQLITE_ROW) {
@@ -102,19 +112,23 @@ void sg_events_batch_release(struct sg_events_batch *b)
         sg_free(b->bodies[i]);
     sg_free(b->bodies);
     sg_free(b->lens);
+    sg_free(b->joined);
     memset(b, 0, sizeof(*b));
 }
 
-/* Load the batch row bound to job_id; SG_ENOTFOUND if none. */
-static int batch_find(void *be, int64_t job_id, struct sg_events_batch *out,
-                      struct sg_err *err)
+/*
+ * Load the batch row bound to job_id (with_body: and its joined JSON if
+ * it keeps one); SG_ENOTFOUND if none.
+ */
+static int batch_find(void *be, int64_t job_id, bool with_body,
+                      struct sg_events_batch *out, struct sg_err *err)
 {
     sqlite3_stmt *st = NULL;
     int rc, src;
 
     rc = sg_sql_prep(be,
-              "SELECT id, tenant_id, source, source_id, n FROM event_batches "
-              "WHERE job_id = ?1",
+              "SELECT id, tenant_id, source, source_id, n, body, created_at "
+              "FROM event_batches WHERE job_id = ?1",
               &st, err);
     if (rc)
         return rc;
@@ -129,6 +143,16 @@ static int batch_find(void *be, int64_t job_id, struct sg_events_batch *out,
         snprintf(out->source_id, sizeof(out->source_id), "%s",
                  sid ? (const char *)sid : "");
         out->n = (size_t)sqlite3_column_int64(st, 4);
+        if (with_body && sqlite3_column_type(st, 5) != SQLITE_NULL) {
+            const void *t = sqlite3_column_text(st, 5);
+            size_t len = (size_t)sqlite3_column_bytes(st, 5);
+
+            out->joined = sg_strndup(t ? t : "", len);
+            out->joined_len = len;
+            out->oldest_received_ms = sqlite3_column_int64(st, 6);
+            if (!out->joined)
+                rc = sg_err_set(err, SG_ENOMEM, "out of memory");
+        }
     } else if (src == SQLITE_DONE) {
         rc = SG_ENOTFOUND;
     } else {
@@ -294,9 +318,9 @@ static int ev_seal(void *be, int64_t job_id, int64_t tenant_id, int source,
 
     memset(out, 0, sizeof(*out));
     *remaining_out = 0;
-    rc = batch_find(be, job_id, out, err);
-    if (rc == 0)
-        return batch_bodies(be, out, err); /* a retry: the same events */
+    rc = batch_find(be, job_id, true, out, err);
+    if (rc == 0) /* a retry: the same events */
+        return out->joined ? 0 : batch_bodies(be, out, err);
     if (rc != SG_ENOTFOUND)
         return rc;
     rc = seal_into(be, job_id, tenant_id, source, upto_id, max, now_ms, out,
@@ -329,8 +353,8 @@ static int ev_load(void *be, int64_t job_id, struct sg_events_batch *out,
     int rc;
 
     memset(out, 0, sizeof(*out));
-    rc = batch_find(be, job_id, out, err);
-    if (!rc)
+    rc = batch_find(be, job_id, true, out, err);
+    if (!rc && !out->joined)
         rc = batch_bodies(be, out, err);
     if (rc && rc != SG_ENOTFOUND)
         sg_events_batch_release(out);
@@ -390,12 +414,18 @@ static int ev_batch_result(void *be, int64_t job_id, int state,
     int rc, src = SQLITE_DONE;
 
     memset(&b, 0, sizeof(b));
-    rc = batch_find(be, job_id, &b, err);
+    rc = batch_find(be, job_id, false, &b, err);
     if (rc)
         return rc;
+    /*
+     * A sent batch's joined JSON goes, like its events' bodies; one with
+     * refused events keeps it (digests only), as refused events keep
+     * theirs.
+     */
     rc = sg_sql_prep(be,
               "UPDATE event_batches SET state = ?2, failed = ?3, error = ?4, "
-              "done_at = ?5 WHERE id = ?1",
+              "done_at = ?5, body = CASE WHEN ?2 = 2 AND ?3 = 0 THEN NULL "
+              "ELSE body END WHERE id = ?1",
               &st, err);
     if (rc)
         return rc;
@@ -566,6 +596,56 @@ static int ev_counts(void *be, int64_t tenant_id, struct sg_events_counts *out,
     return 0;
 }
 
+static int ev_batch_next_id(void *be, int64_t *id_out, struct sg_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc, src;
+
+    *id_out = 0;
+    rc = sg_sql_prep(be, "SELECT COALESCE(MAX(id), 0) + 1 FROM event_batches",
+                     &st, err);
+    if (rc)
+        return rc;
+    src = sqlite3_step(st);
+    if (src == SQLITE_ROW)
+        *id_out = sqlite3_column_int64(st, 0);
+    else
+        rc = sg_sqlite_error(be, src, "events batch id", err);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int ev_batch_put(void *be, int64_t batch_id, int64_t job_id,
+                        int64_t tenant_id, int source, const char *source_id,
+                        size_t n, const char *body, size_t len, int64_t now_ms,
+                        struct sg_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc, src;
+
+    if (len > INT_MAX)
+        return sg_err_set(err, SG_ELIMIT, "batch too large");
+    rc = sg_sql_prep(be,
+              "INSERT INTO event_batches (id, tenant_id, source, source_id, "
+              "job_id, n, created_at, body) VALUES (?1,?2,?3,?4,?5,?6,?7,?8)",
+              &st, err);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, batch_id);
+    sqlite3_bind_int64(st, 2, tenant_id);
+    sqlite3_bind_int(st, 3, source);
+    sqlite3_bind_text(st, 4, source_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 5, job_id);
+    sqlite3_bind_int64(st, 6, (sqlite3_int64)n);
+    sqlite3_bind_int64(st, 7, now_ms);
+    sqlite3_bind_text(st, 8, body, (int)len, SQLITE_STATIC);
+    src = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return src == SQLITE_DONE
+               ? 0
+               : sg_sqlite_error(be, src, "events batch put", err);
+}
+
 const struct sg_events_store_ops sg_events_store_sqlite = {
     .version = SG_EVENTS_STORE_OPS_VERSION,
     .backend = "sqlite",
@@ -580,6 +660,8 @@ const struct sg_events_store_ops sg_events_store_sqlite = {
     .seal_new = ev_seal_new,
     .load = ev_load,
     .trigger_cancel = ev_trigger_cancel,
+    .batch_next_id = ev_batch_next_id,
+    .batch_put = ev_batch_put,
 };
 
 const struct sg_events_store_ops *sg_events_store_for(const char *backend)
