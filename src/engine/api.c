@@ -123,15 +123,42 @@ int sg_engine__audit(struct sg_store_tx *tx, const struct sg_api_op *op,
     return sg_store_tx_audit(tx, &a, err);
 }
 
+void sg_engine__reply_unstored(struct sg_http_deferred *d, int rc,
+                               const char *msg)
+{
+    /* A full disk clears when an operator frees space: come back later. */
+    static const struct sg_http_header soon = {"retry-after", "1"};
+    static const struct sg_http_header later = {"retry-after", "5"};
+    bool full = rc == SG_EFULL;
+    const char *code = full ? "storage_full"
+                       : rc == SG_EBUSY ? "busy" : "storage_unavailable";
+    json_t *j;
+    char *text = NULL;
+    size_t len = 0;
+
+    if (full)
+        msg = "the store's disk is full; nothing was saved, retry later";
+    j = json_pack("{s:{s:s,s:s}}", "error", "code", code, "message",
+                  msg && msg[0] ? msg : "nothing was saved; retry");
+    if (j)
+        text = sg_json_dump(j, &len);
+    json_decref(j);
+    if (!text) {
+        sg_http_deferred_reply_error(d, 503, code, "retry");
+        return;
+    }
+    sg_http_deferred_reply_ex(d, 503, "application/json", text, len,
+                              full ? &later : &soon, 1);
+    sg_free(text);
+}
+
 static void op_done(void *arg, int rc, const struct sg_err *err)
 {
     struct sg_api_op *op = arg;
 
     if (rc) {
         /* Nothing committed: say so, and that a retry may work. */
-        sg_http_deferred_reply_error(op->d, 503, "storage_unavailable",
-                                     err && err->msg[0] ? err->msg
-                                                        : "store failed");
+        sg_engine__reply_unstored(op->d, rc, err ? err->msg : NULL);
     } else if (op->err_code) {
         sg_http_deferred_reply_error(op->d, op->status, op->err_code,
                                      op->err_msg);
@@ -147,8 +174,8 @@ static void op_done(void *arg, int rc, const struct sg_err *err)
 void sg_engine__op_submit(struct sg_api_op *op, sg_store_write_fn fn)
 {
     if (sg_store_submit(op->e->store, fn, op_done, op) != 0) {
-        sg_http_deferred_reply_error(op->d, 503, "busy",
-                                     "write queue full; retry shortly");
+        sg_engine__reply_unstored(op->d, SG_EBUSY,
+                                  "write queue full; retry shortly");
         op_free(op);
     }
 }

@@ -73,16 +73,10 @@ static void inbox_done(void *arg, int rc, const struct sg_err *err)
     int n;
 
     if (rc) {
-        static const struct sg_http_header retry = {"retry-after", "1"};
-        static const char msg[] =
-            "{\"error\":{\"code\":\"storage_unavailable\",\"message\":"
-            "\"not stored; retry\"}}";
-
         atomic_fetch_add(&op->e->wh_store_busy, 1);
         sg_log(SG_LOG_WARN, "intake", "msg=\"inbox write failed\" err=\"%s\"",
                err ? err->msg : "");
-        sg_http_deferred_reply_ex(op->d, 503, "application/json", msg,
-                                  sizeof(msg) - 1, &retry, 1);
+        sg_engine__reply_unstored(op->d, rc, "not stored; retry");
     } else {
         atomic_fetch_add(op->dup ? &op->e->wh_duplicate : &op->e->wh_accepted,
                          1);

@@ -87,6 +87,13 @@ struct sg_api_op *sg_engine__op_new(struct sg_engine *e,
                                     const struct sg_caller *who);
 /* Submit; answers 503 itself when the store queue is full. */
 void sg_engine__op_submit(struct sg_api_op *op, sg_store_write_fn fn);
+/*
+ * Answer 503 for a write the store did not commit (rc from the store):
+ * a JSON error whose code names the cause (storage_full for SG_EFULL,
+ * busy, storage_unavailable) and a Retry-After (5 s when full, else 1).
+ */
+void sg_engine__reply_unstored(struct sg_http_deferred *d, int rc,
+                               const char *msg);
 /* Set an error outcome inside fn. */
 void sg_engine__op_fail(struct sg_api_op *op, int status, const char *code,
                         const char *fmt, ...) SG_PRINTF(4, 5);
@@ -134,18 +141,36 @@ int sg_engine__tiktok_access(struct sg_engine *e, int64_t tenant_id,
 void sg_engine__tiktok_refresh_soon(struct sg_engine *e, int64_t tenant_id);
 
 /*
+ * The TikTok Shop worker (tiktok_api.c). kick: work was queued for it
+ * (order ids to read, shipments or decisions to send), possibly inside a
+ * transaction not yet committed; the worker waits for that commit and
+ * runs its ticks now instead of at its idle interval. Any thread.
+ * pace: worker thread only; takes a token of the (shop, endpoint) budget
+ * ([jobs] rate_per_sec and burst, like the dispatcher's) and returns 0,
+ * or the ms until one may be free without taking it. pace_pause: after a
+ * 429, no token for ms.
+ */
+void sg_engine__tiktok_kick(struct sg_engine *e);
+int64_t sg_engine__tiktok_pace(struct sg_engine *e, const char *shop_id,
+                               const char *endpoint);
+void sg_engine__tiktok_pace_pause(struct sg_engine *e, const char *shop_id,
+                                  const char *endpoint, int64_t ms);
+
+/*
  * Orders (orders_sync.c, orders_api.c). orders_inbox queues the order a
  * TikTok Shop webhook names, inside the inbox processor's transaction;
  * orders_tick runs on the TikTok Shop worker thread (it unseals tokens):
- * the reconciliation poll when due, then the queued order details.
+ * the reconciliation poll when due, then the queued order details; it
+ * returns how long the worker may sleep before the next tick (0: more is
+ * ready now). fulfil_tick likewise.
  */
 struct sg_connector;
 int sg_engine__orders_init(struct sg_engine *e, struct sg_err *err);
 void sg_engine__orders_free(struct sg_engine *e);
 int sg_engine__orders_inbox(struct sg_engine *e, struct sg_store_tx *tx,
                             const struct sg_inbox *row, struct sg_err *err);
-void sg_engine__orders_tick(struct sg_engine *e, struct sg_connector *c,
-                            const unsigned char *key);
+int64_t sg_engine__orders_tick(struct sg_engine *e, struct sg_connector *c,
+                               const unsigned char *key);
 int sg_engine__orders_metrics(struct sg_engine *e, struct sg_buf *out);
 void sg_engine__register_orders(struct sg_engine *e);
 
@@ -163,8 +188,8 @@ int sg_engine__fulfil_after_apply(struct sg_engine *e, struct sg_store_tx *tx,
                                   struct sg_err *err);
 int sg_engine__fulfil_inbox(struct sg_engine *e, struct sg_store_tx *tx,
                             const struct sg_inbox *row, struct sg_err *err);
-void sg_engine__fulfil_tick(struct sg_engine *e, struct sg_connector *c,
-                            const unsigned char *key);
+int64_t sg_engine__fulfil_tick(struct sg_engine *e, struct sg_connector *c,
+                               const unsigned char *key);
 void sg_engine__register_fulfil(struct sg_engine *e);
 
 /* JSON views of rows, new references. */
