@@ -85,7 +85,7 @@ static int prepare_dir(struct sg_demo *d, struct sg_err *err)
     char abs[PATH_MAX], path[SG_DEMO_PATH_MAX];
     const char *sbx_settings =
         "{\"webhook_dup_pct\": 5, \"webhook_reorder_pct\": 5,\n"
-        " \"webhook_reorder_ms\": 200}\n";
+        " \"webhook_reorder_ms\": 200, \"webhook_concurrency\": 64}\n";
     int rc;
 
     if (mkdir(d->dir, 0700) != 0 && errno != EEXIST)
@@ -131,7 +131,11 @@ static int write_conf(struct sg_demo *d, const json_t *info,
         "[server]\nlisten = 127.0.0.1:%u\nthreads = 2\n\n"
         "[store]\npath = %s\n\n[log]\nlevel = warn\n\n"
         "[security]\nallow_private_urls = true\n\n"
-        "[notify]\nurl = %s/hook\nsecret = %s\n\n"
+        /* No [notify] url: the engine would forward every TikTok
+         * webhook there as webhook.generic, and the warehouse wants only
+         * its exports (fulfilment's warehouse_url, set in start_serve),
+         * which the secret signs. */
+        "[notify]\nsecret = %s\n\n"
         "[jobs]\nbackoff_base_ms = 100\nbackoff_max_ms = 2000\n\n"
 
         "[catalog]\ncategory_rules = %s\ncategory_map = %s\n\n"
@@ -139,7 +143,7 @@ static int write_conf(struct sg_demo *d, const json_t *info,
         "service_id = svc-demo\napi_base_url = %s\nauth_base_url = %s\n"
         "authorize_url = %s/open/authorize\n\n"
         "[secrets]\nkey_file = %s/surge.key\n",
-        d->port, d->db, sg_http_server_url(d->wh.srv), d->wh.secret,
+        d->port, d->db, d->wh.secret,
         d->categories,
         d->map, sg_json_str(info, "app_key"), sg_json_str(info, "app_secret"),
         d->sbx.url, d->sbx.url, d->sbx.url, dir);
@@ -472,34 +476,56 @@ static json_t *timing(bool fulfilment)
                      "complete_s", 864000);
 }
 
-/* The merchant approves buyers' returns through Surge, when it can. */
+/*
+ * The merchant approves buyers' returns through Surge, when it can: every
+ * return Surge holds that still waits for the seller and has no decision
+ * yet, by Surge's id, with an idempotency key.
+ */
 static void approve_returns(struct sg_demo *d)
 {
-    json_t *st = NULL, *r;
-    size_t i;
+    int64_t after = 0;
 
     if (!d->returns_available)
         return;
-    sg_demo__http(&st, "GET", d->sbx.url, "/sandbox/v1/state/returns", NULL,
-                  NULL);
-    json_array_foreach(json_object_get(st, "returns"), i, r) {
-        const char *id = sg_json_str(r, "return_id");
-        const char *status = sg_json_str(r, "return_status");
+    for (int page = 0; page < 50; page++) {
+        json_t *doc = NULL, *r, *next;
         char path[200];
-        long code;
+        size_t i;
 
-        if (!id)
-            id = sg_json_str(r, "id");
-        if (!id || !status || !strstr(status, "PENDING"))
-            continue;
-        snprintf(path, sizeof(path), "/api/v1/returns/%s/approve", id);
-        code = sg_demo__http(NULL, "POST", d->serve.url, path, "{}", d->key);
-        if (code >= 200 && code < 300)
-            d->returns_approved++;
-        else
-            d->returns_failed++;
+        snprintf(path, sizeof(path), "/api/v1/returns?limit=200&after=%"
+                 PRId64, after);
+        if (sg_demo__http(&doc, "GET", d->serve.url, path, NULL, d->key) !=
+            200) {
+            json_decref(doc);
+            break;
+        }
+        json_array_foreach(json_object_get(doc, "returns"), i, r) {
+            const char *status = sg_json_str(r, "status");
+            const char *decision = sg_json_str(r, "decision");
+            int64_t id = sg_json_int(r, "id", 0);
+            char body[96];
+            long code;
+
+            if (id <= 0 || !status || !strstr(status, "PENDING") ||
+                (decision && decision[0]))
+                continue;
+            snprintf(path, sizeof(path), "/api/v1/returns/%" PRId64
+                     "/approve", id);
+            snprintf(body, sizeof(body), "{\"idempotency_key\":"
+                     "\"demo-return-%" PRId64 "\"}", id);
+            code = sg_demo__http(NULL, "POST", d->serve.url, path, body,
+                                 d->key);
+            if (code >= 200 && code < 300)
+                d->returns_approved++;
+            else
+                d->returns_failed++;
+        }
+        next = json_object_get(doc, "next_after");
+        after = json_is_integer(next) ? json_integer_value(next) : 0;
+        json_decref(doc);
+        if (after <= 0)
+            break;
     }
-    json_decref(st);
 }
 
 /* Wait (at most ms) until Surge holds every sandbox order with the same

@@ -28,9 +28,13 @@
 #define POLL_PAGES_MAX      50   /* pages per shop per poll */
 #define POLL_PAGE_SIZE      100
 #define POLL_SHOPS_MAX      100
+#define IDLE_MS             1000 /* nothing queued: a kick wakes us */
+#define PACE_DETAIL         "order_detail"
+#define PACE_SEARCH         "order_search"
 
 struct sg_orders_engine {
     int64_t last_poll_ms; /* monotonic; 0 = never */
+    int64_t fetch_after_ms; /* monotonic; no detail read before (backoff) */
     int policy;           /* enum sg_oversold_policy */
     atomic_ulong applied, oversold, fetch_errors, polls;
 };
@@ -47,7 +51,6 @@ int sg_engine__orders_inbox(struct sg_engine *e, struct sg_store_tx *tx,
     int64_t type;
     int rc = 0;
 
-    (void)e;
     if (sg_json_parse(&j, row->body, row->body_len, 32, NULL, NULL) != 0)
         return 0; /* kept, ignored: the intake checked it once */
     type = sg_json_int(j, "type", 0);
@@ -82,6 +85,8 @@ int sg_engine__orders_inbox(struct sg_engine *e, struct sg_store_tx *tx,
                               type <= 3 ? sg_json_int(data, "update_time", 0)
                                         : 0,
                               reason, err);
+    if (!rc)
+        sg_engine__tiktok_kick(e);
 out:
     json_decref(j);
     return rc;
@@ -306,10 +311,31 @@ static void cancel_oversold(struct sg_engine *e, struct sg_connector *c,
     (void)sg_store_write(e->store, write_action, &op, &err);
 }
 
-/* Read the detail of rows (one shop, at most 50) and apply it. */
-static void fetch_batch(struct sg_engine *e, struct sg_connector *c,
-                        const unsigned char *key, struct shop_ctx *s,
-                        const struct sg_order_fetch *rows, size_t n)
+/*
+ * After a failed read: retry at once the first time (one 429 or 500 among
+ * many calls says little), then after 100 ms doubling with the rows'
+ * attempts, or the Retry-After when longer.
+ */
+static int64_t retry_wait_ms(const struct sg_order_fetch *rows, size_t n,
+                             const struct sg_err *err)
+{
+    int attempts = 0;
+
+    for (size_t i = 0; i < n; i++)
+        attempts = SG_MAX(attempts, rows[i].attempts);
+    if (attempts == 0)
+        return err->retry_after_ms;
+    return SG_MAX((int64_t)100 << SG_MIN(attempts - 1, 4),
+                  err->retry_after_ms);
+}
+
+/*
+ * Read the detail of rows (one shop, at most 50) and apply it. Returns
+ * -1 when done, or how long to wait before reading these rows again.
+ */
+static int64_t fetch_batch(struct sg_engine *e, struct sg_connector *c,
+                           const unsigned char *key, struct shop_ctx *s,
+                           const struct sg_order_fetch *rows, size_t n)
 {
     struct sg_orders_engine *oe = e->orders;
     const char *ids[SG_TTS_ORDER_IDS_MAX];
@@ -317,6 +343,7 @@ static void fetch_batch(struct sg_engine *e, struct sg_connector *c,
     bool seen[SG_TTS_ORDER_IDS_MAX] = {false};
     json_t *arr = NULL, *jo;
     struct sg_err err;
+    int64_t wait = -1;
     size_t i;
     int rc;
 
@@ -337,15 +364,21 @@ static void fetch_batch(struct sg_engine *e, struct sg_connector *c,
         atomic_fetch_add(&oe->fetch_errors, 1);
         sg_log(SG_LOG_WARN, "orders", "msg=\"order detail failed\" shop=%s "
                "ids=%zu err=\"%s\"", s->shop.shop_id, n, err.msg);
+        wait = retry_wait_ms(rows, n, &err);
+        if (rc == SG_ELIMIT)
+            sg_engine__tiktok_pace_pause(e, s->shop.shop_id, PACE_DETAIL,
+                                         err.retry_after_ms);
         sg_err_init(&err);
         (void)sg_store_write(e->store, write_failed, &fb, &err);
-        return;
+        return wait;
     }
     b.orders = sg_calloc(json_array_size(arr) + 1, sizeof(*b.orders));
     b.newly = sg_calloc(json_array_size(arr) + 1, sizeof(*b.newly));
     b.seen = seen;
-    if (!b.orders || !b.newly)
+    if (!b.orders || !b.newly) {
+        wait = 100;
         goto out;
+    }
     json_array_foreach(arr, i, jo) {
         struct sg_order *o = &b.orders[b.n_orders];
 
@@ -369,6 +402,7 @@ static void fetch_batch(struct sg_engine *e, struct sg_connector *c,
         atomic_fetch_add(&oe->fetch_errors, 1);
         sg_log(SG_LOG_WARN, "orders", "msg=\"applying orders failed; will "
                "retry\" shop=%s err=\"%s\"", s->shop.shop_id, err.msg);
+        wait = 100;
         goto out;
     }
     for (i = 0; i < b.n_orders; i++) {
@@ -384,31 +418,47 @@ out:
     sg_order_list_free(b.orders, b.n_orders);
     sg_free(b.newly);
     json_decref(arr);
+    return wait;
 }
 
-/* Work through the fetch queue: rows come grouped by shop. */
-static void fetch_pending(struct sg_engine *e, struct sg_connector *c,
-                          const unsigned char *key)
+/*
+ * Work through the fetch queue: rows come grouped by shop, and each
+ * batch of at most 50 ids of one shop is one detail call, made as soon
+ * as the pacer has a token. Returns how long the worker may wait: 0 when
+ * a full page was read and went through (more may be queued), the
+ * pacer's or the retry's wait, or IDLE_MS when the queue is drained (a
+ * kick wakes the worker when ids are queued).
+ */
+static int64_t fetch_pending(struct sg_engine *e, struct sg_connector *c,
+                             const unsigned char *key)
 {
     struct sg_order_fetch *rows = NULL;
     struct sg_err err;
     size_t n = 0, i = 0;
+    int64_t wait = IDLE_MS, paced = 0;
 
     sg_err_init(&err);
     if (sg_orders_fetch_pending(e->store, FETCH_PENDING_MAX, &rows, &n,
                                 &err) != 0) {
         sg_log(SG_LOG_WARN, "orders", "msg=\"fetch queue read failed\" "
                "err=\"%s\"", err.msg);
-        return;
+        return IDLE_MS;
     }
     while (i < n) {
         struct shop_ctx s;
         size_t j = i;
+        int64_t w;
 
         while (j < n && j - i < SG_TTS_ORDER_IDS_MAX &&
                strcmp(rows[j].shop_id, rows[i].shop_id) == 0 &&
                strcmp(rows[j].channel, rows[i].channel) == 0)
             j++;
+        w = sg_engine__tiktok_pace(e, rows[i].shop_id, PACE_DETAIL);
+        if (w > 0) {
+            paced = paced ? SG_MIN(paced, w) : w;
+            i = j;
+            continue;
+        }
         sg_err_init(&err);
         if (shop_open(e, key, rows[i].shop_id, &s, &err) != 0) {
             struct fail_batch fb = {.rows = rows + i, .n = j - i};
@@ -417,12 +467,23 @@ static void fetch_pending(struct sg_engine *e, struct sg_connector *c,
                    "err=\"%s\"", rows[i].shop_id, err.msg);
             sg_err_init(&err);
             (void)sg_store_write(e->store, write_failed, &fb, &err);
-        } else
-            fetch_batch(e, c, key, &s, rows + i, j - i);
+            wait = SG_MIN(wait, IDLE_MS);
+        } else {
+            w = fetch_batch(e, c, key, &s, rows + i, j - i);
+            if (w >= 0)
+                wait = SG_MIN(wait, w);
+        }
         shop_ctx_release(&s);
         i = j;
     }
     sg_free(rows);
+    /* A failed read holds the queue back for its backoff. */
+    if (wait < IDLE_MS && wait > 0)
+        e->orders->fetch_after_ms = sg_mono_ms() + wait;
+    /* Out of budget: come back when a token is due, not before. */
+    if (paced)
+        return SG_MIN(wait, paced);
+    return n == FETCH_PENDING_MAX ? 0 : wait;
 }
 
 /* ---- the reconciliation poll ---- */
@@ -479,6 +540,14 @@ static void poll_shop(struct sg_engine *e, struct sg_connector *c,
         char *next = NULL;
         size_t n = 0;
 
+        int64_t w;
+
+        /* The poll is rare; it waits for its token in place. */
+        while ((w = sg_engine__tiktok_pace(e, shop_id, PACE_SEARCH)) > 0) {
+            struct timespec ts = {0, (long)SG_MIN(w, 999) * 1000000L};
+
+            nanosleep(&ts, NULL);
+        }
         sg_err_init(&err);
         rc = c->ops->search_orders(c, s.access, &q, &refs, &n, &next, &err);
         if (rc == SG_ESTALE && page == 0) {
@@ -526,20 +595,22 @@ static void poll_all(struct sg_engine *e, struct sg_connector *c,
     atomic_fetch_add(&e->orders->polls, 1);
 }
 
-void sg_engine__orders_tick(struct sg_engine *e, struct sg_connector *c,
-                            const unsigned char *key)
+int64_t sg_engine__orders_tick(struct sg_engine *e, struct sg_connector *c,
+                               const unsigned char *key)
 {
     struct sg_orders_engine *oe = e->orders;
     int64_t now = sg_mono_ms();
 
     if (!oe || !c->ops->get_orders || !c->ops->search_orders)
-        return;
+        return IDLE_MS;
     if (oe->last_poll_ms == 0 ||
         now - oe->last_poll_ms >= (int64_t)e->cfg->orders.poll_interval_ms) {
         oe->last_poll_ms = now;
         poll_all(e, c, key);
     }
-    fetch_pending(e, c, key);
+    if (now < oe->fetch_after_ms)
+        return oe->fetch_after_ms - now;
+    return fetch_pending(e, c, key);
 }
 
 /* ---- lifecycle, metrics ---- */

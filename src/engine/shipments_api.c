@@ -23,7 +23,12 @@
 
 #include <errno.h>
 
-#define WORK_MAX          20  /* shipments or decisions per tick */
+#define WORK_MAX          20  /* decisions or returns per tick */
+#define SHIP_PER_TICK     10  /* shipments per tick */
+#define IDLE_MS           1000 /* nothing pending: a kick wakes us */
+#define PACE_SHIP         "ship"
+#define PACE_DECIDE       "decide"
+#define PACE_RETURN       "return_detail"
 #define SHIP_ATTEMPTS_MAX 10  /* failed channel calls before "failed" */
 #define LINE_IDS_MAX      SG_TTS_SHIP_LINES_MAX
 
@@ -153,12 +158,13 @@ struct ship_done {
     int64_t id, tenant_id;
     const char *status, *package_id, *error;
     const char *shop_id, *channel_order_id;
+    char pkg[65];
+    char msg[256];
 };
 
-static int write_ship_done(struct sg_store_tx *tx, void *arg,
-                           struct sg_err *err)
+static int write_ship_one(struct sg_store_tx *tx, const struct ship_done *d,
+                          struct sg_err *err)
 {
-    struct ship_done *d = arg;
     int rc = sg_shipment_result(tx, d->id, d->status, d->package_id,
                                 d->error, err);
 
@@ -167,6 +173,23 @@ static int write_ship_done(struct sg_store_tx *tx, void *arg,
         rc = sg_orders_fetch_mark(tx, d->tenant_id, SG_TTS_PLATFORM,
                                   d->shop_id, d->channel_order_id, 0,
                                   "shipment", err);
+    return rc;
+}
+
+struct ship_batch {
+    struct ship_done *d;
+    size_t n;
+};
+
+/* The outcomes of one tick's shipments, in one transaction. */
+static int write_ship_done(struct sg_store_tx *tx, void *arg,
+                           struct sg_err *err)
+{
+    struct ship_batch *b = arg;
+    int rc = 0;
+
+    for (size_t i = 0; i < b->n && !rc; i++)
+        rc = write_ship_one(tx, &b->d[i], err);
     return rc;
 }
 
@@ -186,59 +209,137 @@ static size_t split_ids(char *list, const char **ids, size_t max)
     return n;
 }
 
-static void ship_one(struct sg_engine *e, struct sg_connector *c,
-                     const unsigned char *key, struct sg_shipment *s)
+/*
+ * Ship s through the channel with t (the shop's token, opened by the
+ * caller and refreshed here after a 105002); the outcome goes to d, for
+ * the caller's write. Returns 0, or how long to wait before retrying.
+ */
+static int64_t ship_one(struct sg_engine *e, struct sg_connector *c,
+                        const unsigned char *key, struct shop_tok *t,
+                        struct sg_shipment *s, struct ship_done *d)
 {
     static const char *ids[LINE_IDS_MAX];
-    struct ship_done d = {.id = s->id, .tenant_id = s->tenant_id,
-                          .shop_id = s->shop_id,
-                          .channel_order_id = s->channel_order_id};
     struct sg_conn_shipment cs;
-    struct shop_tok t;
     struct sg_err err;
-    char pkg[65] = "";
+    int64_t wait = 0;
     int rc;
 
+    d->id = s->id;
+    d->tenant_id = s->tenant_id;
+    d->shop_id = s->shop_id;
+    d->channel_order_id = s->channel_order_id;
+    d->pkg[0] = '\0';
     sg_err_init(&err);
     memset(&cs, 0, sizeof(cs));
-    rc = tok_open(e, key, s->shop_id, &t, &err);
-    if (!rc) {
-        cs.shop_cipher = t.shop.cipher;
-        cs.order_id = s->channel_order_id;
-        cs.package_id = s->package_id;
-        cs.n_line_ids = split_ids(s->line_ids, ids, LINE_IDS_MAX);
-        cs.line_ids = ids;
-        cs.tracking_number = s->tracking_number;
-        cs.carrier = s->carrier;
-        cs.weight_g = s->weight_g;
-        rc = c->ops->ship(c, t.access, &cs, pkg, &err);
-        if (rc == SG_ESTALE) {
-            sg_err_init(&err);
-            rc = tok_refresh(e, c, key, &t, &err);
-            if (!rc) {
-                cs.shop_cipher = t.shop.cipher;
-                rc = c->ops->ship(c, t.access, &cs, pkg, &err);
-            }
+    cs.shop_cipher = t->shop.cipher;
+    cs.order_id = s->channel_order_id;
+    cs.package_id = s->package_id;
+    cs.n_line_ids = split_ids(s->line_ids, ids, LINE_IDS_MAX);
+    cs.line_ids = ids;
+    cs.tracking_number = s->tracking_number;
+    cs.carrier = s->carrier;
+    cs.weight_g = s->weight_g;
+    rc = c->ops->ship(c, t->access, &cs, d->pkg, &err);
+    if (rc == SG_ESTALE) {
+        sg_err_init(&err);
+        rc = tok_refresh(e, c, key, t, &err);
+        if (!rc) {
+            cs.shop_cipher = t->shop.cipher;
+            rc = c->ops->ship(c, t->access, &cs, d->pkg, &err);
         }
     }
-    tok_release(&t);
     if (!rc) {
-        d.status = "shipped";
-        d.package_id = pkg;
-        d.error = "";
+        d->status = "shipped";
+        d->package_id = d->pkg;
+        d->error = "";
     } else {
         /* A refusal is final; a transport or server error is retried. */
         bool again = err.retryable && s->attempts + 1 < SHIP_ATTEMPTS_MAX;
 
-        d.status = again ? "pending" : "failed";
-        d.error = err.msg;
+        d->status = again ? "pending" : "failed";
+        snprintf(d->msg, sizeof(d->msg), "%s", err.msg);
+        d->error = d->msg;
+        if (rc == SG_ELIMIT)
+            sg_engine__tiktok_pace_pause(e, s->shop_id, PACE_SHIP,
+                                         err.retry_after_ms);
+        if (again)
+            wait = SG_MAX((int64_t)100 << SG_MIN(s->attempts, 4),
+                          err.retry_after_ms);
     }
     sg_log(rc ? SG_LOG_WARN : SG_LOG_INFO, "fulfil",
            "msg=\"shipment %s\" shipment=%" PRId64 " order=%s package=%s "
-           "err=\"%s\"", d.status, s->id, s->channel_order_id, pkg,
+           "err=\"%s\"", d->status, s->id, s->channel_order_id, d->pkg,
            rc ? err.msg : "");
+    return wait;
+}
+
+/*
+ * Up to SHIP_PER_TICK pending shipments, oldest first, each as soon as
+ * the pacer has a token for its shop (the token is unsealed once per
+ * shop); their outcomes are written together. Few per tick, so order
+ * details are read between them during a spike.
+ */
+static int64_t ship_pending(struct sg_engine *e, struct sg_connector *c,
+                            const unsigned char *key)
+{
+    struct sg_shipment *ships = NULL;
+    struct ship_done done[SHIP_PER_TICK];
+    struct ship_batch b = {.d = done};
+    struct shop_tok t;
+    struct sg_err err;
+    size_t n = 0;
+    int64_t wait = IDLE_MS;
+
+    memset(&t, 0, sizeof(t));
     sg_err_init(&err);
-    (void)sg_store_write(e->store, write_ship_done, &d, &err);
+    if (sg_shipments_list(e->store, 0, 0, "pending", 0, SHIP_PER_TICK, &ships,
+                          &n, &err) != 0)
+        return IDLE_MS;
+    if (n == SHIP_PER_TICK)
+        wait = 0; /* more may be pending */
+    for (size_t i = 0; i < n; i++) {
+        struct ship_done *d = &done[b.n];
+        int64_t w = sg_engine__tiktok_pace(e, ships[i].shop_id, PACE_SHIP);
+
+        if (w > 0) {
+            /* Out of budget: come back when a token is due, not before. */
+            wait = w;
+            break;
+        }
+        memset(d, 0, sizeof(*d));
+        if (!t.access || strcmp(t.shop.shop_id, ships[i].shop_id) != 0) {
+            tok_release(&t);
+            sg_err_init(&err);
+            if (tok_open(e, key, ships[i].shop_id, &t, &err) != 0) {
+                tok_release(&t);
+                sg_log(SG_LOG_WARN, "fulfil", "msg=\"shipment failed\" "
+                       "shipment=%" PRId64 " err=\"%s\"", ships[i].id,
+                       err.msg);
+                d->id = ships[i].id;
+                d->tenant_id = ships[i].tenant_id;
+                d->status = "failed";
+                snprintf(d->msg, sizeof(d->msg), "%s", err.msg);
+                d->error = d->msg;
+                d->shop_id = ships[i].shop_id;
+                d->channel_order_id = ships[i].channel_order_id;
+                b.n++;
+                continue;
+            }
+        }
+        w = ship_one(e, c, key, &t, &ships[i], d);
+        if (w > 0)
+            wait = SG_MIN(wait, w);
+        b.n++;
+    }
+    tok_release(&t);
+    sg_err_init(&err);
+    if (b.n && sg_store_write(e->store, write_ship_done, &b, &err) != 0) {
+        sg_log(SG_LOG_WARN, "fulfil", "msg=\"shipment outcomes not "
+               "stored; they repeat\" err=\"%s\"", err.msg);
+        wait = SG_MIN(wait, 100);
+    }
+    sg_shipment_list_free(ships, n);
+    return wait;
 }
 
 struct as_done {
@@ -370,37 +471,47 @@ static int write_viral(struct sg_store_tx *tx, void *arg, struct sg_err *err)
 
 static int64_t viral_last_ms; /* worker thread only */
 
-void sg_engine__fulfil_tick(struct sg_engine *e, struct sg_connector *c,
-                            const unsigned char *key)
+int64_t sg_engine__fulfil_tick(struct sg_engine *e, struct sg_connector *c,
+                               const unsigned char *key)
 {
-    struct sg_shipment *ships = NULL;
     struct sg_aftersale *as = NULL;
     struct sg_as_filter f = {.limit = WORK_MAX};
     struct sg_err err;
     size_t n = 0;
-    int64_t now = sg_mono_ms();
+    int64_t now = sg_mono_ms(), wait;
 
     if (!c->ops->ship || !c->ops->decide || !c->ops->get_returns)
-        return;
+        return IDLE_MS;
+    wait = ship_pending(e, c, key);
     sg_err_init(&err);
-    if (sg_shipments_list(e->store, 0, 0, "pending", 0, WORK_MAX, &ships, &n,
-                          &err) == 0)
-        for (size_t i = 0; i < n; i++)
-            ship_one(e, c, key, &ships[i]);
-    sg_shipment_list_free(ships, n);
     f.work = 1;
-    n = 0;
     if (sg_aftersales_list(e->store, 0, &f, &as, &n, &err) == 0)
-        for (size_t i = 0; i < n; i++)
+        for (size_t i = 0; i < n; i++) {
+            int64_t w = sg_engine__tiktok_pace(e, as[i].shop_id,
+                                               PACE_DECIDE);
+
+            if (w > 0) {
+                wait = SG_MIN(wait, w);
+                break;
+            }
             decide_one(e, c, key, &as[i]);
+        }
     sg_aftersale_list_free(as, n);
     as = NULL;
     f.work = 2;
     f.kind = "return";
     n = 0;
     if (sg_aftersales_list(e->store, 0, &f, &as, &n, &err) == 0)
-        for (size_t i = 0; i < n; i++)
+        for (size_t i = 0; i < n; i++) {
+            int64_t w = sg_engine__tiktok_pace(e, as[i].shop_id,
+                                               PACE_RETURN);
+
+            if (w > 0) {
+                wait = SG_MIN(wait, w);
+                break;
+            }
             fetch_return(e, c, key, &as[i]);
+        }
     sg_aftersale_list_free(as, n);
     if (e->cfg->viral.sell_through_per_min &&
         now - viral_last_ms >= (int64_t)e->cfg->viral.check_interval_ms) {
@@ -415,6 +526,11 @@ void sg_engine__fulfil_tick(struct sg_engine *e, struct sg_connector *c,
             sg_log(SG_LOG_WARN, "viral", "msg=\"evaluation failed\" "
                    "err=\"%s\"", err.msg);
     }
+    if (e->cfg->viral.sell_through_per_min)
+        wait = SG_MIN(wait, SG_MAX((int64_t)e->cfg->viral.check_interval_ms -
+                                       (now - viral_last_ms),
+                                   0));
+    return wait;
 }
 
 /* ---- admin API ---- */
@@ -529,6 +645,8 @@ static int w_shipment(struct sg_store_tx *tx, void *arg, struct sg_err *err)
         sg_shipment_release(&s);
         return refuse(tx, op, rc, &why, "shipment.create", object, err);
     }
+    if (created)
+        sg_engine__tiktok_kick(op->e);
     op->status = 201;
     op->result = sg_shipment_to_json(&s);
     json_object_set_new(op->result, "created", json_boolean(created));
@@ -631,6 +749,7 @@ static int w_cancel(struct sg_store_tx *tx, void *arg, struct sg_err *err)
         sg_aftersale_release(&a);
         return refuse(tx, op, rc, &why, "order.cancel", object, err);
     }
+    sg_engine__tiktok_kick(op->e);
     op->status = 202;
     op->result = sg_aftersale_to_json(&a);
     sg_aftersale_release(&a);
@@ -675,6 +794,7 @@ static int w_decide(struct sg_store_tx *tx, void *arg, struct sg_err *err)
                                                    : "cancellation.decide",
                       object, err);
     }
+    sg_engine__tiktok_kick(op->e);
     op->status = 202;
     op->result = sg_aftersale_to_json(&a);
     sg_aftersale_release(&a);

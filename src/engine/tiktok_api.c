@@ -21,11 +21,14 @@
 #include "core/log.h"
 #include "engine/catalog_sync.h"
 #include "engine/tiktok_shop.h"
+#include "jobs/ratelimit.h"
 
 #define TASKS_MAX      64
 #define SCAN_EVERY_MS  (60 * 1000)
 #define DUE_BATCH      16
 #define CODE_MAX       512
+#define IDLE_WAIT_MS   1000 /* longest sleep with nothing known to do */
+#define PACE_KEYS_MAX  256  /* (shop, endpoint) buckets of the pacer */
 
 enum task_kind { T_CALLBACK, T_REFRESH, T_SYNC };
 
@@ -50,6 +53,8 @@ struct sg_tts_engine {
     pthread_cond_t cond;
     struct task q[TASKS_MAX];
     size_t head, n;
+    bool kicked; /* orders or shipments were queued: run the ticks now */
+    struct sg_ratelimit *pace; /* worker thread only */
 
     atomic_ulong wh_accepted, wh_duplicate, wh_bad_sig, wh_invalid;
 };
@@ -193,24 +198,59 @@ static void scan_due(struct sg_tts_engine *t)
     sg_channel_conn_list_free(rows, n);
 }
 
+/*
+ * Sleep until a task, a kick, or wait_ms; returns whether a kick came.
+ * Lock held.
+ */
+static bool worker_wait(struct sg_tts_engine *t, int64_t wait_ms)
+{
+    bool kicked;
+
+    if (t->n == 0 && !t->stop && !t->kicked && wait_ms > 0) {
+        struct timespec ts;
+
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += wait_ms / 1000;
+        ts.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&t->cond, &t->lock, &ts);
+    }
+    kicked = t->kicked;
+    t->kicked = false;
+    return kicked;
+}
+
+static int barrier_write(struct sg_store_tx *tx, void *arg,
+                         struct sg_err *err)
+{
+    (void)tx;
+    (void)arg;
+    (void)err;
+    return 0;
+}
+
+/*
+ * The worker: tasks first, then the orders and fulfilment ticks. Each
+ * tick says how long it may wait (0: more work is ready now, e.g. a full
+ * page of queued ids or tokens left in the pacer), so a spike is worked
+ * through without pauses and an idle engine sleeps IDLE_WAIT_MS.
+ */
 static void *worker_main(void *arg)
 {
     struct sg_tts_engine *t = arg;
-    int64_t last_scan = 0;
+    int64_t last_scan = 0, wait_ms = 0;
 
     for (;;) {
         struct task k;
-        bool have = false;
+        bool have = false, kicked;
 
         pthread_mutex_lock(&t->lock);
-        if (t->n == 0 && !t->stop &&
-            sg_mono_ms() - last_scan < SCAN_EVERY_MS) {
-            struct timespec ts;
-
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_sec += 1;
-            pthread_cond_timedwait(&t->cond, &t->lock, &ts);
-        }
+        if (sg_mono_ms() - last_scan >= SCAN_EVERY_MS)
+            wait_ms = 0;
+        kicked = worker_wait(t, wait_ms);
         if (t->stop) {
             /* Answer whoever still waits, then leave. */
             while (t->n > 0) {
@@ -245,10 +285,66 @@ static void *worker_main(void *arg)
             last_scan = sg_mono_ms();
             scan_due(t);
         }
-        sg_engine__orders_tick(t->e, t->conn, t->key);
-        sg_engine__fulfil_tick(t->e, t->conn, t->key);
+        if (kicked) {
+            struct sg_err err;
+
+            /*
+             * A kick comes from inside a transaction that has not
+             * committed yet: one empty write queued behind it returns
+             * once it has, so the ticks below see its rows.
+             */
+            sg_err_init(&err);
+            (void)sg_store_write(t->e->store, barrier_write, NULL, &err);
+        }
+        {
+            int64_t wo = sg_engine__orders_tick(t->e, t->conn, t->key);
+            int64_t wf = sg_engine__fulfil_tick(t->e, t->conn, t->key);
+
+            wait_ms = SG_MIN(SG_MAX(SG_MIN(wo, wf), 0), IDLE_WAIT_MS);
+        }
     }
     return NULL;
+}
+
+void sg_engine__tiktok_kick(struct sg_engine *e)
+{
+    struct sg_tts_engine *t = e ? e->tts : NULL;
+
+    if (!t)
+        return;
+    pthread_mutex_lock(&t->lock);
+    if (!t->kicked) {
+        t->kicked = true;
+        pthread_cond_signal(&t->cond);
+    }
+    pthread_mutex_unlock(&t->lock);
+}
+
+int64_t sg_engine__tiktok_pace(struct sg_engine *e, const char *shop_id,
+                               const char *endpoint)
+{
+    struct sg_tts_engine *t = e ? e->tts : NULL;
+    int64_t wait = 0;
+    int rc;
+
+    if (!t || !t->pace)
+        return 0;
+    rc = sg_ratelimit_take(t->pace, SG_TTS_PLATFORM, shop_id, endpoint,
+                           sg_mono_ms(), &wait);
+    if (rc == 0)
+        return 0;
+    return SG_MAX(wait, 1);
+}
+
+void sg_engine__tiktok_pace_pause(struct sg_engine *e, const char *shop_id,
+                                  const char *endpoint, int64_t ms)
+{
+    struct sg_tts_engine *t = e ? e->tts : NULL;
+    int64_t now = sg_mono_ms();
+
+    if (t && t->pace && ms > 0)
+        (void)sg_ratelimit_pause(t->pace, SG_TTS_PLATFORM, shop_id, endpoint,
+                                 now + ms, now);
 }
 
 /* ---- HTTP: OAuth callback ---- */
@@ -655,6 +751,19 @@ int sg_engine__tiktok_register(struct sg_engine *e, struct sg_err *err)
     rc = sg_engine__catalog_sync_init(e, err);
     if (rc)
         return rc;
+    {
+        struct sg_ratelimit_cfg rl;
+
+        /* The worker's own calls keep to the same per-endpoint budget
+         * as the dispatcher's jobs. */
+        sg_ratelimit_cfg_defaults(&rl);
+        rl.rate_per_sec = (double)e->cfg->jobs.rate_per_sec;
+        rl.burst = (double)e->cfg->jobs.burst;
+        rl.entries_max = PACE_KEYS_MAX;
+        rc = sg_ratelimit_new(&t->pace, &rl, err);
+        if (rc)
+            return rc;
+    }
     sg_http_route(e->http, "GET", "/oauth/tiktok-shop/callback", h_callback,
                   t);
     sg_http_route(e->http, "POST", "/webhooks/tiktok-shop", h_webhook, t);
@@ -703,6 +812,7 @@ void sg_engine__tiktok_free(struct sg_engine *e)
     sg_engine__tiktok_stop(e);
     sg_engine__catalog_sync_fini(e);
     sg_connector_close(t->conn);
+    sg_ratelimit_free(t->pace);
     memset(t->key, 0, sizeof(t->key));
     pthread_mutex_destroy(&t->lock);
     pthread_cond_destroy(&t->cond);

@@ -164,6 +164,8 @@ static int export_job(struct sg_store_tx *tx, const struct sg_order *o,
     job.idempotency_key = idem;
     job.payload = text;
     job.attempts_max = opts->attempts_max > 0 ? opts->attempts_max : 10;
+    /* Parcels wait on this export: it goes before queued notices. */
+    job.priority = SG_FULFIL_EXPORT_PRIO;
     snprintf(job.platform, sizeof(job.platform), "notify");
     snprintf(job.endpoint_class, sizeof(job.endpoint_class), "http");
     rc = sg_store_tx_job_enqueue(tx, &job, &id, &coalesced, err);

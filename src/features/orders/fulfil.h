@@ -21,6 +21,10 @@
 #define SG_SHIP_LINES_MAX    100  /* request lines of one shipment */
 #define SG_AS_KEY_MAX        255  /* bytes of an idempotency key */
 #define SG_FULFIL_LIST_MAX   200
+/* Job priority of the warehouse export (notify.http order.ready_to_ship):
+ * above plain notices, so a backlog of forwarded webhooks sharing the
+ * receiver's rate budget does not hold parcels back. */
+#define SG_FULFIL_EXPORT_PRIO 5
 
 struct sg_shipment {
     int64_t id, tenant_id, order_id;
