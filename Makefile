@@ -9,7 +9,7 @@ export GNUMAKEFLAGS := --no-print-directory
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CTEST_ARGS ?=
 
-.PHONY: all build test test-asan release demo bench soak fuzz clean bootstrap
+.PHONY: all build test test-asan test-tsan release demo bench soak fuzz clean bootstrap
 
 all: build
 
@@ -22,10 +22,12 @@ build: bootstrap
 
 # Every ctest test (all labels but torture), then the whole suite again
 # under ASan+UBSan with no recovery (the integration tests then run the
-# ASan build of surge itself).
+# ASan build of surge itself), then the threaded unit tests under TSan
+# (about a minute more on 2 cores).
 test: build
 	@cd build/dev && ctest --output-on-failure -j$(JOBS) -LE torture $(CTEST_ARGS)
 	@$(MAKE) --no-print-directory test-asan
+	@$(MAKE) --no-print-directory test-tsan
 
 test-asan: bootstrap
 	@cmake --preset asan >/dev/null
@@ -33,6 +35,21 @@ test-asan: bootstrap
 	@cd build/asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --output-on-failure -j$(JOBS) -LE torture $(CTEST_ARGS)
+
+# S3 for the threaded parts: the unit tests of the libraries that run
+# threads (store writer and readers, HTTP server and client, the job
+# dispatcher, the sandbox) built with gcc's ThreadSanitizer; the first
+# report fails the test (halt_on_error). The torture sweeps stay out.
+TSAN_SRCS := $(wildcard tests/unit/test_store_*.c tests/unit/test_http_*.c \
+	tests/unit/test_jobs_*.c tests/unit/test_sandbox_*.c)
+TSAN_TESTS := $(basename $(notdir $(foreach f,$(TSAN_SRCS),\
+	$(if $(findstring torture,$(f)),,$(f)))))
+test-tsan: bootstrap
+	@cmake --preset tsan >/dev/null
+	@cmake --build --preset tsan -j$(JOBS) --target $(TSAN_TESTS)
+	@cd build/tsan && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+	  ctest --output-on-failure -j$(JOBS) -LE torture \
+	  -R '^($(subst $(eval) ,|,$(strip $(TSAN_TESTS))))$$' $(CTEST_ARGS)
 
 release: bootstrap
 	@cmake --preset release >/dev/null
@@ -61,14 +78,17 @@ fuzz: bootstrap
 	@cmake --build --preset fuzz -j$(JOBS) --target fuzz_all
 	@scripts/fuzz.sh build/fuzz $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
-# The long versions: the allocation-failure torture sweeps, the
-# integration and fuzz-replay tests with their loops scaled up by
-# SOAK_SCALE, then every fuzz target for SOAK_FUZZ_SECONDS (S1's per-PR
-# figure is 600 s).
+# The long versions: the allocation-failure torture sweeps, the D1 crash
+# test killing surge serve every 2-10 s for SOAK_CRASH_SECONDS
+# (test_engine_crash_soak), the integration and fuzz-replay tests with
+# their loops scaled up by SOAK_SCALE, then every fuzz target for
+# SOAK_FUZZ_SECONDS (S1's per-PR figure is 600 s).
 SOAK_SCALE ?= 10
 SOAK_FUZZ_SECONDS ?= 600
+SOAK_CRASH_SECONDS ?= 300
 soak: build
 	@cd build/dev && SG_SOAK_SCALE=$(SOAK_SCALE) \
+	  SG_CRASH_LONG_SECONDS=$(SOAK_CRASH_SECONDS) \
 	  ctest --output-on-failure -L 'torture|integration|fuzz-replay' \
 	  $(CTEST_ARGS)
 	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(SOAK_FUZZ_SECONDS)
