@@ -163,6 +163,8 @@ void sg_sbx__dispatch(struct sg_http_req *req, void *ctx);
 void sg_sbx__reply(struct sg_http_req *req, int status, json_t *envelope,
                    const struct sg_http_header *h, size_t nh);
 json_t *sg_sbx__envelope(long code, const char *message, json_t *data);
+/* Every scope an endpoint requires, once each; a new array. */
+json_t *sg_sbx__all_scopes(void);
 void sg_sbx__log_call(struct sg_sbx *s, const char *method,
                       const char *path, const char *endpoint, long code,
                       int http, const char *fault);
