@@ -172,8 +172,14 @@ static void stats_record(struct route_stats *st, int status, int64_t start_us)
     atomic_fetch_add(&st->lat_count, 1);
 }
 
+/*
+ * One route's series. Routes that share a pattern (GET and POST on
+ * /api/v1/products) differ by the method label, so no two series carry
+ * the same labels; "*" is a route for any method, "-" the fallbacks.
+ */
 static int metrics_route(struct sg_buf *out, const char *srv,
-                         const char *route, struct route_stats *st)
+                         const char *route, const char *method,
+                         struct route_stats *st)
 {
     unsigned long cum = 0;
     int rc = 0;
@@ -184,8 +190,9 @@ static int metrics_route(struct sg_buf *out, const char *srv,
         if (n)
             rc = sg_buf_printf(out,
                                "sg_http_requests_total{server=\"%s\","
-                               "route=\"%s\",status=\"%d\"} %lu\n",
-                               srv, route, i + STATUS_MIN, n);
+                               "route=\"%s\",status=\"%d\",method=\"%s\"} "
+                               "%lu\n",
+                               srv, route, i + STATUS_MIN, method, n);
     }
     if (rc || atomic_load(&st->lat_count) == 0)
         return rc;
@@ -194,23 +201,25 @@ static int metrics_route(struct sg_buf *out, const char *srv,
         if (b < LAT_BUCKETS - 1)
             rc = sg_buf_printf(out,
                                "sg_http_request_duration_seconds_bucket{"
-                               "server=\"%s\",route=\"%s\",le=\"%g\"} %lu\n",
-                               srv, route, lat_bounds_s[b], cum);
+                               "server=\"%s\",route=\"%s\",method=\"%s\","
+                               "le=\"%g\"} %lu\n",
+                               srv, route, method, lat_bounds_s[b], cum);
         else
             rc = sg_buf_printf(out,
                                "sg_http_request_duration_seconds_bucket{"
-                               "server=\"%s\",route=\"%s\",le=\"+Inf\"} %lu\n",
-                               srv, route, cum);
+                               "server=\"%s\",route=\"%s\",method=\"%s\","
+                               "le=\"+Inf\"} %lu\n",
+                               srv, route, method, cum);
     }
     if (!rc)
         rc = sg_buf_printf(
             out,
-            "sg_http_request_duration_seconds_sum{server=\"%s\",route=\"%s\"}"
-            " %.6f\n"
-            "sg_http_request_duration_seconds_count{server=\"%s\",route=\"%s\"}"
-            " %lu\n",
-            srv, route, (double)atomic_load(&st->lat_sum_us) / 1e6, srv,
-            route, atomic_load(&st->lat_count));
+            "sg_http_request_duration_seconds_sum{server=\"%s\",route=\"%s\","
+            "method=\"%s\"} %.6f\n"
+            "sg_http_request_duration_seconds_count{server=\"%s\","
+            "route=\"%s\",method=\"%s\"} %lu\n",
+            srv, route, method, (double)atomic_load(&st->lat_sum_us) / 1e6,
+            srv, route, method, atomic_load(&st->lat_count));
     return rc;
 }
 
@@ -225,11 +234,23 @@ int sg_http_server_metrics(struct sg_http_server *s, struct sg_buf *out)
 
     for (size_t i = 0; i < s->n_routes && !rc; i++)
         rc = metrics_route(out, s->name, s->routes[i].pattern,
+                           s->routes[i].method ? s->routes[i].method : "*",
                            s->routes[i].stats);
     if (!rc && s->fallback.stats)
-        rc = metrics_route(out, s->name, "fallback", s->fallback.stats);
+        rc = metrics_route(out, s->name, "fallback", "-", s->fallback.stats);
     if (!rc)
-        rc = metrics_route(out, s->name, "unmatched", s->unmatched_stats);
+        rc = metrics_route(out, s->name, "unmatched", "-",
+                           s->unmatched_stats);
+    /* Every route, served or not yet: what an operator (and the auth
+     * matrix test) can list without reading the source. */
+    if (!rc)
+        rc = sg_buf_appends(out, "# HELP sg_http_route_info A registered "
+                                 "route.\n# TYPE sg_http_route_info gauge\n");
+    for (size_t i = 0; i < s->n_routes && !rc; i++)
+        rc = sg_buf_printf(out, "sg_http_route_info{server=\"%s\",route="
+                                "\"%s\",method=\"%s\"} 1\n",
+                           s->name, s->routes[i].pattern,
+                           s->routes[i].method ? s->routes[i].method : "*");
     return rc;
 }
 

@@ -90,6 +90,7 @@ static int setup(void **state)
         return -1;
     sg_http_route(srv, "GET", "/hello", h_hello, NULL);
     sg_http_route(srv, "GET", "/items/{id}", h_item, NULL);
+    sg_http_route(srv, "POST", "/items/{id}", h_item, NULL);
     sg_http_route(srv, "POST", "/json", h_json, NULL);
     sg_http_route(srv, "POST", "/defer", h_defer, NULL);
     sg_http_route(srv, "GET", "/stall", h_stall, NULL);
@@ -234,14 +235,50 @@ static void test_abort(void **state)
 
 static void test_metrics_text(void **state)
 {
+    struct sgt_resp r;
     struct sg_buf b;
 
     SG_UNUSED(state);
+    /* One pattern under two methods: two series, not one label set twice. */
+    call(&r, "GET", "/items/7", NULL, NULL);
+    sgt_resp_free(&r);
+    call(&r, "POST", "/items/7", NULL, "{}");
+    sgt_resp_free(&r);
     sg_buf_init(&b, 1 << 20);
     assert_int_equal(sg_http_server_metrics(srv, &b), 0);
     assert_non_null(strstr(b.data, "sg_http_requests_total{server=\"http\","
-                                    "route=\"/hello\",status=\"200\"}"));
+                                    "route=\"/hello\",status=\"200\","
+                                    "method=\"GET\"}"));
+    assert_non_null(strstr(b.data, "route=\"/items/{id}\",status=\"200\","
+                                    "method=\"POST\"}"));
     assert_non_null(strstr(b.data, "le=\"+Inf\""));
+    /* Every registered route is listed, served or not. */
+    assert_non_null(strstr(b.data, "sg_http_route_info{server=\"http\","
+                                    "route=\"/abort\",method=\"GET\"} 1"));
+    /* Prometheus refuses a scrape with a repeated series: none here. */
+    {
+        char *copy = sg_strdup(b.data), *save = NULL, *line;
+        const char *seen[4096];
+        size_t n = 0;
+
+        assert_non_null(copy);
+        for (line = strtok_r(copy, "\n", &save); line;
+             line = strtok_r(NULL, "\n", &save)) {
+            char *sp = strrchr(line, ' ');
+
+            if (line[0] == '#' || !sp)
+                continue;
+            *sp = '\0';
+            for (size_t i = 0; i < n; i++) {
+                if (strcmp(seen[i], line) == 0)
+                    fail_msg("series twice: %s", line);
+            }
+            assert_true(n < SG_ARRAY_SIZE(seen));
+            seen[n++] = line;
+        }
+        assert_true(n > 10);
+        sg_free(copy);
+    }
     sg_buf_release(&b);
 }
 
