@@ -6,7 +6,9 @@
 #     from the same file plus tests/fuzz/standalone.c and registers a ctest
 #     "fuzz_replay_<name>" (label fuzz-replay) that feeds every file under
 #     tests/fuzz/corpus/<name>/ once.
-include_guard(GLOBAL)
+# Per directory: tests/ and tests/fuzz/ are siblings, and each needs the
+# variables below (a GLOBAL guard left tests/fuzz with an empty target list).
+include_guard(DIRECTORY)
 
 set(SG_FUZZ_DIR ${CMAKE_SOURCE_DIR}/tests/fuzz)
 # One row per target: the libraries it links (and, for code not yet in a
