@@ -100,7 +100,18 @@ int sg_tts_map_error(struct sg_err *err, long http_status, long code,
 
     if (code == 0 && http_status >= 200 && http_status < 300)
         return 0;
-    for (size_t i = 0; i < SG_ARRAY_SIZE(codes); i++) {
+    /*
+     * HTTP 429 says the request was turned away before it ran, whatever
+     * code the body carries (a gateway in front of the API may put
+     * anything there): a throttle, safe to repeat after the wait even for
+     * a call that is not idempotent.
+     */
+    if (http_status == 429) {
+        rc = SG_ELIMIT;
+        retryable = true;
+        what = "rate limited";
+    }
+    for (size_t i = 0; !rc && i < SG_ARRAY_SIZE(codes); i++) {
         if (codes[i].code == code) {
             rc = codes[i].sg;
             retryable = codes[i].retryable;
@@ -115,11 +126,6 @@ int sg_tts_map_error(struct sg_err *err, long http_status, long code,
         rc = SG_EREMOTE;
         retryable = idempotent;
         what = "platform error";
-    }
-    if (!rc && http_status == 429) {
-        rc = SG_ELIMIT;
-        retryable = true;
-        what = "rate limited";
     }
     if (!rc) {
         rc = SG_EREMOTE;
