@@ -10,6 +10,9 @@
 #include "connectors/tiktok_shop/products.h"
 #include "connectors/tiktok_shop/tiktok_shop.h"
 
+/* Larger than any stock count a listing can carry; a sum past it is junk. */
+#define QTY_MAX INT64_C(1000000000)
+
 static json_t *images_json(const struct sg_tts_product_in *in)
 {
     json_t *a = json_array();
@@ -328,11 +331,13 @@ int sg_tts_parse_inventory(const json_t *data, const char *product_id,
         *ids_out = json_object();
         json_array_foreach(json_object_get(p, "skus"), j, s) {
             const char *ss = sg_json_str(s, "seller_sku");
+            json_t *q = json_object_get(s, "total_available_quantity");
 
             if (!ss || !*qty_out || !*ids_out)
                 continue;
-            json_object_set(*qty_out, ss,
-                            json_object_get(s, "total_available_quantity"));
+            /* A quantity that is not a count is unknown, not zero. */
+            if (json_is_integer(q) && json_integer_value(q) >= 0)
+                json_object_set(*qty_out, ss, q);
             if (sg_json_str(s, "id"))
                 json_object_set_new(*ids_out, ss,
                                     json_string(sg_json_str(s, "id")));
@@ -358,12 +363,23 @@ int sg_tts_parse_product(const json_t *data, json_t **qty_out,
     json_array_foreach(json_object_get(data, "skus"), i, s) {
         const char *ss = sg_json_str(s, "seller_sku");
         json_int_t q = 0;
+        bool known = true;
 
         if (!ss)
             continue;
-        json_array_foreach(json_object_get(s, "inventory"), j, w)
-            q += json_integer_value(json_object_get(w, "quantity"));
-        json_object_set_new(*qty_out, ss, json_integer(q));
+        /* Summed over warehouses; one entry that is not a count makes the
+         * SKU's quantity unknown (left out), never a wrong number. */
+        json_array_foreach(json_object_get(s, "inventory"), j, w) {
+            json_t *wq = json_object_get(w, "quantity");
+
+            if (!json_is_integer(wq) || json_integer_value(wq) < 0 ||
+                json_integer_value(wq) > QTY_MAX - q)
+                known = false;
+            else
+                q += json_integer_value(wq);
+        }
+        if (known)
+            json_object_set_new(*qty_out, ss, json_integer(q));
         if (sg_json_str(json_object_get(s, "price"), "amount"))
             json_object_set_new(
                 *price_out, ss,
