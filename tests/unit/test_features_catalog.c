@@ -422,6 +422,42 @@ static void test_header_missing_handle(void **state)
     sg_import_release(&imp);
 }
 
+/*
+ * A CSV is raw bytes: a product whose text is not UTF-8 is rejected,
+ * naming its line and column, and the others go on (a JSON view would
+ * otherwise drop the field without a word).
+ */
+static void test_not_utf8_rejected(void **state)
+{
+    static const char data[] =
+        "Handle,Title,Product Category,Variant SKU,Variant Price\n"
+        "good,Good Mug,Home,GM-1,5.00\n"
+        "bad,Bad Mug,Home \xd5\xd5 Kitchen,BM-1,5.00\n"
+        "badsku,Bad Sku,Home,BS-\xc0\xaf,5.00\n";
+    struct sg_import imp;
+    struct sg_err err;
+    const struct sg_import_msg *m;
+
+    SG_UNUSED(state);
+    sg_import_init(&imp, "x.csv");
+    sg_err_init(&err);
+    assert_int_equal(sg_import_parse(&imp, SG_IMPORT_SHOPIFY_CSV, data,
+                                     sizeof(data) - 1, "USD", &err),
+                     0);
+    assert_int_equal(imp.n_items, 3);
+    assert_false(imp.items[0].rejected);
+    assert_true(imp.items[1].rejected);
+    assert_true(imp.items[2].rejected);
+    m = find_msg(&imp, 3);
+    assert_non_null(m);
+    assert_string_equal(m->column, "Product Category");
+    assert_non_null(strstr(m->text, "not valid UTF-8"));
+    m = find_msg(&imp, 4);
+    assert_non_null(m);
+    assert_string_equal(m->column, "Variant SKU");
+    sg_import_release(&imp);
+}
+
 /* Import CSV into acme, export as jsonl, import that into beta: same. */
 static void test_jsonl_round_trip(void **state)
 {
@@ -686,6 +722,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_dry_run_changes_nothing, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_bad_rows, setup, teardown),
+        cmocka_unit_test(test_not_utf8_rejected),
         cmocka_unit_test_setup_teardown(test_jsonl_round_trip, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_ledger_invariant, setup,

@@ -649,7 +649,11 @@ static const char *field_column(const char *field)
         {"options", C_O1V},     {"price", C_PRICE},
         {"compare_at_price", C_COMPARE}, {"cost", C_COST},
         {"grams", C_GRAMS},     {"inventory_quantity", C_QTY},
-        {"variants", C_SKU},
+        {"variants", C_SKU},    {"body_html", C_BODY},
+        {"vendor", C_VENDOR},   {"product_type", C_TYPE},
+        {"category", C_CATEGORY}, {"tags", C_TAGS},
+        {"barcode", C_BARCODE}, {"image", C_VAR_IMG},
+        {"images", C_IMG},
     };
 
     for (size_t i = 0; field && i < SG_ARRAY_SIZE(map); i++)

@@ -7,6 +7,7 @@
 
 #include "core/alloc.h"
 #include "core/json.h"
+#include "core/utf8.h"
 #include "features/catalog/catalog.h"
 
 /* ---- lifetimes ---- */
@@ -241,9 +242,65 @@ static bool has_space_or_slash(const char *s)
     return false;
 }
 
+static bool text_ok(const char *s)
+{
+    return !s || sg_utf8_valid(s, strlen(s));
+}
+
+/*
+ * The first text field of p that is not UTF-8, or NULL. Text from a CSV
+ * is raw bytes; a JSON view (jansson) refuses such a string, so the field
+ * would vanish from every answer while staying in the store.
+ */
+static const char *bad_text(const struct sg_product *p)
+{
+    if (!text_ok(p->handle))
+        return "handle";
+    if (!text_ok(p->title))
+        return "title";
+    if (!text_ok(p->body_html))
+        return "body_html";
+    if (!text_ok(p->vendor))
+        return "vendor";
+    if (!text_ok(p->product_type))
+        return "product_type";
+    if (!text_ok(p->category))
+        return "category";
+    if (!text_ok(p->tags))
+        return "tags";
+    if (!text_ok(p->attributes))
+        return "attributes";
+    if (!text_ok(p->certifications))
+        return "certifications";
+    for (int o = 0; o < SG_CAT_OPTIONS; o++)
+        if (!text_ok(p->option_name[o]))
+            return "options";
+    for (size_t i = 0; i < p->n_images; i++)
+        if (!text_ok(p->images[i].src) || !text_ok(p->images[i].alt))
+            return "images";
+    for (size_t i = 0; i < p->n_variants; i++) {
+        const struct sg_variant *v = &p->variants[i];
+
+        if (!text_ok(v->sku))
+            return "sku";
+        if (!text_ok(v->barcode))
+            return "barcode";
+        if (!text_ok(v->image))
+            return "image";
+        for (int o = 0; o < SG_CAT_OPTIONS; o++)
+            if (!text_ok(v->option[o]))
+                return "options";
+    }
+    return NULL;
+}
+
 int sg_product_check(const struct sg_product *p, const char **field_out,
                      struct sg_err *err)
 {
+    const char *not_utf8 = bad_text(p);
+
+    if (not_utf8)
+        return bad(field_out, not_utf8, err, "is not valid UTF-8 text");
     if (!p->handle || !p->handle[0])
         return bad(field_out, "handle", err, "is required");
     if (strlen(p->handle) > SG_CAT_HANDLE_MAX || has_space_or_slash(p->handle))
