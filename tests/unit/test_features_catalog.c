@@ -458,6 +458,41 @@ static void test_not_utf8_rejected(void **state)
     sg_import_release(&imp);
 }
 
+/*
+ * A CSV syntax error ends the file, but the products before it still get
+ * every model check (found by fuzz_import: they were accepted unchecked).
+ */
+static void test_syntax_error_keeps_checks(void **state)
+{
+    static const char data[] =
+        "Handle,Title,Variant SKU,Variant Price\n"
+        "slash,Slash,A/B,5.00\n"
+        "fine,Fine,F-1,5.00\n"
+        "last,Last,L-1,5.00\n" /* may go on in the unreadable row */
+        "cut,\"Cut short,C-1,5.00\n";
+    struct sg_import imp;
+    struct sg_err err;
+    const struct sg_import_msg *m;
+
+    SG_UNUSED(state);
+    sg_import_init(&imp, "x.csv");
+    sg_err_init(&err);
+    assert_int_equal(sg_import_parse(&imp, SG_IMPORT_SHOPIFY_CSV, data,
+                                     sizeof(data) - 1, "USD", &err),
+                     0);
+    assert_int_equal(imp.n_items, 3);
+    assert_true(imp.items[0].rejected); /* the model check ran */
+    assert_false(imp.items[1].rejected);
+    assert_true(imp.items[2].rejected); /* cut short, whole or nothing */
+    m = find_msg(&imp, 2);
+    assert_non_null(m);
+    assert_string_equal(m->column, "Variant SKU");
+    m = find_msg(&imp, 5);
+    assert_non_null(m);
+    assert_non_null(strstr(m->text, "never closed"));
+    sg_import_release(&imp);
+}
+
 /* Import CSV into acme, export as jsonl, import that into beta: same. */
 static void test_jsonl_round_trip(void **state)
 {
@@ -723,6 +758,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_bad_rows, setup, teardown),
         cmocka_unit_test(test_not_utf8_rejected),
+        cmocka_unit_test(test_syntax_error_keeps_checks),
         cmocka_unit_test_setup_teardown(test_jsonl_round_trip, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_ledger_invariant, setup,

@@ -696,17 +696,18 @@ static int parse_shopify(struct sg_import *imp, const char *data, size_t len,
             break;
         }
     }
-    if (rc < 0) {
-        /* A CSV syntax error ends the file: later rows cannot be trusted. */
-        if (rc == SG_EINVAL) {
-            long line = strtol(err->msg + 5, NULL, 10);
-
-            msg_add(imp, line, false, "", "%s", err->msg);
-            if (sh.cur && sh.cur->line <= line)
-                sh.cur->rejected = true;
-            rc = 0;
-        }
+    if (rc < 0 && rc != SG_EINVAL)
         goto out;
+    if (rc == SG_EINVAL) {
+        /* A CSV syntax error ends the file: later rows cannot be trusted,
+         * and the product it cut short is rejected. The ones before it
+         * still get the model check below, like any others. */
+        long line = strtol(err->msg + 5, NULL, 10);
+
+        msg_add(imp, line, false, "", "%s", err->msg);
+        if (sh.cur && sh.cur->line <= line)
+            sh.cur->rejected = true;
+        sg_err_init(err);
     }
     for (size_t i = 0; i < imp->n_items; i++) {
         struct sg_import_item *it = &imp->items[i];
