@@ -120,6 +120,14 @@ LUA
 cpu_s() { # pid -> utime+stime in seconds
   awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15) / hz}' "/proc/$1/stat"
 }
+threads_cpu() { # pid -> "tid name ticks" for each of its threads
+  local t
+  for t in /proc/"$1"/task/*; do
+    # comm may hold spaces: take what is between the outer parentheses.
+    sed -E 's/^([0-9]+) \((.*)\) [A-Za-z] (([^ ]+ ){10})([0-9]+) ([0-9]+).*/\1 \2 \5 \6/' "$t/stat" |
+      awk '{print $1, $2, $3 + $4}'
+  done
+}
 sbx_total() {
   curl -fsS "http://127.0.0.1:$SBX_PORT/sandbox/v1/events/stats" | python3 -c 'import json,sys; print(json.load(sys.stdin)["events_total"])'
 }
@@ -128,6 +136,7 @@ io_get() { # pid field -> that counter of /proc/PID/io
   awk -v f="$2:" '$1 == f {print $2}' "/proc/$1/io"
 }
 CPU_SRV0=$(cpu_s "$SRV_PID"); CPU_SBX0=$(cpu_s "$SBX_PID")
+threads_cpu "$SRV_PID" > "$WORK/threads0"
 WB0=$(io_get "$SRV_PID" write_bytes); WCALLS0=$(io_get "$SRV_PID" syscw)
 WAL0=$(stat -c %s "$WORK/s/surge.db-wal" 2>/dev/null || echo 0)
 # BENCH_PERF=FILE: record a call-graph profile of surge during the run.
@@ -168,6 +177,14 @@ TEND=$(date +%s.%N)
 if [[ -n "${BENCH_PERF:-}" ]]; then kill -INT "$PERF_PID"; wait "$PERF_PID" || true; fi
 CPU_SRV=$(awk -v a="$CPU_SRV0" -v b="$(cpu_s "$SRV_PID")" 'BEGIN {printf "%.2f", b - a}')
 CPU_SBX=$(awk -v a="$CPU_SBX0" -v b="$(cpu_s "$SBX_PID")" 'BEGIN {printf "%.2f", b - a}')
+threads_cpu "$SRV_PID" > "$WORK/threads1"
+# surge's CPU per thread name (the store writer, the HTTP loops, the
+# dispatcher, ...), in us per accepted event.
+THREADS=$(awk -v hz="$(getconf CLK_TCK)" -v n="$WANT" '
+  FNR == NR {t0[$1] = $3; next}
+  {d[$2] += $3 - ($1 in t0 ? t0[$1] : 0)}
+  END {for (k in d) if (d[k] > 0) printf "%s %.1f\n", k, d[k] / hz * 1e6 / n}' \
+  "$WORK/threads0" "$WORK/threads1" | sort -k2 -nr)
 # Storage bytes surge wrote (WAL, database file, temporary files) and
 # its write calls of every kind (sockets too), per accepted event.
 WB=$(( $(io_get "$SRV_PID" write_bytes) - WB0 ))
@@ -190,6 +207,7 @@ printf 'intake (acked):    %10s events/s\n' "$INTAKE"
 printf 'normalise+hash:    %10s events/s  (one thread, stage alone: validate, normalise, SHA-256, write the event JSON)\n' "$HASH"
 printf 'request parse:     %10s events/s  (one thread, jansson, 1000-event body)\n' "$PARSE"
 printf 'cpu:               surge %ss (%s us/event), sandbox %ss (%s us/event)\n' "$CPU_SRV" "$SRV_US" "$CPU_SBX" "$SBX_US"
+printf 'surge threads:     %s  (us/event)\n' "$(echo "$THREADS" | awk '{printf "%s%s %s", (NR > 1 ? ", " : ""), $1, $2}')"
 printf 'storage writes:    %s bytes/event, %s write calls/event (surge, /proc/PID/io)\n' "$WB_EV" "$WCALLS_EV"
 mkdir -p "$ROOT/bench/out"
 cat > "$ROOT/bench/out/events.json" <<JSON
@@ -205,6 +223,7 @@ cat > "$ROOT/bench/out/events.json" <<JSON
   {"name": "sandbox_cpu_us_per_event", "value": $SBX_US, "unit": "us"},
   {"name": "surge_storage_write_bytes_per_event", "value": $WB_EV, "unit": "bytes"},
   {"name": "surge_write_calls_per_event", "value": $WCALLS_EV, "unit": "calls"},
+$(echo "$THREADS" | awk '{printf "  {\"name\": \"surge_thread_cpu_us_per_event\", \"thread\": \"%s\", \"value\": %s, \"unit\": \"us\"},\n", $1, $2}')
   {"name": "events_delivered", "value": $GOT, "unit": "events"},
   {"name": "events_arrived_twice", "value": $EXTRA, "unit": "events"},
   {"name": "failed_requests", "value": $BAD, "unit": "requests"}

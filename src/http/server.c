@@ -991,7 +991,10 @@ static void *loop_main(void *arg)
 {
     struct loop_thread *th = arg;
     struct sg_http_server *s = th->srv;
-    int rc = setup_thread(s, th);
+    int rc;
+
+    sg_thread_set_name("sg-http-loop");
+    rc = setup_thread(s, th);
 
     pthread_mutex_lock(&s->ready_lock);
     s->ready_n++;

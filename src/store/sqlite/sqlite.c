@@ -582,7 +582,9 @@ static int be_open(void **be_out, const struct sg_store_cfg *cfg, bool writer,
         rc = exec_sql(be,
                       "PRAGMA journal_mode = WAL; "
                       "PRAGMA journal_size_limit = 67108864; "
-                      "PRAGMA temp_store = MEMORY",
+                      "PRAGMA temp_store = MEMORY; "
+                      "PRAGMA cache_size = -65536; "
+                      "PRAGMA mmap_size = 268435456",
                       err, "journal_mode");
         if (rc)
             goto fail;
