@@ -138,6 +138,7 @@ io_get() { # pid field -> that counter of /proc/PID/io
 CPU_SRV0=$(cpu_s "$SRV_PID"); CPU_SBX0=$(cpu_s "$SBX_PID")
 threads_cpu "$SRV_PID" > "$WORK/threads0"
 WB0=$(io_get "$SRV_PID" write_bytes); WCALLS0=$(io_get "$SRV_PID" syscw)
+WCHAR0=$(io_get "$SRV_PID" wchar)
 WAL0=$(stat -c %s "$WORK/s/surge.db-wal" 2>/dev/null || echo 0)
 # BENCH_PERF=FILE: record a call-graph profile of surge during the run.
 if [[ -n "${BENCH_PERF:-}" ]]; then
@@ -189,6 +190,7 @@ THREADS=$(awk -v hz="$(getconf CLK_TCK)" -v n="$WANT" '
 # its write calls of every kind (sockets too), per accepted event.
 WB=$(( $(io_get "$SRV_PID" write_bytes) - WB0 ))
 WCALLS=$(( $(io_get "$SRV_PID" syscw) - WCALLS0 ))
+WCHAR=$(( $(io_get "$SRV_PID" wchar) - WCHAR0 ))
 # End to end counts what arrived at the sandbox, not what was accepted
 # (at most WANT: an event sent twice counts once; EXTRA reports those).
 DELIVERED=$(( GOT < WANT ? GOT : WANT ))
@@ -202,13 +204,14 @@ SRV_US=$(awk -v c="$CPU_SRV" -v n="$WANT" 'BEGIN {printf "%.1f", c * 1e6 / n}')
 SBX_US=$(awk -v c="$CPU_SBX" -v n="$WANT" 'BEGIN {printf "%.1f", c * 1e6 / n}')
 WB_EV=$(awk -v b="$WB" -v n="$WANT" 'BEGIN {printf "%.0f", n ? b / n : 0}')
 WCALLS_EV=$(awk -v c="$WCALLS" -v n="$WANT" 'BEGIN {printf "%.2f", n ? c / n : 0}')
+WCHAR_EV=$(awk -v b="$WCHAR" -v n="$WANT" 'BEGIN {printf "%.0f", n ? b / n : 0}')
 printf 'end to end:        %10s events/s  (%s events sent, %s arrived at the sandbox, %s more than sent, failed requests %s)\n' "$E2E" "$WANT" "$GOT" "$EXTRA" "$BAD"
 printf 'intake (acked):    %10s events/s\n' "$INTAKE"
 printf 'normalise+hash:    %10s events/s  (one thread, stage alone: validate, normalise, SHA-256, write the event JSON)\n' "$HASH"
 printf 'request parse:     %10s events/s  (one thread, jansson, 1000-event body)\n' "$PARSE"
 printf 'cpu:               surge %ss (%s us/event), sandbox %ss (%s us/event)\n' "$CPU_SRV" "$SRV_US" "$CPU_SBX" "$SBX_US"
 printf 'surge threads:     %s  (us/event)\n' "$(echo "$THREADS" | awk '{printf "%s%s %s", (NR > 1 ? ", " : ""), $1, $2}')"
-printf 'storage writes:    %s bytes/event, %s write calls/event (surge, /proc/PID/io)\n' "$WB_EV" "$WCALLS_EV"
+printf 'storage writes:    %s bytes/event reaching storage, %s bytes/event passed to write calls (files and sockets), %s write calls/event (surge, /proc/PID/io)\n' "$WB_EV" "$WCHAR_EV" "$WCALLS_EV"
 mkdir -p "$ROOT/bench/out"
 cat > "$ROOT/bench/out/events.json" <<JSON
 {"name": "events", "events": $WANT, "batch": $BATCH, "connections": $CONNS_EV,
@@ -222,6 +225,7 @@ cat > "$ROOT/bench/out/events.json" <<JSON
   {"name": "surge_cpu_us_per_event", "value": $SRV_US, "unit": "us"},
   {"name": "sandbox_cpu_us_per_event", "value": $SBX_US, "unit": "us"},
   {"name": "surge_storage_write_bytes_per_event", "value": $WB_EV, "unit": "bytes"},
+  {"name": "surge_write_call_bytes_per_event", "value": $WCHAR_EV, "unit": "bytes"},
   {"name": "surge_write_calls_per_event", "value": $WCALLS_EV, "unit": "calls"},
 $(echo "$THREADS" | awk '{printf "  {\"name\": \"surge_thread_cpu_us_per_event\", \"thread\": \"%s\", \"value\": %s, \"unit\": \"us\"},\n", $1, $2}')
   {"name": "events_delivered", "value": $GOT, "unit": "events"},
