@@ -37,6 +37,7 @@ struct arena {
     size_t used; /* bytes used in block[n - 1] */
     bool on;     /* json_alloc carves from here */
     bool live;   /* a tree lives in it */
+    json_t *root; /* that tree */
 };
 
 static _Thread_local struct arena json_arena;
@@ -186,36 +187,13 @@ int sg_json_parse(json_t **out, const char *data, size_t len,
     return 0;
 }
 
-int sg_json_parse_arena(json_t **out, const char *data, size_t len,
-                        size_t depth_max, size_t *offset_out,
-                        struct sg_err *err)
+/* Drop the arena's tree: keep up to ARENA_KEEP bytes of blocks. */
+static void arena_reset(struct arena *a)
 {
-    struct arena *a = &json_arena;
-    int rc;
-
-    if (a->live) /* one tree at a time: this one takes the heap */
-        return sg_json_parse(out, data, len, depth_max, offset_out, err);
-    a->on = true;
-    a->live = true;
-    rc = sg_json_parse(out, data, len, depth_max, offset_out, err);
-    a->on = false;
-    if (rc)
-        sg_json_arena_free(NULL);
-    return rc;
-}
-
-void sg_json_arena_free(json_t *j)
-{
-    struct arena *a = &json_arena;
     size_t kept = 0;
 
-    if (!a->live || (j && !arena_owns(a, j))) {
-        json_decref(j); /* parsed on the heap */
-        return;
-    }
-    /* Frees what was added on the heap; arena nodes are skipped. */
-    json_decref(j);
     a->live = false;
+    a->root = NULL;
     for (size_t i = 0; i < ARENA_BLOCKS && a->block[i]; i++) {
         if (kept + a->size[i] <= ARENA_KEEP) {
             kept += a->size[i];
@@ -231,6 +209,42 @@ void sg_json_arena_free(json_t *j)
     }
     a->n = 0;
     a->used = 0;
+}
+
+int sg_json_parse_arena(json_t **out, const char *data, size_t len,
+                        size_t depth_max, size_t *offset_out,
+                        struct sg_err *err)
+{
+    struct arena *a = &json_arena;
+    int rc;
+
+    if (a->live) /* one tree at a time: this one takes the heap */
+        return sg_json_parse(out, data, len, depth_max, offset_out, err);
+    a->on = true;
+    a->live = true;
+    a->root = NULL;
+    rc = sg_json_parse(out, data, len, depth_max, offset_out, err);
+    a->on = false;
+    if (rc)
+        arena_reset(a); /* jansson freed what it had built */
+    else
+        a->root = *out;
+    return rc;
+}
+
+void sg_json_arena_free(json_t *j)
+{
+    struct arena *a = &json_arena;
+
+    if (!j)
+        return;
+    if (!a->live || j != a->root) {
+        json_decref(j); /* parsed on the heap */
+        return;
+    }
+    /* Frees what was added on the heap; arena nodes are skipped. */
+    json_decref(j);
+    arena_reset(a);
 }
 
 const char *sg_json_str(const json_t *obj, const char *key)
