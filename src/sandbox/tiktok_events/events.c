@@ -244,10 +244,11 @@ static bool scan_number(struct scan *c, bool *is_int, int64_t *ival)
     if (*p == '0')
         p++;
     else
-        while (p < c->end && digit(*p))
+        while (p < c->end && digit(*p)) {
+            if (p - d == 18) /* a 19th digit: jansson may overflow */
+                return false;
             v = v * 10 + (*p++ - '0');
-    if (p - d > 18)
-        return false;
+        }
     if (p < c->end && *p == '.') {
         *is_int = false;
         if (++p >= c->end || !digit(*p))
