@@ -18,10 +18,93 @@
 static _Thread_local bool json_alloc_failed;
 static pthread_once_t json_once = PTHREAD_ONCE_INIT;
 
+/*
+ * The calling thread's parse arena (sg_json_parse_arena): blocks that a
+ * tree's nodes are carved from while parsing, with no per-node malloc or
+ * free. A node's memory is released all at once when the tree is, by
+ * sg_json_arena_free on the same thread. json_release leaves any pointer
+ * inside a block alone; nodes added to such a tree later come from the
+ * heap and are freed as usual.
+ */
+#define ARENA_BLOCKS    16
+#define ARENA_BLOCK_MIN ((size_t)1 << 20)
+#define ARENA_KEEP      ((size_t)16 << 20) /* bytes kept between trees */
+
+struct arena {
+    char *block[ARENA_BLOCKS];
+    size_t size[ARENA_BLOCKS];
+    size_t n;    /* blocks in use */
+    size_t used; /* bytes used in block[n - 1] */
+    bool on;     /* json_alloc carves from here */
+    bool live;   /* a tree lives in it */
+    json_t *root; /* that tree */
+};
+
+static _Thread_local struct arena json_arena;
+static pthread_key_t arena_key;
+
+/* At a thread's exit: free the blocks its arena kept. */
+static void arena_destroy(void *v)
+{
+    struct arena *a = v;
+
+    for (size_t i = 0; i < ARENA_BLOCKS; i++) {
+        sg_free(a->block[i]);
+        a->block[i] = NULL;
+    }
+    a->n = 0;
+}
+
+static void *arena_carve(struct arena *a, size_t size)
+{
+    size_t need = (size + 15) & ~(size_t)15, bsize;
+    char *b;
+
+    if (a->n && a->used + need <= a->size[a->n - 1]) {
+        void *p = a->block[a->n - 1] + a->used;
+
+        a->used += need;
+        return p;
+    }
+    /* A kept block past the current one is reused before a new one. */
+    if (a->n < ARENA_BLOCKS && a->block[a->n] && need <= a->size[a->n]) {
+        a->n++;
+        a->used = need;
+        return a->block[a->n - 1];
+    }
+    if (a->n == ARENA_BLOCKS || a->block[a->n])
+        return NULL; /* the caller falls back to the heap */
+    bsize = a->n ? a->size[a->n - 1] * 2 : ARENA_BLOCK_MIN;
+    while (bsize < need)
+        bsize *= 2;
+    b = sg_alloc(bsize);
+    if (!b)
+        return NULL;
+    if (a->n == 0) /* the thread's first block: free them at its exit */
+        (void)pthread_setspecific(arena_key, a);
+    a->block[a->n] = b;
+    a->size[a->n] = bsize;
+    a->n++;
+    a->used = need;
+    return b;
+}
+
+static bool arena_owns(const struct arena *a, const void *p)
+{
+    const char *c = p;
+
+    for (size_t i = 0; i < a->n; i++)
+        if (c >= a->block[i] && c < a->block[i] + a->size[i])
+            return true;
+    return false;
+}
+
 static void *json_alloc(size_t size)
 {
-    void *p = sg_alloc(size);
+    void *p = json_arena.on ? arena_carve(&json_arena, size) : NULL;
 
+    if (!p)
+        p = sg_alloc(size);
     if (!p)
         json_alloc_failed = true;
     return p;
@@ -29,11 +112,14 @@ static void *json_alloc(size_t size)
 
 static void json_release(void *p)
 {
+    if (json_arena.live && arena_owns(&json_arena, p))
+        return;
     sg_free(p);
 }
 
 static void json_setup(void)
 {
+    (void)pthread_key_create(&arena_key, arena_destroy);
     json_set_alloc_funcs(json_alloc, json_release);
 }
 
@@ -99,6 +185,66 @@ int sg_json_parse(json_t **out, const char *data, size_t len,
     }
     *out = j;
     return 0;
+}
+
+/* Drop the arena's tree: keep up to ARENA_KEEP bytes of blocks. */
+static void arena_reset(struct arena *a)
+{
+    size_t kept = 0;
+
+    a->live = false;
+    a->root = NULL;
+    for (size_t i = 0; i < ARENA_BLOCKS && a->block[i]; i++) {
+        if (kept + a->size[i] <= ARENA_KEEP) {
+            kept += a->size[i];
+            continue;
+        }
+        /* Past what is kept: later blocks go too (kept ones stay dense). */
+        for (size_t k = i; k < ARENA_BLOCKS && a->block[k]; k++) {
+            sg_free(a->block[k]);
+            a->block[k] = NULL;
+            a->size[k] = 0;
+        }
+        break;
+    }
+    a->n = 0;
+    a->used = 0;
+}
+
+int sg_json_parse_arena(json_t **out, const char *data, size_t len,
+                        size_t depth_max, size_t *offset_out,
+                        struct sg_err *err)
+{
+    struct arena *a = &json_arena;
+    int rc;
+
+    if (a->live) /* one tree at a time: this one takes the heap */
+        return sg_json_parse(out, data, len, depth_max, offset_out, err);
+    a->on = true;
+    a->live = true;
+    a->root = NULL;
+    rc = sg_json_parse(out, data, len, depth_max, offset_out, err);
+    a->on = false;
+    if (rc)
+        arena_reset(a); /* jansson freed what it had built */
+    else
+        a->root = *out;
+    return rc;
+}
+
+void sg_json_arena_free(json_t *j)
+{
+    struct arena *a = &json_arena;
+
+    if (!j)
+        return;
+    if (!a->live || j != a->root) {
+        json_decref(j); /* parsed on the heap */
+        return;
+    }
+    /* Frees what was added on the heap; arena nodes are skipped. */
+    json_decref(j);
+    arena_reset(a);
 }
 
 const char *sg_json_str(const json_t *obj, const char *key)

@@ -810,7 +810,7 @@ size_t sg_http_req_json_depth_max(const struct sg_http_req *r)
     return r->th->srv->cfg.limits.json_depth_max;
 }
 
-json_t *sg_http_req_json(struct sg_http_req *r)
+static json_t *req_json(struct sg_http_req *r, bool arena)
 {
     size_t len, off = 0;
     const char *body = sg_http_req_body(r, &len);
@@ -820,8 +820,11 @@ json_t *sg_http_req_json(struct sg_http_req *r)
     int rc;
 
     sg_err_init(&err);
-    rc = sg_json_parse(&j, body, len, sg_http_req_json_depth_max(r), &off,
-                       &err);
+    rc = arena ? sg_json_parse_arena(&j, body, len,
+                                     sg_http_req_json_depth_max(r), &off,
+                                     &err)
+               : sg_json_parse(&j, body, len, sg_http_req_json_depth_max(r),
+                               &off, &err);
     if (rc == SG_ELIMIT) {
         sg_http_reply_error(r, 400, "json_too_deep", err.msg, NULL);
         return NULL;
@@ -832,6 +835,16 @@ json_t *sg_http_req_json(struct sg_http_req *r)
         return NULL;
     }
     return j;
+}
+
+json_t *sg_http_req_json(struct sg_http_req *r)
+{
+    return req_json(r, false);
+}
+
+json_t *sg_http_req_json_arena(struct sg_http_req *r)
+{
+    return req_json(r, true);
 }
 
 /* ---- the h2o handler ---- */
@@ -1012,7 +1025,10 @@ static void *loop_main(void *arg)
 {
     struct loop_thread *th = arg;
     struct sg_http_server *s = th->srv;
-    int rc = setup_thread(s, th);
+    int rc;
+
+    sg_thread_set_name("sg-http-loop");
+    rc = setup_thread(s, th);
 
     pthread_mutex_lock(&s->ready_lock);
     s->ready_n++;

@@ -730,6 +730,7 @@ static void *dispatcher_main(void *arg)
     struct sg_dispatcher *d = arg;
     int64_t now = now_ms(d);
 
+    sg_thread_set_name("sg-dispatcher");
     d->next_claim_at = now;
     d->next_requeue_at = now;
     d->next_heartbeat_at = now + d->cfg.heartbeat_ms;

@@ -311,6 +311,7 @@ static void *writer_main(void *arg)
     struct sg_store *s = arg;
     size_t n, i, cap = s->cfg.queue_max;
 
+    sg_thread_set_name("sg-store-writer");
     for (;;) {
         pthread_mutex_lock(&s->qlock);
         while (s->ring_count == 0 && !s->stopping)
