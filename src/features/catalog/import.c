@@ -271,12 +271,6 @@ static int set_col(struct shop *sh, const struct sg_csv_row *row, int c,
         reject(sh, row->line, c, "longer than %s bytes", "65536");
         return 0;
     }
-    /* A NUL would cut the text short without a word (found by
-     * fuzz_import): the file is not text there. */
-    if (n && memchr(s, '\0', n)) {
-        reject(sh, row->line, c, "contains a NUL byte%s", "");
-        return 0;
-    }
     return sg_cat_set_str(field, s, n);
 }
 
