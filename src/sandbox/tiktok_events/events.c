@@ -666,6 +666,38 @@ static void check_events(const json_t *data, json_t *failed, long forced)
     }
 }
 
+long sg_sbx_events_judge(const char *raw, size_t len, bool *fast_out,
+                         size_t *n_out)
+{
+    json_t *body = NULL, *failed;
+    size_t fast_n = 0;
+    long code;
+
+    *fast_out = fast_check(raw, len, &fast_n);
+    *n_out = 0;
+    if (sg_json_parse(&body, raw, len, SG_JSON_DEPTH_DEFAULT, NULL, NULL))
+        return 40002;
+    if (check_shape(body)) {
+        json_decref(body);
+        return 40002;
+    }
+    failed = json_array();
+    if (!failed) {
+        json_decref(body);
+        return -1;
+    }
+    check_events(json_object_get(body, "data"), failed, -1);
+    *n_out = json_array_size(json_object_get(body, "data"));
+    code = json_array_size(failed) == 0 ? 0
+           : json_array_size(failed) == *n_out ? 40002
+                                               : 20001;
+    if (*fast_out && fast_n != *n_out)
+        code = -2; /* the two paths disagree on the count */
+    json_decref(failed);
+    json_decref(body);
+    return code;
+}
+
 static void h_track(struct sg_http_req *r, void *ctx)
 {
     struct evs *v = state_for(ctx);
