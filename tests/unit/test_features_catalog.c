@@ -502,6 +502,49 @@ static void test_syntax_error_keeps_checks(void **state)
     sg_import_release(&imp);
 }
 
+/*
+ * Image positions are 1..100000 in both formats (fuzz_import found the CSV
+ * taking any number while jsonl clamped it, so a round trip changed it).
+ */
+static void test_image_position_range(void **state)
+{
+    static const char csv[] =
+        "Handle,Title,Variant SKU,Variant Price,Image Src,Image Position\n"
+        "far,Far,FAR-1,5.00,https://x.example/a.jpg,7000001\n"
+        "near,Near,NEAR-1,5.00,https://x.example/b.jpg,3\n";
+    static const char jsonl[] =
+        "{\"handle\":\"z\",\"title\":\"Z\",\"variants\":[{\"sku\":\"Z1\","
+        "\"price\":\"1.00\"}],\"images\":[{\"src\":\"https://x.example/"
+        "z.jpg\",\"position\":0}]}\n";
+    struct sg_import imp;
+    struct sg_err err;
+    const struct sg_import_msg *m;
+
+    SG_UNUSED(state);
+    sg_import_init(&imp, "x.csv");
+    sg_err_init(&err);
+    assert_int_equal(sg_import_parse(&imp, SG_IMPORT_SHOPIFY_CSV, csv,
+                                     sizeof(csv) - 1, "USD", &err),
+                     0);
+    assert_int_equal(imp.n_items, 2);
+    assert_true(imp.items[0].rejected);
+    assert_false(imp.items[1].rejected);
+    assert_int_equal(imp.items[1].p.images[0].position, 3);
+    m = find_msg(&imp, 2);
+    assert_non_null(m);
+    assert_string_equal(m->column, "Image Position");
+    sg_import_release(&imp);
+
+    sg_import_init(&imp, "x.jsonl");
+    assert_int_equal(sg_import_parse(&imp, SG_IMPORT_JSONL, jsonl,
+                                     sizeof(jsonl) - 1, "USD", &err),
+                     0);
+    assert_int_equal(imp.n_items, 1);
+    assert_true(imp.items[0].rejected);
+    assert_non_null(strstr(imp.msgs[0].column, "images[0].position"));
+    sg_import_release(&imp);
+}
+
 /* Import CSV into acme, export as jsonl, import that into beta: same. */
 static void test_jsonl_round_trip(void **state)
 {
@@ -768,6 +811,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bad_rows, setup, teardown),
         cmocka_unit_test(test_not_utf8_rejected),
         cmocka_unit_test(test_syntax_error_keeps_checks),
+        cmocka_unit_test(test_image_position_range),
         cmocka_unit_test_setup_teardown(test_jsonl_round_trip, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_ledger_invariant, setup,

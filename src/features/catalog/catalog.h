@@ -29,6 +29,7 @@ struct sg_store_tx;
 #define SG_CAT_OPTIONS        3
 #define SG_CAT_VARIANTS_MAX   250
 #define SG_CAT_IMAGES_MAX     250
+#define SG_CAT_IMAGE_POS_MAX  100000 /* image positions are 1..this */
 #define SG_CAT_QTY_MAX        INT64_C(1000000000)
 #define SG_CAT_PRICE_MAX      INT64_C(100000000000) /* minor units */
 #define SG_CAT_LIST_MAX       500

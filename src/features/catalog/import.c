@@ -556,6 +556,10 @@ static int image_row(struct shop *sh, const struct sg_csv_row *row)
         return 0;
     if (pos <= 0)
         pos = (int64_t)sh->cur->p.n_images + 1;
+    if (pos > SG_CAT_IMAGE_POS_MAX) {
+        reject(sh, row->line, C_IMG_POS, "%s is above 100000", "the position");
+        return 0;
+    }
     snprintf(altbuf, sizeof(altbuf), "%.*s", (int)SG_MIN(an, (size_t)511),
              alt);
     for (size_t i = 0; i < sh->cur->p.n_images; i++)

@@ -743,9 +743,11 @@ int sg_product_from_json(struct sg_product *p, const json_t *j,
             snprintf(path, sizeof(path), "images[%zu].src", i);
             if (!src || !src[0])
                 return jfail(&c, path, "is required");
+            snprintf(path, sizeof(path), "images[%zu].position", i);
+            if (pos < 1 || pos > SG_CAT_IMAGE_POS_MAX)
+                return jfail(&c, path, "must be 1..100000");
             rc = sg_product_add_image(p, src, strlen(src),
-                                      sg_json_str(e, "alt"),
-                                      (int)SG_MIN(SG_MAX(pos, 1), 100000));
+                                      sg_json_str(e, "alt"), (int)pos);
             if (rc == SG_ELIMIT)
                 return jfail(&c, "images", "more than 250");
             if (rc)
