@@ -403,5 +403,15 @@ struct sqlite3 *sg_sqlite_db(void *be);
 /* Map a SQLite result code to SG_E* and fill err with the db's message. */
 int sg_sqlite_error(void *be, int sqlite_rc, const char *what,
                     struct sg_err *err);
+/*
+ * A prepared statement for sql from the connection's cache (prepared on
+ * first use, kept until the connection closes), or a fresh one when the
+ * cached statement is in use (re-entry) or the cache is full. Returns a
+ * SQLite result code; hand the statement back with sg_sqlite_release.
+ */
+struct sqlite3_stmt;
+int sg_sqlite_acquire(void *be, const char *sql, struct sqlite3_stmt **out);
+/* Reset a cached statement (clearing its bindings) or finalize another. */
+void sg_sqlite_release(void *be, struct sqlite3_stmt *st);
 
 #endif
