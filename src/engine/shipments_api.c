@@ -60,16 +60,15 @@ static void copy_id(char *out, size_t len, const json_t *v)
 }
 
 int sg_engine__fulfil_inbox(struct sg_engine *e, struct sg_store_tx *tx,
-                            const struct sg_inbox *row, struct sg_err *err)
+                            const struct sg_inbox *row, const json_t *j,
+                            struct sg_err *err)
 {
     struct sg_aftersale a;
-    json_t *j = NULL, *data;
+    json_t *data;
     int64_t type;
     const char *st;
     int rc = 0;
 
-    if (sg_json_parse(&j, row->body, row->body_len, 32, NULL, NULL) != 0)
-        return 0;
     type = sg_json_int(j, "type", 0);
     data = json_object_get(j, "data");
     if (type != 11 && type != 12)
@@ -98,7 +97,6 @@ int sg_engine__fulfil_inbox(struct sg_engine *e, struct sg_store_tx *tx,
                             err);
     sg_aftersale_release(&a);
 out:
-    json_decref(j);
     return rc;
 }
 

@@ -926,6 +926,45 @@ static void test_failing_write_rolls_back_alone(void **state)
     pthread_mutex_destroy(&t.m);
 }
 
+/*
+ * A write begun now and ended later: both writes commit together while
+ * the caller is free, each end gives that write's own result, and the
+ * first write is on disk when the second ends.
+ */
+static void test_write_begin_end(void **state)
+{
+    struct fx *f = *state;
+    struct item it[2];
+    struct sg_store_pending *p[2] = {NULL, NULL};
+    struct gate g;
+    struct sg_tenant row;
+    struct sg_store_stats st;
+    struct sg_err err;
+
+    memset(it, 0, sizeof(it));
+    gate_init(&g);
+    it[0].op = (struct op){.kind = OP_TENANT, .name = "begun"};
+    it[1].op = (struct op){.kind = OP_TENANT_THEN_FAIL, .name = "refused"};
+    gate_hold(f->s, &g);
+    sg_err_init(&err);
+    assert_int_equal(sg_store_write_begin(f->s, item_fn, &it[0], &p[0], &err),
+                     0);
+    assert_int_equal(sg_store_write_begin(f->s, item_fn, &it[1], &p[1], &err),
+                     0);
+    assert_non_null(p[0]);
+    assert_non_null(p[1]);
+    gate_open(&g);
+    assert_int_equal(sg_store_write_end(p[0], &err), 0);
+    assert_int_equal(sg_store_tenant_get(f->s, "begun", &row, &err), 0);
+    assert_int_equal(sg_store_write_end(p[1], &err), SG_EINVAL);
+    sg_err_init(&err);
+    assert_int_equal(sg_store_tenant_get(f->s, "refused", &row, &err),
+                     SG_ENOTFOUND);
+    sg_store_stats(f->s, &st);
+    assert_int_equal(st.batch_hist[1], 1); /* the two, in one transaction */
+    gate_destroy(&g);
+}
+
 static void test_submit_busy(void **state)
 {
     struct fx *f = *state;
@@ -1203,6 +1242,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_batch_failure_and_writable,
                                         setup_closed, teardown),
         cmocka_unit_test_setup_teardown(test_statement_cache, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_write_begin_end, setup, teardown),
         cmocka_unit_test_setup_teardown(test_alloc_failure_sweep, setup_closed,
                                         teardown),
     };
