@@ -33,6 +33,7 @@
 #define SEGS_MAX 16
 #define PARAMS_MAX 8
 #define DELAYS_MAX 8
+#define CLOSE_RUNS_MAX 100 /* x 10 ms for open connections to close */
 #define STATUS_MIN 100
 #define STATUS_N 500
 #define LAT_BUCKETS 13
@@ -71,7 +72,15 @@ struct loop_thread {
     h2o_timeout_t delays[DELAYS_MAX];
     uint64_t delay_ms[DELAYS_MAX];
     size_t n_delays;
+    struct open_conn *conns;   /* accepted sockets not yet closed */
     bool started;
+};
+
+/* An accepted socket, known until h2o closes it (its on_close hook). */
+struct open_conn {
+    struct loop_thread *th;
+    h2o_socket_t *sock;
+    struct open_conn *prev, *next;
 };
 
 struct handler_ext {
@@ -949,6 +958,19 @@ static int on_req(h2o_handler_t *self, h2o_req_t *h)
 
 /* ---- loops ---- */
 
+static void on_conn_close(void *data)
+{
+    struct open_conn *c = data;
+
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        c->th->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    sg_free(c);
+}
+
 static void on_accept(h2o_socket_t *listener, const char *err)
 {
     struct loop_thread *th = listener->data;
@@ -957,11 +979,63 @@ static void on_accept(h2o_socket_t *listener, const char *err)
     if (err)
         return;
     while ((sock = h2o_evloop_socket_accept(listener)) != NULL) {
+        struct open_conn *c = sg_calloc(1, sizeof(*c));
         int one = 1;
 
         setsockopt(h2o_socket_get_fd(sock), IPPROTO_TCP, TCP_NODELAY, &one,
                    sizeof(one));
+        /* Known to the loop so that a stop can close it (teardown). */
+        if (c) {
+            c->th = th;
+            c->sock = sock;
+            c->next = th->conns;
+            if (th->conns)
+                th->conns->prev = c;
+            th->conns = c;
+            sock->on_close.cb = on_conn_close;
+            sock->on_close.data = c;
+        }
         h2o_accept(&th->accept_ctx, sock);
+    }
+}
+
+/*
+ * Close the connections still open when the loop stops. h2o keeps an
+ * idle keep-alive connection's entry on the context's request timeout,
+ * and disposing the context with one still linked aborts (an h2o
+ * assertion; seen when SIGTERM reached surge serve while the sandbox
+ * held a connection). Shutting each socket down makes h2o see the end
+ * of the stream and close the connection itself on the next loop runs.
+ */
+static void close_conns(struct loop_thread *th)
+{
+    for (struct open_conn *c = th->conns; c; c = c->next)
+        shutdown(h2o_socket_get_fd(c->sock), SHUT_RDWR);
+    for (int i = 0; i < CLOSE_RUNS_MAX && th->conns; i++)
+        h2o_evloop_run(th->loop, 10);
+    if (th->conns) {
+        /* Still open (an answer that never came): let the connections go
+         * with the loop rather than abort in h2o_context_dispose. */
+        h2o_timeout_t *lists[] = {&th->ctx.zero_timeout,
+                                  &th->ctx.one_sec_timeout,
+                                  &th->ctx.hundred_ms_timeout,
+                                  &th->ctx.handshake_timeout,
+                                  &th->ctx.http1.req_timeout,
+                                  &th->ctx.http2.idle_timeout};
+
+        sg_log(SG_LOG_WARN, "http", "msg=\"connections still open at stop; "
+               "dropped\"");
+        for (size_t i = 0; i < SG_ARRAY_SIZE(lists); i++)
+            while (!h2o_linklist_is_empty(&lists[i]->_entries))
+                h2o_timeout_unlink(H2O_STRUCT_FROM_MEMBER(
+                    h2o_timeout_entry_t, _link, lists[i]->_entries.next));
+        while (th->conns) {
+            struct open_conn *c = th->conns;
+
+            c->sock->on_close.cb = NULL;
+            th->conns = c->next;
+            sg_free(c);
+        }
     }
 }
 
@@ -992,6 +1066,7 @@ static void teardown_thread(struct loop_thread *th)
 {
     h2o_socket_read_stop(th->listener);
     h2o_socket_close(th->listener);
+    close_conns(th);
     for (int i = 0; i < 4; i++)
         h2o_evloop_run(th->loop, 0);
     h2o_multithread_unregister_receiver(th->ctx.queue, &th->receiver);

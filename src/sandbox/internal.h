@@ -124,8 +124,10 @@ struct sg_sbx {
 
     pthread_mutex_t wh_lock;
     pthread_cond_t wh_cond;
-    struct sg_sbx_wh_item *whq;
-    size_t n_whq;
+    struct sg_sbx_wh_item *whq; /* by serial; url NULL = delivered */
+    size_t n_whq;             /* entries used, delivered ones included */
+    size_t cap_whq;
+    size_t n_whq_live;        /* entries still queued or in flight */
     json_t *wh_log;           /* deliveries, newest last, capped */
     int64_t wh_retry_ms[SG_SBX_WH_RETRIES_MAX];
     size_t n_wh_retry;

@@ -390,6 +390,62 @@ static void sync_done(void *arg, int rc, const struct sg_err *err)
     pthread_mutex_unlock(&w->m);
 }
 
+int sg_store_write_begin(struct sg_store *s, sg_store_write_fn fn,
+                         void *arg, struct sg_store_pending **out,
+                         struct sg_err *err)
+{
+    struct sync_wait *w;
+    int rc;
+
+    *out = NULL;
+    if (!s || !fn)
+        return sg_err_set(err, SG_EINVAL, "no store or write");
+    w = sg_calloc(1, sizeof(*w));
+    if (!w)
+        return sg_err_set(err, SG_ENOMEM, "out of memory");
+    sg_err_init(&w->err);
+    w->fn = fn;
+    w->arg = arg;
+    if (pthread_mutex_init(&w->m, NULL) != 0) {
+        sg_free(w);
+        return sg_err_set(err, SG_EIO, "mutex init failed");
+    }
+    if (pthread_cond_init(&w->c, NULL) != 0) {
+        pthread_mutex_destroy(&w->m);
+        sg_free(w);
+        return sg_err_set(err, SG_EIO, "condvar init failed");
+    }
+    rc = sg_store_submit(s, sync_fn, sync_done, w);
+    if (rc) {
+        pthread_cond_destroy(&w->c);
+        pthread_mutex_destroy(&w->m);
+        sg_free(w);
+        return sg_err_set(err, rc, "write queue full or store stopping");
+    }
+    *out = (struct sg_store_pending *)w;
+    return 0;
+}
+
+int sg_store_write_end(struct sg_store_pending *p, struct sg_err *err)
+{
+    struct sync_wait *w = (struct sync_wait *)p;
+    int rc;
+
+    if (!w)
+        return sg_err_set(err, SG_EINVAL, "no pending write");
+    pthread_mutex_lock(&w->m);
+    while (!w->done)
+        pthread_cond_wait(&w->c, &w->m);
+    pthread_mutex_unlock(&w->m);
+    rc = w->rc;
+    if (rc && err)
+        *err = w->err;
+    pthread_cond_destroy(&w->c);
+    pthread_mutex_destroy(&w->m);
+    sg_free(w);
+    return rc;
+}
+
 int sg_store_write(struct sg_store *s, sg_store_write_fn fn, void *arg,
                    struct sg_err *err)
 {

@@ -81,7 +81,7 @@ static int r_count(void *be, void *arg, struct sg_err *err)
     if (rc)
         return rc;
     q->n = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
-    sqlite3_finalize(st);
+    sg_sql_end(be, st);
     return 0;
 }
 

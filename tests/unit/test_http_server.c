@@ -7,8 +7,11 @@
 #include "core/buf.h"
 #include "http/server.h"
 
+#include <arpa/inet.h>
 #include <curl/curl.h>
+#include <netinet/in.h>
 #include <pthread.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 static struct sg_http_server *srv;
@@ -327,6 +330,56 @@ static void test_stop_with_pending_delay(void **state)
     sgt_resp_free(&r);
 }
 
+/*
+ * Stopping a server while a client keeps an idle keep-alive connection
+ * open closes that connection and returns (h2o aborted here before: the
+ * connection's request timeout was still linked when the context was
+ * disposed, as when SIGTERM reached surge serve under webhook traffic).
+ */
+static void test_stop_with_idle_keepalive(void **state)
+{
+    static const char req[] = "GET /hello HTTP/1.1\r\nHost: t\r\n\r\n";
+    struct sg_http_server_cfg cfg;
+    struct sg_http_server *s2;
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    struct timeval tv = {.tv_sec = 5};
+    struct sg_err err;
+    char buf[512];
+    size_t got = 0;
+    int fd;
+
+    SG_UNUSED(state);
+    sg_http_server_cfg_defaults(&cfg);
+    cfg.listen = "127.0.0.1:0";
+    cfg.threads = 2;
+    assert_int_equal(sg_http_server_new(&s2, &cfg, &err), 0);
+    assert_int_equal(sg_http_route(s2, "GET", "/hello", h_hello, NULL), 0);
+    assert_int_equal(sg_http_server_start(s2, &err), 0);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons((uint16_t)sg_http_server_port(s2));
+    fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    assert_int_equal(send(fd, req, sizeof(req) - 1, 0), (ssize_t)sizeof(req) - 1);
+    /* Bounded: the answer is small; stop at its body. */
+    while (got < sizeof(buf) - 1) {
+        ssize_t n = recv(fd, buf + got, sizeof(buf) - 1 - got, 0);
+
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+        buf[got] = '\0';
+        if (strstr(buf, "hello"))
+            break;
+    }
+    assert_non_null(strstr(buf, "200"));
+    /* The connection is idle and kept alive: stop the server now. */
+    sg_http_server_free(s2);
+    assert_true(recv(fd, buf, sizeof(buf), 0) <= 0);
+    close(fd);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -338,6 +391,7 @@ int main(void)
         cmocka_unit_test(test_abort),
         cmocka_unit_test(test_metrics_text),
         cmocka_unit_test(test_stop_with_pending_delay),
+        cmocka_unit_test(test_stop_with_idle_keepalive),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -86,7 +86,7 @@ static int load_children(void *be, struct sg_product *p, struct sg_err *err)
     }
     if (b != SQLITE_OK)
         rc = b;
-    sqlite3_finalize(st);
+    sg_sql_end(be, st);
     if (oom)
         return sg_err_set(err, SG_ENOMEM, "out of memory");
     if (rc != SQLITE_DONE)
@@ -114,7 +114,7 @@ static int load_children(void *be, struct sg_product *p, struct sg_err *err)
     }
     if (b != SQLITE_OK)
         rc = b;
-    sqlite3_finalize(st);
+    sg_sql_end(be, st);
     if (oom)
         return sg_err_set(err, SG_ENOMEM, "out of memory");
     if (rc != SQLITE_DONE)
@@ -145,12 +145,12 @@ static int be_product_get(void *be, int64_t tenant_id, int64_t id,
     rc = b == SQLITE_OK ? sqlite3_step(st) : b;
     if (rc == SQLITE_ROW) {
         rc = fill_product(st, out);
-        sqlite3_finalize(st);
+        sg_sql_end(be, st);
         if (rc)
             return sg_err_set(err, rc, "out of memory");
         return load_children(be, out, err);
     }
-    sqlite3_finalize(st);
+    sg_sql_end(be, st);
     if (rc == SQLITE_DONE)
         return sg_err_set(err, SG_ENOTFOUND, "no such product");
     return sg_sqlite_error(be, rc, "product", err);
@@ -183,14 +183,14 @@ static int be_product_list(void *be, int64_t tenant_id, int64_t after_id,
     while (b == SQLITE_OK && n < limit &&
            (rc = sqlite3_step(st)) == SQLITE_ROW) {
         if (fill_product(st, &ps[n++]) != 0) {
-            sqlite3_finalize(st);
+            sg_sql_end(be, st);
             rc = sg_err_set(err, SG_ENOMEM, "out of memory");
             goto fail;
         }
     }
     if (b != SQLITE_OK)
         rc = b;
-    sqlite3_finalize(st);
+    sg_sql_end(be, st);
     if (rc != SQLITE_DONE && rc != SQLITE_ROW && n < limit) {
         rc = sg_sqlite_error(be, rc, "products", err);
         goto fail;
@@ -292,7 +292,7 @@ static int variant_write(void *be, const struct sg_product *p,
         vid = sqlite3_column_int64(st, 0);
         owner = sqlite3_column_int64(st, 1);
     }
-    sqlite3_finalize(st);
+    sg_sql_end(be, st);
     if (rc != SQLITE_ROW && rc != SQLITE_DONE)
         return sg_sqlite_error(be, rc, "variant", err);
     if (vid && owner != p->id)
@@ -370,7 +370,7 @@ static int variants_prune(void *be, const struct sg_product *p,
             if (!keep)
                 gone[n_gone++] = sqlite3_column_int64(st, 0);
         }
-        sqlite3_finalize(st);
+        sg_sql_end(be, st);
         if (b != SQLITE_OK || (rc != SQLITE_ROW && rc != SQLITE_DONE))
             return sg_sqlite_error(be, b != SQLITE_OK ? b : rc, "variants",
                                    err);
@@ -488,7 +488,7 @@ static int be_variant_locate(void *be, int64_t tenant_id, int64_t variant_id,
     } else {
         rc = sg_sqlite_error(be, rc, "variant", err);
     }
-    sqlite3_finalize(st);
+    sg_sql_end(be, st);
     return rc;
 }
 
@@ -530,7 +530,7 @@ static int be_inv_get(void *be, int64_t tenant_id, const char *sku,
     } else {
         rc = sg_sqlite_error(be, rc, "inventory", err);
     }
-    sqlite3_finalize(st);
+    sg_sql_end(be, st);
     return rc;
 }
 
@@ -556,7 +556,7 @@ static int be_inv_levels(void *be, int64_t tenant_id, const char *sku,
         return rc;
     ls = sg_calloc(LEVELS_MAX, sizeof(*ls));
     if (!ls) {
-        sqlite3_finalize(st);
+        sg_sql_end(be, st);
         return sg_err_set(err, SG_ENOMEM, "out of memory");
     }
     sg_sql_bind_int(st, 1, tenant_id, &b);
@@ -566,7 +566,7 @@ static int be_inv_levels(void *be, int64_t tenant_id, const char *sku,
         fill_level(st, &ls[n++]);
     if (b != SQLITE_OK)
         rc = b;
-    sqlite3_finalize(st);
+    sg_sql_end(be, st);
     if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
         sg_free(ls);
         return sg_sqlite_error(be, rc, "inventory", err);
@@ -688,7 +688,7 @@ static int be_ledger_list(void *be, int64_t tenant_id, const char *sku,
     }
     if (b != SQLITE_OK)
         rc = b;
-    sqlite3_finalize(st);
+    sg_sql_end(be, st);
     if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
         sg_free(rows);
         return sg_sqlite_error(be, rc, "ledger", err);
@@ -767,7 +767,7 @@ static int be_listing_list(void *be, int64_t tenant_id, int64_t product_id,
     }
     if (b != SQLITE_OK)
         rc = b;
-    sqlite3_finalize(st);
+    sg_sql_end(be, st);
     if (oom || (rc != SQLITE_DONE && rc != SQLITE_ROW)) {
         sg_listing_list_free(ls, n);
         return oom ? sg_err_set(err, SG_ENOMEM, "out of memory")

@@ -96,8 +96,8 @@ static int ev_insert(void *be, struct sg_events_row *rows, size_t n,
         if (src != SQLITE_DONE)
             rc = sg_sqlite_error(be, src, "events insert", err);
     }
-    sqlite3_finalize(ins);
-    sqlite3_finalize(upd);
+    sg_sql_end(be, ins);
+    sg_sql_end(be, upd);
     return rc;
 }
 
@@ -127,7 +127,7 @@ static int ev_pending(void *be, int64_t tenant_id, int source, size_t cap,
     } else {
         rc = sg_sqlite_error(be, src, "events pending", err);
     }
-    sqlite3_finalize(st);
+    sg_sql_end(be, st);
     return rc;
 }
 
@@ -185,7 +185,7 @@ static int batch_find(void *be, int64_t job_id, bool with_body,
     } else {
         rc = sg_sqlite_error(be, src, "events batch", err);
     }
-    sqlite3_finalize(st);
+    sg_sql_end(be, st);
     return rc;
 }
 
@@ -231,7 +231,7 @@ static int batch_bodies(void *be, struct sg_events_batch *b,
     }
     if (!rc && src != SQLITE_ROW && src != SQLITE_DONE)
         rc = sg_sqlite_error(be, src, "events bodies", err);
-    sqlite3_finalize(st);
+    sg_sql_end(be, st);
     return rc;
 }
 
@@ -264,7 +264,7 @@ static int oldest_source_id(void *be, int64_t tenant_id, int source,
     } else if (src != SQLITE_DONE) {
         rc = sg_sqlite_error(be, src, "events oldest", err);
     }
-    sqlite3_finalize(st);
+    sg_sql_end(be, st);
     return rc;
 }
 
@@ -299,7 +299,7 @@ static int seal_into(void *be, int64_t job_id, int64_t tenant_id, int source,
     sqlite3_bind_int64(st, 4, job_id);
     sqlite3_bind_int64(st, 5, now_ms);
     src = sqlite3_step(st);
-    sqlite3_finalize(st);
+    sg_sql_end(be, st);
     if (src != SQLITE_DONE)
         return sg_sqlite_error(be, src, "events batch insert", err);
     out->id = sqlite3_last_insert_rowid(sg_sqlite_db(be));
@@ -320,7 +320,7 @@ static int seal_into(void *be, int64_t job_id, int64_t tenant_id, int source,
     sqlite3_bind_int64(st, 5, (sqlite3_int64)max);
     sqlite3_bind_text(st, 6, out->source_id, -1, SQLITE_STATIC);
     src = sqlite3_step(st);
-    sqlite3_finalize(st);
+    sg_sql_end(be, st);
     if (src != SQLITE_DONE)
         return sg_sqlite_error(be, src, "events seal", err);
     out->n = (size_t)sqlite3_changes(sg_sqlite_db(be));
@@ -330,7 +330,7 @@ static int seal_into(void *be, int64_t job_id, int64_t tenant_id, int source,
     sqlite3_bind_int64(st, 1, out->id);
     sqlite3_bind_int64(st, 2, (sqlite3_int64)out->n);
     src = sqlite3_step(st);
-    sqlite3_finalize(st);
+    sg_sql_end(be, st);
     return src == SQLITE_DONE ? 0
                               : sg_sqlite_error(be, src, "events batch n", err);
 }
@@ -406,7 +406,7 @@ static int ev_trigger_cancel(void *be, int64_t tenant_id, const char *key,
     sqlite3_bind_text(st, 3, note, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 4, now_ms);
     src = sqlite3_step(st);
-    sqlite3_finalize(st);
+    sg_sql_end(be, st);
     return src == SQLITE_DONE ? 0
                               : sg_sqlite_error(be, src, "events cancel", err);
 }
@@ -420,7 +420,7 @@ static int exec1(void *be, const char *sql, int64_t a, struct sg_err *err)
         return rc;
     sqlite3_bind_int64(st, 1, a);
     src = sqlite3_step(st);
-    sqlite3_finalize(st);
+    sg_sql_end(be, st);
     return src == SQLITE_DONE ? 0 : sg_sqlite_error(be, src, "events", err);
 }
 
@@ -453,7 +453,7 @@ static int secure_delete_swap(void *be, int mode, int *old_out,
             return rc;
         src = sqlite3_step(st);
         *old_out = src == SQLITE_ROW ? sqlite3_column_int(st, 0) : 1;
-        sqlite3_finalize(st);
+        sg_sql_end(be, st);
     }
     /* The pragma reads "2" as a boolean: FAST must be spelt out. */
     snprintf(sql, sizeof(sql), "PRAGMA secure_delete = %s",
@@ -498,7 +498,7 @@ static int ev_batch_result(void *be, int64_t job_id, int state,
     sqlite3_bind_int64(st, 5, now_ms);
     rc = secure_delete_swap(be, 2, &old_sd, err);
     src = rc ? SQLITE_DONE : sqlite3_step(st);
-    sqlite3_finalize(st);
+    sg_sql_end(be, st);
     st = NULL;
     if (!rc)
         rc = secure_delete_swap(be, old_sd, NULL, err);
@@ -516,7 +516,7 @@ static int ev_batch_result(void *be, int64_t job_id, int state,
         sqlite3_bind_int64(st, 1, b.id);
         sqlite3_bind_text(st, 2, error, -1, SQLITE_STATIC);
         src = sqlite3_step(st);
-        sqlite3_finalize(st);
+        sg_sql_end(be, st);
         return src == SQLITE_DONE ? 0
                                   : sg_sqlite_error(be, src, "events", err);
     }
@@ -558,7 +558,7 @@ static int ev_batch_result(void *be, int64_t job_id, int state,
             rc = sg_sqlite_error(be, src, "events walk", err);
             goto out;
         }
-        sqlite3_finalize(st);
+        sg_sql_end(be, st);
         st = NULL;
     }
     rc = sg_sql_prep(be,
@@ -572,8 +572,8 @@ static int ev_batch_result(void *be, int64_t job_id, int state,
     if (src != SQLITE_DONE)
         rc = sg_sqlite_error(be, src, "events sent", err);
 out:
-    sqlite3_finalize(st);
-    sqlite3_finalize(up);
+    sg_sql_end(be, st);
+    sg_sql_end(be, up);
     return rc;
 }
 
@@ -593,7 +593,7 @@ static int ev_prune(void *be, int64_t before_ms, size_t max, size_t *n_out,
     sqlite3_bind_int64(st, 1, before_ms);
     sqlite3_bind_int64(st, 2, (sqlite3_int64)max);
     src = sqlite3_step(st);
-    sqlite3_finalize(st);
+    sg_sql_end(be, st);
     if (src != SQLITE_DONE)
         return sg_sqlite_error(be, src, "events prune", err);
     *n_out = (size_t)sqlite3_changes(sg_sqlite_db(be));
@@ -620,7 +620,7 @@ static int ev_pending_sources(void *be, int64_t *tenants, int *sources,
         sources[n] = sqlite3_column_int(st, 1);
         n++;
     }
-    sqlite3_finalize(st);
+    sg_sql_end(be, st);
     *n_out = n;
     return 0;
 }
@@ -645,7 +645,7 @@ static int ev_counts(void *be, int64_t tenant_id, struct sg_events_counts *out,
         if (s >= 0 && s < 4)
             out->by_state[s] = sqlite3_column_int64(st, 1);
     }
-    sqlite3_finalize(st);
+    sg_sql_end(be, st);
     if (src != SQLITE_DONE)
         return sg_sqlite_error(be, src, "events counts", err);
     rc = sg_sql_prep(be,
@@ -657,7 +657,7 @@ static int ev_counts(void *be, int64_t tenant_id, struct sg_events_counts *out,
     sqlite3_bind_int64(st, 1, tenant_id);
     if (sqlite3_step(st) == SQLITE_ROW)
         out->batches = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
+    sg_sql_end(be, st);
     return 0;
 }
 
@@ -676,7 +676,7 @@ static int ev_batch_next_id(void *be, int64_t *id_out, struct sg_err *err)
         *id_out = sqlite3_column_int64(st, 0);
     else
         rc = sg_sqlite_error(be, src, "events batch id", err);
-    sqlite3_finalize(st);
+    sg_sql_end(be, st);
     return rc;
 }
 
@@ -705,7 +705,7 @@ static int ev_batch_put(void *be, int64_t batch_id, int64_t job_id,
     sqlite3_bind_int64(st, 7, now_ms);
     sqlite3_bind_text(st, 8, body, (int)len, SQLITE_STATIC);
     src = sqlite3_step(st);
-    sqlite3_finalize(st);
+    sg_sql_end(be, st);
     return src == SQLITE_DONE
                ? 0
                : sg_sqlite_error(be, src, "events batch put", err);

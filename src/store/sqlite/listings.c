@@ -75,20 +75,14 @@ static int one_row(void *be, sqlite3_stmt *st, int brc,
         rc = sg_err_set(err, SG_ENOTFOUND, "no listing");
     else
         rc = sg_sqlite_error(be, rc, "listing read", err);
-    sqlite3_finalize(st);
+    sg_sql_end(be, st);
     return rc;
 }
 
 static int prep(void *be, const char *sql, sqlite3_stmt **st,
                 struct sg_err *err)
 {
-    int rc = sqlite3_prepare_v2(sg_sqlite_db(be), sql, -1, st, NULL);
-
-    if (rc != SQLITE_OK) {
-        *st = NULL;
-        return sg_sqlite_error(be, rc, "prepare", err);
-    }
-    return 0;
+    return sg_sql_prep(be, sql, st, err);
 }
 
 static int get_be(void *be, int64_t tenant_id, int64_t product_id,
@@ -147,7 +141,7 @@ static int exec_done(void *be, sqlite3_stmt *st, int b, const char *what,
 
     rc = (rc == SQLITE_DONE || rc == SQLITE_ROW)
              ? 0 : sg_sqlite_error(be, rc, what, err);
-    sqlite3_finalize(st);
+    sg_sql_end(be, st);
     return rc;
 }
 
@@ -237,7 +231,7 @@ static int tx_bool(struct sg_store_tx *tx, const char *sql, int64_t a,
     } else {
         rc = sg_sqlite_error(be, rc, "listing check", err);
     }
-    sqlite3_finalize(st);
+    sg_sql_end(be, st);
     return rc;
 }
 
@@ -306,7 +300,7 @@ static int read_list(void *be, void *arg, struct sg_err *err)
         return rc;
     a->rows = sg_calloc(a->limit ? a->limit : 1, sizeof(*a->rows));
     if (!a->rows) {
-        sqlite3_finalize(st);
+        sg_sql_end(be, st);
         return sg_err_set(err, SG_ENOMEM, "out of memory");
     }
     b = sqlite3_bind_int64(st, 1, a->tenant_id);
@@ -328,7 +322,7 @@ static int read_list(void *be, void *arg, struct sg_err *err)
         rc = b;
     rc = (rc == SQLITE_DONE || rc == SQLITE_ROW)
              ? 0 : sg_sqlite_error(be, rc, "listing list", err);
-    sqlite3_finalize(st);
+    sg_sql_end(be, st);
     return rc;
 }
 

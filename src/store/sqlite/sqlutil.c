@@ -8,13 +8,18 @@
 int sg_sql_prep(void *be, const char *sql, sqlite3_stmt **st,
                 struct sg_err *err)
 {
-    int rc = sqlite3_prepare_v2(sg_sqlite_db(be), sql, -1, st, NULL);
+    int rc = sg_sqlite_acquire(be, sql, st);
 
     if (rc != SQLITE_OK) {
         *st = NULL;
         return sg_sqlite_error(be, rc, "prepare", err);
     }
     return 0;
+}
+
+void sg_sql_end(void *be, sqlite3_stmt *st)
+{
+    sg_sqlite_release(be, st);
 }
 
 void sg_sql_bind_int(sqlite3_stmt *st, int i, int64_t v, int *rc)
@@ -63,6 +68,6 @@ int sg_sql_run(void *be, sqlite3_stmt *st, int bind_rc, const char *what,
     } else {
         rc = sg_sqlite_error(be, rc, what, err);
     }
-    sqlite3_finalize(st);
+    sg_sql_end(be, st);
     return rc;
 }
