@@ -456,7 +456,7 @@ static int w_secure_delete(struct sg_store_tx *tx, void *arg,
     if (rc)
         return rc;
     *out = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
-    sqlite3_finalize(st);
+    sg_sql_end(sg_store_tx_backend(tx), st);
     return 0;
 }
 
