@@ -44,7 +44,7 @@ static json_t *attributes_json(const struct sg_tts_product_in *in)
 
     if (!in->attributes || !out)
         return out;
-    src = json_loads(in->attributes, 0, NULL);
+    src = sg_json_loads(in->attributes, 0, NULL);
     json_object_foreach(src, k, v) {
         if (!json_is_string(v))
             continue;
