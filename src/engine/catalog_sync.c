@@ -352,7 +352,11 @@ static int want_build(struct want *w, const struct tenant_ctx *t)
     w->in.grams = p->n_variants ? p->variants[0].grams : -1;
     w->in.skus = w->skus;
     w->in.n_skus = p->n_variants;
-    sg_tts_product_hash(&w->in, hash);
+    if (sg_tts_product_hash(&w->in, hash) != 0) {
+        json_decref(price);
+        json_decref(qty);
+        return SG_ENOMEM;
+    }
     w->desired = json_pack("{s:s,s:o,s:o,s:b}", "content", hash, "price",
                            price, "qty", qty, "active",
                            strcmp(p->status, "active") == 0);
