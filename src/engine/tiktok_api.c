@@ -447,7 +447,9 @@ static void h_webhook(struct sg_http_req *r, void *ctx)
     }
     if (rc) {
         /* Could not be checked (out of memory): not a forgery. */
-        sg_http_reply_error(r, 503, "unavailable", "retry", NULL);
+        sg_http_reply_error(r, 503,
+                            rc == SG_ENOMEM ? "out_of_memory" : "unavailable",
+                            "retry", NULL);
         return;
     }
     sg_err_init(&err);
@@ -458,7 +460,9 @@ static void h_webhook(struct sg_http_req *r, void *ctx)
         return;
     }
     if (rc) {
-        sg_http_reply_error(r, 503, "unavailable", "retry", NULL);
+        sg_http_reply_error(r, 503,
+                            rc == SG_ENOMEM ? "out_of_memory" : "unavailable",
+                            "retry", NULL);
         return;
     }
     rc = sg_channels_shop_get(t->e->store, SG_TTS_PLATFORM, ev.shop_id, &shop,
