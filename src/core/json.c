@@ -10,12 +10,25 @@
 
 /*
  * jansson allocates through sg_alloc, so the torture hook reaches it, and
- * a failed allocation is remembered per thread: jansson 2.14's string
- * reader can drop a byte and still succeed when an allocation fails
- * (found by the allocation-failure sweep), so a parse that saw a failure
- * is reported as SG_ENOMEM whatever jansson returned.
+ * every failed allocation is counted per thread. jansson 2.14's string
+ * reader can drop a byte and still succeed when an allocation fails, and
+ * json_object_set_new() and friends report a failure only through a
+ * return value that building code rarely checks; both were found by the
+ * allocation-failure sweep. So a parse that saw a failure is SG_ENOMEM
+ * whatever jansson returned, and builders compare the count before and
+ * after (sg_json_built).
  */
-static _Thread_local bool json_alloc_failed;
+static _Thread_local unsigned long json_alloc_failures;
+/*
+ * Inside sg_json_loadb, the first failed allocation makes every later
+ * one of the same parse fail too. jansson 2.14's lexer keeps going when
+ * it cannot grow its string buffer, then decodes the buffer that lost a
+ * byte and stops on assert(0) when an escape no longer makes sense: an
+ * abort of the whole process (found by the D5 sweep on an import). Its
+ * next allocation, for the decoded string, comes before that decoding,
+ * so failing it ends the parse cleanly.
+ */
+static _Thread_local bool json_in_load, json_load_failed;
 static pthread_once_t json_once = PTHREAD_ONCE_INIT;
 
 /*
@@ -101,12 +114,18 @@ static bool arena_owns(const struct arena *a, const void *p)
 
 static void *json_alloc(size_t size)
 {
-    void *p = json_arena.on ? arena_carve(&json_arena, size) : NULL;
+    void *p = NULL;
 
+    if (json_in_load && json_load_failed)
+        return NULL; /* the rest of a parse that already failed */
+    if (json_arena.on)
+        p = arena_carve(&json_arena, size);
     if (!p)
         p = sg_alloc(size);
-    if (!p)
-        json_alloc_failed = true;
+    if (!p) {
+        json_alloc_failures++;
+        json_load_failed = json_in_load;
+    }
     return p;
 }
 
@@ -126,6 +145,42 @@ static void json_setup(void)
 void sg_json_init(void)
 {
     pthread_once(&json_once, json_setup);
+}
+
+json_t *sg_json_loadb(const char *data, size_t len, size_t flags,
+                      json_error_t *jerr, bool *oom_out)
+{
+    unsigned long mark;
+    json_t *j;
+
+    sg_json_init();
+    mark = json_alloc_failures;
+    json_in_load = true;
+    json_load_failed = false;
+    j = json_loadb(data, len, flags, jerr);
+    json_in_load = false;
+    json_load_failed = false;
+    if (oom_out)
+        *oom_out = json_alloc_failures != mark;
+    return sg_json_built(j, mark);
+}
+
+json_t *sg_json_loads(const char *s, size_t flags, bool *oom_out)
+{
+    return sg_json_loadb(s, s ? strlen(s) : 0, flags, NULL, oom_out);
+}
+
+unsigned long sg_json_alloc_failures(void)
+{
+    return json_alloc_failures;
+}
+
+json_t *sg_json_built(json_t *j, unsigned long mark)
+{
+    if (json_alloc_failures == mark)
+        return j;
+    json_decref(j);
+    return NULL;
 }
 
 size_t sg_json_depth(const char *data, size_t len)
@@ -159,6 +214,7 @@ int sg_json_parse(json_t **out, const char *data, size_t len,
                   size_t depth_max, size_t *offset_out, struct sg_err *err)
 {
     json_error_t jerr;
+    bool oom;
     json_t *j;
 
     *out = NULL;
@@ -168,12 +224,10 @@ int sg_json_parse(json_t **out, const char *data, size_t len,
     if (depth_max && sg_json_depth(data, len) > depth_max)
         return sg_err_set(err, SG_ELIMIT,
                           "JSON nesting deeper than %zu levels", depth_max);
-    json_alloc_failed = false;
-    j = json_loadb(data, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
-    if (json_alloc_failed) {
-        json_decref(j);
+    j = sg_json_loadb(data, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL,
+                      &jerr, &oom);
+    if (oom)
         return sg_err_set(err, SG_ENOMEM, "out of memory parsing JSON");
-    }
     if (!j) {
         /* jansson counts the bytes it consumed; report the 0-based offset
          * of the last one, where parsing failed. */

@@ -485,21 +485,42 @@ static void h_webhook(struct sg_http_req *r, void *ctx)
     struct sg_err err;
     struct wh_op *op;
     int64_t tenant_id = 0;
+    int rc;
 
-    if (t->conn->ops->verify_webhook(t->conn, sig, sig_len, body, len) != 0) {
+    rc = t->conn->ops->verify_webhook(t->conn, sig, sig_len, body, len);
+    if (rc == SG_EAUTH) {
         atomic_fetch_add(&t->wh_bad_sig, 1);
         sg_http_reply_error(r, 401, "bad_signature",
                             "Authorization does not match the body",
                             "Authorization");
         return;
     }
+    if (rc) {
+        /* Could not be checked (out of memory): not a forgery. */
+        sg_http_reply_error(r, 503,
+                            rc == SG_ENOMEM ? "out_of_memory" : "unavailable",
+                            "retry", NULL);
+        return;
+    }
     sg_err_init(&err);
-    if (t->conn->ops->parse_webhook(t->conn, body, len, &ev, &err) != 0) {
+    rc = t->conn->ops->parse_webhook(t->conn, body, len, &ev, &err);
+    if (rc == SG_EINVAL) {
         atomic_fetch_add(&t->wh_invalid, 1);
         sg_http_reply_error(r, 400, "invalid_event", err.msg, NULL);
         return;
     }
-    if (shop_tenant(t, ev.shop_id, &tenant_id, &err) != 0) {
+    if (rc) {
+        sg_http_reply_error(r, 503,
+                            rc == SG_ENOMEM ? "out_of_memory" : "unavailable",
+                            "retry", NULL);
+        return;
+    }
+    rc = shop_tenant(t, ev.shop_id, &tenant_id, &err);
+    if (rc && rc != SG_ENOTFOUND) {
+        sg_http_reply_error(r, 503, "storage_unavailable", "retry", NULL);
+        return;
+    }
+    if (rc) {
         /* Not ours (yet): a non-2xx makes TikTok retry for ~12 hours. */
         atomic_fetch_add(&t->wh_invalid, 1);
         sg_http_reply_error(r, 404, "unknown_shop",
@@ -647,12 +668,29 @@ int sg_engine__tiktok_inbox(struct sg_engine *e, struct sg_store_tx *tx,
     if (!t)
         return 0;
     sg_err_init(&perr);
-    /* A body that no longer parses is kept, marked processed, ignored. */
-    if (t->conn->ops->parse_webhook(t->conn, row->body, row->body_len, &ev,
-                                    &perr) != 0)
+    /*
+     * A body that no longer parses is kept, marked processed, ignored;
+     * one that could not be read now (out of memory) fails this write
+     * so the inbox row stays pending and is tried again - marking it
+     * processed would lose an acknowledged webhook.
+     */
+    rc = t->conn->ops->parse_webhook(t->conn, row->body, row->body_len, &ev,
+                                     &perr);
+    if (rc == SG_EINVAL)
         return 0;
+    if (rc) {
+        if (err)
+            *err = perr;
+        return rc;
+    }
     /* Parsed once for both (the connector's parse keeps no document). */
-    if (sg_json_parse(&body, row->body, row->body_len, 32, NULL, NULL) != 0)
+    rc = sg_json_parse(&body, row->body, row->body_len, 32, NULL, &perr);
+    if (rc == SG_ENOMEM) {
+        if (err)
+            *err = perr;
+        return rc; /* pending: tried again */
+    }
+    if (rc)
         return 0; /* kept, ignored: the intake checked it once */
     rc = sg_engine__orders_inbox(e, tx, row, body, err);
     if (!rc)

@@ -485,9 +485,11 @@ static void start_job(struct sg_dispatcher *d, struct sg_job *job, int64_t now)
         return;
     }
     if (rc < 0) {
-        settle_simple(
-            d, t, err.retryable ? SG_JOB_VERDICT_RETRY : SG_JOB_VERDICT_DEAD,
-            err.msg[0] ? err.msg : sg_err_name(rc), now);
+        /* Running out of memory says nothing about the job: retry it. */
+        settle_simple(d, t,
+                      err.retryable || rc == SG_ENOMEM ? SG_JOB_VERDICT_RETRY
+                                                       : SG_JOB_VERDICT_DEAD,
+                      err.msg[0] ? err.msg : sg_err_name(rc), now);
         task_free(t);
         return;
     }

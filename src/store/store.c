@@ -236,6 +236,18 @@ static unsigned hist_bucket(size_t n)
 }
 
 /*
+ * The code a whole batch fails with when one write left the transaction
+ * in doubt: the write's own error when it is about resources (memory,
+ * disk, locks), which a retry may cure; SG_EIO otherwise, since another
+ * write's bad input must not be reported to its neighbours.
+ */
+static int resource_error(int rc)
+{
+    return rc == SG_ENOMEM || rc == SG_EFULL || rc == SG_EBUSY ? rc
+                                                                : SG_EIO;
+}
+
+/*
  * Run one batch in one transaction, each write in its own savepoint, then
  * report. If BEGIN or COMMIT fails, every write of the batch gets that
  * error (and it is marked retryable: nothing was written).
@@ -254,15 +266,32 @@ static void run_batch(struct sg_store *s, size_t n)
 
         sg_err_init(e);
         rc = o->savepoint(s->wbe, e);
-        if (!rc) {
+        if (rc) {
+            /*
+             * SQLite may answer an out-of-memory or I/O error here by
+             * rolling the whole transaction back; a later SAVEPOINT
+             * would then open a transaction of its own and RELEASE
+             * would commit the next write alone, while the batch still
+             * reports failure. Fail the batch now (found by the D5
+             * allocation-failure sweep).
+             */
+            crc = sg_err_set(&cerr, resource_error(rc), "savepoint: %s",
+                             e->msg[0] ? e->msg : sg_err_name(rc));
+        } else {
             rc = s->batch[i].fn(&s->tx, s->batch[i].arg, e);
             if (rc > 0)
                 rc = SG_EIO;
             if (!rc)
                 rc = o->savepoint_release(s->wbe, e);
             if (rc && o->savepoint_rollback(s->wbe) != 0) {
-                /* The transaction is in an unknown state: fail it all. */
-                crc = sg_err_set(&cerr, SG_EIO, "savepoint rollback failed");
+                /*
+                 * The transaction is in an unknown state (SQLite may
+                 * have rolled it back after the write's own error):
+                 * fail it all, with that error when it says why.
+                 */
+                crc = sg_err_set(&cerr, resource_error(rc),
+                                 "savepoint rollback failed after: %s",
+                                 e->msg[0] ? e->msg : sg_err_name(rc));
             }
         }
         if (rc && !e->code)

@@ -226,15 +226,26 @@ int sg_tts_envelope(json_t **data_out, const struct sg_http_response *resp,
 {
     json_t *env = NULL, *code, *data;
     char ra[SG_HTTP_RETRY_AFTER_MAX];
-    int rc;
+    int rc = 0;
 
     *data_out = NULL;
     snprintf(ra, sizeof(ra), "%s",
              resp->has_retry_after ? resp->retry_after : "");
-    if (resp->body_len > RESPONSE_MAX ||
-        sg_json_parse(&env, resp->body ? resp->body : "", resp->body_len,
-                      ENVELOPE_DEPTH, NULL, NULL) != 0 ||
-        !json_is_object(env) ||
+    if (resp->body_len <= RESPONSE_MAX)
+        rc = sg_json_parse(&env, resp->body ? resp->body : "",
+                           resp->body_len, ENVELOPE_DEPTH, NULL, NULL);
+    if (rc == SG_ENOMEM) {
+        /*
+         * Not "no envelope": a 200 would map to a final platform error
+         * and the job would be dead-lettered for a local failure.
+         */
+        rc = sg_err_set(err, rc, "out of memory reading the tiktok_shop "
+                                 "answer");
+        if (err)
+            err->retryable = true;
+        return rc;
+    }
+    if (resp->body_len > RESPONSE_MAX || rc != 0 || !json_is_object(env) ||
         !json_is_integer(code = json_object_get(env, "code"))) {
         json_decref(env);
         rc = sg_tts_map_error(err, resp->status, -1, "no envelope",

@@ -404,6 +404,7 @@ static json_t *tags_json(const char *tags)
 
 json_t *sg_product_to_json(const struct sg_product *p, bool with_ids)
 {
+    unsigned long mark = sg_json_alloc_failures();
     json_t *o = json_object(), *vs = json_array(), *is = json_array();
     json_t *opts = json_array(), *attrs = NULL;
 
@@ -435,7 +436,7 @@ json_t *sg_product_to_json(const struct sg_product *p, bool with_ids)
                                   (json_int_t)p->width_mm, "height_mm",
                                   (json_int_t)p->height_mm));
     if (p->attributes)
-        attrs = json_loads(p->attributes, 0, NULL);
+        attrs = sg_json_loads(p->attributes, 0, NULL);
     json_object_set_new(o, "attributes", attrs ? attrs : json_object());
     json_object_set_new(o, "certifications", tags_json(p->certifications));
     for (size_t i = 0; i < p->n_images; i++) {
@@ -480,18 +481,32 @@ json_t *sg_product_to_json(const struct sg_product *p, bool with_ids)
         json_object_set_new(o, "created_at", json_integer(p->created_at));
         json_object_set_new(o, "updated_at", json_integer(p->updated_at));
     }
-    return o;
+    /*
+     * Any member a failed allocation left out (the attributes fall back
+     * to {} when their text does not load) would pass for the product's
+     * content: no view at all instead.
+     */
+    return sg_json_built(o, mark);
+}
+
+int sg_product_compare(const struct sg_product *a, const struct sg_product *b,
+                       bool *same_out)
+{
+    json_t *ja = sg_product_to_json(a, false);
+    json_t *jb = sg_product_to_json(b, false);
+    int rc = ja && jb ? 0 : SG_ENOMEM;
+
+    *same_out = !rc && json_equal(ja, jb);
+    json_decref(ja);
+    json_decref(jb);
+    return rc;
 }
 
 bool sg_product_same(const struct sg_product *a, const struct sg_product *b)
 {
-    json_t *ja = sg_product_to_json(a, false);
-    json_t *jb = sg_product_to_json(b, false);
-    bool same = ja && jb && json_equal(ja, jb);
+    bool same = false;
 
-    json_decref(ja);
-    json_decref(jb);
-    return same;
+    return sg_product_compare(a, b, &same) == 0 && same;
 }
 
 /* ---- from JSON ---- */
