@@ -426,8 +426,14 @@ static int track_build(void *ctx, const struct sg_job *job, char **body_out,
     SG_UNUSED(ctx);
     memset(&a, 0, sizeof(a));
     a.job = job;
-    if (job->payload)
-        p = json_loads(job->payload, 0, NULL);
+    if (job->payload) {
+        bool oom = false;
+
+        p = sg_json_loads(job->payload, 0, &oom);
+        if (oom)
+            return sg_err_set(err, SG_ENOMEM, "out of memory reading the "
+                              "events job");
+    }
     a.source = sg_events_source_parse(sg_json_str(p, "source"));
     a.upto = sg_json_int(p, "upto", INT64_MAX);
     json_decref(p);
