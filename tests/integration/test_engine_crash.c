@@ -154,105 +154,42 @@ static int spawn_serve(void)
 
 static int setup(void **state)
 {
-    char conf[3072], *out = NULL, wh[300];
-    char *sbx_argv[] = {ARG(sgt_surge_bin()), ARG("sandbox"), ARG("--listen"),
-                        ARG("127.0.0.1:0"), ARG("--seed"), ARG("71"),
-                        ARG("--audit-delay-ms"), ARG("0"), ARG("--config"),
-                        NULL, NULL};
-    json_t *info, *whs, *w;
-    size_t i;
+    char listen[32], extra[1024];
 
     SG_UNUSED(state);
-    W.dir = sgt_tmpdir();
-    W.conf = sgt_path(W.dir, "surge.conf");
-    W.db = sgt_path(W.dir, "surge.db");
-    W.log = sgt_path(W.dir, "serve.log");
-    W.sbx_log = sgt_path(W.dir, "sandbox.log");
-    W.sbx_conf = sgt_path(W.dir, "sandbox.json");
     /* Webhooks duplicated and late, and retried quickly while the
      * engine is down (TikTok's real schedule is minutes apart). */
-    if (sgt_write_file(W.sbx_conf,
-                       "{\"webhook_dup_pct\":20,\"webhook_reorder_pct\":20,"
-                       "\"webhook_reorder_ms\":300,\"webhook_timeout_ms\":"
-                       "2000,\"webhook_retry_ms\":\"300,600,1000,2000,"
-                       "4000,8000\"}"))
+    if (tw_sandbox_start("71",
+                         "{\"webhook_dup_pct\":20,\"webhook_reorder_pct\":20,"
+                         "\"webhook_reorder_ms\":300,\"webhook_timeout_ms\":"
+                         "2000,\"webhook_retry_ms\":\"300,600,1000,2000,"
+                         "4000,8000\"}") != 0)
         return -1;
-    sbx_argv[9] = W.sbx_conf;
-    if (sgt_spawn(&W.sbx, sbx_argv, W.sbx_log) != 0)
-        return -1;
-    info = ctl("GET", "/sandbox/v1/info", NULL, NULL);
-    snprintf(W.app_key, sizeof(W.app_key), "%s", sg_json_str(info, "app_key"));
-    snprintf(W.app_secret, sizeof(W.app_secret), "%s",
-             sg_json_str(info, "app_secret"));
-    w = json_array_get(json_object_get(info, "shops"), 0);
-    snprintf(W.shop_id, sizeof(W.shop_id), "%s", sg_json_str(w, "id"));
-    snprintf(W.cipher, sizeof(W.cipher), "%s", sg_json_str(w, "cipher"));
-    json_decref(info);
-    whs = ctl("GET", "/sandbox/v1/state/warehouses", NULL, NULL);
-    json_array_foreach(json_object_get(whs, "warehouses"), i, w) {
-        const char *type = sg_json_str(w, "type");
-
-        if (!W.warehouse[0] && (!type || strcmp(type, "SALES_WAREHOUSE") == 0))
-            snprintf(W.warehouse, sizeof(W.warehouse), "%s",
-                     sg_json_str(w, "id"));
-    }
-    json_decref(whs);
     W.port = free_port();
     if (W.port <= 0)
         return -1;
-    snprintf(conf, sizeof(conf),
-             "[server]\nlisten = 127.0.0.1:%d\n\n"
-             "[store]\npath = %s\n\n"
-             "[security]\nallow_private_urls = true\n\n"
+    snprintf(listen, sizeof(listen), "127.0.0.1:%d", W.port);
+    snprintf(extra, sizeof(extra),
              "[jobs]\nbackoff_base_ms = 50\nbackoff_max_ms = 1000\n"
              "request_timeout_ms = 2s\n\n"
              "[catalog]\ncategory_rules = %s/samples/tiktok-categories.json\n"
-             "category_map = %s/samples/category-map.txt\n\n"
-             "[tiktok_shop]\napp_key = %s\napp_secret = %s\n"
-             "service_id = svc-test\napi_base_url = %s\n"
-             "auth_base_url = %s\nauthorize_url = %s/open/authorize\n\n"
-             "[secrets]\nkey_file = %s/surge.key\n",
-             W.port, W.db, SG_SOURCE_DIR, SG_SOURCE_DIR, W.app_key,
-             W.app_secret, W.sbx.url, W.sbx.url, W.sbx.url, W.dir);
-    if (sgt_write_file(W.conf, conf))
+             "category_map = %s/samples/category-map.txt\n",
+             SG_SOURCE_DIR, SG_SOURCE_DIR);
+    if (tw_engine_init(listen, extra) != 0)
         return -1;
-    chmod(W.conf, 0600);
-    if (surge(&out, "init", NULL, NULL, NULL, NULL) != 0)
-        return -1;
-    sg_free(out);
-    out = NULL;
-    if (surge(NULL, "tenant", "create", "default", NULL, NULL) != 0 ||
-        surge(&out, "apikey", "create", "--tenant", "default", NULL) != 0)
-        return -1;
-    snprintf(W.api_key, sizeof(W.api_key), "%.*s",
-             (int)strcspn(out, "\r\n"), out);
-    sg_free(out);
-    out = NULL;
     /* The reconciliation poll finds orders whose webhooks the sandbox
      * gave up on while the engine was down. */
     setenv("SURGE_ORDERS_POLL_INTERVAL", "1s", 1);
     setenv("SURGE_ORDERS_OVERSOLD_POLICY", "notify", 1);
     if (spawn_serve() != 0)
         return -1;
-    snprintf(wh, sizeof(wh), "%s/webhooks/tiktok-shop", W.srv.url);
-    setenv("SURGE_TIKTOK_SHOP_WEBHOOK_URL", wh, 1);
-    if (surge(&out, "connect", "tiktok-shop", "--sandbox", W.sbx.url,
-              NULL) != 0)
-        return -1;
-    unsetenv("SURGE_TIKTOK_SHOP_WEBHOOK_URL");
-    sg_free(out);
-    info = ctl("GET", "/sandbox/v1/info", NULL, NULL);
-    snprintf(W.token, sizeof(W.token), "%s",
-             sg_json_str(info, "access_token"));
-    json_decref(info);
-    return 0;
+    return tw_connect();
 }
 
 static int teardown(void **state)
 {
     SG_UNUSED(state);
-    if (W.srv.pid > 0)
-        sgt_stop(&W.srv, SIGTERM);
+    tw_stop_serve(SIGTERM);
     sgt_stop(&W.sbx, SIGTERM);
     return 0;
 }
@@ -708,8 +645,7 @@ static void kill_under_load(void **state)
 
         sleep_ms(ms);
         assert_true(W.srv.pid > 0);
-        sgt_stop(&W.srv, SIGKILL);
-        W.srv.pid = 0;
+        tw_stop_serve(SIGKILL);
         kills++;
         assert_int_equal(spawn_serve(), 0);
         snprintf(when, sizeof(when), "after kill %d (%ld ms)", kills, ms);

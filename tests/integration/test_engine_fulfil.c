@@ -148,103 +148,36 @@ static int spawn_serve(const char *poll, const char *policy)
     return sgt_spawn(&W.srv, argv, W.log);
 }
 
-static void stop_serve(int sig)
-{
-    if (W.srv.pid > 0)
-        sgt_stop(&W.srv, sig);
-    W.srv.pid = 0;
-}
-
 static int setup(void **state)
 {
-    char conf[2048], *out = NULL, wh[300];
-    char *sbx_argv[] = {ARG(sgt_surge_bin()), ARG("sandbox"), ARG("--listen"),
-                        ARG("127.0.0.1:0"), ARG("--seed"), ARG("23"),
-                        ARG("--audit-delay-ms"), ARG("0"), ARG("--config"),
-                        NULL, NULL};
-    json_t *info, *whs, *w;
-    size_t i;
+    char extra[600];
+    json_t *info;
 
     SG_UNUSED(state);
     pthread_mutex_init(&W.mu, NULL);
     W.exports = json_array();
     if (receiver_start() != 0)
         return -1;
-    W.dir = sgt_tmpdir();
-    W.conf = sgt_path(W.dir, "surge.conf");
-    W.db = sgt_path(W.dir, "surge.db");
-    W.log = sgt_path(W.dir, "serve.log");
-    W.sbx_log = sgt_path(W.dir, "sandbox.log");
-    W.sbx_conf = sgt_path(W.dir, "sandbox.json");
     /* W1 in miniature: a third of the events twice, a third late. */
-    if (sgt_write_file(W.sbx_conf, "{\"webhook_dup_pct\":30,"
-                                   "\"webhook_reorder_pct\":30,"
-                                   "\"webhook_reorder_ms\":300,"
-                                   "\"timestamp_real_clock\":true}"))
+    if (tw_sandbox_start("23", "{\"webhook_dup_pct\":30,"
+                         "\"webhook_reorder_pct\":30,"
+                         "\"webhook_reorder_ms\":300,"
+                         "\"timestamp_real_clock\":true}") != 0)
         return -1;
     W.sbx_real_clock = true;
-    sbx_argv[9] = W.sbx_conf;
-    if (sgt_spawn(&W.sbx, sbx_argv, W.sbx_log) != 0)
-        return -1;
-    info = ctl("GET", "/sandbox/v1/info", NULL, NULL);
-    snprintf(W.app_key, sizeof(W.app_key), "%s", sg_json_str(info, "app_key"));
-    snprintf(W.app_secret, sizeof(W.app_secret), "%s",
-             sg_json_str(info, "app_secret"));
-    w = json_array_get(json_object_get(info, "shops"), 0);
-    snprintf(W.shop_id, sizeof(W.shop_id), "%s", sg_json_str(w, "id"));
-    snprintf(W.cipher, sizeof(W.cipher), "%s", sg_json_str(w, "cipher"));
-    json_decref(info);
-    whs = ctl("GET", "/sandbox/v1/state/warehouses", NULL, NULL);
-    json_array_foreach(json_object_get(whs, "warehouses"), i, w) {
-        const char *type = sg_json_str(w, "type");
-
-        if (!W.warehouse[0] && (!type || strcmp(type, "SALES_WAREHOUSE") == 0))
-            snprintf(W.warehouse, sizeof(W.warehouse), "%s",
-                     sg_json_str(w, "id"));
-    }
-    json_decref(whs);
-    snprintf(conf, sizeof(conf),
-             "[server]\nlisten = 127.0.0.1:0\n\n"
-             "[store]\npath = %s\n\n"
-             "[security]\nallow_private_urls = true\n\n"
-             "[tiktok_shop]\napp_key = %s\napp_secret = %s\n"
-             "service_id = svc-test\napi_base_url = %s\n"
-             "auth_base_url = %s\nauthorize_url = %s/open/authorize\n\n"
-             "[secrets]\nkey_file = %s/surge.key\n\n"
+    snprintf(extra, sizeof(extra),
              "[notify]\nurl = http://127.0.0.1:%d/hook\n\n"
              "[fulfilment]\ncsv_dir = %s\n\n"
              "[returns]\nrestock_received = true\n"
              "auto_approve_cancellations = true\n\n"
              "[viral]\nsell_through_per_min = 30\nbuffer_units = 4\n"
              "window = 4s\ncheck_interval = 200ms\n",
-             W.db, W.app_key, W.app_secret, W.sbx.url, W.sbx.url,
-             W.sbx.url, W.dir, W.recv_port, W.dir);
-    if (sgt_write_file(W.conf, conf))
+             W.recv_port, W.dir);
+    if (tw_engine_init("127.0.0.1:0", extra) != 0)
         return -1;
-    chmod(W.conf, 0600);
-    if (surge(&out, "init", NULL, NULL, NULL, NULL) != 0)
-        return -1;
-    sg_free(out);
-    if (surge(NULL, "tenant", "create", "default", NULL, NULL) != 0 ||
-        surge(&out, "apikey", "create", "--tenant", "default", NULL) != 0)
-        return -1;
-    snprintf(W.api_key, sizeof(W.api_key), "%.*s",
-             (int)strcspn(out, "\r\n"), out);
-    sg_free(out);
     /* The poll is off (a day) unless a scenario turns it on. */
-    if (spawn_serve("24h", "notify") != 0)
+    if (spawn_serve("24h", "notify") != 0 || tw_connect() != 0)
         return -1;
-    snprintf(wh, sizeof(wh), "%s/webhooks/tiktok-shop", W.srv.url);
-    setenv("SURGE_TIKTOK_SHOP_WEBHOOK_URL", wh, 1);
-    if (surge(&out, "connect", "tiktok-shop", "--sandbox", W.sbx.url,
-              NULL) != 0)
-        return -1;
-    unsetenv("SURGE_TIKTOK_SHOP_WEBHOOK_URL");
-    sg_free(out);
-    info = ctl("GET", "/sandbox/v1/info", NULL, NULL);
-    snprintf(W.token, sizeof(W.token), "%s",
-             sg_json_str(info, "access_token"));
-    json_decref(info);
     /* Minutes instead of days on the sandbox clock, so tokens outlive
      * every scenario (the timing lasts for the process; no product yet,
      * so this run places no order). */
@@ -261,7 +194,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     SG_UNUSED(state);
-    stop_serve(SIGTERM);
+    tw_stop_serve(SIGTERM);
     sgt_stop(&W.sbx, SIGTERM);
     atomic_store(&W.stop, true);
     pthread_join(W.recv_tid, NULL);

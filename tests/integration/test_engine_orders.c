@@ -53,105 +53,32 @@ static int spawn_serve(const char *poll, const char *policy)
     return sgt_spawn(&W.srv, argv, W.log);
 }
 
-static void stop_serve(int sig)
-{
-    if (W.srv.pid > 0)
-        sgt_stop(&W.srv, sig);
-    W.srv.pid = 0;
-}
-
 static int setup(void **state)
 {
-    char conf[2048], *out = NULL, wh[300];
-    char *sbx_argv[] = {ARG(sgt_surge_bin()), ARG("sandbox"), ARG("--listen"),
-                        ARG("127.0.0.1:0"), ARG("--seed"), ARG("23"),
-                        ARG("--audit-delay-ms"), ARG("0"), ARG("--config"),
-                        NULL, NULL};
-    json_t *info, *whs, *w;
-    size_t i;
-
     SG_UNUSED(state);
-    W.dir = sgt_tmpdir();
-    W.conf = sgt_path(W.dir, "surge.conf");
-    W.db = sgt_path(W.dir, "surge.db");
-    W.log = sgt_path(W.dir, "serve.log");
-    W.sbx_log = sgt_path(W.dir, "sandbox.log");
-    W.sbx_conf = sgt_path(W.dir, "sandbox.json");
     /* W1 in miniature: a third of the events twice, a third late. */
-    if (sgt_write_file(W.sbx_conf, "{\"webhook_dup_pct\":30,"
-                                   "\"webhook_reorder_pct\":30,"
-                                   "\"webhook_reorder_ms\":300}"))
+    if (tw_sandbox_start("23", "{\"webhook_dup_pct\":30,"
+                         "\"webhook_reorder_pct\":30,"
+                         "\"webhook_reorder_ms\":300}") != 0 ||
+        tw_engine_init("127.0.0.1:0", NULL) != 0)
         return -1;
-    sbx_argv[9] = W.sbx_conf;
-    if (sgt_spawn(&W.sbx, sbx_argv, W.sbx_log) != 0)
-        return -1;
-    info = ctl("GET", "/sandbox/v1/info", NULL, NULL);
-    snprintf(W.app_key, sizeof(W.app_key), "%s", sg_json_str(info, "app_key"));
-    snprintf(W.app_secret, sizeof(W.app_secret), "%s",
-             sg_json_str(info, "app_secret"));
-    w = json_array_get(json_object_get(info, "shops"), 0);
-    snprintf(W.shop_id, sizeof(W.shop_id), "%s", sg_json_str(w, "id"));
-    snprintf(W.cipher, sizeof(W.cipher), "%s", sg_json_str(w, "cipher"));
-    json_decref(info);
-    whs = ctl("GET", "/sandbox/v1/state/warehouses", NULL, NULL);
-    json_array_foreach(json_object_get(whs, "warehouses"), i, w) {
-        const char *type = sg_json_str(w, "type");
-
-        if (!W.warehouse[0] && (!type || strcmp(type, "SALES_WAREHOUSE") == 0))
-            snprintf(W.warehouse, sizeof(W.warehouse), "%s",
-                     sg_json_str(w, "id"));
-    }
-    json_decref(whs);
-    snprintf(conf, sizeof(conf),
-             "[server]\nlisten = 127.0.0.1:0\n\n"
-             "[store]\npath = %s\n\n"
-             "[security]\nallow_private_urls = true\n\n"
-             "[tiktok_shop]\napp_key = %s\napp_secret = %s\n"
-             "service_id = svc-test\napi_base_url = %s\n"
-             "auth_base_url = %s\nauthorize_url = %s/open/authorize\n\n"
-             "[secrets]\nkey_file = %s/surge.key\n",
-             W.db, W.app_key, W.app_secret, W.sbx.url, W.sbx.url,
-             W.sbx.url, W.dir);
-    if (sgt_write_file(W.conf, conf))
-        return -1;
-    chmod(W.conf, 0600);
-    if (surge(&out, "init", NULL, NULL, NULL, NULL) != 0)
-        return -1;
-    sg_free(out);
-    if (surge(NULL, "tenant", "create", "default", NULL, NULL) != 0 ||
-        surge(&out, "apikey", "create", "--tenant", "default", NULL) != 0)
-        return -1;
-    snprintf(W.api_key, sizeof(W.api_key), "%.*s",
-             (int)strcspn(out, "\r\n"), out);
-    sg_free(out);
     /* The poll is off (a day) unless a scenario turns it on. */
     if (spawn_serve("24h", "notify") != 0)
         return -1;
-    snprintf(wh, sizeof(wh), "%s/webhooks/tiktok-shop", W.srv.url);
-    setenv("SURGE_TIKTOK_SHOP_WEBHOOK_URL", wh, 1);
-    if (surge(&out, "connect", "tiktok-shop", "--sandbox", W.sbx.url,
-              NULL) != 0)
-        return -1;
-    unsetenv("SURGE_TIKTOK_SHOP_WEBHOOK_URL");
-    sg_free(out);
-    info = ctl("GET", "/sandbox/v1/info", NULL, NULL);
-    snprintf(W.token, sizeof(W.token), "%s",
-             sg_json_str(info, "access_token"));
-    json_decref(info);
-    return 0;
+    return tw_connect();
 }
 
 static int teardown(void **state)
 {
     SG_UNUSED(state);
-    stop_serve(SIGTERM);
+    tw_stop_serve(SIGTERM);
     sgt_stop(&W.sbx, SIGTERM);
     return 0;
 }
 
 static void restart_serve(const char *poll, const char *policy, int sig)
 {
-    stop_serve(sig);
+    tw_stop_serve(sig);
     /* The webhook address the sandbox has is the old port: point the
      * default address at the new one (subscriptions stay on the old). */
     assert_int_equal(spawn_serve(poll, policy), 0);
@@ -468,7 +395,7 @@ static void dropped_webhooks_recovered_by_poll(void **state)
     SG_UNUSED(state);
     product("MUG-E", 4, 1, sku_e);
     product("MUG-F", 5, 5, sku_f);
-    stop_serve(SIGTERM);
+    tw_stop_serve(SIGTERM);
     /* R3, the other way: two lines of one SKU that fit reserve both. */
     assert_int_equal(order(cart, sku_f, 1, sku_f, 1), 201);
     assert_int_equal(order(e1, sku_e, 1, NULL, 0), 201);

@@ -1,15 +1,21 @@
 /*
  * tts_world.h - the world shared by the TikTok Shop end-to-end tests
- * (test_engine_orders.c, test_engine_fulfil.c): calls to the sandbox
- * (signed Open API, control plane) and to surge serve (admin API), reads
+ * (test_engine_orders.c, test_engine_fulfil.c, test_engine_crash.c):
+ * calls to the sandbox (signed Open API, control plane) and to surge
+ * serve (admin API), reads
  * of Surge's store, and waits until both sides agree. Every wait is
  * bounded.
  *
+ * Setting up: tw_sandbox_start (the sandbox with the test's config),
+ * tw_engine_init (Surge's config with the test's own sections, init,
+ * tenant, API key), then the test starts surge serve its own way, then
+ * tw_connect (connect to the sandbox, webhooks to this server).
+ *
  * Not a library: the including test defines struct world (with at least
- * the fields used here: dir, conf, db, log, api_key, app_key, app_secret,
- * shop_id, cipher, token, warehouse, sbx, srv, sbx_real_clock), a static
- * W of it, ARG() and WAIT_MAX, then includes this file once. The helpers
- * are static so each test keeps its own W.
+ * the fields used here: dir, conf, db, log, sbx_log, sbx_conf, api_key,
+ * app_key, app_secret, shop_id, cipher, token, warehouse, sbx, srv,
+ * sbx_real_clock), a static W of it, ARG() and WAIT_MAX, then includes
+ * this file once. The helpers are static so each test keeps its own W.
  */
 #ifndef SG_TESTS_TTS_WORLD_H
 #define SG_TESTS_TTS_WORLD_H
@@ -361,6 +367,131 @@ TW_FN void assert_stock_agrees(const char *sku, const char *sku_id)
     }
     fail_msg("%s: Surge has %" PRId64 " available, the sandbox lists %"
              PRId64, sku, mine, theirs);
+}
+
+/* ---- setting the world up ---- */
+
+/*
+ * Start the sandbox (the given seed, audits at once) with sbx_json as its config
+ * file, and learn its app credentials, first shop and first sales
+ * warehouse. Also names the world's files under a fresh temporary
+ * directory. 0 or -1.
+ */
+TW_FN int tw_sandbox_start(const char *seed, const char *sbx_json)
+{
+    char *argv[] = {ARG(sgt_surge_bin()), ARG("sandbox"), ARG("--listen"),
+                    ARG("127.0.0.1:0"), ARG("--seed"), ARG(seed),
+                    ARG("--audit-delay-ms"), ARG("0"), ARG("--config"),
+                    NULL, NULL};
+    json_t *info, *whs, *w;
+    size_t i;
+
+    W.dir = sgt_tmpdir();
+    W.conf = sgt_path(W.dir, "surge.conf");
+    W.db = sgt_path(W.dir, "surge.db");
+    W.log = sgt_path(W.dir, "serve.log");
+    W.sbx_log = sgt_path(W.dir, "sandbox.log");
+    W.sbx_conf = sgt_path(W.dir, "sandbox.json");
+    if (sgt_write_file(W.sbx_conf, sbx_json))
+        return -1;
+    argv[9] = W.sbx_conf;
+    if (sgt_spawn(&W.sbx, argv, W.sbx_log) != 0)
+        return -1;
+    info = ctl("GET", "/sandbox/v1/info", NULL, NULL);
+    if (!info)
+        return -1;
+    snprintf(W.app_key, sizeof(W.app_key), "%s", sg_json_str(info, "app_key"));
+    snprintf(W.app_secret, sizeof(W.app_secret), "%s",
+             sg_json_str(info, "app_secret"));
+    w = json_array_get(json_object_get(info, "shops"), 0);
+    snprintf(W.shop_id, sizeof(W.shop_id), "%s", sg_json_str(w, "id"));
+    snprintf(W.cipher, sizeof(W.cipher), "%s", sg_json_str(w, "cipher"));
+    json_decref(info);
+    whs = ctl("GET", "/sandbox/v1/state/warehouses", NULL, NULL);
+    json_array_foreach(json_object_get(whs, "warehouses"), i, w) {
+        const char *type = sg_json_str(w, "type");
+
+        if (!W.warehouse[0] && (!type || strcmp(type, "SALES_WAREHOUSE") == 0))
+            snprintf(W.warehouse, sizeof(W.warehouse), "%s",
+                     sg_json_str(w, "id"));
+    }
+    json_decref(whs);
+    return W.warehouse[0] ? 0 : -1;
+}
+
+/*
+ * Write Surge's config (the store, private URLs allowed, TikTok Shop
+ * pointed at the sandbox, a key file, then the test's own sections in
+ * extra), run `surge init`, create tenant "default" and an API key for
+ * it. listen is the server address ("127.0.0.1:0" for any port).
+ */
+TW_FN int tw_engine_init(const char *listen, const char *extra)
+{
+    char conf[4096], *out = NULL;
+    int n;
+
+    n = snprintf(conf, sizeof(conf),
+                 "[server]\nlisten = %s\n\n"
+                 "[store]\npath = %s\n\n"
+                 "[security]\nallow_private_urls = true\n\n"
+                 "[tiktok_shop]\napp_key = %s\napp_secret = %s\n"
+                 "service_id = svc-test\napi_base_url = %s\n"
+                 "auth_base_url = %s\nauthorize_url = %s/open/authorize\n\n"
+                 "[secrets]\nkey_file = %s/surge.key\n\n%s",
+                 listen, W.db, W.app_key, W.app_secret, W.sbx.url,
+                 W.sbx.url, W.sbx.url, W.dir, extra ? extra : "");
+    if (n < 0 || (size_t)n >= sizeof(conf) || sgt_write_file(W.conf, conf))
+        return -1;
+    chmod(W.conf, 0600);
+    if (surge(&out, "init", NULL, NULL, NULL, NULL) != 0)
+        return -1;
+    sg_free(out);
+    out = NULL;
+    if (surge(NULL, "tenant", "create", "default", NULL, NULL) != 0 ||
+        surge(&out, "apikey", "create", "--tenant", "default", NULL) != 0) {
+        sg_free(out);
+        return -1;
+    }
+    snprintf(W.api_key, sizeof(W.api_key), "%.*s",
+             (int)strcspn(out, "\r\n"), out);
+    sg_free(out);
+    return 0;
+}
+
+/*
+ * With surge serve running: `surge connect tiktok-shop --sandbox`, the
+ * sandbox's webhooks aimed at this server, and the seller's access token
+ * kept for signed calls.
+ */
+TW_FN int tw_connect(void)
+{
+    char wh[300], *out = NULL;
+    json_t *info;
+
+    snprintf(wh, sizeof(wh), "%s/webhooks/tiktok-shop", W.srv.url);
+    setenv("SURGE_TIKTOK_SHOP_WEBHOOK_URL", wh, 1);
+    if (surge(&out, "connect", "tiktok-shop", "--sandbox", W.sbx.url,
+              NULL) != 0) {
+        sg_free(out);
+        return -1;
+    }
+    unsetenv("SURGE_TIKTOK_SHOP_WEBHOOK_URL");
+    sg_free(out);
+    info = ctl("GET", "/sandbox/v1/info", NULL, NULL);
+    if (!info)
+        return -1;
+    snprintf(W.token, sizeof(W.token), "%s",
+             sg_json_str(info, "access_token"));
+    json_decref(info);
+    return 0;
+}
+
+/* Stop surge serve (if running) with sig. */
+TW_FN void tw_stop_serve(int sig)
+{
+    if (W.srv.pid > 0)
+        sgt_stop(&W.srv, sig);
+    W.srv.pid = 0;
 }
 
 #endif
