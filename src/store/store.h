@@ -403,5 +403,16 @@ struct sqlite3 *sg_sqlite_db(void *be);
 /* Map a SQLite result code to SG_E* and fill err with the db's message. */
 int sg_sqlite_error(void *be, int sqlite_rc, const char *what,
                     struct sg_err *err);
+struct sqlite3_stmt;
+/*
+ * A statement prepared once per connection and kept until it closes,
+ * keyed by the address of sql, which must be a string literal (static
+ * storage, one address per text). The caller resets it after use
+ * (sqlite3_reset + sqlite3_clear_bindings) and never finalizes it, and
+ * must not run it again while its rows are being read. SG_ELIMIT when
+ * the cache is full (callers fall back to preparing per call).
+ */
+int sg_sqlite_stmt_cached(void *be, const char *sql,
+                          struct sqlite3_stmt **out, struct sg_err *err);
 
 #endif

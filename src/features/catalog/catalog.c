@@ -6,6 +6,8 @@
  */
 #include "core/sg.h"
 
+#include <stdatomic.h>
+
 #include "core/alloc.h"
 #include "features/catalog/catalog_store.h"
 #include "store/listings.h"
@@ -41,6 +43,13 @@ const char *sg_cat_outcome_name(int outcome)
     }
 }
 
+static _Atomic int64_t sync_window_ms;
+
+void sg_catalog_sync_window_set(int64_t window_ms)
+{
+    atomic_store(&sync_window_ms, window_ms > 0 ? window_ms : 0);
+}
+
 int sg_catalog_changed(struct sg_store_tx *tx, int64_t tenant_id,
                        int64_t product_id, const char *what,
                        struct sg_err *err)
@@ -61,7 +70,8 @@ int sg_catalog_changed(struct sg_store_tx *tx, int64_t tenant_id,
         return rc;
     /* A SKU going to zero must reach the channel before it oversells. */
     if (strcmp(what, "inventory") == 0) {
-        rc = sg_listings_tx_sku_zero(tx, tenant_id, product_id, &zero, err);
+        rc = sg_listings_tx_sku_zero(tx, tenant_id, product_id,
+                                     SG_CATALOG_SYNC_CHANNEL, &zero, err);
         if (rc)
             return rc;
     }
@@ -75,6 +85,9 @@ int sg_catalog_changed(struct sg_store_tx *tx, int64_t tenant_id,
     job.coalesce_key = key;
     job.payload = payload;
     job.priority = zero ? SG_CATALOG_SYNC_PRIO_ZERO : 0;
+    /* Due at the end of the window (the queued job keeps the earlier). */
+    if (!zero && atomic_load(&sync_window_ms) > 0)
+        job.next_run_at = sg_store_tx_now(tx) + atomic_load(&sync_window_ms);
     snprintf(job.platform, sizeof(job.platform), "%s",
              SG_CATALOG_SYNC_CHANNEL);
     snprintf(job.endpoint_class, sizeof(job.endpoint_class), "product");
@@ -155,6 +168,199 @@ int sg_inventory_set(struct sg_store_tx *tx, int64_t tenant_id,
     if (changed_out)
         *changed_out = true;
     return 0;
+}
+
+/* ---- bulk changes ---- */
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+    return x < y ? -1 : x > y;
+}
+
+/*
+ * One sg_catalog_changed per distinct product of ids[0..n) (sorted in
+ * place), after every item was applied.
+ */
+static int changed_each(struct sg_store_tx *tx, int64_t tenant_id,
+                        int64_t *ids, size_t n, const char *what,
+                        struct sg_err *err)
+{
+    int rc = 0;
+
+    qsort(ids, n, sizeof(*ids), cmp_i64);
+    for (size_t i = 0; !rc && i < n; i++)
+        if (i == 0 || ids[i] != ids[i - 1])
+            rc = sg_catalog_changed(tx, tenant_id, ids[i], what, err);
+    return rc;
+}
+
+int sg_inventory_set_many(struct sg_store_tx *tx, int64_t tenant_id,
+                          struct sg_inv_set *items, size_t n,
+                          const char *location, const char *cause_ref,
+                          size_t *bad_out, struct sg_err *err)
+{
+    const struct sg_catalog_store_ops *ops = tx_ops(tx, err);
+    void *be = sg_store_tx_backend(tx);
+    int64_t *pids = NULL;
+    size_t n_pids = 0, i = 0;
+    int rc = 0;
+
+    *bad_out = 0;
+    if (!ops)
+        return SG_ECONFIG;
+    if (n == 0 || n > SG_CAT_BULK_MAX)
+        return sg_err_set(err, SG_EINVAL, "1..%d items per request",
+                          SG_CAT_BULK_MAX);
+    /* Check every item first: a refusal must leave nothing written. */
+    for (i = 0; i < n; i++) {
+        struct sg_inv_set *it = &items[i];
+        const char *loc = it->location ? it->location : location;
+        struct sg_inv_level l;
+
+        it->changed = false;
+        rc = check_key(it->sku, loc, err);
+        if (rc)
+            goto refuse;
+        if (it->on_hand < 0 || it->on_hand > SG_CAT_QTY_MAX) {
+            rc = sg_err_set(err, SG_EINVAL,
+                            "on_hand must be an integer 0..1000000000");
+            goto refuse;
+        }
+        if (!it->reason || !it->reason[0] || strlen(it->reason) > 64) {
+            rc = sg_err_set(err, SG_EINVAL,
+                            "reason is required (1-64 characters)");
+            goto refuse;
+        }
+        rc = ops->variant_locate(be, tenant_id, 0, it->sku, &it->product_id,
+                                 NULL, err);
+        if (rc == SG_ENOTFOUND)
+            sg_err_set(err, SG_ENOTFOUND, "no such SKU: %s", it->sku);
+        if (!rc)
+            rc = level_get(ops, be, tenant_id, it->sku, loc, &l, err);
+        if (rc)
+            goto refuse;
+        if (it->on_hand < l.reserved + l.committed) {
+            rc = sg_err_set(err, SG_ESTATE,
+                            "on_hand %" PRId64 " for %s at %s is below "
+                            "reserved %" PRId64 " + committed %" PRId64,
+                            it->on_hand, it->sku, loc, l.reserved,
+                            l.committed);
+            goto refuse;
+        }
+    }
+    pids = sg_calloc(n, sizeof(*pids));
+    if (!pids)
+        return sg_err_set(err, SG_ENOMEM, "out of memory");
+    /* Reserved and committed are not moved by a set: the checks hold. */
+    for (i = 0; i < n; i++) {
+        struct sg_inv_set *it = &items[i];
+
+        rc = sg_inventory_set(tx, tenant_id, it->sku,
+                              it->location ? it->location : location,
+                              it->on_hand, it->reason, cause_ref,
+                              &it->changed, err);
+        if (rc)
+            goto out; /* not a refusal: the caller's write fails whole */
+        if (it->changed)
+            pids[n_pids++] = it->product_id;
+    }
+    rc = changed_each(tx, tenant_id, pids, n_pids, "inventory", err);
+out:
+    sg_free(pids);
+    return rc;
+refuse:
+    *bad_out = i;
+    return rc;
+}
+
+int sg_catalog_prices_set(struct sg_store_tx *tx, int64_t tenant_id,
+                          struct sg_price_set *items, size_t n,
+                          size_t *bad_out, struct sg_err *err)
+{
+    const struct sg_catalog_store_ops *ops = tx_ops(tx, err);
+    void *be = sg_store_tx_backend(tx);
+    int64_t *pids = NULL;
+    size_t n_pids = 0, i = 0;
+    int rc = 0;
+
+    *bad_out = 0;
+    if (!ops)
+        return SG_ECONFIG;
+    if (n == 0 || n > SG_CAT_BULK_MAX)
+        return sg_err_set(err, SG_EINVAL, "1..%d items per request",
+                          SG_CAT_BULK_MAX);
+    for (i = 0; i < n; i++) {
+        struct sg_price_set *it = &items[i];
+        struct sg_variant_price *vp = &it->now;
+        struct sg_err e;
+
+        it->changed = false;
+        if (!it->sku || !it->sku[0] || strlen(it->sku) > SG_CAT_SKU_MAX) {
+            rc = sg_err_set(err, SG_EINVAL, "sku must be 1-64 bytes");
+            goto refuse;
+        }
+        rc = ops->variant_price_get(be, tenant_id, it->sku, vp, err);
+        if (rc == SG_ENOTFOUND)
+            sg_err_set(err, SG_ENOTFOUND, "no such SKU: %s", it->sku);
+        if (rc)
+            goto refuse;
+        sg_err_init(&e);
+        if (it->price &&
+            (sg_money_parse(&vp->price, it->price, it->price_len,
+                            vp->currency, &e) != 0 ||
+             vp->price < 0 || vp->price > SG_CAT_PRICE_MAX)) {
+            rc = sg_err_set(err, SG_EINVAL, "price: %s",
+                            e.msg[0] ? e.msg : "out of range");
+            goto refuse;
+        }
+        if (it->clear_compare_at) {
+            vp->compare_at = 0;
+        } else if (it->compare_at &&
+                   (sg_money_parse(&vp->compare_at, it->compare_at,
+                                   it->compare_at_len, vp->currency,
+                                   &e) != 0 ||
+                    vp->compare_at < 0 ||
+                    vp->compare_at > SG_CAT_PRICE_MAX)) {
+            rc = sg_err_set(err, SG_EINVAL, "compare_at_price: %s",
+                            e.msg[0] ? e.msg : "out of range");
+            goto refuse;
+        }
+    }
+    pids = sg_calloc(n, sizeof(*pids));
+    if (!pids)
+        return sg_err_set(err, SG_ENOMEM, "out of memory");
+    for (i = 0; i < n; i++) {
+        struct sg_price_set *it = &items[i];
+        struct sg_variant_price cur, next;
+
+        /* Read again: an earlier item may have named the same SKU. */
+        rc = ops->variant_price_get(be, tenant_id, it->sku, &cur, err);
+        if (rc)
+            goto out;
+        next = cur;
+        if (it->price)
+            next.price = it->now.price;
+        if (it->clear_compare_at || it->compare_at)
+            next.compare_at = it->now.compare_at;
+        it->now = next;
+        if (cur.price == next.price && cur.compare_at == next.compare_at)
+            continue;
+        rc = ops->variant_price_set(be, tenant_id, &next,
+                                    sg_store_tx_now(tx), err);
+        if (rc)
+            goto out;
+        it->changed = true;
+        pids[n_pids++] = it->now.product_id;
+    }
+    rc = changed_each(tx, tenant_id, pids, n_pids, "price", err);
+out:
+    sg_free(pids);
+    return rc;
+refuse:
+    *bad_out = i;
+    return rc;
 }
 
 enum inv_kind { INV_RESERVE, INV_RELEASE, INV_COMMIT };

@@ -464,7 +464,7 @@ static int be_variant_locate(void *be, int64_t tenant_id, int64_t variant_id,
     sqlite3_stmt *st = NULL;
     int rc, b = SQLITE_OK;
 
-    rc = sg_sql_prep(be,
+    rc = sg_sql_prep_cached(be,
               variant_id ? "SELECT product_id, id FROM variants WHERE "
                            "tenant_id = ?1 AND id = ?2"
                          : "SELECT product_id, id FROM variants WHERE "
@@ -488,8 +488,78 @@ static int be_variant_locate(void *be, int64_t tenant_id, int64_t variant_id,
     } else {
         rc = sg_sqlite_error(be, rc, "variant", err);
     }
-    sqlite3_finalize(st);
+    sg_sql_end(st);
     return rc;
+}
+
+static int be_variant_price_get(void *be, int64_t tenant_id,
+                                const char *sku, struct sg_variant_price *out,
+                                struct sg_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc, b = SQLITE_OK;
+
+    memset(out, 0, sizeof(*out));
+    rc = sg_sql_prep_cached(be,
+              "SELECT v.product_id, v.id, v.price, v.compare_at, p.currency "
+              "FROM variants v JOIN products p ON p.id = v.product_id "
+              "WHERE v.tenant_id = ?1 AND v.sku = ?2",
+              &st, err);
+    if (rc)
+        return rc;
+    sg_sql_bind_int(st, 1, tenant_id, &b);
+    sg_sql_bind_text(st, 2, sku, &b);
+    rc = b == SQLITE_OK ? sqlite3_step(st) : b;
+    if (rc == SQLITE_ROW) {
+        out->product_id = sqlite3_column_int64(st, 0);
+        out->variant_id = sqlite3_column_int64(st, 1);
+        out->price = sqlite3_column_int64(st, 2);
+        out->compare_at = sqlite3_column_int64(st, 3);
+        sg_sql_col_copy(st, 4, out->currency, sizeof(out->currency));
+        rc = 0;
+    } else if (rc == SQLITE_DONE) {
+        rc = sg_err_set(err, SG_ENOTFOUND, "no such variant");
+    } else {
+        rc = sg_sqlite_error(be, rc, "variant", err);
+    }
+    sg_sql_end(st);
+    return rc;
+}
+
+static int be_variant_price_set(void *be, int64_t tenant_id,
+                                const struct sg_variant_price *vp,
+                                int64_t now, struct sg_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc, b = SQLITE_OK, changes = 0;
+
+    rc = sg_sql_prep_cached(be,
+              "UPDATE variants SET price = ?3, compare_at = ?4, "
+              "updated_at = ?5 WHERE tenant_id = ?1 AND id = ?2",
+              &st, err);
+    if (rc)
+        return rc;
+    sg_sql_bind_int(st, 1, tenant_id, &b);
+    sg_sql_bind_int(st, 2, vp->variant_id, &b);
+    sg_sql_bind_int(st, 3, vp->price, &b);
+    sg_sql_bind_int(st, 4, vp->compare_at, &b);
+    sg_sql_bind_int(st, 5, now, &b);
+    rc = sg_sql_run_cached(be, st, b, "variant", &changes, err);
+    if (rc)
+        return rc;
+    if (changes == 0)
+        return sg_err_set(err, SG_ENOTFOUND, "no such variant");
+    rc = sg_sql_prep_cached(be,
+              "UPDATE products SET updated_at = ?3 WHERE tenant_id = ?1 "
+              "AND id = ?2",
+              &st, err);
+    if (rc)
+        return rc;
+    b = SQLITE_OK;
+    sg_sql_bind_int(st, 1, tenant_id, &b);
+    sg_sql_bind_int(st, 2, vp->product_id, &b);
+    sg_sql_bind_int(st, 3, now, &b);
+    return sg_sql_run_cached(be, st, b, "product", NULL, err);
 }
 
 /* ---- inventory ---- */
@@ -511,7 +581,7 @@ static int be_inv_get(void *be, int64_t tenant_id, const char *sku,
     sqlite3_stmt *st = NULL;
     int rc, b = SQLITE_OK;
 
-    rc = sg_sql_prep(be,
+    rc = sg_sql_prep_cached(be,
               "SELECT sku, location, on_hand, reserved, committed, "
               "updated_at FROM inventory_levels WHERE tenant_id = ?1 AND "
               "sku = ?2 AND location = ?3",
@@ -530,7 +600,7 @@ static int be_inv_get(void *be, int64_t tenant_id, const char *sku,
     } else {
         rc = sg_sqlite_error(be, rc, "inventory", err);
     }
-    sqlite3_finalize(st);
+    sg_sql_end(st);
     return rc;
 }
 
@@ -547,7 +617,7 @@ static int be_inv_levels(void *be, int64_t tenant_id, const char *sku,
 
     *out = NULL;
     *n_out = 0;
-    rc = sg_sql_prep(be,
+    rc = sg_sql_prep_cached(be,
               "SELECT sku, location, on_hand, reserved, committed, "
               "updated_at FROM inventory_levels WHERE tenant_id = ?1 AND "
               "sku = ?2 ORDER BY location LIMIT 256",
@@ -556,7 +626,7 @@ static int be_inv_levels(void *be, int64_t tenant_id, const char *sku,
         return rc;
     ls = sg_calloc(LEVELS_MAX, sizeof(*ls));
     if (!ls) {
-        sqlite3_finalize(st);
+        sg_sql_end(st);
         return sg_err_set(err, SG_ENOMEM, "out of memory");
     }
     sg_sql_bind_int(st, 1, tenant_id, &b);
@@ -566,7 +636,7 @@ static int be_inv_levels(void *be, int64_t tenant_id, const char *sku,
         fill_level(st, &ls[n++]);
     if (b != SQLITE_OK)
         rc = b;
-    sqlite3_finalize(st);
+    sg_sql_end(st);
     if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
         sg_free(ls);
         return sg_sqlite_error(be, rc, "inventory", err);
@@ -584,7 +654,7 @@ static int be_inv_move(void *be, int64_t tenant_id,
     int rc, b = SQLITE_OK;
 
     /* The level exists at zero before any move. */
-    rc = sg_sql_prep(be,
+    rc = sg_sql_prep_cached(be,
               "INSERT INTO inventory_levels (tenant_id, sku, location, "
               "updated_at) VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
               &st, err);
@@ -594,10 +664,10 @@ static int be_inv_move(void *be, int64_t tenant_id,
     sg_sql_bind_text(st, 2, m->sku, &b);
     sg_sql_bind_text(st, 3, m->location, &b);
     sg_sql_bind_int(st, 4, now, &b);
-    rc = sg_sql_run(be, st, b, "inventory", NULL, err);
+    rc = sg_sql_run_cached(be, st, b, "inventory", NULL, err);
     if (rc)
         return rc;
-    rc = sg_sql_prep(be,
+    rc = sg_sql_prep_cached(be,
               "UPDATE inventory_levels SET on_hand = on_hand + ?4, "
               "reserved = reserved + ?5, committed = committed + ?6, "
               "updated_at = ?7 WHERE tenant_id = ?1 AND sku = ?2 AND "
@@ -615,14 +685,14 @@ static int be_inv_move(void *be, int64_t tenant_id,
     sg_sql_bind_int(st, 5, m->d_reserved, &b);
     sg_sql_bind_int(st, 6, m->d_committed, &b);
     sg_sql_bind_int(st, 7, now, &b);
-    rc = sg_sql_run(be, st, b, "inventory", NULL, err);
+    rc = sg_sql_run_cached(be, st, b, "inventory", NULL, err);
     if (rc)
         return rc;
     if (sqlite3_changes(sg_sqlite_db(be)) == 0)
         return sg_err_set(err, SG_ESTATE,
                           "%s at %s: not enough stock for this change",
                           m->sku, m->location);
-    rc = sg_sql_prep(be,
+    rc = sg_sql_prep_cached(be,
               "INSERT INTO inventory_ledger (tenant_id, sku, location, "
               "delta_on_hand, delta_reserved, delta_committed, reason, "
               "cause_ref, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
@@ -639,7 +709,7 @@ static int be_inv_move(void *be, int64_t tenant_id,
     sg_sql_bind_text(st, 7, m->reason ? m->reason : "", &b);
     sg_sql_bind_text(st, 8, m->cause_ref, &b);
     sg_sql_bind_int(st, 9, now, &b);
-    return sg_sql_run(be, st, b, "ledger", NULL, err);
+    return sg_sql_run_cached(be, st, b, "ledger", NULL, err);
 }
 
 static int be_ledger_list(void *be, int64_t tenant_id, const char *sku,
@@ -792,4 +862,6 @@ const struct sg_catalog_store_ops sg_catalog_sqlite_ops = {
     .ledger_list = be_ledger_list,
     .listing_set = be_listing_set,
     .listing_list = be_listing_list,
+    .variant_price_get = be_variant_price_get,
+    .variant_price_set = be_variant_price_set,
 };

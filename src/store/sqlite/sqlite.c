@@ -184,10 +184,24 @@ static const char *const stmt_sql[ST__COUNT] = {
                     "ORDER BY next_run_at LIMIT 1",
 };
 
+/*
+ * Statements of feature modules cached by the address of their SQL text
+ * (a string literal, so one address per statement): see
+ * sg_sqlite_stmt_cached. Open addressing, never removed until close.
+ */
+#define FEATURE_STMTS_MAX 128
+
+struct feature_stmt {
+    const char *sql;
+    sqlite3_stmt *st;
+};
+
 struct sqlite_be {
     sqlite3 *db;
     bool writer;
     sqlite3_stmt *st[ST__COUNT];
+    struct feature_stmt fst[FEATURE_STMTS_MAX];
+    size_t n_fst;
 };
 
 /* ---- errors and statement plumbing ---- */
@@ -512,6 +526,8 @@ static void be_close(void *vbe)
         return;
     for (i = 0; i < ST__COUNT; i++)
         sqlite3_finalize(be->st[i]);
+    for (i = 0; i < FEATURE_STMTS_MAX; i++)
+        sqlite3_finalize(be->fst[i].st);
     sqlite3_close(be->db);
     sg_free(be);
 }
@@ -1636,4 +1652,38 @@ int sg_sqlite_error(void *be, int sqlite_rc, const char *what,
                     struct sg_err *err)
 {
     return sql_fail(be, sqlite_rc, err, what);
+}
+
+int sg_sqlite_stmt_cached(void *vbe, const char *sql, struct sqlite3_stmt **out,
+                          struct sg_err *err)
+{
+    struct sqlite_be *be = vbe;
+    size_t h = ((uintptr_t)sql >> 3) % FEATURE_STMTS_MAX;
+    int rc;
+
+    *out = NULL;
+    for (size_t probe = 0; probe < FEATURE_STMTS_MAX; probe++) {
+        struct feature_stmt *f = &be->fst[(h + probe) % FEATURE_STMTS_MAX];
+
+        if (f->sql == sql) {
+            *out = f->st;
+            return 0;
+        }
+        if (f->sql)
+            continue;
+        /* Keep a few slots free so probes stay short. */
+        if (be->n_fst >= FEATURE_STMTS_MAX - FEATURE_STMTS_MAX / 4)
+            break;
+        rc = sqlite3_prepare_v3(be->db, sql, -1, SQLITE_PREPARE_PERSISTENT,
+                                &f->st, NULL);
+        if (rc != SQLITE_OK) {
+            f->st = NULL;
+            return sql_fail(be, rc, err, "prepare");
+        }
+        f->sql = sql;
+        be->n_fst++;
+        *out = f->st;
+        return 0;
+    }
+    return sg_err_set(err, SG_ELIMIT, "statement cache full");
 }

@@ -66,3 +66,33 @@ int sg_sql_run(void *be, sqlite3_stmt *st, int bind_rc, const char *what,
     sqlite3_finalize(st);
     return rc;
 }
+
+int sg_sql_prep_cached(void *be, const char *sql, sqlite3_stmt **st,
+                       struct sg_err *err)
+{
+    return sg_sqlite_stmt_cached(be, sql, st, err);
+}
+
+void sg_sql_end(sqlite3_stmt *st)
+{
+    if (!st)
+        return;
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+}
+
+int sg_sql_run_cached(void *be, sqlite3_stmt *st, int bind_rc,
+                      const char *what, int *changes_out, struct sg_err *err)
+{
+    int rc = bind_rc == SQLITE_OK ? sqlite3_step(st) : bind_rc;
+
+    if (rc == SQLITE_ROW || rc == SQLITE_DONE) {
+        if (changes_out)
+            *changes_out = sqlite3_changes(sg_sqlite_db(be));
+        rc = 0;
+    } else {
+        rc = sg_sqlite_error(be, rc, what, err);
+    }
+    sg_sql_end(st);
+    return rc;
+}

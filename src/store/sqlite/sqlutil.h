@@ -5,7 +5,8 @@
  *
  * Binders keep the first failure in *rc, so a statement's binds are
  * checked once, at sg_sql_run(). Statements are prepared per call and
- * finalized by sg_sql_run() or by the caller after reading rows.
+ * finalized by sg_sql_run() or by the caller after reading rows, except
+ * the cached ones below.
  */
 #ifndef SG_STORE_SQLITE_SQLUTIL_H
 #define SG_STORE_SQLITE_SQLUTIL_H
@@ -33,5 +34,17 @@ void sg_sql_col_copy(sqlite3_stmt *st, int i, char *out, size_t out_len);
  */
 int sg_sql_run(void *be, sqlite3_stmt *st, int bind_rc, const char *what,
                int *changes_out, struct sg_err *err);
+
+/*
+ * The same for hot statements (one per changed SKU under a storm), which
+ * stay prepared on their connection: sql must be a string literal. End
+ * each use with sg_sql_end() (never sqlite3_finalize); sg_sql_run_cached
+ * steps, maps errors and ends it.
+ */
+int sg_sql_prep_cached(void *be, const char *sql, sqlite3_stmt **st,
+                       struct sg_err *err);
+void sg_sql_end(sqlite3_stmt *st);
+int sg_sql_run_cached(void *be, sqlite3_stmt *st, int bind_rc,
+                      const char *what, int *changes_out, struct sg_err *err);
 
 #endif
