@@ -31,6 +31,7 @@ struct sg_config {
         unsigned batch_max; /* 256 */
         unsigned queue_max; /* 65536 */
         unsigned readers;   /* 4 */
+        size_t cache;       /* 64 MiB: the writer's page cache */
     } store;
     struct {
         int level; /* SG_LOG_INFO */

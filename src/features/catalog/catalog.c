@@ -50,9 +50,13 @@ void sg_catalog_sync_window_set(int64_t window_ms)
     atomic_store(&sync_window_ms, window_ms > 0 ? window_ms : 0);
 }
 
-int sg_catalog_changed(struct sg_store_tx *tx, int64_t tenant_id,
-                       int64_t product_id, const char *what,
-                       struct sg_err *err)
+/*
+ * check_zero: look for a SKU left with nothing available (an inventory
+ * change that may have caused it); otherwise the job is not urgent.
+ */
+static int catalog_changed(struct sg_store_tx *tx, int64_t tenant_id,
+                           int64_t product_id, const char *what,
+                           bool check_zero, struct sg_err *err)
 {
     char key[96], payload[96];
     struct sg_job job;
@@ -69,7 +73,7 @@ int sg_catalog_changed(struct sg_store_tx *tx, int64_t tenant_id,
     if (rc || !active)
         return rc;
     /* A SKU going to zero must reach the channel before it oversells. */
-    if (strcmp(what, "inventory") == 0) {
+    if (check_zero) {
         rc = sg_listings_tx_sku_zero(tx, tenant_id, product_id,
                                      SG_CATALOG_SYNC_CHANNEL, &zero, err);
         if (rc)
@@ -85,13 +89,29 @@ int sg_catalog_changed(struct sg_store_tx *tx, int64_t tenant_id,
     job.coalesce_key = key;
     job.payload = payload;
     job.priority = zero ? SG_CATALOG_SYNC_PRIO_ZERO : 0;
-    /* Due at the end of the window (the queued job keeps the earlier). */
-    if (!zero && atomic_load(&sync_window_ms) > 0)
-        job.next_run_at = sg_store_tx_now(tx) + atomic_load(&sync_window_ms);
+    /*
+     * Due at the end of the window. A queued job keeps its own due time:
+     * the window of its first change, or a storm hold or a retry backoff
+     * that this change must not cut short. Zero stock goes at once.
+     */
+    if (!zero) {
+        job.keep_due = true;
+        if (atomic_load(&sync_window_ms) > 0)
+            job.next_run_at =
+                sg_store_tx_now(tx) + atomic_load(&sync_window_ms);
+    }
     snprintf(job.platform, sizeof(job.platform), "%s",
              SG_CATALOG_SYNC_CHANNEL);
     snprintf(job.endpoint_class, sizeof(job.endpoint_class), "product");
     return sg_store_tx_job_enqueue(tx, &job, &id, &coalesced, err);
+}
+
+int sg_catalog_changed(struct sg_store_tx *tx, int64_t tenant_id,
+                       int64_t product_id, const char *what,
+                       struct sg_err *err)
+{
+    return catalog_changed(tx, tenant_id, product_id, what,
+                           what && strcmp(what, "inventory") == 0, err);
 }
 
 /* ---- inventory ---- */
@@ -179,21 +199,101 @@ static int cmp_i64(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* A product a bulk change changed, and whether a SKU may be at zero. */
+struct changed_ref {
+    int64_t id;
+    bool maybe_zero;
+};
+
+static int cmp_changed(const void *a, const void *b)
+{
+    return cmp_i64(&((const struct changed_ref *)a)->id,
+                   &((const struct changed_ref *)b)->id);
+}
+
 /*
- * One sg_catalog_changed per distinct product of ids[0..n) (sorted in
- * place), after every item was applied.
+ * The channel hook once per distinct product of refs[0..n) (sorted in
+ * place), after every item was applied; the zero-stock check only for
+ * products where an item left its SKU with nothing available.
  */
 static int changed_each(struct sg_store_tx *tx, int64_t tenant_id,
-                        int64_t *ids, size_t n, const char *what,
+                        struct changed_ref *refs, size_t n, const char *what,
                         struct sg_err *err)
 {
     int rc = 0;
 
-    qsort(ids, n, sizeof(*ids), cmp_i64);
-    for (size_t i = 0; !rc && i < n; i++)
-        if (i == 0 || ids[i] != ids[i - 1])
-            rc = sg_catalog_changed(tx, tenant_id, ids[i], what, err);
+    qsort(refs, n, sizeof(*refs), cmp_changed);
+    for (size_t i = 0; !rc && i < n;) {
+        size_t j = i;
+        bool zero = false;
+
+        for (; j < n && refs[j].id == refs[i].id; j++)
+            zero = zero || refs[j].maybe_zero;
+        rc = catalog_changed(tx, tenant_id, refs[i].id, what, zero, err);
+        i = j;
+    }
     return rc;
+}
+
+/* An item and what makes it the same target as another item. */
+struct dup_ref {
+    const char *a, *b;
+    int64_t id;
+    size_t i;
+};
+
+static int cmp_dup(const void *x, const void *y)
+{
+    const struct dup_ref *p = x, *q = y;
+    int c;
+
+    if (p->id != q->id)
+        return p->id < q->id ? -1 : 1;
+    c = strcmp(p->a ? p->a : "", q->a ? q->a : "");
+    return c ? c : strcmp(p->b ? p->b : "", q->b ? q->b : "");
+}
+
+/* dup[i] = another item of refs has the same target (refs is sorted). */
+static void mark_dups(struct dup_ref *refs, size_t n, bool *dup)
+{
+    qsort(refs, n, sizeof(*refs), cmp_dup);
+    for (size_t i = 0; i + 1 < n; i++)
+        if (cmp_dup(&refs[i], &refs[i + 1]) == 0)
+            dup[refs[i].i] = dup[refs[i + 1].i] = true;
+}
+
+struct bulk_mem {
+    struct changed_ref *changed;
+    struct dup_ref *refs;
+    bool *dup;
+    struct sg_inv_level *levels;
+    struct sg_variant_price *cur;
+};
+
+static int bulk_mem_alloc(struct bulk_mem *m, size_t n, bool inv,
+                          struct sg_err *err)
+{
+    memset(m, 0, sizeof(*m));
+    m->changed = sg_calloc(n, sizeof(*m->changed));
+    m->refs = sg_calloc(n, sizeof(*m->refs));
+    m->dup = sg_calloc(n, sizeof(*m->dup));
+    if (inv)
+        m->levels = sg_calloc(n, sizeof(*m->levels));
+    else
+        m->cur = sg_calloc(n, sizeof(*m->cur));
+    if (!m->changed || !m->refs || !m->dup || (inv && !m->levels) ||
+        (!inv && !m->cur))
+        return sg_err_set(err, SG_ENOMEM, "out of memory");
+    return 0;
+}
+
+static void bulk_mem_release(struct bulk_mem *m)
+{
+    sg_free(m->changed);
+    sg_free(m->refs);
+    sg_free(m->dup);
+    sg_free(m->levels);
+    sg_free(m->cur);
 }
 
 int sg_inventory_set_many(struct sg_store_tx *tx, int64_t tenant_id,
@@ -203,8 +303,8 @@ int sg_inventory_set_many(struct sg_store_tx *tx, int64_t tenant_id,
 {
     const struct sg_catalog_store_ops *ops = tx_ops(tx, err);
     void *be = sg_store_tx_backend(tx);
-    int64_t *pids = NULL;
-    size_t n_pids = 0, i = 0;
+    struct bulk_mem m;
+    size_t n_changed = 0, i = 0;
     int rc = 0;
 
     *bad_out = 0;
@@ -213,11 +313,14 @@ int sg_inventory_set_many(struct sg_store_tx *tx, int64_t tenant_id,
     if (n == 0 || n > SG_CAT_BULK_MAX)
         return sg_err_set(err, SG_EINVAL, "1..%d items per request",
                           SG_CAT_BULK_MAX);
+    rc = bulk_mem_alloc(&m, n, true, err);
+    if (rc)
+        goto out;
     /* Check every item first: a refusal must leave nothing written. */
     for (i = 0; i < n; i++) {
         struct sg_inv_set *it = &items[i];
         const char *loc = it->location ? it->location : location;
-        struct sg_inv_level l;
+        struct sg_inv_level *l = &m.levels[i];
 
         it->changed = false;
         rc = check_key(it->sku, loc, err);
@@ -238,40 +341,59 @@ int sg_inventory_set_many(struct sg_store_tx *tx, int64_t tenant_id,
         if (rc == SG_ENOTFOUND)
             sg_err_set(err, SG_ENOTFOUND, "no such SKU: %s", it->sku);
         if (!rc)
-            rc = level_get(ops, be, tenant_id, it->sku, loc, &l, err);
+            rc = level_get(ops, be, tenant_id, it->sku, loc, l, err);
         if (rc)
             goto refuse;
-        if (it->on_hand < l.reserved + l.committed) {
+        if (it->on_hand < l->reserved + l->committed) {
             rc = sg_err_set(err, SG_ESTATE,
                             "on_hand %" PRId64 " for %s at %s is below "
                             "reserved %" PRId64 " + committed %" PRId64,
-                            it->on_hand, it->sku, loc, l.reserved,
-                            l.committed);
+                            it->on_hand, it->sku, loc, l->reserved,
+                            l->committed);
             goto refuse;
         }
+        m.refs[i] = (struct dup_ref){it->sku, loc, 0, i};
     }
-    pids = sg_calloc(n, sizeof(*pids));
-    if (!pids)
-        return sg_err_set(err, SG_ENOMEM, "out of memory");
-    /* Reserved and committed are not moved by a set: the checks hold. */
+    mark_dups(m.refs, n, m.dup);
+    /*
+     * Reserved and committed are not moved by a set, so the checks hold.
+     * A level read in the check is current unless an earlier item of the
+     * request named the same SKU and location.
+     */
     for (i = 0; i < n; i++) {
         struct sg_inv_set *it = &items[i];
+        const char *loc = it->location ? it->location : location;
+        struct sg_inv_level *l = &m.levels[i];
+        struct sg_inv_move mv;
 
-        rc = sg_inventory_set(tx, tenant_id, it->sku,
-                              it->location ? it->location : location,
-                              it->on_hand, it->reason, cause_ref,
-                              &it->changed, err);
+        if (m.dup[i]) {
+            rc = level_get(ops, be, tenant_id, it->sku, loc, l, err);
+            if (rc)
+                goto out; /* not a refusal: the caller's write fails */
+        }
+        if (it->on_hand == l->on_hand)
+            continue;
+        memset(&mv, 0, sizeof(mv));
+        mv.sku = it->sku;
+        mv.location = loc;
+        mv.d_on_hand = it->on_hand - l->on_hand;
+        mv.reason = it->reason;
+        mv.cause_ref = cause_ref;
+        rc = ops->inv_move(be, tenant_id, &mv, sg_store_tx_now(tx), err);
         if (rc)
-            goto out; /* not a refusal: the caller's write fails whole */
-        if (it->changed)
-            pids[n_pids++] = it->product_id;
+            goto out;
+        it->changed = true;
+        /* Nothing available here means maybe nowhere: check the SKU. */
+        m.changed[n_changed++] = (struct changed_ref){
+            it->product_id,
+            it->on_hand - l->reserved - l->committed <= 0};
     }
-    rc = changed_each(tx, tenant_id, pids, n_pids, "inventory", err);
-out:
-    sg_free(pids);
-    return rc;
+    rc = changed_each(tx, tenant_id, m.changed, n_changed, "inventory", err);
+    goto out;
 refuse:
     *bad_out = i;
+out:
+    bulk_mem_release(&m);
     return rc;
 }
 
@@ -281,8 +403,8 @@ int sg_catalog_prices_set(struct sg_store_tx *tx, int64_t tenant_id,
 {
     const struct sg_catalog_store_ops *ops = tx_ops(tx, err);
     void *be = sg_store_tx_backend(tx);
-    int64_t *pids = NULL;
-    size_t n_pids = 0, i = 0;
+    struct bulk_mem m;
+    size_t n_changed = 0, i = 0;
     int rc = 0;
 
     *bad_out = 0;
@@ -291,6 +413,9 @@ int sg_catalog_prices_set(struct sg_store_tx *tx, int64_t tenant_id,
     if (n == 0 || n > SG_CAT_BULK_MAX)
         return sg_err_set(err, SG_EINVAL, "1..%d items per request",
                           SG_CAT_BULK_MAX);
+    rc = bulk_mem_alloc(&m, n, false, err);
+    if (rc)
+        goto out;
     for (i = 0; i < n; i++) {
         struct sg_price_set *it = &items[i];
         struct sg_variant_price *vp = &it->now;
@@ -301,11 +426,12 @@ int sg_catalog_prices_set(struct sg_store_tx *tx, int64_t tenant_id,
             rc = sg_err_set(err, SG_EINVAL, "sku must be 1-64 bytes");
             goto refuse;
         }
-        rc = ops->variant_price_get(be, tenant_id, it->sku, vp, err);
+        rc = ops->variant_price_get(be, tenant_id, it->sku, &m.cur[i], err);
         if (rc == SG_ENOTFOUND)
             sg_err_set(err, SG_ENOTFOUND, "no such SKU: %s", it->sku);
         if (rc)
             goto refuse;
+        *vp = m.cur[i];
         sg_err_init(&e);
         if (it->price &&
             (sg_money_parse(&vp->price, it->price, it->price_len,
@@ -327,18 +453,19 @@ int sg_catalog_prices_set(struct sg_store_tx *tx, int64_t tenant_id,
                             e.msg[0] ? e.msg : "out of range");
             goto refuse;
         }
+        m.refs[i] = (struct dup_ref){NULL, NULL, m.cur[i].variant_id, i};
     }
-    pids = sg_calloc(n, sizeof(*pids));
-    if (!pids)
-        return sg_err_set(err, SG_ENOMEM, "out of memory");
+    mark_dups(m.refs, n, m.dup);
     for (i = 0; i < n; i++) {
         struct sg_price_set *it = &items[i];
-        struct sg_variant_price cur, next;
+        struct sg_variant_price cur = m.cur[i], next;
 
-        /* Read again: an earlier item may have named the same SKU. */
-        rc = ops->variant_price_get(be, tenant_id, it->sku, &cur, err);
-        if (rc)
-            goto out;
+        /* An earlier item may have changed the same variant: read again. */
+        if (m.dup[i]) {
+            rc = ops->variant_price_get(be, tenant_id, it->sku, &cur, err);
+            if (rc)
+                goto out;
+        }
         next = cur;
         if (it->price)
             next.price = it->now.price;
@@ -352,14 +479,14 @@ int sg_catalog_prices_set(struct sg_store_tx *tx, int64_t tenant_id,
         if (rc)
             goto out;
         it->changed = true;
-        pids[n_pids++] = it->now.product_id;
+        m.changed[n_changed++] = (struct changed_ref){next.product_id, false};
     }
-    rc = changed_each(tx, tenant_id, pids, n_pids, "price", err);
-out:
-    sg_free(pids);
-    return rc;
+    rc = changed_each(tx, tenant_id, m.changed, n_changed, "price", err);
+    goto out;
 refuse:
     *bad_out = i;
+out:
+    bulk_mem_release(&m);
     return rc;
 }
 

@@ -646,27 +646,14 @@ static int be_inv_levels(void *be, int64_t tenant_id, const char *sku,
     return 0;
 }
 
-static int be_inv_move(void *be, int64_t tenant_id,
-                       const struct sg_inv_move *m, int64_t now,
-                       struct sg_err *err)
+/* The conditional UPDATE of one level; *changes 0 when none moved. */
+static int inv_update(void *be, int64_t tenant_id,
+                      const struct sg_inv_move *m, int64_t now, int *changes,
+                      struct sg_err *err)
 {
     sqlite3_stmt *st = NULL;
     int rc, b = SQLITE_OK;
 
-    /* The level exists at zero before any move. */
-    rc = sg_sql_prep_cached(be,
-              "INSERT INTO inventory_levels (tenant_id, sku, location, "
-              "updated_at) VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
-              &st, err);
-    if (rc)
-        return rc;
-    sg_sql_bind_int(st, 1, tenant_id, &b);
-    sg_sql_bind_text(st, 2, m->sku, &b);
-    sg_sql_bind_text(st, 3, m->location, &b);
-    sg_sql_bind_int(st, 4, now, &b);
-    rc = sg_sql_run_cached(be, st, b, "inventory", NULL, err);
-    if (rc)
-        return rc;
     rc = sg_sql_prep_cached(be,
               "UPDATE inventory_levels SET on_hand = on_hand + ?4, "
               "reserved = reserved + ?5, committed = committed + ?6, "
@@ -677,7 +664,6 @@ static int be_inv_move(void *be, int64_t tenant_id,
               &st, err);
     if (rc)
         return rc;
-    b = SQLITE_OK;
     sg_sql_bind_int(st, 1, tenant_id, &b);
     sg_sql_bind_text(st, 2, m->sku, &b);
     sg_sql_bind_text(st, 3, m->location, &b);
@@ -685,10 +671,41 @@ static int be_inv_move(void *be, int64_t tenant_id,
     sg_sql_bind_int(st, 5, m->d_reserved, &b);
     sg_sql_bind_int(st, 6, m->d_committed, &b);
     sg_sql_bind_int(st, 7, now, &b);
-    rc = sg_sql_run_cached(be, st, b, "inventory", NULL, err);
+    return sg_sql_run_cached(be, st, b, "inventory", changes, err);
+}
+
+static int be_inv_move(void *be, int64_t tenant_id,
+                       const struct sg_inv_move *m, int64_t now,
+                       struct sg_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc, b = SQLITE_OK, changes = 0, inserted = 0;
+
+    /*
+     * The level usually exists: update it first. Nothing moved means no
+     * level yet (it exists at zero before any move: create it and try
+     * again) or a move that would break the invariant.
+     */
+    rc = inv_update(be, tenant_id, m, now, &changes, err);
+    if (!rc && changes == 0) {
+        rc = sg_sql_prep_cached(be,
+                  "INSERT INTO inventory_levels (tenant_id, sku, location, "
+                  "updated_at) VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO "
+                  "NOTHING",
+                  &st, err);
+        if (rc)
+            return rc;
+        sg_sql_bind_int(st, 1, tenant_id, &b);
+        sg_sql_bind_text(st, 2, m->sku, &b);
+        sg_sql_bind_text(st, 3, m->location, &b);
+        sg_sql_bind_int(st, 4, now, &b);
+        rc = sg_sql_run_cached(be, st, b, "inventory", &inserted, err);
+        if (!rc && inserted)
+            rc = inv_update(be, tenant_id, m, now, &changes, err);
+    }
     if (rc)
         return rc;
-    if (sqlite3_changes(sg_sqlite_db(be)) == 0)
+    if (changes == 0)
         return sg_err_set(err, SG_ESTATE,
                           "%s at %s: not enough stock for this change",
                           m->sku, m->location);
