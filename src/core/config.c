@@ -334,6 +334,23 @@ static const struct sg_config_key schema[] = {
         "back, so its audit result arrives even when the webhook was "
         "lost; it is read again after each further period. 0 turns it "
         "off."),
+    ROW("tiktok_shop", "sync_window", SG_CFG_DURATION_MS, "1s", 0, HOUR,
+        tiktok_shop.sync_window_ms,
+        "A price or stock change is pushed this long after the first "
+        "change of its product that is not yet queued, so every change "
+        "made to the product inside the window goes out as one call "
+        "carrying the latest state. A SKU whose stock runs out while "
+        "TikTok still offers units is pushed at once. 0 pushes each "
+        "change as soon as the rate limit allows."),
+    ROW("tiktok_shop", "storm_hold", SG_CFG_DURATION_MS, "30s", 0, HOUR,
+        tiktok_shop.storm_hold_ms,
+        "During a storm (more products changed again within one second "
+        "than [jobs] rate_per_sec, i.e. more than one endpoint can push "
+        "in that second), pushes that are not urgent wait until a second "
+        "passes without one, so each product goes out once with its "
+        "final state instead of once per window; never longer than this "
+        "after the product's first change. Stock running out still goes "
+        "at once. 0 turns the hold off."),
 
     /* [orders] */
     ROW("orders", "poll_interval", SG_CFG_DURATION_MS, "5m", 1000, 24 * HOUR,
