@@ -20,10 +20,12 @@ build: bootstrap
 	@cmake --preset dev >/dev/null
 	@cmake --build --preset dev -j$(JOBS)
 
-# Every ctest test (all labels but torture), then the whole suite again
+# Every ctest test (all labels but torture; the D5 allocation-failure
+# sweeps run in their quick form, label oom), then the whole suite again
 # under ASan+UBSan with no recovery (the integration tests then run the
-# ASan build of surge itself), then the threaded unit tests under TSan
-# (about a minute more on 2 cores).
+# ASan build of surge itself, and LeakSanitizer checks the sweeps'
+# failure paths), then the threaded unit tests under TSan (about a
+# minute more on 2 cores).
 test: build
 	@cd build/dev && ctest --output-on-failure -j$(JOBS) -LE torture $(CTEST_ARGS)
 	@$(MAKE) --no-print-directory test-asan
@@ -78,7 +80,9 @@ fuzz: bootstrap
 	@cmake --build --preset fuzz -j$(JOBS) --target fuzz_all
 	@scripts/fuzz.sh build/fuzz $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
-# The long versions: the allocation-failure torture sweeps, the D1 crash
+# The long versions: the allocation-failure torture sweeps over every
+# allocation of every operation (D5; the quick form is part of make
+# test; these take tens of minutes, most in the "+sqlite" sweeps), the D1 crash
 # test killing surge serve every 2-10 s for SOAK_CRASH_SECONDS
 # (test_engine_crash_soak), the integration and fuzz-replay tests with
 # their loops scaled up by SOAK_SCALE, then every fuzz target for

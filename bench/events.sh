@@ -57,7 +57,7 @@ wait_http "http://127.0.0.1:$PORT/healthz"
 # events with "#" where the request number goes; each request is one
 # gsub over it (C speed), so the client costs little CPU. After REQS
 # requests it asks for a missing page (404) until every POST is
-# answered, then writes a
+# answered (one every 20 ms per idle connection: delay()), then writes a
 # flag file; the script then stops wrk with SIGINT (wrk would otherwise
 # run for its whole -d).
 cat > "$WORK/events.lua" <<'LUA'
@@ -90,6 +90,14 @@ function request()
     ["Content-Type"] = "application/json",
     ["Authorization"] = "Bearer " .. key}, body)
 end
+function delay()
+  -- Once every POST is out, a connection waiting for nothing asks for
+  -- the 404 page only every 20 ms: without this the idle connections
+  -- spun on it (tens of thousands of requests in a 20k-event run),
+  -- taking surge's CPU away from the pipeline being measured.
+  if sent >= quota then return 20 end
+  return 0
+end
 function response(status)
   if status ~= 404 and answered < quota then
     answered = answered + 1
@@ -112,11 +120,26 @@ LUA
 cpu_s() { # pid -> utime+stime in seconds
   awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15) / hz}' "/proc/$1/stat"
 }
+threads_cpu() { # pid -> "tid name ticks" for each of its threads
+  local t
+  for t in /proc/"$1"/task/*; do
+    # comm may hold spaces: take what is between the outer parentheses.
+    sed -E 's/^([0-9]+) \((.*)\) [A-Za-z] (([^ ]+ ){10})([0-9]+) ([0-9]+).*/\1 \2 \5 \6/' "$t/stat" |
+      awk '{print $1, $2, $3 + $4}'
+  done
+}
 sbx_total() {
   curl -fsS "http://127.0.0.1:$SBX_PORT/sandbox/v1/events/stats" | python3 -c 'import json,sys; print(json.load(sys.stdin)["events_total"])'
 }
 
+io_get() { # pid field -> that counter of /proc/PID/io
+  awk -v f="$2:" '$1 == f {print $2}' "/proc/$1/io"
+}
 CPU_SRV0=$(cpu_s "$SRV_PID"); CPU_SBX0=$(cpu_s "$SBX_PID")
+threads_cpu "$SRV_PID" > "$WORK/threads0"
+WB0=$(io_get "$SRV_PID" write_bytes); WCALLS0=$(io_get "$SRV_PID" syscw)
+WCHAR0=$(io_get "$SRV_PID" wchar)
+WAL0=$(stat -c %s "$WORK/s/surge.db-wal" 2>/dev/null || echo 0)
 # BENCH_PERF=FILE: record a call-graph profile of surge during the run.
 if [[ -n "${BENCH_PERF:-}" ]]; then
   perf record -F 999 -g -p "$SRV_PID" -o "$BENCH_PERF" > "$WORK/perf.log" 2>&1 & PERF_PID=$!
@@ -138,6 +161,11 @@ done
 TPOST=$(date +%s.%N)
 kill -INT "$WRK_PID" 2>/dev/null || true
 wait "$WRK_PID" || true
+if ! grep -q '^WRK_RESULT' "$WORK/wrk.out"; then
+  echo "bench/events: the client failed:" >&2
+  cat "$WORK/wrk.out" >&2
+  exit 1
+fi
 read -r OKREQ BAD < <(awk '/^WRK_RESULT/ {print $2, $3}' "$WORK/wrk.out")
 WANT=$(( OKREQ * BATCH ))
 GOT=0
@@ -150,6 +178,19 @@ TEND=$(date +%s.%N)
 if [[ -n "${BENCH_PERF:-}" ]]; then kill -INT "$PERF_PID"; wait "$PERF_PID" || true; fi
 CPU_SRV=$(awk -v a="$CPU_SRV0" -v b="$(cpu_s "$SRV_PID")" 'BEGIN {printf "%.2f", b - a}')
 CPU_SBX=$(awk -v a="$CPU_SBX0" -v b="$(cpu_s "$SBX_PID")" 'BEGIN {printf "%.2f", b - a}')
+threads_cpu "$SRV_PID" > "$WORK/threads1"
+# surge's CPU per thread name (the store writer, the HTTP loops, the
+# dispatcher, ...), in us per accepted event.
+THREADS=$(awk -v hz="$(getconf CLK_TCK)" -v n="$WANT" '
+  FNR == NR {t0[$1] = $3; next}
+  {d[$2] += $3 - ($1 in t0 ? t0[$1] : 0)}
+  END {for (k in d) if (d[k] > 0) printf "%s %.1f\n", k, d[k] / hz * 1e6 / n}' \
+  "$WORK/threads0" "$WORK/threads1" | sort -k2 -nr)
+# Storage bytes surge wrote (WAL, database file, temporary files) and
+# its write calls of every kind (sockets too), per accepted event.
+WB=$(( $(io_get "$SRV_PID" write_bytes) - WB0 ))
+WCALLS=$(( $(io_get "$SRV_PID" syscw) - WCALLS0 ))
+WCHAR=$(( $(io_get "$SRV_PID" wchar) - WCHAR0 ))
 # End to end counts what arrived at the sandbox, not what was accepted
 # (at most WANT: an event sent twice counts once; EXTRA reports those).
 DELIVERED=$(( GOT < WANT ? GOT : WANT ))
@@ -161,11 +202,16 @@ HASH=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["events_per_s"])'
 PARSE=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["parse_events_per_s"])' <<< "$HASH_JSON")
 SRV_US=$(awk -v c="$CPU_SRV" -v n="$WANT" 'BEGIN {printf "%.1f", c * 1e6 / n}')
 SBX_US=$(awk -v c="$CPU_SBX" -v n="$WANT" 'BEGIN {printf "%.1f", c * 1e6 / n}')
+WB_EV=$(awk -v b="$WB" -v n="$WANT" 'BEGIN {printf "%.0f", n ? b / n : 0}')
+WCALLS_EV=$(awk -v c="$WCALLS" -v n="$WANT" 'BEGIN {printf "%.2f", n ? c / n : 0}')
+WCHAR_EV=$(awk -v b="$WCHAR" -v n="$WANT" 'BEGIN {printf "%.0f", n ? b / n : 0}')
 printf 'end to end:        %10s events/s  (%s events sent, %s arrived at the sandbox, %s more than sent, failed requests %s)\n' "$E2E" "$WANT" "$GOT" "$EXTRA" "$BAD"
 printf 'intake (acked):    %10s events/s\n' "$INTAKE"
 printf 'normalise+hash:    %10s events/s  (one thread, stage alone: validate, normalise, SHA-256, write the event JSON)\n' "$HASH"
 printf 'request parse:     %10s events/s  (one thread, jansson, 1000-event body)\n' "$PARSE"
 printf 'cpu:               surge %ss (%s us/event), sandbox %ss (%s us/event)\n' "$CPU_SRV" "$SRV_US" "$CPU_SBX" "$SBX_US"
+printf 'surge threads:     %s  (us/event)\n' "$(echo "$THREADS" | awk '{printf "%s%s %s", (NR > 1 ? ", " : ""), $1, $2}')"
+printf 'storage writes:    %s bytes/event reaching storage, %s bytes/event passed to write calls (files and sockets), %s write calls/event (surge, /proc/PID/io)\n' "$WB_EV" "$WCHAR_EV" "$WCALLS_EV"
 mkdir -p "$ROOT/bench/out"
 cat > "$ROOT/bench/out/events.json" <<JSON
 {"name": "events", "events": $WANT, "batch": $BATCH, "connections": $CONNS_EV,
@@ -178,6 +224,10 @@ cat > "$ROOT/bench/out/events.json" <<JSON
   {"name": "request_parse_events_per_s", "value": $PARSE, "unit": "events/s"},
   {"name": "surge_cpu_us_per_event", "value": $SRV_US, "unit": "us"},
   {"name": "sandbox_cpu_us_per_event", "value": $SBX_US, "unit": "us"},
+  {"name": "surge_storage_write_bytes_per_event", "value": $WB_EV, "unit": "bytes"},
+  {"name": "surge_write_call_bytes_per_event", "value": $WCHAR_EV, "unit": "bytes"},
+  {"name": "surge_write_calls_per_event", "value": $WCALLS_EV, "unit": "calls"},
+$(echo "$THREADS" | awk '{printf "  {\"name\": \"surge_thread_cpu_us_per_event\", \"thread\": \"%s\", \"value\": %s, \"unit\": \"us\"},\n", $1, $2}')
   {"name": "events_delivered", "value": $GOT, "unit": "events"},
   {"name": "events_arrived_twice", "value": $EXTRA, "unit": "events"},
   {"name": "failed_requests", "value": $BAD, "unit": "requests"}

@@ -6,13 +6,15 @@
 #     from the same file plus tests/fuzz/standalone.c and registers a ctest
 #     "fuzz_replay_<name>" (label fuzz-replay) that feeds every file under
 #     tests/fuzz/corpus/<name>/ once.
-include_guard(GLOBAL)
+# Per directory: tests/ and tests/fuzz/ are siblings, and each needs the
+# variables below (a GLOBAL guard left tests/fuzz with an empty target list).
+include_guard(DIRECTORY)
 
 set(SG_FUZZ_DIR ${CMAKE_SOURCE_DIR}/tests/fuzz)
 # One row per target: the libraries it links (and, for code not yet in a
 # library of its own, the extra sources it compiles).
 set(SG_FUZZ_TARGETS json retry_after config tts_sign tts_webhook
-    webhook_sig http csv)
+    webhook_sig http csv import tts_order tts_response sbx_events)
 set(SG_FUZZ_LIBS_json sg_core)
 set(SG_FUZZ_LIBS_retry_after sg_jobs sg_core)
 set(SG_FUZZ_LIBS_config sg_core)
@@ -29,6 +31,12 @@ set(SG_FUZZ_LIBS_http sg_http sg_core)
 # just that file keeps the target independent of the rest of the feature.
 set(SG_FUZZ_SRCS_csv ${CMAKE_SOURCE_DIR}/src/features/catalog/csv.c)
 set(SG_FUZZ_LIBS_csv sg_core)
+# The whole importer, the order normaliser and the connector's response
+# readers: the libraries they live in.
+set(SG_FUZZ_LIBS_import sg_features sg_store sg_core)
+set(SG_FUZZ_LIBS_tts_order sg_features sg_store sg_core)
+set(SG_FUZZ_LIBS_tts_response sg_connectors sg_http sg_core)
+set(SG_FUZZ_LIBS_sbx_events sg_sandbox sg_core)
 
 # sg_fuzz_add(NAME EXE MODE): EXE from tests/fuzz/fuzz_NAME.c; MODE is
 # "libfuzzer" or "replay".

@@ -77,6 +77,8 @@ static const struct sg_cli_cmd commands[] = {
      sg_cli_events_import, false},
     {"events bench-hash", "time the normalise + hash stage",
      "surge events bench-hash [N]", sg_cli_events_bench_hash, true},
+    {"events bench-store", "time the store stage (intake, seal, sent)",
+     "surge events bench-store [N] [DIR]", sg_cli_events_bench_store, true},
     {"orders list", "list channel orders (oldest first)",
      "surge orders list [--tenant NAME] [--status S] [--oversold] "
      "[--after ID] [--limit N] [--json] [--config FILE]",

@@ -125,6 +125,7 @@ int sg_cli_connect_tiktok(int argc, char **argv);
 int sg_cli_connect_list(int argc, char **argv);
 int sg_cli_events_import(int argc, char **argv);
 int sg_cli_events_bench_hash(int argc, char **argv);
+int sg_cli_events_bench_store(int argc, char **argv);
 int sg_cli_import_catalog(int argc, char **argv);
 int sg_cli_validate(int argc, char **argv);
 int sg_cli_sync(int argc, char **argv);

@@ -32,6 +32,7 @@
 #define TENANT "demo"
 #define PINNED_MAX 8
 #define SETTLE_MS 45000
+#define STALL_MS 5000 /* an order behind this long: restart */
 
 /* Embedded by src/cli/CMakeLists.txt from samples/. */
 struct sg_embedded {
@@ -85,7 +86,8 @@ static int prepare_dir(struct sg_demo *d, struct sg_err *err)
     char abs[PATH_MAX], path[SG_DEMO_PATH_MAX];
     const char *sbx_settings =
         "{\"webhook_dup_pct\": 5, \"webhook_reorder_pct\": 5,\n"
-        " \"webhook_reorder_ms\": 200, \"webhook_concurrency\": 64}\n";
+        " \"webhook_reorder_ms\": 200, \"webhook_concurrency\": 64,\n"
+        " \"webhook_address_concurrency\": 32}\n";
     int rc;
 
     if (mkdir(d->dir, 0700) != 0 && errno != EEXIST)
@@ -528,42 +530,76 @@ static void approve_returns(struct sg_demo *d)
     }
 }
 
-/* Wait (at most ms) until Surge holds every sandbox order with the same
- * status on two looks in a row (a status may change on the sandbox's
- * timers between them). */
-static bool converge(struct sg_demo *d, int64_t ms)
+/* Orders of then still behind now with the same sandbox status. */
+static size_t still_behind(json_t *then, const json_t *now)
 {
-    int64_t deadline = sg_mono_ms() + ms;
+    const char *id;
+    json_t *st;
+    size_t n = 0;
+
+    json_object_foreach(then, id, st) {
+        json_t *cur = json_object_get(now, id);
+
+        if (cur && json_equal(cur, st))
+            n++;
+    }
+    return n;
+}
+
+/*
+ * Wait until Surge holds every sandbox order with the same status on two
+ * looks in a row (a status may change on the sandbox's timers between
+ * them). Gives up after ms, or as soon as an order has been behind with
+ * the same sandbox status for stall_ms: Surge is then not late but
+ * missing a change (while parcels move, other orders are behind for a
+ * moment all the time). Returns whether it converged.
+ */
+static bool converge(struct sg_demo *d, int64_t ms, int64_t stall_ms)
+{
+    int64_t now = sg_mono_ms(), deadline = now + ms, watch_at = now;
+    json_t *watch = NULL;
+    bool stuck = false;
     int calm = 0;
 
-    while (sg_mono_ms() < deadline && calm < 2) {
+    while (now < deadline && !stuck && calm < 2) {
         calm = sg_demo__orders_converged(d) ? calm + 1 : 0;
-        if (calm < 2)
+        if (!watch || now - watch_at >= stall_ms) {
+            stuck = watch && still_behind(watch, d->behind) > 0;
+            json_decref(watch);
+            watch = json_deep_copy(d->behind);
+            watch_at = now;
+        }
+        if (calm < 2 && !stuck)
             usleep(calm ? 1200000 : 250000);
+        now = sg_mono_ms();
     }
+    json_decref(watch);
     return calm >= 2;
 }
 
 /*
- * Webhooks still queued, reordered or retried land first. An order
- * change whose webhook Surge missed is found by the reconciliation poll,
- * which runs every [orders] poll_interval and at start-up: when Surge is
- * still behind, restart the engine (SIGTERM, same port) to run it now.
+ * Webhooks still queued, reordered or retried land first: wait while
+ * Surge catches up. An order change whose webhook Surge missed is found
+ * by the reconciliation poll, which runs every [orders] poll_interval and
+ * at start-up: when Surge stops catching up, restart the engine (SIGTERM,
+ * same port) to run it now.
  */
 static int settle(struct sg_demo *d, struct sg_err *err)
 {
-    if (converge(d, 15000))
+    if (converge(d, SETTLE_MS, STALL_MS))
         return 0;
     d->behind_before_restart = d->orders_missing + d->orders_status_diff;
-    say("   %ld orders behind after 15 s: restarting surge serve (its "
-        "start-up reconciliation poll)",
-        d->behind_before_restart);
+    say("   %ld orders behind (%ld missing), some for %d s with no change "
+        "(e.g. %s): restarting surge serve (its start-up reconciliation "
+        "poll)",
+        d->behind_before_restart, d->orders_missing, STALL_MS / 1000,
+        d->mismatch_example[0] ? d->mismatch_example : "a missing order");
     sg_demo__retries(d);
     sg_proc_stop(&d->serve, SIGTERM);
     d->restarts++;
     if (start_serve(d, err) != 0)
         return -1;
-    converge(d, SETTLE_MS);
+    converge(d, SETTLE_MS, SETTLE_MS);
     return 0;
 }
 
@@ -737,6 +773,7 @@ int sg_cli_demo(int argc, char **argv)
         sg_proc_stop(&d.sbx, SIGTERM);
     sg_demo__wh_stop(&d.wh);
     json_decref(d.api_calls);
+    json_decref(d.behind);
     unsetenv("SURGE_FULFILMENT_WAREHOUSE_URL");
     return rc ? SG_EXIT_FAIL : (d.ok ? SG_EXIT_OK : SG_EXIT_FAIL);
 }

@@ -83,6 +83,7 @@ struct sg_demo {
     bool inv_check_ok, oversold_ok, orders_match_ok, drift_ok, negative_ok;
     bool fulfilment_ok;
     long orders_missing, orders_status_diff, drift_skus, negative_skus;
+    json_t *behind; /* last look: {"<channel order id>": "<sandbox status>"} */
     char mismatch_example[160];
     bool ok;
     double seconds;

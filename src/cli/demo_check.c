@@ -196,6 +196,8 @@ static void compare_orders(struct sg_demo *d, sqlite3 *db)
     size_t i, n;
 
     d->orders_missing = d->orders_status_diff = 0;
+    json_decref(d->behind);
+    d->behind = json_object();
     surge = db_map(db, "SELECT channel_order_id, status FROM orders", true);
     sg_demo__http(&st, "GET", d->sbx.url, "/sandbox/v1/state/orders", NULL,
                   NULL);
@@ -205,6 +207,9 @@ static void compare_orders(struct sg_demo *d, sqlite3 *db)
         const char *want = sg_json_str(o, "status");
         json_t *got = id ? json_object_get(surge, id) : NULL;
 
+        if (!got || !want || strcmp(want, json_string_value(got)) != 0)
+            json_object_set_new(d->behind, id ? id : "?",
+                                json_string(want ? want : "?"));
         if (!got) {
             d->orders_missing++;
         } else if (!want || strcmp(want, json_string_value(got)) != 0) {

@@ -56,7 +56,7 @@ long sg_demo__http(json_t **out, const char *method, const char *base,
     }
     status = resp.status;
     if (out && resp.body && resp.body_len)
-        *out = json_loadb(resp.body, resp.body_len, 0, NULL);
+        *out = sg_json_loadb(resp.body, resp.body_len, 0, NULL, NULL);
     sg_http_response_release(&resp);
     return status;
 }

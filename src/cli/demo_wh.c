@@ -79,7 +79,7 @@ static void wh_hook(struct sg_http_req *r, void *ctx)
             return;
         }
     }
-    doc = json_loadb(body, len, 0, NULL);
+    doc = sg_json_loadb(body, len, 0, NULL, NULL);
     event = sg_json_str(doc, "event");
     if (!event)
         event = sg_json_str(doc, "type");

@@ -26,6 +26,9 @@
 #include "features/events/ingest.h"
 #include "store/store.h"
 
+#include <sys/resource.h>
+#include <unistd.h>
+
 #define LINE_MAX_BYTES (64 * 1024)
 #define COLS_MAX       32
 #define CHUNK          500
@@ -495,5 +498,224 @@ out:
     json_decref(j);
     sg_buf_release(&req);
     sg_buf_release(&out);
+    return rc;
+}
+
+/* ---- surge events bench-store ---- */
+
+struct bs {
+    struct sg_events_cfg cfg;
+    const struct sg_events_store_ops *ops;
+    struct sg_events_row rows[1000];
+    struct sg_job *jobs;
+    size_t n_jobs;
+    int64_t tenant;
+};
+
+static int bs_tenant(struct sg_store_tx *tx, void *arg, struct sg_err *err)
+{
+    struct bs *b = arg;
+
+    return sg_store_tx_tenant_insert(tx, "bench", &b->tenant, err);
+}
+
+static int bs_ingest(struct sg_store_tx *tx, void *arg, struct sg_err *err)
+{
+    struct bs *b = arg;
+
+    return sg_events_tx_ingest(tx, b->ops, &b->cfg, b->rows, 1000, true,
+                               err);
+}
+
+static int bs_claim(struct sg_store_tx *tx, void *arg, struct sg_err *err)
+{
+    struct bs *b = arg;
+
+    return sg_store_tx_job_claim(tx, 60000, 64, &b->jobs, &b->n_jobs, err);
+}
+
+struct bs_one {
+    struct bs *b;
+    const struct sg_job *job;
+    struct sg_events_batch batch;
+};
+
+static int bs_load(void *be, void *arg, struct sg_err *err)
+{
+    struct bs_one *o = arg;
+
+    return o->b->ops->load(be, o->job->id, &o->batch, err);
+}
+
+static int bs_sent(struct sg_store_tx *tx, void *arg, struct sg_err *err)
+{
+    struct bs_one *o = arg;
+    int rc = o->b->ops->batch_result(sg_store_tx_backend(tx), o->job->id,
+                                     SG_EVENT_SENT, NULL, 0, NULL,
+                                     sg_store_tx_now(tx), err);
+
+    return rc ? rc
+              : sg_store_tx_job_finish(tx, o->job->id, o->job->lease_token,
+                                       SG_JOB_DONE, 0, NULL, err);
+}
+
+static double cpu_s(void)
+{
+    struct rusage ru;
+
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
+/* The write_bytes of /proc/self/io (0 where there is none). */
+static long long io_write_bytes(void)
+{
+    FILE *f = fopen("/proc/self/io", "r");
+    char line[128];
+    long long v = 0;
+
+    while (f && fgets(line, sizeof(line), f))
+        if (sscanf(line, "write_bytes: %lld", &v) == 1)
+            break;
+    if (f)
+        fclose(f);
+    return v;
+}
+
+/*
+ * surge events bench-store [N] [DIR]: the store stage alone, on a new
+ * database in DIR (default: a new directory under TMPDIR, removed
+ * after): N events in writes of 1,000 (one request's intake, sealed into
+ * a batch), each batch then claimed, read back on a reader and marked
+ * sent with its job finished, as the dispatcher does. Prints the CPU
+ * (every thread of the process: the writer does nearly all of it) and
+ * the storage bytes written per event.
+ */
+int sg_cli_events_bench_store(int argc, char **argv)
+{
+    static const char body[] =
+        "{\"event\":\"CompletePayment\",\"event_time\":1764000000,"
+        "\"event_id\":\"bench-0000000-000\",\"user\":{\"email\":"
+        "\"a4f1b5c7d9e2f3a4b5c6d7e8f9a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8\","
+        "\"phone\":"
+        "\"b4f1b5c7d9e2f3a4b5c6d7e8f9a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8\","
+        "\"external_id\":"
+        "\"c4f1b5c7d9e2f3a4b5c6d7e8f9a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8\","
+        "\"ip\":\"10.0.0.1\"},\"properties\":{\"currency\":\"USD\","
+        "\"value\":19.9,\"order_id\":\"o1-1\"}}";
+    struct sg_store_cfg sc;
+    struct sg_store *s = NULL;
+    struct sg_err err;
+    struct bs *b = NULL;
+    char *ids = NULL, tmpl[PATH_MAX - 64], path[PATH_MAX];
+    const char *dir = argc > 2 ? argv[2] : NULL;
+    long n = argc > 1 ? strtol(argv[1], NULL, 10) : 200000, rounds, sent = 0;
+    double c0, c1;
+    int64_t t0, t1;
+    long long w0, w1;
+    int rc = SG_EXIT_FAIL;
+
+    sg_err_init(&err);
+    sg_log_set_level(SG_LOG_WARN); /* not the migrations of the new file */
+    if (n <= 0 || n > 100000000L)
+        n = 200000;
+    rounds = (n + 999) / 1000;
+    if (!dir) {
+        const char *tmp = getenv("TMPDIR");
+
+        snprintf(tmpl, sizeof(tmpl), "%s/surge-bench-store-XXXXXX",
+                 tmp && *tmp ? tmp : "/tmp");
+        if (!mkdtemp(tmpl)) {
+            sg_cli_errorf("cannot make a directory: %s", strerror(errno));
+            return SG_EXIT_FAIL;
+        }
+    }
+    if ((size_t)snprintf(path, sizeof(path), "%.*s/bench.db",
+                         (int)sizeof(tmpl), dir ? dir : tmpl) >= sizeof(path))
+        goto out;
+    b = sg_calloc(1, sizeof(*b));
+    ids = sg_alloc(1000 * 32);
+    if (!b || !ids)
+        goto out;
+    sg_store_cfg_defaults(&sc);
+    sc.path = path;
+    if (sg_store_open(&s, &sc, NULL, &err) != 0) {
+        sg_cli_errorf("store: %s", err.msg);
+        goto out;
+    }
+    b->ops = sg_events_store_for(sg_store_backend_name(s));
+    b->cfg.source_ids[SG_EVENTS_WEB] = "BENCHPIXEL";
+    b->cfg.batch_max = 1000;
+    b->cfg.flush_ms = 50;
+    b->cfg.dedup_window_ms = INT64_C(172800000);
+    b->cfg.attempts_max = 5;
+    b->cfg.seal_at_intake = true;
+    if (!b->ops || sg_store_write(s, bs_tenant, b, &err) != 0) {
+        sg_cli_errorf("store: %s", err.msg);
+        goto out;
+    }
+    c0 = cpu_s();
+    w0 = io_write_bytes();
+    t0 = sg_mono_us();
+    for (long r = 0; r < rounds; r++) {
+        for (size_t i = 0; i < 1000; i++) {
+            char *id = ids + i * 32;
+
+            snprintf(id, 32, "bench-%ld-%zu", r + 1, i);
+            b->rows[i] = (struct sg_events_row){
+                .tenant_id = b->tenant, .source = SG_EVENTS_WEB,
+                .source_id = "BENCHPIXEL", .event = "CompletePayment",
+                .event_id = id, .event_time = 1764000000, .body = body,
+                .body_len = sizeof(body) - 1};
+        }
+        if (sg_store_write(s, bs_ingest, b, &err) != 0 ||
+            sg_store_write(s, bs_claim, b, &err) != 0) {
+            sg_cli_errorf("store: %s", err.msg);
+            goto out;
+        }
+        for (size_t j = 0; j < b->n_jobs; j++) {
+            struct bs_one o = {.b = b, .job = &b->jobs[j]};
+            int lrc = sg_store_read(s, bs_load, &o, &err);
+
+            if ((lrc && lrc != SG_ENOTFOUND) ||
+                sg_store_write(s, bs_sent, &o, &err) != 0) {
+                sg_events_batch_release(&o.batch);
+                sg_cli_errorf("store: %s", err.msg);
+                goto out;
+            }
+            sent += (long)o.batch.n;
+            sg_events_batch_release(&o.batch);
+        }
+        sg_job_list_free(b->jobs, b->n_jobs);
+        b->jobs = NULL;
+        b->n_jobs = 0;
+    }
+    t1 = sg_mono_us();
+    c1 = cpu_s();
+    w1 = io_write_bytes();
+    printf("{\"events\": %ld, \"sent\": %ld, \"seconds\": %.3f, "
+           "\"events_per_s\": %.0f, \"cpu_us_per_event\": %.2f, "
+           "\"write_bytes_per_event\": %.0f}\n",
+           rounds * 1000, sent, (double)(t1 - t0) / 1e6,
+           t1 > t0 ? (double)rounds * 1000 * 1e6 / (double)(t1 - t0) : 0.0,
+           (c1 - c0) * 1e6 / ((double)rounds * 1000),
+           (double)(w1 - w0) / ((double)rounds * 1000));
+    rc = sent == rounds * 1000 ? 0 : SG_EXIT_FAIL;
+out:
+    sg_store_free(s);
+    if (!dir) {
+        static const char *const suffix[] = {"", "-wal", "-shm"};
+
+        for (size_t i = 0; i < SG_ARRAY_SIZE(suffix); i++) {
+            char f[PATH_MAX + 8];
+
+            snprintf(f, sizeof(f), "%s%s", path, suffix[i]);
+            unlink(f);
+        }
+        rmdir(tmpl);
+    }
+    sg_free(ids);
+    sg_free(b);
     return rc;
 }

@@ -78,7 +78,7 @@ static json_t *job_json(const struct sg_job *j)
     }
     /* The payload is JSON text; show it as JSON when it parses. */
     if (j->payload) {
-        json_t *p = json_loads(j->payload, JSON_REJECT_DUPLICATES, NULL);
+        json_t *p = sg_json_loads(j->payload, JSON_REJECT_DUPLICATES, NULL);
         if (!p)
             p = json_string(j->payload);
         if (json_object_set_new(o, "payload", p)) {

@@ -54,7 +54,7 @@ static int page_write(struct sg_store_tx *tx, void *arg, struct sg_err *err)
             if (rc == SG_ENOTFOUND) {
                 rc = 0;
             } else if (!rc) {
-                st = json_loads(l.state ? l.state : "{}", 0, NULL);
+                st = sg_json_loads(l.state ? l.state : "{}", 0, NULL);
                 if (json_is_object(st) && l.channel_product_id[0]) {
                     json_object_set_new(st, "read", json_true());
                     sg_free(l.state);
@@ -160,8 +160,8 @@ static long drift_report(struct sg_store *s, int64_t tenant_id,
                              SG_LISTINGS_LIST_MAX, &rows, &n, &err) != 0)
             return -1;
         for (size_t i = 0; i < n; i++) {
-            json_t *st = json_loads(rows[i].state ? rows[i].state : "{}", 0,
-                                    NULL);
+            json_t *st = sg_json_loads(rows[i].state ? rows[i].state : "{}",
+                                       0, NULL);
             json_t *drift = json_object_get(st, "drift"), *d;
             size_t k;
 

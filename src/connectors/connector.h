@@ -167,10 +167,16 @@ struct sg_connector_ops {
                              const struct sg_conn_shop *shop,
                              const char *event_name, const char *address,
                              struct sg_err *err);
-    /* 0 when sig authenticates body, SG_EAUTH otherwise. */
+    /*
+     * 0 when sig authenticates body, SG_EAUTH when it does not, another
+     * SG_E* (SG_ENOMEM) when it could not be checked: answer 503 then.
+     */
     int (*verify_webhook)(struct sg_connector *c, const char *sig,
                           size_t sig_len, const void *body, size_t len);
-    /* SG_EINVAL when the body is not a well-formed event. */
+    /*
+     * SG_EINVAL when the body is not a well-formed event; SG_ENOMEM when
+     * it could not be read (the event must not be dropped then).
+     */
     int (*parse_webhook)(struct sg_connector *c, const void *body,
                          size_t len, struct sg_conn_event *out,
                          struct sg_err *err);

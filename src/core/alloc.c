@@ -11,11 +11,22 @@
 static atomic_ulong alloc_seen;
 static atomic_ulong alloc_fail_n;
 static atomic_bool alloc_did_fail;
+/*
+ * Set by the first sg_alloc_fail_at(): until then (a server that never
+ * arms the hook) nothing is counted, so allocations on different threads
+ * do not all increment one shared counter, a cache line that bounced
+ * between the cores on every malloc.
+ */
+static atomic_bool alloc_counting;
 
 static bool should_fail(void)
 {
-    unsigned long n = atomic_load_explicit(&alloc_fail_n, memory_order_relaxed);
-    unsigned long seen = atomic_fetch_add(&alloc_seen, 1) + 1;
+    unsigned long n, seen;
+
+    if (!atomic_load_explicit(&alloc_counting, memory_order_relaxed))
+        return false;
+    n = atomic_load_explicit(&alloc_fail_n, memory_order_relaxed);
+    seen = atomic_fetch_add(&alloc_seen, 1) + 1;
 
     if (n == 0 || seen != n)
         return false;
@@ -25,6 +36,7 @@ static bool should_fail(void)
 
 void sg_alloc_fail_at(unsigned long n)
 {
+    atomic_store(&alloc_counting, true);
     atomic_store(&alloc_seen, 0);
     atomic_store(&alloc_did_fail, false);
     atomic_store(&alloc_fail_n, n);

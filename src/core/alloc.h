@@ -21,7 +21,9 @@ char *sg_strndup(const char *s, size_t n);
  * Torture control. sg_alloc_fail_at(n) makes the nth allocation counted from
  * now fail (n = 0 disables). sg_alloc_count() returns how many allocations
  * were attempted since the last sg_alloc_fail_at() call, so a runner can
- * learn how many to sweep. Thread-safe.
+ * learn how many to sweep. Nothing is counted before the first
+ * sg_alloc_fail_at() call (a process that never arms the hook pays no
+ * shared counter). Thread-safe.
  */
 void sg_alloc_fail_at(unsigned long n);
 unsigned long sg_alloc_count(void);

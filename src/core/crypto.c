@@ -6,12 +6,29 @@
 #include "err.h"
 
 #include <openssl/crypto.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 
 static const char hexdigits[] = "0123456789abcdef";
+
+/*
+ * After a libcrypto call failed: SG_ENOMEM when it ran out of memory,
+ * else SG_EIO, and the thread's error queue emptied. Left there, the
+ * entries hold memory and can be misread by the next TLS call on this
+ * thread (libcurl reads the queue); found by the D5 sweep with
+ * OpenSSL's allocations failing.
+ */
+static int failed(void)
+{
+    unsigned long e = ERR_peek_last_error();
+    int rc = ERR_GET_REASON(e) == ERR_R_MALLOC_FAILURE ? SG_ENOMEM : SG_EIO;
+
+    ERR_clear_error();
+    return rc;
+}
 
 void sg_hex_encode(const unsigned char *in, size_t len, char *out)
 {
@@ -79,7 +96,7 @@ int sg_hmac_sha256(const void *key, size_t key_len, const void *data,
         return SG_EINVAL;
     if (!HMAC(EVP_sha256(), key, (int)key_len, data, len, out, &md_len) ||
         md_len != 32)
-        return SG_EIO;
+        return failed();
     return 0;
 }
 
@@ -106,9 +123,9 @@ bool sg_ct_equal(const void *a, size_t a_len, const void *b, size_t b_len)
 
 int sg_random_bytes(void *out, size_t len)
 {
-    if (len > INT_MAX || RAND_bytes(out, (int)len) != 1)
+    if (len > INT_MAX)
         return SG_EIO;
-    return 0;
+    return RAND_bytes(out, (int)len) == 1 ? 0 : failed();
 }
 
 uint64_t sg_random_below(uint64_t bound)

@@ -26,7 +26,7 @@ int sg_hmac_sha256_hex(const void *key, size_t key_len, const void *data,
 /* Constant-time equality of two byte strings (length leaks, content not). */
 bool sg_ct_equal(const void *a, size_t a_len, const void *b, size_t b_len);
 
-/* Cryptographically strong random bytes; 0 or SG_EIO. */
+/* Cryptographically strong random bytes; 0, SG_ENOMEM or SG_EIO. */
 int sg_random_bytes(void *out, size_t len);
 /* Uniform random in [0, bound) from a strong source; bound > 0. */
 uint64_t sg_random_below(uint64_t bound);

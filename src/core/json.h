@@ -26,10 +26,38 @@ void sg_json_init(void);
 /*
  * Parse len bytes. On success *out is a new reference owned by the caller.
  * On failure returns SG_EINVAL and fills err with "... at byte N" and,
- * when offset_out is not NULL, the byte offset.
+ * when offset_out is not NULL, the byte offset; or SG_ENOMEM when an
+ * allocation failed (even where jansson itself went on).
  */
 int sg_json_parse(json_t **out, const char *data, size_t len,
                   size_t depth_max, size_t *offset_out, struct sg_err *err);
+
+/*
+ * sg_json_parse, with the tree's nodes carved from the calling thread's
+ * arena instead of one heap allocation each (a 1,000-event request is
+ * tens of thousands of nodes). The tree must be released with
+ * sg_json_arena_free on the same thread, and nothing may keep a reference
+ * to any of its nodes past that. One arena tree per thread at a time: a
+ * second parse before the first is freed takes the heap (and
+ * sg_json_arena_free still releases it correctly).
+ */
+int sg_json_parse_arena(json_t **out, const char *data, size_t len,
+                        size_t depth_max, size_t *offset_out,
+                        struct sg_err *err);
+/* Release a tree from sg_json_parse_arena (NULL allowed). */
+void sg_json_arena_free(json_t *j);
+
+/*
+ * jansson's json_loadb with Surge's guard against a failed allocation:
+ * after the first one, the rest of the parse fails too (jansson 2.14 may
+ * otherwise abort on assert(0) or return a string with a byte missing),
+ * and the result is NULL with *oom_out (may be NULL) set. Use these
+ * instead of json_loads/json_loadb; no depth limit (trusted text, such
+ * as JSON Surge wrote itself).
+ */
+json_t *sg_json_loadb(const char *data, size_t len, size_t flags,
+                      json_error_t *jerr, bool *oom_out);
+json_t *sg_json_loads(const char *s, size_t flags, bool *oom_out);
 
 /* The maximum nesting depth found in data (strings skipped). */
 size_t sg_json_depth(const char *data, size_t len);
@@ -38,6 +66,16 @@ size_t sg_json_depth(const char *data, size_t len);
 const char *sg_json_str(const json_t *obj, const char *key);
 /* Integer member, or def when missing or not an integer. */
 int64_t sg_json_int(const json_t *obj, const char *key, int64_t def);
+
+/*
+ * Building JSON: jansson's setters and json_pack() fail on a failed
+ * allocation, and an unchecked one silently leaves a member out. A
+ * builder takes mark = sg_json_alloc_failures() first and returns
+ * sg_json_built(j, mark): j when no jansson allocation of this thread
+ * failed since mark, else NULL (j released). Nested builders compose.
+ */
+unsigned long sg_json_alloc_failures(void);
+json_t *sg_json_built(json_t *j, unsigned long mark);
 
 /* Serialize compactly; result is sg_alloc'd (free with sg_free). */
 char *sg_json_dump(const json_t *j, size_t *len_out);

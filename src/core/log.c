@@ -8,6 +8,7 @@
 #include "err.h"
 
 #include <pthread.h>
+#include <sys/prctl.h>
 #include <time.h>
 
 #define SECRETS_MAX 64
@@ -129,4 +130,12 @@ void sg_log(int level, const char *component, const char *fmt, ...)
     fwrite(line, 1, len, log_file ? log_file : stderr);
     fflush(log_file ? log_file : stderr);
     pthread_mutex_unlock(&log_lock);
+}
+
+void sg_thread_set_name(const char *name)
+{
+    char n[16];
+
+    snprintf(n, sizeof(n), "%s", name ? name : "");
+    (void)prctl(PR_SET_NAME, (unsigned long)n, 0UL, 0UL, 0UL);
 }

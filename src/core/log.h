@@ -33,4 +33,11 @@ void sg_log_set_file(FILE *f);
 int sg_log_add_secret(const char *secret);
 void sg_log_clear_secrets(void);
 
+/*
+ * Name the calling thread (at most 15 bytes are kept) so that top, perf
+ * and /proc/PID/task/TID/comm tell the store writer, the HTTP loops and
+ * the dispatcher apart. Best effort: a failure is ignored.
+ */
+void sg_thread_set_name(const char *name);
+
 #endif

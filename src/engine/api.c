@@ -236,7 +236,7 @@ json_t *sg_engine__job_json(const struct sg_job *j)
     if (!o)
         return NULL;
     if (j->payload)
-        payload = json_loads(j->payload, JSON_DECODE_ANY, NULL);
+        payload = sg_json_loads(j->payload, JSON_DECODE_ANY, NULL);
     json_object_set_new(o, "id", json_integer(j->id));
     json_object_set_new(o, "kind", json_string(j->kind));
     json_object_set_new(o, "state", json_string(sg_job_state_name(j->state)));

@@ -370,7 +370,11 @@ static int want_build(struct want *w, const struct tenant_ctx *t)
     w->in.grams = p->n_variants ? p->variants[0].grams : -1;
     w->in.skus = w->skus;
     w->in.n_skus = p->n_variants;
-    sg_tts_product_hash(&w->in, hash);
+    if (sg_tts_product_hash(&w->in, hash) != 0) {
+        json_decref(price);
+        json_decref(qty);
+        return SG_ENOMEM;
+    }
     w->desired = json_pack("{s:s,s:o,s:o,s:b}", "content", hash, "price",
                            price, "qty", qty, "active",
                            strcmp(p->status, "active") == 0);
@@ -698,7 +702,7 @@ static int rec_write(struct sg_store_tx *tx, void *arg, struct sg_err *err)
     }
     if (rc)
         return rc;
-    st = json_loads(l.state ? l.state : "{}", 0, NULL);
+    st = sg_json_loads(l.state ? l.state : "{}", 0, NULL);
     if (!json_is_object(st)) {
         json_decref(st);
         st = json_object();
@@ -1210,7 +1214,7 @@ static int plan(void *ctx, const struct sg_job *job, int64_t now_ms,
     SG_UNUSED(ctx);
     memset(&w, 0, sizeof(w));
     memset(&l, 0, sizeof(l));
-    payload = json_loads(job->payload ? job->payload : "", 0, NULL);
+    payload = sg_json_loads(job->payload ? job->payload : "", 0, NULL);
     pid = sg_json_int(payload, "product_id", 0);
     json_decref(payload);
     if (pid <= 0)
@@ -1246,7 +1250,7 @@ static int plan(void *ctx, const struct sg_job *job, int64_t now_ms,
         rc = 0;
     if (rc)
         goto out_retry;
-    st = json_loads(have_l && l.state ? l.state : "{}", 0, NULL);
+    st = sg_json_loads(have_l && l.state ? l.state : "{}", 0, NULL);
     if (!json_is_object(st)) {
         json_decref(st);
         st = json_object();
@@ -1488,7 +1492,7 @@ done:
 int sg_engine__catalog_webhook(struct sg_engine *e, struct sg_store_tx *tx,
                                const struct sg_inbox *row, struct sg_err *err)
 {
-    json_t *doc = json_loadb(row->body, row->body_len, 0, NULL);
+    json_t *doc = sg_json_loadb(row->body, row->body_len, 0, NULL, NULL);
     json_t *data = json_object_get(doc, "data"), *v;
     struct sg_listing_sync l;
     struct rec_op op;
@@ -1529,7 +1533,7 @@ int sg_engine__catalog_webhook(struct sg_engine *e, struct sg_store_tx *tx,
         json_decref(doc);
         return rc;
     }
-    st = json_loads(l.state ? l.state : "{}", 0, NULL);
+    st = sg_json_loads(l.state ? l.state : "{}", 0, NULL);
     /* Out of order: an older event does not undo a newer one. */
     if (json_is_object(st) &&
         sg_json_int(st, "status_at", 0) > at) {
@@ -1609,7 +1613,7 @@ static int mark_write(struct sg_store_tx *tx, void *arg, struct sg_err *err)
         }
         if (rc)
             break;
-        st = json_loads(l.state ? l.state : "{}", 0, NULL);
+        st = sg_json_loads(l.state ? l.state : "{}", 0, NULL);
         if (json_is_object(st) && l.channel_product_id[0] &&
             (!op->pending_only ||
              (strcmp(l.status, "pending") == 0 &&

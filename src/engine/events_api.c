@@ -307,12 +307,17 @@ static void h_events(struct sg_http_req *r, void *ctx)
 
     if (!sg_engine__auth(e, r, true, &who))
         return;
-    in = sg_http_req_json(r);
+    /*
+     * The tree lives in the loop thread's arena: prepare_all copies what
+     * it keeps (ids into fixed buffers, the JSON into x->bodies) and the
+     * tree goes before this handler returns.
+     */
+    in = sg_http_req_json_arena(r);
     if (!in)
         return;
     list = event_list(in, &single);
     if (!list) {
-        json_decref(in);
+        sg_json_arena_free(in);
         sg_http_reply_error(r, 400, "invalid_shape",
                             "send one event object, an array of events or "
                             "{\"events\":[...]}",
@@ -321,7 +326,7 @@ static void h_events(struct sg_http_req *r, void *ctx)
     }
     if (!single && (json_array_size(list) == 0 ||
                     json_array_size(list) > SG_EVENTS_BATCH_LIMIT)) {
-        json_decref(in);
+        sg_json_arena_free(in);
         sg_http_reply_error(r, 400, "invalid_batch",
                             "a request carries 1..1000 events", "events");
         return;
@@ -329,7 +334,7 @@ static void h_events(struct sg_http_req *r, void *ctx)
     src = json_is_object(in) && !single ? sg_json_str(in, "event_source")
                                         : NULL;
     if (src && (def_source = sg_events_source_parse(src)) < 0) {
-        json_decref(in);
+        sg_json_arena_free(in);
         sg_http_reply_error(r, 400, "invalid_source",
                             "event_source must be web, app, offline or crm",
                             "event_source");
@@ -340,7 +345,7 @@ static void h_events(struct sg_http_req *r, void *ctx)
                          sg_clock_now_ms(&e->clock))
            : SG_ENOMEM;
     atomic_fetch_add(&M.received, single ? 1 : json_array_size(list));
-    json_decref(in);
+    sg_json_arena_free(in);
     if (rc) {
         ev_op_free(x);
         sg_http_reply_error(r, 503, "out_of_memory", "try again", NULL);
@@ -421,8 +426,14 @@ static int track_build(void *ctx, const struct sg_job *job, char **body_out,
     SG_UNUSED(ctx);
     memset(&a, 0, sizeof(a));
     a.job = job;
-    if (job->payload)
-        p = json_loads(job->payload, 0, NULL);
+    if (job->payload) {
+        bool oom = false;
+
+        p = sg_json_loads(job->payload, 0, &oom);
+        if (oom)
+            return sg_err_set(err, SG_ENOMEM, "out of memory reading the "
+                              "events job");
+    }
     a.source = sg_events_source_parse(sg_json_str(p, "source"));
     a.upto = sg_json_int(p, "upto", INT64_MAX);
     json_decref(p);

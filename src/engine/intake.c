@@ -211,7 +211,7 @@ static int write_process(struct sg_store_tx *tx, void *arg,
                 return rc;
         }
         if (notify) {
-            json_t *data = json_loadb(row->body, row->body_len, 0, NULL);
+            json_t *data = sg_json_loadb(row->body, row->body_len, 0, NULL, NULL);
             json_t *payload = json_pack(
                 "{s:s, s:{s:I, s:s, s:s, s:o}}", "event", "webhook.generic",
                 "data", "inbox_id", (json_int_t)row->id, "source",

@@ -168,7 +168,8 @@ struct sg_connector;
 int sg_engine__orders_init(struct sg_engine *e, struct sg_err *err);
 void sg_engine__orders_free(struct sg_engine *e);
 int sg_engine__orders_inbox(struct sg_engine *e, struct sg_store_tx *tx,
-                            const struct sg_inbox *row, struct sg_err *err);
+                            const struct sg_inbox *row, const json_t *body,
+                            struct sg_err *err);
 int64_t sg_engine__orders_tick(struct sg_engine *e, struct sg_connector *c,
                                const unsigned char *key);
 int sg_engine__orders_metrics(struct sg_engine *e, struct sg_buf *out);
@@ -187,7 +188,8 @@ int sg_engine__fulfil_after_apply(struct sg_engine *e, struct sg_store_tx *tx,
                                   const struct sg_order *o,
                                   struct sg_err *err);
 int sg_engine__fulfil_inbox(struct sg_engine *e, struct sg_store_tx *tx,
-                            const struct sg_inbox *row, struct sg_err *err);
+                            const struct sg_inbox *row, const json_t *body,
+                            struct sg_err *err);
 int64_t sg_engine__fulfil_tick(struct sg_engine *e, struct sg_connector *c,
                                const unsigned char *key);
 void sg_engine__register_fulfil(struct sg_engine *e);

@@ -22,7 +22,7 @@
 #include "engine/tiktok_shop.h"
 #include "features/orders/orders.h"
 
-#define FETCH_PENDING_MAX   200  /* queue rows read per tick */
+#define FETCH_PENDING_MAX   500  /* queue rows read per tick */
 #define FETCH_ATTEMPTS_MAX  20   /* failed detail reads before dropping */
 #define MISSING_ATTEMPTS    5    /* detail answers without the id */
 #define POLL_PAGES_MAX      50   /* pages per shop per poll */
@@ -42,17 +42,16 @@ struct sg_orders_engine {
 /* ---- inbox: queue the order named by a webhook ---- */
 
 int sg_engine__orders_inbox(struct sg_engine *e, struct sg_store_tx *tx,
-                            const struct sg_inbox *row, struct sg_err *err)
+                            const struct sg_inbox *row, const json_t *j,
+                            struct sg_err *err)
 {
-    json_t *j = NULL, *data;
+    json_t *data;
     const char *shop = NULL;
     char order_id[SG_ORD_ID_MAX + 1], reason[32], shop_buf[40];
     json_t *oid;
     int64_t type;
     int rc = 0;
 
-    if (sg_json_parse(&j, row->body, row->body_len, 32, NULL, NULL) != 0)
-        return 0; /* kept, ignored: the intake checked it once */
     type = sg_json_int(j, "type", 0);
     if (type != 1 && type != 3 && type != 4 && type != 11 && type != 12)
         goto out;
@@ -88,7 +87,6 @@ int sg_engine__orders_inbox(struct sg_engine *e, struct sg_store_tx *tx,
     if (!rc)
         sg_engine__tiktok_kick(e);
 out:
-    json_decref(j);
     return rc;
 }
 
@@ -330,23 +328,50 @@ static int64_t retry_wait_ms(const struct sg_order_fetch *rows, size_t n,
 }
 
 /*
- * Read the detail of rows (one shop, at most 50) and apply it. Returns
- * -1 when done, or how long to wait before reading these rows again.
+ * One batch on its way: the detail of rows (one shop, at most 50) read
+ * and normalised, its write queued. The worker reads the next batch while
+ * this one commits (a detail call and a write each take milliseconds, and
+ * one after the other they left both the sandbox and the writer idle half
+ * the time); the shop's token stays open for the policy cancel after it.
  */
-static int64_t fetch_batch(struct sg_engine *e, struct sg_connector *c,
-                           const unsigned char *key, struct shop_ctx *s,
+struct batch {
+    struct apply_batch b;
+    bool seen[SG_TTS_ORDER_IDS_MAX];
+    struct shop_ctx s;
+    struct sg_store_pending *p;
+};
+
+static void batch_free(struct batch *bt)
+{
+    if (!bt)
+        return;
+    sg_order_list_free(bt->b.orders, bt->b.n_orders);
+    sg_free(bt->b.newly);
+    shop_ctx_release(&bt->s);
+    sg_free(bt);
+}
+
+/*
+ * Read the detail of rows (one shop, at most 50; bt->s open) and queue
+ * the write applying it. Returns -1 when the write is queued (bt->p), or
+ * how long to wait before reading these rows again (nothing queued).
+ */
+static int64_t batch_begin(struct sg_engine *e, struct sg_connector *c,
+                           const unsigned char *key, struct batch *bt,
                            const struct sg_order_fetch *rows, size_t n)
 {
     struct sg_orders_engine *oe = e->orders;
+    struct shop_ctx *s = &bt->s;
     const char *ids[SG_TTS_ORDER_IDS_MAX];
-    struct apply_batch b = {.e = e, .rows = rows, .n_rows = n};
-    bool seen[SG_TTS_ORDER_IDS_MAX] = {false};
     json_t *arr = NULL, *jo;
     struct sg_err err;
-    int64_t wait = -1;
     size_t i;
     int rc;
 
+    bt->b.e = e;
+    bt->b.rows = rows;
+    bt->b.n_rows = n;
+    bt->b.seen = bt->seen;
     for (i = 0; i < n; i++)
         ids[i] = rows[i].channel_order_id;
     sg_err_init(&err);
@@ -360,6 +385,7 @@ static int64_t fetch_batch(struct sg_engine *e, struct sg_connector *c,
     }
     if (rc) {
         struct fail_batch fb = {.rows = rows, .n = n};
+        int64_t wait;
 
         atomic_fetch_add(&oe->fetch_errors, 1);
         sg_log(SG_LOG_WARN, "orders", "msg=\"order detail failed\" shop=%s "
@@ -372,15 +398,14 @@ static int64_t fetch_batch(struct sg_engine *e, struct sg_connector *c,
         (void)sg_store_write(e->store, write_failed, &fb, &err);
         return wait;
     }
-    b.orders = sg_calloc(json_array_size(arr) + 1, sizeof(*b.orders));
-    b.newly = sg_calloc(json_array_size(arr) + 1, sizeof(*b.newly));
-    b.seen = seen;
-    if (!b.orders || !b.newly) {
-        wait = 100;
-        goto out;
+    bt->b.orders = sg_calloc(json_array_size(arr) + 1, sizeof(*bt->b.orders));
+    bt->b.newly = sg_calloc(json_array_size(arr) + 1, sizeof(*bt->b.newly));
+    if (!bt->b.orders || !bt->b.newly) {
+        json_decref(arr);
+        return 100;
     }
     json_array_foreach(arr, i, jo) {
-        struct sg_order *o = &b.orders[b.n_orders];
+        struct sg_order *o = &bt->b.orders[bt->b.n_orders];
 
         sg_err_init(&err);
         if (sg_order_from_tts(o, jo, s->shop.tenant_id, s->shop.shop_id,
@@ -393,49 +418,73 @@ static int64_t fetch_batch(struct sg_engine *e, struct sg_connector *c,
         }
         for (size_t k = 0; k < n; k++)
             if (strcmp(rows[k].channel_order_id, o->channel_order_id) == 0)
-                seen[k] = true;
-        b.n_orders++;
+                bt->seen[k] = true;
+        bt->b.n_orders++;
     }
+    json_decref(arr);
     sg_err_init(&err);
-    rc = sg_store_write(e->store, write_apply, &b, &err);
+    rc = sg_store_write_begin(e->store, write_apply, &bt->b, &bt->p, &err);
     if (rc) {
         atomic_fetch_add(&oe->fetch_errors, 1);
         sg_log(SG_LOG_WARN, "orders", "msg=\"applying orders failed; will "
                "retry\" shop=%s err=\"%s\"", s->shop.shop_id, err.msg);
-        wait = 100;
-        goto out;
+        return 100;
     }
-    for (i = 0; i < b.n_orders; i++) {
-        atomic_fetch_add(&oe->applied, 1);
-        if (b.newly[i]) {
-            atomic_fetch_add(&oe->oversold, 1);
-            if (oe->policy == SG_OVERSOLD_CANCEL &&
-                strcmp(b.orders[i].oversold_action, "unknown_sku") != 0)
-                cancel_oversold(e, c, s, &b.orders[i]);
+    return -1;
+}
+
+/*
+ * Wait for bt's write, then count what it applied and cancel newly
+ * oversold orders under the cancel policy. Frees bt. Returns -1, or how
+ * long to wait when the write failed (its rows stay queued).
+ */
+static int64_t batch_end(struct sg_engine *e, struct sg_connector *c,
+                         struct batch *bt)
+{
+    struct sg_orders_engine *oe = e->orders;
+    struct sg_err err;
+    int64_t wait = -1;
+
+    sg_err_init(&err);
+    if (sg_store_write_end(bt->p, &err) != 0) {
+        atomic_fetch_add(&oe->fetch_errors, 1);
+        sg_log(SG_LOG_WARN, "orders", "msg=\"applying orders failed; will "
+               "retry\" shop=%s err=\"%s\"", bt->s.shop.shop_id, err.msg);
+        wait = 100;
+    } else {
+        for (size_t i = 0; i < bt->b.n_orders; i++) {
+            atomic_fetch_add(&oe->applied, 1);
+            if (bt->b.newly[i]) {
+                atomic_fetch_add(&oe->oversold, 1);
+                if (oe->policy == SG_OVERSOLD_CANCEL &&
+                    strcmp(bt->b.orders[i].oversold_action,
+                           "unknown_sku") != 0)
+                    cancel_oversold(e, c, &bt->s, &bt->b.orders[i]);
+            }
         }
     }
-out:
-    sg_order_list_free(b.orders, b.n_orders);
-    sg_free(b.newly);
-    json_decref(arr);
+    batch_free(bt);
     return wait;
 }
 
 /*
  * Work through the fetch queue: rows come grouped by shop, and each
  * batch of at most 50 ids of one shop is one detail call, made as soon
- * as the pacer has a token. Returns how long the worker may wait: 0 when
- * a full page was read and went through (more may be queued), the
- * pacer's or the retry's wait, or IDLE_MS when the queue is drained (a
- * kick wakes the worker when ids are queued).
+ * as the pacer has a token; a batch is read while the one before it
+ * commits. Returns how long the worker may wait: 0 when a full page was
+ * read and went through (more may be queued), the pacer's or the retry's
+ * wait, or IDLE_MS when the queue is drained (a kick wakes the worker
+ * when ids are queued). Every write begun here has ended on return, so
+ * the next read of the queue sees its rows gone.
  */
 static int64_t fetch_pending(struct sg_engine *e, struct sg_connector *c,
                              const unsigned char *key)
 {
     struct sg_order_fetch *rows = NULL;
+    struct batch *prev = NULL;
     struct sg_err err;
     size_t n = 0, i = 0;
-    int64_t wait = IDLE_MS, paced = 0;
+    int64_t wait = IDLE_MS, paced = 0, w;
 
     sg_err_init(&err);
     if (sg_orders_fetch_pending(e->store, FETCH_PENDING_MAX, &rows, &n,
@@ -445,9 +494,8 @@ static int64_t fetch_pending(struct sg_engine *e, struct sg_connector *c,
         return IDLE_MS;
     }
     while (i < n) {
-        struct shop_ctx s;
+        struct batch *bt;
         size_t j = i;
-        int64_t w;
 
         while (j < n && j - i < SG_TTS_ORDER_IDS_MAX &&
                strcmp(rows[j].shop_id, rows[i].shop_id) == 0 &&
@@ -459,8 +507,13 @@ static int64_t fetch_pending(struct sg_engine *e, struct sg_connector *c,
             i = j;
             continue;
         }
+        bt = sg_calloc(1, sizeof(*bt));
+        if (!bt) {
+            wait = SG_MIN(wait, 100);
+            break;
+        }
         sg_err_init(&err);
-        if (shop_open(e, key, rows[i].shop_id, &s, &err) != 0) {
+        if (shop_open(e, key, rows[i].shop_id, &bt->s, &err) != 0) {
             struct fail_batch fb = {.rows = rows + i, .n = j - i};
 
             sg_log(SG_LOG_WARN, "orders", "msg=\"shop unusable\" shop=%s "
@@ -468,14 +521,23 @@ static int64_t fetch_pending(struct sg_engine *e, struct sg_connector *c,
             sg_err_init(&err);
             (void)sg_store_write(e->store, write_failed, &fb, &err);
             wait = SG_MIN(wait, IDLE_MS);
+            batch_free(bt);
         } else {
-            w = fetch_batch(e, c, key, &s, rows + i, j - i);
-            if (w >= 0)
+            w = batch_begin(e, c, key, bt, rows + i, j - i);
+            if (w >= 0) {
                 wait = SG_MIN(wait, w);
+                batch_free(bt);
+                bt = NULL;
+            }
+            /* The batch before this one has been committing meanwhile. */
+            if (prev && (w = batch_end(e, c, prev)) >= 0)
+                wait = SG_MIN(wait, w);
+            prev = bt;
         }
-        shop_ctx_release(&s);
         i = j;
     }
+    if (prev && (w = batch_end(e, c, prev)) >= 0)
+        wait = SG_MIN(wait, w);
     sg_free(rows);
     /* A failed read holds the queue back for its backoff. */
     if (wait < IDLE_MS && wait > 0)

@@ -60,16 +60,15 @@ static void copy_id(char *out, size_t len, const json_t *v)
 }
 
 int sg_engine__fulfil_inbox(struct sg_engine *e, struct sg_store_tx *tx,
-                            const struct sg_inbox *row, struct sg_err *err)
+                            const struct sg_inbox *row, const json_t *j,
+                            struct sg_err *err)
 {
     struct sg_aftersale a;
-    json_t *j = NULL, *data;
+    json_t *data;
     int64_t type;
     const char *st;
     int rc = 0;
 
-    if (sg_json_parse(&j, row->body, row->body_len, 32, NULL, NULL) != 0)
-        return 0;
     type = sg_json_int(j, "type", 0);
     data = json_object_get(j, "data");
     if (type != 11 && type != 12)
@@ -98,7 +97,6 @@ int sg_engine__fulfil_inbox(struct sg_engine *e, struct sg_store_tx *tx,
                             err);
     sg_aftersale_release(&a);
 out:
-    json_decref(j);
     return rc;
 }
 
@@ -209,6 +207,80 @@ static size_t split_ids(char *list, const char **ids, size_t max)
     return n;
 }
 
+/* Is channel line id in the comma-separated list? */
+static bool id_listed(const char *list, const char *id)
+{
+    size_t n = strlen(id);
+
+    for (const char *p = list; p && *p;) {
+        const char *c = strchr(p, ',');
+        size_t len = c ? (size_t)(c - p) : strlen(p);
+
+        if (len == n && strncmp(p, id, n) == 0)
+            return true;
+        p = c ? c + 1 : NULL;
+    }
+    return false;
+}
+
+/*
+ * Did an earlier try of s reach the channel? Ship and mark-as-shipped
+ * carry no idempotency key, and a 5xx or a connection lost after the
+ * request was sent may hide a call that was applied; repeating it would
+ * be refused (the lines are shipped) and the shipment wrongly failed. So
+ * a retry reads the order back first (as DESIGN asks of mutations without
+ * a key): *done when every line of s carries its tracking number, with
+ * the package they went in.
+ */
+static int read_back(struct sg_engine *e, struct sg_connector *c,
+                     const unsigned char *key, struct shop_tok *t,
+                     const struct sg_shipment *s, char pkg[65], bool *done,
+                     struct sg_err *err)
+{
+    const char *ids[1] = {s->channel_order_id};
+    json_t *arr = NULL, *o, *l;
+    size_t i, j, lines = 0, tracked = 0;
+    int rc;
+
+    *done = false;
+    rc = c->ops->get_orders(c, t->access, t->shop.cipher, ids, 1, &arr, err);
+    if (rc == SG_ESTALE) {
+        sg_err_init(err);
+        rc = tok_refresh(e, c, key, t, err);
+        if (!rc)
+            rc = c->ops->get_orders(c, t->access, t->shop.cipher, ids, 1,
+                                    &arr, err);
+    }
+    if (rc)
+        return rc;
+    json_array_foreach(arr, i, o) {
+        const char *id = sg_json_str(o, "id");
+
+        if (!id || strcmp(id, s->channel_order_id) != 0)
+            continue;
+        json_array_foreach(json_object_get(o, "line_items"), j, l) {
+            const char *lid = sg_json_str(l, "id");
+            const char *lpkg = sg_json_str(l, "package_id");
+            const char *trk = sg_json_str(l, "tracking_number");
+            bool mine = s->package_id[0]
+                            ? lpkg && strcmp(lpkg, s->package_id) == 0
+                            : lid && id_listed(s->line_ids, lid);
+
+            if (!mine)
+                continue;
+            lines++;
+            if (trk && strcmp(trk, s->tracking_number) == 0) {
+                tracked++;
+                if (!pkg[0] && lpkg && lpkg[0])
+                    snprintf(pkg, 65, "%s", lpkg);
+            }
+        }
+    }
+    json_decref(arr);
+    *done = lines > 0 && tracked == lines;
+    return 0;
+}
+
 /*
  * Ship s through the channel with t (the shop's token, opened by the
  * caller and refreshed here after a 105002); the outcome goes to d, for
@@ -231,6 +303,25 @@ static int64_t ship_one(struct sg_engine *e, struct sg_connector *c,
     d->pkg[0] = '\0';
     sg_err_init(&err);
     memset(&cs, 0, sizeof(cs));
+    if (s->attempts > 0) {
+        bool done = false;
+
+        rc = read_back(e, c, key, t, s, d->pkg, &done, &err);
+        if (!rc && done) {
+            d->status = "shipped";
+            d->package_id = d->pkg;
+            d->error = "";
+            sg_log(SG_LOG_INFO, "fulfil", "msg=\"shipment found shipped on "
+                   "read-back\" shipment=%" PRId64 " order=%s package=%s",
+                   s->id, s->channel_order_id, d->pkg);
+            return 0;
+        }
+        d->pkg[0] = '\0';
+        if (rc) {
+            err.retryable = true; /* nothing was sent: try again later */
+            goto failed;
+        }
+    }
     cs.shop_cipher = t->shop.cipher;
     cs.order_id = s->channel_order_id;
     cs.package_id = s->package_id;
@@ -253,8 +344,18 @@ static int64_t ship_one(struct sg_engine *e, struct sg_connector *c,
         d->package_id = d->pkg;
         d->error = "";
     } else {
-        /* A refusal is final; a transport or server error is retried. */
-        bool again = err.retryable && s->attempts + 1 < SHIP_ATTEMPTS_MAX;
+        /*
+         * A refusal (a business code in a 2xx, a bad request) is final; a
+         * transport or server error is retried, after a read-back (above)
+         * in case the call was applied.
+         */
+        bool again;
+
+failed:
+        again = rc != SG_EINVAL &&
+                (err.retryable || err.http_status == 0 ||
+                 err.http_status >= 500) &&
+                s->attempts + 1 < SHIP_ATTEMPTS_MAX;
 
         d->status = again ? "pending" : "failed";
         snprintf(d->msg, sizeof(d->msg), "%s", err.msg);

@@ -29,6 +29,8 @@
 #define CODE_MAX       512
 #define IDLE_WAIT_MS   1000 /* longest sleep with nothing known to do */
 #define PACE_KEYS_MAX  256  /* (shop, endpoint) buckets of the pacer */
+#define SHOP_CACHE_MAX 16   /* shops whose tenant the intake remembers */
+#define SHOP_CACHE_MS  1000 /* for this long */
 
 enum task_kind { T_CALLBACK, T_REFRESH, T_SYNC };
 
@@ -57,7 +59,55 @@ struct sg_tts_engine {
     struct sg_ratelimit *pace; /* worker thread only */
 
     atomic_ulong wh_accepted, wh_duplicate, wh_bad_sig, wh_invalid;
+
+    /*
+     * The webhook intake's shop -> tenant lookups, remembered a second:
+     * a spike sends thousands of webhooks a second for one shop, and a
+     * store read for each cost more than the rest of the intake. Only
+     * connected shops are remembered (an unknown one is read each time).
+     */
+    pthread_mutex_t shop_lock;
+    struct {
+        char shop_id[sizeof(((struct sg_channel_shop *)0)->shop_id)];
+        int64_t tenant_id;
+        int64_t at_ms;
+    } shops[SHOP_CACHE_MAX];
+    size_t shop_next;
 };
+
+/* The tenant of a connected shop (SG_ENOTFOUND when none has it). */
+static int shop_tenant(struct sg_tts_engine *t, const char *shop_id,
+                       int64_t *tenant_out, struct sg_err *err)
+{
+    struct sg_channel_shop shop;
+    int64_t now = sg_mono_ms();
+    int rc;
+
+    pthread_mutex_lock(&t->shop_lock);
+    for (size_t i = 0; i < SHOP_CACHE_MAX; i++)
+        if (t->shops[i].at_ms && now - t->shops[i].at_ms < SHOP_CACHE_MS &&
+            strcmp(t->shops[i].shop_id, shop_id) == 0) {
+            *tenant_out = t->shops[i].tenant_id;
+            pthread_mutex_unlock(&t->shop_lock);
+            return 0;
+        }
+    pthread_mutex_unlock(&t->shop_lock);
+    rc = sg_channels_shop_get(t->e->store, SG_TTS_PLATFORM, shop_id, &shop,
+                              err);
+    if (rc)
+        return rc;
+    *tenant_out = shop.tenant_id;
+    if (strlen(shop_id) < sizeof(t->shops[0].shop_id)) {
+        pthread_mutex_lock(&t->shop_lock);
+        snprintf(t->shops[t->shop_next].shop_id,
+                 sizeof(t->shops[0].shop_id), "%s", shop_id);
+        t->shops[t->shop_next].tenant_id = shop.tenant_id;
+        t->shops[t->shop_next].at_ms = now;
+        t->shop_next = (t->shop_next + 1) % SHOP_CACHE_MAX;
+        pthread_mutex_unlock(&t->shop_lock);
+    }
+    return 0;
+}
 
 /* ---- the worker queue ---- */
 
@@ -432,25 +482,45 @@ static void h_webhook(struct sg_http_req *r, void *ctx)
     const char *body = sg_http_req_body(r, &len);
     const char *sig = sg_http_req_header(r, "authorization", &sig_len);
     struct sg_conn_event ev;
-    struct sg_channel_shop shop;
     struct sg_err err;
     struct wh_op *op;
+    int64_t tenant_id = 0;
+    int rc;
 
-    if (t->conn->ops->verify_webhook(t->conn, sig, sig_len, body, len) != 0) {
+    rc = t->conn->ops->verify_webhook(t->conn, sig, sig_len, body, len);
+    if (rc == SG_EAUTH) {
         atomic_fetch_add(&t->wh_bad_sig, 1);
         sg_http_reply_error(r, 401, "bad_signature",
                             "Authorization does not match the body",
                             "Authorization");
         return;
     }
+    if (rc) {
+        /* Could not be checked (out of memory): not a forgery. */
+        sg_http_reply_error(r, 503,
+                            rc == SG_ENOMEM ? "out_of_memory" : "unavailable",
+                            "retry", NULL);
+        return;
+    }
     sg_err_init(&err);
-    if (t->conn->ops->parse_webhook(t->conn, body, len, &ev, &err) != 0) {
+    rc = t->conn->ops->parse_webhook(t->conn, body, len, &ev, &err);
+    if (rc == SG_EINVAL) {
         atomic_fetch_add(&t->wh_invalid, 1);
         sg_http_reply_error(r, 400, "invalid_event", err.msg, NULL);
         return;
     }
-    if (sg_channels_shop_get(t->e->store, SG_TTS_PLATFORM, ev.shop_id, &shop,
-                             &err) != 0) {
+    if (rc) {
+        sg_http_reply_error(r, 503,
+                            rc == SG_ENOMEM ? "out_of_memory" : "unavailable",
+                            "retry", NULL);
+        return;
+    }
+    rc = shop_tenant(t, ev.shop_id, &tenant_id, &err);
+    if (rc && rc != SG_ENOTFOUND) {
+        sg_http_reply_error(r, 503, "storage_unavailable", "retry", NULL);
+        return;
+    }
+    if (rc) {
         /* Not ours (yet): a non-2xx makes TikTok retry for ~12 hours. */
         atomic_fetch_add(&t->wh_invalid, 1);
         sg_http_reply_error(r, 404, "unknown_shop",
@@ -464,7 +534,7 @@ static void h_webhook(struct sg_http_req *r, void *ctx)
     }
     memset(op, 0, sizeof(*op));
     op->t = t;
-    op->tenant_id = shop.tenant_id;
+    op->tenant_id = tenant_id;
     op->body_len = len;
     memcpy(op->body, body, len);
     op->body[len] = '\0';
@@ -592,18 +662,40 @@ int sg_engine__tiktok_inbox(struct sg_engine *e, struct sg_store_tx *tx,
     struct sg_conn_event ev;
     struct sg_channel_shop shop;
     struct sg_err perr;
+    json_t *body = NULL;
     int rc;
 
     if (!t)
         return 0;
     sg_err_init(&perr);
-    /* A body that no longer parses is kept, marked processed, ignored. */
-    if (t->conn->ops->parse_webhook(t->conn, row->body, row->body_len, &ev,
-                                    &perr) != 0)
+    /*
+     * A body that no longer parses is kept, marked processed, ignored;
+     * one that could not be read now (out of memory) fails this write
+     * so the inbox row stays pending and is tried again - marking it
+     * processed would lose an acknowledged webhook.
+     */
+    rc = t->conn->ops->parse_webhook(t->conn, row->body, row->body_len, &ev,
+                                     &perr);
+    if (rc == SG_EINVAL)
         return 0;
-    rc = sg_engine__orders_inbox(e, tx, row, err);
+    if (rc) {
+        if (err)
+            *err = perr;
+        return rc;
+    }
+    /* Parsed once for both (the connector's parse keeps no document). */
+    rc = sg_json_parse(&body, row->body, row->body_len, 32, NULL, &perr);
+    if (rc == SG_ENOMEM) {
+        if (err)
+            *err = perr;
+        return rc; /* pending: tried again */
+    }
+    if (rc)
+        return 0; /* kept, ignored: the intake checked it once */
+    rc = sg_engine__orders_inbox(e, tx, row, body, err);
     if (!rc)
-        rc = sg_engine__fulfil_inbox(e, tx, row, err);
+        rc = sg_engine__fulfil_inbox(e, tx, row, body, err);
+    json_decref(body);
     if (rc)
         return rc;
     if (ev.type == 5 || ev.type == 37) /* product status / audit */
@@ -732,6 +824,7 @@ int sg_engine__tiktok_register(struct sg_engine *e, struct sg_err *err)
     t->e = e;
     pthread_mutex_init(&t->lock, NULL);
     pthread_cond_init(&t->cond, NULL);
+    pthread_mutex_init(&t->shop_lock, NULL);
     e->tts = t;
     rc = sg_secret_key_load(t->key, e->cfg->secrets.key_file, err);
     if (rc == SG_ENOTFOUND)
@@ -816,6 +909,7 @@ void sg_engine__tiktok_free(struct sg_engine *e)
     memset(t->key, 0, sizeof(t->key));
     pthread_mutex_destroy(&t->lock);
     pthread_cond_destroy(&t->cond);
+    pthread_mutex_destroy(&t->shop_lock);
     sg_free(t);
     e->tts = NULL;
 }

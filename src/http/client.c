@@ -650,6 +650,7 @@ int sg_http_url_host(const char *url, char *host, size_t host_size,
                      struct sg_err *err)
 {
     CURLU *u;
+    CURLUcode uc;
     char *scheme = NULL, *h = NULL;
     const char *p;
     size_t n;
@@ -660,9 +661,18 @@ int sg_http_url_host(const char *url, char *host, size_t host_size,
     u = curl_url();
     if (!u)
         return sg_err_set(err, SG_ENOMEM, "out of memory");
-    if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
-        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
-        curl_url_get(u, CURLUPART_HOST, &h, 0) != CURLUE_OK ||
+    uc = curl_url_set(u, CURLUPART_URL, url, 0);
+    if (uc == CURLUE_OK)
+        uc = curl_url_get(u, CURLUPART_SCHEME, &scheme, 0);
+    if (uc == CURLUE_OK)
+        uc = curl_url_get(u, CURLUPART_HOST, &h, 0);
+    if (uc == CURLUE_OUT_OF_MEMORY) {
+        /* Not a bad URL: a configured one must not be refused for it
+         * (found by the D5 sweep with libcurl's allocations failing). */
+        rc = sg_err_set(err, SG_ENOMEM, "out of memory");
+        goto out;
+    }
+    if (uc != CURLUE_OK ||
         (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0)) {
         rc = sg_err_set(err, SG_EINVAL, "not an http(s) url");
         goto out;

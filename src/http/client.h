@@ -143,7 +143,7 @@ bool sg_http_addr_is_private(const struct sockaddr *sa);
 /*
  * Check that url is an absolute http(s) URL and copy its host (no port,
  * IPv6 without brackets) into host. SG_EINVAL otherwise; SG_ELIMIT when
- * the host does not fit.
+ * the host does not fit; SG_ENOMEM.
  */
 int sg_http_url_host(const char *url, char *host, size_t host_size,
                      struct sg_err *err);

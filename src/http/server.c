@@ -33,6 +33,7 @@
 #define SEGS_MAX 16
 #define PARAMS_MAX 8
 #define DELAYS_MAX 8
+#define CLOSE_RUNS_MAX 100 /* x 10 ms for open connections to close */
 #define STATUS_MIN 100
 #define STATUS_N 500
 #define LAT_BUCKETS 13
@@ -71,7 +72,15 @@ struct loop_thread {
     h2o_timeout_t delays[DELAYS_MAX];
     uint64_t delay_ms[DELAYS_MAX];
     size_t n_delays;
+    struct open_conn *conns;   /* accepted sockets not yet closed */
     bool started;
+};
+
+/* An accepted socket, known until h2o closes it (its on_close hook). */
+struct open_conn {
+    struct loop_thread *th;
+    h2o_socket_t *sock;
+    struct open_conn *prev, *next;
 };
 
 struct handler_ext {
@@ -172,8 +181,14 @@ static void stats_record(struct route_stats *st, int status, int64_t start_us)
     atomic_fetch_add(&st->lat_count, 1);
 }
 
+/*
+ * One route's series. Routes that share a pattern (GET and POST on
+ * /api/v1/products) differ by the method label, so no two series carry
+ * the same labels; "*" is a route for any method, "-" the fallbacks.
+ */
 static int metrics_route(struct sg_buf *out, const char *srv,
-                         const char *route, struct route_stats *st)
+                         const char *route, const char *method,
+                         struct route_stats *st)
 {
     unsigned long cum = 0;
     int rc = 0;
@@ -184,8 +199,9 @@ static int metrics_route(struct sg_buf *out, const char *srv,
         if (n)
             rc = sg_buf_printf(out,
                                "sg_http_requests_total{server=\"%s\","
-                               "route=\"%s\",status=\"%d\"} %lu\n",
-                               srv, route, i + STATUS_MIN, n);
+                               "route=\"%s\",status=\"%d\",method=\"%s\"} "
+                               "%lu\n",
+                               srv, route, i + STATUS_MIN, method, n);
     }
     if (rc || atomic_load(&st->lat_count) == 0)
         return rc;
@@ -194,23 +210,25 @@ static int metrics_route(struct sg_buf *out, const char *srv,
         if (b < LAT_BUCKETS - 1)
             rc = sg_buf_printf(out,
                                "sg_http_request_duration_seconds_bucket{"
-                               "server=\"%s\",route=\"%s\",le=\"%g\"} %lu\n",
-                               srv, route, lat_bounds_s[b], cum);
+                               "server=\"%s\",route=\"%s\",method=\"%s\","
+                               "le=\"%g\"} %lu\n",
+                               srv, route, method, lat_bounds_s[b], cum);
         else
             rc = sg_buf_printf(out,
                                "sg_http_request_duration_seconds_bucket{"
-                               "server=\"%s\",route=\"%s\",le=\"+Inf\"} %lu\n",
-                               srv, route, cum);
+                               "server=\"%s\",route=\"%s\",method=\"%s\","
+                               "le=\"+Inf\"} %lu\n",
+                               srv, route, method, cum);
     }
     if (!rc)
         rc = sg_buf_printf(
             out,
-            "sg_http_request_duration_seconds_sum{server=\"%s\",route=\"%s\"}"
-            " %.6f\n"
-            "sg_http_request_duration_seconds_count{server=\"%s\",route=\"%s\"}"
-            " %lu\n",
-            srv, route, (double)atomic_load(&st->lat_sum_us) / 1e6, srv,
-            route, atomic_load(&st->lat_count));
+            "sg_http_request_duration_seconds_sum{server=\"%s\",route=\"%s\","
+            "method=\"%s\"} %.6f\n"
+            "sg_http_request_duration_seconds_count{server=\"%s\","
+            "route=\"%s\",method=\"%s\"} %lu\n",
+            srv, route, method, (double)atomic_load(&st->lat_sum_us) / 1e6,
+            srv, route, method, atomic_load(&st->lat_count));
     return rc;
 }
 
@@ -225,11 +243,23 @@ int sg_http_server_metrics(struct sg_http_server *s, struct sg_buf *out)
 
     for (size_t i = 0; i < s->n_routes && !rc; i++)
         rc = metrics_route(out, s->name, s->routes[i].pattern,
+                           s->routes[i].method ? s->routes[i].method : "*",
                            s->routes[i].stats);
     if (!rc && s->fallback.stats)
-        rc = metrics_route(out, s->name, "fallback", s->fallback.stats);
+        rc = metrics_route(out, s->name, "fallback", "-", s->fallback.stats);
     if (!rc)
-        rc = metrics_route(out, s->name, "unmatched", s->unmatched_stats);
+        rc = metrics_route(out, s->name, "unmatched", "-",
+                           s->unmatched_stats);
+    /* Every route, served or not yet: what an operator (and the auth
+     * matrix test) can list without reading the source. */
+    if (!rc)
+        rc = sg_buf_appends(out, "# HELP sg_http_route_info A registered "
+                                 "route.\n# TYPE sg_http_route_info gauge\n");
+    for (size_t i = 0; i < s->n_routes && !rc; i++)
+        rc = sg_buf_printf(out, "sg_http_route_info{server=\"%s\",route="
+                                "\"%s\",method=\"%s\"} 1\n",
+                           s->name, s->routes[i].pattern,
+                           s->routes[i].method ? s->routes[i].method : "*");
     return rc;
 }
 
@@ -789,7 +819,7 @@ size_t sg_http_req_json_depth_max(const struct sg_http_req *r)
     return r->th->srv->cfg.limits.json_depth_max;
 }
 
-json_t *sg_http_req_json(struct sg_http_req *r)
+static json_t *req_json(struct sg_http_req *r, bool arena)
 {
     size_t len, off = 0;
     const char *body = sg_http_req_body(r, &len);
@@ -799,8 +829,11 @@ json_t *sg_http_req_json(struct sg_http_req *r)
     int rc;
 
     sg_err_init(&err);
-    rc = sg_json_parse(&j, body, len, sg_http_req_json_depth_max(r), &off,
-                       &err);
+    rc = arena ? sg_json_parse_arena(&j, body, len,
+                                     sg_http_req_json_depth_max(r), &off,
+                                     &err)
+               : sg_json_parse(&j, body, len, sg_http_req_json_depth_max(r),
+                               &off, &err);
     if (rc == SG_ELIMIT) {
         sg_http_reply_error(r, 400, "json_too_deep", err.msg, NULL);
         return NULL;
@@ -811,6 +844,16 @@ json_t *sg_http_req_json(struct sg_http_req *r)
         return NULL;
     }
     return j;
+}
+
+json_t *sg_http_req_json(struct sg_http_req *r)
+{
+    return req_json(r, false);
+}
+
+json_t *sg_http_req_json_arena(struct sg_http_req *r)
+{
+    return req_json(r, true);
 }
 
 /* ---- the h2o handler ---- */
@@ -915,6 +958,19 @@ static int on_req(h2o_handler_t *self, h2o_req_t *h)
 
 /* ---- loops ---- */
 
+static void on_conn_close(void *data)
+{
+    struct open_conn *c = data;
+
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        c->th->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    sg_free(c);
+}
+
 static void on_accept(h2o_socket_t *listener, const char *err)
 {
     struct loop_thread *th = listener->data;
@@ -923,11 +979,63 @@ static void on_accept(h2o_socket_t *listener, const char *err)
     if (err)
         return;
     while ((sock = h2o_evloop_socket_accept(listener)) != NULL) {
+        struct open_conn *c = sg_calloc(1, sizeof(*c));
         int one = 1;
 
         setsockopt(h2o_socket_get_fd(sock), IPPROTO_TCP, TCP_NODELAY, &one,
                    sizeof(one));
+        /* Known to the loop so that a stop can close it (teardown). */
+        if (c) {
+            c->th = th;
+            c->sock = sock;
+            c->next = th->conns;
+            if (th->conns)
+                th->conns->prev = c;
+            th->conns = c;
+            sock->on_close.cb = on_conn_close;
+            sock->on_close.data = c;
+        }
         h2o_accept(&th->accept_ctx, sock);
+    }
+}
+
+/*
+ * Close the connections still open when the loop stops. h2o keeps an
+ * idle keep-alive connection's entry on the context's request timeout,
+ * and disposing the context with one still linked aborts (an h2o
+ * assertion; seen when SIGTERM reached surge serve while the sandbox
+ * held a connection). Shutting each socket down makes h2o see the end
+ * of the stream and close the connection itself on the next loop runs.
+ */
+static void close_conns(struct loop_thread *th)
+{
+    for (struct open_conn *c = th->conns; c; c = c->next)
+        shutdown(h2o_socket_get_fd(c->sock), SHUT_RDWR);
+    for (int i = 0; i < CLOSE_RUNS_MAX && th->conns; i++)
+        h2o_evloop_run(th->loop, 10);
+    if (th->conns) {
+        /* Still open (an answer that never came): let the connections go
+         * with the loop rather than abort in h2o_context_dispose. */
+        h2o_timeout_t *lists[] = {&th->ctx.zero_timeout,
+                                  &th->ctx.one_sec_timeout,
+                                  &th->ctx.hundred_ms_timeout,
+                                  &th->ctx.handshake_timeout,
+                                  &th->ctx.http1.req_timeout,
+                                  &th->ctx.http2.idle_timeout};
+
+        sg_log(SG_LOG_WARN, "http", "msg=\"connections still open at stop; "
+               "dropped\"");
+        for (size_t i = 0; i < SG_ARRAY_SIZE(lists); i++)
+            while (!h2o_linklist_is_empty(&lists[i]->_entries))
+                h2o_timeout_unlink(H2O_STRUCT_FROM_MEMBER(
+                    h2o_timeout_entry_t, _link, lists[i]->_entries.next));
+        while (th->conns) {
+            struct open_conn *c = th->conns;
+
+            c->sock->on_close.cb = NULL;
+            th->conns = c->next;
+            sg_free(c);
+        }
     }
 }
 
@@ -958,6 +1066,7 @@ static void teardown_thread(struct loop_thread *th)
 {
     h2o_socket_read_stop(th->listener);
     h2o_socket_close(th->listener);
+    close_conns(th);
     for (int i = 0; i < 4; i++)
         h2o_evloop_run(th->loop, 0);
     h2o_multithread_unregister_receiver(th->ctx.queue, &th->receiver);
@@ -991,7 +1100,10 @@ static void *loop_main(void *arg)
 {
     struct loop_thread *th = arg;
     struct sg_http_server *s = th->srv;
-    int rc = setup_thread(s, th);
+    int rc;
+
+    sg_thread_set_name("sg-http-loop");
+    rc = setup_thread(s, th);
 
     pthread_mutex_lock(&s->ready_lock);
     s->ready_n++;

@@ -116,6 +116,12 @@ size_t sg_http_req_json_depth_max(const struct sg_http_req *r);
  * handler must then just return.
  */
 json_t *sg_http_req_json(struct sg_http_req *r);
+/*
+ * The same, with the tree in the loop thread's parse arena
+ * (sg_json_parse_arena): release it with sg_json_arena_free before the
+ * handler returns, and keep no reference to any of its nodes.
+ */
+json_t *sg_http_req_json_arena(struct sg_http_req *r);
 
 /* ---- answers, loop thread ---- */
 

@@ -36,6 +36,8 @@ int sg_http_url_check(const char *url, bool allow_private, const char *what,
     if (!url || !url[0])
         return 0;
     rc = sg_http_url_host(url, host, sizeof(host), err);
+    if (rc == SG_ENOMEM)
+        return rc;
     if (rc < 0)
         return sg_err_set(err, SG_ECONFIG,
                           "%s: not an absolute http:// or https:// URL",

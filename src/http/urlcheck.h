@@ -19,8 +19,9 @@
  * setting in the message, e.g. "[notify] url". Every address the host
  * resolves to must be public unless allow_private. A host that does not
  * resolve now is accepted (DNS may be down at start-up; the connect-time
- * check still applies). Returns 0 or SG_ECONFIG (not an absolute http(s)
- * URL, or a private destination), with err->msg naming what.
+ * check still applies). Returns 0, SG_ECONFIG (not an absolute http(s)
+ * URL, or a private destination), with err->msg naming what, or
+ * SG_ENOMEM.
  */
 int sg_http_url_check(const char *url, bool allow_private, const char *what,
                       struct sg_err *err);

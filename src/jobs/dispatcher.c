@@ -510,9 +510,11 @@ static void start_job(struct sg_dispatcher *d, struct sg_job *job, int64_t now)
         return;
     }
     if (rc < 0) {
-        settle_simple(
-            d, t, err.retryable ? SG_JOB_VERDICT_RETRY : SG_JOB_VERDICT_DEAD,
-            err.msg[0] ? err.msg : sg_err_name(rc), now);
+        /* Running out of memory says nothing about the job: retry it. */
+        settle_simple(d, t,
+                      err.retryable || rc == SG_ENOMEM ? SG_JOB_VERDICT_RETRY
+                                                       : SG_JOB_VERDICT_DEAD,
+                      err.msg[0] ? err.msg : sg_err_name(rc), now);
         task_free(t);
         return;
     }
@@ -763,6 +765,7 @@ static void *dispatcher_main(void *arg)
     struct sg_dispatcher *d = arg;
     int64_t now = now_ms(d);
 
+    sg_thread_set_name("sg-dispatcher");
     d->next_claim_at = now;
     d->next_requeue_at = now;
     d->next_heartbeat_at = now + d->cfg.heartbeat_ms;

@@ -109,6 +109,8 @@ static int notify_prepare(const struct sg_job *job,
         goto out;
     }
     rc = sg_http_url_host(url, host, sizeof(host), err);
+    if (rc == SG_ENOMEM)
+        goto out; /* retried: not a bad URL */
     if (rc < 0) {
         rc = sg_err_set(err, SG_EINVAL, "bad notify url");
         goto out;

@@ -240,6 +240,36 @@ find_endpoint(const char *method, const char *mod, size_t mod_len,
     return best;
 }
 
+/*
+ * Every scope some endpoint requires, each once, as a new JSON array: what
+ * a token granted "every scope" reports in granted_scopes.
+ */
+json_t *sg_sbx__all_scopes(void)
+{
+    json_t *out = json_array();
+
+    for (size_t t = 0; out && t < SG_ARRAY_SIZE(tables); t++) {
+        for (size_t i = 0; i < ENDPOINTS_PER_TABLE_MAX; i++) {
+            const struct sg_sbx_endpoint *e = &tables[t][i];
+            bool seen = false;
+            size_t k;
+            json_t *v;
+
+            if (!e->method)
+                break;
+            if (!e->scope)
+                continue;
+            json_array_foreach(out, k, v) {
+                if (strcmp(json_string_value(v), e->scope) == 0)
+                    seen = true;
+            }
+            if (!seen)
+                json_array_append_new(out, json_string(e->scope));
+        }
+    }
+    return out;
+}
+
 /* ---- pagination ---- */
 
 static void token_encode(size_t off, char next[64])

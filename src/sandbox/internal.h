@@ -124,8 +124,10 @@ struct sg_sbx {
 
     pthread_mutex_t wh_lock;
     pthread_cond_t wh_cond;
-    struct sg_sbx_wh_item *whq;
-    size_t n_whq;
+    struct sg_sbx_wh_item *whq; /* by serial; url NULL = delivered */
+    size_t n_whq;             /* entries used, delivered ones included */
+    size_t cap_whq;
+    size_t n_whq_live;        /* entries still queued or in flight */
     json_t *wh_log;           /* deliveries, newest last, capped */
     int64_t wh_retry_ms[SG_SBX_WH_RETRIES_MAX];
     size_t n_wh_retry;
@@ -163,6 +165,8 @@ void sg_sbx__dispatch(struct sg_http_req *req, void *ctx);
 void sg_sbx__reply(struct sg_http_req *req, int status, json_t *envelope,
                    const struct sg_http_header *h, size_t nh);
 json_t *sg_sbx__envelope(long code, const char *message, json_t *data);
+/* Every scope an endpoint requires, once each; a new array. */
+json_t *sg_sbx__all_scopes(void);
 void sg_sbx__log_call(struct sg_sbx *s, const char *method,
                       const char *path, const char *endpoint, long code,
                       int http, const char *fault);

@@ -286,7 +286,8 @@ json_t *sg_sbx__issue_tokens(struct sg_sbx *s, const char *open_id,
         open_id, "seller_name", sg_json_str(seller, "name"),
         "seller_base_region", sg_json_str(seller, "region"), "user_type", 0);
     json_object_set_new(data, "granted_scopes",
-                        scopes ? json_deep_copy(scopes) : json_array());
+                        scopes ? json_deep_copy(scopes)
+                               : sg_sbx__all_scopes());
     sg_sbx_dirty(s);
     return data;
 }

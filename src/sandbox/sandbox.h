@@ -179,6 +179,9 @@ void sg_sbx_dirty(struct sg_sbx *s);
  */
 void sg_sbx_emit(struct sg_sbx *s, const char *shop_id, int type,
                  json_t *data);
+/* Webhook deliveries queued and not yet ended (any lock state but the
+ * webhook queue's own). */
+size_t sg_sbx_webhooks_queued(struct sg_sbx *s);
 
 /*
  * A scheduled state change on the sandbox clock (audits, shipping

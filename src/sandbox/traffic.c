@@ -1,8 +1,9 @@
 /*
  * traffic.c - the sandbox's buyer traffic generator: a thread that places
- * orders (steady, viral ramp-and-decay, or live bursts on pinned products)
- * through sg_sbx_order_create, and now and then has buyers cancel, return
- * or write to the shop.
+ * orders (steady, viral ramp-and-decay, live bursts on pinned products, or
+ * a flood as fast as the webhooks can be delivered) through
+ * sg_sbx_order_create, and now and then has buyers cancel, return or
+ * write to the shop.
  *
  * Invariant: every order goes through sg_sbx_order_create under the state
  * lock, so the generator can never oversell; a refused order only counts.
@@ -18,6 +19,7 @@
 #include "sandbox/tiktok_shop/shop_internal.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <time.h>
 
 #define TICK_MS          20
@@ -25,8 +27,19 @@
 #define ORDERS_MAX_CAP   1000000
 #define DURATION_MAX_S   86400
 #define PINNED_MAX       64
+/*
+ * Flood: orders back to back, FLOOD_CHUNK per hold of the state lock (so
+ * API calls get the lock between chunks), pausing FLOOD_PAUSE_MS while
+ * more than FLOOD_QUEUED_MAX webhook deliveries wait: the generator then
+ * runs as fast as the receivers take webhooks, and none is dropped from
+ * a full queue.
+ */
+#define FLOOD_CHUNK      32
+#define FLOOD_QUEUED_MAX 4000
+#define FLOOD_PAUSE_MS   2
+#define FLOOD_POOL_CHUNKS 16 /* chunks between lookups of the SKUs to sell */
 
-enum pattern { PAT_STEADY, PAT_VIRAL, PAT_LIVE };
+enum pattern { PAT_STEADY, PAT_VIRAL, PAT_LIVE, PAT_FLOOD };
 
 struct sg_sbx__traffic {
     struct sg_sbx *sbx;
@@ -56,7 +69,8 @@ struct sg_sbx__traffic {
     int64_t started_mono_ms, ended_mono_ms;
 };
 
-static const char *const pattern_names[] = {"steady", "viral", "live"};
+static const char *const pattern_names[] = {"steady", "viral", "live",
+                                            "flood"};
 
 static double num(const json_t *spec, const char *key, double def)
 {
@@ -81,7 +95,8 @@ static int parse_spec(struct sg_sbx__traffic *t, const json_t *spec,
                 break;
         if (i == SG_ARRAY_SIZE(pattern_names))
             return sg_err_set(err, SG_EINVAL,
-                              "pattern must be steady, viral or live");
+                              "pattern must be steady, viral, live or "
+                              "flood");
         t->pattern = (enum pattern)i;
     }
     t->rate = num(spec, "rate", 5.0);
@@ -152,12 +167,33 @@ static double rate_at(const struct sg_sbx__traffic *t, double e)
     }
 }
 
-/* SKUs that can sell: ACTIVATE (pinned for live) with stock. Borrowed. */
-static json_t *candidates(struct sg_sbx__traffic *t, const char *shop_id)
+/* A SKU that can sell. Ids are copied: a flood keeps its pool across
+ * releases of the state lock (a stale one is refused like a sold-out SKU). */
+struct cand {
+    char product_id[32];
+    char sku_id[32];
+};
+
+struct pool {
+    struct cand *v;
+    size_t n, cap;
+};
+
+static void pool_release(struct pool *p)
 {
-    json_t *out = json_array(), *p;
+    sg_free(p->v);
+    memset(p, 0, sizeof(*p));
+}
+
+/* SKUs that can sell: ACTIVATE (pinned for live) with stock, in the
+ * state's order. Lock held. */
+static void candidates(struct sg_sbx__traffic *t, const char *shop_id,
+                       struct pool *out)
+{
+    json_t *p;
     const char *key;
 
+    out->n = 0;
     json_object_foreach(sg_sbx_coll(t->sbx, "products"), key, p) {
         const char *owner = sg_json_str(p, "shop_id");
         const char *st = sg_json_str(p, "status");
@@ -171,19 +207,28 @@ static json_t *candidates(struct sg_sbx__traffic *t, const char *shop_id)
             continue;
         json_array_foreach(json_object_get(p, "skus"), i, sku) {
             int64_t q = 0;
+            const char *id = sg_json_str(sku, "id");
 
             json_array_foreach(json_object_get(sku, "inventory"), j, inv)
                 q += sg_json_int(inv, "quantity", 0);
-            if (q > 0) {
-                json_t *c = json_object();
+            if (q <= 0 || id == NULL)
+                continue;
+            if (out->n == out->cap) {
+                size_t cap = out->cap ? out->cap * 2 : 64;
+                struct cand *v = sg_realloc(out->v, cap * sizeof(*v));
 
-                sg_sbx__set_str(c, "product_id", key);
-                sg_sbx__set_str(c, "sku_id", sg_json_str(sku, "id"));
-                json_array_append_new(out, c);
+                if (v == NULL)
+                    return; /* fewer choices; never more than there are */
+                out->v = v;
+                out->cap = cap;
             }
+            snprintf(out->v[out->n].product_id,
+                     sizeof(out->v[out->n].product_id), "%s", key);
+            snprintf(out->v[out->n].sku_id, sizeof(out->v[out->n].sku_id),
+                     "%s", id);
+            out->n++;
         }
     }
-    return out;
 }
 
 static json_t *random_order_of(struct sg_sbx *s, const char *shop_id,
@@ -210,44 +255,53 @@ static json_t *random_order_of(struct sg_sbx *s, const char *shop_id,
     return hit;
 }
 
-/* One buyer attempt; lock held. */
-static void one_order(struct sg_sbx__traffic *t, const char *shop_id)
+/*
+ * One buyer attempt; lock held. pool: SKUs to choose from (the flood's,
+ * looked up once per chunk), or NULL to look them up now.
+ */
+static void one_order(struct sg_sbx__traffic *t, const char *shop_id,
+                      const struct pool *pool)
 {
     static const char *const rtypes[] = {"REFUND", "RETURN_AND_REFUND",
                                          "REPLACEMENT"};
     struct sg_sbx *s = t->sbx;
-    json_t *cand = candidates(t, shop_id), *lines, *view = NULL, *order;
+    struct pool own = {0};
+    const struct pool *cand = pool;
+    json_t *lines, *order = NULL;
     int64_t nl, i;
     struct sg_err err;
     int rc;
 
     sg_err_init(&err);
-    if (json_array_size(cand) == 0) {
-        json_decref(cand);
+    if (cand == NULL) {
+        candidates(t, shop_id, &own);
+        cand = &own;
+    }
+    if (cand->n == 0) {
+        pool_release(&own);
         t->rejected++;
         return;
     }
     lines = json_array();
     nl = 1 + (int64_t)sg_sbx_rand(s, (uint64_t)t->lines_max);
     for (i = 0; i < nl; i++) {
-        json_t *c = json_array_get(cand, sg_sbx_rand(s, json_array_size(
-                                                            cand)));
-        json_t *l = json_deep_copy(c);
+        const struct cand *c = &cand->v[sg_sbx_rand(s, cand->n)];
+        json_t *l = json_object();
 
+        sg_sbx__set_str(l, "product_id", c->product_id);
+        sg_sbx__set_str(l, "sku_id", c->sku_id);
         sg_sbx__set_int(l, "quantity",
                         1 + (int64_t)sg_sbx_rand(s, (uint64_t)t->units_max));
         json_array_append_new(lines, l);
     }
-    json_decref(cand);
-    rc = sg_sbx_order_create(s, shop_id, lines, &view, &err);
+    pool_release(&own);
+    rc = sg_sbx__order_place(s, shop_id, lines, &order, &err);
     json_decref(lines);
     if (rc != 0) {
         t->rejected++;
         return;
     }
     t->created++;
-    order = sg_sbx__get(s, "orders", sg_json_str(view, "id"), NULL);
-    json_decref(view);
     if (order != NULL && sg_sbx_rand(s, 100) < t->cancel_pct &&
         sg_sbx__buyer_cancel(s, order, "ecom_order_to_ship_canceled_reason_"
                                        "changed_mind", &err) == 0)
@@ -299,6 +353,60 @@ static void tick_wait(struct sg_sbx__traffic *t)
     pthread_mutex_unlock(&t->mu);
 }
 
+static void flood_pause(struct sg_sbx__traffic *t)
+{
+    struct timespec ts = {0, FLOOD_PAUSE_MS * 1000000L};
+
+    if (!should_stop(t))
+        nanosleep(&ts, NULL);
+}
+
+/*
+ * Flood: chunks of orders back to back. The SKUs with stock are looked up
+ * every FLOOD_POOL_CHUNKS chunks and after any refusal; a buyer who picks
+ * one that sold out meanwhile is refused and counted as rejected, as any
+ * refused order is.
+ */
+static void flood_main(struct sg_sbx__traffic *t, const char *shop_id)
+{
+    struct sg_sbx *s = t->sbx;
+    struct pool pool = {0};
+    int64_t attempts = 0, rejected = -1;
+    unsigned chunks = 0;
+
+    while (!should_stop(t) && attempts < t->max_orders &&
+           (double)(sg_mono_ms() - t->started_mono_ms) / 1000.0 <
+               t->duration_s) {
+        size_t avail;
+
+        if (sg_sbx_webhooks_queued(s) > FLOOD_QUEUED_MAX) {
+            flood_pause(t);
+            continue;
+        }
+        sg_sbx_lock(s);
+        /* Looked up again after a refusal (a SKU sold out) and now and
+         * then; products do not change during a flood. */
+        if (chunks++ % FLOOD_POOL_CHUNKS == 0 || t->rejected != rejected)
+            candidates(t, shop_id, &pool);
+        avail = pool.n;
+        for (int n = 0; n < FLOOD_CHUNK && attempts < t->max_orders; n++) {
+            pthread_mutex_lock(&t->mu);
+            one_order(t, shop_id, &pool);
+            pthread_mutex_unlock(&t->mu);
+            attempts++;
+        }
+        pthread_mutex_lock(&t->mu);
+        rejected = t->rejected;
+        pthread_mutex_unlock(&t->mu);
+        sg_sbx_unlock(s);
+        if (avail == 0)
+            flood_pause(t); /* sold out: nothing to do but count */
+        else
+            sched_yield(); /* let a waiting API call take the lock */
+    }
+    pool_release(&pool);
+}
+
 static void *traffic_main(void *arg)
 {
     struct sg_sbx__traffic *t = arg;
@@ -308,7 +416,9 @@ static void *traffic_main(void *arg)
     int64_t attempts = 0;
 
     snprintf(shop_id, sizeof(shop_id), "%s", t->shop_id);
-    while (!should_stop(t)) {
+    if (t->pattern == PAT_FLOOD)
+        flood_main(t, shop_id);
+    while (t->pattern != PAT_FLOOD && !should_stop(t)) {
         double e = (double)(sg_mono_ms() - t->started_mono_ms) / 1000.0;
         int n = 0;
 
@@ -321,7 +431,7 @@ static void *traffic_main(void *arg)
             while (due >= 1.0 && n < PER_TICK_MAX &&
                    attempts < t->max_orders) {
                 pthread_mutex_lock(&t->mu);
-                one_order(t, shop_id);
+                one_order(t, shop_id, NULL);
                 pthread_mutex_unlock(&t->mu);
                 attempts++;
                 due -= 1.0;

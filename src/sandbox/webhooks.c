@@ -57,21 +57,44 @@ int sg_sbx__event_type(const char *name)
     return 0;
 }
 
+/*
+ * The queue is an array in serial order (items are appended with rising
+ * serials). An item that ends is emptied in place (url NULL) and the
+ * array is compacted when the empty entries pile up, so ending an item
+ * costs no shifting and finding one is a binary search: at thousands of
+ * deliveries a second the queue holds thousands of items.
+ */
+static void compact(struct sg_sbx *s)
+{
+    size_t j = 0;
+
+    for (size_t i = 0; i < s->n_whq; i++)
+        if (s->whq[i].url != NULL)
+            s->whq[j++] = s->whq[i];
+    s->n_whq = j;
+}
+
 /* Queue one delivery; wh_lock held. Takes url and body on success. */
 static bool enqueue(struct sg_sbx *s, const struct sg_sbx_wh_item *it)
 {
-    void *p;
+    if (s->n_whq_live >= SG_SBX_WH_QUEUE_MAX)
+        return false;
+    if (s->n_whq == s->cap_whq && s->n_whq > s->n_whq_live)
+        compact(s);
+    if (s->n_whq == s->cap_whq) {
+        size_t cap = s->cap_whq ? s->cap_whq * 2 : 64;
+        void *p = sg_realloc(s->whq, cap * sizeof(*s->whq));
 
-    if (s->n_whq == SG_SBX_WH_QUEUE_MAX)
-        return false;
-    p = sg_realloc(s->whq, (s->n_whq + 1) * sizeof(*s->whq));
-    if (!p)
-        return false;
-    s->whq = p;
+        if (!p)
+            return false;
+        s->whq = p;
+        s->cap_whq = cap;
+    }
     s->whq[s->n_whq] = *it;
     s->whq[s->n_whq].serial = ++s->wh_serial;
     s->whq[s->n_whq].inflight = false;
     s->n_whq++;
+    s->n_whq_live++;
     return true;
 }
 
@@ -174,6 +197,16 @@ void sg_sbx_emit(struct sg_sbx *s, const char *shop_id, int type,
     sg_free(text);
 }
 
+size_t sg_sbx_webhooks_queued(struct sg_sbx *s)
+{
+    size_t n;
+
+    pthread_mutex_lock(&s->wh_lock);
+    n = s->n_whq_live;
+    pthread_mutex_unlock(&s->wh_lock);
+    return n;
+}
+
 static size_t sink(char *p, size_t size, size_t n, void *ud)
 {
     SG_UNUSED(p);
@@ -192,46 +225,108 @@ struct wh_slot {
 /* Index of the queued item with this serial, or n_whq; wh_lock held. */
 static size_t find_serial(struct sg_sbx *s, uint64_t serial)
 {
-    for (size_t i = 0; i < s->n_whq; i++)
-        if (s->whq[i].serial == serial)
-            return i;
+    size_t lo = 0, hi = s->n_whq;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+
+        if (s->whq[mid].serial < serial)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo < s->n_whq && s->whq[lo].serial == serial &&
+        s->whq[lo].url != NULL)
+        return lo;
     return s->n_whq;
 }
 
-/* Transfers running to url. */
-static size_t busy_for(const struct wh_slot *slots, size_t n,
-                       const char *url)
-{
-    size_t c = 0;
+/* Transfers running (busy) and picked to start, per address, for a fill. */
+struct addr_busy {
+    const char *url;
+    size_t busy, picked;
+};
 
-    for (size_t k = 0; k < n; k++)
-        if (slots[k].serial && slots[k].url && strcmp(slots[k].url, url) == 0)
-            c++;
-    return c;
+static struct addr_busy *addr_of(struct addr_busy *a, size_t *n, size_t max,
+                                 const char *url)
+{
+    for (size_t i = 0; i < *n; i++)
+        if (strcmp(a[i].url, url) == 0)
+            return &a[i];
+    if (*n == max)
+        return NULL;
+    a[*n].url = url;
+    a[*n].busy = a[*n].picked = 0;
+    return &a[(*n)++];
+}
+
+/* Does item a fall due before item b (due time, then queue order)? */
+static bool due_before(const struct sg_sbx_wh_item *a,
+                       const struct sg_sbx_wh_item *b)
+{
+    return a->at_ms < b->at_ms ||
+           (a->at_ms == b->at_ms && a->serial < b->serial);
+}
+
+struct pick {
+    size_t i;               /* queue index */
+    struct addr_busy *addr;
+};
+
+static void pick_drop(struct pick *p, size_t *n, size_t at)
+{
+    p[at].addr->picked--;
+    memmove(&p[at], &p[at + 1], (*n - at - 1) * sizeof(*p));
+    (*n)--;
 }
 
 /*
- * The earliest due item not in flight whose address has fewer than
- * per_addr transfers running, or n_whq; wh_lock held. With per_addr 1
- * each receiver gets its events one at a time, in due order.
+ * Up to k items to start now, earliest due first, in pick[]: due, not in
+ * flight, and at most per_addr transfers per address counting those
+ * running - the same choice as taking, k times, the earliest due item
+ * whose address has room. One pass over the queue keeping the k earliest
+ * (and per address no more than it has room for), so a receiver at its
+ * limit does not hold back the others. wh_lock held.
  */
-static size_t next_due(struct sg_sbx *s, int64_t now,
-                       const struct wh_slot *slots, size_t n_slots,
-                       size_t per_addr)
+static size_t pick_due(struct sg_sbx *s, int64_t now, size_t per_addr,
+                       struct addr_busy *busy, size_t *n_busy,
+                       size_t busy_max, struct pick *pick, size_t k)
 {
-    size_t best = s->n_whq;
+    size_t n = 0;
 
-    for (size_t i = 0; i < s->n_whq; i++) {
+    for (size_t i = 0; i < s->n_whq && k > 0; i++) {
         const struct sg_sbx_wh_item *it = &s->whq[i];
+        struct addr_busy *a;
+        size_t j;
 
-        if (it->inflight || it->at_ms > now ||
-            (best < s->n_whq && it->at_ms >= s->whq[best].at_ms))
+        if (it->url == NULL || it->inflight || it->at_ms > now)
             continue;
-        if (busy_for(slots, n_slots, it->url) >= per_addr)
+        if (n == k && !due_before(it, &s->whq[pick[n - 1].i]))
             continue;
-        best = i;
+        a = addr_of(busy, n_busy, busy_max, it->url);
+        if (a == NULL || a->busy >= per_addr)
+            continue;
+        if (a->busy + a->picked >= per_addr) {
+            /* Room only by replacing this address's latest pick. */
+            size_t last = n;
+
+            for (j = 0; j < n; j++)
+                if (pick[j].addr == a)
+                    last = j;
+            if (last == n || !due_before(it, &s->whq[pick[last].i]))
+                continue;
+            pick_drop(pick, &n, last);
+        } else if (n == k) {
+            pick_drop(pick, &n, n - 1);
+        }
+        for (j = n; j > 0 && due_before(it, &s->whq[pick[j - 1].i]); j--)
+            pick[j] = pick[j - 1];
+        pick[j].i = i;
+        pick[j].addr = a;
+        a->picked++;
+        n++;
     }
-    return best;
+    return n;
 }
 
 /*
@@ -299,8 +394,9 @@ static void finish(struct sg_sbx *s, uint64_t serial, long st)
         log_delivery(s, it, "dropped", st);
     sg_free(it->url);
     sg_free(it->body);
-    memmove(&s->whq[i], &s->whq[i + 1], (s->n_whq - i - 1) * sizeof(*it));
-    s->n_whq--;
+    it->url = NULL; /* emptied in place; compacted later */
+    it->body = NULL;
+    s->n_whq_live--;
 out:
     atomic_store(&s->wh_dirty, true);
     pthread_mutex_unlock(&s->wh_lock);
@@ -314,15 +410,32 @@ static void fill(struct sg_sbx *s, CURLM *m, struct wh_slot *slots,
     size_t per_addr = s->cfg.webhook_address_concurrency
                           ? s->cfg.webhook_address_concurrency
                           : 1;
+    struct addr_busy busy[SG_SBX_WH_CONCURRENCY_MAX];
+    struct pick pick[SG_SBX_WH_CONCURRENCY_MAX];
+    size_t n_busy = 0, n_free = 0, n_pick, k = 0;
 
+    for (size_t i = 0; i < n_slots; i++) {
+        if (!slots[i].serial)
+            n_free++;
+        else if (slots[i].url)
+            addr_of(busy, &n_busy, SG_ARRAY_SIZE(busy), slots[i].url)
+                ->busy++;
+    }
     pthread_mutex_lock(&s->wh_lock);
-    for (size_t k = 0; k < n_slots; k++) {
-        size_t i;
+    if (n_free == 0 || s->n_whq_live == 0) {
+        pthread_mutex_unlock(&s->wh_lock);
+        return;
+    }
+    if (s->n_whq > 2 * s->n_whq_live + 64)
+        compact(s);
+    n_pick = pick_due(s, now, per_addr, busy, &n_busy, SG_ARRAY_SIZE(busy),
+                      pick, n_free);
+    for (size_t c = 0; c < n_pick; c++) {
+        size_t i = pick[c].i;
 
-        if (slots[k].serial)
-            continue;
-        i = next_due(s, now, slots, n_slots, per_addr);
-        if (i == s->n_whq)
+        while (k < n_slots && slots[k].serial)
+            k++;
+        if (k == n_slots)
             break;
         s->whq[i].inflight = true;
         if (slot_begin(s, &slots[k], &s->whq[i]) ||
@@ -339,11 +452,12 @@ static void fill(struct sg_sbx *s, CURLM *m, struct wh_slot *slots,
     pthread_mutex_unlock(&s->wh_lock);
 }
 
-/* Collect finished transfers and free their slots. */
-static void reap(struct sg_sbx *s, CURLM *m)
+/* Collect finished transfers and free their slots; returns how many. */
+static size_t reap(struct sg_sbx *s, CURLM *m)
 {
     CURLMsg *msg;
     int left = 0;
+    size_t n = 0;
 
     while ((msg = curl_multi_info_read(m, &left))) {
         struct wh_slot *sl = NULL;
@@ -358,6 +472,7 @@ static void reap(struct sg_sbx *s, CURLM *m)
         else
             status = -(long)msg->data.result;
         curl_multi_remove_handle(m, msg->easy_handle);
+        n++;
         if (sl) {
             uint64_t serial = sl->serial;
 
@@ -365,6 +480,7 @@ static void reap(struct sg_sbx *s, CURLM *m)
             finish(s, serial, status);
         }
     }
+    return n;
 }
 
 /*
@@ -394,7 +510,15 @@ static void *wh_main(void *arg)
 
         fill(s, m, slots, n);
         curl_multi_perform(m, &running);
-        reap(s, m);
+        /*
+         * A transfer that just ended freed its slot: fill it at once
+         * rather than after the poll's timeout, which would cap each
+         * receiver at one delivery per 20 ms when it takes one at a
+         * time. The poll still wakes on socket activity, on a new item
+         * (curl_multi_wakeup) and every 20 ms for items falling due.
+         */
+        if (reap(s, m) > 0)
+            continue;
         curl_multi_poll(m, NULL, 0, 20, NULL);
     }
     for (size_t k = 0; slots && k < n; k++) {
@@ -447,7 +571,7 @@ void sg_sbx__wh_clear(struct sg_sbx *s)
     }
     sg_free(s->whq);
     s->whq = NULL;
-    s->n_whq = 0;
+    s->n_whq = s->cap_whq = s->n_whq_live = 0;
     pthread_mutex_unlock(&s->wh_lock);
 }
 
@@ -458,7 +582,7 @@ json_t *sg_sbx__wh_log(struct sg_sbx *s)
     pthread_mutex_lock(&s->wh_lock);
     out = json_pack("{s:o,s:i}", "deliveries", json_deep_copy(s->wh_log),
                     "queued",
-                    (int)s->n_whq);
+                    (int)s->n_whq_live);
     pthread_mutex_unlock(&s->wh_lock);
     return out;
 }
@@ -472,6 +596,8 @@ json_t *sg_sbx__wh_queue_json(struct sg_sbx *s)
     for (size_t i = 0; out && i < s->n_whq; i++) {
         const struct sg_sbx_wh_item *it = &s->whq[i];
 
+        if (it->url == NULL)
+            continue;
         json_array_append_new(
             out, json_pack("{s:I,s:s,s:s#,s:s,s:i,s:i}", "at_ms",
                            (json_int_t)it->at_ms, "url", it->url, "body",

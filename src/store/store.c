@@ -239,6 +239,18 @@ static unsigned hist_bucket(size_t n)
 }
 
 /*
+ * The code a whole batch fails with when one write left the transaction
+ * in doubt: the write's own error when it is about resources (memory,
+ * disk, locks), which a retry may cure; SG_EIO otherwise, since another
+ * write's bad input must not be reported to its neighbours.
+ */
+static int resource_error(int rc)
+{
+    return rc == SG_ENOMEM || rc == SG_EFULL || rc == SG_EBUSY ? rc
+                                                                : SG_EIO;
+}
+
+/*
  * Run one batch in one transaction, each write in its own savepoint, then
  * report. If BEGIN or COMMIT fails, every write of the batch gets that
  * error (and it is marked retryable: nothing was written).
@@ -257,15 +269,32 @@ static void run_batch(struct sg_store *s, size_t n)
 
         sg_err_init(e);
         rc = o->savepoint(s->wbe, e);
-        if (!rc) {
+        if (rc) {
+            /*
+             * SQLite may answer an out-of-memory or I/O error here by
+             * rolling the whole transaction back; a later SAVEPOINT
+             * would then open a transaction of its own and RELEASE
+             * would commit the next write alone, while the batch still
+             * reports failure. Fail the batch now (found by the D5
+             * allocation-failure sweep).
+             */
+            crc = sg_err_set(&cerr, resource_error(rc), "savepoint: %s",
+                             e->msg[0] ? e->msg : sg_err_name(rc));
+        } else {
             rc = s->batch[i].fn(&s->tx, s->batch[i].arg, e);
             if (rc > 0)
                 rc = SG_EIO;
             if (!rc)
                 rc = o->savepoint_release(s->wbe, e);
             if (rc && o->savepoint_rollback(s->wbe) != 0) {
-                /* The transaction is in an unknown state: fail it all. */
-                crc = sg_err_set(&cerr, SG_EIO, "savepoint rollback failed");
+                /*
+                 * The transaction is in an unknown state (SQLite may
+                 * have rolled it back after the write's own error):
+                 * fail it all, with that error when it says why.
+                 */
+                crc = sg_err_set(&cerr, resource_error(rc),
+                                 "savepoint rollback failed after: %s",
+                                 e->msg[0] ? e->msg : sg_err_name(rc));
             }
         }
         if (rc && !e->code)
@@ -314,6 +343,7 @@ static void *writer_main(void *arg)
     struct sg_store *s = arg;
     size_t n, i, cap = s->cfg.queue_max;
 
+    sg_thread_set_name("sg-store-writer");
     for (;;) {
         pthread_mutex_lock(&s->qlock);
         while (s->ring_count == 0 && !s->stopping)
@@ -390,6 +420,62 @@ static void sync_done(void *arg, int rc, const struct sg_err *err)
     w->done = true;
     pthread_cond_signal(&w->c);
     pthread_mutex_unlock(&w->m);
+}
+
+int sg_store_write_begin(struct sg_store *s, sg_store_write_fn fn,
+                         void *arg, struct sg_store_pending **out,
+                         struct sg_err *err)
+{
+    struct sync_wait *w;
+    int rc;
+
+    *out = NULL;
+    if (!s || !fn)
+        return sg_err_set(err, SG_EINVAL, "no store or write");
+    w = sg_calloc(1, sizeof(*w));
+    if (!w)
+        return sg_err_set(err, SG_ENOMEM, "out of memory");
+    sg_err_init(&w->err);
+    w->fn = fn;
+    w->arg = arg;
+    if (pthread_mutex_init(&w->m, NULL) != 0) {
+        sg_free(w);
+        return sg_err_set(err, SG_EIO, "mutex init failed");
+    }
+    if (pthread_cond_init(&w->c, NULL) != 0) {
+        pthread_mutex_destroy(&w->m);
+        sg_free(w);
+        return sg_err_set(err, SG_EIO, "condvar init failed");
+    }
+    rc = sg_store_submit(s, sync_fn, sync_done, w);
+    if (rc) {
+        pthread_cond_destroy(&w->c);
+        pthread_mutex_destroy(&w->m);
+        sg_free(w);
+        return sg_err_set(err, rc, "write queue full or store stopping");
+    }
+    *out = (struct sg_store_pending *)w;
+    return 0;
+}
+
+int sg_store_write_end(struct sg_store_pending *p, struct sg_err *err)
+{
+    struct sync_wait *w = (struct sync_wait *)p;
+    int rc;
+
+    if (!w)
+        return sg_err_set(err, SG_EINVAL, "no pending write");
+    pthread_mutex_lock(&w->m);
+    while (!w->done)
+        pthread_cond_wait(&w->c, &w->m);
+    pthread_mutex_unlock(&w->m);
+    rc = w->rc;
+    if (rc && err)
+        *err = w->err;
+    pthread_cond_destroy(&w->c);
+    pthread_mutex_destroy(&w->m);
+    sg_free(w);
+    return rc;
 }
 
 int sg_store_write(struct sg_store *s, sg_store_write_fn fn, void *arg,

@@ -268,6 +268,18 @@ int sg_store_submit(struct sg_store *s, sg_store_write_fn fn,
  */
 int sg_store_write(struct sg_store *s, sg_store_write_fn fn, void *arg,
                    struct sg_err *err);
+/*
+ * sg_store_write in two halves, so the caller can work while its write
+ * commits: begin queues fn (SG_EBUSY, SG_ENOMEM at once, nothing queued);
+ * end waits for the commit, returns the write's rc and frees *p. Every
+ * begun write must be ended; arg must live until then. Same rules as
+ * sg_store_write about where it may be called.
+ */
+struct sg_store_pending;
+int sg_store_write_begin(struct sg_store *s, sg_store_write_fn fn,
+                         void *arg, struct sg_store_pending **out,
+                         struct sg_err *err);
+int sg_store_write_end(struct sg_store_pending *p, struct sg_err *err);
 
 /*
  * Writer-side helpers, valid only inside a sg_store_write_fn; "now" is the
@@ -410,16 +422,15 @@ struct sqlite3 *sg_sqlite_db(void *be);
 /* Map a SQLite result code to SG_E* and fill err with the db's message. */
 int sg_sqlite_error(void *be, int sqlite_rc, const char *what,
                     struct sg_err *err);
-struct sqlite3_stmt;
 /*
- * A statement prepared once per connection and kept until it closes,
- * keyed by the address of sql, which must be a string literal (static
- * storage, one address per text). The caller resets it after use
- * (sqlite3_reset + sqlite3_clear_bindings) and never finalizes it, and
- * must not run it again while its rows are being read. SG_ELIMIT when
- * the cache is full (callers fall back to preparing per call).
+ * A prepared statement for sql from the connection's cache (prepared on
+ * first use, kept until the connection closes), or a fresh one when the
+ * cached statement is in use (re-entry) or the cache is full. Returns a
+ * SQLite result code; hand the statement back with sg_sqlite_release.
  */
-int sg_sqlite_stmt_cached(void *be, const char *sql,
-                          struct sqlite3_stmt **out, struct sg_err *err);
+struct sqlite3_stmt;
+int sg_sqlite_acquire(void *be, const char *sql, struct sqlite3_stmt **out);
+/* Reset a cached statement (clearing its bindings) or finalize another. */
+void sg_sqlite_release(void *be, struct sqlite3_stmt *st);
 
 #endif

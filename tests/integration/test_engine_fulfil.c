@@ -470,6 +470,69 @@ static void export_ship_complete(void **state)
     assert_inventory_clean();
 }
 
+/* Calls the sandbox answered on the mark-as-shipped endpoint. */
+static long mark_shipped_calls(void)
+{
+    json_t *j = ctl("GET", "/sandbox/v1/calls", NULL, NULL);
+    json_t *per = json_object_get(
+        json_object_get(j, "counts"),
+        "POST /fulfillment/202309/orders/{order_id}/packages");
+    const char *k;
+    json_t *v;
+    long n = 0;
+
+    json_object_foreach(per, k, v)
+        n += (long)json_integer_value(v);
+    json_decref(j);
+    return n;
+}
+
+static void fault_once(const char *kind)
+{
+    char body[300];
+
+    snprintf(body, sizeof(body),
+             "{\"faults\":[{\"path\":\"/fulfillment/202309/orders/"
+             "{order_id}/packages\",\"kind\":\"%s\",\"count\":1}]}",
+             kind);
+    json_decref(ctl("POST", "/sandbox/v1/faults", body, NULL));
+}
+
+/*
+ * Mark-as-shipped has no idempotency key. Its answer lost after the
+ * channel applied it: the retry reads the order back, finds the lines
+ * shipped with the tracking number, and records the shipment shipped
+ * without calling again. A 500 (nothing applied): shipped on the retry.
+ */
+static void ship_retry_reads_back(void **state)
+{
+    char sku[32], c1[32], c2[32];
+    int64_t s1, s2;
+    long before;
+
+    SG_UNUSED(state);
+    product("MUG-T", 10, 10, sku);
+    assert_int_equal(order(c1, sku, 1, NULL, 0), 201);
+    assert_int_equal(order(c2, sku, 1, NULL, 0), 201);
+    json_decref(wait_export("order.ready_to_ship", c1));
+    json_decref(wait_export("order.ready_to_ship", c2));
+
+    before = mark_shipped_calls();
+    fault_once("drop_after_commit");
+    ship(surge_order(c1), NULL, "TRK-R-LOST", &s1);
+    wait_sbx_status(c1, "AWAITING_COLLECTION");
+    assert_int_equal(mark_shipped_calls() - before, 1);
+
+    before = mark_shipped_calls();
+    fault_once("500");
+    ship(surge_order(c2), NULL, "TRK-R-500", &s2);
+    wait_sbx_status(c2, "AWAITING_COLLECTION");
+    assert_int_equal(mark_shipped_calls() - before, 2);
+    json_decref(ctl("DELETE", "/sandbox/v1/faults", NULL, NULL));
+    wait_converged();
+    assert_inventory_clean();
+}
+
 /* Buyer cancellations approved by policy give their stock back. */
 static void cancellations_by_policy(void **state)
 {
@@ -699,6 +762,8 @@ int main(void)
         cmocka_unit_test(cancellations_by_policy),
         cmocka_unit_test(return_restocks_once),
         cmocka_unit_test(viral_buffer_widens_and_narrows),
+        /* Last: its delivered orders would be drawn for the returns. */
+        cmocka_unit_test(ship_retry_reads_back),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);

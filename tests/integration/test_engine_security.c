@@ -16,6 +16,7 @@
  */
 #include "testlib.h"
 #include "core/alloc.h"
+#include "core/buf.h"
 #include "core/crypto.h"
 
 #include <arpa/inet.h>
@@ -36,6 +37,8 @@
 #define WH_SECRET "whsec_CANARY_9f1c2e7a4b6d"
 #define NOTIFY_SECRET "nsec_CANARY_3d8e6b0c1527"
 #define WRONG_KEY "sk_CANARY_wrong_5e2a91c7d3f0b8"
+#define TTS_SECRET "tts_CANARY_7a0e55c2d19b43"
+#define SKU_A "TENANT-A-SKU-1"
 
 #define BODY_MAX 4096
 #define HEADERS_MAX 16
@@ -58,6 +61,8 @@ struct world {
     unsigned port;
     int64_t job_a;   /* tenant A's notify job */
     int64_t inbox_a; /* tenant A's webhook event */
+    int64_t product_a; /* tenant A's product ... */
+    int64_t variant_a; /* ... and its variant, SKU_A */
     int recv_fd;
     unsigned recv_port;
     pthread_t recv_tid;
@@ -313,14 +318,21 @@ static int setup(void **state)
              "[webhook_generic]\nsecret = %s\ntenant = acme\n\n"
              "[notify]\nurl = http://127.0.0.1:%u/hook\nsecret_file = %s\n\n"
              "[jobs]\nbackoff_base_ms = 50\n\n"
+             /* The TikTok Shop connector on (its routes join the matrix),
+              * pointed at a port nothing listens on. */
+             "[tiktok_shop]\napp_key = tts-app\napp_secret = " TTS_SECRET "\n"
+             "service_id = svc\napi_base_url = http://127.0.0.1:9\n"
+             "auth_base_url = http://127.0.0.1:9\n\n"
+             "[secrets]\nkey_file = %s/surge.key\n\n"
              "[security]\nallow_private_urls = true\n",
              BODY_MAX, HEADERS_MAX, TIMEOUT_MS, DEPTH_MAX, W.db, WH_SECRET,
-             W.recv_port, secret_path);
+             W.recv_port, secret_path, W.dir);
     sg_free(secret_path);
     if (sgt_write_file(W.conf, conf))
         return -1;
     chmod(W.conf, 0600);
-    if (surge_run(W.conf, "migrate", NULL, NULL, NULL, NULL, NULL, NULL) ||
+    /* init keeps this config and creates the store and the key file. */
+    if (surge_run(W.conf, "init", NULL, NULL, NULL, NULL, NULL, NULL) ||
         surge_run(W.conf, "tenant", "create", "acme", NULL, NULL, NULL,
                   NULL) ||
         surge_run(W.conf, "tenant", "create", "beta", NULL, NULL, NULL, NULL))
@@ -367,7 +379,22 @@ static int setup(void **state)
     sgt_http(&r, "POST", url, hdrs, body, strlen(body));
     W.inbox_a = r.status == 200 ? json_id(r.body) : -1;
     sgt_resp_free(&r);
-    return W.job_a > 0 && W.inbox_a > 0 && W.port ? 0 : -1;
+    call(&r, "POST", "/api/v1/products", auth,
+         "{\"handle\":\"tenant-a-pan\",\"title\":\"tenant-a-marker pan\","
+         "\"variants\":[{\"sku\":\"" SKU_A "\",\"price\":\"9.00\","
+         "\"inventory_quantity\":7}]}");
+    W.product_a = r.status == 201 ? json_id(r.body) : -1;
+    {
+        static const char vtag[] = "\"variants\":[{\"id\":";
+
+        p = r.body ? strstr(r.body, vtag) : NULL;
+        W.variant_a = p ? strtoll(p + sizeof(vtag) - 1, NULL, 10) : -1;
+    }
+    sgt_resp_free(&r);
+    return W.job_a > 0 && W.inbox_a > 0 && W.product_a > 0 &&
+                   W.variant_a > 0 && W.port
+               ? 0
+               : -1;
 }
 
 static int teardown(void **state)
@@ -386,36 +413,173 @@ static int teardown(void **state)
 
 /* ---- S4: the auth matrix ---- */
 
+/* What a route's {id} names; tenant A owns one of each of the first kinds. */
+enum obj {
+    O_NONE,
+    O_JOB,
+    O_INBOX,
+    O_PRODUCT,
+    O_VARIANT,
+    O_SKU,
+    O_MISSING, /* orders, returns, ...: A has none here; any id is foreign */
+};
+
 struct route {
     const char *method;
-    const char *path; /* %J = A's job id, %I = A's inbox id */
+    const char *pattern; /* as registered, e.g. "/api/v1/products/{id}" */
+    enum obj obj;        /* what {id} / {sku} stands for; O_NONE: a list */
     bool write;
-    bool item; /* names one object: another tenant gets 404 */
     const char *body;
 };
 
+#define PRODUCT_BODY                                                           \
+    "{\"handle\":\"b-pan\",\"title\":\"B Pan\",\"variants\":[{\"sku\":"     \
+    "\"B-PAN-1\",\"price\":\"3.00\"}]}"
+
+/*
+ * Every admin route. test_auth_matrix fails when the server registers an
+ * /api/v1 route that is not here, so a new route cannot skip the matrix.
+ */
 static const struct route routes[] = {
-    {"GET", "/api/v1/whoami", false, false, NULL},
-    {"GET", "/api/v1/jobs", false, false, NULL},
-    {"GET", "/api/v1/jobs/%J", false, true, NULL},
-    {"POST", "/api/v1/jobs/%J/retry", true, true, NULL},
-    {"POST", "/api/v1/notify", true, false, "{\"event\":\"probe\"}"},
-    {"GET", "/api/v1/audit", false, false, NULL},
-    {"GET", "/api/v1/inbox/%I", false, true, NULL},
+    {"GET", "/api/v1/whoami", O_NONE, false, NULL},
+    {"GET", "/api/v1/jobs", O_NONE, false, NULL},
+    {"GET", "/api/v1/jobs/{id}", O_JOB, false, NULL},
+    {"POST", "/api/v1/jobs/{id}/retry", O_JOB, true, NULL},
+    {"POST", "/api/v1/notify", O_NONE, true, "{\"event\":\"probe\"}"},
+    {"GET", "/api/v1/audit", O_NONE, false, NULL},
+    {"GET", "/api/v1/inbox/{id}", O_INBOX, false, NULL},
+    {"GET", "/api/v1/products", O_NONE, false, NULL},
+    {"POST", "/api/v1/products", O_NONE, true, PRODUCT_BODY},
+    {"GET", "/api/v1/products/{id}", O_PRODUCT, false, NULL},
+    {"PUT", "/api/v1/products/{id}", O_PRODUCT, true, PRODUCT_BODY},
+    {"DELETE", "/api/v1/products/{id}", O_PRODUCT, true, NULL},
+    {"POST", "/api/v1/products/{id}/variants", O_PRODUCT, true,
+     "{\"sku\":\"B-PAN-2\",\"price\":\"4.00\"}"},
+    {"PUT", "/api/v1/products/{id}/listings/{channel}", O_PRODUCT, true,
+     "{\"status\":\"pending\"}"},
+    {"GET", "/api/v1/products/{id}/validation", O_PRODUCT, false, NULL},
+    {"GET", "/api/v1/variants/{id}", O_VARIANT, false, NULL},
+    {"PATCH", "/api/v1/variants/{id}", O_VARIANT, true,
+     "{\"price\":\"0.01\"}"},
+    {"DELETE", "/api/v1/variants/{id}", O_VARIANT, true, NULL},
+    {"GET", "/api/v1/inventory/{sku}", O_SKU, false, NULL},
+    {"PUT", "/api/v1/inventory/{sku}", O_SKU, true,
+     "{\"on_hand\":0,\"reason\":\"probe\"}"},
+    {"PUT", "/api/v1/inventory", O_NONE, true,
+     "{\"items\":[{\"sku\":\"" SKU_A "\",\"on_hand\":0,"
+     "\"reason\":\"probe\"}]}"},
+    {"PUT", "/api/v1/prices", O_NONE, true,
+     "{\"items\":[{\"sku\":\"" SKU_A "\",\"price\":\"0.01\"}]}"},
+    {"GET", "/api/v1/validation", O_NONE, false, NULL},
+    {"GET", "/api/v1/orders", O_NONE, false, NULL},
+    {"GET", "/api/v1/orders/{id}", O_MISSING, false, NULL},
+    {"POST", "/api/v1/orders/{id}/cancel", O_MISSING, true,
+     "{\"reason\":\"probe\"}"},
+    {"GET", "/api/v1/shipments", O_NONE, false, NULL},
+    {"POST", "/api/v1/shipments", O_NONE, true,
+     "{\"order_id\":\"999999999\",\"tracking_number\":\"T1\"}"},
+    {"GET", "/api/v1/returns", O_NONE, false, NULL},
+    {"POST", "/api/v1/returns/{id}/approve", O_MISSING, true, "{}"},
+    {"POST", "/api/v1/returns/{id}/reject", O_MISSING, true, "{}"},
+    {"GET", "/api/v1/cancellations", O_NONE, false, NULL},
+    {"POST", "/api/v1/cancellations/{id}/approve", O_MISSING, true, "{}"},
+    {"POST", "/api/v1/cancellations/{id}/reject", O_MISSING, true, "{}"},
+    {"GET", "/api/v1/viral", O_NONE, false, NULL},
+    {"POST", "/api/v1/events", O_NONE, true,
+     "{\"event_source\":\"web\",\"event\":\"ViewContent\","
+     "\"event_id\":\"probe-1\"}"},
+    {"GET", "/api/v1/connections", O_NONE, false, NULL},
+    {"POST", "/api/v1/connections/{id}/refresh", O_MISSING, true, NULL},
+    {"POST", "/api/v1/connections/{id}/sync", O_MISSING, true, NULL},
 };
 
+static int64_t obj_id(enum obj o)
+{
+    switch (o) {
+    case O_JOB:
+        return W.job_a;
+    case O_INBOX:
+        return W.inbox_a;
+    case O_PRODUCT:
+        return W.product_a;
+    case O_VARIANT:
+        return W.variant_a;
+    default:
+        return 999999999;
+    }
+}
+
+/* The concrete path: {id} -> A's object, {sku} -> A's SKU. */
 static void route_path(const struct route *rt, char *out, size_t size)
 {
-    const char *j = strstr(rt->path, "%J");
-    const char *i = strstr(rt->path, "%I");
-    const char *at = j ? j : i;
+    struct sg_buf b;
+    const char *p = rt->pattern;
 
-    if (!at) {
-        snprintf(out, size, "%s", rt->path);
-        return;
+    sg_buf_init(&b, size);
+    while (*p) {
+        const char *open = strchr(p, '{'), *close;
+
+        if (!open) {
+            sg_buf_appends(&b, p);
+            break;
+        }
+        close = strchr(open, '}');
+        assert_non_null(close);
+        sg_buf_append(&b, p, (size_t)(open - p));
+        if (strncmp(open, "{sku}", 5) == 0)
+            sg_buf_appends(&b, SKU_A);
+        else if (strncmp(open, "{channel}", 9) == 0)
+            sg_buf_appends(&b, "tiktok_shop");
+        else
+            sg_buf_printf(&b, "%" PRId64, obj_id(rt->obj));
+        p = close + 1;
     }
-    snprintf(out, size, "%.*s%" PRId64 "%s", (int)(at - rt->path), rt->path,
-             j ? W.job_a : W.inbox_a, at + 2);
+    assert_non_null(b.data);
+    snprintf(out, size, "%s", b.data);
+    sg_buf_release(&b);
+}
+
+static const struct route *route_find(const char *method, const char *pattern)
+{
+    for (size_t i = 0; i < SG_ARRAY_SIZE(routes); i++) {
+        if (strcmp(routes[i].method, method) == 0 &&
+            strcmp(routes[i].pattern, pattern) == 0)
+            return &routes[i];
+    }
+    return NULL;
+}
+
+/*
+ * Every /api/v1 route the server lists in sg_http_route_info is in the
+ * matrix; returns how many it listed.
+ */
+static size_t assert_matrix_complete(void)
+{
+    static const char tag[] = "sg_http_route_info{";
+    struct sgt_resp r;
+    const char *p;
+    size_t listed = 0;
+
+    call(&r, "GET", "/metrics", NULL, NULL);
+    assert_int_equal(r.status, 200);
+    for (p = strstr(r.body, tag); p; p = strstr(p + 1, tag)) {
+        char route[256], method[16];
+        const char *rs = strstr(p, "route=\""), *ms = strstr(p, "method=\"");
+        const char *eol = strchr(p, '\n');
+
+        assert_true(rs && ms && eol && rs < eol && ms < eol);
+        if (sscanf(rs, "route=\"%255[^\"]\"", route) != 1 ||
+            sscanf(ms, "method=\"%15[^\"]\"", method) != 1)
+            fail_msg("unreadable route_info line");
+        if (strncmp(route, "/api/", 5) != 0)
+            continue;
+        listed++;
+        if (!route_find(method, route))
+            fail_msg("%s %s is served but not in the auth matrix", method,
+                     route);
+    }
+    sgt_resp_free(&r);
+    return listed;
 }
 
 /* No answer to a foreign or failed caller mentions tenant A's objects. */
@@ -424,6 +588,7 @@ static void assert_no_a_data(const struct sgt_resp *r)
     assert_null(strstr(r->body, "tenant-a-marker"));
     assert_null(strstr(r->body, "tenant-a-webhook"));
     assert_null(strstr(r->body, "evt-tenant-a-1"));
+    assert_null(strstr(r->body, SKU_A));
     assert_null(strstr(r->body, "\"tenant\":\"acme\""));
 }
 
@@ -439,8 +604,12 @@ static void test_auth_matrix(void **state)
     char path[256], auth_ro[200], auth_b[200], auth_a[200];
     struct sgt_resp r;
     int cases = 0;
+    size_t listed;
 
     SG_UNUSED(state);
+    listed = assert_matrix_complete();
+    print_message("auth matrix: %zu routes served, %zu in the matrix\n",
+                  listed, SG_ARRAY_SIZE(routes));
     bearer(auth_ro, sizeof(auth_ro), W.key_a_ro);
     bearer(auth_b, sizeof(auth_b), W.key_b);
     bearer(auth_a, sizeof(auth_a), W.key_a);
@@ -462,15 +631,20 @@ static void test_auth_matrix(void **state)
         /* A read-only key may read, never write. */
         call(&r, rt->method, path, auth_ro, rt->body);
         if (rt->write) {
-            assert_int_equal(r.status, 403);
+            if (r.status != 403)
+                fail_msg("%s %s with a read-only key: %ld, want 403",
+                         rt->method, path, r.status);
             assert_non_null(strstr(r.body, "\"code\":\"forbidden\""));
-        } else {
-            assert_int_equal(r.status, 200);
+        } else if (rt->obj == O_MISSING) {
+            assert_int_equal(r.status, 404);
+        } else if (r.status != 200) {
+            fail_msg("%s %s with a read-only key: %ld, want 200", rt->method,
+                     path, r.status);
         }
         sgt_resp_free(&r);
         cases++;
         /* Tenant B on A's objects: exactly like a missing object. */
-        if (rt->item) {
+        if (rt->obj != O_NONE) {
             call(&r, rt->method, path, auth_b, rt->body);
             if (r.status != 404)
                 fail_msg("%s %s with tenant B's key: %ld, want 404",
@@ -481,22 +655,56 @@ static void test_auth_matrix(void **state)
             cases++;
         } else if (!rt->write) {
             call(&r, rt->method, path, auth_b, NULL);
-            assert_int_equal(r.status, 200);
+            if (r.status != 200)
+                fail_msg("%s %s with tenant B's key: %ld, want 200",
+                         rt->method, path, r.status);
             assert_no_a_data(&r);
             sgt_resp_free(&r);
             cases++;
         }
     }
-    /* Positive control: A's own key reaches A's objects. */
-    route_path(&routes[2], path, sizeof(path));
+    /* The bulk writes name SKUs in the body: B naming A's SKU is refused
+     * as a SKU B does not have, and changes nothing (the controls below
+     * still see A's price and stock). */
+    for (size_t i = 0; i < SG_ARRAY_SIZE(routes); i++) {
+        const struct route *rt = &routes[i];
+
+        if (rt->obj != O_NONE || !rt->write || !rt->body ||
+            !strstr(rt->body, SKU_A))
+            continue;
+        call(&r, rt->method, rt->pattern, auth_b, rt->body);
+        if (r.status != 404)
+            fail_msg("%s %s naming A's SKU with tenant B's key: %ld, "
+                     "want 404", rt->method, rt->pattern, r.status);
+        assert_non_null(strstr(r.body, "\"code\":\"not_found\""));
+        assert_null(strstr(r.body, "tenant-a-marker"));
+        assert_null(strstr(r.body, "9.00"));
+        sgt_resp_free(&r);
+        cases++;
+    }
+    /* Positive controls: A's own key reaches A's objects, unchanged by
+     * everything B and the read-only key tried. */
+    snprintf(path, sizeof(path), "/api/v1/jobs/%" PRId64, W.job_a);
     call(&r, "GET", path, auth_a, NULL);
     assert_int_equal(r.status, 200);
     assert_non_null(strstr(r.body, "tenant-a-marker"));
     sgt_resp_free(&r);
-    route_path(&routes[6], path, sizeof(path));
+    snprintf(path, sizeof(path), "/api/v1/inbox/%" PRId64, W.inbox_a);
     call(&r, "GET", path, auth_a, NULL);
     assert_int_equal(r.status, 200);
     assert_non_null(strstr(r.body, "evt-tenant-a-1"));
+    sgt_resp_free(&r);
+    snprintf(path, sizeof(path), "/api/v1/products/%" PRId64, W.product_a);
+    call(&r, "GET", path, auth_a, NULL);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "tenant-a-marker pan"));
+    assert_non_null(strstr(r.body, "\"price\":\"9.00\""));
+    assert_non_null(strstr(r.body, "\"on_hand\":7"));
+    assert_null(strstr(r.body, "B-PAN"));
+    sgt_resp_free(&r);
+    call(&r, "GET", "/api/v1/inventory/" SKU_A, auth_a, NULL);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "\"on_hand\":7"));
     sgt_resp_free(&r);
     /* B's failed retry left A's job alone: no audit row of B's on it. */
     call(&r, "GET", "/api/v1/audit", auth_a, NULL);
@@ -509,7 +717,7 @@ static void test_auth_matrix(void **state)
     assert_no_a_data(&r);
     sgt_resp_free(&r);
     print_message("auth matrix: %d cases\n", cases);
-    assert_true(cases >= 45);
+    assert_true(cases >= 250);
 }
 
 /* ---- S6: resource limits ---- */
@@ -738,8 +946,8 @@ static void test_rss_bounded(void **state)
 
 static void test_canaries(void **state)
 {
-    const char *canaries[] = {WH_SECRET, NOTIFY_SECRET, WRONG_KEY, W.key_a,
-                              W.key_a_ro, W.key_b};
+    const char *canaries[] = {WH_SECRET,  NOTIFY_SECRET, WRONG_KEY, W.key_a,
+                              W.key_a_ro, W.key_b,       TTS_SECRET};
     char *wal = NULL, *shm = NULL;
     struct sgt_resp r;
     char auth[200];

@@ -468,7 +468,8 @@ static void test_metrics(void **state)
     api(&r, "GET", "/metrics", NULL, NULL);
     assert_non_null(strstr(r.body, "sg_store_commit_batch_size_bucket"));
     assert_non_null(strstr(r.body, "sg_jobs{state=\"queued\"}"));
-    assert_non_null(strstr(r.body, "route=\"/webhooks/generic\""));
+    assert_non_null(strstr(r.body, "route=\"/webhooks/generic\","
+                                   "status=\"200\",method=\"POST\""));
     sgt_resp_free(&r);
 }
 

@@ -503,6 +503,19 @@ static void token_refresh_rotates(void **state)
     copy_str(S.token, sizeof(S.token), d, "access_token");
     copy_str(S.refresh, sizeof(S.refresh), d, "refresh_token");
     assert_string_not_equal(old, S.refresh);
+    /* A token with every scope lists them, as the real response does. */
+    {
+        json_t *sc = json_object_get(d, "granted_scopes"), *v;
+        size_t i;
+        bool orders = false;
+
+        assert_true(json_array_size(sc) >= 3);
+        json_array_foreach(sc, i, v) {
+            if (strcmp(json_string_value(v), "seller.order.info") == 0)
+                orders = true;
+        }
+        assert_true(orders);
+    }
     json_decref(j);
     j = refresh_with(old, &st);
     assert_int_equal(code_of(j), 36009004);

@@ -813,6 +813,83 @@ static void test_traffic_never_oversells(void **state)
     assert_int_equal(sold + left, 10);
 }
 
+/* Units of sku on orders (cancelled lines left out). */
+static int64_t sold_of(const char *sku)
+{
+    json_t *orders = ctl("GET", "/sandbox/v1/state/orders", NULL, NULL);
+    json_t *o, *l;
+    int64_t sold = 0;
+    size_t i, j;
+
+    json_array_foreach(state_items(orders, "orders"), i, o) {
+        json_array_foreach(json_object_get(o, "line_items"), j, l) {
+            if (strcmp(sg_json_str(l, "sku_id"), sku) == 0 &&
+                strcmp(sg_json_str(l, "display_status"), "CANCELLED") != 0)
+                sold++;
+        }
+    }
+    json_decref(orders);
+    return sold;
+}
+
+/* The flood places orders back to back until max_orders, never selling
+ * more than is listed; once stock runs out, attempts are refused. */
+static void test_traffic_flood(void **state)
+{
+    char pid1[32], sku1[32], pid2[32], sku2[32];
+    json_t *st;
+
+    SG_UNUSED(state);
+    make_product(37, pid1, sku1);
+    make_product(41, pid2, sku2);
+    traffic_run("{\"pattern\":\"flood\",\"duration_s\":20,"
+                "\"max_orders\":300,\"units_max\":2,\"lines_max\":2}");
+    st = ctl("GET", "/sandbox/v1/traffic", NULL, NULL);
+    assert_string_equal(sg_json_str(st, "pattern"), "flood");
+    assert_true(sg_json_int(st, "created", 0) > 0);
+    assert_true(sg_json_int(st, "rejected_out_of_stock", 0) > 0);
+    assert_int_equal(sg_json_int(st, "created", 0) +
+                         sg_json_int(st, "rejected_out_of_stock", 0),
+                     300);
+    json_decref(st);
+    assert_true(stock_of(pid1, sku1) >= 0);
+    assert_true(stock_of(pid2, sku2) >= 0);
+    assert_int_equal(sold_of(sku1) + stock_of(pid1, sku1), 37);
+    assert_int_equal(sold_of(sku2) + stock_of(pid2, sku2), 41);
+}
+
+/*
+ * While webhooks cannot be delivered (the receiver refuses connections;
+ * failed deliveries wait for their retry), the flood stops placing orders
+ * once 4,000 deliveries wait: the queue stays bounded and nothing is
+ * dropped from it. Runs last: the queue stays full.
+ */
+static void test_traffic_flood_waits_for_webhooks(void **state)
+{
+    char pid[32], sku[32];
+    json_t *st, *wh;
+    int64_t created, queued;
+
+    SG_UNUSED(state);
+    json_decref(ctl("PUT", "/sandbox/v1/webhook_address",
+                    "{\"address\":\"http://127.0.0.1:1/refused\"}", NULL));
+    make_product(100000, pid, sku);
+    traffic_run("{\"pattern\":\"flood\",\"duration_s\":3,"
+                "\"max_orders\":50000,\"units_max\":1,\"lines_max\":1}");
+    st = ctl("GET", "/sandbox/v1/traffic", NULL, NULL);
+    created = sg_json_int(st, "created", 0);
+    json_decref(st);
+    wh = ctl("GET", "/sandbox/v1/webhooks", NULL, NULL);
+    queued = sg_json_int(wh, "queued", -1);
+    json_decref(wh);
+    json_decref(ctl("PUT", "/sandbox/v1/webhook_address", "{}", NULL));
+    /* Two webhooks an order (placed, paid); a chunk of 32 may overshoot. */
+    assert_true(created > 0);
+    assert_true(created < 50000);
+    assert_true(queued <= 4000 + 2 * 32 + 16);
+    assert_true(queued >= 2 * created - 16);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -824,6 +901,8 @@ int main(void)
         cmocka_unit_test(test_cancellation_requests),
         cmocka_unit_test(test_return_approve_idempotent),
         cmocka_unit_test(test_traffic_never_oversells),
+        cmocka_unit_test(test_traffic_flood),
+        cmocka_unit_test(test_traffic_flood_waits_for_webhooks),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);

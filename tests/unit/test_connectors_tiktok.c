@@ -69,6 +69,11 @@ static void error_mapping(void **state)
         {200, 99999999, "some business rule", true, SG_EREMOTE, false},
         {503, -1, "no envelope", true, SG_EREMOTE, true},
         {429, -1, "no envelope", false, SG_ELIMIT, true},
+        /* HTTP 429 wins over whatever code the body carries: the call was
+         * turned away, so even a non-idempotent one is repeated. */
+        {429, 106001, "The `sign` query parameter is invalid.", false,
+         SG_ELIMIT, true},
+        {429, 36009003, "Internal error.", false, SG_ELIMIT, true},
         {400, -1, "no envelope", true, SG_EREMOTE, false},
     };
     struct sg_err err;

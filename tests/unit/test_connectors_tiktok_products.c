@@ -245,6 +245,35 @@ static void answers(void **state)
     assert_int_equal(sg_tts_parse_inventory(d, "901", &qty, &ids), 0);
     assert_null(qty);
     json_decref(d);
+
+    /* A quantity that is not a count is unknown (left out), never 0 or a
+     * partial sum: the read-back must not believe the listing is empty. */
+    d = json_loads("{\"skus\":[{\"id\":\"1\",\"seller_sku\":\"A\","
+                   "\"inventory\":[{\"quantity\":3},{\"quantity\":\"2\"}]},"
+                   "{\"id\":\"2\",\"seller_sku\":\"B\",\"inventory\":"
+                   "[{\"quantity\":-1}]},{\"id\":\"3\",\"seller_sku\":\"C\","
+                   "\"inventory\":[{\"quantity\":7}]}]}",
+                   0, NULL);
+    assert_int_equal(sg_tts_parse_product(d, &qty, &price, &ids, &st), 0);
+    assert_null(json_object_get(qty, "A"));
+    assert_null(json_object_get(qty, "B"));
+    assert_int_equal(json_integer_value(json_object_get(qty, "C")), 7);
+    json_decref(qty);
+    json_decref(price);
+    json_decref(ids);
+    json_decref(d);
+    d = json_loads("{\"inventory\":[{\"product_id\":\"900\",\"skus\":[{"
+                   "\"id\":\"1\",\"seller_sku\":\"A\","
+                   "\"total_available_quantity\":[0]},{\"id\":\"2\","
+                   "\"seller_sku\":\"B\",\"total_available_quantity\":2}]}]}",
+                   0, NULL);
+    assert_int_equal(sg_tts_parse_inventory(d, "900", &qty, &ids), 0);
+    assert_null(json_object_get(qty, "A"));
+    assert_int_equal(json_integer_value(json_object_get(qty, "B")), 2);
+    assert_string_equal(sg_json_str(ids, "A"), "1");
+    json_decref(qty);
+    json_decref(ids);
+    json_decref(d);
 }
 
 static void fingerprint(void **state)

@@ -83,6 +83,100 @@ static void test_corpus(void **state)
     assert_true(y >= 20 && n >= 40 && i >= 5);
 }
 
+/*
+ * The parse arena (sg_json_parse_arena) gives every corpus case the same
+ * verdict and, when accepted, an equal tree; freeing it lets the next
+ * parse reuse the blocks.
+ */
+static void test_corpus_arena(void **state)
+{
+    DIR *d = opendir(CORPUS);
+    struct dirent *e;
+    int cases = 0;
+
+    SG_UNUSED(state);
+    assert_non_null(d);
+    while ((e = readdir(d)) != NULL) {
+        char kind = e->d_name[0];
+        char *path, *data;
+        size_t len = 0;
+        json_t *heap = NULL, *ar = NULL;
+        struct sg_err err;
+        int rc_heap, rc_ar;
+
+        if (e->d_name[1] != '_' || (kind != 'y' && kind != 'n' && kind != 'i'))
+            continue;
+        path = sgt_path(CORPUS, e->d_name);
+        data = sgt_read_file(path, &len);
+        assert_non_null(data);
+        sg_err_init(&err);
+        rc_heap = parse(data, len, &heap);
+        rc_ar = sg_json_parse_arena(&ar, data, len, DEPTH, NULL, &err);
+        if (rc_heap != rc_ar)
+            fail_msg("%s: heap %d, arena %d", e->d_name, rc_heap, rc_ar);
+        if (rc_ar == 0)
+            assert_true(json_equal(heap, ar));
+        else
+            assert_null(ar);
+        sg_json_arena_free(ar);
+        json_decref(heap);
+        sg_free(data);
+        sg_free(path);
+        cases++;
+    }
+    closedir(d);
+    assert_true(cases >= 65);
+}
+
+/*
+ * An arena tree: readable like any other; a node added to it later comes
+ * from the heap and is freed with it (ASan/LSan would see a leak or a bad
+ * free); a second parse while one is live takes the heap and is released
+ * by the same call; a large body grows the arena past its first block.
+ */
+static void test_arena_lifecycle(void **state)
+{
+    static const char doc[] = "{\"a\": [1, 2, {\"b\": \"x\"}], \"c\": 1.5}";
+    struct sg_err err;
+    json_t *one = NULL, *two = NULL, *big = NULL;
+    char *s;
+    size_t n = 200000, len = 0;
+
+    SG_UNUSED(state);
+    sg_err_init(&err);
+    assert_int_equal(
+        sg_json_parse_arena(&one, doc, strlen(doc), DEPTH, NULL, &err), 0);
+    assert_string_equal(
+        json_string_value(json_object_get(
+            json_array_get(json_object_get(one, "a"), 2), "b")),
+        "x");
+    json_object_set_new(one, "added", json_string("on the heap"));
+    json_array_append_new(json_object_get(one, "a"), json_integer(3));
+    assert_int_equal(
+        sg_json_parse_arena(&two, doc, strlen(doc), DEPTH, NULL, &err), 0);
+    assert_true(json_equal(json_object_get(one, "c"),
+                           json_object_get(two, "c")));
+    sg_json_arena_free(two);
+    sg_json_arena_free(one);
+    /* An error resets the arena: the next parse works. */
+    assert_int_not_equal(
+        sg_json_parse_arena(&one, "{\"a\":", 5, DEPTH, NULL, &err), 0);
+    assert_null(one);
+    /* Many nodes: more than the first 1 MB block. */
+    s = sg_alloc(n * 8 + 8);
+    assert_non_null(s);
+    s[len++] = '[';
+    for (size_t i = 0; i < n; i++)
+        len += (size_t)snprintf(s + len, 16, "%s\"%zu\"", i ? "," : "",
+                                i % 1000);
+    s[len++] = ']';
+    assert_int_equal(sg_json_parse_arena(&big, s, len, DEPTH, NULL, &err), 0);
+    assert_int_equal(json_array_size(big), n);
+    assert_string_equal(json_string_value(json_array_get(big, n - 1)), "999");
+    sg_json_arena_free(big);
+    sg_free(s);
+}
+
 /* n_structure_100000_opening_arrays and friends: refused, no crash. */
 static void test_deep_nesting(void **state)
 {
@@ -210,6 +304,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_corpus),
+        cmocka_unit_test(test_corpus_arena),
+        cmocka_unit_test(test_arena_lifecycle),
         cmocka_unit_test(test_deep_nesting),
         cmocka_unit_test(test_int64_exact),
         cmocka_unit_test(test_invalid_utf8),

@@ -427,6 +427,129 @@ static void test_header_missing_handle(void **state)
     sg_import_release(&imp);
 }
 
+/*
+ * A CSV is raw bytes: a product whose text is not UTF-8 is rejected,
+ * naming its line and column, and the others go on (a JSON view would
+ * otherwise drop the field without a word).
+ */
+static void test_not_utf8_rejected(void **state)
+{
+    static const char data[] =
+        "Handle,Title,Product Category,Variant SKU,Variant Price\n"
+        "good,Good Mug,Home,GM-1,5.00\n"
+        "bad,Bad Mug,Home \xd5\xd5 Kitchen,BM-1,5.00\n"
+        "badsku,Bad Sku,Home,BS-\xc0\xaf,5.00\n"
+        "next,Next,Home,N-1,5.00\n"
+        "nul,Nul \0 Mug,Home,NM-1,5.00\n";
+    struct sg_import imp;
+    struct sg_err err;
+    const struct sg_import_msg *m;
+
+    SG_UNUSED(state);
+    sg_import_init(&imp, "x.csv");
+    sg_err_init(&err);
+    assert_int_equal(sg_import_parse(&imp, SG_IMPORT_SHOPIFY_CSV, data,
+                                     sizeof(data) - 1, "USD", &err),
+                     0);
+    /* A NUL byte is not text: the file ends there as at any syntax
+     * error, and the product before it (which the unreadable row may
+     * continue) is rejected whole. */
+    assert_int_equal(imp.n_items, 4);
+    assert_false(imp.items[0].rejected);
+    assert_true(imp.items[1].rejected);
+    assert_true(imp.items[2].rejected);
+    assert_true(imp.items[3].rejected);
+    m = find_msg(&imp, 6);
+    assert_non_null(m);
+    assert_non_null(strstr(m->text, "NUL byte"));
+    m = find_msg(&imp, 3);
+    assert_non_null(m);
+    assert_string_equal(m->column, "Product Category");
+    assert_non_null(strstr(m->text, "not valid UTF-8"));
+    m = find_msg(&imp, 4);
+    assert_non_null(m);
+    assert_string_equal(m->column, "Variant SKU");
+    sg_import_release(&imp);
+}
+
+/*
+ * A CSV syntax error ends the file, but the products before it still get
+ * every model check (found by fuzz_import: they were accepted unchecked).
+ */
+static void test_syntax_error_keeps_checks(void **state)
+{
+    static const char data[] =
+        "Handle,Title,Variant SKU,Variant Price\n"
+        "slash,Slash,A/B,5.00\n"
+        "fine,Fine,F-1,5.00\n"
+        "last,Last,L-1,5.00\n" /* may go on in the unreadable row */
+        "cut,\"Cut short,C-1,5.00\n";
+    struct sg_import imp;
+    struct sg_err err;
+    const struct sg_import_msg *m;
+
+    SG_UNUSED(state);
+    sg_import_init(&imp, "x.csv");
+    sg_err_init(&err);
+    assert_int_equal(sg_import_parse(&imp, SG_IMPORT_SHOPIFY_CSV, data,
+                                     sizeof(data) - 1, "USD", &err),
+                     0);
+    assert_int_equal(imp.n_items, 3);
+    assert_true(imp.items[0].rejected); /* the model check ran */
+    assert_false(imp.items[1].rejected);
+    assert_true(imp.items[2].rejected); /* cut short, whole or nothing */
+    m = find_msg(&imp, 2);
+    assert_non_null(m);
+    assert_string_equal(m->column, "Variant SKU");
+    m = find_msg(&imp, 5);
+    assert_non_null(m);
+    assert_non_null(strstr(m->text, "never closed"));
+    sg_import_release(&imp);
+}
+
+/*
+ * Image positions are 1..100000 in both formats (fuzz_import found the CSV
+ * taking any number while jsonl clamped it, so a round trip changed it).
+ */
+static void test_image_position_range(void **state)
+{
+    static const char csv[] =
+        "Handle,Title,Variant SKU,Variant Price,Image Src,Image Position\n"
+        "far,Far,FAR-1,5.00,https://x.example/a.jpg,7000001\n"
+        "near,Near,NEAR-1,5.00,https://x.example/b.jpg,3\n";
+    static const char jsonl[] =
+        "{\"handle\":\"z\",\"title\":\"Z\",\"variants\":[{\"sku\":\"Z1\","
+        "\"price\":\"1.00\"}],\"images\":[{\"src\":\"https://x.example/"
+        "z.jpg\",\"position\":0}]}\n";
+    struct sg_import imp;
+    struct sg_err err;
+    const struct sg_import_msg *m;
+
+    SG_UNUSED(state);
+    sg_import_init(&imp, "x.csv");
+    sg_err_init(&err);
+    assert_int_equal(sg_import_parse(&imp, SG_IMPORT_SHOPIFY_CSV, csv,
+                                     sizeof(csv) - 1, "USD", &err),
+                     0);
+    assert_int_equal(imp.n_items, 2);
+    assert_true(imp.items[0].rejected);
+    assert_false(imp.items[1].rejected);
+    assert_int_equal(imp.items[1].p.images[0].position, 3);
+    m = find_msg(&imp, 2);
+    assert_non_null(m);
+    assert_string_equal(m->column, "Image Position");
+    sg_import_release(&imp);
+
+    sg_import_init(&imp, "x.jsonl");
+    assert_int_equal(sg_import_parse(&imp, SG_IMPORT_JSONL, jsonl,
+                                     sizeof(jsonl) - 1, "USD", &err),
+                     0);
+    assert_int_equal(imp.n_items, 1);
+    assert_true(imp.items[0].rejected);
+    assert_non_null(strstr(imp.msgs[0].column, "images[0].position"));
+    sg_import_release(&imp);
+}
+
 /* Import CSV into acme, export as jsonl, import that into beta: same. */
 static void test_jsonl_round_trip(void **state)
 {
@@ -895,6 +1018,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_dry_run_changes_nothing, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_bad_rows, setup, teardown),
+        cmocka_unit_test(test_not_utf8_rejected),
+        cmocka_unit_test(test_syntax_error_keeps_checks),
+        cmocka_unit_test(test_image_position_range),
         cmocka_unit_test_setup_teardown(test_jsonl_round_trip, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_ledger_invariant, setup,

@@ -81,7 +81,7 @@ static int r_count(void *be, void *arg, struct sg_err *err)
     if (rc)
         return rc;
     q->n = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
-    sqlite3_finalize(st);
+    sg_sql_end(be, st);
     return 0;
 }
 
@@ -444,6 +444,105 @@ static void test_sealed_sent_clears(void **state)
     assert_int_equal(db_count(fx, "SELECT COUNT(*) FROM event_batches"), 1);
 }
 
+/* The writer connection's PRAGMA secure_delete (0, 1 or 2). */
+static int w_secure_delete(struct sg_store_tx *tx, void *arg,
+                           struct sg_err *err)
+{
+    int *out = arg;
+    sqlite3_stmt *st = NULL;
+    int rc = sg_sql_prep(sg_store_tx_backend(tx), "PRAGMA secure_delete",
+                         &st, err);
+
+    if (rc)
+        return rc;
+    *out = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
+    sg_sql_end(sg_store_tx_backend(tx), st);
+    return 0;
+}
+
+/*
+ * Marking a batch sent clears its joined JSON with secure_delete FAST for
+ * that one statement only: the connection's own mode is back afterwards.
+ */
+static void test_result_keeps_secure_delete(void **state)
+{
+    struct fx *fx = *state;
+    struct ins a = {.fx = fx};
+    struct result r = {.fx = fx, .job_id = 1};
+    int before = -1, after = -1;
+
+    fx->cfg.seal_at_intake = true;
+    add_body(&a, "s1", "{\"n\":1}");
+    add_body(&a, "s2", "{\"n\":2}");
+    add_body(&a, "s3", "{\"n\":3}");
+    ingest(fx, &a);
+    assert_int_equal(sg_store_write(fx->s, w_secure_delete, &before, &E), 0);
+    assert_int_equal(sg_store_write(fx->s, w_result_all, &r, &E), 0);
+    assert_int_equal(sg_store_write(fx->s, w_secure_delete, &after, &E), 0);
+    assert_int_equal(before, after);
+    assert_int_not_equal(after, 2);
+    assert_int_equal(db_count(fx, "SELECT COUNT(*) FROM event_batches "
+                                  "WHERE body IS NOT NULL"),
+                     0);
+}
+
+/*
+ * The dedup key with the insert-or-ignore path, for rows sealed at intake
+ * (whole batches): a duplicate while unsent, even when received longer
+ * ago than the window; once sent, a duplicate until it was received more
+ * than the window ago, also after the store is closed and opened again;
+ * then accepted again (the same row, pending once more).
+ */
+static void test_window_and_reopen_sealed(void **state)
+{
+    struct fx *fx = *state;
+    struct ins a = {.fx = fx}, b = {.fx = fx}, c = {.fx = fx},
+               d = {.fx = fx};
+    struct result r = {.fx = fx, .job_id = 1};
+    struct sg_store_cfg sc;
+    char *path = sgt_path(fx->dir, "t.db");
+    int64_t first_id;
+
+    fx->cfg.seal_at_intake = true;
+    add_body(&a, "w1", "{\"n\":1}");
+    add_body(&a, "w2", "{\"n\":2}");
+    add_body(&a, "w3", "{\"n\":3}");
+    ingest(fx, &a);
+    first_id = a.rows[0].id;
+    assert_int_equal(loaded(fx, 1, NULL), 3);
+    /* Unsent: a duplicate, even past the window. */
+    sg_clock_advance(&fx->clock, 120000);
+    add_body(&b, "w1", "{\"n\":1}");
+    ingest(fx, &b);
+    assert_true(b.rows[0].dup);
+    /* Sent, received 120 s ago (window 60 s): no longer a duplicate,
+     * but the restart comes first. */
+    sg_clock_advance(&fx->clock, -90000); /* received 30 s ago */
+    assert_int_equal(sg_store_write(fx->s, w_result_all, &r, &E), 0);
+    sg_store_free(fx->s);
+    sg_store_cfg_defaults(&sc);
+    sc.path = path;
+    assert_int_equal(sg_store_open(&fx->s, &sc, &fx->clock, &E), 0);
+    add_body(&c, "w1", "{\"n\":1}");
+    add_body(&c, "w2", "{\"n\":2}");
+    ingest(fx, &c);
+    assert_true(c.rows[0].dup);
+    assert_true(c.rows[1].dup);
+    /* Received 61 s ago and sent: accepted again, in place. */
+    sg_clock_advance(&fx->clock, 31000);
+    add_body(&d, "w1", "{\"n\":1}");
+    ingest(fx, &d);
+    assert_false(d.rows[0].dup);
+    assert_int_equal(d.rows[0].id, first_id);
+    assert_int_equal(db_count(fx, "SELECT COUNT(*) FROM events WHERE "
+                                  "event_id = 'w1'"),
+                     1);
+    assert_int_equal(db_count(fx, "SELECT state FROM events WHERE "
+                                  "event_id = 'w1'"),
+                     SG_EVENT_PENDING);
+    sg_free(path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -454,6 +553,10 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_result_bulk, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sealed_sent_clears, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_result_keeps_secure_delete,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_window_and_reopen_sealed, setup,
                                         teardown),
     };
 

@@ -16,6 +16,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "store/store.h"
+#include "store/sqlite/sqlutil.h"
 #include "testlib.h"
 
 #define T0 1700000000000LL
@@ -925,6 +926,45 @@ static void test_failing_write_rolls_back_alone(void **state)
     pthread_mutex_destroy(&t.m);
 }
 
+/*
+ * A write begun now and ended later: both writes commit together while
+ * the caller is free, each end gives that write's own result, and the
+ * first write is on disk when the second ends.
+ */
+static void test_write_begin_end(void **state)
+{
+    struct fx *f = *state;
+    struct item it[2];
+    struct sg_store_pending *p[2] = {NULL, NULL};
+    struct gate g;
+    struct sg_tenant row;
+    struct sg_store_stats st;
+    struct sg_err err;
+
+    memset(it, 0, sizeof(it));
+    gate_init(&g);
+    it[0].op = (struct op){.kind = OP_TENANT, .name = "begun"};
+    it[1].op = (struct op){.kind = OP_TENANT_THEN_FAIL, .name = "refused"};
+    gate_hold(f->s, &g);
+    sg_err_init(&err);
+    assert_int_equal(sg_store_write_begin(f->s, item_fn, &it[0], &p[0], &err),
+                     0);
+    assert_int_equal(sg_store_write_begin(f->s, item_fn, &it[1], &p[1], &err),
+                     0);
+    assert_non_null(p[0]);
+    assert_non_null(p[1]);
+    gate_open(&g);
+    assert_int_equal(sg_store_write_end(p[0], &err), 0);
+    assert_int_equal(sg_store_tenant_get(f->s, "begun", &row, &err), 0);
+    assert_int_equal(sg_store_write_end(p[1], &err), SG_EINVAL);
+    sg_err_init(&err);
+    assert_int_equal(sg_store_tenant_get(f->s, "refused", &row, &err),
+                     SG_ENOTFOUND);
+    sg_store_stats(f->s, &st);
+    assert_int_equal(st.batch_hist[1], 1); /* the two, in one transaction */
+    gate_destroy(&g);
+}
+
 static void test_submit_busy(void **state)
 {
     struct fx *f = *state;
@@ -1096,6 +1136,61 @@ out:
     return rc;
 }
 
+/*
+ * Feature statements come from the connection's cache: the same SQL gives
+ * the same statement once handed back (reset, bindings cleared); a second
+ * use while the first is held gets a statement of its own; many distinct
+ * texts past the cache's size still work.
+ */
+static int r_cache(void *be, void *arg, struct sg_err *err)
+{
+    static const char sql[] = "SELECT ?1 + 1";
+    sqlite3_stmt *a = NULL, *b = NULL, *c = NULL;
+    int *ok = arg, b_rc = SQLITE_OK;
+
+    assert_int_equal(sg_sql_prep(be, sql, &a, err), 0);
+    sg_sql_bind_int(a, 1, 41, &b_rc);
+    assert_int_equal(sqlite3_step(a), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int64(a, 0), 42);
+    /* Re-entered while a is held: another statement, same answers. */
+    assert_int_equal(sg_sql_prep(be, sql, &b, err), 0);
+    assert_ptr_not_equal(a, b);
+    sg_sql_bind_int(b, 1, 1, &b_rc);
+    assert_int_equal(sqlite3_step(b), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int64(b, 0), 2);
+    sg_sql_end(be, b);
+    sg_sql_end(be, a);
+    /* Handed back: the cached one again, reset and unbound (NULL + 1). */
+    assert_int_equal(sg_sql_prep(be, sql, &c, err), 0);
+    assert_ptr_equal(c, a);
+    assert_int_equal(sqlite3_step(c), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_type(c, 0), SQLITE_NULL);
+    sg_sql_end(be, c);
+    /* More texts than the cache holds: the rest run uncached. */
+    for (int i = 0; i < 600; i++) {
+        char q[64];
+
+        snprintf(q, sizeof(q), "SELECT %d", i);
+        assert_int_equal(sg_sql_prep(be, q, &a, err), 0);
+        assert_int_equal(sqlite3_step(a), SQLITE_ROW);
+        assert_int_equal(sqlite3_column_int(a, 0), i);
+        sg_sql_end(be, a);
+    }
+    *ok = 1;
+    return 0;
+}
+
+static void test_statement_cache(void **state)
+{
+    struct fx *f = *state;
+    struct sg_err err;
+    int ok = 0;
+
+    sg_err_init(&err);
+    assert_int_equal(sg_store_read(f->s, r_cache, &ok, &err), 0);
+    assert_int_equal(ok, 1);
+}
+
 static void test_alloc_failure_sweep(void **state)
 {
     struct fx *f = *state;
@@ -1146,6 +1241,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_batch_failure_and_writable,
                                         setup_closed, teardown),
+        cmocka_unit_test_setup_teardown(test_statement_cache, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_write_begin_end, setup, teardown),
         cmocka_unit_test_setup_teardown(test_alloc_failure_sweep, setup_closed,
                                         teardown),
     };

@@ -100,7 +100,18 @@ int sg_tts_map_error(struct sg_err *err, long http_status, long code,
 
     if (code == 0 && http_status >= 200 && http_status < 300)
         return 0;
-    for (size_t i = 0; i < SG_ARRAY_SIZE(codes); i++) {
+    /*
+     * HTTP 429 says the request was turned away before it ran, whatever
+     * code the body carries (a gateway in front of the API may put
+     * anything there): a throttle, safe to repeat after the wait even for
+     * a call that is not idempotent.
+     */
+    if (http_status == 429) {
+        rc = SG_ELIMIT;
+        retryable = true;
+        what = "rate limited";
+    }
+    for (size_t i = 0; !rc && i < SG_ARRAY_SIZE(codes); i++) {
         if (codes[i].code == code) {
             rc = codes[i].sg;
             retryable = codes[i].retryable;
@@ -115,11 +126,6 @@ int sg_tts_map_error(struct sg_err *err, long http_status, long code,
         rc = SG_EREMOTE;
         retryable = idempotent;
         what = "platform error";
-    }
-    if (!rc && http_status == 429) {
-        rc = SG_ELIMIT;
-        retryable = true;
-        what = "rate limited";
     }
     if (!rc) {
         rc = SG_EREMOTE;
@@ -220,15 +226,26 @@ int sg_tts_envelope(json_t **data_out, const struct sg_http_response *resp,
 {
     json_t *env = NULL, *code, *data;
     char ra[SG_HTTP_RETRY_AFTER_MAX];
-    int rc;
+    int rc = 0;
 
     *data_out = NULL;
     snprintf(ra, sizeof(ra), "%s",
              resp->has_retry_after ? resp->retry_after : "");
-    if (resp->body_len > RESPONSE_MAX ||
-        sg_json_parse(&env, resp->body ? resp->body : "", resp->body_len,
-                      ENVELOPE_DEPTH, NULL, NULL) != 0 ||
-        !json_is_object(env) ||
+    if (resp->body_len <= RESPONSE_MAX)
+        rc = sg_json_parse(&env, resp->body ? resp->body : "",
+                           resp->body_len, ENVELOPE_DEPTH, NULL, NULL);
+    if (rc == SG_ENOMEM) {
+        /*
+         * Not "no envelope": a 200 would map to a final platform error
+         * and the job would be dead-lettered for a local failure.
+         */
+        rc = sg_err_set(err, rc, "out of memory reading the tiktok_shop "
+                                 "answer");
+        if (err)
+            err->retryable = true;
+        return rc;
+    }
+    if (resp->body_len > RESPONSE_MAX || rc != 0 || !json_is_object(env) ||
         !json_is_integer(code = json_object_get(env, "code"))) {
         json_decref(env);
         rc = sg_tts_map_error(err, resp->status, -1, "no envelope",

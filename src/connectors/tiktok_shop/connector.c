@@ -329,10 +329,12 @@ static int tts_subscribe(struct sg_connector *c, const char *access_token,
 static int tts_verify_webhook(struct sg_connector *c, const char *sig,
                               size_t sig_len, const void *body, size_t len)
 {
-    if (!sig || !sg_tts_webhook_verify(c->cfg.app_key, c->cfg.app_secret, sig,
-                                       sig_len, body, len))
+    if (!sig)
         return SG_EAUTH;
-    return 0;
+    /* Not SG_EAUTH when the check itself failed (out of memory): the
+     * webhook may be genuine and must be delivered again. */
+    return sg_tts_webhook_check(c->cfg.app_key, c->cfg.app_secret, sig,
+                                sig_len, body, len);
 }
 
 static int tts_parse_webhook(struct sg_connector *c, const void *body,
@@ -345,8 +347,11 @@ static int tts_parse_webhook(struct sg_connector *c, const void *body,
 
     (void)c;
     memset(out, 0, sizeof(*out));
-    if (sg_json_parse(&j, body, len, WEBHOOK_DEPTH, NULL, NULL) != 0 ||
-        !json_is_object(j))
+    rc = sg_json_parse(&j, body, len, WEBHOOK_DEPTH, NULL, NULL);
+    if (rc == SG_ENOMEM)
+        /* Not a malformed event: the receiver must not drop it. */
+        rc = sg_err_set(err, rc, "out of memory reading the webhook");
+    else if (rc || !json_is_object(j))
         rc = sg_err_set(err, SG_EINVAL, "webhook body is not a JSON object");
     else if (!json_is_integer(type = json_object_get(j, "type")) ||
              json_integer_value(type) <= 0 ||

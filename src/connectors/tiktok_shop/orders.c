@@ -53,6 +53,7 @@ int sg_tts__search_orders(struct sg_connector *c, const char *access_token,
     char *text = NULL, size[16];
     const char *next;
     size_t n = 0, np = 0, i;
+    unsigned long mark;
     int rc;
 
     *refs_out = NULL;
@@ -70,6 +71,7 @@ int sg_tts__search_orders(struct sg_connector *c, const char *access_token,
     p[np++] = (struct sg_tts_param){"sort_order", "ASC"};
     if (q->page_token && q->page_token[0])
         p[np++] = (struct sg_tts_param){"page_token", q->page_token};
+    mark = sg_json_alloc_failures();
     body = json_object();
     if (body && q->update_time_ge > 0)
         json_object_set_new(body, "update_time_ge",
@@ -77,6 +79,12 @@ int sg_tts__search_orders(struct sg_connector *c, const char *access_token,
     if (body && q->update_time_lt > 0)
         json_object_set_new(body, "update_time_lt",
                             json_integer(q->update_time_lt));
+    /*
+     * A filter lost to a failed allocation would send a search over every
+     * order of the shop, and the page would move the poll cursor: no
+     * request at all instead.
+     */
+    body = sg_json_built(body, mark);
     text = body ? sg_json_dump(body, NULL) : NULL;
     if (!text) {
         rc = sg_err_set(err, SG_ENOMEM, "out of memory");
@@ -158,9 +166,10 @@ int sg_tts__get_orders(struct sg_connector *c, const char *access_token,
 
         if (!id || !id[0] || strchr(id, ','))
             rc = sg_err_set(err, SG_EINVAL, "order id %zu is malformed", i);
-        else if ((i && sg_buf_appends(&b, ",") != 0) ||
-                 sg_buf_appends(&b, id) != 0)
-            rc = sg_err_set(err, SG_ELIMIT, "order ids too long");
+        else if ((rc = i ? sg_buf_appends(&b, ",") : 0) != 0 ||
+                 (rc = sg_buf_appends(&b, id)) != 0)
+            rc = sg_err_set(err, rc, rc == SG_ELIMIT ? "order ids too long"
+                                                     : "out of memory");
     }
     if (rc)
         goto out;

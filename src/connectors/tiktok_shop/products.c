@@ -10,6 +10,9 @@
 #include "connectors/tiktok_shop/products.h"
 #include "connectors/tiktok_shop/tiktok_shop.h"
 
+/* Larger than any stock count a listing can carry; a sum past it is junk. */
+#define QTY_MAX INT64_C(1000000000)
+
 static json_t *images_json(const struct sg_tts_product_in *in)
 {
     json_t *a = json_array();
@@ -44,7 +47,7 @@ static json_t *attributes_json(const struct sg_tts_product_in *in)
 
     if (!in->attributes || !out)
         return out;
-    src = json_loads(in->attributes, 0, NULL);
+    src = sg_json_loads(in->attributes, 0, NULL);
     json_object_foreach(src, k, v) {
         if (!json_is_string(v))
             continue;
@@ -116,6 +119,7 @@ static json_t *sku_json(const struct sg_tts_product_in *in,
 json_t *sg_tts_product_body(const struct sg_tts_product_in *in,
                             const char *idempotency_key, bool with_skus)
 {
+    unsigned long mark = sg_json_alloc_failures();
     json_t *o, *skus;
     char ext[40];
 
@@ -161,15 +165,24 @@ json_t *sg_tts_product_body(const struct sg_tts_product_in *in,
     if (idempotency_key)
         json_object_set_new(o, "idempotency_key",
                             json_string(idempotency_key));
-    return o;
+    /*
+     * A SKU, an attribute or the package lost to a failed allocation
+     * would go to TikTok as if the product had none: no body instead.
+     */
+    return sg_json_built(o, mark);
 }
 
-void sg_tts_product_hash(const struct sg_tts_product_in *in, char out[17])
+int sg_tts_product_hash(const struct sg_tts_product_in *in, char out[17])
 {
     json_t *b = sg_tts_product_body(in, NULL, false);
     char *text = b ? sg_json_dump(b, NULL) : NULL;
     uint64_t h = UINT64_C(1469598103934665603);
 
+    out[0] = '\0';
+    if (!text) {
+        json_decref(b);
+        return SG_ENOMEM;
+    }
     /* FNV-1a: a change detector, not a security boundary. */
     for (const char *p = text; p && *p; p++) {
         h ^= (unsigned char)*p;
@@ -184,10 +197,12 @@ void sg_tts_product_hash(const struct sg_tts_product_in *in, char out[17])
     snprintf(out, 17, "%016" PRIx64, h);
     sg_free(text);
     json_decref(b);
+    return 0;
 }
 
 json_t *sg_tts_prices_body(const struct sg_tts_product_in *in)
 {
+    unsigned long mark = sg_json_alloc_failures();
     json_t *skus = json_array();
 
     for (size_t i = 0; skus && i < in->n_skus && i < SG_TTS_SKUS_MAX; i++) {
@@ -205,11 +220,14 @@ json_t *sg_tts_prices_body(const struct sg_tts_product_in *in)
                                           in->currency));
         json_array_append_new(skus, o);
     }
-    return skus ? json_pack("{s:o}", "skus", skus) : NULL;
+    /* A price left out would keep the old one on the channel. */
+    return sg_json_built(skus ? json_pack("{s:o}", "skus", skus) : NULL,
+                         mark);
 }
 
 json_t *sg_tts_inventory_body(const struct sg_tts_product_in *in)
 {
+    unsigned long mark = sg_json_alloc_failures();
     json_t *skus = json_array();
 
     for (size_t i = 0; skus && i < in->n_skus && i < SG_TTS_SKUS_MAX; i++) {
@@ -223,7 +241,9 @@ json_t *sg_tts_inventory_body(const struct sg_tts_product_in *in)
                             "quantity",
                             (json_int_t)(s->quantity < 0 ? 0 : s->quantity)));
     }
-    return skus ? json_pack("{s:o}", "skus", skus) : NULL;
+    /* A quantity left out would keep the old stock on the channel. */
+    return sg_json_built(skus ? json_pack("{s:o}", "skus", skus) : NULL,
+                         mark);
 }
 
 json_t *sg_tts_ids_body(const char *product_id)
@@ -264,6 +284,7 @@ int sg_tts_product_path(char *out, size_t len, const char *verb,
 
 static json_t *sku_ids(const json_t *skus)
 {
+    unsigned long mark = sg_json_alloc_failures();
     json_t *ids = json_object(), *s;
     size_t i;
 
@@ -274,7 +295,8 @@ static json_t *sku_ids(const json_t *skus)
         if (ids && id && ss)
             json_object_set_new(ids, ss, json_string(id));
     }
-    return ids;
+    /* A SKU id left out would make Surge create that SKU again. */
+    return sg_json_built(ids, mark);
 }
 
 int sg_tts_parse_write(const json_t *data, char pid[32], json_t **skus_out,
@@ -311,9 +333,21 @@ size_t sg_tts_item_errors(const json_t *data, char *msg, size_t len)
     return json_array_size(errs);
 }
 
+/* Both maps, or neither and SG_ENOMEM when an allocation failed. */
+static int maps_built(json_t **a, json_t **b, unsigned long mark)
+{
+    if (*a && *b && sg_json_alloc_failures() == mark)
+        return 0;
+    json_decref(*a);
+    json_decref(*b);
+    *a = *b = NULL;
+    return SG_ENOMEM;
+}
+
 int sg_tts_parse_inventory(const json_t *data, const char *product_id,
                            json_t **qty_out, json_t **ids_out)
 {
+    unsigned long mark = sg_json_alloc_failures();
     json_t *p, *s;
     size_t i, j;
 
@@ -328,16 +362,19 @@ int sg_tts_parse_inventory(const json_t *data, const char *product_id,
         *ids_out = json_object();
         json_array_foreach(json_object_get(p, "skus"), j, s) {
             const char *ss = sg_json_str(s, "seller_sku");
+            json_t *q = json_object_get(s, "total_available_quantity");
 
             if (!ss || !*qty_out || !*ids_out)
                 continue;
-            json_object_set(*qty_out, ss,
-                            json_object_get(s, "total_available_quantity"));
+            /* A quantity that is not a count is unknown, not zero. */
+            if (json_is_integer(q) && json_integer_value(q) >= 0)
+                json_object_set(*qty_out, ss, q);
             if (sg_json_str(s, "id"))
                 json_object_set_new(*ids_out, ss,
                                     json_string(sg_json_str(s, "id")));
         }
-        return (*qty_out && *ids_out) ? 0 : SG_ENOMEM;
+        /* A SKU missing from the map would read as "not listed". */
+        return maps_built(qty_out, ids_out, mark);
     }
     return 0;
 }
@@ -346,31 +383,55 @@ int sg_tts_parse_product(const json_t *data, json_t **qty_out,
                          json_t **price_out, json_t **ids_out,
                          const char **status_out)
 {
+    unsigned long mark = sg_json_alloc_failures();
     json_t *s, *w;
     size_t i, j;
+    int rc;
 
     *qty_out = json_object();
     *price_out = json_object();
     *ids_out = sku_ids(json_object_get(data, "skus"));
     *status_out = sg_json_str(data, "status");
-    if (!*qty_out || !*price_out || !*ids_out)
+    if (!*qty_out || !*price_out || !*ids_out) {
+        json_decref(*qty_out);
+        json_decref(*price_out);
+        json_decref(*ids_out);
+        *qty_out = *price_out = *ids_out = NULL;
         return SG_ENOMEM;
+    }
     json_array_foreach(json_object_get(data, "skus"), i, s) {
         const char *ss = sg_json_str(s, "seller_sku");
         json_int_t q = 0;
+        bool known = true;
 
         if (!ss)
             continue;
-        json_array_foreach(json_object_get(s, "inventory"), j, w)
-            q += json_integer_value(json_object_get(w, "quantity"));
-        json_object_set_new(*qty_out, ss, json_integer(q));
+        /* Summed over warehouses; one entry that is not a count makes the
+         * SKU's quantity unknown (left out), never a wrong number. */
+        json_array_foreach(json_object_get(s, "inventory"), j, w) {
+            json_t *wq = json_object_get(w, "quantity");
+
+            if (!json_is_integer(wq) || json_integer_value(wq) < 0 ||
+                json_integer_value(wq) > QTY_MAX - q)
+                known = false;
+            else
+                q += json_integer_value(wq);
+        }
+        if (known)
+            json_object_set_new(*qty_out, ss, json_integer(q));
         if (sg_json_str(json_object_get(s, "price"), "amount"))
             json_object_set_new(
                 *price_out, ss,
                 json_string(sg_json_str(json_object_get(s, "price"),
                                         "amount")));
     }
-    return 0;
+    /* A SKU missing from a map would read as drift (or as no stock). */
+    rc = maps_built(qty_out, price_out, mark);
+    if (rc) {
+        json_decref(*ids_out);
+        *ids_out = NULL;
+    }
+    return rc;
 }
 
 size_t sg_tts_audit_reasons(const json_t *data, char *out, size_t len)

@@ -61,9 +61,11 @@ json_t *sg_tts_product_body(const struct sg_tts_product_in *in,
                             const char *idempotency_key, bool with_skus);
 /*
  * A fingerprint of what partial_edit would change (the body without
- * skus): 16 lowercase hex digits, stable for equal content.
+ * skus): 16 lowercase hex digits, stable for equal content. Returns 0,
+ * or SG_ENOMEM (out is then "": a hash of a partial body would pass for
+ * changed content).
  */
-void sg_tts_product_hash(const struct sg_tts_product_in *in, char out[17]);
+int sg_tts_product_hash(const struct sg_tts_product_in *in, char out[17]);
 
 /* {"skus":[{"id","price":{"amount","currency"},"list_price"?}]} */
 json_t *sg_tts_prices_body(const struct sg_tts_product_in *in);
@@ -93,6 +95,7 @@ size_t sg_tts_item_errors(const json_t *data, char *msg, size_t len);
  * {"<seller_sku>": total_available}, or from a product get answer (data
  * of GET products/{id}) the same plus prices {"<seller_sku>":"19.99"}.
  * New references; absent map = NULL when the product is not listed.
+ * Both return 0 or SG_ENOMEM (then every map is NULL).
  */
 int sg_tts_parse_inventory(const json_t *data, const char *product_id,
                            json_t **qty_out, json_t **ids_out);

@@ -229,21 +229,31 @@ int sg_tts_webhook_sign(char out[65], const char *app_key,
     return rc;
 }
 
-bool sg_tts_webhook_verify(const char *app_key, const char *app_secret,
-                           const char *sig, size_t sig_len, const void *body,
-                           size_t body_len)
+int sg_tts_webhook_check(const char *app_key, const char *app_secret,
+                         const char *sig, size_t sig_len, const void *body,
+                         size_t body_len)
 {
     char want[65], got[65];
+    int rc;
 
     if (!sig || sig_len != 64)
-        return false;
+        return SG_EAUTH;
     for (size_t i = 0; i < 64; i++) {
         char ch = sig[i];
 
         got[i] = (ch >= 'A' && ch <= 'F') ? (char)(ch - 'A' + 'a') : ch;
     }
     got[64] = '\0';
-    if (sg_tts_webhook_sign(want, app_key, app_secret, body, body_len))
-        return false;
-    return sg_ct_equal(want, 64, got, 64);
+    rc = sg_tts_webhook_sign(want, app_key, app_secret, body, body_len);
+    if (rc)
+        return rc;
+    return sg_ct_equal(want, 64, got, 64) ? 0 : SG_EAUTH;
+}
+
+bool sg_tts_webhook_verify(const char *app_key, const char *app_secret,
+                           const char *sig, size_t sig_len, const void *body,
+                           size_t body_len)
+{
+    return sg_tts_webhook_check(app_key, app_secret, sig, sig_len, body,
+                                body_len) == 0;
 }

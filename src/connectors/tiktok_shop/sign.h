@@ -73,7 +73,16 @@ int sg_tts_sign(char out[65], const char *secret, const char *path,
 int sg_tts_webhook_sign(char out[65], const char *app_key,
                         const char *app_secret, const void *body,
                         size_t body_len);
-/* Constant-time check of a received Authorization value (hex, any case). */
+/*
+ * Constant-time check of a received Authorization value (hex, any case):
+ * 0 when it signs body, SG_EAUTH when it does not, or the error that kept
+ * it from being checked (SG_ENOMEM, SG_ELIMIT, SG_EIO). Such a webhook is
+ * not forged: the receiver answers 503 so TikTok delivers it again.
+ */
+int sg_tts_webhook_check(const char *app_key, const char *app_secret,
+                         const char *sig, size_t sig_len, const void *body,
+                         size_t body_len);
+/* The same as a yes/no (false also when it could not be checked). */
 bool sg_tts_webhook_verify(const char *app_key, const char *app_secret,
                            const char *sig, size_t sig_len, const void *body,
                            size_t body_len);

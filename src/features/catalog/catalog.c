@@ -677,7 +677,7 @@ int sg_catalog_put(struct sg_store_tx *tx, struct sg_product *p,
     const struct sg_catalog_store_ops *ops = tx_ops(tx, err);
     void *be = sg_store_tx_backend(tx);
     struct sg_product cur;
-    bool exists, changed = false, inv_changed = false;
+    bool exists, same, changed = false, inv_changed = false;
     int rc;
 
     memset(&cur, 0, sizeof(cur));
@@ -696,7 +696,17 @@ int sg_catalog_put(struct sg_store_tx *tx, struct sg_product *p,
     rc = put_precheck(ops, be, p, exists ? cur.id : 0, location, err);
     if (rc)
         goto out;
-    if (!exists || !sg_product_same(&cur, p)) {
+    same = false;
+    if (exists) {
+        /* Out of memory must not read as "changed": that would write,
+         * audit and sync a product nobody changed. */
+        rc = sg_product_compare(&cur, p, &same);
+        if (rc) {
+            sg_err_set(err, rc, "out of memory");
+            goto out;
+        }
+    }
+    if (!exists || !same) {
         p->id = exists ? cur.id : 0;
         rc = ops->product_put(be, p, sg_store_tx_now(tx), err);
         if (rc)

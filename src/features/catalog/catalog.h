@@ -29,6 +29,7 @@ struct sg_store_tx;
 #define SG_CAT_OPTIONS        3
 #define SG_CAT_VARIANTS_MAX   250
 #define SG_CAT_IMAGES_MAX     250
+#define SG_CAT_IMAGE_POS_MAX  100000 /* image positions are 1..this */
 #define SG_CAT_QTY_MAX        INT64_C(1000000000)
 #define SG_CAT_PRICE_MAX      INT64_C(100000000000) /* minor units */
 #define SG_CAT_LIST_MAX       500
@@ -177,7 +178,14 @@ json_t *sg_product_to_json(const struct sg_product *p, bool with_ids);
 int sg_product_from_json(struct sg_product *p, const json_t *j,
                          const char *currency, char *path_out,
                          size_t path_len, struct sg_err *err);
-/* True when a and b have the same content (ids and times ignored). */
+/*
+ * Whether a and b have the same content (ids and times ignored):
+ * sg_product_compare returns 0 with *same_out, or SG_ENOMEM (the
+ * comparison itself needs memory, so "different" is not a safe answer
+ * when it fails); sg_product_same is false in that case too.
+ */
+int sg_product_compare(const struct sg_product *a, const struct sg_product *b,
+                       bool *same_out);
 bool sg_product_same(const struct sg_product *a, const struct sg_product *b);
 
 /* ---- core functions: inside a store write (sg_store_write_fn) ---- */

@@ -34,6 +34,16 @@ static size_t eol(const char *p, const char *end)
     return 0;
 }
 
+/*
+ * A NUL byte is not text: every field is read as a C string later, where
+ * it would cut the text short without a word (found by fuzz_import).
+ */
+static int nul_byte(const struct sg_csv *c, struct sg_err *err)
+{
+    return sg_err_set(err, SG_EINVAL, "line %ld: a NUL byte (the file is "
+                      "not text)", c->line);
+}
+
 int sg_csv_next(struct sg_csv *c, struct sg_csv_row *row, struct sg_err *err)
 {
     const char *p = c->p, *end = c->end;
@@ -63,11 +73,13 @@ int sg_csv_next(struct sg_csv *c, struct sg_csv_row *row, struct sg_err *err)
             for (;;) {
                 const char *q = p;
 
-                while (q < end && *q != '"') {
+                while (q < end && *q != '"' && *q != '\0') {
                     if (*q == '\n')
                         c->line++;
                     q++;
                 }
+                if (q < end && *q == '\0')
+                    return nul_byte(c, err);
                 if (q > p && (rc = sg_buf_append(&c->buf, p, (size_t)(q - p))))
                     goto fail;
                 if (q >= end)
@@ -92,8 +104,11 @@ int sg_csv_next(struct sg_csv *c, struct sg_csv_row *row, struct sg_err *err)
         } else {
             const char *q = p;
 
-            while (q < end && *q != ',' && *q != '\n' && *q != '\r')
+            while (q < end && *q != ',' && *q != '\n' && *q != '\r' &&
+                   *q != '\0')
                 q++;
+            if (q < end && *q == '\0')
+                return nul_byte(c, err);
             if (q > p && (rc = sg_buf_append(&c->buf, p, (size_t)(q - p))))
                 goto fail;
             p = q;

@@ -80,7 +80,9 @@ static void msg_add(struct sg_import *imp, long line, bool warning,
             sg_realloc(imp->msgs, (imp->n_msgs + 64) * sizeof(*ms));
 
         if (!ms) {
+            /* Not "dropped past the cap": the parse or apply fails. */
             imp->msgs_dropped++;
+            imp->out_of_memory = true;
             return;
         }
         imp->msgs = ms;
@@ -94,19 +96,21 @@ static void msg_add(struct sg_import *imp, long line, bool warning,
     va_end(ap);
 }
 
-static struct sg_import_item *item_new(struct sg_import *imp, long line,
-                                       const char *currency)
+/* A new item at the end: SG_ELIMIT past the cap, SG_ENOMEM. */
+static int item_new(struct sg_import *imp, long line, const char *currency,
+                    struct sg_import_item **out)
 {
     struct sg_import_item *it;
 
+    *out = NULL;
     if (imp->n_items == SG_IMPORT_ITEMS_MAX)
-        return NULL;
+        return SG_ELIMIT;
     if (imp->n_items % 64 == 0) {
         struct sg_import_item *is =
             sg_realloc(imp->items, (imp->n_items + 64) * sizeof(*is));
 
         if (!is)
-            return NULL;
+            return SG_ENOMEM;
         imp->items = is;
     }
     it = &imp->items[imp->n_items++];
@@ -115,7 +119,8 @@ static struct sg_import_item *item_new(struct sg_import *imp, long line,
     snprintf(it->p.currency, sizeof(it->p.currency), "%s",
              currency ? currency : "");
     snprintf(it->p.status, sizeof(it->p.status), "active");
-    return it;
+    *out = it;
+    return 0;
 }
 
 /* ---- Shopify CSV ---- */
@@ -373,7 +378,8 @@ static int tags_norm(char **field, const char *s, size_t n)
 static int product_fields(struct shop *sh, const struct sg_csv_row *row)
 {
     struct sg_product *p = &sh->cur->p;
-    json_t *attrs = json_object();
+    unsigned long mark;
+    json_t *attrs = json_object(), *jv;
     size_t n;
     const char *s;
     int rc = 0;
@@ -462,8 +468,19 @@ static int product_fields(struct shop *sh, const struct sg_csv_row *row)
                 goto out;
             continue;
         }
-        json_object_set_new(attrs, mc->name[0] ? mc->name : mc->key,
-                            json_stringn(v, vn));
+        mark = sg_json_alloc_failures();
+        jv = json_stringn(v, vn);
+        if (!jv && sg_json_alloc_failures() == mark) {
+            msg_add(sh->imp, row->line, false, mc->key,
+                    "is not valid UTF-8");
+            sh->cur->rejected = true;
+            continue;
+        }
+        if (json_object_set_new(attrs, mc->name[0] ? mc->name : mc->key,
+                                jv) != 0) {
+            rc = SG_ENOMEM;
+            goto out;
+        }
     }
     if (json_object_size(attrs)) {
         p->attributes = sg_json_dump(attrs, NULL);
@@ -556,6 +573,10 @@ static int image_row(struct shop *sh, const struct sg_csv_row *row)
         return 0;
     if (pos <= 0)
         pos = (int64_t)sh->cur->p.n_images + 1;
+    if (pos > SG_CAT_IMAGE_POS_MAX) {
+        reject(sh, row->line, C_IMG_POS, "%s is above 100000", "the position");
+        return 0;
+    }
     snprintf(altbuf, sizeof(altbuf), "%.*s", (int)SG_MIN(an, (size_t)511),
              alt);
     for (size_t i = 0; i < sh->cur->p.n_images; i++)
@@ -612,9 +633,9 @@ static int shopify_row(struct shop *sh, const struct sg_csv_row *row)
                 return 0;
             }
         }
-        sh->cur = item_new(sh->imp, row->line, sh->currency);
-        if (!sh->cur)
-            return SG_ELIMIT;
+        rc = item_new(sh->imp, row->line, sh->currency, &sh->cur);
+        if (rc)
+            return rc;
         if ((rc = sg_cat_set_str(&sh->cur->p.handle, h, n)))
             return rc;
         rc = product_fields(sh, row);
@@ -649,7 +670,11 @@ static const char *field_column(const char *field)
         {"options", C_O1V},     {"price", C_PRICE},
         {"compare_at_price", C_COMPARE}, {"cost", C_COST},
         {"grams", C_GRAMS},     {"inventory_quantity", C_QTY},
-        {"variants", C_SKU},
+        {"variants", C_SKU},    {"body_html", C_BODY},
+        {"vendor", C_VENDOR},   {"product_type", C_TYPE},
+        {"category", C_CATEGORY}, {"tags", C_TAGS},
+        {"barcode", C_BARCODE}, {"image", C_VAR_IMG},
+        {"images", C_IMG},
     };
 
     for (size_t i = 0; field && i < SG_ARRAY_SIZE(map); i++)
@@ -692,17 +717,18 @@ static int parse_shopify(struct sg_import *imp, const char *data, size_t len,
             break;
         }
     }
-    if (rc < 0) {
-        /* A CSV syntax error ends the file: later rows cannot be trusted. */
-        if (rc == SG_EINVAL) {
-            long line = strtol(err->msg + 5, NULL, 10);
-
-            msg_add(imp, line, false, "", "%s", err->msg);
-            if (sh.cur && sh.cur->line <= line)
-                sh.cur->rejected = true;
-            rc = 0;
-        }
+    if (rc < 0 && rc != SG_EINVAL)
         goto out;
+    if (rc == SG_EINVAL) {
+        /* A CSV syntax error ends the file: later rows cannot be trusted,
+         * and the product it cut short is rejected. The ones before it
+         * still get the model check below, like any others. */
+        long line = strtol(err->msg + 5, NULL, 10);
+
+        msg_add(imp, line, false, "", "%s", err->msg);
+        if (sh.cur && sh.cur->line <= line)
+            sh.cur->rejected = true;
+        sg_err_init(err);
     }
     for (size_t i = 0; i < imp->n_items; i++) {
         struct sg_import_item *it = &imp->items[i];
@@ -750,12 +776,17 @@ static int parse_jsonl(struct sg_import *imp, const char *data, size_t len,
         for (size_t i = 0; i < n && blank; i++)
             blank = p[i] == ' ' || p[i] == '\t' || p[i] == '\r';
         if (!blank) {
-            it = item_new(imp, line, currency);
-            if (!it)
-                return sg_err_set(err, SG_ELIMIT, "line %ld: too many "
-                                                  "products", line);
+            int rc = item_new(imp, line, currency, &it);
+
+            if (rc)
+                return sg_err_set(err, rc, "line %ld: %s", line,
+                                  rc == SG_ELIMIT ? "too many products"
+                                                  : "out of memory");
             sg_err_init(&e);
-            if (sg_json_parse(&j, p, n, SG_JSON_DEPTH_DEFAULT, NULL, &e)) {
+            if ((rc = sg_json_parse(&j, p, n, SG_JSON_DEPTH_DEFAULT, NULL,
+                                    &e)) == SG_ENOMEM) {
+                return sg_err_set(err, rc, "line %ld: out of memory", line);
+            } else if (rc) {
                 msg_add(imp, line, false, "", "not JSON: %s", e.msg);
                 it->rejected = true;
             } else if (sg_product_from_json(&it->p, j, currency, path,
@@ -786,6 +817,8 @@ int sg_import_parse(struct sg_import *imp, int format, const char *data,
         rc = parse_jsonl(imp, data, len, currency, err);
     else
         rc = parse_shopify(imp, data, len, currency, err);
+    if (!rc && imp->out_of_memory)
+        rc = sg_err_set(err, SG_ENOMEM, "out of memory keeping messages");
     return rc;
 }
 
@@ -865,5 +898,7 @@ int sg_import_apply(struct sg_import *imp, struct sg_store *s,
         else
             imp->unchanged++;
     }
+    if (imp->out_of_memory)
+        return sg_err_set(err, SG_ENOMEM, "out of memory keeping messages");
     return 0;
 }

@@ -49,6 +49,7 @@ struct sg_import {
     size_t n_msgs;
     size_t n_errors, n_warnings;
     size_t msgs_dropped; /* past SG_IMPORT_MSGS_MAX */
+    bool out_of_memory;  /* a message was lost: parse/apply fail */
     size_t created, updated, unchanged, rejected;
 };
 

@@ -7,6 +7,7 @@
 
 #include "core/alloc.h"
 #include "core/json.h"
+#include "core/utf8.h"
 #include "features/catalog/catalog.h"
 
 /* ---- lifetimes ---- */
@@ -241,9 +242,65 @@ static bool has_space_or_slash(const char *s)
     return false;
 }
 
+static bool text_ok(const char *s)
+{
+    return !s || sg_utf8_valid(s, strlen(s));
+}
+
+/*
+ * The first text field of p that is not UTF-8, or NULL. Text from a CSV
+ * is raw bytes; a JSON view (jansson) refuses such a string, so the field
+ * would vanish from every answer while staying in the store.
+ */
+static const char *bad_text(const struct sg_product *p)
+{
+    if (!text_ok(p->handle))
+        return "handle";
+    if (!text_ok(p->title))
+        return "title";
+    if (!text_ok(p->body_html))
+        return "body_html";
+    if (!text_ok(p->vendor))
+        return "vendor";
+    if (!text_ok(p->product_type))
+        return "product_type";
+    if (!text_ok(p->category))
+        return "category";
+    if (!text_ok(p->tags))
+        return "tags";
+    if (!text_ok(p->attributes))
+        return "attributes";
+    if (!text_ok(p->certifications))
+        return "certifications";
+    for (int o = 0; o < SG_CAT_OPTIONS; o++)
+        if (!text_ok(p->option_name[o]))
+            return "options";
+    for (size_t i = 0; i < p->n_images; i++)
+        if (!text_ok(p->images[i].src) || !text_ok(p->images[i].alt))
+            return "images";
+    for (size_t i = 0; i < p->n_variants; i++) {
+        const struct sg_variant *v = &p->variants[i];
+
+        if (!text_ok(v->sku))
+            return "sku";
+        if (!text_ok(v->barcode))
+            return "barcode";
+        if (!text_ok(v->image))
+            return "image";
+        for (int o = 0; o < SG_CAT_OPTIONS; o++)
+            if (!text_ok(v->option[o]))
+                return "options";
+    }
+    return NULL;
+}
+
 int sg_product_check(const struct sg_product *p, const char **field_out,
                      struct sg_err *err)
 {
+    const char *not_utf8 = bad_text(p);
+
+    if (not_utf8)
+        return bad(field_out, not_utf8, err, "is not valid UTF-8 text");
     if (!p->handle || !p->handle[0])
         return bad(field_out, "handle", err, "is required");
     if (strlen(p->handle) > SG_CAT_HANDLE_MAX || has_space_or_slash(p->handle))
@@ -347,6 +404,7 @@ static json_t *tags_json(const char *tags)
 
 json_t *sg_product_to_json(const struct sg_product *p, bool with_ids)
 {
+    unsigned long mark = sg_json_alloc_failures();
     json_t *o = json_object(), *vs = json_array(), *is = json_array();
     json_t *opts = json_array(), *attrs = NULL;
 
@@ -378,7 +436,7 @@ json_t *sg_product_to_json(const struct sg_product *p, bool with_ids)
                                   (json_int_t)p->width_mm, "height_mm",
                                   (json_int_t)p->height_mm));
     if (p->attributes)
-        attrs = json_loads(p->attributes, 0, NULL);
+        attrs = sg_json_loads(p->attributes, 0, NULL);
     json_object_set_new(o, "attributes", attrs ? attrs : json_object());
     json_object_set_new(o, "certifications", tags_json(p->certifications));
     for (size_t i = 0; i < p->n_images; i++) {
@@ -423,18 +481,32 @@ json_t *sg_product_to_json(const struct sg_product *p, bool with_ids)
         json_object_set_new(o, "created_at", json_integer(p->created_at));
         json_object_set_new(o, "updated_at", json_integer(p->updated_at));
     }
-    return o;
+    /*
+     * Any member a failed allocation left out (the attributes fall back
+     * to {} when their text does not load) would pass for the product's
+     * content: no view at all instead.
+     */
+    return sg_json_built(o, mark);
+}
+
+int sg_product_compare(const struct sg_product *a, const struct sg_product *b,
+                       bool *same_out)
+{
+    json_t *ja = sg_product_to_json(a, false);
+    json_t *jb = sg_product_to_json(b, false);
+    int rc = ja && jb ? 0 : SG_ENOMEM;
+
+    *same_out = !rc && json_equal(ja, jb);
+    json_decref(ja);
+    json_decref(jb);
+    return rc;
 }
 
 bool sg_product_same(const struct sg_product *a, const struct sg_product *b)
 {
-    json_t *ja = sg_product_to_json(a, false);
-    json_t *jb = sg_product_to_json(b, false);
-    bool same = ja && jb && json_equal(ja, jb);
+    bool same = false;
 
-    json_decref(ja);
-    json_decref(jb);
-    return same;
+    return sg_product_compare(a, b, &same) == 0 && same;
 }
 
 /* ---- from JSON ---- */
@@ -686,9 +758,11 @@ int sg_product_from_json(struct sg_product *p, const json_t *j,
             snprintf(path, sizeof(path), "images[%zu].src", i);
             if (!src || !src[0])
                 return jfail(&c, path, "is required");
+            snprintf(path, sizeof(path), "images[%zu].position", i);
+            if (pos < 1 || pos > SG_CAT_IMAGE_POS_MAX)
+                return jfail(&c, path, "must be 1..100000");
             rc = sg_product_add_image(p, src, strlen(src),
-                                      sg_json_str(e, "alt"),
-                                      (int)SG_MIN(SG_MAX(pos, 1), 100000));
+                                      sg_json_str(e, "alt"), (int)pos);
             if (rc == SG_ELIMIT)
                 return jfail(&c, "images", "more than 250");
             if (rc)

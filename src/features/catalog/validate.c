@@ -6,11 +6,13 @@
 #include "core/sg.h"
 
 #include "core/alloc.h"
+#include "core/buf.h"
 #include "core/config.h"
 #include "core/json.h"
 #include "features/catalog/validate.h"
 
 #define MAP_FILE_MAX  (4u << 20)
+#define RULES_FILE_MAX (64u << 20)
 #define MAP_LINES_MAX 100000
 
 void sg_catalog_rules_init(struct sg_catalog_rules *r)
@@ -119,9 +121,22 @@ int sg_catalog_map_parse(json_t **out, const char *text, size_t len,
         {
             char key[512];
 
+            unsigned long mark = sg_json_alloc_failures();
+            json_t *jv;
+
             snprintf(key, sizeof(key), "%.*s", (int)SG_MIN(kn, (size_t)511),
                      k);
-            json_object_set_new(m, key, json_stringn(v, vn));
+            jv = json_stringn(v, vn);
+            if (json_object_set_new(m, key, jv) != 0) {
+                /* jansson refuses invalid UTF-8 without allocating. */
+                bool oom = sg_json_alloc_failures() != mark;
+
+                json_decref(m);
+                return oom ? sg_err_set(err, SG_ENOMEM, "out of memory")
+                           : sg_err_set(err, SG_EINVAL,
+                                        "%s:%ld: not valid UTF-8", file,
+                                        line);
+            }
         }
         p = nl ? nl + 1 : end;
     }
@@ -129,25 +144,34 @@ int sg_catalog_map_parse(json_t **out, const char *text, size_t len,
     return 0;
 }
 
-static char *read_small_file(const char *path, size_t max, size_t *len_out)
+/*
+ * Read the file at path (at most max bytes) into *out (NUL-terminated,
+ * sg_free). SG_EIO when it cannot be read, SG_ELIMIT past max, SG_ENOMEM.
+ */
+static int read_file(const char *path, size_t max, char **out,
+                     size_t *len_out)
 {
     FILE *f = fopen(path, "rb");
-    char *buf = NULL;
-    size_t n = 0;
+    struct sg_buf b;
+    char chunk[8192];
+    size_t n;
+    int rc = 0;
 
+    *out = NULL;
     if (!f)
-        return NULL;
-    buf = sg_alloc(max + 1);
-    if (buf)
-        n = fread(buf, 1, max + 1, f);
+        return SG_EIO;
+    sg_buf_init(&b, max);
+    while (rc == 0 && (n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+        rc = sg_buf_append(&b, chunk, n);
+    if (rc == 0 && ferror(f))
+        rc = SG_EIO;
     fclose(f);
-    if (!buf || n > max) {
-        sg_free(buf);
-        return NULL;
-    }
-    buf[n] = '\0';
-    *len_out = n;
-    return buf;
+    if (rc == 0 && !b.data && sg_buf_append(&b, "", 0) != 0)
+        rc = SG_ENOMEM;
+    if (rc == 0)
+        *out = sg_buf_detach(&b, len_out);
+    sg_buf_release(&b);
+    return rc;
 }
 
 int sg_catalog_rules_load(struct sg_catalog_rules *r,
@@ -169,8 +193,27 @@ int sg_catalog_rules_load(struct sg_catalog_rules *r,
     if (sg_catalog_rules_set_terms(r, cfg->catalog.prohibited_terms))
         return sg_err_set(err, SG_ENOMEM, "out of memory");
     if (cfg->catalog.category_rules) {
-        r->categories = json_load_file(cfg->catalog.category_rules,
-                                       JSON_REJECT_DUPLICATES, &jerr);
+        size_t len = 0;
+        char *text = NULL;
+        bool oom = false;
+
+        rc = read_file(cfg->catalog.category_rules, RULES_FILE_MAX, &text,
+                       &len);
+        if (rc == SG_ENOMEM)
+            return sg_err_set(err, rc, "%s: out of memory",
+                              cfg->catalog.category_rules);
+        if (rc)
+            return sg_err_set(err, SG_ECONFIG,
+                              "%s: cannot read the category rules "
+                              "(missing, unreadable or over 64 MiB)",
+                              cfg->catalog.category_rules);
+        r->categories = sg_json_loadb(text, len, JSON_REJECT_DUPLICATES,
+                                      &jerr, &oom);
+        sg_free(text);
+        /* A failed allocation is not a malformed file. */
+        if (oom)
+            return sg_err_set(err, SG_ENOMEM, "%s: out of memory",
+                              cfg->catalog.category_rules);
         if (!r->categories)
             return sg_err_set(err, SG_ECONFIG, "%s:%d: %s",
                               cfg->catalog.category_rules, jerr.line,
@@ -182,10 +225,13 @@ int sg_catalog_rules_load(struct sg_catalog_rules *r,
     }
     if (cfg->catalog.category_map) {
         size_t len = 0;
-        char *text = read_small_file(cfg->catalog.category_map, MAP_FILE_MAX,
-                                     &len);
+        char *text = NULL;
 
-        if (!text)
+        rc = read_file(cfg->catalog.category_map, MAP_FILE_MAX, &text, &len);
+        if (rc == SG_ENOMEM)
+            return sg_err_set(err, rc, "%s: out of memory",
+                              cfg->catalog.category_map);
+        if (rc)
             return sg_err_set(err, SG_ECONFIG,
                               "%s: cannot read the category map (missing, "
                               "unreadable or over 4 MiB)",
@@ -364,7 +410,7 @@ static void check_category(const struct sg_catalog_rules *r,
         return;
     }
     if (p->attributes)
-        attrs = json_loads(p->attributes, 0, NULL);
+        attrs = sg_json_loads(p->attributes, 0, NULL);
     json_array_foreach(json_object_get(cat, "attributes"), i, a) {
         const char *id = sg_json_str(a, "id"), *name = sg_json_str(a, "name");
         /* The API spells it "is_requried"; accept either. */
@@ -394,6 +440,7 @@ static void check_category(const struct sg_catalog_rules *r,
 json_t *sg_catalog_validate(const struct sg_catalog_rules *r,
                             const struct sg_product *p, const char *channel)
 {
+    unsigned long mark = sg_json_alloc_failures();
     json_t *issues = json_array(), *rep;
     const char *cat_id = sg_catalog_map_lookup(r, p);
     size_t n;
@@ -468,5 +515,6 @@ json_t *sg_catalog_validate(const struct sg_catalog_rules *r,
                     json_array_size(issues) == 0, "category_id",
                     cat_id ? json_string(cat_id) : json_null(), "issues",
                     issues);
-    return rep;
+    /* An issue lost to a failed allocation would pass for "valid". */
+    return sg_json_built(rep, mark);
 }

@@ -181,18 +181,33 @@ static int packages_from(struct sg_order *o, const json_t *pkgs)
     bool had;
     size_t i;
     json_t *p;
+    int rc = 0;
 
     if (!json_is_array(pkgs) || json_array_size(pkgs) == 0)
         return 0;
     sg_buf_init(&b, 4096);
     json_array_foreach(pkgs, i, p) {
         char id[SG_ORD_ID_MAX + 1];
+        size_t len = b.len;
 
         if (id_copy(id, sizeof(id), json_object_get(p, "id")) != 0)
             continue;
-        if ((b.len && sg_buf_appends(&b, ",") != 0) ||
-            sg_buf_appends(&b, id) != 0)
-            break; /* more than fits: keep what does */
+        rc = b.len ? sg_buf_appends(&b, ",") : 0;
+        if (!rc)
+            rc = sg_buf_appends(&b, id);
+        if (rc == SG_ELIMIT) {
+            /* More than fits: keep the ids that do, whole. */
+            b.len = len;
+            if (b.data)
+                b.data[len] = '\0';
+            rc = 0;
+            break;
+        }
+        if (rc) {
+            /* Out of memory: an error, not a shorter list. */
+            sg_buf_release(&b);
+            return rc;
+        }
     }
     had = b.len > 0;
     if (had)
@@ -275,6 +290,7 @@ static json_t *money_json(int64_t minor, const char *currency)
 
 json_t *sg_order_to_json(const struct sg_order *o, bool with_lines)
 {
+    unsigned long mark = sg_json_alloc_failures();
     json_t *j = json_object(), *lines;
 
     if (!j)
@@ -314,7 +330,7 @@ json_t *sg_order_to_json(const struct sg_order *o, bool with_lines)
     json_object_set_new(j, "created_at", json_integer(o->created_at));
     json_object_set_new(j, "updated_at", json_integer(o->updated_at));
     if (!with_lines)
-        return j;
+        return sg_json_built(j, mark);
     lines = json_array();
     for (size_t i = 0; lines && i < o->n_lines; i++) {
         const struct sg_order_line *l = &o->lines[i];
@@ -332,5 +348,6 @@ json_t *sg_order_to_json(const struct sg_order *o, bool with_lines)
                       l->location, "inventory", sg_line_inv_name(l->inv)));
     }
     json_object_set_new(j, "lines", lines ? lines : json_null());
-    return j;
+    /* A member a failed allocation left out must not pass for data. */
+    return sg_json_built(j, mark);
 }

@@ -1117,6 +1117,18 @@ int sg_sbx_order_create(struct sg_sbx *s, const char *shop_id,
                         const json_t *lines, json_t **order_out,
                         struct sg_err *err)
 {
+    json_t *order = NULL;
+    int rc = sg_sbx__order_place(s, shop_id, lines, &order, err);
+
+    if (order_out != NULL)
+        *order_out = rc == 0 ? sg_sbx__order_view(s, order) : NULL;
+    return rc;
+}
+
+int sg_sbx__order_place(struct sg_sbx *s, const char *shop_id,
+                        const json_t *lines, json_t **stored_out,
+                        struct sg_err *err)
+{
     const struct sg_sbx_shop *shop;
     struct want *w = NULL;
     json_t *demand = NULL, *order = NULL, *orders;
@@ -1124,8 +1136,7 @@ int sg_sbx_order_create(struct sg_sbx *s, const char *shop_id,
     int64_t units = 0;
     int rc;
 
-    if (order_out != NULL)
-        *order_out = NULL;
+    *stored_out = NULL;
     shop = shop_id ? sg_sbx_shop_by_id(s, shop_id) : sg_sbx_default_shop(s);
     if (shop == NULL)
         return sg_err_set(err, SG_ENOTFOUND, "no such shop");
@@ -1184,8 +1195,7 @@ int sg_sbx_order_create(struct sg_sbx *s, const char *shop_id,
         task_pay(s, arg);
         json_decref(arg);
     }
-    if (order_out != NULL)
-        *order_out = sg_sbx__order_view(s, order);
+    *stored_out = order; /* the collection keeps its reference */
     rc = 0;
 out:
     json_decref(order);

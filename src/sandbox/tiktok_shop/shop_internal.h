@@ -212,4 +212,12 @@ int sg_sbx__buyer_return(struct sg_sbx *s, json_t *order,
 int sg_sbx__buyer_message(struct sg_sbx *s, json_t *order, const char *text,
                           struct sg_err *err);
 
+/*
+ * sg_sbx_order_create without the answer's view: *stored_out is the order
+ * as stored (borrowed, valid while the lock is held), or NULL on error.
+ */
+int sg_sbx__order_place(struct sg_sbx *s, const char *shop_id,
+                        const json_t *lines, json_t **stored_out,
+                        struct sg_err *err);
+
 #endif

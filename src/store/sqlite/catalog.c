@@ -86,7 +86,7 @@ static int load_children(void *be, struct sg_product *p, struct sg_err *err)
     }
     if (b != SQLITE_OK)
         rc = b;
-    sqlite3_finalize(st);
+    sg_sql_end(be, st);
     if (oom)
         return sg_err_set(err, SG_ENOMEM, "out of memory");
     if (rc != SQLITE_DONE)
@@ -114,7 +114,7 @@ static int load_children(void *be, struct sg_product *p, struct sg_err *err)
     }
     if (b != SQLITE_OK)
         rc = b;
-    sqlite3_finalize(st);
+    sg_sql_end(be, st);
     if (oom)
         return sg_err_set(err, SG_ENOMEM, "out of memory");
     if (rc != SQLITE_DONE)
@@ -145,12 +145,12 @@ static int be_product_get(void *be, int64_t tenant_id, int64_t id,
     rc = b == SQLITE_OK ? sqlite3_step(st) : b;
     if (rc == SQLITE_ROW) {
         rc = fill_product(st, out);
-        sqlite3_finalize(st);
+        sg_sql_end(be, st);
         if (rc)
             return sg_err_set(err, rc, "out of memory");
         return load_children(be, out, err);
     }
-    sqlite3_finalize(st);
+    sg_sql_end(be, st);
     if (rc == SQLITE_DONE)
         return sg_err_set(err, SG_ENOTFOUND, "no such product");
     return sg_sqlite_error(be, rc, "product", err);
@@ -183,14 +183,14 @@ static int be_product_list(void *be, int64_t tenant_id, int64_t after_id,
     while (b == SQLITE_OK && n < limit &&
            (rc = sqlite3_step(st)) == SQLITE_ROW) {
         if (fill_product(st, &ps[n++]) != 0) {
-            sqlite3_finalize(st);
+            sg_sql_end(be, st);
             rc = sg_err_set(err, SG_ENOMEM, "out of memory");
             goto fail;
         }
     }
     if (b != SQLITE_OK)
         rc = b;
-    sqlite3_finalize(st);
+    sg_sql_end(be, st);
     if (rc != SQLITE_DONE && rc != SQLITE_ROW && n < limit) {
         rc = sg_sqlite_error(be, rc, "products", err);
         goto fail;
@@ -292,7 +292,7 @@ static int variant_write(void *be, const struct sg_product *p,
         vid = sqlite3_column_int64(st, 0);
         owner = sqlite3_column_int64(st, 1);
     }
-    sqlite3_finalize(st);
+    sg_sql_end(be, st);
     if (rc != SQLITE_ROW && rc != SQLITE_DONE)
         return sg_sqlite_error(be, rc, "variant", err);
     if (vid && owner != p->id)
@@ -370,7 +370,7 @@ static int variants_prune(void *be, const struct sg_product *p,
             if (!keep)
                 gone[n_gone++] = sqlite3_column_int64(st, 0);
         }
-        sqlite3_finalize(st);
+        sg_sql_end(be, st);
         if (b != SQLITE_OK || (rc != SQLITE_ROW && rc != SQLITE_DONE))
             return sg_sqlite_error(be, b != SQLITE_OK ? b : rc, "variants",
                                    err);
@@ -464,7 +464,7 @@ static int be_variant_locate(void *be, int64_t tenant_id, int64_t variant_id,
     sqlite3_stmt *st = NULL;
     int rc, b = SQLITE_OK;
 
-    rc = sg_sql_prep_cached(be,
+    rc = sg_sql_prep(be,
               variant_id ? "SELECT product_id, id FROM variants WHERE "
                            "tenant_id = ?1 AND id = ?2"
                          : "SELECT product_id, id FROM variants WHERE "
@@ -488,7 +488,7 @@ static int be_variant_locate(void *be, int64_t tenant_id, int64_t variant_id,
     } else {
         rc = sg_sqlite_error(be, rc, "variant", err);
     }
-    sg_sql_end(st);
+    sg_sql_end(be, st);
     return rc;
 }
 
@@ -500,7 +500,7 @@ static int be_variant_price_get(void *be, int64_t tenant_id,
     int rc, b = SQLITE_OK;
 
     memset(out, 0, sizeof(*out));
-    rc = sg_sql_prep_cached(be,
+    rc = sg_sql_prep(be,
               "SELECT v.product_id, v.id, v.price, v.compare_at, p.currency "
               "FROM variants v JOIN products p ON p.id = v.product_id "
               "WHERE v.tenant_id = ?1 AND v.sku = ?2",
@@ -522,7 +522,7 @@ static int be_variant_price_get(void *be, int64_t tenant_id,
     } else {
         rc = sg_sqlite_error(be, rc, "variant", err);
     }
-    sg_sql_end(st);
+    sg_sql_end(be, st);
     return rc;
 }
 
@@ -533,7 +533,7 @@ static int be_variant_price_set(void *be, int64_t tenant_id,
     sqlite3_stmt *st = NULL;
     int rc, b = SQLITE_OK, changes = 0;
 
-    rc = sg_sql_prep_cached(be,
+    rc = sg_sql_prep(be,
               "UPDATE variants SET price = ?3, compare_at = ?4, "
               "updated_at = ?5 WHERE tenant_id = ?1 AND id = ?2",
               &st, err);
@@ -544,12 +544,12 @@ static int be_variant_price_set(void *be, int64_t tenant_id,
     sg_sql_bind_int(st, 3, vp->price, &b);
     sg_sql_bind_int(st, 4, vp->compare_at, &b);
     sg_sql_bind_int(st, 5, now, &b);
-    rc = sg_sql_run_cached(be, st, b, "variant", &changes, err);
+    rc = sg_sql_run(be, st, b, "variant", &changes, err);
     if (rc)
         return rc;
     if (changes == 0)
         return sg_err_set(err, SG_ENOTFOUND, "no such variant");
-    rc = sg_sql_prep_cached(be,
+    rc = sg_sql_prep(be,
               "UPDATE products SET updated_at = ?3 WHERE tenant_id = ?1 "
               "AND id = ?2",
               &st, err);
@@ -559,7 +559,7 @@ static int be_variant_price_set(void *be, int64_t tenant_id,
     sg_sql_bind_int(st, 1, tenant_id, &b);
     sg_sql_bind_int(st, 2, vp->product_id, &b);
     sg_sql_bind_int(st, 3, now, &b);
-    return sg_sql_run_cached(be, st, b, "product", NULL, err);
+    return sg_sql_run(be, st, b, "product", NULL, err);
 }
 
 /* ---- inventory ---- */
@@ -581,7 +581,7 @@ static int be_inv_get(void *be, int64_t tenant_id, const char *sku,
     sqlite3_stmt *st = NULL;
     int rc, b = SQLITE_OK;
 
-    rc = sg_sql_prep_cached(be,
+    rc = sg_sql_prep(be,
               "SELECT sku, location, on_hand, reserved, committed, "
               "updated_at FROM inventory_levels WHERE tenant_id = ?1 AND "
               "sku = ?2 AND location = ?3",
@@ -600,7 +600,7 @@ static int be_inv_get(void *be, int64_t tenant_id, const char *sku,
     } else {
         rc = sg_sqlite_error(be, rc, "inventory", err);
     }
-    sg_sql_end(st);
+    sg_sql_end(be, st);
     return rc;
 }
 
@@ -617,7 +617,7 @@ static int be_inv_levels(void *be, int64_t tenant_id, const char *sku,
 
     *out = NULL;
     *n_out = 0;
-    rc = sg_sql_prep_cached(be,
+    rc = sg_sql_prep(be,
               "SELECT sku, location, on_hand, reserved, committed, "
               "updated_at FROM inventory_levels WHERE tenant_id = ?1 AND "
               "sku = ?2 ORDER BY location LIMIT 256",
@@ -626,7 +626,7 @@ static int be_inv_levels(void *be, int64_t tenant_id, const char *sku,
         return rc;
     ls = sg_calloc(LEVELS_MAX, sizeof(*ls));
     if (!ls) {
-        sg_sql_end(st);
+        sg_sql_end(be, st);
         return sg_err_set(err, SG_ENOMEM, "out of memory");
     }
     sg_sql_bind_int(st, 1, tenant_id, &b);
@@ -636,7 +636,7 @@ static int be_inv_levels(void *be, int64_t tenant_id, const char *sku,
         fill_level(st, &ls[n++]);
     if (b != SQLITE_OK)
         rc = b;
-    sg_sql_end(st);
+    sg_sql_end(be, st);
     if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
         sg_free(ls);
         return sg_sqlite_error(be, rc, "inventory", err);
@@ -654,7 +654,7 @@ static int inv_update(void *be, int64_t tenant_id,
     sqlite3_stmt *st = NULL;
     int rc, b = SQLITE_OK;
 
-    rc = sg_sql_prep_cached(be,
+    rc = sg_sql_prep(be,
               "UPDATE inventory_levels SET on_hand = on_hand + ?4, "
               "reserved = reserved + ?5, committed = committed + ?6, "
               "updated_at = ?7 WHERE tenant_id = ?1 AND sku = ?2 AND "
@@ -671,7 +671,7 @@ static int inv_update(void *be, int64_t tenant_id,
     sg_sql_bind_int(st, 5, m->d_reserved, &b);
     sg_sql_bind_int(st, 6, m->d_committed, &b);
     sg_sql_bind_int(st, 7, now, &b);
-    return sg_sql_run_cached(be, st, b, "inventory", changes, err);
+    return sg_sql_run(be, st, b, "inventory", changes, err);
 }
 
 static int be_inv_move(void *be, int64_t tenant_id,
@@ -688,7 +688,7 @@ static int be_inv_move(void *be, int64_t tenant_id,
      */
     rc = inv_update(be, tenant_id, m, now, &changes, err);
     if (!rc && changes == 0) {
-        rc = sg_sql_prep_cached(be,
+        rc = sg_sql_prep(be,
                   "INSERT INTO inventory_levels (tenant_id, sku, location, "
                   "updated_at) VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO "
                   "NOTHING",
@@ -699,7 +699,7 @@ static int be_inv_move(void *be, int64_t tenant_id,
         sg_sql_bind_text(st, 2, m->sku, &b);
         sg_sql_bind_text(st, 3, m->location, &b);
         sg_sql_bind_int(st, 4, now, &b);
-        rc = sg_sql_run_cached(be, st, b, "inventory", &inserted, err);
+        rc = sg_sql_run(be, st, b, "inventory", &inserted, err);
         if (!rc && inserted)
             rc = inv_update(be, tenant_id, m, now, &changes, err);
     }
@@ -709,7 +709,7 @@ static int be_inv_move(void *be, int64_t tenant_id,
         return sg_err_set(err, SG_ESTATE,
                           "%s at %s: not enough stock for this change",
                           m->sku, m->location);
-    rc = sg_sql_prep_cached(be,
+    rc = sg_sql_prep(be,
               "INSERT INTO inventory_ledger (tenant_id, sku, location, "
               "delta_on_hand, delta_reserved, delta_committed, reason, "
               "cause_ref, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
@@ -726,7 +726,7 @@ static int be_inv_move(void *be, int64_t tenant_id,
     sg_sql_bind_text(st, 7, m->reason ? m->reason : "", &b);
     sg_sql_bind_text(st, 8, m->cause_ref, &b);
     sg_sql_bind_int(st, 9, now, &b);
-    return sg_sql_run_cached(be, st, b, "ledger", NULL, err);
+    return sg_sql_run(be, st, b, "ledger", NULL, err);
 }
 
 static int be_ledger_list(void *be, int64_t tenant_id, const char *sku,
@@ -775,7 +775,7 @@ static int be_ledger_list(void *be, int64_t tenant_id, const char *sku,
     }
     if (b != SQLITE_OK)
         rc = b;
-    sqlite3_finalize(st);
+    sg_sql_end(be, st);
     if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
         sg_free(rows);
         return sg_sqlite_error(be, rc, "ledger", err);
@@ -854,7 +854,7 @@ static int be_listing_list(void *be, int64_t tenant_id, int64_t product_id,
     }
     if (b != SQLITE_OK)
         rc = b;
-    sqlite3_finalize(st);
+    sg_sql_end(be, st);
     if (oom || (rc != SQLITE_DONE && rc != SQLITE_ROW)) {
         sg_listing_list_free(ls, n);
         return oom ? sg_err_set(err, SG_ENOMEM, "out of memory")

@@ -58,7 +58,7 @@ static int app_upsert(void *be, const char *platform, const char *app_key,
     } else {
         rc = sg_sqlite_error(be, rc, "app upsert", err);
     }
-    sqlite3_finalize(st);
+    sg_sql_end(be, st);
     return rc;
 }
 
@@ -118,7 +118,7 @@ static int state_take(void *be, const char *platform, const char *state_hash,
     } else {
         rc = sg_sqlite_error(be, rc, "state take", err);
     }
-    sqlite3_finalize(st);
+    sg_sql_end(be, st);
     return rc;
 }
 
@@ -167,7 +167,7 @@ static int conn_upsert(void *be, const struct sg_channel_conn *c,
     } else {
         rc = sg_sqlite_error(be, rc, "connection upsert", err);
     }
-    sqlite3_finalize(st);
+    sg_sql_end(be, st);
     return rc;
 }
 
@@ -353,7 +353,7 @@ static int conn_rows(void *be, sqlite3_stmt *st, size_t max,
                                 : sg_sqlite_error(be, rc, "connections",
                                                   err);
     }
-    sqlite3_finalize(st);
+    sg_sql_end(be, st);
     return rc;
 }
 
@@ -379,7 +379,7 @@ static int conn_get(void *be, int64_t tenant_id, int64_t id,
         rc = sg_err_set(err, SG_ENOTFOUND, "no connection %" PRId64, id);
     else
         rc = sg_sqlite_error(be, rc, "connection get", err);
-    sqlite3_finalize(st);
+    sg_sql_end(be, st);
     return rc;
 }
 
@@ -399,7 +399,7 @@ static int conn_list(void *be, int64_t tenant_id, size_t max,
     sg_sql_bind_int(st, 1, tenant_id, &b);
     sg_sql_bind_int(st, 2, (int64_t)max, &b);
     if (b != SQLITE_OK) {
-        sqlite3_finalize(st);
+        sg_sql_end(be, st);
         return sg_sqlite_error(be, b, "bind", err);
     }
     return conn_rows(be, st, max, out, n_out, err);
@@ -424,7 +424,7 @@ static int conn_due(void *be, int64_t before, int64_t now, size_t max,
     sg_sql_bind_int(st, 2, now, &b);
     sg_sql_bind_int(st, 3, (int64_t)max, &b);
     if (b != SQLITE_OK) {
-        sqlite3_finalize(st);
+        sg_sql_end(be, st);
         return sg_sqlite_error(be, b, "bind", err);
     }
     return conn_rows(be, st, max, out, n_out, err);
@@ -453,7 +453,7 @@ static int shop_get(void *be, const char *platform, const char *shop_id,
     } else {
         rc = sg_sqlite_error(be, rc, "shop get", err);
     }
-    sqlite3_finalize(st);
+    sg_sql_end(be, st);
     return rc;
 }
 
@@ -501,7 +501,7 @@ static int shop_list(void *be, int64_t tenant_id, int64_t connection_id,
         sg_free(v);
         rc = sg_sqlite_error(be, rc, "shops", err);
     }
-    sqlite3_finalize(st);
+    sg_sql_end(be, st);
     return rc;
 }
 

@@ -14,63 +14,90 @@
 #include "store/store.h"
 #include "store/sqlite/sqlutil.h"
 
+/*
+ * Why two statements and not one upsert: an INSERT ... ON CONFLICT DO
+ * UPDATE may abort half way (a constraint of the update), so inside the
+ * writer's transaction SQLite gives every execution a statement journal
+ * and copies each page the row touches (table leaf and three index
+ * leaves, 4 KB each) into it first: about 20 KB of temporary-file writes
+ * per event, the write amplification bench/events saw. INSERT OR IGNORE
+ * cannot abort, so it needs no statement journal; the rare key that
+ * exists already then takes the UPDATE, which only replaces a finished
+ * event older than the window.
+ */
 static int ev_insert(void *be, struct sg_events_row *rows, size_t n,
                      int64_t now_ms, int64_t window_ms, struct sg_err *err)
 {
-    /*
-     * One statement decides: a new key inserts; an existing key is
-     * replaced only when it finished (sent or failed) longer ago than
-     * the window; otherwise RETURNING yields nothing: a duplicate.
-     */
-    static const char sql[] =
-        "INSERT INTO events (tenant_id, source, source_id, event, event_id, "
-        "event_time, received_at, body, batch_id, state) VALUES "
-        "(?1,?2,?3,?4,?5,?6,?7,?8,?10,?11) "
-        "ON CONFLICT (tenant_id, source_id, event, event_id) DO UPDATE SET "
-        "source = excluded.source, event_time = excluded.event_time, "
-        "received_at = excluded.received_at, body = excluded.body, "
-        "batch_id = excluded.batch_id, state = excluded.state, error = NULL "
-        "WHERE events.state >= 2 AND events.received_at < ?9 "
+    static const char ins_sql[] =
+        "INSERT OR IGNORE INTO events (tenant_id, source, source_id, event, "
+        "event_id, event_time, received_at, body, batch_id, state) VALUES "
+        "(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)";
+    static const char upd_sql[] =
+        "UPDATE OR IGNORE events SET source = ?2, event_time = ?6, "
+        "received_at = ?7, body = ?8, batch_id = ?9, state = ?10, "
+        "error = NULL WHERE tenant_id = ?1 AND source_id = ?3 AND "
+        "event = ?4 AND event_id = ?5 AND state >= 2 AND received_at < ?11 "
         "RETURNING id";
-    sqlite3_stmt *st = NULL;
-    int rc = sg_sql_prep(be, sql, &st, err);
+    sqlite3 *db = sg_sqlite_db(be);
+    sqlite3_stmt *ins = NULL, *upd = NULL;
+    int rc = sg_sql_prep(be, ins_sql, &ins, err);
 
+    if (!rc)
+        rc = sg_sql_prep(be, upd_sql, &upd, err);
     for (size_t i = 0; !rc && i < n; i++) {
         struct sg_events_row *r = &rows[i];
-        int src;
+        sqlite3_stmt *st = ins;
+        int src = SQLITE_DONE;
 
-        sqlite3_reset(st);
-        sqlite3_bind_int64(st, 1, r->tenant_id);
-        sqlite3_bind_int(st, 2, r->source);
-        sqlite3_bind_text(st, 3, r->source_id, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 4, r->event, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 5, r->event_id, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 6, r->event_time);
-        sqlite3_bind_int64(st, 7, now_ms);
-        if (r->batch_id) {
-            sqlite3_bind_null(st, 8);
-            sqlite3_bind_int64(st, 10, r->batch_id);
-            sqlite3_bind_int(st, 11, SG_EVENT_BATCHED);
-        } else {
-            sqlite3_bind_text(st, 8, r->body, (int)r->body_len,
-                              SQLITE_STATIC);
-            sqlite3_bind_null(st, 10);
-            sqlite3_bind_int(st, 11, SG_EVENT_PENDING);
+        /* OR IGNORE would also skip a NOT NULL failure: refuse it here. */
+        if (!r->source_id || !r->event || !r->event_id) {
+            rc = sg_err_set(err, SG_EINVAL, "event row without key");
+            break;
         }
-        sqlite3_bind_int64(st, 9, now_ms - window_ms);
-        src = sqlite3_step(st);
-        if (src == SQLITE_ROW) {
-            r->id = sqlite3_column_int64(st, 0);
-            r->dup = false;
+        r->id = 0;
+        r->dup = true;
+        for (int pass = 0; pass < 2; pass++, st = upd) {
+            sqlite3_reset(st);
+            sqlite3_bind_int64(st, 1, r->tenant_id);
+            sqlite3_bind_int(st, 2, r->source);
+            sqlite3_bind_text(st, 3, r->source_id, -1, SQLITE_STATIC);
+            sqlite3_bind_text(st, 4, r->event, -1, SQLITE_STATIC);
+            sqlite3_bind_text(st, 5, r->event_id, -1, SQLITE_STATIC);
+            sqlite3_bind_int64(st, 6, r->event_time);
+            sqlite3_bind_int64(st, 7, now_ms);
+            if (r->batch_id) {
+                sqlite3_bind_null(st, 8);
+                sqlite3_bind_int64(st, 9, r->batch_id);
+                sqlite3_bind_int(st, 10, SG_EVENT_BATCHED);
+            } else {
+                sqlite3_bind_text(st, 8, r->body, (int)r->body_len,
+                                  SQLITE_STATIC);
+                sqlite3_bind_null(st, 9);
+                sqlite3_bind_int(st, 10, SG_EVENT_PENDING);
+            }
+            if (pass == 1)
+                sqlite3_bind_int64(st, 11, now_ms - window_ms);
             src = sqlite3_step(st);
-        } else {
-            r->id = 0;
-            r->dup = true;
+            if (pass == 0 && src == SQLITE_DONE) {
+                if (sqlite3_changes(db) == 1) {
+                    r->id = sqlite3_last_insert_rowid(db);
+                    r->dup = false;
+                    break;
+                }
+                continue; /* the key exists: maybe an expired one */
+            }
+            if (src == SQLITE_ROW) {
+                r->id = sqlite3_column_int64(st, 0);
+                r->dup = false;
+                src = sqlite3_step(st);
+            }
+            break;
         }
         if (src != SQLITE_DONE)
             rc = sg_sqlite_error(be, src, "events insert", err);
     }
-    sqlite3_finalize(st);
+    sg_sql_end(be, ins);
+    sg_sql_end(be, upd);
     return rc;
 }
 
@@ -100,7 +127,7 @@ static int ev_pending(void *be, int64_t tenant_id, int source, size_t cap,
     } else {
         rc = sg_sqlite_error(be, src, "events pending", err);
     }
-    sqlite3_finalize(st);
+    sg_sql_end(be, st);
     return rc;
 }
 
@@ -158,7 +185,7 @@ static int batch_find(void *be, int64_t job_id, bool with_body,
     } else {
         rc = sg_sqlite_error(be, src, "events batch", err);
     }
-    sqlite3_finalize(st);
+    sg_sql_end(be, st);
     return rc;
 }
 
@@ -204,7 +231,7 @@ static int batch_bodies(void *be, struct sg_events_batch *b,
     }
     if (!rc && src != SQLITE_ROW && src != SQLITE_DONE)
         rc = sg_sqlite_error(be, src, "events bodies", err);
-    sqlite3_finalize(st);
+    sg_sql_end(be, st);
     return rc;
 }
 
@@ -237,7 +264,7 @@ static int oldest_source_id(void *be, int64_t tenant_id, int source,
     } else if (src != SQLITE_DONE) {
         rc = sg_sqlite_error(be, src, "events oldest", err);
     }
-    sqlite3_finalize(st);
+    sg_sql_end(be, st);
     return rc;
 }
 
@@ -272,7 +299,7 @@ static int seal_into(void *be, int64_t job_id, int64_t tenant_id, int source,
     sqlite3_bind_int64(st, 4, job_id);
     sqlite3_bind_int64(st, 5, now_ms);
     src = sqlite3_step(st);
-    sqlite3_finalize(st);
+    sg_sql_end(be, st);
     if (src != SQLITE_DONE)
         return sg_sqlite_error(be, src, "events batch insert", err);
     out->id = sqlite3_last_insert_rowid(sg_sqlite_db(be));
@@ -293,7 +320,7 @@ static int seal_into(void *be, int64_t job_id, int64_t tenant_id, int source,
     sqlite3_bind_int64(st, 5, (sqlite3_int64)max);
     sqlite3_bind_text(st, 6, out->source_id, -1, SQLITE_STATIC);
     src = sqlite3_step(st);
-    sqlite3_finalize(st);
+    sg_sql_end(be, st);
     if (src != SQLITE_DONE)
         return sg_sqlite_error(be, src, "events seal", err);
     out->n = (size_t)sqlite3_changes(sg_sqlite_db(be));
@@ -303,7 +330,7 @@ static int seal_into(void *be, int64_t job_id, int64_t tenant_id, int source,
     sqlite3_bind_int64(st, 1, out->id);
     sqlite3_bind_int64(st, 2, (sqlite3_int64)out->n);
     src = sqlite3_step(st);
-    sqlite3_finalize(st);
+    sg_sql_end(be, st);
     return src == SQLITE_DONE ? 0
                               : sg_sqlite_error(be, src, "events batch n", err);
 }
@@ -379,7 +406,7 @@ static int ev_trigger_cancel(void *be, int64_t tenant_id, const char *key,
     sqlite3_bind_text(st, 3, note, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 4, now_ms);
     src = sqlite3_step(st);
-    sqlite3_finalize(st);
+    sg_sql_end(be, st);
     return src == SQLITE_DONE ? 0
                               : sg_sqlite_error(be, src, "events cancel", err);
 }
@@ -393,7 +420,7 @@ static int exec1(void *be, const char *sql, int64_t a, struct sg_err *err)
         return rc;
     sqlite3_bind_int64(st, 1, a);
     src = sqlite3_step(st);
-    sqlite3_finalize(st);
+    sg_sql_end(be, st);
     return src == SQLITE_DONE ? 0 : sg_sqlite_error(be, src, "events", err);
 }
 
@@ -401,6 +428,39 @@ static int ev_job_detach(void *be, int64_t job_id, struct sg_err *err)
 {
     return exec1(be, "UPDATE jobs SET coalesce_key = NULL WHERE id = ?1",
                  job_id, err);
+}
+
+/*
+ * secure_delete for this connection: the current mode (0 off, 1 on,
+ * 2 fast) into *old_out, then mode. Debian's SQLite has it on by default,
+ * which zeroes every page a delete frees: clearing a sent batch's joined
+ * JSON (about 470 bytes per event, in overflow pages) then wrote it a
+ * second time as zeros, a third of the store's bytes per event. FAST
+ * still zeroes freed content inside b-tree pages but leaves freed
+ * overflow pages as they are until the next batch reuses them; what they
+ * hold is the events' normalised JSON, digests only.
+ */
+static int secure_delete_swap(void *be, int mode, int *old_out,
+                              struct sg_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    char sql[40];
+    int rc, src;
+
+    if (old_out) {
+        rc = sg_sql_prep(be, "PRAGMA secure_delete", &st, err);
+        if (rc)
+            return rc;
+        src = sqlite3_step(st);
+        *old_out = src == SQLITE_ROW ? sqlite3_column_int(st, 0) : 1;
+        sg_sql_end(be, st);
+    }
+    /* The pragma reads "2" as a boolean: FAST must be spelt out. */
+    snprintf(sql, sizeof(sql), "PRAGMA secure_delete = %s",
+             mode == 2 ? "FAST" : mode ? "ON" : "OFF");
+    src = sqlite3_exec(sg_sqlite_db(be), sql, NULL, NULL, NULL);
+    return src == SQLITE_OK ? 0
+                            : sg_sqlite_error(be, src, "secure_delete", err);
 }
 
 static int ev_batch_result(void *be, int64_t job_id, int state,
@@ -411,7 +471,7 @@ static int ev_batch_result(void *be, int64_t job_id, int state,
     struct sg_events_batch b;
     sqlite3_stmt *st = NULL, *up = NULL;
     size_t pos = 0, k = 0;
-    int rc, src = SQLITE_DONE;
+    int rc, src = SQLITE_DONE, old_sd = 1;
 
     memset(&b, 0, sizeof(b));
     rc = batch_find(be, job_id, false, &b, err);
@@ -436,9 +496,14 @@ static int ev_batch_result(void *be, int64_t job_id, int state,
                                   : (sqlite3_int64)n_failed);
     sqlite3_bind_text(st, 4, error, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 5, now_ms);
-    src = sqlite3_step(st);
-    sqlite3_finalize(st);
+    rc = secure_delete_swap(be, 2, &old_sd, err);
+    src = rc ? SQLITE_DONE : sqlite3_step(st);
+    sg_sql_end(be, st);
     st = NULL;
+    if (!rc)
+        rc = secure_delete_swap(be, old_sd, NULL, err);
+    if (rc)
+        return rc;
     if (src != SQLITE_DONE)
         return sg_sqlite_error(be, src, "events batch result", err);
     if (state == SG_EVENT_FAILED) {
@@ -451,7 +516,7 @@ static int ev_batch_result(void *be, int64_t job_id, int state,
         sqlite3_bind_int64(st, 1, b.id);
         sqlite3_bind_text(st, 2, error, -1, SQLITE_STATIC);
         src = sqlite3_step(st);
-        sqlite3_finalize(st);
+        sg_sql_end(be, st);
         return src == SQLITE_DONE ? 0
                                   : sg_sqlite_error(be, src, "events", err);
     }
@@ -493,7 +558,7 @@ static int ev_batch_result(void *be, int64_t job_id, int state,
             rc = sg_sqlite_error(be, src, "events walk", err);
             goto out;
         }
-        sqlite3_finalize(st);
+        sg_sql_end(be, st);
         st = NULL;
     }
     rc = sg_sql_prep(be,
@@ -507,8 +572,8 @@ static int ev_batch_result(void *be, int64_t job_id, int state,
     if (src != SQLITE_DONE)
         rc = sg_sqlite_error(be, src, "events sent", err);
 out:
-    sqlite3_finalize(st);
-    sqlite3_finalize(up);
+    sg_sql_end(be, st);
+    sg_sql_end(be, up);
     return rc;
 }
 
@@ -528,7 +593,7 @@ static int ev_prune(void *be, int64_t before_ms, size_t max, size_t *n_out,
     sqlite3_bind_int64(st, 1, before_ms);
     sqlite3_bind_int64(st, 2, (sqlite3_int64)max);
     src = sqlite3_step(st);
-    sqlite3_finalize(st);
+    sg_sql_end(be, st);
     if (src != SQLITE_DONE)
         return sg_sqlite_error(be, src, "events prune", err);
     *n_out = (size_t)sqlite3_changes(sg_sqlite_db(be));
@@ -555,7 +620,7 @@ static int ev_pending_sources(void *be, int64_t *tenants, int *sources,
         sources[n] = sqlite3_column_int(st, 1);
         n++;
     }
-    sqlite3_finalize(st);
+    sg_sql_end(be, st);
     *n_out = n;
     return 0;
 }
@@ -580,7 +645,7 @@ static int ev_counts(void *be, int64_t tenant_id, struct sg_events_counts *out,
         if (s >= 0 && s < 4)
             out->by_state[s] = sqlite3_column_int64(st, 1);
     }
-    sqlite3_finalize(st);
+    sg_sql_end(be, st);
     if (src != SQLITE_DONE)
         return sg_sqlite_error(be, src, "events counts", err);
     rc = sg_sql_prep(be,
@@ -592,7 +657,7 @@ static int ev_counts(void *be, int64_t tenant_id, struct sg_events_counts *out,
     sqlite3_bind_int64(st, 1, tenant_id);
     if (sqlite3_step(st) == SQLITE_ROW)
         out->batches = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
+    sg_sql_end(be, st);
     return 0;
 }
 
@@ -611,7 +676,7 @@ static int ev_batch_next_id(void *be, int64_t *id_out, struct sg_err *err)
         *id_out = sqlite3_column_int64(st, 0);
     else
         rc = sg_sqlite_error(be, src, "events batch id", err);
-    sqlite3_finalize(st);
+    sg_sql_end(be, st);
     return rc;
 }
 
@@ -640,7 +705,7 @@ static int ev_batch_put(void *be, int64_t batch_id, int64_t job_id,
     sqlite3_bind_int64(st, 7, now_ms);
     sqlite3_bind_text(st, 8, body, (int)len, SQLITE_STATIC);
     src = sqlite3_step(st);
-    sqlite3_finalize(st);
+    sg_sql_end(be, st);
     return src == SQLITE_DONE
                ? 0
                : sg_sqlite_error(be, src, "events batch put", err);

@@ -64,7 +64,7 @@ static int sq_export_get(void *be, int64_t order_id, char **address_out,
         rc = SG_ENOTFOUND;
     else
         rc = sg_sqlite_error(be, rc, "export get", err);
-    sqlite3_finalize(st);
+    sg_sql_end(be, st);
     return rc;
 }
 
@@ -148,7 +148,7 @@ static int sq_ship_get(void *be, int64_t id, int64_t tenant_id,
         rc = SG_ENOTFOUND;
     else
         rc = sg_sqlite_error(be, rc, "shipment get", err);
-    sqlite3_finalize(st);
+    sg_sql_end(be, st);
     return rc;
 }
 
@@ -242,7 +242,7 @@ static int sq_ship_list(void *be, int64_t tenant_id, int64_t order_id,
     sg_sql_bind_int(st, 5, (int64_t)limit, &b);
     rows = sg_calloc(limit, sizeof(*rows));
     if (!rows) {
-        sqlite3_finalize(st);
+        sg_sql_end(be, st);
         return sg_err_set(err, SG_ENOMEM, "out of memory");
     }
     while (b == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW &&
@@ -255,7 +255,7 @@ static int sq_ship_list(void *be, int64_t tenant_id, int64_t order_id,
         rc = sg_sqlite_error(be, rc, "shipment list", err);
     else
         rc = 0;
-    sqlite3_finalize(st);
+    sg_sql_end(be, st);
     if (rc) {
         ship_free(rows, n);
         return rc;
@@ -333,7 +333,7 @@ static int sq_as_get(void *be, int64_t id, int64_t tenant_id,
         rc = SG_ENOTFOUND;
     else
         rc = sg_sqlite_error(be, rc, "aftersale get", err);
-    sqlite3_finalize(st);
+    sg_sql_end(be, st);
     return rc;
 }
 
@@ -428,7 +428,7 @@ static int sq_as_list(void *be, int64_t tenant_id, const struct sg_as_filter *f,
     sg_sql_bind_int(st, 5, (int64_t)limit, &b);
     rows = sg_calloc(limit, sizeof(*rows));
     if (!rows) {
-        sqlite3_finalize(st);
+        sg_sql_end(be, st);
         return sg_err_set(err, SG_ENOMEM, "out of memory");
     }
     while (b == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW &&
@@ -441,7 +441,7 @@ static int sq_as_list(void *be, int64_t tenant_id, const struct sg_as_filter *f,
         rc = sg_sqlite_error(be, rc, "aftersale list", err);
     else
         rc = 0;
-    sqlite3_finalize(st);
+    sg_sql_end(be, st);
     if (rc) {
         as_free(rows, n);
         return rc;
@@ -489,7 +489,7 @@ static int viral_rows(void *be, sqlite3_stmt *st, int b, const char *what,
         rc = sg_sqlite_error(be, rc, what, err);
     else
         rc = 0;
-    sqlite3_finalize(st);
+    sg_sql_end(be, st);
     if (rc) {
         sg_free(rows);
         return rc;

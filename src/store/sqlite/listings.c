@@ -1,7 +1,8 @@
 /*
  * listings.c - SQLite storage of listing_sync (migration 0005), behind
- * src/store/listings.h. Each statement is prepared, bound and finalized
- * within one call; rows are copied out before the statement goes.
+ * src/store/listings.h. Each statement is taken from the connection's
+ * cache, bound and handed back within one call; rows are copied out before
+ * it goes back.
  */
 #include "core/sg.h"
 
@@ -75,20 +76,14 @@ static int one_row(void *be, sqlite3_stmt *st, int brc,
         rc = sg_err_set(err, SG_ENOTFOUND, "no listing");
     else
         rc = sg_sqlite_error(be, rc, "listing read", err);
-    sqlite3_finalize(st);
+    sg_sql_end(be, st);
     return rc;
 }
 
 static int prep(void *be, const char *sql, sqlite3_stmt **st,
                 struct sg_err *err)
 {
-    int rc = sqlite3_prepare_v2(sg_sqlite_db(be), sql, -1, st, NULL);
-
-    if (rc != SQLITE_OK) {
-        *st = NULL;
-        return sg_sqlite_error(be, rc, "prepare", err);
-    }
-    return 0;
+    return sg_sql_prep(be, sql, st, err);
 }
 
 static int get_be(void *be, int64_t tenant_id, int64_t product_id,
@@ -147,7 +142,7 @@ static int exec_done(void *be, sqlite3_stmt *st, int b, const char *what,
 
     rc = (rc == SQLITE_DONE || rc == SQLITE_ROW)
              ? 0 : sg_sqlite_error(be, rc, what, err);
-    sqlite3_finalize(st);
+    sg_sql_end(be, st);
     return rc;
 }
 
@@ -212,9 +207,9 @@ int sg_listings_tx_delete(struct sg_store_tx *tx, int64_t tenant_id,
 }
 
 /*
- * One-row boolean check through the writer. sql is a string literal (the
- * statement stays prepared on the connection): ?1 is a, ?2 is t when set,
- * else b2, and ?3 is t3 when set. These run once per changed product.
+ * One-row boolean check through the writer: ?1 is a, ?2 is t when set,
+ * else b2, and ?3 is t3 when set. These run once per changed product
+ * (their statements come from the connection's cache).
  */
 static int tx_bool(struct sg_store_tx *tx, const char *sql, int64_t a,
                    int64_t b2, const char *t, const char *t3, bool *out,
@@ -227,7 +222,7 @@ static int tx_bool(struct sg_store_tx *tx, const char *sql, int64_t a,
 
     *out = false;
     if (!rc)
-        rc = sg_sql_prep_cached(be, sql, &st, err);
+        rc = sg_sql_prep(be, sql, &st, err);
     if (rc)
         return rc;
     sg_sql_bind_int(st, 1, a, &b);
@@ -246,7 +241,7 @@ static int tx_bool(struct sg_store_tx *tx, const char *sql, int64_t a,
     } else {
         rc = sg_sqlite_error(be, rc, "listing check", err);
     }
-    sg_sql_end(st);
+    sg_sql_end(be, st);
     return rc;
 }
 
@@ -325,7 +320,7 @@ static int read_list(void *be, void *arg, struct sg_err *err)
         return rc;
     a->rows = sg_calloc(a->limit ? a->limit : 1, sizeof(*a->rows));
     if (!a->rows) {
-        sqlite3_finalize(st);
+        sg_sql_end(be, st);
         return sg_err_set(err, SG_ENOMEM, "out of memory");
     }
     b = sqlite3_bind_int64(st, 1, a->tenant_id);
@@ -347,7 +342,7 @@ static int read_list(void *be, void *arg, struct sg_err *err)
         rc = b;
     rc = (rc == SQLITE_DONE || rc == SQLITE_ROW)
              ? 0 : sg_sqlite_error(be, rc, "listing list", err);
-    sqlite3_finalize(st);
+    sg_sql_end(be, st);
     return rc;
 }
 
@@ -408,7 +403,7 @@ static int read_churn(void *be, void *arg, struct sg_err *err)
         rc = b;
     rc = (rc == SQLITE_DONE || rc == SQLITE_ROW)
              ? 0 : sg_sqlite_error(be, rc, "job churn", err);
-    sqlite3_finalize(st);
+    sg_sql_end(be, st);
     return rc;
 }
 
@@ -441,7 +436,7 @@ static int tx_reschedule(struct sg_store_tx *tx, const char *sql,
 
     *n_out = 0;
     if (!rc)
-        rc = sg_sql_prep_cached(be, sql, &st, err);
+        rc = sg_sql_prep(be, sql, &st, err);
     if (rc)
         return rc;
     sg_sql_bind_int(st, 1, tenant_id, &b);
@@ -451,7 +446,7 @@ static int tx_reschedule(struct sg_store_tx *tx, const char *sql,
     sg_sql_bind_int(st, 5, sg_store_tx_now(tx), &b);
     if (sqlite3_bind_parameter_count(st) >= 6)
         sg_sql_bind_int(st, 6, window_ms, &b);
-    rc = sg_sql_run_cached(be, st, b, "job hold", &changes, err);
+    rc = sg_sql_run(be, st, b, "job hold", &changes, err);
     if (!rc)
         *n_out = (size_t)changes;
     return rc;

@@ -142,7 +142,7 @@ static int load_lines(void *be, struct sg_order *o, struct sg_err *err)
         rc = sg_sqlite_error(be, rc, "order lines", err);
     else
         rc = 0;
-    sqlite3_finalize(st);
+    sg_sql_end(be, st);
     return rc;
 }
 
@@ -178,7 +178,7 @@ static int sq_order_get(void *be, int64_t tenant_id, int64_t id,
         rc = sg_err_set(err, SG_ENOTFOUND, "order not found");
     else
         rc = sg_sqlite_error(be, rc, "order get", err);
-    sqlite3_finalize(st);
+    sg_sql_end(be, st);
     if (!rc)
         rc = load_lines(be, out, err);
     return rc;
@@ -247,7 +247,7 @@ static int put_lines(void *be, struct sg_order *o, struct sg_err *err)
             rc = 0;
         } else
             rc = sg_sqlite_error(be, rc, "order line", err);
-        sqlite3_finalize(st);
+        sg_sql_end(be, st);
     }
     return rc;
 }
@@ -288,7 +288,7 @@ static int sq_order_put(void *be, struct sg_order *o, int64_t now,
                             o->channel_order_id);
         else
             rc = sg_sqlite_error(be, rc, "order insert", err);
-        sqlite3_finalize(st);
+        sg_sql_end(be, st);
     } else {
         rc = sg_sql_prep(be,
                   "UPDATE orders SET status = ?1, channel_create_time = ?2, "
@@ -344,7 +344,7 @@ static int sq_order_list(void *be, int64_t tenant_id,
     sg_sql_bind_int(st, 6, (int64_t)limit, &b);
     rows = sg_calloc(limit, sizeof(*rows));
     if (!rows) {
-        sqlite3_finalize(st);
+        sg_sql_end(be, st);
         return sg_err_set(err, SG_ENOMEM, "out of memory");
     }
     while (b == SQLITE_OK && n < limit &&
@@ -362,7 +362,7 @@ static int sq_order_list(void *be, int64_t tenant_id,
         rc = sg_sqlite_error(be, rc, "order list", err);
     else
         rc = 0;
-    sqlite3_finalize(st);
+    sg_sql_end(be, st);
     if (rc) {
         rows_free(rows, n);
         return rc;
@@ -518,7 +518,7 @@ static int sq_fetch_pending(void *be, size_t max, struct sg_order_fetch **out,
     sg_sql_bind_int(st, 1, (int64_t)max, &b);
     rows = sg_calloc(max, sizeof(*rows));
     if (!rows) {
-        sqlite3_finalize(st);
+        sg_sql_end(be, st);
         return sg_err_set(err, SG_ENOMEM, "out of memory");
     }
     while (b == SQLITE_OK && n < max &&
@@ -541,7 +541,7 @@ static int sq_fetch_pending(void *be, size_t max, struct sg_order_fetch **out,
         *out = rows;
         *n_out = n;
     }
-    sqlite3_finalize(st);
+    sg_sql_end(be, st);
     return rc;
 }
 
@@ -567,7 +567,7 @@ static int sq_cursor_get(void *be, const char *channel, const char *shop_id,
         rc = sg_err_set(err, SG_ENOTFOUND, "no cursor");
     else
         rc = sg_sqlite_error(be, rc, "order cursor", err);
-    sqlite3_finalize(st);
+    sg_sql_end(be, st);
     return rc;
 }
 
@@ -665,11 +665,11 @@ static int sq_inv_check(void *be, int64_t tenant_id, size_t *levels_out,
     rc = b == SQLITE_OK ? sqlite3_step(st) : b;
     if (rc != SQLITE_ROW) {
         rc = sg_sqlite_error(be, rc, "inventory check", err);
-        sqlite3_finalize(st);
+        sg_sql_end(be, st);
         return rc;
     }
     *levels_out = (size_t)sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
+    sg_sql_end(be, st);
     for (size_t i = 0; i < SG_ARRAY_SIZE(checks); i++) {
         b = SQLITE_OK;
         rc = sg_sql_prep(be, checks[i], &st, err);
@@ -687,10 +687,10 @@ static int sq_inv_check(void *be, int64_t tenant_id, size_t *levels_out,
         if (b != SQLITE_OK || rc != SQLITE_DONE) {
             rc = sg_sqlite_error(be, b != SQLITE_OK ? b : rc,
                                  "inventory check", err);
-            sqlite3_finalize(st);
+            sg_sql_end(be, st);
             return rc;
         }
-        sqlite3_finalize(st);
+        sg_sql_end(be, st);
     }
     *violations_out = v;
     return 0;

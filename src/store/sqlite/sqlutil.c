@@ -8,13 +8,18 @@
 int sg_sql_prep(void *be, const char *sql, sqlite3_stmt **st,
                 struct sg_err *err)
 {
-    int rc = sqlite3_prepare_v2(sg_sqlite_db(be), sql, -1, st, NULL);
+    int rc = sg_sqlite_acquire(be, sql, st);
 
     if (rc != SQLITE_OK) {
         *st = NULL;
         return sg_sqlite_error(be, rc, "prepare", err);
     }
     return 0;
+}
+
+void sg_sql_end(void *be, sqlite3_stmt *st)
+{
+    sg_sqlite_release(be, st);
 }
 
 void sg_sql_bind_int(sqlite3_stmt *st, int i, int64_t v, int *rc)
@@ -63,36 +68,6 @@ int sg_sql_run(void *be, sqlite3_stmt *st, int bind_rc, const char *what,
     } else {
         rc = sg_sqlite_error(be, rc, what, err);
     }
-    sqlite3_finalize(st);
-    return rc;
-}
-
-int sg_sql_prep_cached(void *be, const char *sql, sqlite3_stmt **st,
-                       struct sg_err *err)
-{
-    return sg_sqlite_stmt_cached(be, sql, st, err);
-}
-
-void sg_sql_end(sqlite3_stmt *st)
-{
-    if (!st)
-        return;
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
-}
-
-int sg_sql_run_cached(void *be, sqlite3_stmt *st, int bind_rc,
-                      const char *what, int *changes_out, struct sg_err *err)
-{
-    int rc = bind_rc == SQLITE_OK ? sqlite3_step(st) : bind_rc;
-
-    if (rc == SQLITE_ROW || rc == SQLITE_DONE) {
-        if (changes_out)
-            *changes_out = sqlite3_changes(sg_sqlite_db(be));
-        rc = 0;
-    } else {
-        rc = sg_sqlite_error(be, rc, what, err);
-    }
-    sg_sql_end(st);
+    sg_sql_end(be, st);
     return rc;
 }

@@ -4,9 +4,9 @@
  * its SQL and row mapping.
  *
  * Binders keep the first failure in *rc, so a statement's binds are
- * checked once, at sg_sql_run(). Statements are prepared per call and
- * finalized by sg_sql_run() or by the caller after reading rows, except
- * the cached ones below.
+ * checked once, at sg_sql_run(). Statements come from the connection's
+ * cache (sg_sqlite_acquire) and go back to it through sg_sql_run() or,
+ * after the caller has read rows, sg_sql_end(): never sqlite3_finalize.
  */
 #ifndef SG_STORE_SQLITE_SQLUTIL_H
 #define SG_STORE_SQLITE_SQLUTIL_H
@@ -19,6 +19,8 @@
 /* Prepare sql on the backend handle's connection; *st is NULL on error. */
 int sg_sql_prep(void *be, const char *sql, sqlite3_stmt **st,
                 struct sg_err *err);
+/* Hand a statement from sg_sql_prep back (reset; NULL is fine). */
+void sg_sql_end(void *be, sqlite3_stmt *st);
 void sg_sql_bind_int(sqlite3_stmt *st, int i, int64_t v, int *rc);
 /* NULL binds SQL NULL; the text must outlive the statement's run. */
 void sg_sql_bind_text(sqlite3_stmt *st, int i, const char *s, int *rc);
@@ -29,22 +31,10 @@ char *sg_sql_col_dup(sqlite3_stmt *st, int i, bool *oom);
 void sg_sql_col_copy(sqlite3_stmt *st, int i, char *out, size_t out_len);
 /*
  * Step a statement that returns no rows (or whose rows are ignored),
- * finalize it, map errors to SG_E*. bind_rc is the binders' result.
+ * hand it back (sg_sql_end), map errors to SG_E*. bind_rc is the binders' result.
  * changes_out (may be NULL) receives sqlite3_changes().
  */
 int sg_sql_run(void *be, sqlite3_stmt *st, int bind_rc, const char *what,
                int *changes_out, struct sg_err *err);
-
-/*
- * The same for hot statements (one per changed SKU under a storm), which
- * stay prepared on their connection: sql must be a string literal. End
- * each use with sg_sql_end() (never sqlite3_finalize); sg_sql_run_cached
- * steps, maps errors and ends it.
- */
-int sg_sql_prep_cached(void *be, const char *sql, sqlite3_stmt **st,
-                       struct sg_err *err);
-void sg_sql_end(sqlite3_stmt *st);
-int sg_sql_run_cached(void *be, sqlite3_stmt *st, int bind_rc,
-                      const char *what, int *changes_out, struct sg_err *err);
 
 #endif

@@ -1,0 +1,99 @@
+/*
+ * torture.h - the D5 harness (issue #7): allocation-failure sweeps in
+ * the manner of curl's runtests.pl -t and SQLite's OOM tests. An
+ * operation runs once cleanly to count its allocations, then once per
+ * allocation n with sg_alloc_fail_at(n) armed. Every run must end in an
+ * error (SG_ENOMEM unless the operation names other codes it may turn an
+ * allocation failure into) or in the same result as the clean run; after
+ * every run the operation's own check must hold (a store whole, nothing
+ * half-written) and the heap must be back where it was (a leak is
+ * reported with the n that caused it).
+ *
+ * Scale: SG_TORTURE_QUICK=H sweeps n = 1..H one by one, then H/4 points
+ * spread evenly over the rest, then the completing run; unset, every n.
+ * SG_TORTURE_ONLY=text runs only the operations whose name contains
+ * text; SG_TORTURE_AT=n runs only allocation n (for a debugger).
+ *
+ * Library allocations: jansson always goes through sg_alloc (Surge sets
+ * that up in production too). SQLite's, OpenSSL's and libcurl's are
+ * routed through sg_alloc by sgt_torture_init() and are counted only
+ * in the operations that ask for them (SGT_LIB_*), so that a quick
+ * sweep's first H points land on Surge's own code.
+ */
+#ifndef SG_TORTURE_H
+#define SG_TORTURE_H
+
+#include "core/sg.h"
+#include "core/err.h"
+
+enum sgt_lib {
+    SGT_LIB_SQLITE = 1u << 0,
+    SGT_LIB_OPENSSL = 1u << 1,
+    SGT_LIB_CURL = 1u << 2,
+};
+
+#define SGT_WHY_MAX 512
+
+struct sgt_torture_op {
+    const char *name;
+    void *arg;
+    /* Before each run, nothing armed (may be NULL). Nonzero fails. */
+    int (*setup)(void *arg);
+    /* The operation, with one allocation armed to fail. */
+    int (*run)(void *arg, struct sg_err *err);
+    /*
+     * After a run that returned 0, nothing armed: the result as text
+     * (sg_alloc'd), compared with the clean run's. NULL = no result.
+     */
+    char *(*digest)(void *arg);
+    /*
+     * After every run, nothing armed: 0 when the state is whole, or
+     * nonzero with why filled (SGT_WHY_MAX bytes). May be NULL.
+     */
+    int (*check)(void *arg, int rc, char *why);
+    /* After each run and check (may be NULL). */
+    void (*teardown)(void *arg);
+    /* Codes besides SG_ENOMEM a failed allocation may become; 0 ends. */
+    const int *also_ok;
+    unsigned libs; /* SGT_LIB_* whose allocations are counted too */
+};
+
+struct sgt_torture_stats {
+    unsigned long sites;    /* allocations of a clean run */
+    unsigned long runs;     /* runs with an allocation failing */
+    unsigned long errors;   /* of those, reported as an error */
+    unsigned long absorbed; /* of those, same result as a clean run */
+    double seconds;
+    bool quick;
+};
+
+/*
+ * Call first thing in main(): routes the libraries' allocators (and,
+ * outside ASan, restarts the program with glibc's tcache off so the heap
+ * can be measured exactly).
+ */
+void sgt_torture_init(char **argv);
+/*
+ * Sweep op; fails the current cmocka test on any violation (after
+ * printing each, up to a cap). Skipped (stats zeroed) when
+ * SG_TORTURE_ONLY does not match.
+ */
+void sgt_torture_sweep(const struct sgt_torture_op *op,
+                       struct sgt_torture_stats *stats);
+
+/* ---- helpers for operations on a SQLite store ---- */
+
+/* Copy a file byte for byte (a closed store's database). 0 or -1. */
+int sgt_copy_file(const char *from, const char *to);
+/* Remove path and its -wal and -shm files. */
+void sgt_db_remove(const char *path);
+/*
+ * Every row of every table of the database at path, as text (tables by
+ * name, rows by rowid), read through a separate read-only connection.
+ * sg_alloc'd; NULL if the file cannot be read.
+ */
+char *sgt_db_dump(const char *path);
+/* 0 when PRAGMA integrity_check says ok; else nonzero with why filled. */
+int sgt_db_integrity(const char *path, char *why);
+
+#endif
