@@ -4,22 +4,38 @@
 #   catalog.py gen PRODUCTS SKUS OUT.jsonl
 #       a catalog of PRODUCTS products with SKUS variants each, valid for
 #       the sample TikTok category rules (Cookware, image, package).
-#   catalog.py requests DB CHANGES SEED OUT.txt OUT_BOUND.json
-#       reads every variant from Surge's store, draws CHANGES random
-#       price (PATCH /api/v1/variants/{id}) or stock (PUT
-#       /api/v1/inventory/{sku}) changes, writes them as
-#       "METHOD<TAB>PATH<TAB>BODY" lines for wrk, and the lower bound:
-#       distinct (product, endpoint) pairs that end the storm different
-#       from where they started.
+#   catalog.py snapshot DB OUT.json
+#       every variant's product, SKU, price and available stock, read from
+#       Surge's store (what TikTok must end up holding).
+#   catalog.py plan SNAPSHOT.json CHANGES SEED STORM_S OUT.json
+#       CHANGES random changes (half prices, half stock levels) of random
+#       SKUs, each with the moment of the storm it is due at (spread
+#       evenly over STORM_S seconds).
+#   catalog.py storm API KEY PLAN.json CONNS OUT.json
+#       replays the plan through the bulk admin API (PUT /api/v1/prices
+#       and PUT /api/v1/inventory) on CONNS keep-alive connections, each
+#       owning the products whose id % CONNS is its number (so one
+#       product's changes stay in order); every request carries what has
+#       come due since the connection's last one (at most 1000 items).
+#   catalog.py bound BEFORE.json AFTER.json QPS STORM_S OUT.json
+#       the lower bounds (see bench/catalog.sh) from the snapshots taken
+#       before and after the storm.
 #   catalog.py calls SANDBOX       per-endpoint call counts as JSON
 #   catalog.py pending DB          catalog.sync jobs queued or running
+#   catalog.py converge DB TIMEOUT_S
+#       polls (every 100 ms) until no catalog.sync job is queued or
+#       running; exit status 1 on timeout.
 #   catalog.py drift DB SANDBOX
 #       compares every SKU's price and available stock in Surge with the
 #       sandbox; prints {"skus", "drift", "missing", "examples"}.
+import http.client
 import json
 import random
 import sqlite3
 import sys
+import threading
+import time
+import urllib.parse
 import urllib.request
 
 
@@ -62,43 +78,112 @@ def gen(nprod, nsku, out):
                 "variants": variants}, separators=(",", ":")) + "\n")
 
 
-def requests(db, nchanges, seed, out, out_bound):
-    rnd = random.Random(seed)
-    variants = list(surge_variants(db))
-    start = {(v[0], "price"): v[3] for v in variants}
-    start.update({(v[0], "stock"): v[4] for v in variants})
-    last = {}
+def snapshot(db, out):
     with open(out, "w") as f:
-        for _ in range(nchanges):
-            v = variants[rnd.randrange(len(variants))]
-            if rnd.random() < 0.5:
-                price = "%d.%02d" % (rnd.randrange(5, 200),
-                                     rnd.randrange(100))
-                last[(v[0], "price")] = price
-                f.write("PATCH\t/api/v1/variants/%d\t%s\n" % (
-                    v[0], json.dumps({"price": price},
-                                     separators=(",", ":"))))
-            else:
-                qty = rnd.randrange(0, 500)
-                last[(v[0], "stock")] = qty
-                f.write("PUT\t/api/v1/inventory/%s\t%s\n" % (
-                    v[1], json.dumps({"on_hand": qty, "reason": "bench"},
-                                     separators=(",", ":"))))
-    by_variant = {v[0]: v[2] for v in variants}
-    changed = {"price": set(), "stock": set()}
-    touched = {"price": set(), "stock": set()}
-    for (vid, kind), val in last.items():
-        touched[kind].add(by_variant[vid])
-        if start[(vid, kind)] != val:
-            changed[kind].add(by_variant[vid])
-    bound = {"variants": len(variants),
-             "products_price_changed": len(changed["price"]),
-             "products_stock_changed": len(changed["stock"]),
-             "products_price_touched": len(touched["price"]),
-             "products_stock_touched": len(touched["stock"]),
-             "bound_calls": len(changed["price"]) + len(changed["stock"])}
-    with open(out_bound, "w") as f:
-        json.dump(bound, f)
+        json.dump([v[1:] for v in surge_variants(db)], f)
+
+
+def plan(snap, nchanges, seed, storm_s, out):
+    rnd = random.Random(seed)
+    variants = json.load(open(snap))
+    changes = []
+    for i in range(nchanges):
+        sku, pid = variants[rnd.randrange(len(variants))][:2]
+        t = storm_s * i / nchanges
+        if rnd.random() < 0.5:
+            price = "%d.%02d" % (rnd.randrange(5, 200), rnd.randrange(100))
+            changes.append([t, pid, "price", {"sku": sku, "price": price}])
+        else:
+            changes.append([t, pid, "stock",
+                            {"sku": sku, "on_hand": rnd.randrange(0, 500),
+                             "reason": "bench"}])
+    with open(out, "w") as f:
+        json.dump(changes, f)
+
+
+def storm(api, key, plan_file, conns, out):
+    changes = json.load(open(plan_file))
+    u = urllib.parse.urlparse(api)
+    shards = [[c for c in changes if c[1] % conns == k]
+              for k in range(conns)]
+    hdr = {"Authorization": "Bearer " + key,
+           "Content-Type": "application/json"}
+    lock = threading.Lock()
+    st = {"requests": 0, "items": 0, "non_2xx": 0, "errors": [],
+          "latency_ms": [], "last_ack": 0.0}
+
+    def run(k):
+        c = http.client.HTTPConnection(u.hostname, u.port, timeout=60)
+        todo, i = shards[k], 0
+        while i < len(todo):
+            now = time.monotonic() - t0
+            j = i
+            while j < len(todo) and todo[j][0] <= now and j - i < 1000:
+                j += 1
+            if j == i:
+                time.sleep(min(0.005, max(0.0, todo[i][0] - now)))
+                continue
+            batch, i = todo[i:j], j
+            for kind, path in (("price", "/api/v1/prices"),
+                               ("stock", "/api/v1/inventory")):
+                items = [b[3] for b in batch if b[2] == kind]
+                if not items:
+                    continue
+                t1 = time.monotonic()
+                c.request("PUT", path, json.dumps({"items": items}), hdr)
+                r = c.getresponse()
+                body = r.read()
+                t2 = time.monotonic()
+                with lock:
+                    st["requests"] += 1
+                    st["latency_ms"].append((t2 - t1) * 1000)
+                    st["last_ack"] = max(st["last_ack"], t2 - t0)
+                    if r.status // 100 == 2:
+                        st["items"] += len(items)
+                    else:
+                        st["non_2xx"] += 1
+                        if len(st["errors"]) < 5:
+                            st["errors"].append(body[:200].decode(
+                                "utf-8", "replace"))
+        c.close()
+
+    t0 = time.monotonic()
+    threads = [threading.Thread(target=run, args=(k,)) for k in range(conns)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    lat = sorted(st["latency_ms"]) or [0.0]
+    doc = {"changes": len(changes), "acknowledged": st["items"],
+           "requests": st["requests"], "non_2xx": st["non_2xx"],
+           "errors": st["errors"], "seconds": st["last_ack"],
+           "changes_per_s": st["items"] / st["last_ack"]
+           if st["last_ack"] else 0.0,
+           "request_p50_ms": lat[len(lat) // 2],
+           "request_p99_ms": lat[min(len(lat) - 1, len(lat) * 99 // 100)]}
+    with open(out, "w") as f:
+        json.dump(doc, f)
+
+
+def bound(before_f, after_f, qps, storm_s, out):
+    before = {v[0]: v for v in json.load(open(before_f))}
+    after = json.load(open(after_f))
+    price, stock = set(), set()
+    for sku, pid, p, avail in after:
+        b = before.get(sku)
+        if b is None or b[2] != p:
+            price.add(pid)
+        if b is None or b[3] != avail:
+            stock.add(pid)
+    burst = qps
+    conv = max(storm_s, max(0, len(price) - burst) / qps,
+               max(0, len(stock) - burst) / qps)
+    doc = {"products_price_changed": len(price),
+           "products_stock_changed": len(stock),
+           "bound_calls": len(price) + len(stock),
+           "convergence_bound_s": conv}
+    with open(out, "w") as f:
+        json.dump(doc, f)
 
 
 def calls(sbx):
@@ -118,6 +203,20 @@ def pending(db):
                     " and state in (0, 1)").fetchone()[0]
     con.close()
     print(n)
+
+
+def converge(db, timeout_s):
+    con = sqlite3.connect(db, timeout=30)
+    end = time.monotonic() + timeout_s
+    while time.monotonic() < end:
+        n = con.execute("select count(*) from jobs where kind = "
+                        "'catalog.sync' and state in (0, 1)").fetchone()[0]
+        if n == 0:
+            con.close()
+            return
+        time.sleep(0.1)
+    con.close()
+    sys.exit(1)
 
 
 def drift(db, sbx):
@@ -150,12 +249,20 @@ def main(argv):
     cmd = argv[1]
     if cmd == "gen":
         gen(int(argv[2]), int(argv[3]), argv[4])
-    elif cmd == "requests":
-        requests(argv[2], int(argv[3]), int(argv[4]), argv[5], argv[6])
+    elif cmd == "snapshot":
+        snapshot(argv[2], argv[3])
+    elif cmd == "plan":
+        plan(argv[2], int(argv[3]), int(argv[4]), float(argv[5]), argv[6])
+    elif cmd == "storm":
+        storm(argv[2], argv[3], argv[4], int(argv[5]), argv[6])
+    elif cmd == "bound":
+        bound(argv[2], argv[3], float(argv[4]), float(argv[5]), argv[6])
     elif cmd == "calls":
         calls(argv[2])
     elif cmd == "pending":
         pending(argv[2])
+    elif cmd == "converge":
+        converge(argv[2], float(argv[3]))
     elif cmd == "drift":
         drift(argv[2], argv[3])
     else:

@@ -1,29 +1,45 @@
 #!/usr/bin/env bash
 # bench/catalog: publish a catalog to TikTok Shop (surge sandbox limited
-# to BENCH_CATALOG_QPS per endpoint), then a storm of random price and
-# stock changes through the admin API, and measure:
-#   - calls made against the lower bound: the distinct (product, endpoint)
-#     pairs whose final value differs from where the storm started (one
-#     prices/update or inventory/update call each is the least that can
-#     converge); target <= 1.05 x bound;
-#   - time to convergence (storm start until no catalog.sync job is left)
-#     against the rate-limit bound max(storm duration, busiest endpoint's
-#     bound / QPS); target <= 1.1 x bound;
-#   - drift at the end: every SKU's price and stock compared between Surge
-#     and the sandbox; target 0.
-# Knobs (full scale of issue #4: 10000 products x 3 SKUs, 100000 changes
-# over 10 s): BENCH_CATALOG_PRODUCTS (default 1000), BENCH_CATALOG_SKUS (3),
-# BENCH_CATALOG_CHANGES (10000), BENCH_CATALOG_STORM_S (10),
-# BENCH_CATALOG_QPS (50), BENCH_CATALOG_CONNS (16),
-# BENCH_CATALOG_TIMEOUT_S (1200).
+# to BENCH_CATALOG_QPS calls per second per endpoint, Surge's limiter at
+# the same rate), then a storm of random price and stock changes through
+# the bulk admin API (PUT /api/v1/prices, PUT /api/v1/inventory), spread
+# evenly over BENCH_CATALOG_STORM_S seconds, and measure:
+#   - the changes per second the admin API acknowledged (after commit);
+#   - calls made (every call to the sandbox's product endpoints from the
+#     storm's start until no catalog.sync job is left) against the lower
+#     bound B = B_price + B_stock, where B_price (B_stock) counts the
+#     products with at least one SKU whose price (available stock) ends
+#     the storm different from where it started. It is a lower bound for
+#     any sender: before the storm TikTok holds exactly the catalog (the
+#     bench checks drift 0 first), prices/update and inventory/update
+#     each change one product, and no other call changes a price or a
+#     stock level without re-auditing the listing, so each such product
+#     needs at least one call to that endpoint. (Counting "distinct
+#     products changed per rate-limit window" and summing over windows
+#     gives a larger number, not a smaller one, so the target holds for
+#     it too.) Target <= 1.05 x B;
+#   - convergence (storm start until no catalog.sync job is left) against
+#     T = max(storm duration, (B_price - burst) / QPS, (B_stock - burst) /
+#     QPS): each endpoint's token bucket (burst = QPS) can carry no more
+#     calls than that in the time, and nothing converges before the last
+#     change. Target <= 1.1 x T;
+#   - drift at the end: every SKU's price and stock compared between
+#     Surge and the sandbox. Target 0.
+# Knobs (issue #4's scale is the default: 10000 products x 3 SKUs,
+# 100000 changes over 10 s): BENCH_CATALOG_PRODUCTS (10000),
+# BENCH_CATALOG_SKUS (3), BENCH_CATALOG_CHANGES (100000),
+# BENCH_CATALOG_STORM_S (10), BENCH_CATALOG_QPS (50),
+# BENCH_CATALOG_CONNS (8, storm connections), BENCH_CATALOG_TIMEOUT_S
+# (1200, per phase). At full scale a run takes about 8 minutes: ~1 min
+# to import, ~210 s to publish, ~210 s to converge.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
-NPROD=${BENCH_CATALOG_PRODUCTS:-1000}
+NPROD=${BENCH_CATALOG_PRODUCTS:-10000}
 NSKU=${BENCH_CATALOG_SKUS:-3}
-NCHG=${BENCH_CATALOG_CHANGES:-10000}
+NCHG=${BENCH_CATALOG_CHANGES:-100000}
 STORM_S=${BENCH_CATALOG_STORM_S:-10}
 QPS=${BENCH_CATALOG_QPS:-50}
-SCONNS=${BENCH_CATALOG_CONNS:-16}
+SCONNS=${BENCH_CATALOG_CONNS:-8}
 TIMEOUT_S=${BENCH_CATALOG_TIMEOUT_S:-1200}
 PY="python3 $ROOT/bench/catalog.py"
 
@@ -53,7 +69,7 @@ threads = 2
 [store]
 path = $WORK/surge.db
 [log]
-level = warn
+level = ${BENCH_CATALOG_LOG:-warn}
 [security]
 allow_private_urls = true
 [jobs]
@@ -85,6 +101,10 @@ T0=$(now)
 IMPORT_S=$(elapsed "$T0" "$(now)")
 "$SURGE" serve --config "$CONF" > "$WORK/serve.out" 2> "$WORK/serve.err" \
   & PIDS+=($!)
+SERVE_PID=$!
+# CPU seconds (user + system) surge serve has used: on a shared machine
+# the per-change and per-call CPU figures are steadier than wall clock.
+cpu_s() { awk '{printf "%.2f", ($14 + $15) / 100}' "/proc/$SERVE_PID/stat"; }
 API=http://127.0.0.1:$PORT
 wait_http "$API/healthz"
 
@@ -95,7 +115,9 @@ T0=$(now)
 "$SURGE" sync --wait --timeout "$TIMEOUT_S" --config "$CONF" \
   > "$WORK/sync.out"
 PUBLISH_S=$(elapsed "$T0" "$(now)")
-PUBLISH_BOUND_S=$(awk -v n="$NPROD" -v q="$QPS" 'BEGIN {printf "%.2f", n / q}')
+# The same bound as the storm's: the create endpoint's bucket.
+PUBLISH_BOUND_S=$(awk -v n="$NPROD" -v q="$QPS" \
+  'BEGIN {b = (n - q) / q; if (b < 0) b = 0; printf "%.2f", b}')
 PUB_CALLS=$($PY calls "$SBX")
 CREATES=$(python3 -c 'import json,sys; c=json.loads(sys.argv[1]);
 print(c.get("POST /product/202309/products", {}).get("total", 0))' "$PUB_CALLS")
@@ -105,95 +127,43 @@ import json, sys; print(sum(1 for p in json.load(sys.stdin)["products"]
 echo "published $LIVE/$NPROD products in ${PUBLISH_S}s" \
      "(bound ${PUBLISH_BOUND_S}s, $CREATES create calls)"
 
-# ---- the storm: pre-generated changes, replayed by wrk at ~NCHG/STORM_S ----
-$PY requests "$WORK/surge.db" "$NCHG" 7 "$WORK/changes.txt" "$WORK/bound.json"
-# Each wrk thread takes its own slice of the list in order; a connection
-# waits DELAY_MS between requests so the storm lasts about STORM_S. When
-# both slices are answered the threads drop a file each and wrk gets
-# SIGINT (it otherwise runs its whole -d).
-DELAY_MS=$(awk -v c="$SCONNS" -v n="$NCHG" -v s="$STORM_S" \
-  'BEGIN {d = int(c * s * 1000 / n); print (d < 0 ? 0 : d)}')
-cat > "$WORK/storm.lua" <<LUA
--- setup() runs in the main state; "tid" becomes a global of each thread.
-local nthreads, counter = 2, 0
-function setup(thread)
-  thread:set("tid", counter)
-  counter = counter + 1
-end
-local reqs, i, done, total = {}, 0, 0, 0
-function init(args)
-  local n = 0
-  for line in io.lines("$WORK/changes.txt") do
-    if n % nthreads == tid then
-      local m, p, b = line:match("^(%u+)\t([^\t]+)\t(.*)$")
-      reqs[#reqs + 1] = wrk.format(m, p, {
-        ["Authorization"] = "Bearer $KEY",
-        ["Content-Type"] = "application/json"}, b)
-    end
-    n = n + 1
-  end
-  total = #reqs
-end
-function delay()
-  return $DELAY_MS
-end
-request = function()
-  i = i + 1
-  if i > total then
-    return wrk.format("GET", "/healthz")
-  end
-  return reqs[i]
-end
-response = function(status, headers, body)
-  done = done + 1
-  if done == total then
-    local f = io.open("$WORK/storm-done-" .. tid, "w")
-    f:write("done\n")
-    f:close()
-  end
-end
-LUA
+# ---- the storm, through the bulk admin API ----
+DRIFT0=$($PY drift "$WORK/surge.db" "$SBX")
+$PY snapshot "$WORK/surge.db" "$WORK/before.json"
+$PY plan "$WORK/before.json" "$NCHG" 7 "$STORM_S" "$WORK/plan.json"
 BEFORE=$($PY calls "$SBX")
+CPU0=$(cpu_s)
 T0=$(now)
-wrk -t2 -c"$SCONNS" -d"$((STORM_S * 6 + 60))s" -s "$WORK/storm.lua" "$API" \
-  > "$WORK/wrk-storm.txt" 2>&1 & WRK_PID=$!
-while kill -0 "$WRK_PID" 2>/dev/null; do
-  if [[ -e $WORK/storm-done-0 && -e $WORK/storm-done-1 ]]; then
-    T1=$(now)
-    kill -INT "$WRK_PID" 2>/dev/null || true
-    break
-  fi
-  sleep 0.05
-done
-wait "$WRK_PID" || true
-T1=${T1:-$(now)}
-STORM_S_REAL=$(elapsed "$T0" "$T1")
-STORM_NON2XX=$(awk '/Non-2xx/ {print $5}' "$WORK/wrk-storm.txt")
-STORM_NON2XX=${STORM_NON2XX:-0}
-STORM_SENT=$(awk '/requests in/ {print $1}' "$WORK/wrk-storm.txt")
-
+$PY storm "$API" "$KEY" "$WORK/plan.json" "$SCONNS" "$WORK/storm.json"
+CPU1=$(cpu_s)
 # ---- convergence: until no catalog.sync job is queued or running ----
-CONVERGED=0
-for _ in $(seq 1 $((TIMEOUT_S * 5))); do
-  if [[ $($PY pending "$WORK/surge.db") == 0 ]]; then CONVERGED=1; break; fi
-  sleep 0.2
-done
+CONVERGED=1
+$PY converge "$WORK/surge.db" "$TIMEOUT_S" || CONVERGED=0
 T2=$(now)
+CPU2=$(cpu_s)
 CONV_S=$(elapsed "$T0" "$T2")
 AFTER=$($PY calls "$SBX")
 DRIFT=$($PY drift "$WORK/surge.db" "$SBX")
+$PY snapshot "$WORK/surge.db" "$WORK/after.json"
+STORM_S_REAL=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["seconds"])' "$WORK/storm.json")
+$PY bound "$WORK/before.json" "$WORK/after.json" "$QPS" "$STORM_S_REAL" \
+  "$WORK/bound.json"
+grep -h "storm" "$WORK/serve.err" | tail -4 || true  # with LOG=info
 
 python3 - "$WORK/bound.json" "$BEFORE" "$AFTER" "$DRIFT" "$QPS" \
-  "$STORM_S_REAL" "$CONV_S" "$CONVERGED" "$PUBLISH_S" "$PUBLISH_BOUND_S" \
-  "$NPROD" "$NSKU" "$NCHG" "$STORM_SENT" "$STORM_NON2XX" "$LIVE" \
-  "$CREATES" "$IMPORT_S" <<'PY'
+  "$WORK/storm.json" "$CONV_S" "$CONVERGED" "$PUBLISH_S" "$PUBLISH_BOUND_S" \
+  "$NPROD" "$NSKU" "$NCHG" "$LIVE" "$CREATES" "$IMPORT_S" "$DRIFT0" \
+  "$CPU0" "$CPU1" "$CPU2" <<'PY'
 import json, sys
-(bound_f, before, after, drift, qps, storm_s, conv_s, converged, pub_s,
- pub_bound_s, nprod, nsku, nchg, sent, non2xx, live, creates,
- import_s) = sys.argv[1:]
+(bound_f, before, after, drift, qps, storm_f, conv_s, converged, pub_s,
+ pub_bound_s, nprod, nsku, nchg, live, creates, import_s,
+ drift0, cpu0, cpu1, cpu2) = sys.argv[1:]
+cpu0, cpu1, cpu2 = float(cpu0), float(cpu1), float(cpu2)
 bound = json.load(open(bound_f))
-before, after, drift = json.loads(before), json.loads(after), json.loads(drift)
-qps, storm_s, conv_s = float(qps), float(storm_s), float(conv_s)
+storm = json.load(open(storm_f))
+before, after = json.loads(before), json.loads(after)
+drift, drift0 = json.loads(drift), json.loads(drift0)
+qps, conv_s = float(qps), float(conv_s)
 PRICE = "POST /product/202309/products/{product_id}/prices/update"
 INV = "POST /product/202309/products/{product_id}/inventory/update"
 
@@ -204,21 +174,32 @@ def delta(ep, field="total"):
 per_ep = {ep: delta(ep) for ep in after if delta(ep)}
 limited = sum(delta(ep, "non_zero") for ep in after)
 price, inv = delta(PRICE), delta(INV)
-calls = price + inv
+other = sum(v for k, v in per_ep.items()
+            if k not in (PRICE, INV) and "/product/" in k)
+calls = price + inv + other
 b = bound["bound_calls"]
-conv_bound = max(storm_s, bound["products_price_changed"] / qps,
-                 bound["products_stock_changed"] / qps)
+conv_bound = bound["convergence_bound_s"]
 calls_ratio = calls / b if b else 0.0
 conv_ratio = conv_s / conv_bound if conv_bound else 0.0
-print("storm: %s changes sent in %.2f s (%s non-2xx)" % (sent, storm_s,
-                                                          non2xx))
-print("calls: %d price + %d inventory = %d, bound %d (%d + %d) -> %.3f x"
-      " (target <= 1.05)" % (price, inv, calls, b,
-                             bound["products_price_changed"],
-                             bound["products_stock_changed"], calls_ratio))
-print("other calls during the storm: %s; answers with a non-zero code: %d"
-      % ({k: v for k, v in per_ep.items() if k not in (PRICE, INV)},
-         limited))
+print("before the storm: drift %d, missing %d (the bound assumes 0)"
+      % (drift0["drift"], drift0["missing"]))
+acked = storm["acknowledged"]
+cpu_change_us = (cpu1 - cpu0) / acked * 1e6 if acked else 0.0
+print("storm: %d of %d changes acknowledged in %.2f s -> %.0f changes/s"
+      " (%d requests, p50 %.1f ms, p99 %.1f ms, %d non-2xx %s)"
+      % (acked, storm["changes"], storm["seconds"],
+         storm["changes_per_s"], storm["requests"], storm["request_p50_ms"],
+         storm["request_p99_ms"], storm["non_2xx"], storm["errors"]))
+print("surge serve CPU: %.1f us per change during the storm (%.0f changes/s"
+      " per core), %.2f s until convergence"
+      % (cpu_change_us, 1e6 / cpu_change_us if cpu_change_us else 0.0,
+         cpu2 - cpu1))
+print("calls: %d price + %d inventory + %d other = %d, bound %d"
+      " (%d + %d) -> %.3f x (target <= 1.05)"
+      % (price, inv, other, calls, b, bound["products_price_changed"],
+         bound["products_stock_changed"], calls_ratio))
+print("calls by endpoint: %s; answers with a non-zero code: %d"
+      % (per_ep, limited))
 print("convergence: %.2f s, bound %.2f s -> %.3f x (target <= 1.1)%s"
       % (conv_s, conv_bound, conv_ratio,
          "" if converged == "1" else "  NOT CONVERGED"))
@@ -232,13 +213,20 @@ figs = [
     ("published", int(live), "products"),
     ("publish_s", float(pub_s), "s"),
     ("publish_bound_s", float(pub_bound_s), "s"),
-    ("publish_ratio", float(pub_s) / float(pub_bound_s), "ratio"),
+    ("publish_ratio", float(pub_s) / float(pub_bound_s)
+     if float(pub_bound_s) else 0.0, "ratio"),
     ("create_calls", int(creates), "calls"),
+    ("drift_before_storm", drift0["drift"] + drift0["missing"], "skus"),
     ("changes", int(nchg), "changes"),
-    ("storm_s", storm_s, "s"),
-    ("storm_non_2xx", int(non2xx), "responses"),
+    ("changes_acknowledged", storm["acknowledged"], "changes"),
+    ("storm_s", storm["seconds"], "s"),
+    ("api_changes_per_s", storm["changes_per_s"], "changes/s"),
+    ("api_request_p99_ms", storm["request_p99_ms"], "ms"),
+    ("api_cpu_us_per_change", cpu_change_us, "us"),
+    ("cpu_s_after_storm", cpu2 - cpu1, "s"),
+    ("storm_non_2xx", storm["non_2xx"], "responses"),
     ("calls", calls, "calls"), ("price_calls", price, "calls"),
-    ("inventory_calls", inv, "calls"),
+    ("inventory_calls", inv, "calls"), ("other_calls", other, "calls"),
     ("calls_bound", b, "calls"), ("calls_ratio", calls_ratio, "ratio"),
     ("non_zero_code", limited, "responses"),
     ("convergence_s", conv_s, "s"),

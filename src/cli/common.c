@@ -17,6 +17,7 @@ void sg_cli_store_cfg(struct sg_store_cfg *out, const struct sg_config *cfg)
     out->batch_max = cfg->store.batch_max;
     out->queue_max = cfg->store.queue_max;
     out->readers = cfg->store.readers;
+    out->cache_bytes = cfg->store.cache;
 }
 
 int sg_cli_open_store(struct sg_store **out, const struct sg_config *cfg)

@@ -99,6 +99,12 @@ static const struct sg_config_key schema[] = {
         "memory growing without bound."),
     ROW("store", "readers", SG_CFG_UINT, "4", 1, 64, store.readers,
         "Reader connections in the pool. Reads never wait for the writer."),
+    ROW("store", "cache", SG_CFG_SIZE, "64m", MIB, GIB, store.cache,
+        "Page cache of the writer connection (each reader gets a quarter), "
+        "taken as it is used. A working set larger than the cache is read "
+        "back from the file on every write: with a 10,000-product catalog "
+        "SQLite's own 2 MiB default halved the stock changes per second "
+        "the API could take."),
 
     /* [log] */
     ROW("log", "level", SG_CFG_LOG_LEVEL, "info", 0, 0, log.level,
@@ -328,6 +334,23 @@ static const struct sg_config_key schema[] = {
         "back, so its audit result arrives even when the webhook was "
         "lost; it is read again after each further period. 0 turns it "
         "off."),
+    ROW("tiktok_shop", "sync_window", SG_CFG_DURATION_MS, "1s", 0, HOUR,
+        tiktok_shop.sync_window_ms,
+        "A price or stock change is pushed this long after the first "
+        "change of its product that is not yet queued, so every change "
+        "made to the product inside the window goes out as one call "
+        "carrying the latest state. A SKU whose stock runs out while "
+        "TikTok still offers units is pushed at once. 0 pushes each "
+        "change as soon as the rate limit allows."),
+    ROW("tiktok_shop", "storm_hold", SG_CFG_DURATION_MS, "30s", 0, HOUR,
+        tiktok_shop.storm_hold_ms,
+        "During a storm (more products changed again within one second "
+        "than [jobs] rate_per_sec, i.e. more than one endpoint can push "
+        "in that second), pushes that are not urgent wait until a second "
+        "passes without one, so each product goes out once with its "
+        "final state instead of once per window; never longer than this "
+        "after the product's first change. Stock running out still goes "
+        "at once. 0 turns the hold off."),
 
     /* [orders] */
     ROW("orders", "poll_interval", SG_CFG_DURATION_MS, "5m", 1000, 24 * HOUR,

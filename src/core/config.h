@@ -31,6 +31,7 @@ struct sg_config {
         unsigned batch_max; /* 256 */
         unsigned queue_max; /* 65536 */
         unsigned readers;   /* 4 */
+        size_t cache;       /* 64 MiB: the writer's page cache */
     } store;
     struct {
         int level; /* SG_LOG_INFO */
@@ -97,6 +98,8 @@ struct sg_config {
         unsigned refresh_ahead_ms; /* 24 h */
         unsigned drift_check_interval_ms; /* 1 h; 0 = off */
         unsigned audit_poll_after_ms;     /* 10 min; 0 = off */
+        unsigned sync_window_ms;          /* 1 s; 0 = push at once */
+        unsigned storm_hold_ms;           /* 30 s; 0 = off */
     } tiktok_shop;
     struct {
         unsigned poll_interval_ms; /* 5 min: reconciliation poll */

@@ -637,6 +637,250 @@ static void h_inventory_put(struct sg_http_req *r, void *ctx)
     submit_with(e, r, &who, 0, in, sku, write_inventory_set);
 }
 
+/* ---- bulk: PUT /api/v1/inventory and PUT /api/v1/prices ---- */
+
+/*
+ * The body's "items": an array of 1..SG_CAT_BULK_MAX objects, each
+ * checked by check(item, &field) (NULL when fine). A bad one is answered
+ * 400 naming "items[i].field" and nothing is submitted.
+ */
+static bool bulk_items(struct sg_http_req *r, json_t *in,
+                       const char *(*check)(const json_t *, const char **))
+{
+    json_t *items = json_object_get(in, "items"), *it;
+    char field[64], msg[160];
+    const char *why, *name;
+    size_t i;
+
+    if (!json_is_array(items) || json_array_size(items) == 0 ||
+        json_array_size(items) > SG_CAT_BULK_MAX) {
+        snprintf(msg, sizeof(msg), "items must be an array of 1..%d objects",
+                 SG_CAT_BULK_MAX);
+        sg_http_reply_error(r, 400, "invalid_field", msg, "items");
+        return false;
+    }
+    json_array_foreach(items, i, it) {
+        name = NULL;
+        why = json_is_object(it) ? check(it, &name) : "must be an object";
+        if (!why)
+            continue;
+        snprintf(field, sizeof(field), "items[%zu]%s%s", i, name ? "." : "",
+                 name ? name : "");
+        snprintf(msg, sizeof(msg), "%s: %s", field, why);
+        sg_http_reply_error(r, 400, "invalid_field", msg, field);
+        return false;
+    }
+    return true;
+}
+
+static bool sku_ok(const json_t *v)
+{
+    const char *s = json_string_value(v);
+
+    return s && s[0] && strlen(s) <= SG_CAT_SKU_MAX;
+}
+
+static const char *inv_item_check(const json_t *it, const char **field)
+{
+    const json_t *reason = json_object_get(it, "reason");
+    const json_t *loc = json_object_get(it, "location");
+    const json_t *q = json_object_get(it, "on_hand");
+
+    *field = "sku";
+    if (!sku_ok(json_object_get(it, "sku")))
+        return "must be a string of 1-64 bytes";
+    *field = "on_hand";
+    if (!json_is_integer(q) || json_integer_value(q) < 0 ||
+        json_integer_value(q) > SG_CAT_QTY_MAX)
+        return "must be an integer 0..1000000000";
+    *field = "reason";
+    if (!json_is_string(reason) || json_string_length(reason) == 0 ||
+        json_string_length(reason) > REASON_MAX)
+        return "is required (1-64 characters), e.g. \"recount\"";
+    *field = "location";
+    if (loc && (!json_is_string(loc) || json_string_length(loc) == 0 ||
+                json_string_length(loc) > SG_CAT_LOCATION_MAX))
+        return "must be a string of 1-64 bytes";
+    return NULL;
+}
+
+static const char *price_item_check(const json_t *it, const char **field)
+{
+    const json_t *price = json_object_get(it, "price");
+    const json_t *cmp = json_object_get(it, "compare_at_price");
+
+    *field = "sku";
+    if (!sku_ok(json_object_get(it, "sku")))
+        return "must be a string of 1-64 bytes";
+    *field = "price";
+    if (price && !json_is_string(price))
+        return "must be a decimal string like \"19.99\"";
+    if (!price && !cmp)
+        return "is required unless compare_at_price is given";
+    *field = "compare_at_price";
+    if (cmp && !json_is_string(cmp) && !json_is_null(cmp))
+        return "must be a decimal string like \"19.99\" or null";
+    return NULL;
+}
+
+/*
+ * A refused bulk write: answered like a refused single change, naming the
+ * item, with one audit row for the request. Nothing of it was written.
+ */
+static int bulk_refused(struct sg_store_tx *tx, struct sg_api_op *op, int rc,
+                        size_t bad, const char *action, struct sg_err *err)
+{
+    json_t *item = json_array_get(json_object_get(op->input, "items"), bad);
+    const char *sku = sg_json_str(item, "sku");
+    struct sg_err why = *err;
+    char object[96];
+
+    snprintf(why.msg, sizeof(why.msg), "items[%zu]: %.200s", bad, err->msg);
+    if (!op_refuse(op, rc, &why))
+        return rc;
+    snprintf(object, sizeof(object), "sku:%.64s", sku ? sku : "");
+    sg_err_init(err);
+    return sg_engine__audit(tx, op, action, object, sg_err_name(rc), err);
+}
+
+static int write_inventory_bulk(struct sg_store_tx *tx, void *arg,
+                                struct sg_err *err)
+{
+    struct sg_api_op *op = arg;
+    const char *def = op->e->cfg->catalog.location;
+    json_t *items = json_object_get(op->input, "items"), *it, *out = NULL;
+    size_t n = json_array_size(items), i, bad = 0, changed = 0;
+    struct sg_inv_set *set = sg_calloc(n ? n : 1, sizeof(*set));
+    char object[96];
+    int rc;
+
+    if (!set)
+        return sg_err_set(err, SG_ENOMEM, "out of memory");
+    json_array_foreach(items, i, it) {
+        set[i].sku = sg_json_str(it, "sku");
+        set[i].location = sg_json_str(it, "location");
+        set[i].on_hand = json_integer_value(json_object_get(it, "on_hand"));
+        set[i].reason = sg_json_str(it, "reason");
+    }
+    rc = sg_inventory_set_many(tx, op->who.tenant_id, set, n, def, "api",
+                               &bad, err);
+    if (rc) {
+        rc = bulk_refused(tx, op, rc, bad, "inventory.set", err);
+        goto out;
+    }
+    out = json_array();
+    for (i = 0; !rc && i < n; i++) {
+        changed += set[i].changed;
+        json_array_append_new(
+            out, json_pack("{s:s, s:s, s:I, s:b}", "sku", set[i].sku,
+                           "location", set[i].location ? set[i].location : def,
+                           "on_hand", (json_int_t)set[i].on_hand, "changed",
+                           set[i].changed));
+        snprintf(object, sizeof(object), "sku:%.64s", set[i].sku);
+        rc = sg_engine__audit(tx, op, "inventory.set", object, "ok", err);
+    }
+    if (!rc) {
+        op->result = json_pack("{s:o, s:I}", "items", out, "changed",
+                               (json_int_t)changed);
+        out = NULL;
+    }
+out:
+    json_decref(out);
+    sg_free(set);
+    return rc;
+}
+
+static void h_inventory_bulk(struct sg_http_req *r, void *ctx)
+{
+    struct sg_engine *e = ctx;
+    struct sg_caller who;
+    json_t *in;
+
+    if (!sg_engine__auth(e, r, true, &who) || !read_body(r, &in))
+        return;
+    if (!bulk_items(r, in, inv_item_check)) {
+        json_decref(in);
+        return;
+    }
+    submit_with(e, r, &who, 0, in, NULL, write_inventory_bulk);
+}
+
+static int write_prices_bulk(struct sg_store_tx *tx, void *arg,
+                             struct sg_err *err)
+{
+    struct sg_api_op *op = arg;
+    json_t *items = json_object_get(op->input, "items"), *it, *out = NULL;
+    size_t n = json_array_size(items), i, bad = 0, changed = 0;
+    struct sg_price_set *set = sg_calloc(n ? n : 1, sizeof(*set));
+    char object[64], price[32], cmp[32];
+    int rc;
+
+    if (!set)
+        return sg_err_set(err, SG_ENOMEM, "out of memory");
+    json_array_foreach(items, i, it) {
+        json_t *p = json_object_get(it, "price");
+        json_t *c = json_object_get(it, "compare_at_price");
+
+        set[i].sku = sg_json_str(it, "sku");
+        if (json_is_string(p)) {
+            set[i].price = json_string_value(p);
+            set[i].price_len = json_string_length(p);
+        }
+        if (json_is_string(c)) {
+            set[i].compare_at = json_string_value(c);
+            set[i].compare_at_len = json_string_length(c);
+        }
+        set[i].clear_compare_at = c && json_is_null(c);
+    }
+    rc = sg_catalog_prices_set(tx, op->who.tenant_id, set, n, &bad, err);
+    if (rc) {
+        rc = bulk_refused(tx, op, rc, bad, "variant.price", err);
+        goto out;
+    }
+    out = json_array();
+    for (i = 0; !rc && i < n; i++) {
+        const struct sg_variant_price *vp = &set[i].now;
+
+        changed += set[i].changed;
+        sg_money_format(vp->price, vp->currency, price, sizeof(price));
+        sg_money_format(vp->compare_at, vp->currency, cmp, sizeof(cmp));
+        json_array_append_new(
+            out, json_pack("{s:s, s:I, s:I, s:s, s:s?, s:s, s:b}", "sku",
+                           set[i].sku, "variant_id",
+                           (json_int_t)vp->variant_id, "product_id",
+                           (json_int_t)vp->product_id, "price", price,
+                           "compare_at_price", vp->compare_at ? cmp : NULL,
+                           "currency", vp->currency, "changed",
+                           set[i].changed));
+        snprintf(object, sizeof(object), "variant:%" PRId64, vp->variant_id);
+        rc = sg_engine__audit(tx, op, "variant.price", object, "ok", err);
+    }
+    if (!rc) {
+        op->result = json_pack("{s:o, s:I}", "items", out, "changed",
+                               (json_int_t)changed);
+        out = NULL;
+    }
+out:
+    json_decref(out);
+    sg_free(set);
+    return rc;
+}
+
+static void h_prices_bulk(struct sg_http_req *r, void *ctx)
+{
+    struct sg_engine *e = ctx;
+    struct sg_caller who;
+    json_t *in;
+
+    if (!sg_engine__auth(e, r, true, &who) || !read_body(r, &in))
+        return;
+    if (!bulk_items(r, in, price_item_check)) {
+        json_decref(in);
+        return;
+    }
+    submit_with(e, r, &who, 0, in, NULL, write_prices_bulk);
+}
+
 static void h_inventory_get(struct sg_http_req *r, void *ctx)
 {
     struct sg_engine *e = ctx;
@@ -811,5 +1055,7 @@ void sg_engine__register_catalog(struct sg_engine *e)
     sg_http_route(s, "DELETE", "/api/v1/variants/{id}", h_variant_delete, e);
     sg_http_route(s, "GET", "/api/v1/inventory/{sku}", h_inventory_get, e);
     sg_http_route(s, "PUT", "/api/v1/inventory/{sku}", h_inventory_put, e);
+    sg_http_route(s, "PUT", "/api/v1/inventory", h_inventory_bulk, e);
+    sg_http_route(s, "PUT", "/api/v1/prices", h_prices_bulk, e);
     sg_http_route(s, "GET", "/api/v1/validation", h_validation, e);
 }

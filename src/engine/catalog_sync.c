@@ -34,6 +34,8 @@
 #define TOKEN_TTL_MS  (60 * 1000)
 #define REASON_MAX    1024
 #define TICK_MS       1000
+#define STORM_TICK_MS 250   /* how often a storm is looked for */
+#define STORM_SPAN_MS 1000  /* changes counted over the last second */
 #define MARK_PAGE     SG_LISTINGS_LIST_MAX
 #define MARK_PAGES    1000  /* x MARK_PAGE listings per sweep */
 
@@ -70,7 +72,19 @@ struct busy {
     int64_t tenant_id, product_id, job_id;
     int64_t until_ms;  /* the job's lease; after it the entry is stale */
     bool dirty;
+    int prio;          /* highest priority of the jobs folded in */
     struct busy *next;
+};
+
+/*
+ * A tenant in a storm (see storm_check): its products keep changing faster
+ * than one endpoint can push, so pushes that are not urgent are held.
+ */
+struct storm {
+    int64_t tenant_id;
+    int64_t since_ms;  /* sg_mono_ms() when it began */
+    int64_t peak;      /* most products changed again within one span */
+    size_t held;       /* jobs moved by the holds */
 };
 
 static struct {
@@ -85,6 +99,8 @@ static struct {
     size_t nfl;
     struct busy *busy;
     size_t nbusy;
+    struct storm storm[TENANTS_MAX];
+    size_t nstorm;
     /* The periodic thread: stale busy entries, drift job, audit poll. */
     pthread_t tid;
     pthread_cond_t cond;
@@ -94,9 +110,11 @@ static pthread_once_t cs_once = PTHREAD_ONCE_INIT;
 
 static bool busy_release(int64_t tenant_id, int64_t product_id,
                          int64_t job_id);
-static bool busy_take_dirty(int64_t tenant_id, int64_t product_id,
-                            int64_t job_id);
-static void requeue_submit(int64_t tenant_id, int64_t product_id);
+static bool busy_release_prio(int64_t tenant_id, int64_t product_id,
+                              int64_t job_id, int *prio_out);
+static int busy_take_dirty(int64_t tenant_id, int64_t product_id,
+                           int64_t job_id);
+static void requeue_submit(int64_t tenant_id, int64_t product_id, int prio);
 static void busy_release_requeue(int64_t tenant_id, int64_t product_id,
                                  int64_t job_id);
 
@@ -399,6 +417,7 @@ struct rec_op {
     bool more;        /* enqueue the next step */
     bool failed;      /* the call failed for good */
     int64_t busy_job; /* release this job's busy entry once written */
+    int prio;         /* priority of the next step's job */
     int64_t now_ms;   /* store clock, set by rec_write */
 };
 
@@ -411,6 +430,13 @@ static void rec_free(struct rec_op *op)
     sg_free(op);
 }
 
+static bool storm_on(int64_t tenant_id);
+
+/*
+ * Queue the product's next plan, due now; during the tenant's storm a job
+ * that is not urgent is held like the others (storm_check), so a step
+ * that follows another does not slip out ahead of the products waiting.
+ */
 static int enqueue_next(struct sg_store_tx *tx, int64_t tenant_id,
                         int64_t product_id, int priority, struct sg_err *err)
 {
@@ -429,6 +455,9 @@ static int enqueue_next(struct sg_store_tx *tx, int64_t tenant_id,
     job.coalesce_key = key;
     job.payload = payload;
     job.priority = priority;
+    if (priority < SG_CATALOG_SYNC_PRIO_ZERO && storm_on(tenant_id))
+        job.next_run_at = sg_store_tx_now(tx) +
+                          (int64_t)CS.e->cfg->tiktok_shop.storm_hold_ms;
     snprintf(job.platform, sizeof(job.platform), "%s",
              SG_CATALOG_SYNC_CHANNEL);
     snprintf(job.endpoint_class, sizeof(job.endpoint_class), "product");
@@ -559,6 +588,18 @@ static void apply_step(struct rec_op *op, struct sg_listing_sync *l,
 
     if (strcmp(op->step, "create") == 0 ||
         strcmp(op->step, "partial_edit") == 0) {
+        /*
+         * A create made again after an uncertain outcome: TikTok answers
+         * a known idempotency key with the first create's result and
+         * ignores this body, which may carry newer values. Read it back.
+         */
+        bool repeat = strcmp(op->step, "create") == 0 &&
+                      json_object_get(st, "uncertain");
+
+        if (repeat) {
+            json_object_set_new(st, "read", json_true());
+            op->more = true;
+        }
         if (sg_tts_parse_write(op->data, pid, &ids, NULL) == 0) {
             snprintf(l->channel_product_id, sizeof(l->channel_product_id),
                      "%s", pid);
@@ -694,11 +735,17 @@ static int rec_write(struct sg_store_tx *tx, void *arg, struct sg_err *err)
             rc = 0;
     }
     /* A job folded into this one while its call was out: plan again. */
-    if (!rc && op->busy_job &&
-        busy_take_dirty(op->tenant_id, op->product_id, op->busy_job))
-        op->more = true;
+    if (!rc && op->busy_job) {
+        int prio = busy_take_dirty(op->tenant_id, op->product_id,
+                                   op->busy_job);
+
+        if (prio >= 0) {
+            op->more = true;
+            op->prio = SG_MAX(op->prio, prio);
+        }
+    }
     if (!rc && op->more)
-        rc = enqueue_next(tx, op->tenant_id, op->product_id, 0, err);
+        rc = enqueue_next(tx, op->tenant_id, op->product_id, op->prio, err);
     sg_listing_sync_release(&l);
     return rc;
 }
@@ -707,9 +754,14 @@ static void rec_done(void *arg, int rc, const struct sg_err *err)
 {
     struct rec_op *op = arg;
     bool again = false;
+    int prio = 0;
 
-    if (op->busy_job)
-        again = busy_release(op->tenant_id, op->product_id, op->busy_job);
+    /* A fold after the write's own check: its priority goes with it. */
+    if (op->busy_job) {
+        again = busy_release_prio(op->tenant_id, op->product_id,
+                                  op->busy_job, &prio);
+        op->prio = SG_MAX(op->prio, prio);
+    }
     if (rc)
         sg_log(SG_LOG_WARN, "catalog_sync", "msg=\"listing write failed\" "
                "product=%" PRId64 " err=\"%s\"", op->product_id,
@@ -717,7 +769,7 @@ static void rec_done(void *arg, int rc, const struct sg_err *err)
     else if (op->more && CS.e && CS.e->dispatcher)
         sg_dispatcher_kick(CS.e->dispatcher);
     if (again || (rc && op->busy_job))
-        requeue_submit(op->tenant_id, op->product_id);
+        requeue_submit(op->tenant_id, op->product_id, op->prio);
     rec_free(op);
 }
 
@@ -781,11 +833,13 @@ static bool busy_claim(const struct sg_job *job, int64_t product_id)
         b = *pp;
     if (b && b->job_id != job->id && b->until_ms > now) {
         b->dirty = true;
+        b->prio = SG_MAX(b->prio, job->priority);
         ok = false;
     } else if (b) {
         b->job_id = job->id;
         b->until_ms = now + busy_ttl_ms();
         b->dirty = false;
+        b->prio = 0;
     } else if (CS.nbusy < INFLIGHT_MAX) {
         b = sg_calloc(1, sizeof(*b));
         if (b) {
@@ -802,9 +856,12 @@ static bool busy_claim(const struct sg_job *job, int64_t product_id)
     return ok;
 }
 
-/* Drop job's entry for product_id; true when a fold asked for more. */
-static bool busy_release(int64_t tenant_id, int64_t product_id,
-                         int64_t job_id)
+/*
+ * Drop job's entry for product_id. When a fold asked for more: true, and
+ * *prio_out (may be NULL) is the highest priority folded in.
+ */
+static bool busy_release_prio(int64_t tenant_id, int64_t product_id,
+                              int64_t job_id, int *prio_out)
 {
     struct busy **pp, *b = NULL;
     bool dirty = false;
@@ -816,31 +873,44 @@ static bool busy_release(int64_t tenant_id, int64_t product_id,
         *pp = b->next;
         CS.nbusy--;
         dirty = b->dirty;
+        if (prio_out)
+            *prio_out = b->prio;
     }
     pthread_mutex_unlock(&CS.lock);
     sg_free(b);
     return dirty;
 }
 
-/* Inside the result's write: consume a fold so the write enqueues it. */
-static bool busy_take_dirty(int64_t tenant_id, int64_t product_id,
-                            int64_t job_id)
+static bool busy_release(int64_t tenant_id, int64_t product_id,
+                         int64_t job_id)
+{
+    return busy_release_prio(tenant_id, product_id, job_id, NULL);
+}
+
+/*
+ * Inside the result's write: consume a fold so the write enqueues it.
+ * The highest priority folded in, or -1 when nothing was.
+ */
+static int busy_take_dirty(int64_t tenant_id, int64_t product_id,
+                           int64_t job_id)
 {
     struct busy **pp;
-    bool dirty = false;
+    int prio = -1;
 
     pthread_mutex_lock(&CS.lock);
     pp = busy_slot(tenant_id, product_id);
-    if (pp && (*pp)->job_id == job_id) {
-        dirty = (*pp)->dirty;
+    if (pp && (*pp)->job_id == job_id && (*pp)->dirty) {
+        prio = (*pp)->prio;
         (*pp)->dirty = false;
+        (*pp)->prio = 0;
     }
     pthread_mutex_unlock(&CS.lock);
-    return dirty;
+    return prio;
 }
 
 struct requeue_op {
     int64_t tenant_id, product_id;
+    int prio;
 };
 
 static int requeue_write(struct sg_store_tx *tx, void *arg,
@@ -848,7 +918,7 @@ static int requeue_write(struct sg_store_tx *tx, void *arg,
 {
     struct requeue_op *op = arg;
 
-    return enqueue_next(tx, op->tenant_id, op->product_id, 0, err);
+    return enqueue_next(tx, op->tenant_id, op->product_id, op->prio, err);
 }
 
 static void requeue_done(void *arg, int rc, const struct sg_err *err)
@@ -865,7 +935,7 @@ static void requeue_done(void *arg, int rc, const struct sg_err *err)
 }
 
 /* Queue one more catalog.sync job for the product (after a fold). */
-static void requeue_submit(int64_t tenant_id, int64_t product_id)
+static void requeue_submit(int64_t tenant_id, int64_t product_id, int prio)
 {
     struct requeue_op *op = sg_calloc(1, sizeof(*op));
 
@@ -873,6 +943,7 @@ static void requeue_submit(int64_t tenant_id, int64_t product_id)
         return;
     op->tenant_id = tenant_id;
     op->product_id = product_id;
+    op->prio = prio;
     if (sg_store_submit(CS.e->store, requeue_write, requeue_done, op) != 0) {
         sg_log(SG_LOG_WARN, "catalog_sync", "msg=\"store busy; next sync "
                "not queued\" product=%" PRId64, product_id);
@@ -883,8 +954,10 @@ static void requeue_submit(int64_t tenant_id, int64_t product_id)
 static void busy_release_requeue(int64_t tenant_id, int64_t product_id,
                                  int64_t job_id)
 {
-    if (busy_release(tenant_id, product_id, job_id))
-        requeue_submit(tenant_id, product_id);
+    int prio = 0;
+
+    if (busy_release_prio(tenant_id, product_id, job_id, &prio))
+        requeue_submit(tenant_id, product_id, prio);
 }
 
 /* Forget stale entries (a job released before its call); requeue folds. */
@@ -909,7 +982,7 @@ static void busy_sweep(void)
     while ((b = stale) != NULL) {
         stale = b->next;
         if (b->dirty)
-            requeue_submit(b->tenant_id, b->product_id);
+            requeue_submit(b->tenant_id, b->product_id, b->prio);
         sg_free(b);
     }
 }
@@ -1056,6 +1129,28 @@ static bool json_same(const json_t *a, const json_t *b)
                                 (json_t *)(uintptr_t)b);
 }
 
+/*
+ * A SKU with nothing left to sell that the channel was last told has some
+ * (or was never told about): the oversell risk the zero-stock priority is
+ * for, so its inventory step goes before any other.
+ */
+static bool zero_pending(const json_t *st, const json_t *d)
+{
+    const json_t *acked = json_object_get(st, "qty");
+    const char *sku;
+    json_t *v;
+
+    json_object_foreach((json_t *)(uintptr_t)json_object_get(d, "qty"), sku,
+                        v) {
+        json_t *a = json_object_get(acked, sku);
+
+        if (json_integer_value(v) <= 0 &&
+            (!json_is_integer(a) || json_integer_value(a) > 0))
+            return true;
+    }
+    return false;
+}
+
 /* Choose the step; *more when further differences remain after it. */
 static const char *choose(const struct sg_product *p, bool deleted,
                           const struct sg_listing_sync *l, const json_t *st,
@@ -1084,6 +1179,11 @@ static const char *choose(const struct sg_product *p, bool deleted,
         steps[n++] = json_is_true(json_object_get(d, "active"))
                          ? "activate" : "deactivate";
     *more = n > 1;
+    if (zero_pending(st, d)) {
+        for (size_t i = 0; i < n; i++)
+            if (strcmp(steps[i], "inventory") == 0)
+                return steps[i];
+    }
     /*
      * Price and inventory go to different endpoints, each with its own
      * rate limit: when both are due, take the one with fewer calls
@@ -1284,13 +1384,32 @@ static void result(void *ctx, const struct sg_job *job,
 
     SG_UNUSED(ctx);
     sg_job_classify_http(resp, now_ms, cfg->retry_after_max_ms, out);
-    if (!f)
+    if (!f) {
+        /*
+         * The plan's record was dropped as stale (a call that waited far
+         * longer than planned): what the call did is unknown, so the
+         * product is read back (or its keyed create repeated) first.
+         */
+        json_t *pl = json_loads(job->payload ? job->payload : "", 0, NULL);
+        int64_t pid = sg_json_int(pl, "product_id", 0);
+
+        json_decref(pl);
+        if (pid > 0 && (resp->sent || resp->transport == SG_HTTP_OK) &&
+            (op = rec_new(job->tenant_id, pid, "unknown")) != NULL) {
+            op->uncertain = true;
+            op->more = true;
+            rec_submit(op);
+        }
         return;
+    }
     if (resp->transport != SG_HTTP_OK) {
-        /* Lost answer after sending: read back before any repeat. */
+        /*
+         * Lost answer after sending: read back before any repeat. A
+         * create is repeated with its idempotency key instead (there is
+         * no id to read yet), and read back after that (apply_step).
+         */
         op = NULL;
-        if (resp->sent && is_write(f->step) &&
-            strcmp(f->step, "create") != 0) {
+        if (resp->sent && is_write(f->step)) {
             op = rec_new(f->tenant_id, f->product_id, f->step);
             if (op) {
                 op->uncertain = true;
@@ -1565,6 +1684,157 @@ static size_t mark_listings(bool pending_only, int64_t older_than_ms)
     return marked;
 }
 
+/* ---- storms: hold what is not urgent until the values settle ---- */
+
+/*
+ * Under a storm (many products changed again and again, faster than the
+ * rate limit can carry) a push made while the storm lasts is mostly
+ * overtaken by the product's next change and has to be made again: the
+ * call was spent for nothing. So while more products were changed again
+ * within the last second than one endpoint may be called in a second
+ * ([jobs] rate_per_sec), the tenant's queued jobs below the zero-stock
+ * priority wait (at most storm_hold after the product's first change),
+ * and are released in their order once a second passes without such
+ * churn: then each product goes out once with its final state. Products
+ * changed once (a publish, a bulk repricing) are not churn and never
+ * start a hold; zero-stock pushes are never held.
+ */
+
+static struct storm *storm_find(int64_t tenant_id)
+{
+    for (size_t i = 0; i < CS.nstorm; i++)
+        if (CS.storm[i].tenant_id == tenant_id)
+            return &CS.storm[i];
+    return NULL;
+}
+
+static bool storm_on(int64_t tenant_id)
+{
+    bool on;
+
+    pthread_mutex_lock(&CS.lock);
+    on = storm_find(tenant_id) != NULL;
+    pthread_mutex_unlock(&CS.lock);
+    return on;
+}
+
+struct hold_op {
+    int64_t tenant_id;
+    bool release;
+    size_t n;
+};
+
+static int hold_write(struct sg_store_tx *tx, void *arg, struct sg_err *err)
+{
+    struct hold_op *op = arg;
+    const struct sg_config *cfg = CS.e->cfg;
+
+    if (op->release)
+        return sg_listings_tx_release(
+            tx, op->tenant_id, SG_CATALOG_SYNC_KIND, SG_CATALOG_SYNC_PRIO_ZERO,
+            cfg->tiktok_shop.storm_hold_ms, cfg->tiktok_shop.sync_window_ms,
+            &op->n, err);
+    return sg_listings_tx_hold(tx, op->tenant_id, SG_CATALOG_SYNC_KIND,
+                               SG_CATALOG_SYNC_PRIO_ZERO,
+                               cfg->tiktok_shop.storm_hold_ms, &op->n, err);
+}
+
+/* Hold (or release) the tenant's pushes; the jobs moved, 0 on error. */
+static size_t hold_run(int64_t tenant_id, bool release)
+{
+    struct hold_op op = {.tenant_id = tenant_id, .release = release};
+    struct sg_err err;
+
+    sg_err_init(&err);
+    if (sg_store_write(CS.e->store, hold_write, &op, &err) != 0) {
+        sg_log(SG_LOG_WARN, "catalog_sync", "msg=\"cannot %s pushes\" "
+               "tenant=%" PRId64 " err=\"%s\"", release ? "release" : "hold",
+               tenant_id, err.msg);
+        return 0;
+    }
+    return op.n;
+}
+
+/* One look (periodic thread): begin, go on with or end each storm. */
+static void storm_check(void)
+{
+    const struct sg_config *cfg = CS.e->cfg;
+    int64_t limit = cfg->jobs.rate_per_sec;
+    struct sg_listings_churn churn[TENANTS_MAX];
+    int64_t ended[TENANTS_MAX];
+    size_t n = 0, n_ended = 0;
+    struct sg_err err;
+
+    if (cfg->tiktok_shop.storm_hold_ms == 0)
+        return;
+    sg_err_init(&err);
+    if (sg_listings_churn(CS.e->store, SG_CATALOG_SYNC_KIND,
+                          sg_clock_now_ms(&CS.e->clock) - STORM_SPAN_MS,
+                          churn, TENANTS_MAX, &n, &err) != 0) {
+        sg_log(SG_LOG_WARN, "catalog_sync", "msg=\"storm check failed\" "
+               "err=\"%s\"", err.msg);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct storm *st;
+        bool begins = false;
+        size_t moved;
+
+        if (churn[i].products <= limit)
+            continue;
+        pthread_mutex_lock(&CS.lock);
+        st = storm_find(churn[i].tenant_id);
+        if (!st && CS.nstorm < TENANTS_MAX) {
+            st = &CS.storm[CS.nstorm++];
+            memset(st, 0, sizeof(*st));
+            st->tenant_id = churn[i].tenant_id;
+            st->since_ms = sg_mono_ms();
+            begins = true;
+        }
+        if (st)
+            st->peak = SG_MAX(st->peak, churn[i].products);
+        pthread_mutex_unlock(&CS.lock);
+        if (!st)
+            continue;
+        if (begins)
+            sg_log(SG_LOG_INFO, "catalog_sync", "msg=\"storm: holding "
+                   "pushes that are not urgent\" tenant=%" PRId64
+                   " products_changed_again=%" PRId64 " limit=%" PRId64,
+                   churn[i].tenant_id, churn[i].products, limit);
+        /* Again each look: jobs queued since the last one. */
+        moved = hold_run(churn[i].tenant_id, false);
+        pthread_mutex_lock(&CS.lock);
+        if ((st = storm_find(churn[i].tenant_id)) != NULL)
+            st->held += moved;
+        pthread_mutex_unlock(&CS.lock);
+    }
+    /* A storm whose tenant had no churn over the last second is over. */
+    pthread_mutex_lock(&CS.lock);
+    for (size_t i = 0; i < CS.nstorm;) {
+        bool still = false;
+
+        for (size_t k = 0; k < n; k++)
+            still = still || (churn[k].tenant_id == CS.storm[i].tenant_id &&
+                              churn[k].products > limit);
+        if (still) {
+            i++;
+            continue;
+        }
+        sg_log(SG_LOG_INFO, "catalog_sync", "msg=\"storm over: releasing "
+               "pushes\" tenant=%" PRId64 " lasted_ms=%" PRId64
+               " peak=%" PRId64 " held=%zu", CS.storm[i].tenant_id,
+               sg_mono_ms() - CS.storm[i].since_ms, CS.storm[i].peak,
+               CS.storm[i].held);
+        ended[n_ended++] = CS.storm[i].tenant_id;
+        CS.storm[i] = CS.storm[--CS.nstorm];
+    }
+    pthread_mutex_unlock(&CS.lock);
+    for (size_t i = 0; i < n_ended; i++)
+        hold_run(ended[i], true);
+    if (n_ended && CS.e->dispatcher)
+        sg_dispatcher_kick(CS.e->dispatcher);
+}
+
 static void *periodic_main(void *arg)
 {
     const struct sg_config *cfg = CS.e->cfg;
@@ -1573,6 +1843,8 @@ static void *periodic_main(void *arg)
     /* Pending listings are looked at a few times per audit_poll_after. */
     int64_t audit_every = SG_MIN(SG_MAX(audit_after / 4, TICK_MS), 60000);
     int64_t start = sg_mono_ms(), last_drift = start, last_audit = start;
+    int64_t last_tick = start;
+    int64_t tick = cfg->tiktok_shop.storm_hold_ms ? STORM_TICK_MS : TICK_MS;
 
     SG_UNUSED(arg);
     for (;;) {
@@ -1581,7 +1853,9 @@ static void *periodic_main(void *arg)
         bool stop;
 
         clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_sec += TICK_MS / 1000;
+        ts.tv_nsec += (long)(tick % 1000) * 1000000L;
+        ts.tv_sec += tick / 1000 + ts.tv_nsec / 1000000000L;
+        ts.tv_nsec %= 1000000000L;
         pthread_mutex_lock(&CS.lock);
         if (!CS.stop)
             pthread_cond_timedwait(&CS.cond, &CS.lock, &ts);
@@ -1589,9 +1863,13 @@ static void *periodic_main(void *arg)
         pthread_mutex_unlock(&CS.lock);
         if (stop)
             break;
+        storm_check();
+        now = sg_mono_ms();
+        if (now - last_tick < TICK_MS - tick / 2)
+            continue;
+        last_tick = now;
         busy_sweep();
         inflight_sweep();
-        now = sg_mono_ms();
         if (drift_every > 0 && now - last_drift >= drift_every) {
             size_t n = mark_listings(false, 0);
 
@@ -1633,6 +1911,7 @@ int sg_engine__catalog_sync_init(struct sg_engine *e, struct sg_err *err)
     env.plan = plan;
     env.result = result;
     sg_catalog_sync_configure(&env);
+    sg_catalog_sync_window_set(e->cfg->tiktok_shop.sync_window_ms);
     CS.stop = false;
     if (pthread_create(&CS.tid, NULL, periodic_main, NULL) != 0)
         return sg_err_set(err, SG_EIO, "cannot start the catalog sync "
@@ -1656,7 +1935,9 @@ void sg_engine__catalog_sync_fini(struct sg_engine *e)
         CS.started = false;
     }
     sg_catalog_sync_configure(NULL);
+    sg_catalog_sync_window_set(0);
     pthread_mutex_lock(&CS.lock);
+    CS.nstorm = 0;
     for (size_t i = 0; i < CS.nt; i++)
         token_wipe(&CS.t[i]);
     CS.nt = 0;

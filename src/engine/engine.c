@@ -16,6 +16,7 @@ static void store_cfg_from(struct sg_store_cfg *sc, const struct sg_config *c)
     sc->batch_max = c->store.batch_max;
     sc->queue_max = c->store.queue_max;
     sc->readers = c->store.readers;
+    sc->cache_bytes = c->store.cache;
 }
 
 static void dispatcher_cfg_from(struct sg_dispatcher_cfg *d,

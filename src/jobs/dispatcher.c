@@ -31,10 +31,11 @@ struct task {
     char shop[64];
     char cls[32];
     int64_t ready_at;  /* when held: when to try again */
+    int64_t held_at;   /* when first held; 0 = never */
     bool counted_rate; /* stats counted once per task and reason */
     bool counted_breaker;
     bool lease_lost;   /* a heartbeat found the lease taken over */
-    struct task *next; /* held list */
+    struct task *next; /* held list, oldest first */
     struct task *fprev, *fnext; /* in-flight list */
 };
 
@@ -64,7 +65,7 @@ struct sg_dispatcher {
     atomic_bool kicked;
 
     /* Dispatcher thread only. */
-    struct task *held;
+    struct task *held, *held_tail; /* FIFO: tokens go in claim order */
     struct task *flight; /* calls in flight, for the heartbeat */
     size_t n_held;
     size_t n_flight;
@@ -313,24 +314,48 @@ static void settle_simple(struct sg_dispatcher *d, struct task *t, int verdict,
     settle(d, t, &o, now);
 }
 
+/*
+ * Held tasks wait in claim order: a task appended here goes behind every
+ * task already waiting, so when a bucket has a token again the one that
+ * has waited longest takes it, and no task is passed over indefinitely.
+ */
 static void hold(struct sg_dispatcher *d, struct task *t)
 {
-    t->next = d->held;
-    d->held = t;
+    t->next = NULL;
+    if (d->held_tail)
+        d->held_tail->next = t;
+    else
+        d->held = t;
+    d->held_tail = t;
     d->n_held++;
     atomic_store(&d->held_gauge, d->n_held);
 }
 
+/* A task of the same bucket (or platform + shop) is already waiting. */
+static bool bucket_waiting(const struct sg_dispatcher *d, const struct task *t)
+{
+    for (const struct task *h = d->held; h; h = h->next)
+        if (strcmp(h->cls, t->cls) == 0 && strcmp(h->shop, t->shop) == 0 &&
+            strcmp(h->platform, t->platform) == 0)
+            return true;
+    return false;
+}
+
 /*
- * The task may not go now. Wait in memory when the wait is short and the
- * lease still covers it plus a full request; otherwise hand the job back
- * to the store for later (this costs the job one attempt, because claim
- * counted one; see docs/internals/jobs.md).
+ * The task may not go now. Wait in memory when the wait, counted from
+ * when it was first held, stays within hold_max_ms and the lease still
+ * covers it plus a full request; otherwise hand the job back to the
+ * store for later (this costs the job one attempt, because claim counted
+ * one; see docs/internals/jobs.md). Capping the total wait keeps what a
+ * kind planned at prepare() from going out long after (the catalog sync
+ * relies on it).
  */
 static void defer(struct sg_dispatcher *d, struct task *t, int64_t at,
                   const char *why, int64_t now)
 {
-    if (!atomic_load(&d->stopping) && at - now <= d->cfg.hold_max_ms &&
+    if (!t->held_at)
+        t->held_at = now;
+    if (!atomic_load(&d->stopping) && at - t->held_at <= d->cfg.hold_max_ms &&
         at + (int64_t)d->cfg.request_timeout_ms < t->job.lease_until) {
         t->ready_at = at;
         hold(d, t);
@@ -500,15 +525,22 @@ static void start_job(struct sg_dispatcher *d, struct sg_job *job, int64_t now)
     snprintf(t->cls, sizeof(t->cls), "%s",
              t->call.endpoint_class[0] ? t->call.endpoint_class
                                        : t->job.endpoint_class);
+    /* Behind the tasks already waiting for this bucket, not ahead. */
+    if (bucket_waiting(d, t)) {
+        t->held_at = now;
+        t->ready_at = now;
+        hold(d, t);
+        return;
+    }
     try_send(d, t, now);
 }
 
-/* Try held tasks whose time has come. */
+/* Try held tasks whose time has come, oldest first. */
 static void run_held(struct sg_dispatcher *d, int64_t now)
 {
     struct task *list = d->held, *t;
 
-    d->held = NULL;
+    d->held = d->held_tail = NULL;
     d->n_held = 0;
     while ((t = list) != NULL) {
         list = t->next;
@@ -715,6 +747,7 @@ static void drain(struct sg_dispatcher *d)
     int64_t now = now_ms(d);
     struct task *t;
 
+    d->held_tail = NULL;
     while ((t = d->held) != NULL) {
         d->held = t->next;
         finish(d, &t->job, SG_JOB_QUEUED, now, "dispatcher stopped");

@@ -50,11 +50,13 @@ int sg_listings_tx_conn_active(struct sg_store_tx *tx, int64_t tenant_id,
                                struct sg_err *err);
 /*
  * True when some SKU of the product has nothing available at any
- * location (on_hand - reserved - committed summed <= 0).
+ * location (on_hand - reserved - committed summed <= 0) while channel
+ * has not acknowledged a quantity of 0 or less for it (listing_sync
+ * state.qty; no row or no entry counts as not acknowledged).
  */
 int sg_listings_tx_sku_zero(struct sg_store_tx *tx, int64_t tenant_id,
-                            int64_t product_id, bool *out,
-                            struct sg_err *err);
+                            int64_t product_id, const char *channel,
+                            bool *out, struct sg_err *err);
 
 /* ---- reads ---- */
 
@@ -66,5 +68,35 @@ int sg_listings_list(struct sg_store *s, int64_t tenant_id,
                      const char *channel, int64_t after, size_t limit,
                      struct sg_listing_sync **out, size_t *n_out,
                      struct sg_err *err);
+
+/*
+ * ---- catalog sync's use of the job queue: the storm hold ----
+ *
+ * sg_listings_churn: per tenant (by id, at most max), how many queued
+ * jobs of kind were folded into (a later change of the same product
+ * while the job waited; never claimed) at or after since_ms: products
+ * whose values are still moving. A burst that changes each product once
+ * (a publish, a bulk repricing) does not count.
+ *
+ * sg_listings_tx_hold: the tenant's queued jobs of kind with priority
+ * below prio_below become due at created_at + hold_ms, unless they are
+ * due later already or that moment has passed. sg_listings_tx_release:
+ * the jobs a hold put there become due at once (not before created_at +
+ * window_ms). *n_out counts the jobs moved.
+ */
+struct sg_listings_churn {
+    int64_t tenant_id;
+    int64_t products;
+};
+int sg_listings_churn(struct sg_store *s, const char *kind, int64_t since_ms,
+                      struct sg_listings_churn *out, size_t max,
+                      size_t *n_out, struct sg_err *err);
+int sg_listings_tx_hold(struct sg_store_tx *tx, int64_t tenant_id,
+                        const char *kind, int prio_below, int64_t hold_ms,
+                        size_t *n_out, struct sg_err *err);
+int sg_listings_tx_release(struct sg_store_tx *tx, int64_t tenant_id,
+                           const char *kind, int prio_below, int64_t hold_ms,
+                           int64_t window_ms, size_t *n_out,
+                           struct sg_err *err);
 
 #endif

@@ -198,6 +198,7 @@ void sg_store_cfg_defaults(struct sg_store_cfg *cfg)
     cfg->queue_max = 65536;
     cfg->readers = 4;
     cfg->busy_timeout_ms = 5000;
+    cfg->cache_bytes = 64u << 20;
 }
 
 /* Copy cfg into out, with zero fields taking their defaults. */
@@ -220,6 +221,8 @@ static void cfg_resolve(struct sg_store_cfg *out,
         out->readers = d.readers;
     if (!out->busy_timeout_ms)
         out->busy_timeout_ms = d.busy_timeout_ms;
+    if (!out->cache_bytes)
+        out->cache_bytes = d.cache_bytes;
 }
 
 /* ---- the writer ---- */

@@ -37,6 +37,7 @@ struct sg_store_cfg {
     unsigned queue_max;     /* pending writes before submit says SG_EBUSY */
     unsigned readers;       /* reader connections in the pool */
     unsigned busy_timeout_ms;
+    size_t cache_bytes;     /* writer's page cache; readers get a quarter */
 };
 
 void sg_store_cfg_defaults(struct sg_store_cfg *cfg);
@@ -107,6 +108,12 @@ struct sg_job {
     int64_t lease_until;
     int64_t created_at;
     int64_t updated_at;
+    /*
+     * Enqueue only: when this folds into a queued job, that job keeps its
+     * due time instead of taking the earlier of the two (a change that is
+     * not urgent does not cut short a window, a hold or a backoff).
+     */
+    bool keep_due;
 };
 
 const char *sg_job_state_name(int state);
@@ -281,8 +288,8 @@ int sg_store_write_end(struct sg_store_pending *p, struct sg_err *err);
  *   is set and *id_out is the existing row's id.
  * - job_enqueue: next_run_at 0 = now; attempts_max <= 0 = the default. If
  *   coalesce_key is set and the same tenant has a QUEUED job with that
- *   key, that job takes the new payload, the earlier next_run_at and the
- *   higher priority, and *coalesced_out is set (keys are per tenant; the
+ *   key, that job takes the new payload, the earlier next_run_at (its own
+ *   with keep_due) and the higher priority, and *coalesced_out is set (keys are per tenant; the
  *   same key queued by another tenant gives SG_EEXISTS).
  * - job_claim: up to max due QUEUED jobs by priority desc, next_run_at,
  *   id become RUNNING with attempts + 1 and a fresh random lease token

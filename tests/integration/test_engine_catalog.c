@@ -3,7 +3,8 @@
  * catalog" on the sample Shopify export (twice: the second run changes
  * nothing), then "surge serve" on a loopback port driven over HTTP:
  * products and variants CRUD, price updates, PUT /inventory/{sku} with
- * its reason and the reserved floor, listing status per channel,
+ * its reason and the reserved floor, the bulk PUT /inventory and PUT
+ * /prices (all or nothing), listing status per channel,
  * validation reports, "surge validate", and tenant isolation (another
  * tenant's product is 404, read-only keys cannot write).
  */
@@ -300,6 +301,123 @@ static void test_inventory(void **state)
     sgt_resp_free(&r);
 }
 
+/* PUT /api/v1/inventory and /api/v1/prices: many SKUs, all or nothing. */
+static void test_bulk(void **state)
+{
+    struct sgt_resp r;
+    char big[64 * 1024];
+    size_t used;
+
+    SG_UNUSED(state);
+    /* A SKU named twice ends at its last item. */
+    api(&r, "PUT", "/api/v1/inventory", W.key_a,
+        "{\"items\":[{\"sku\":\"SKL-10\",\"on_hand\":30,\"reason\":\"feed\"},"
+        "{\"sku\":\"SKL-12\",\"on_hand\":9,\"reason\":\"feed\","
+        "\"location\":\"default\"},"
+        "{\"sku\":\"SKL-10\",\"on_hand\":31,\"reason\":\"feed\"}]}");
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "\"changed\":3"));
+    sgt_resp_free(&r);
+    api(&r, "GET", "/api/v1/inventory/SKL-10", W.key_a, NULL);
+    assert_non_null(strstr(r.body, "\"on_hand\":31"));
+    sgt_resp_free(&r);
+    api(&r, "GET", "/api/v1/inventory/SKL-12", W.key_a, NULL);
+    assert_non_null(strstr(r.body, "\"on_hand\":9"));
+    sgt_resp_free(&r);
+
+    /* An unknown SKU in the middle: 404 naming it, nothing applied. */
+    api(&r, "PUT", "/api/v1/inventory", W.key_a,
+        "{\"items\":[{\"sku\":\"SKL-10\",\"on_hand\":1,\"reason\":\"feed\"},"
+        "{\"sku\":\"NOPE-1\",\"on_hand\":1,\"reason\":\"feed\"}]}");
+    assert_int_equal(r.status, 404);
+    assert_non_null(strstr(r.body, "items[1]: no such SKU: NOPE-1"));
+    sgt_resp_free(&r);
+    api(&r, "GET", "/api/v1/inventory/SKL-10", W.key_a, NULL);
+    assert_non_null(strstr(r.body, "\"on_hand\":31"));
+    sgt_resp_free(&r);
+
+    /* A malformed item: 400 with the field, before anything is stored. */
+    api(&r, "PUT", "/api/v1/inventory", W.key_a,
+        "{\"items\":[{\"sku\":\"SKL-10\",\"on_hand\":2,\"reason\":\"feed\"},"
+        "{\"sku\":\"SKL-12\",\"on_hand\":\"2\",\"reason\":\"feed\"}]}");
+    assert_int_equal(r.status, 400);
+    assert_non_null(strstr(r.body, "\"field\":\"items[1].on_hand\""));
+    sgt_resp_free(&r);
+    api(&r, "PUT", "/api/v1/inventory", W.key_a,
+        "{\"items\":[{\"sku\":\"SKL-10\",\"on_hand\":2}]}");
+    assert_int_equal(r.status, 400);
+    assert_non_null(strstr(r.body, "\"field\":\"items[0].reason\""));
+    sgt_resp_free(&r);
+    api(&r, "PUT", "/api/v1/inventory", W.key_a, "{\"items\":[]}");
+    assert_int_equal(r.status, 400);
+    sgt_resp_free(&r);
+    /* More than 1000 items. */
+    used = (size_t)snprintf(big, sizeof(big), "{\"items\":[");
+    for (int i = 0; i < 1001; i++)
+        used += (size_t)snprintf(big + used, sizeof(big) - used,
+                                 "%s{\"sku\":\"SKL-10\",\"price\":\"1.00\"}",
+                                 i ? "," : "");
+    snprintf(big + used, sizeof(big) - used, "]}");
+    api(&r, "PUT", "/api/v1/prices", W.key_a, big);
+    assert_int_equal(r.status, 400);
+    assert_non_null(strstr(r.body, "1..1000"));
+    sgt_resp_free(&r);
+
+    /* Prices: price and compare-at, then compare-at removed. */
+    api(&r, "PUT", "/api/v1/prices", W.key_a,
+        "{\"items\":[{\"sku\":\"SKL-10\",\"price\":\"41.00\","
+        "\"compare_at_price\":\"50.00\"},{\"sku\":\"SKL-12\","
+        "\"price\":\"52.50\"}]}");
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "\"price\":\"41.00\""));
+    assert_non_null(strstr(r.body, "\"compare_at_price\":\"50.00\""));
+    assert_non_null(strstr(r.body, "\"changed\":2"));
+    sgt_resp_free(&r);
+    api(&r, "PUT", "/api/v1/prices", W.key_a,
+        "{\"items\":[{\"sku\":\"SKL-10\",\"compare_at_price\":null}]}");
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "\"price\":\"41.00\""));
+    assert_non_null(strstr(r.body, "\"compare_at_price\":null"));
+    sgt_resp_free(&r);
+    /* Too many decimals for USD: refused whole, naming the item. */
+    api(&r, "PUT", "/api/v1/prices", W.key_a,
+        "{\"items\":[{\"sku\":\"SKL-12\",\"price\":\"1.00\"},"
+        "{\"sku\":\"SKL-10\",\"price\":\"1.005\"}]}");
+    assert_int_equal(r.status, 400);
+    assert_non_null(strstr(r.body, "items[1]: price:"));
+    sgt_resp_free(&r);
+    api(&r, "PUT", "/api/v1/prices", W.key_a,
+        "{\"items\":[{\"sku\":\"SKL-12\"}]}");
+    assert_int_equal(r.status, 400);
+    sgt_resp_free(&r);
+    api(&r, "GET", "/api/v1/products?limit=100", W.key_a, NULL);
+    assert_non_null(strstr(r.body, "\"price\":\"52.50\""));
+    sgt_resp_free(&r);
+
+    /* Read-only keys cannot; another tenant does not see the SKUs. */
+    api(&r, "PUT", "/api/v1/prices", W.key_a_ro,
+        "{\"items\":[{\"sku\":\"SKL-12\",\"price\":\"1.00\"}]}");
+    assert_int_equal(r.status, 403);
+    sgt_resp_free(&r);
+    api(&r, "PUT", "/api/v1/inventory", W.key_b,
+        "{\"items\":[{\"sku\":\"BO-1\",\"on_hand\":1,\"reason\":\"x\"}]}");
+    assert_int_equal(r.status, 404);
+    sgt_resp_free(&r);
+
+    /* Back to the sample's prices (the validation test expects them). */
+    api(&r, "PUT", "/api/v1/prices", W.key_a,
+        "{\"items\":[{\"sku\":\"SKL-10\",\"price\":\"34.00\","
+        "\"compare_at_price\":\"42.00\"},{\"sku\":\"SKL-12\","
+        "\"price\":\"44.00\"}]}");
+    assert_int_equal(r.status, 200);
+    sgt_resp_free(&r);
+
+    api(&r, "GET", "/api/v1/audit?limit=500", W.key_a, NULL);
+    assert_non_null(strstr(r.body, "\"object\":\"sku:SKL-12\""));
+    assert_non_null(strstr(r.body, "\"outcome\":\"not_found\""));
+    sgt_resp_free(&r);
+}
+
 static void test_validation(void **state)
 {
     struct sgt_resp r;
@@ -387,6 +505,7 @@ int main(void)
         cmocka_unit_test(test_cli_import),
         cmocka_unit_test(test_products_crud),
         cmocka_unit_test(test_inventory),
+        cmocka_unit_test(test_bulk),
         cmocka_unit_test(test_validation),
         cmocka_unit_test(test_tenant_isolation),
     };

@@ -465,6 +465,11 @@ static const struct route routes[] = {
     {"GET", "/api/v1/inventory/{sku}", O_SKU, false, NULL},
     {"PUT", "/api/v1/inventory/{sku}", O_SKU, true,
      "{\"on_hand\":0,\"reason\":\"probe\"}"},
+    {"PUT", "/api/v1/inventory", O_NONE, true,
+     "{\"items\":[{\"sku\":\"" SKU_A "\",\"on_hand\":0,"
+     "\"reason\":\"probe\"}]}"},
+    {"PUT", "/api/v1/prices", O_NONE, true,
+     "{\"items\":[{\"sku\":\"" SKU_A "\",\"price\":\"0.01\"}]}"},
     {"GET", "/api/v1/validation", O_NONE, false, NULL},
     {"GET", "/api/v1/orders", O_NONE, false, NULL},
     {"GET", "/api/v1/orders/{id}", O_MISSING, false, NULL},
@@ -657,6 +662,25 @@ static void test_auth_matrix(void **state)
             sgt_resp_free(&r);
             cases++;
         }
+    }
+    /* The bulk writes name SKUs in the body: B naming A's SKU is refused
+     * as a SKU B does not have, and changes nothing (the controls below
+     * still see A's price and stock). */
+    for (size_t i = 0; i < SG_ARRAY_SIZE(routes); i++) {
+        const struct route *rt = &routes[i];
+
+        if (rt->obj != O_NONE || !rt->write || !rt->body ||
+            !strstr(rt->body, SKU_A))
+            continue;
+        call(&r, rt->method, rt->pattern, auth_b, rt->body);
+        if (r.status != 404)
+            fail_msg("%s %s naming A's SKU with tenant B's key: %ld, "
+                     "want 404", rt->method, rt->pattern, r.status);
+        assert_non_null(strstr(r.body, "\"code\":\"not_found\""));
+        assert_null(strstr(r.body, "tenant-a-marker"));
+        assert_null(strstr(r.body, "9.00"));
+        sgt_resp_free(&r);
+        cases++;
     }
     /* Positive controls: A's own key reaches A's objects, unchanged by
      * everything B and the read-only key tried. */

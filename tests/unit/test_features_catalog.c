@@ -3,12 +3,16 @@
  * RFC 4180 reader's edge cases, exact money parsing, importing a
  * realistic Shopify export (and re-importing it: all unchanged), a bad
  * row rejecting only its product with file:line and column, the jsonl
- * round trip, the inventory ledger invariant, and reservations (R1: many
- * threads never over-reserve; R3: lines sharing a SKU are summed).
+ * round trip, the inventory ledger invariant, reservations (R1: many
+ * threads never over-reserve; R3: lines sharing a SKU are summed), and
+ * bulk stock/price changes with the sync jobs they queue (one per
+ * product, due at the end of the window; zero stock at once, first) and
+ * the storm hold's queries.
  */
 #include "core/sg.h"
 
 #include <pthread.h>
+#include <sqlite3.h>
 #include <stdatomic.h>
 #include <unistd.h>
 
@@ -18,6 +22,7 @@
 #include "features/catalog/catalog.h"
 #include "features/catalog/csv.h"
 #include "features/catalog/import.h"
+#include "store/listings.h"
 #include "store/store.h"
 #include "testlib.h"
 
@@ -724,6 +729,210 @@ static void test_ledger_invariant(void **state)
     assert_int_equal(l.reserved, 0);
 }
 
+/* ---- bulk changes, the sync window and the storm hold ---- */
+
+static int conn_write(struct sg_store_tx *tx, void *arg, struct sg_err *err)
+{
+    struct fx *f = arg;
+    char sql[512];
+
+    snprintf(sql, sizeof(sql),
+             "INSERT INTO channel_connections (tenant_id, platform, open_id, "
+             "access_token_sealed, refresh_token_sealed, access_expires_at, "
+             "refresh_expires_at, status, created_at, updated_at) VALUES "
+             "(%" PRId64 ", 'tiktok_shop', 'o1', 'x', 'x', 0, 0, 'active', "
+             "0, 0)",
+             f->t1);
+    if (sqlite3_exec(sg_sqlite_db(sg_store_tx_backend(tx)), sql, NULL, NULL,
+                     NULL) != SQLITE_OK)
+        return sg_err_set(err, SG_EIO, "insert connection");
+    return 0;
+}
+
+struct bulk_op {
+    int64_t tenant;
+    struct sg_inv_set inv[4];
+    struct sg_price_set price[4];
+    size_t n_inv, n_price, bad;
+    /* storm hold */
+    int what; /* 0 bulk, 1 hold, 2 release */
+    size_t moved;
+};
+
+static int bulk_write(struct sg_store_tx *tx, void *arg, struct sg_err *err)
+{
+    struct bulk_op *op = arg;
+    int rc = 0;
+
+    if (op->what == 1)
+        return sg_listings_tx_hold(tx, op->tenant, SG_CATALOG_SYNC_KIND,
+                                   SG_CATALOG_SYNC_PRIO_ZERO, 30000,
+                                   &op->moved, err);
+    if (op->what == 2)
+        return sg_listings_tx_release(tx, op->tenant, SG_CATALOG_SYNC_KIND,
+                                      SG_CATALOG_SYNC_PRIO_ZERO, 30000, 1000,
+                                      &op->moved, err);
+    if (op->n_inv)
+        rc = sg_inventory_set_many(tx, op->tenant, op->inv, op->n_inv,
+                                   "default", NULL, &op->bad, err);
+    if (!rc && op->n_price)
+        rc = sg_catalog_prices_set(tx, op->tenant, op->price, op->n_price,
+                                   &op->bad, err);
+    return rc;
+}
+
+/* The product's queued catalog.sync job: due time and priority. */
+static bool sync_job(struct fx *f, const char *handle, int64_t *due,
+                     int *prio)
+{
+    struct sg_product p;
+    struct sg_job *jobs = NULL;
+    size_t n = 0;
+    char want[64];
+    bool found = false;
+
+    assert_int_equal(sg_catalog_get_by_handle(f->s, f->t1, handle, &p, NULL),
+                     0);
+    snprintf(want, sizeof(want), "{\"product_id\":%" PRId64 "}", p.id);
+    sg_product_release(&p);
+    assert_int_equal(sg_store_job_list(f->s, f->t1, SG_JOB_QUEUED, 0, 100,
+                                       &jobs, &n, NULL),
+                     0);
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(jobs[i].payload, want) != 0)
+            continue;
+        assert_false(found); /* one job per product */
+        found = true;
+        *due = jobs[i].next_run_at;
+        *prio = jobs[i].priority;
+    }
+    sg_job_list_free(jobs, n);
+    return found;
+}
+
+static size_t queued_jobs(struct fx *f)
+{
+    struct sg_job *jobs = NULL;
+    size_t n = 0;
+
+    assert_int_equal(sg_store_job_list(f->s, f->t1, SG_JOB_QUEUED, 0, 100,
+                                       &jobs, &n, NULL),
+                     0);
+    sg_job_list_free(jobs, n);
+    return n;
+}
+
+static void test_bulk_window_and_hold(void **state)
+{
+    struct fx *f = *state;
+    struct sg_import imp;
+    struct sg_listings_churn churn[4];
+    struct bulk_op op;
+    struct sg_err err;
+    int64_t due = 0;
+    int prio = -1;
+    size_t n = 0;
+
+    import_file(f, "tests/data/shopify/products_export.csv", f->t1, false,
+                &imp);
+    sg_import_release(&imp);
+    assert_int_equal(sg_store_write(f->s, conn_write, f, NULL), 0);
+    sg_catalog_sync_window_set(1000);
+
+    /* Two SKUs of one product and one of another: two jobs, due at the
+     * end of the window. */
+    memset(&op, 0, sizeof(op));
+    op.tenant = f->t1;
+    op.inv[0] = (struct sg_inv_set){.sku = "SKL-10", .on_hand = 30,
+                                    .reason = "feed"};
+    op.inv[1] = (struct sg_inv_set){.sku = "SKL-12", .on_hand = 20,
+                                    .reason = "feed"};
+    op.inv[2] = (struct sg_inv_set){.sku = "SER-30", .on_hand = 140,
+                                    .reason = "feed"};
+    op.n_inv = 3;
+    op.price[0] = (struct sg_price_set){.sku = "SKL-10", .price = "35.00",
+                                        .price_len = 5};
+    op.n_price = 1;
+    assert_int_equal(sg_store_write(f->s, bulk_write, &op, NULL), 0);
+    assert_true(op.inv[0].changed && op.price[0].changed);
+    assert_int_equal(queued_jobs(f), 2);
+    assert_true(sync_job(f, "cast-iron-skillet", &due, &prio));
+    assert_int_equal(due, T0 + 1000);
+    assert_int_equal(prio, 0);
+
+    /* Inside the window: folds in, keeps its due time. */
+    sg_clock_advance(&f->clk, 400);
+    op.n_price = 0;
+    op.inv[0].on_hand = 31;
+    op.n_inv = 1;
+    assert_int_equal(sg_store_write(f->s, bulk_write, &op, NULL), 0);
+    assert_int_equal(queued_jobs(f), 2);
+    assert_true(sync_job(f, "cast-iron-skillet", &due, &prio));
+    assert_int_equal(due, T0 + 1000);
+
+    /* A SKU running out (the channel was never told it has none): due at
+     * once, ahead of everything. */
+    op.inv[0] = (struct sg_inv_set){.sku = "MUG-SAND", .on_hand = 0,
+                                    .reason = "feed"};
+    assert_int_equal(sg_store_write(f->s, bulk_write, &op, NULL), 0);
+    assert_true(sync_job(f, "stoneware-mug", &due, &prio));
+    assert_int_equal(due, T0 + 400);
+    assert_int_equal(prio, SG_CATALOG_SYNC_PRIO_ZERO);
+
+    /* All or nothing: the unknown SKU is named and nothing changed. */
+    op.inv[0] = (struct sg_inv_set){.sku = "SKL-12", .on_hand = 1,
+                                    .reason = "feed"};
+    op.inv[1] = (struct sg_inv_set){.sku = "NOPE", .on_hand = 1,
+                                    .reason = "feed"};
+    op.n_inv = 2;
+    sg_err_init(&err);
+    assert_int_equal(sg_store_write(f->s, bulk_write, &op, &err),
+                     SG_ENOTFOUND);
+    assert_int_equal(op.bad, 1);
+    assert_non_null(strstr(err.msg, "NOPE"));
+    assert_int_equal(on_hand(f, f->t1, "SKL-12"), 20);
+    op.n_inv = 0;
+    op.price[0] = (struct sg_price_set){.sku = "SER-30", .price = "9.999",
+                                        .price_len = 5};
+    op.n_price = 1;
+    assert_int_equal(sg_store_write(f->s, bulk_write, &op, &err), SG_EINVAL);
+    assert_int_equal(op.bad, 0);
+
+    /* Churn: jobs folded into within the last second (not the mug's). */
+    assert_int_equal(sg_listings_churn(f->s, SG_CATALOG_SYNC_KIND,
+                                       T0 - 600, churn, 4, &n, NULL),
+                     0);
+    assert_int_equal(n, 1);
+    assert_int_equal(churn[0].tenant_id, f->t1);
+    assert_int_equal(churn[0].products, 1);
+
+    /* The hold moves what is not urgent to first change + 30 s ... */
+    op.what = 1;
+    assert_int_equal(sg_store_write(f->s, bulk_write, &op, NULL), 0);
+    assert_int_equal(op.moved, 2);
+    assert_true(sync_job(f, "cast-iron-skillet", &due, &prio));
+    assert_int_equal(due, T0 + 30000);
+    assert_true(sync_job(f, "stoneware-mug", &due, &prio));
+    assert_int_equal(due, T0 + 400);
+    /* A later change folds in without cutting the hold short ... */
+    op.what = 0;
+    op.n_price = 0;
+    op.inv[0] = (struct sg_inv_set){.sku = "SKL-12", .on_hand = 19,
+                                    .reason = "feed"};
+    op.n_inv = 1;
+    assert_int_equal(sg_store_write(f->s, bulk_write, &op, NULL), 0);
+    assert_true(sync_job(f, "cast-iron-skillet", &due, &prio));
+    assert_int_equal(due, T0 + 30000);
+    /* ... and the release brings it back, not before its window. */
+    sg_clock_advance(&f->clk, 2000);
+    op.what = 2;
+    assert_int_equal(sg_store_write(f->s, bulk_write, &op, NULL), 0);
+    assert_int_equal(op.moved, 2);
+    assert_true(sync_job(f, "cast-iron-skillet", &due, &prio));
+    assert_int_equal(due, T0 + 2400);
+    sg_catalog_sync_window_set(0);
+}
+
 /* R3: two lines of one SKU whose sum exceeds stock: nothing reserved. */
 static void test_reserve_lines_summed(void **state)
 {
@@ -815,6 +1024,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_jsonl_round_trip, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_ledger_invariant, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_bulk_window_and_hold, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_reserve_lines_summed, setup,
                                         teardown),

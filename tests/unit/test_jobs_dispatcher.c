@@ -649,6 +649,76 @@ static void test_coalesced(void **st)
     assert_non_null(strstr(f->peer.reqs[0].body, "\"data\":{\"n\":3}"));
 }
 
+/*
+ * Jobs waiting for their bucket go in the order they were claimed: the
+ * one that has waited longest takes the next token, none is passed over.
+ */
+static void test_rate_limited_in_claim_order(void **st)
+{
+    struct fx *f = *st;
+    struct sg_dispatcher_cfg cfg;
+    struct sg_dispatcher_stats s;
+    struct sg_job job;
+    int64_t ids[12];
+    char payload[96], want[32];
+
+    base_cfg(f, &cfg);
+    cfg.rate_per_sec = 10;
+    cfg.burst = 1;
+    cfg.hold_max_ms = 5000;
+    for (int i = 0; i < 12; i++) {
+        snprintf(payload, sizeof(payload),
+                 "{\"event\":\"stock\",\"data\":{\"n\":%d}}", i);
+        ids[i] = enqueue(f, payload, NULL, 0, NULL);
+    }
+    start(f, &cfg);
+    for (int i = 0; i < 12; i++) {
+        wait_state(f, ids[i], SG_JOB_DONE, &job);
+        assert_int_equal(job.attempts, 1);
+        sg_job_free(&job);
+    }
+    assert_int_equal(peer_count(&f->peer), 12);
+    for (int i = 0; i < 12; i++) {
+        snprintf(want, sizeof(want), "\"data\":{\"n\":%d}", i);
+        if (!strstr(f->peer.reqs[i].body, want))
+            fail_msg("call %d carried %s", i, f->peer.reqs[i].body);
+    }
+    sg_dispatcher_stats(f->d, &s);
+    assert_int_equal(s.released, 0);
+}
+
+/*
+ * A job waits in memory for at most hold_max_ms in all, however often its
+ * bucket turns it away; past that it goes back to the queue (released).
+ */
+static void test_hold_is_capped(void **st)
+{
+    struct fx *f = *st;
+    struct sg_dispatcher_cfg cfg;
+    struct sg_dispatcher_stats s;
+    struct sg_job job;
+    int64_t ids[4];
+    int again = 0;
+
+    base_cfg(f, &cfg);
+    cfg.rate_per_sec = 4;
+    cfg.burst = 1;
+    cfg.hold_max_ms = 300;
+    for (int i = 0; i < 4; i++)
+        ids[i] = enqueue(f, PAYLOAD, NULL, 0, NULL);
+    start(f, &cfg);
+    for (int i = 0; i < 4; i++) {
+        wait_state(f, ids[i], SG_JOB_DONE, &job);
+        again += job.attempts > 1;
+        sg_job_free(&job);
+    }
+    sg_dispatcher_stats(f->d, &s);
+    /* At 4/s the fourth job would wait 750 ms: more than 300 in all. */
+    assert_true(s.released >= 1);
+    assert_true(again >= 1);
+    assert_int_equal(peer_count(&f->peer), 4);
+}
+
 /* Repeated failures open the breaker: nothing is sent while it is open. */
 static void test_breaker_opens_and_closes(void **st)
 {
@@ -797,6 +867,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_429_pauses_bucket, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_coalesced, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rate_limited_in_claim_order,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hold_is_capped, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_breaker_opens_and_closes, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_no_url_is_dead, setup, teardown),

@@ -6,6 +6,8 @@
  */
 #include "core/sg.h"
 
+#include <stdatomic.h>
+
 #include "core/alloc.h"
 #include "features/catalog/catalog_store.h"
 #include "store/listings.h"
@@ -41,9 +43,20 @@ const char *sg_cat_outcome_name(int outcome)
     }
 }
 
-int sg_catalog_changed(struct sg_store_tx *tx, int64_t tenant_id,
-                       int64_t product_id, const char *what,
-                       struct sg_err *err)
+static _Atomic int64_t sync_window_ms;
+
+void sg_catalog_sync_window_set(int64_t window_ms)
+{
+    atomic_store(&sync_window_ms, window_ms > 0 ? window_ms : 0);
+}
+
+/*
+ * check_zero: look for a SKU left with nothing available (an inventory
+ * change that may have caused it); otherwise the job is not urgent.
+ */
+static int catalog_changed(struct sg_store_tx *tx, int64_t tenant_id,
+                           int64_t product_id, const char *what,
+                           bool check_zero, struct sg_err *err)
 {
     char key[96], payload[96];
     struct sg_job job;
@@ -60,8 +73,9 @@ int sg_catalog_changed(struct sg_store_tx *tx, int64_t tenant_id,
     if (rc || !active)
         return rc;
     /* A SKU going to zero must reach the channel before it oversells. */
-    if (strcmp(what, "inventory") == 0) {
-        rc = sg_listings_tx_sku_zero(tx, tenant_id, product_id, &zero, err);
+    if (check_zero) {
+        rc = sg_listings_tx_sku_zero(tx, tenant_id, product_id,
+                                     SG_CATALOG_SYNC_CHANNEL, &zero, err);
         if (rc)
             return rc;
     }
@@ -75,10 +89,29 @@ int sg_catalog_changed(struct sg_store_tx *tx, int64_t tenant_id,
     job.coalesce_key = key;
     job.payload = payload;
     job.priority = zero ? SG_CATALOG_SYNC_PRIO_ZERO : 0;
+    /*
+     * Due at the end of the window. A queued job keeps its own due time:
+     * the window of its first change, or a storm hold or a retry backoff
+     * that this change must not cut short. Zero stock goes at once.
+     */
+    if (!zero) {
+        job.keep_due = true;
+        if (atomic_load(&sync_window_ms) > 0)
+            job.next_run_at =
+                sg_store_tx_now(tx) + atomic_load(&sync_window_ms);
+    }
     snprintf(job.platform, sizeof(job.platform), "%s",
              SG_CATALOG_SYNC_CHANNEL);
     snprintf(job.endpoint_class, sizeof(job.endpoint_class), "product");
     return sg_store_tx_job_enqueue(tx, &job, &id, &coalesced, err);
+}
+
+int sg_catalog_changed(struct sg_store_tx *tx, int64_t tenant_id,
+                       int64_t product_id, const char *what,
+                       struct sg_err *err)
+{
+    return catalog_changed(tx, tenant_id, product_id, what,
+                           what && strcmp(what, "inventory") == 0, err);
 }
 
 /* ---- inventory ---- */
@@ -155,6 +188,306 @@ int sg_inventory_set(struct sg_store_tx *tx, int64_t tenant_id,
     if (changed_out)
         *changed_out = true;
     return 0;
+}
+
+/* ---- bulk changes ---- */
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+    return x < y ? -1 : x > y;
+}
+
+/* A product a bulk change changed, and whether a SKU may be at zero. */
+struct changed_ref {
+    int64_t id;
+    bool maybe_zero;
+};
+
+static int cmp_changed(const void *a, const void *b)
+{
+    return cmp_i64(&((const struct changed_ref *)a)->id,
+                   &((const struct changed_ref *)b)->id);
+}
+
+/*
+ * The channel hook once per distinct product of refs[0..n) (sorted in
+ * place), after every item was applied; the zero-stock check only for
+ * products where an item left its SKU with nothing available.
+ */
+static int changed_each(struct sg_store_tx *tx, int64_t tenant_id,
+                        struct changed_ref *refs, size_t n, const char *what,
+                        struct sg_err *err)
+{
+    int rc = 0;
+
+    qsort(refs, n, sizeof(*refs), cmp_changed);
+    for (size_t i = 0; !rc && i < n;) {
+        size_t j = i;
+        bool zero = false;
+
+        for (; j < n && refs[j].id == refs[i].id; j++)
+            zero = zero || refs[j].maybe_zero;
+        rc = catalog_changed(tx, tenant_id, refs[i].id, what, zero, err);
+        i = j;
+    }
+    return rc;
+}
+
+/* An item and what makes it the same target as another item. */
+struct dup_ref {
+    const char *a, *b;
+    int64_t id;
+    size_t i;
+};
+
+static int cmp_dup(const void *x, const void *y)
+{
+    const struct dup_ref *p = x, *q = y;
+    int c;
+
+    if (p->id != q->id)
+        return p->id < q->id ? -1 : 1;
+    c = strcmp(p->a ? p->a : "", q->a ? q->a : "");
+    return c ? c : strcmp(p->b ? p->b : "", q->b ? q->b : "");
+}
+
+/* dup[i] = another item of refs has the same target (refs is sorted). */
+static void mark_dups(struct dup_ref *refs, size_t n, bool *dup)
+{
+    qsort(refs, n, sizeof(*refs), cmp_dup);
+    for (size_t i = 0; i + 1 < n; i++)
+        if (cmp_dup(&refs[i], &refs[i + 1]) == 0)
+            dup[refs[i].i] = dup[refs[i + 1].i] = true;
+}
+
+struct bulk_mem {
+    struct changed_ref *changed;
+    struct dup_ref *refs;
+    bool *dup;
+    struct sg_inv_level *levels;
+    struct sg_variant_price *cur;
+};
+
+static int bulk_mem_alloc(struct bulk_mem *m, size_t n, bool inv,
+                          struct sg_err *err)
+{
+    memset(m, 0, sizeof(*m));
+    m->changed = sg_calloc(n, sizeof(*m->changed));
+    m->refs = sg_calloc(n, sizeof(*m->refs));
+    m->dup = sg_calloc(n, sizeof(*m->dup));
+    if (inv)
+        m->levels = sg_calloc(n, sizeof(*m->levels));
+    else
+        m->cur = sg_calloc(n, sizeof(*m->cur));
+    if (!m->changed || !m->refs || !m->dup || (inv && !m->levels) ||
+        (!inv && !m->cur))
+        return sg_err_set(err, SG_ENOMEM, "out of memory");
+    return 0;
+}
+
+static void bulk_mem_release(struct bulk_mem *m)
+{
+    sg_free(m->changed);
+    sg_free(m->refs);
+    sg_free(m->dup);
+    sg_free(m->levels);
+    sg_free(m->cur);
+}
+
+int sg_inventory_set_many(struct sg_store_tx *tx, int64_t tenant_id,
+                          struct sg_inv_set *items, size_t n,
+                          const char *location, const char *cause_ref,
+                          size_t *bad_out, struct sg_err *err)
+{
+    const struct sg_catalog_store_ops *ops = tx_ops(tx, err);
+    void *be = sg_store_tx_backend(tx);
+    struct bulk_mem m;
+    size_t n_changed = 0, i = 0;
+    int rc = 0;
+
+    *bad_out = 0;
+    if (!ops)
+        return SG_ECONFIG;
+    if (n == 0 || n > SG_CAT_BULK_MAX)
+        return sg_err_set(err, SG_EINVAL, "1..%d items per request",
+                          SG_CAT_BULK_MAX);
+    rc = bulk_mem_alloc(&m, n, true, err);
+    if (rc)
+        goto out;
+    /* Check every item first: a refusal must leave nothing written. */
+    for (i = 0; i < n; i++) {
+        struct sg_inv_set *it = &items[i];
+        const char *loc = it->location ? it->location : location;
+        struct sg_inv_level *l = &m.levels[i];
+
+        it->changed = false;
+        rc = check_key(it->sku, loc, err);
+        if (rc)
+            goto refuse;
+        if (it->on_hand < 0 || it->on_hand > SG_CAT_QTY_MAX) {
+            rc = sg_err_set(err, SG_EINVAL,
+                            "on_hand must be an integer 0..1000000000");
+            goto refuse;
+        }
+        if (!it->reason || !it->reason[0] || strlen(it->reason) > 64) {
+            rc = sg_err_set(err, SG_EINVAL,
+                            "reason is required (1-64 characters)");
+            goto refuse;
+        }
+        rc = ops->variant_locate(be, tenant_id, 0, it->sku, &it->product_id,
+                                 NULL, err);
+        if (rc == SG_ENOTFOUND)
+            sg_err_set(err, SG_ENOTFOUND, "no such SKU: %s", it->sku);
+        if (!rc)
+            rc = level_get(ops, be, tenant_id, it->sku, loc, l, err);
+        if (rc)
+            goto refuse;
+        if (it->on_hand < l->reserved + l->committed) {
+            rc = sg_err_set(err, SG_ESTATE,
+                            "on_hand %" PRId64 " for %s at %s is below "
+                            "reserved %" PRId64 " + committed %" PRId64,
+                            it->on_hand, it->sku, loc, l->reserved,
+                            l->committed);
+            goto refuse;
+        }
+        m.refs[i] = (struct dup_ref){it->sku, loc, 0, i};
+    }
+    mark_dups(m.refs, n, m.dup);
+    /*
+     * Reserved and committed are not moved by a set, so the checks hold.
+     * A level read in the check is current unless an earlier item of the
+     * request named the same SKU and location.
+     */
+    for (i = 0; i < n; i++) {
+        struct sg_inv_set *it = &items[i];
+        const char *loc = it->location ? it->location : location;
+        struct sg_inv_level *l = &m.levels[i];
+        struct sg_inv_move mv;
+
+        if (m.dup[i]) {
+            rc = level_get(ops, be, tenant_id, it->sku, loc, l, err);
+            if (rc)
+                goto out; /* not a refusal: the caller's write fails */
+        }
+        if (it->on_hand == l->on_hand)
+            continue;
+        memset(&mv, 0, sizeof(mv));
+        mv.sku = it->sku;
+        mv.location = loc;
+        mv.d_on_hand = it->on_hand - l->on_hand;
+        mv.reason = it->reason;
+        mv.cause_ref = cause_ref;
+        rc = ops->inv_move(be, tenant_id, &mv, sg_store_tx_now(tx), err);
+        if (rc)
+            goto out;
+        it->changed = true;
+        /* Nothing available here means maybe nowhere: check the SKU. */
+        m.changed[n_changed++] = (struct changed_ref){
+            it->product_id,
+            it->on_hand - l->reserved - l->committed <= 0};
+    }
+    rc = changed_each(tx, tenant_id, m.changed, n_changed, "inventory", err);
+    goto out;
+refuse:
+    *bad_out = i;
+out:
+    bulk_mem_release(&m);
+    return rc;
+}
+
+int sg_catalog_prices_set(struct sg_store_tx *tx, int64_t tenant_id,
+                          struct sg_price_set *items, size_t n,
+                          size_t *bad_out, struct sg_err *err)
+{
+    const struct sg_catalog_store_ops *ops = tx_ops(tx, err);
+    void *be = sg_store_tx_backend(tx);
+    struct bulk_mem m;
+    size_t n_changed = 0, i = 0;
+    int rc = 0;
+
+    *bad_out = 0;
+    if (!ops)
+        return SG_ECONFIG;
+    if (n == 0 || n > SG_CAT_BULK_MAX)
+        return sg_err_set(err, SG_EINVAL, "1..%d items per request",
+                          SG_CAT_BULK_MAX);
+    rc = bulk_mem_alloc(&m, n, false, err);
+    if (rc)
+        goto out;
+    for (i = 0; i < n; i++) {
+        struct sg_price_set *it = &items[i];
+        struct sg_variant_price *vp = &it->now;
+        struct sg_err e;
+
+        it->changed = false;
+        if (!it->sku || !it->sku[0] || strlen(it->sku) > SG_CAT_SKU_MAX) {
+            rc = sg_err_set(err, SG_EINVAL, "sku must be 1-64 bytes");
+            goto refuse;
+        }
+        rc = ops->variant_price_get(be, tenant_id, it->sku, &m.cur[i], err);
+        if (rc == SG_ENOTFOUND)
+            sg_err_set(err, SG_ENOTFOUND, "no such SKU: %s", it->sku);
+        if (rc)
+            goto refuse;
+        *vp = m.cur[i];
+        sg_err_init(&e);
+        if (it->price &&
+            (sg_money_parse(&vp->price, it->price, it->price_len,
+                            vp->currency, &e) != 0 ||
+             vp->price < 0 || vp->price > SG_CAT_PRICE_MAX)) {
+            rc = sg_err_set(err, SG_EINVAL, "price: %s",
+                            e.msg[0] ? e.msg : "out of range");
+            goto refuse;
+        }
+        if (it->clear_compare_at) {
+            vp->compare_at = 0;
+        } else if (it->compare_at &&
+                   (sg_money_parse(&vp->compare_at, it->compare_at,
+                                   it->compare_at_len, vp->currency,
+                                   &e) != 0 ||
+                    vp->compare_at < 0 ||
+                    vp->compare_at > SG_CAT_PRICE_MAX)) {
+            rc = sg_err_set(err, SG_EINVAL, "compare_at_price: %s",
+                            e.msg[0] ? e.msg : "out of range");
+            goto refuse;
+        }
+        m.refs[i] = (struct dup_ref){NULL, NULL, m.cur[i].variant_id, i};
+    }
+    mark_dups(m.refs, n, m.dup);
+    for (i = 0; i < n; i++) {
+        struct sg_price_set *it = &items[i];
+        struct sg_variant_price cur = m.cur[i], next;
+
+        /* An earlier item may have changed the same variant: read again. */
+        if (m.dup[i]) {
+            rc = ops->variant_price_get(be, tenant_id, it->sku, &cur, err);
+            if (rc)
+                goto out;
+        }
+        next = cur;
+        if (it->price)
+            next.price = it->now.price;
+        if (it->clear_compare_at || it->compare_at)
+            next.compare_at = it->now.compare_at;
+        it->now = next;
+        if (cur.price == next.price && cur.compare_at == next.compare_at)
+            continue;
+        rc = ops->variant_price_set(be, tenant_id, &next,
+                                    sg_store_tx_now(tx), err);
+        if (rc)
+            goto out;
+        it->changed = true;
+        m.changed[n_changed++] = (struct changed_ref){next.product_id, false};
+    }
+    rc = changed_each(tx, tenant_id, m.changed, n_changed, "price", err);
+    goto out;
+refuse:
+    *bad_out = i;
+out:
+    bulk_mem_release(&m);
+    return rc;
 }
 
 enum inv_kind { INV_RESERVE, INV_RELEASE, INV_COMMIT };

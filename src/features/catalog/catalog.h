@@ -107,6 +107,13 @@ struct sg_inv_move {
     const char *cause_ref;  /* e.g. "order:123"; NULL = none */
 };
 
+/* What a price change needs to know about a SKU's variant. */
+struct sg_variant_price {
+    int64_t product_id, variant_id;
+    int64_t price, compare_at; /* minor units; compare_at 0 = none */
+    char currency[4];
+};
+
 struct sg_ledger_row {
     int64_t id;
     char sku[SG_CAT_SKU_MAX + 1];
@@ -230,7 +237,8 @@ int sg_catalog_listing_set(struct sg_store_tx *tx, int64_t tenant_id,
  * active TikTok Shop connection it enqueues a SG_CATALOG_SYNC_KIND job
  * with coalesce key "cat:tiktok_shop:<tenant>:<product_id>" and payload
  * {"product_id":N}; an inventory change that leaves a SKU with nothing
- * available gets SG_CATALOG_SYNC_PRIO_ZERO. "listing" (the channel's own
+ * available while the channel still shows units for it
+ * (sg_listings_tx_sku_zero) gets SG_CATALOG_SYNC_PRIO_ZERO. "listing" (the channel's own
  * answer) enqueues nothing. See docs/publishing.md. Returns 0 or SG_E*.
  */
 #define SG_CATALOG_SYNC_KIND      "catalog.sync"
@@ -239,6 +247,15 @@ int sg_catalog_listing_set(struct sg_store_tx *tx, int64_t tenant_id,
 int sg_catalog_changed(struct sg_store_tx *tx, int64_t tenant_id,
                        int64_t product_id, const char *what,
                        struct sg_err *err);
+/*
+ * The coalescing window of those jobs in ms (0, the default, = none): a
+ * job the hook creates is due this long after the change, and the
+ * product's further changes inside the window fold into it (the queued
+ * job keeps its due time). A zero-stock job is due at once. Process-wide,
+ * like the job kind's environment: surge serve sets it from [tiktok_shop]
+ * sync_window before it accepts writes.
+ */
+void sg_catalog_sync_window_set(int64_t window_ms);
 
 /*
  * Inventory. sg_inventory_set sets on_hand of (sku, location) and writes
@@ -249,6 +266,49 @@ int sg_inventory_set(struct sg_store_tx *tx, int64_t tenant_id,
                      const char *sku, const char *location, int64_t on_hand,
                      const char *reason, const char *cause_ref,
                      bool *changed_out, struct sg_err *err);
+
+/*
+ * Bulk changes (admin API PUT /api/v1/inventory and PUT /api/v1/prices,
+ * and any feed that sends many at once): up to SG_CAT_BULK_MAX items in
+ * one write, applied in order (a SKU named twice ends at its last item),
+ * all or nothing. Every item is checked before the first one is applied;
+ * on a refusal *bad_out is the index of the item at fault, err says what
+ * is wrong, and nothing has been written: SG_EINVAL (a bad value),
+ * SG_ENOTFOUND (no such SKU), SG_ESTATE (on_hand below reserved +
+ * committed). After the last item each changed product gets one
+ * sg_catalog_changed call, so its sync job sees the final state and is
+ * enqueued once however many of its SKUs changed.
+ */
+#define SG_CAT_BULK_MAX 1000
+
+struct sg_inv_set {
+    const char *sku;
+    const char *location; /* NULL = the location argument */
+    int64_t on_hand;
+    const char *reason;   /* required, 1..64 bytes */
+    /* Out. */
+    int64_t product_id;
+    bool changed;
+};
+int sg_inventory_set_many(struct sg_store_tx *tx, int64_t tenant_id,
+                          struct sg_inv_set *items, size_t n,
+                          const char *location, const char *cause_ref,
+                          size_t *bad_out, struct sg_err *err);
+
+struct sg_price_set {
+    const char *sku;
+    const char *price;      /* decimal text in the product's currency */
+    size_t price_len;
+    const char *compare_at; /* decimal text; NULL = leave it as it is */
+    size_t compare_at_len;
+    bool clear_compare_at;  /* remove the compare-at price */
+    /* Out. */
+    struct sg_variant_price now; /* the prices after the change */
+    bool changed;
+};
+int sg_catalog_prices_set(struct sg_store_tx *tx, int64_t tenant_id,
+                          struct sg_price_set *items, size_t n,
+                          size_t *bad_out, struct sg_err *err);
 
 struct sg_inv_line {
     const char *sku;

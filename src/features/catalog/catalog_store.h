@@ -64,6 +64,14 @@ struct sg_catalog_store_ops {
     int (*listing_list)(void *be, int64_t tenant_id, int64_t product_id,
                         struct sg_listing **out, size_t *n_out,
                         struct sg_err *err);
+    /* A SKU's variant with its prices and its product's currency. */
+    int (*variant_price_get)(void *be, int64_t tenant_id, const char *sku,
+                             struct sg_variant_price *out,
+                             struct sg_err *err);
+    /* Set one variant's prices; the variant and product updated_at = now. */
+    int (*variant_price_set)(void *be, int64_t tenant_id,
+                             const struct sg_variant_price *vp, int64_t now,
+                             struct sg_err *err);
 };
 
 extern const struct sg_catalog_store_ops sg_catalog_sqlite_ops;

@@ -492,6 +492,76 @@ static int be_variant_locate(void *be, int64_t tenant_id, int64_t variant_id,
     return rc;
 }
 
+static int be_variant_price_get(void *be, int64_t tenant_id,
+                                const char *sku, struct sg_variant_price *out,
+                                struct sg_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc, b = SQLITE_OK;
+
+    memset(out, 0, sizeof(*out));
+    rc = sg_sql_prep(be,
+              "SELECT v.product_id, v.id, v.price, v.compare_at, p.currency "
+              "FROM variants v JOIN products p ON p.id = v.product_id "
+              "WHERE v.tenant_id = ?1 AND v.sku = ?2",
+              &st, err);
+    if (rc)
+        return rc;
+    sg_sql_bind_int(st, 1, tenant_id, &b);
+    sg_sql_bind_text(st, 2, sku, &b);
+    rc = b == SQLITE_OK ? sqlite3_step(st) : b;
+    if (rc == SQLITE_ROW) {
+        out->product_id = sqlite3_column_int64(st, 0);
+        out->variant_id = sqlite3_column_int64(st, 1);
+        out->price = sqlite3_column_int64(st, 2);
+        out->compare_at = sqlite3_column_int64(st, 3);
+        sg_sql_col_copy(st, 4, out->currency, sizeof(out->currency));
+        rc = 0;
+    } else if (rc == SQLITE_DONE) {
+        rc = sg_err_set(err, SG_ENOTFOUND, "no such variant");
+    } else {
+        rc = sg_sqlite_error(be, rc, "variant", err);
+    }
+    sg_sql_end(be, st);
+    return rc;
+}
+
+static int be_variant_price_set(void *be, int64_t tenant_id,
+                                const struct sg_variant_price *vp,
+                                int64_t now, struct sg_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc, b = SQLITE_OK, changes = 0;
+
+    rc = sg_sql_prep(be,
+              "UPDATE variants SET price = ?3, compare_at = ?4, "
+              "updated_at = ?5 WHERE tenant_id = ?1 AND id = ?2",
+              &st, err);
+    if (rc)
+        return rc;
+    sg_sql_bind_int(st, 1, tenant_id, &b);
+    sg_sql_bind_int(st, 2, vp->variant_id, &b);
+    sg_sql_bind_int(st, 3, vp->price, &b);
+    sg_sql_bind_int(st, 4, vp->compare_at, &b);
+    sg_sql_bind_int(st, 5, now, &b);
+    rc = sg_sql_run(be, st, b, "variant", &changes, err);
+    if (rc)
+        return rc;
+    if (changes == 0)
+        return sg_err_set(err, SG_ENOTFOUND, "no such variant");
+    rc = sg_sql_prep(be,
+              "UPDATE products SET updated_at = ?3 WHERE tenant_id = ?1 "
+              "AND id = ?2",
+              &st, err);
+    if (rc)
+        return rc;
+    b = SQLITE_OK;
+    sg_sql_bind_int(st, 1, tenant_id, &b);
+    sg_sql_bind_int(st, 2, vp->product_id, &b);
+    sg_sql_bind_int(st, 3, now, &b);
+    return sg_sql_run(be, st, b, "product", NULL, err);
+}
+
 /* ---- inventory ---- */
 
 static void fill_level(sqlite3_stmt *st, struct sg_inv_level *l)
@@ -576,27 +646,14 @@ static int be_inv_levels(void *be, int64_t tenant_id, const char *sku,
     return 0;
 }
 
-static int be_inv_move(void *be, int64_t tenant_id,
-                       const struct sg_inv_move *m, int64_t now,
-                       struct sg_err *err)
+/* The conditional UPDATE of one level; *changes 0 when none moved. */
+static int inv_update(void *be, int64_t tenant_id,
+                      const struct sg_inv_move *m, int64_t now, int *changes,
+                      struct sg_err *err)
 {
     sqlite3_stmt *st = NULL;
     int rc, b = SQLITE_OK;
 
-    /* The level exists at zero before any move. */
-    rc = sg_sql_prep(be,
-              "INSERT INTO inventory_levels (tenant_id, sku, location, "
-              "updated_at) VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
-              &st, err);
-    if (rc)
-        return rc;
-    sg_sql_bind_int(st, 1, tenant_id, &b);
-    sg_sql_bind_text(st, 2, m->sku, &b);
-    sg_sql_bind_text(st, 3, m->location, &b);
-    sg_sql_bind_int(st, 4, now, &b);
-    rc = sg_sql_run(be, st, b, "inventory", NULL, err);
-    if (rc)
-        return rc;
     rc = sg_sql_prep(be,
               "UPDATE inventory_levels SET on_hand = on_hand + ?4, "
               "reserved = reserved + ?5, committed = committed + ?6, "
@@ -607,7 +664,6 @@ static int be_inv_move(void *be, int64_t tenant_id,
               &st, err);
     if (rc)
         return rc;
-    b = SQLITE_OK;
     sg_sql_bind_int(st, 1, tenant_id, &b);
     sg_sql_bind_text(st, 2, m->sku, &b);
     sg_sql_bind_text(st, 3, m->location, &b);
@@ -615,10 +671,41 @@ static int be_inv_move(void *be, int64_t tenant_id,
     sg_sql_bind_int(st, 5, m->d_reserved, &b);
     sg_sql_bind_int(st, 6, m->d_committed, &b);
     sg_sql_bind_int(st, 7, now, &b);
-    rc = sg_sql_run(be, st, b, "inventory", NULL, err);
+    return sg_sql_run(be, st, b, "inventory", changes, err);
+}
+
+static int be_inv_move(void *be, int64_t tenant_id,
+                       const struct sg_inv_move *m, int64_t now,
+                       struct sg_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc, b = SQLITE_OK, changes = 0, inserted = 0;
+
+    /*
+     * The level usually exists: update it first. Nothing moved means no
+     * level yet (it exists at zero before any move: create it and try
+     * again) or a move that would break the invariant.
+     */
+    rc = inv_update(be, tenant_id, m, now, &changes, err);
+    if (!rc && changes == 0) {
+        rc = sg_sql_prep(be,
+                  "INSERT INTO inventory_levels (tenant_id, sku, location, "
+                  "updated_at) VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO "
+                  "NOTHING",
+                  &st, err);
+        if (rc)
+            return rc;
+        sg_sql_bind_int(st, 1, tenant_id, &b);
+        sg_sql_bind_text(st, 2, m->sku, &b);
+        sg_sql_bind_text(st, 3, m->location, &b);
+        sg_sql_bind_int(st, 4, now, &b);
+        rc = sg_sql_run(be, st, b, "inventory", &inserted, err);
+        if (!rc && inserted)
+            rc = inv_update(be, tenant_id, m, now, &changes, err);
+    }
     if (rc)
         return rc;
-    if (sqlite3_changes(sg_sqlite_db(be)) == 0)
+    if (changes == 0)
         return sg_err_set(err, SG_ESTATE,
                           "%s at %s: not enough stock for this change",
                           m->sku, m->location);
@@ -792,4 +879,6 @@ const struct sg_catalog_store_ops sg_catalog_sqlite_ops = {
     .ledger_list = be_ledger_list,
     .listing_set = be_listing_set,
     .listing_list = be_listing_list,
+    .variant_price_get = be_variant_price_get,
+    .variant_price_set = be_variant_price_set,
 };

@@ -1,7 +1,8 @@
 /*
  * listings.c - SQLite storage of listing_sync (migration 0005), behind
- * src/store/listings.h. Each statement is prepared, bound and finalized
- * within one call; rows are copied out before the statement goes.
+ * src/store/listings.h. Each statement is taken from the connection's
+ * cache, bound and handed back within one call; rows are copied out before
+ * it goes back.
  */
 #include "core/sg.h"
 
@@ -205,23 +206,32 @@ int sg_listings_tx_delete(struct sg_store_tx *tx, int64_t tenant_id,
     return exec_done(be, st, b, "listing delete", err);
 }
 
+/*
+ * One-row boolean check through the writer: ?1 is a, ?2 is t when set,
+ * else b2, and ?3 is t3 when set. These run once per changed product
+ * (their statements come from the connection's cache).
+ */
 static int tx_bool(struct sg_store_tx *tx, const char *sql, int64_t a,
-                   int64_t b2, const char *t, bool *out, struct sg_err *err)
+                   int64_t b2, const char *t, const char *t3, bool *out,
+                   struct sg_err *err)
 {
     void *be = sg_store_tx_backend(tx);
     sqlite3_stmt *st;
     int rc = check_backend(sg_store_tx_store(tx), err);
-    int b;
+    int b = SQLITE_OK;
 
     *out = false;
     if (!rc)
-        rc = prep(be, sql, &st, err);
+        rc = sg_sql_prep(be, sql, &st, err);
     if (rc)
         return rc;
-    b = sqlite3_bind_int64(st, 1, a);
-    if (b == SQLITE_OK)
-        b = t ? sqlite3_bind_text(st, 2, t, -1, SQLITE_STATIC)
-              : sqlite3_bind_int64(st, 2, b2);
+    sg_sql_bind_int(st, 1, a, &b);
+    if (t)
+        sg_sql_bind_text(st, 2, t, &b);
+    else
+        sg_sql_bind_int(st, 2, b2, &b);
+    if (t3)
+        sg_sql_bind_text(st, 3, t3, &b);
     rc = b == SQLITE_OK ? sqlite3_step(st) : b;
     if (rc == SQLITE_ROW) {
         *out = sqlite3_column_int64(st, 0) != 0;
@@ -240,22 +250,32 @@ int sg_listings_tx_conn_active(struct sg_store_tx *tx, int64_t tenant_id,
                                struct sg_err *err)
 {
     return tx_bool(tx, "SELECT EXISTS (SELECT 1 FROM channel_connections "
-                       "WHERE tenant_id = ? AND platform = ? AND "
+                       "WHERE tenant_id = ?1 AND platform = ?2 AND "
                        "status = 'active')",
-                   tenant_id, 0, platform, out, err);
+                   tenant_id, 0, platform, NULL, out, err);
 }
 
 int sg_listings_tx_sku_zero(struct sg_store_tx *tx, int64_t tenant_id,
-                            int64_t product_id, bool *out,
-                            struct sg_err *err)
+                            int64_t product_id, const char *channel,
+                            bool *out, struct sg_err *err)
 {
+    /*
+     * A SKU with nothing available, unless the channel already
+     * acknowledged a quantity of 0 or less for it (state.qty): only a
+     * channel still offering units Surge no longer has is urgent.
+     */
     return tx_bool(tx, "SELECT EXISTS (SELECT 1 FROM variants v WHERE "
                        "v.tenant_id = ?1 AND v.product_id = ?2 AND "
                        "COALESCE((SELECT SUM(l.on_hand - l.reserved - "
                        "l.committed) FROM inventory_levels l WHERE "
                        "l.tenant_id = v.tenant_id AND l.sku = v.sku), 0) "
-                       "<= 0)",
-                   tenant_id, product_id, NULL, out, err);
+                       "<= 0 AND NOT EXISTS (SELECT 1 FROM listing_sync s, "
+                       "json_each(CASE WHEN json_valid(s.state) THEN "
+                       "s.state ELSE '{}' END, '$.qty') q WHERE "
+                       "s.tenant_id = v.tenant_id AND s.product_id = "
+                       "v.product_id AND s.channel = ?3 AND q.key = v.sku "
+                       "AND q.value <= 0))",
+                   tenant_id, product_id, NULL, channel, out, err);
 }
 
 /* ---- reads ---- */
@@ -348,4 +368,111 @@ int sg_listings_list(struct sg_store *s, int64_t tenant_id,
     *out = a.rows;
     *n_out = a.n;
     return 0;
+}
+
+/* ---- catalog sync's use of the job queue: the storm hold ---- */
+
+struct churn_arg {
+    const char *kind;
+    int64_t since_ms;
+    struct sg_listings_churn *out;
+    size_t max, n;
+};
+
+static int read_churn(void *be, void *arg, struct sg_err *err)
+{
+    struct churn_arg *a = arg;
+    sqlite3_stmt *st;
+    int rc = prep(be, "SELECT tenant_id, COUNT(*) FROM jobs WHERE state = 0 "
+                      "AND kind = ?1 AND attempts = 0 AND updated_at > "
+                      "created_at AND updated_at >= ?2 GROUP BY tenant_id "
+                      "ORDER BY tenant_id", &st, err);
+    int b = SQLITE_OK;
+
+    if (rc)
+        return rc;
+    sg_sql_bind_text(st, 1, a->kind, &b);
+    sg_sql_bind_int(st, 2, a->since_ms, &b);
+    while (b == SQLITE_OK && a->n < a->max &&
+           (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        a->out[a->n].tenant_id = sqlite3_column_int64(st, 0);
+        a->out[a->n].products = sqlite3_column_int64(st, 1);
+        a->n++;
+    }
+    if (b != SQLITE_OK)
+        rc = b;
+    rc = (rc == SQLITE_DONE || rc == SQLITE_ROW)
+             ? 0 : sg_sqlite_error(be, rc, "job churn", err);
+    sg_sql_end(be, st);
+    return rc;
+}
+
+int sg_listings_churn(struct sg_store *s, const char *kind, int64_t since_ms,
+                      struct sg_listings_churn *out, size_t max,
+                      size_t *n_out, struct sg_err *err)
+{
+    struct churn_arg a = {.kind = kind, .since_ms = since_ms, .out = out,
+                          .max = max};
+    int rc = check_backend(s, err);
+
+    *n_out = 0;
+    if (!rc)
+        rc = sg_store_read(s, read_churn, &a, err);
+    if (!rc)
+        *n_out = a.n;
+    return rc;
+}
+
+/* One UPDATE over the tenant's queued jobs of kind below prio_below. */
+static int tx_reschedule(struct sg_store_tx *tx, const char *sql,
+                         int64_t tenant_id, const char *kind, int prio_below,
+                         int64_t hold_ms, int64_t window_ms, size_t *n_out,
+                         struct sg_err *err)
+{
+    void *be = sg_store_tx_backend(tx);
+    sqlite3_stmt *st;
+    int rc = check_backend(sg_store_tx_store(tx), err);
+    int b = SQLITE_OK, changes = 0;
+
+    *n_out = 0;
+    if (!rc)
+        rc = sg_sql_prep(be, sql, &st, err);
+    if (rc)
+        return rc;
+    sg_sql_bind_int(st, 1, tenant_id, &b);
+    sg_sql_bind_text(st, 2, kind, &b);
+    sg_sql_bind_int(st, 3, prio_below, &b);
+    sg_sql_bind_int(st, 4, hold_ms, &b);
+    sg_sql_bind_int(st, 5, sg_store_tx_now(tx), &b);
+    if (sqlite3_bind_parameter_count(st) >= 6)
+        sg_sql_bind_int(st, 6, window_ms, &b);
+    rc = sg_sql_run(be, st, b, "job hold", &changes, err);
+    if (!rc)
+        *n_out = (size_t)changes;
+    return rc;
+}
+
+int sg_listings_tx_hold(struct sg_store_tx *tx, int64_t tenant_id,
+                        const char *kind, int prio_below, int64_t hold_ms,
+                        size_t *n_out, struct sg_err *err)
+{
+    return tx_reschedule(tx, "UPDATE jobs SET next_run_at = created_at + ?4 "
+                             "WHERE state = 0 AND tenant_id = ?1 AND kind = "
+                             "?2 AND priority < ?3 AND next_run_at < "
+                             "created_at + ?4 AND created_at + ?4 > ?5",
+                         tenant_id, kind, prio_below, hold_ms, 0, n_out, err);
+}
+
+int sg_listings_tx_release(struct sg_store_tx *tx, int64_t tenant_id,
+                           const char *kind, int prio_below, int64_t hold_ms,
+                           int64_t window_ms, size_t *n_out,
+                           struct sg_err *err)
+{
+    return tx_reschedule(tx, "UPDATE jobs SET next_run_at = MAX(?5, "
+                             "created_at + ?6) WHERE state = 0 AND "
+                             "tenant_id = ?1 AND kind = ?2 AND priority < ?3 "
+                             "AND next_run_at = created_at + ?4 AND "
+                             "next_run_at > ?5",
+                         tenant_id, kind, prio_below, hold_ms, window_ms,
+                         n_out, err);
 }

@@ -46,6 +46,8 @@ enum stmt_id {
     ST_INBOX_MARK,
     ST_INBOX_EXISTS,
     ST_JOB_COALESCE,
+    ST_JOB_QUEUED_BY_KEY,
+    ST_JOB_TOUCH,
     ST_JOB_INSERT,
     ST_JOB_DUE,
     ST_JOB_LEASE,
@@ -107,8 +109,13 @@ static const char *const stmt_sql[ST__COUNT] = {
     [ST_INBOX_MARK] = "UPDATE inbox SET processed_at = ?2 "
                       "WHERE id = ?1 AND processed_at IS NULL",
     [ST_INBOX_EXISTS] = "SELECT 1 FROM inbox WHERE id = ?1",
+    [ST_JOB_QUEUED_BY_KEY] =
+        "SELECT id, payload, next_run_at, priority FROM jobs "
+        "WHERE coalesce_key = ?1 AND state = 0 AND tenant_id = ?2",
+    [ST_JOB_TOUCH] = "UPDATE jobs SET updated_at = ?2 WHERE id = ?1",
     [ST_JOB_COALESCE] =
-        "UPDATE jobs SET payload = ?2, next_run_at = MIN(next_run_at, ?3), "
+        "UPDATE jobs SET payload = ?2, next_run_at = CASE WHEN ?7 THEN "
+        "next_run_at ELSE MIN(next_run_at, ?3) END, "
         "priority = MAX(priority, ?4), updated_at = ?5 "
         "WHERE coalesce_key = ?1 AND state = 0 AND tenant_id = ?6 "
         "RETURNING id",
@@ -591,6 +598,21 @@ static int be_open(void **be_out, const struct sg_store_cfg *cfg, bool writer,
                   err, "pragma");
     if (rc)
         goto fail;
+    /*
+     * The page cache, in KiB (a negative cache_size): pages beyond it are
+     * read back from the file (the OS cache at best) on every use, which
+     * dominates a write-heavy load on a large catalog.
+     */
+    {
+        char sql[64];
+        size_t kib = (writer ? cfg->cache_bytes : cfg->cache_bytes / 4) >> 10;
+
+        snprintf(sql, sizeof(sql), "PRAGMA cache_size = -%zu",
+                 kib ? kib : 2000);
+        rc = exec_sql(be, sql, err, "pragma");
+        if (rc)
+            goto fail;
+    }
     if (writer) {
         /*
          * journal_size_limit trims the WAL file after checkpoints.
@@ -599,12 +621,12 @@ static int be_open(void **be_out, const struct sg_store_cfg *cfg, bool writer,
          * memory: on a file they spill past 64 KB into pwrite calls on a
          * deleted temporary file, which bought nothing (they only matter
          * while the transaction is open) and cost a system call per page.
+         * mmap_size lets reads of the file skip a copy per page.
          */
         rc = exec_sql(be,
                       "PRAGMA journal_mode = WAL; "
                       "PRAGMA journal_size_limit = 67108864; "
                       "PRAGMA temp_store = MEMORY; "
-                      "PRAGMA cache_size = -65536; "
                       "PRAGMA mmap_size = 268435456",
                       err, "journal_mode");
         if (rc)
@@ -976,6 +998,60 @@ static bool job_fields_fit(const struct sg_job *j)
            fits(j->endpoint_class, sizeof(j->endpoint_class));
 }
 
+/*
+ * The common case under a storm: the key's queued job already carries
+ * this payload, runs no later and with no lower priority. Then only
+ * updated_at changes, which no index covers; the full coalescing UPDATE
+ * would rewrite the due-time index entry for nothing. *id_out is the
+ * job's id when that was the case, else 0; *found_out says whether the
+ * key has a queued job at all.
+ */
+static int coalesce_unchanged(struct sqlite_be *be, const struct sg_job *job,
+                              int64_t next, int64_t now, int64_t *id_out,
+                              bool *found_out, struct sg_err *err)
+{
+    sqlite3_stmt *st;
+    int brc = SQLITE_OK, rc, src;
+    int64_t id = 0;
+
+    *id_out = 0;
+    *found_out = false;
+    rc = stmt_get(be, ST_JOB_QUEUED_BY_KEY, &st, err);
+    if (rc)
+        return rc;
+    b_text(st, 1, job->coalesce_key, &brc);
+    b_int(st, 2, job->tenant_id, &brc);
+    rc = bind_check(be, st, brc, err);
+    if (rc)
+        return rc;
+    src = sqlite3_step(st);
+    if (src == SQLITE_ROW) {
+        const char *payload = (const char *)sqlite3_column_text(st, 1);
+
+        *found_out = true;
+        if (payload && strcmp(payload, job->payload) == 0 &&
+            (job->keep_due || sqlite3_column_int64(st, 2) <= next) &&
+            sqlite3_column_int64(st, 3) >= job->priority)
+            id = sqlite3_column_int64(st, 0);
+    } else if (src != SQLITE_DONE) {
+        rc = sql_fail(be, src, err, "job coalesce");
+    }
+    stmt_done(st);
+    if (rc || id == 0)
+        return rc;
+    rc = stmt_get(be, ST_JOB_TOUCH, &st, err);
+    if (rc)
+        return rc;
+    b_int(st, 1, id, &brc);
+    b_int(st, 2, now, &brc);
+    rc = bind_check(be, st, brc, err);
+    if (!rc)
+        rc = step_done(be, st, err, "job coalesce");
+    if (!rc)
+        *id_out = id;
+    return rc;
+}
+
 static int be_job_enqueue(void *vbe, const struct sg_job *job, int64_t now,
                           int64_t *id_out, bool *coalesced_out,
                           struct sg_err *err)
@@ -985,11 +1061,17 @@ static int be_job_enqueue(void *vbe, const struct sg_job *job, int64_t now,
     int brc = SQLITE_OK, rc, src;
     int64_t next = job->next_run_at > 0 ? job->next_run_at : now;
     int64_t id = 0;
-    bool coalesced = false;
+    bool coalesced = false, found = false;
 
     if (!job_fields_fit(job) || !job->payload)
         return sg_err_set(err, SG_EINVAL, "bad job fields");
     if (job->coalesce_key) {
+        rc = coalesce_unchanged(be, job, next, now, &id, &found, err);
+        if (rc)
+            return rc;
+        coalesced = id != 0;
+    }
+    if (found && !coalesced) {
         rc = stmt_get(be, ST_JOB_COALESCE, &st, err);
         if (rc)
             return rc;
@@ -999,6 +1081,7 @@ static int be_job_enqueue(void *vbe, const struct sg_job *job, int64_t now,
         b_int(st, 4, job->priority, &brc);
         b_int(st, 5, now, &brc);
         b_int(st, 6, job->tenant_id, &brc);
+        b_int(st, 7, job->keep_due, &brc);
         rc = bind_check(be, st, brc, err);
         if (rc)
             return rc;
