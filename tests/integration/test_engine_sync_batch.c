@@ -28,7 +28,7 @@
 #define STOCK_EP  "POST /product/202309/products/{product_id}/inventory/update"
 
 struct world {
-    char *dir, *conf, *db, *log, *sbx_log;
+    char *dir, *conf, *db, *log, *sbx_log, *sbx_conf;
     char api_key[128];
     char app_key[64], app_secret[128];
     char shop_id[64], cipher[128], token[512], warehouse[32];
@@ -52,13 +52,6 @@ static void spawn_serve(const char *window, const char *hold)
     assert_int_equal(sgt_spawn(&W.srv, argv, W.log), 0);
     unsetenv("SURGE_TIKTOK_SHOP_SYNC_WINDOW");
     unsetenv("SURGE_TIKTOK_SHOP_STORM_HOLD");
-}
-
-static void stop_serve(void)
-{
-    if (W.srv.pid > 0)
-        sgt_stop(&W.srv, SIGTERM);
-    W.srv.pid = 0;
 }
 
 static void api(const char *method, const char *path, const char *body)
@@ -166,67 +159,32 @@ static bool log_has(const char *what)
 
 static int setup(void **state)
 {
-    char conf[3072], wh[300], *out = NULL;
-    char *sbx_argv[] = {ARG(sgt_surge_bin()), ARG("sandbox"), ARG("--listen"),
-                        ARG("127.0.0.1:0"), ARG("--seed"), ARG("31"),
-                        ARG("--audit-delay-ms"), ARG("0"), NULL};
-    json_t *info = NULL;
+    char extra[1024];
 
     SG_UNUSED(state);
-    W.dir = sgt_tmpdir();
-    W.conf = sgt_path(W.dir, "surge.conf");
-    W.db = sgt_path(W.dir, "surge.db");
-    W.log = sgt_path(W.dir, "serve.log");
-    W.sbx_log = sgt_path(W.dir, "sandbox.log");
-    if (sgt_spawn(&W.sbx, sbx_argv, W.sbx_log) != 0)
-        return -1;
-    info = ctl("GET", "/sandbox/v1/info", NULL, NULL);
-    if (!info)
+    if (tw_sandbox_start("31", "{}") != 0)
         return -1;
     /* 4 calls per second per endpoint: a storm is more than 4 products
-     * changed again within a second. */
-    snprintf(conf, sizeof(conf),
-             "[server]\nlisten = 127.0.0.1:0\n\n"
-             "[store]\npath = %s\n\n"
+     * changed again within a second. No periodic drift check: the calls
+     * counted are the sync's own. */
+    snprintf(extra, sizeof(extra),
              "[log]\nlevel = info\n\n"
-             "[security]\nallow_private_urls = true\n\n"
              "[jobs]\nbackoff_base_ms = 50\nbackoff_max_ms = 500\n"
              "rate_per_sec = 4\nburst = 4\nrequest_timeout_ms = 2s\n\n"
              "[catalog]\ncategory_rules = %s/samples/tiktok-categories.json\n"
              "category_map = %s/samples/category-map.txt\n\n"
-             "[tiktok_shop]\napp_key = %s\napp_secret = %s\n"
-             "service_id = svc-test\napi_base_url = %s\n"
-             "auth_base_url = %s\nauthorize_url = %s/open/authorize\n"
-             "drift_check_interval = 0\n\n"
-             "[secrets]\nkey_file = %s/surge.key\n",
-             W.db, SG_SOURCE_DIR, SG_SOURCE_DIR,
-             sg_json_str(info, "app_key"), sg_json_str(info, "app_secret"),
-             W.sbx.url, W.sbx.url, W.sbx.url, W.dir);
-    json_decref(info);
-    if (sgt_write_file(W.conf, conf))
+             "[tiktok_shop]\ndrift_check_interval = 0\n",
+             SG_SOURCE_DIR, SG_SOURCE_DIR);
+    if (tw_engine_init("127.0.0.1:0", extra) != 0)
         return -1;
-    chmod(W.conf, 0600);
-    if (surge(NULL, "init", NULL, NULL, NULL, NULL) != 0 ||
-        surge(NULL, "tenant", "create", "default", NULL, NULL) != 0 ||
-        surge(&out, "apikey", "create", "--tenant", "default", NULL) != 0)
-        return -1;
-    snprintf(W.api_key, sizeof(W.api_key), "%.*s",
-             (int)strcspn(out, "\r\n"), out);
-    sg_free(out);
     spawn_serve("1h", "0");
-    snprintf(wh, sizeof(wh), "%s/webhooks/tiktok-shop", W.srv.url);
-    setenv("SURGE_TIKTOK_SHOP_WEBHOOK_URL", wh, 1);
-    if (surge(NULL, "connect", "tiktok-shop", "--sandbox", W.sbx.url,
-              NULL) != 0)
-        return -1;
-    unsetenv("SURGE_TIKTOK_SHOP_WEBHOOK_URL");
-    return 0;
+    return tw_connect();
 }
 
 static int teardown(void **state)
 {
     SG_UNUSED(state);
-    stop_serve();
+    tw_stop_serve(SIGTERM);
     sgt_stop(&W.sbx, SIGTERM);
     return 0;
 }
@@ -303,7 +261,7 @@ static void storm_is_held_then_pushed_once(void **state)
     const int products = 8, rounds = 50;
 
     SG_UNUSED(state);
-    stop_serve();
+    tw_stop_serve(SIGTERM);
     spawn_serve("2s", "1h");
     for (int k = 0; k < products; k++) {
         snprintf(sku, sizeof(sku), "ST%d", k);
