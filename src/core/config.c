@@ -342,6 +342,12 @@ static const struct sg_config_key schema[] = {
         "carrying the latest state. A SKU whose stock runs out while "
         "TikTok still offers units is pushed at once. 0 pushes each "
         "change as soon as the rate limit allows."),
+    ROW("tiktok_shop", "stock_buffer", SG_CFG_UINT, "0", 0, 1000000,
+        tiktok_shop.stock_buffer,
+        "Units of every SKU held back from TikTok Shop: the quantity "
+        "pushed is available stock minus this (and minus any viral-mode "
+        "buffer, [viral]), never below 0. Protects other channels and "
+        "absorbs TikTok's lag in reporting orders."),
     ROW("tiktok_shop", "storm_hold", SG_CFG_DURATION_MS, "30s", 0, HOUR,
         tiktok_shop.storm_hold_ms,
         "During a storm (more products changed again within one second "

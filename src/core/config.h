@@ -100,6 +100,7 @@ struct sg_config {
         unsigned audit_poll_after_ms;     /* 10 min; 0 = off */
         unsigned sync_window_ms;          /* 1 s; 0 = push at once */
         unsigned storm_hold_ms;           /* 30 s; 0 = off */
+        unsigned stock_buffer;            /* units held back; 0 */
     } tiktok_shop;
     struct {
         unsigned poll_interval_ms; /* 5 min: reconciliation poll */

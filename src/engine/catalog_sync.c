@@ -311,8 +311,10 @@ static int64_t available(int64_t tenant_id, const char *sku)
     for (size_t i = 0; i < n; i++)
         sum += lv[i].on_hand - lv[i].reserved - lv[i].committed;
     sg_free(lv);
-    /* Viral mode holds a buffer back from every channel (fulfil.h). */
+    /* Viral mode holds a buffer back from every channel (fulfil.h), and
+     * the channel's own buffer is never offered. */
     sum -= sg_viral_buffer(CS.e->store, tenant_id, sku);
+    sum -= (int64_t)CS.e->cfg->tiktok_shop.stock_buffer;
     return sum < 0 ? 0 : sum;
 }
 
@@ -342,7 +344,6 @@ static int want_build(struct want *w, const struct tenant_ctx *t)
                             sizeof(w->list[i]));
             s->list_price = w->list[i];
         }
-        /* Channel buffer: none yet (docs/publishing.md). */
         s->quantity = available(p->tenant_id, v->sku);
         for (int k = 0; k < SG_CAT_OPTIONS; k++) {
             s->option_name[k] = p->option_name[k];

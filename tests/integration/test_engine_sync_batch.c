@@ -306,11 +306,47 @@ static void storm_is_held_then_pushed_once(void **state)
     assert_true(log_has("storm over: releasing pushes"));
 }
 
+/*
+ * [tiktok_shop] stock_buffer = 2: TikTok is offered two units fewer than
+ * Surge has available, never fewer than none, and a drift check finds
+ * nothing to repair in that difference.
+ */
+static void stock_buffer_is_held_back(void **state)
+{
+    char *out = NULL;
+
+    SG_UNUSED(state);
+    tw_stop_serve(SIGTERM);
+    setenv("SURGE_TIKTOK_SHOP_STOCK_BUFFER", "2", 1);
+    spawn_serve("0", "0");
+    unsetenv("SURGE_TIKTOK_SHOP_STOCK_BUFFER");
+    create_product("BF");
+    sync_wait();
+    wait_sbx("BF-S", "10.00", 3);
+    wait_sbx("BF-M", "11.00", 4);
+    wait_sbx("BF-L", "12.00", 5);
+
+    api("PUT", "/api/v1/inventory/BF-M",
+        "{\"on_hand\":1,\"reason\":\"count\"}");
+    wait_sbx("BF-M", NULL, 0);
+    api("PUT", "/api/v1/inventory/BF-M",
+        "{\"on_hand\":9,\"reason\":\"count\"}");
+    wait_sbx("BF-M", NULL, 7);
+
+    assert_int_equal(surge(&out, "sync", "--check", "--timeout", "60", NULL),
+                     0);
+    if (!strstr(out, "drift: 0 products differed"))
+        fail_msg("sync --check with a buffer: %s", out);
+    sg_free(out);
+    assert_true(sbx_has("BF-M", "11.00", 7));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(window_coalesces_and_zero_goes_first),
         cmocka_unit_test(storm_is_held_then_pushed_once),
+        cmocka_unit_test(stock_buffer_is_held_back),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);
