@@ -637,6 +637,62 @@ static void h_inventory_put(struct sg_http_req *r, void *ctx)
     submit_with(e, r, &who, 0, in, sku, write_inventory_set);
 }
 
+/* POST /api/v1/inventory/{sku}/adjust: {"delta", "reason", "location"?} */
+static int write_inventory_adjust(struct sg_store_tx *tx, void *arg,
+                                  struct sg_err *err)
+{
+    struct sg_api_op *op = arg;
+    const char *loc = sg_json_str(op->input, "location");
+    const char *reason = sg_json_str(op->input, "reason");
+    json_t *d = json_object_get(op->input, "delta");
+    int64_t pid = 0, to = 0;
+    char object[96];
+    int rc;
+
+    if (!loc)
+        loc = op->e->cfg->catalog.location;
+    snprintf(object, sizeof(object), "sku:%.64s", op->text);
+    rc = sg_catalog_tx_locate(tx, op->who.tenant_id, 0, op->text, &pid, NULL,
+                              err);
+    if (rc == SG_ENOTFOUND)
+        sg_err_set(err, SG_ENOTFOUND, "no such SKU");
+    if (!rc && !json_is_integer(d))
+        rc = sg_err_set(err, SG_EINVAL,
+                        "delta must be an integer (units received, or "
+                        "negative for units written off)");
+    if (!rc && (!reason || strlen(reason) > REASON_MAX))
+        rc = sg_err_set(err, SG_EINVAL,
+                        "reason is required (1-64 characters), e.g. "
+                        "\"receipt\"");
+    if (!rc)
+        rc = sg_inventory_adjust(tx, op->who.tenant_id, op->text, loc,
+                                 json_integer_value(d), reason, "api", &to,
+                                 err);
+    if (!rc && json_integer_value(d) != 0)
+        rc = sg_catalog_changed(tx, op->who.tenant_id, pid, "inventory",
+                                err);
+    if (!rc)
+        op->result = json_pack("{s:s, s:s, s:I, s:I, s:b}", "sku", op->text,
+                               "location", loc, "delta",
+                               (json_int_t)json_integer_value(d), "on_hand",
+                               (json_int_t)to, "changed",
+                               json_integer_value(d) != 0);
+    return finish(tx, op, rc, "inventory.adjust", object, err);
+}
+
+static void h_inventory_adjust(struct sg_http_req *r, void *ctx)
+{
+    struct sg_engine *e = ctx;
+    struct sg_caller who;
+    char sku[SG_CAT_SKU_MAX + 1];
+    json_t *in;
+
+    if (!sg_engine__auth(e, r, true, &who) ||
+        !path_text(r, "sku", sku, sizeof(sku)) || !read_body(r, &in))
+        return;
+    submit_with(e, r, &who, 0, in, sku, write_inventory_adjust);
+}
+
 /* ---- bulk: PUT /api/v1/inventory and PUT /api/v1/prices ---- */
 
 /*
@@ -1055,6 +1111,8 @@ void sg_engine__register_catalog(struct sg_engine *e)
     sg_http_route(s, "DELETE", "/api/v1/variants/{id}", h_variant_delete, e);
     sg_http_route(s, "GET", "/api/v1/inventory/{sku}", h_inventory_get, e);
     sg_http_route(s, "PUT", "/api/v1/inventory/{sku}", h_inventory_put, e);
+    sg_http_route(s, "POST", "/api/v1/inventory/{sku}/adjust",
+                  h_inventory_adjust, e);
     sg_http_route(s, "PUT", "/api/v1/inventory", h_inventory_bulk, e);
     sg_http_route(s, "PUT", "/api/v1/prices", h_prices_bulk, e);
     sg_http_route(s, "GET", "/api/v1/validation", h_validation, e);

@@ -301,6 +301,70 @@ static void test_inventory(void **state)
     sgt_resp_free(&r);
 }
 
+/*
+ * POST /api/v1/inventory/{sku}/adjust: a receipt and a write-off relative
+ * to the level held inside the write; never below zero; clear errors.
+ */
+static void test_inventory_adjust(void **state)
+{
+    struct sgt_resp r;
+
+    SG_UNUSED(state);
+    api(&r, "PUT", "/api/v1/inventory/SKL-10", W.key_a,
+        "{\"on_hand\":37,\"reason\":\"recount\"}");
+    assert_int_equal(r.status, 200);
+    sgt_resp_free(&r);
+
+    api(&r, "POST", "/api/v1/inventory/SKL-10/adjust", W.key_a,
+        "{\"delta\":25,\"reason\":\"receipt\"}");
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "\"on_hand\":62"));
+    assert_non_null(strstr(r.body, "\"delta\":25"));
+    assert_non_null(strstr(r.body, "\"changed\":true"));
+    sgt_resp_free(&r);
+    api(&r, "POST", "/api/v1/inventory/SKL-10/adjust", W.key_a,
+        "{\"delta\":-12,\"reason\":\"damaged\"}");
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "\"on_hand\":50"));
+    sgt_resp_free(&r);
+    api(&r, "GET", "/api/v1/inventory/SKL-10", W.key_a, NULL);
+    assert_non_null(strstr(r.body, "\"on_hand\":50"));
+    sgt_resp_free(&r);
+
+    /* Below zero: 409 naming the level, and nothing changes. */
+    api(&r, "POST", "/api/v1/inventory/SKL-10/adjust", W.key_a,
+        "{\"delta\":-51,\"reason\":\"damaged\"}");
+    assert_int_equal(r.status, 409);
+    assert_non_null(strstr(r.body, "would fall below"));
+    sgt_resp_free(&r);
+    api(&r, "POST", "/api/v1/inventory/SKL-10/adjust", W.key_a,
+        "{\"delta\":\"5\",\"reason\":\"receipt\"}");
+    assert_int_equal(r.status, 400);
+    assert_non_null(strstr(r.body, "delta"));
+    sgt_resp_free(&r);
+    api(&r, "POST", "/api/v1/inventory/SKL-10/adjust", W.key_a,
+        "{\"delta\":5}");
+    assert_int_equal(r.status, 400);
+    assert_non_null(strstr(r.body, "reason"));
+    sgt_resp_free(&r);
+    api(&r, "POST", "/api/v1/inventory/SKL-10/adjust", W.key_a,
+        "{\"delta\":1000000000,\"reason\":\"receipt\"}");
+    assert_int_equal(r.status, 400);
+    sgt_resp_free(&r);
+    api(&r, "POST", "/api/v1/inventory/NOPE-1/adjust", W.key_a,
+        "{\"delta\":1,\"reason\":\"receipt\"}");
+    assert_int_equal(r.status, 404);
+    sgt_resp_free(&r);
+    api(&r, "GET", "/api/v1/inventory/SKL-10", W.key_a, NULL);
+    assert_non_null(strstr(r.body, "\"on_hand\":50"));
+    sgt_resp_free(&r);
+    /* Back to where test_inventory left it, for the tests after. */
+    api(&r, "PUT", "/api/v1/inventory/SKL-10", W.key_a,
+        "{\"on_hand\":37,\"reason\":\"recount\"}");
+    assert_int_equal(r.status, 200);
+    sgt_resp_free(&r);
+}
+
 /* PUT /api/v1/inventory and /api/v1/prices: many SKUs, all or nothing. */
 static void test_bulk(void **state)
 {
@@ -505,6 +569,7 @@ int main(void)
         cmocka_unit_test(test_cli_import),
         cmocka_unit_test(test_products_crud),
         cmocka_unit_test(test_inventory),
+        cmocka_unit_test(test_inventory_adjust),
         cmocka_unit_test(test_bulk),
         cmocka_unit_test(test_validation),
         cmocka_unit_test(test_tenant_isolation),

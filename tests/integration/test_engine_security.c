@@ -465,6 +465,8 @@ static const struct route routes[] = {
     {"GET", "/api/v1/inventory/{sku}", O_SKU, false, NULL},
     {"PUT", "/api/v1/inventory/{sku}", O_SKU, true,
      "{\"on_hand\":0,\"reason\":\"probe\"}"},
+    {"POST", "/api/v1/inventory/{sku}/adjust", O_SKU, true,
+     "{\"delta\":1,\"reason\":\"probe\"}"},
     {"PUT", "/api/v1/inventory", O_NONE, true,
      "{\"items\":[{\"sku\":\"" SKU_A "\",\"on_hand\":0,"
      "\"reason\":\"probe\"}]}"},

@@ -190,6 +190,47 @@ int sg_inventory_set(struct sg_store_tx *tx, int64_t tenant_id,
     return 0;
 }
 
+int sg_inventory_adjust(struct sg_store_tx *tx, int64_t tenant_id,
+                        const char *sku, const char *location, int64_t delta,
+                        const char *reason, const char *cause_ref,
+                        int64_t *on_hand_out, struct sg_err *err)
+{
+    const struct sg_catalog_store_ops *ops = tx_ops(tx, err);
+    struct sg_inv_level l;
+    int64_t to;
+    int rc;
+
+    if (!ops)
+        return SG_ECONFIG;
+    rc = check_key(sku, location, err);
+    if (rc)
+        return rc;
+    if (delta < -SG_CAT_QTY_MAX || delta > SG_CAT_QTY_MAX)
+        return sg_err_set(err, SG_EINVAL,
+                          "delta must be an integer -1000000000..1000000000");
+    rc = level_get(ops, sg_store_tx_backend(tx), tenant_id, sku, location, &l,
+                   err);
+    if (rc)
+        return rc;
+    to = l.on_hand + delta;
+    if (to > SG_CAT_QTY_MAX)
+        return sg_err_set(err, SG_EINVAL,
+                          "on_hand %" PRId64 " %+" PRId64 " for %s at %s "
+                          "would pass 1000000000",
+                          l.on_hand, delta, sku, location);
+    if (to < 0 || to < l.reserved + l.committed)
+        return sg_err_set(err, SG_ESTATE,
+                          "on_hand %" PRId64 " %+" PRId64 " for %s at %s "
+                          "would fall below reserved %" PRId64
+                          " + committed %" PRId64,
+                          l.on_hand, delta, sku, location, l.reserved,
+                          l.committed);
+    if (on_hand_out)
+        *on_hand_out = to;
+    return sg_inventory_set(tx, tenant_id, sku, location, to, reason,
+                            cause_ref, NULL, err);
+}
+
 /* ---- bulk changes ---- */
 
 static int cmp_i64(const void *a, const void *b)

@@ -268,6 +268,19 @@ int sg_inventory_set(struct sg_store_tx *tx, int64_t tenant_id,
                      bool *changed_out, struct sg_err *err);
 
 /*
+ * A relative change of on_hand (a stock receipt, a write-off): reads the
+ * level inside the write, so it never loses a movement made between a
+ * client's read and its write, as a set computed from a stale read would.
+ * delta is -SG_CAT_QTY_MAX..SG_CAT_QTY_MAX; SG_ESTATE when on_hand would
+ * fall below reserved + committed (or 0), SG_EINVAL when it would pass
+ * SG_CAT_QTY_MAX. *on_hand_out (may be NULL) is the level after it.
+ */
+int sg_inventory_adjust(struct sg_store_tx *tx, int64_t tenant_id,
+                        const char *sku, const char *location, int64_t delta,
+                        const char *reason, const char *cause_ref,
+                        int64_t *on_hand_out, struct sg_err *err);
+
+/*
  * Bulk changes (admin API PUT /api/v1/inventory and PUT /api/v1/prices,
  * and any feed that sends many at once): up to SG_CAT_BULK_MAX items in
  * one write, applied in order (a SKU named twice ends at its last item),
