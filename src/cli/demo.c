@@ -45,11 +45,13 @@ extern const struct sg_embedded sg_demo_samples[];
 static const struct sg_demo_scale scales[] = {
     {.name = "full", .stock_mult = 6, .viral_peak = 160, .viral_s = 20,
      .viral_max = 2200, .live_peak = 220, .live_rate = 25, .live_s = 16,
-     .live_max = 1400, .live_pinned = 4, .fault_429_pct = 8,
+     .live_max = 1400, .live_pinned = 4, .live_restock = 40,
+     .fault_429_pct = 8,
      .fault_500_pct = 4},
     {.name = "small", .stock_mult = 1, .viral_peak = 60, .viral_s = 5,
      .viral_max = 220, .live_peak = 80, .live_rate = 10, .live_s = 4,
-     .live_max = 160, .live_pinned = 3, .fault_429_pct = 10,
+     .live_max = 160, .live_pinned = 3, .live_restock = 8,
+     .fault_429_pct = 10,
      .fault_500_pct = 5},
 };
 
@@ -304,6 +306,51 @@ static int scale_stock(struct sg_demo *d, long *units_out, struct sg_err *err)
     json_decref(list);
     *units_out = total;
     return rc;
+}
+
+/*
+ * The brand restocks the products it will pin in the live stream (the
+ * viral spike has sold most of them out): a receipt of live_restock units
+ * per SKU through POST /api/v1/inventory/{sku}/adjust, relative to the
+ * level inside the write, while orders keep shipping. Units received.
+ */
+static long restock_pinned(struct sg_demo *d, const json_t *pinned)
+{
+    json_t *st = NULL, *p, *sku, *id;
+    size_t i, j, k;
+    long units = 0;
+    char path[200], body[120];
+
+    snprintf(body, sizeof(body),
+             "{\"delta\":%u,\"reason\":\"live restock\"}",
+             d->scale->live_restock);
+    sg_demo__http(&st, "GET", d->sbx.url, "/sandbox/v1/state/products", NULL,
+                  NULL);
+    json_array_foreach(json_object_get(st, "products"), i, p) {
+        bool is_pinned = false;
+
+        json_array_foreach(pinned, k, id) {
+            const char *pid = sg_json_str(p, "id");
+
+            if (pid && json_is_string(id) &&
+                strcmp(pid, json_string_value(id)) == 0)
+                is_pinned = true;
+        }
+        if (!is_pinned)
+            continue;
+        json_array_foreach(json_object_get(p, "skus"), j, sku) {
+            const char *ss = sg_json_str(sku, "seller_sku");
+
+            if (!ss)
+                continue;
+            snprintf(path, sizeof(path), "/api/v1/inventory/%s/adjust", ss);
+            if (sg_demo__http(NULL, "POST", d->serve.url, path, body,
+                              d->key) == 200)
+                units += d->scale->live_restock;
+        }
+    }
+    json_decref(st);
+    return units;
 }
 
 /* Wait for the sandbox's audits: no product left PENDING. */
@@ -577,6 +624,16 @@ static bool converge(struct sg_demo *d, int64_t ms, int64_t stall_ms)
     return calm >= 2;
 }
 
+/* Wait, at most ms, until every order the sandbox has is in Surge. */
+static void orders_in(struct sg_demo *d, int64_t ms)
+{
+    int64_t deadline = sg_mono_ms() + ms;
+
+    while (!sg_demo__orders_converged(d) && d->orders_missing > 0 &&
+           sg_mono_ms() < deadline)
+        usleep(200000);
+}
+
 /*
  * Webhooks still queued, reordered or retried land first: wait while
  * Surge catches up. An order change whose webhook Surge missed is found
@@ -696,8 +753,23 @@ static int run(struct sg_demo *d, struct sg_err *err)
         return rc;
     }
 
-    say("5. live stream: %zu pinned products, bursts of %u orders/s",
-        json_array_size(pinned), d->scale->live_peak);
+    /*
+     * TikTok's inventory update sets an absolute quantity: a restock
+     * pushed while the channel still has sales Surge has not ingested
+     * would list those units again (docs/orders.md, "Stock increases").
+     * So, as a brand would, restock once the spike's orders are in, and
+     * go live once the new stock is listed.
+     */
+    orders_in(d, 15000);
+    units = restock_pinned(d, pinned);
+    rc = surge_ok(d, NULL, sync, err);
+    if (rc) {
+        json_decref(pinned);
+        return rc;
+    }
+    say("5. live stream: %zu pinned products restocked (+%ld units), "
+        "bursts of %u orders/s",
+        json_array_size(pinned), units, d->scale->live_peak);
     spec = json_pack("{s:s, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, "
                      "s:i, s:O, s:o}",
                      "pattern", "live", "peak", (int)d->scale->live_peak,

@@ -46,6 +46,7 @@ struct sg_demo_scale {
     unsigned viral_peak, viral_s, viral_max;
     unsigned live_peak, live_rate, live_s, live_max;
     unsigned live_pinned; /* products pinned in the live stream */
+    unsigned live_restock; /* units received per pinned SKU before it */
     unsigned fault_429_pct, fault_500_pct;
 };
 
