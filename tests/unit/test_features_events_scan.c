@@ -544,6 +544,51 @@ static void test_generated(void **state)
     assert_true(fast > 1000 && slow > 1000);
 }
 
+/* Random decimals, as value and as price: the writer's digits. */
+static void test_decimals(void **state)
+{
+    struct sg_buf b;
+    char num[48];
+    size_t fast = 0;
+
+    SG_UNUSED(state);
+    rng_state = UINT64_C(0x2545f4914f6cdd1d);
+    sg_buf_init(&b, 1u << 20);
+    for (int round = 0; round < 40; round++) {
+        struct outcome o;
+
+        sg_buf_reset(&b);
+        assert_int_equal(sg_buf_appends(&b, "["), 0);
+        for (int i = 0; i < 50; i++) {
+            size_t n = 0, ni = pick(4) ? 1 + pick(17) : 1;
+            size_t nf = 1 + pick(22 - ni); /* 24 bytes at most */
+
+            if (pick(3) == 0)
+                num[n++] = '-';
+            num[n++] = ni == 1 && pick(2) ? '0' : (char)('1' + pick(9));
+            for (size_t k = 1; k < ni; k++)
+                num[n++] = (char)('0' + pick(10));
+            num[n++] = '.';
+            for (size_t k = 0; k < nf; k++)
+                num[n++] = (char)(pick(3) ? '0' + pick(10) : '0');
+            num[n] = '\0';
+            assert_int_equal(
+                sg_buf_printf(&b,
+                              "%s{\"event\":\"Search\",\"event_id\":\"d%d\","
+                              "\"properties\":{\"currency\":\"USD\",\"value\":"
+                              "%s,\"contents\":[{\"price\":%s}]}}",
+                              i ? "," : "", i, num, num),
+                0);
+        }
+        assert_int_equal(sg_buf_appends(&b, "]"), 0);
+        o = diff_body(b.data, b.len, 32);
+        assert_int_equal(o.rc, 0);
+        fast += o.fast;
+    }
+    sg_buf_release(&b);
+    assert_int_equal(fast, 40 * 50);
+}
+
 /* ---- the fuzz corpora ---- */
 
 static void corpus_dir(const char *dir, size_t *files, size_t *handled)
@@ -606,6 +651,7 @@ int main(void)
         cmocka_unit_test(test_declined),
         cmocka_unit_test(test_batch_limit),
         cmocka_unit_test(test_generated),
+        cmocka_unit_test(test_decimals),
         cmocka_unit_test(test_corpora),
     };
 

@@ -308,14 +308,14 @@ static int lex_value(struct scan *sc, size_t depth)
 /* ---- reading tokens ---- */
 
 /* The value of member key of object obj, or SIZE_MAX. */
-static size_t member(const struct scan *sc, size_t obj, const char *key)
+static inline size_t member(const struct scan *sc, size_t obj, const char *key)
 {
     size_t klen = strlen(key), i = obj + 1;
 
     if (sc->t[obj].type != T_OBJ)
         return SIZE_MAX;
     for (uint32_t m = 0; m < sc->t[obj].n; m++) {
-        if (sc->t[i].len == klen &&
+        if (sc->t[i].len == klen && sc->s[sc->t[i].start] == key[0] &&
             memcmp(sc->s + sc->t[i].start, key, klen) == 0)
             return i + 1;
         i = sc->t[i + 1].end;
@@ -343,23 +343,69 @@ static int64_t int_of(const struct scan *sc, size_t v)
     return (int64_t)strtoll(buf, NULL, 10);
 }
 
-static double real_of(const struct scan *sc, size_t v)
+/*
+ * What jw_real writes for the real whose text is s[0..n), straight from
+ * the text when it can: with at most 15 significant digits (DBL_DIG) the
+ * double reads back to the same decimal, so jw_real's %.15g prints these
+ * digits, trailing fraction zeros dropped, in fixed notation while the
+ * decimal exponent is in -4..14 (then ".0" when no fraction is left).
+ * Anything else goes through strtod and jw_real itself.
+ */
+static void put_real(struct sg_events_jw *w, const char *s, size_t n)
 {
-    char buf[NUM_LEN_MAX + 1];
+    size_t i = 0, ib, ie, fb, fe, lead = 0, sig;
+    char out[NUM_LEN_MAX + 4];
+    size_t o = 0;
+    long x;
 
-    memcpy(buf, str_of(sc, v), sc->t[v].len);
-    buf[sc->t[v].len] = '\0';
-    return strtod(buf, NULL);
+    if (s[0] == '-')
+        out[o++] = s[i++];
+    ib = i;
+    while (i < n && s[i] != '.')
+        i++;
+    ie = i;
+    fb = i < n ? i + 1 : n;
+    fe = n;
+    while (fe > fb && s[fe - 1] == '0')
+        fe--;
+    if (ie - ib == 1 && s[ib] == '0') {
+        while (fb + lead < fe && s[fb + lead] == '0')
+            lead++;
+        sig = fe - fb - lead;
+        x = sig ? -(long)lead - 1 : 0;
+    } else {
+        sig = (ie - ib) + (fe - fb);
+        x = (long)(ie - ib) - 1;
+    }
+    if (sig > 15 || x < -4 || x > 14) {
+        char buf[NUM_LEN_MAX + 1];
+
+        memcpy(buf, s, n);
+        buf[n] = '\0';
+        jw_real(w, strtod(buf, NULL));
+        return;
+    }
+    memcpy(out + o, s + ib, ie - ib);
+    o += ie - ib;
+    if (fe > fb) {
+        out[o++] = '.';
+        memcpy(out + o, s + fb, fe - fb);
+        o += fe - fb;
+    } else {
+        out[o++] = '.';
+        out[o++] = '0';
+    }
+    jw_raw(w, out, o);
 }
 
-/* A number as jansson keeps it: integer, or real through jw_real. */
+/* A number as jansson keeps it: integer, or real as jw_real writes it. */
 static void put_number(struct sg_events_jw *w, const struct scan *sc,
                        size_t v)
 {
     if (sc->t[v].type == T_INT)
         jw_int(w, int_of(sc, v));
     else
-        jw_real(w, real_of(sc, v));
+        put_real(w, str_of(sc, v), sc->t[v].len);
 }
 
 static bool is_num(const struct scan *sc, size_t v)
