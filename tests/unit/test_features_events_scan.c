@@ -47,8 +47,7 @@ struct outcome {
  * Run both paths over body and check the oracle; depth_max as the HTTP
  * server passes it.
  */
-static struct outcome diff_body(const char *body, size_t len,
-                                size_t depth_max)
+static struct outcome diff_body(const char *body, size_t len, size_t depth_max)
 {
     struct sg_events_cfg c = cfg();
     struct sg_events_item *items = sg_calloc(MAXEV, sizeof(*items));
@@ -86,8 +85,8 @@ static struct outcome diff_body(const char *body, size_t len,
 
         list = json_object_get(j, "events");
         assert_true(json_is_array(list));
-        assert_int_equal(def, src ? sg_events_source_parse(src)
-                                  : SG_EVENTS_WEB);
+        assert_int_equal(def,
+                         src ? sg_events_source_parse(src) : SG_EVENTS_WEB);
     }
     assert_int_equal(json_array_size(list), o.n);
     assert_true(o.n >= 1 && o.n <= MAXEV);
@@ -106,8 +105,8 @@ static struct outcome diff_body(const char *body, size_t len,
         rc = sg_events_prepare_buf(&it, &full, &sha, json_array_get(list, i),
                                    def, &c, NOW_MS, &why);
         if (rc != 0)
-            fail_msg("event %zu: scanner accepted, full path says %d %s: %s",
-                     i, rc, why.code ? why.code : "", why.msg);
+            fail_msg("event %zu: scanner accepted, full path says %d %s: %s", i,
+                     rc, why.code ? why.code : "", why.msg);
         assert_int_equal(items[i].source, it.source);
         assert_string_equal(items[i].event, it.event);
         assert_string_equal(items[i].event_id, it.event_id);
@@ -145,44 +144,59 @@ static void test_fast_common(void **state)
 
     SG_UNUSED(state);
     /* The bench's event, as an object body and as a bare array. */
-    o = diff("{\"events\":[" EV(",\"event_time\":" NOW_S ",\"user\":{\"email"
-             "\":\"User1@Example.com\",\"phone\":\"+1 213 555 0001\","
-             "\"external_id\":\"c1\",\"ip\":\"10.0.0.1\"},\"properties\":{"
-             "\"currency\":\"USD\",\"value\":19.90,\"order_id\":\"o1\"}") "]}");
+    o = diff("{\"events\":[" EV(
+        ",\"event_time\":" NOW_S ",\"user\":{\"email"
+        "\":\"User1@Example.com\",\"phone\":\"+1 213 555 0001\","
+        "\"external_id\":\"c1\",\"ip\":\"10.0.0.1\"},\"properties\":{"
+        "\"currency\":\"USD\",\"value\":19.90,\"order_id\":\"o1\"}") "]}");
     assert_int_equal(o.rc, 0);
     assert_int_equal(o.fast, 1);
     o = diff("[" EV("") "," EV(",\"event_id\":\"e2\"") "]");
     assert_int_equal(o.rc, SG_EDECLINED); /* a repeated key: jansson's 400 */
     o = diff(" [ " EV("") " , {\"event\":\"ViewContent\",\"event_id\":\"e2\"} "
-             "] \n");
+                          "] \n");
     assert_int_equal(o.rc, 0);
     assert_int_equal(o.fast, 2);
     /* Every member the schema knows, and some it drops. */
-    o = diff("{\"event_source\":\"crm\",\"junk\":[1,{\"a\":2}],\"events\":["
-             EV(",\"event_time\":1789999999000,\"user\":{\"email\":[\"a@b.c"
-                "\",\"" "0123456789ABCDEF0123456789abcdef0123456789abcdef01234"
-                "56789abcdef\"],\"phone\":\"+44 20 7946 0958\",\"external_id\":"
-                "\" x \",\"first_name\":\" Ann Marie\",\"last_name\":\"LEE\","
-                "\"zip_code\":\"94 105\",\"city\":\"San Jose\",\"state\":\"CA"
-                "\",\"country\":\"US\",\"ttclid\":\"E.C.P\",\"ttp\":\"t\","
-                "\"user_agent\":\"Mozilla/5.0 (X11)\",\"locale\":\"en-US\","
-                "\"other\":{\"deep\":[true,false,null]}},\"properties\":{"
-                "\"contents\":[{\"content_id\":\"1\",\"quantity\":2,\"price\":"
-                "8},{\"price\":0.1,\"brand\":\"B\",\"x\":1},{}],\"content_type"
-                "\":\"product\",\"currency\":\"EUR\",\"value\":\"46.50\","
-                "\"num_items\":3,\"content_ids\":[\"1\",\"2\"],\"query\":\"q\","
-                "\"shop_id\":\"s\",\"description\":\"d\",\"search_string\":"
-                "\"ss\"},\"page\":{\"url\":\"https://x.test/a?b=c\","
-                "\"referrer\":\"r\"},\"lead\":{\"lead_id\":\"L1\","
-                "\"lead_event_source\":\"crm\"},\"limited_data_use\":true,"
-                "\"extra\":-0.5") "]}");
+    o = diff("{\"event_source\":\"crm\",\"junk\":[1,{\"a\":2}],\"events\":[" EV(
+        ",\"event_time\":1789999999000,\"user\":{\"email\":[\"a@b.c"
+        "\",\""
+        "0123456789ABCDEF0123456789abcdef0123456789abcdef01234"
+        "56789abcdef\"],\"phone\":\"+44 20 7946 0958\",\"external_id\":"
+        "\" x \",\"first_name\":\" Ann Marie\",\"last_name\":\"LEE\","
+        "\"zip_code\":\"94 105\",\"city\":\"San Jose\",\"state\":\"CA"
+        "\",\"country\":\"US\",\"ttclid\":\"E.C.P\",\"ttp\":\"t\","
+        "\"user_agent\":\"Mozilla/5.0 (X11)\",\"locale\":\"en-US\","
+        "\"other\":{\"deep\":[true,false,null]}},\"properties\":{"
+        "\"contents\":[{\"content_id\":\"1\",\"quantity\":2,\"price\":"
+        "8},{\"price\":0.1,\"brand\":\"B\",\"x\":1},{}],\"content_type"
+        "\":\"product\",\"currency\":\"EUR\",\"value\":\"46.50\","
+        "\"num_items\":3,\"content_ids\":[\"1\",\"2\"],\"query\":\"q\","
+        "\"shop_id\":\"s\",\"description\":\"d\",\"search_string\":"
+        "\"ss\"},\"page\":{\"url\":\"https://x.test/a?b=c\","
+        "\"referrer\":\"r\"},\"lead\":{\"lead_id\":\"L1\","
+        "\"lead_event_source\":\"crm\"},\"limited_data_use\":true,"
+        "\"extra\":-0.5") "]}");
     assert_int_equal(o.rc, 0);
     assert_int_equal(o.fast, 1);
     /* lead is dropped for web; empty objects vanish; custom names. */
-    o = diff("[" EV(",\"lead\":{\"lead_id\":\"L\"},\"user\":{},\"page\":{}") ","
-             "{\"event\":\"MyEvent\",\"event_id\":\"m\",\"event_source\":"
-             "\"offline\",\"limited_data_use\":false,\"properties\":{\"value"
-             "\":-0,\"currency\":\"JPY\"}}]");
+    o = diff("[" EV(
+        ",\"lead\":{\"lead_id\":\"L\"},\"user\":{},\"page\":{}") ","
+                                                                 "{\"event\":"
+                                                                 "\"MyEvent\","
+                                                                 "\"event_id\":"
+                                                                 "\"m\","
+                                                                 "\"event_"
+                                                                 "source\":"
+                                                                 "\"offline\","
+                                                                 "\"limited_"
+                                                                 "data_use\":"
+                                                                 "false,"
+                                                                 "\"properties"
+                                                                 "\":{\"value"
+                                                                 "\":-0,"
+                                                                 "\"currency\":"
+                                                                 "\"JPY\"}}]");
     assert_int_equal(o.rc, 0);
     assert_int_equal(o.fast, 2);
 }
@@ -190,13 +204,13 @@ static void test_fast_common(void **state)
 static void test_slow_events(void **state)
 {
     static const char *const slow_ones[] = {
-        "{\"event\":\"CompletePayment\"}",     /* generated event_id */
-        EV(",\"event_time\":null"),            /* nulls */
+        "{\"event\":\"CompletePayment\"}", /* generated event_id */
+        EV(",\"event_time\":null"),        /* nulls */
         EV(",\"user\":null"),
         EV(",\"user\":{\"email\":null}"),
         EV(",\"properties\":{\"value\":null}"),
-        EV(",\"event_source\":\"tv\""),        /* rejections */
-        EV(",\"event_source\":\"app\""),       /* not configured */
+        EV(",\"event_source\":\"tv\""),  /* rejections */
+        EV(",\"event_source\":\"app\""), /* not configured */
         EV(",\"event_time\":1"),
         EV(",\"event_time\":99999999999"),
         EV(",\"event_time\":1.5"),
@@ -233,8 +247,8 @@ static void test_slow_events(void **state)
                  slow_ones[i]);
         o = diff(body);
         if (o.rc != 0 || o.slow != 1 || o.fast != 1)
-            fail_msg("case %zu (%s): rc %d slow %zu fast %zu", i,
-                     slow_ones[i], o.rc, o.slow, o.fast);
+            fail_msg("case %zu (%s): rc %d slow %zu fast %zu", i, slow_ones[i],
+                     o.rc, o.slow, o.fast);
     }
 }
 
@@ -243,23 +257,23 @@ static void test_declined(void **state)
     static const char *const whole[] = {
         "",
         "{}",
-        EV(""),                                   /* one event: full path */
+        EV(""), /* one event: full path */
         "{\"events\":{}}",
         "{\"events\":[]}",
         "{\"events\":[" EV("") "],\"event_source\":\"tv\"}",
         "{\"events\":[" EV("") "],\"event_source\":7}",
-        "[" EV(",\"user\":{\"email\":\"a\\u0040b.c\"}") "]", /* escape */
+        "[" EV(",\"user\":{\"email\":\"a\\u0040b.c\"}") "]",     /* escape */
         "[" EV(",\"user\":{\"city\":\"S\xc3\xa3o Paulo\"}") "]", /* UTF-8 */
-        "[" EV(",\"event_time\":1.79e9") "]",     /* exponent */
-        "[" EV(",\"x\":1234567890123456789") "]", /* 19 digits */
-        "[" EV(",\"x\":01") "]",                  /* not JSON */
+        "[" EV(",\"event_time\":1.79e9") "]",                    /* exponent */
+        "[" EV(",\"x\":1234567890123456789") "]",                /* 19 digits */
+        "[" EV(",\"x\":01") "]",                                 /* not JSON */
         "[" EV(",\"x\":1.") "]",
         "[" EV(",\"x\":-") "]",
         "[" EV(",\"x\":tru") "]",
-        "[" EV("") "] x",                         /* trailing bytes */
+        "[" EV("") "] x", /* trailing bytes */
         "[" EV("") ",]",
         "[" EV(",\"user\":{\"ip\":\"a\",\"ip\":\"b\"}") "]", /* duplicate */
-        "[" EV(",\"x\":\"tab\there\"") "]",       /* raw control byte */
+        "[" EV(",\"x\":\"tab\there\"") "]", /* raw control byte */
         "[" EV(",\"x\":\"open") "]",
     };
     char deep[256];
@@ -330,18 +344,51 @@ static void put_any(struct sg_buf *b, const char *const *opts, size_t n)
 }
 
 static const char *const strs[] = {
-    "\"a@b.co\"", "\" Foo.Bar@Example.COM \"", "\"+1 (213) 373-4253\"",
-    "\"x\"", "\"\"", "\" \"", "\"USD\"", "\"usd\"", "\"19.90\"", "\"7\"",
-    "\"1e3\"", "\"nan\"", "\"San Jose\"", "\"94 105\"", "\"CompletePayment\"",
-    "\"web\"", "\"crm\"", "\"offline\"", "\"app\"",
+    "\"a@b.co\"",
+    "\" Foo.Bar@Example.COM \"",
+    "\"+1 (213) 373-4253\"",
+    "\"x\"",
+    "\"\"",
+    "\" \"",
+    "\"USD\"",
+    "\"usd\"",
+    "\"19.90\"",
+    "\"7\"",
+    "\"1e3\"",
+    "\"nan\"",
+    "\"San Jose\"",
+    "\"94 105\"",
+    "\"CompletePayment\"",
+    "\"web\"",
+    "\"crm\"",
+    "\"offline\"",
+    "\"app\"",
     "\"0123456789abcdef0123456789ABCDEF0123456789abcdef0123456789abcdef\"",
-    "\"a\\\"b\"", "\"caf\xc3\xa9\"", "\"100000000000000\"", "\"-0.0\"",
-    "\"0x1p3\"", "\" 12\"",
+    "\"a\\\"b\"",
+    "\"caf\xc3\xa9\"",
+    "\"100000000000000\"",
+    "\"-0.0\"",
+    "\"0x1p3\"",
+    "\" 12\"",
 };
 static const char *const nums[] = {
-    "0", "1", "-1", "19.90", "0.1", "-0", "-0.0", "1790000000",
-    "1790000000123", "99999999999", "123456789012345678", "3.000",
-    "1e2", "2.5E-3", "100000000000", "1789999999", "17900002000",
+    "0",
+    "1",
+    "-1",
+    "19.90",
+    "0.1",
+    "-0",
+    "-0.0",
+    "1790000000",
+    "1790000000123",
+    "99999999999",
+    "123456789012345678",
+    "3.000",
+    "1e2",
+    "2.5E-3",
+    "100000000000",
+    "1789999999",
+    "17900002000",
 };
 static const char *const lits[] = {"true", "false", "null"};
 
@@ -368,29 +415,27 @@ static void put_members(struct sg_buf *b, const char *const *keys, size_t n,
     for (size_t i = 0; i < n; i++) {
         if (pick(3) == 0)
             continue;
-        assert_int_equal(sg_buf_printf(b, "%s\"%s\":", any ? "," : "",
-                                       keys[i]),
+        assert_int_equal(sg_buf_printf(b, "%s\"%s\":", any ? "," : "", keys[i]),
                          0);
         any = true;
         put_value(b, depth + 1);
     }
     if (pick(20) == 0)
-        assert_int_equal(sg_buf_appends(b, any ? ",\"zz\":1" : "\"zz\":1"),
-                         0);
+        assert_int_equal(sg_buf_appends(b, any ? ",\"zz\":1" : "\"zz\":1"), 0);
     assert_int_equal(sg_buf_appends(b, "}"), 0);
 }
 
 static const char *const user_keys[] = {
-    "email", "phone", "external_id", "first_name", "last_name", "zip_code",
-    "ttclid", "ttp", "ip", "user_agent", "locale", "city", "state",
-    "country",
+    "email",    "phone",  "external_id", "first_name", "last_name",
+    "zip_code", "ttclid", "ttp",         "ip",         "user_agent",
+    "locale",   "city",   "state",       "country",
 };
 static const char *const prop_keys[] = {
-    "currency", "value", "order_id", "contents", "content_ids", "num_items",
-    "content_type", "query",
+    "currency",    "value",     "order_id",     "contents",
+    "content_ids", "num_items", "content_type", "query",
 };
-static const char *const content_keys[] = {"content_id", "price",
-                                           "quantity", "brand"};
+static const char *const content_keys[] = {"content_id", "price", "quantity",
+                                           "brand"};
 
 static void put_value(struct sg_buf *b, int depth)
 {
@@ -422,11 +467,11 @@ static void put_event(struct sg_buf *b, int i)
 {
     static const char *const names[] = {"\"CompletePayment\"", "\"Search\"",
                                         "\"MyEvent\"", "\"Bad\"", "7"};
-    static const char *const times[] = {NOW_S, "1790000000500", "1",
-                                        "null", "\"1790000000\"", "1.5",
+    static const char *const times[] = {NOW_S,       "1790000000500",  "1",
+                                        "null",      "\"1790000000\"", "1.5",
                                         "1789999000"};
     static const char *const srcs[] = {"\"web\"", "\"crm\"", "\"offline\"",
-                                       "\"app\"", "null", "3"};
+                                       "\"app\"", "null",    "3"};
 
     /* Half of them clean: only what the schema wants, in right types. */
     bool clean = pick(2);
@@ -454,16 +499,21 @@ static void put_event(struct sg_buf *b, int i)
             assert_int_equal(sg_buf_appends(b, "{"), 0);
             for (size_t k = 0; k < SG_ARRAY_SIZE(user_keys); k++) {
                 static const char *const good[] = {
-                    "\"u@x.io\"", "\" Ann@Ex.COM\"", "\"+33 1 23 45 67 89\"",
-                    "\"c9\"", "\"Ann\"", "\"SW1A 1AA\"", "\"Rio\"",
+                    "\"u@x.io\"",
+                    "\" Ann@Ex.COM\"",
+                    "\"+33 1 23 45 67 89\"",
+                    "\"c9\"",
+                    "\"Ann\"",
+                    "\"SW1A 1AA\"",
+                    "\"Rio\"",
                     "[\"a@b.c\",\"d@e.f\"]",
                 };
 
                 if (pick(3))
                     continue;
-                assert_int_equal(sg_buf_printf(b, "%s\"%s\":", any ? "," : "",
-                                               user_keys[k]),
-                                 0);
+                assert_int_equal(
+                    sg_buf_printf(b, "%s\"%s\":", any ? "," : "", user_keys[k]),
+                    0);
                 any = true;
                 if (clean || pick(5))
                     put_any(b, good, SG_ARRAY_SIZE(good));
@@ -492,8 +542,7 @@ static void put_event(struct sg_buf *b, int i)
         put_value(b, 1);
     }
     if (pick(8) == 0)
-        assert_int_equal(sg_buf_appends(b, ",\"lead\":{\"lead_id\":\"L\"}"),
-                         0);
+        assert_int_equal(sg_buf_appends(b, ",\"lead\":{\"lead_id\":\"L\"}"), 0);
     if (!clean && pick(8) == 0) {
         assert_int_equal(sg_buf_appends(b, ",\"limited_data_use\":"), 0);
         put_scalar(b);
@@ -515,8 +564,8 @@ static void test_generated(void **state)
 
         sg_buf_reset(&b);
         if (pick(2))
-            assert_int_equal(sg_buf_appends(&b,
-                                            pick(4) ? "{\"events\":["
+            assert_int_equal(sg_buf_appends(&b, pick(4)
+                                                    ? "{\"events\":["
                                                     : "{\"event_source\":"
                                                       "\"crm\",\"events\":["),
                              0);
@@ -527,8 +576,7 @@ static void test_generated(void **state)
                 assert_int_equal(sg_buf_appends(&b, ","), 0);
             put_event(&b, (int)(round * 10 + (int)i));
         }
-        assert_int_equal(sg_buf_appends(&b, b.data[0] == '[' ? "]" : "]}"),
-                         0);
+        assert_int_equal(sg_buf_appends(&b, b.data[0] == '[' ? "]" : "]}"), 0);
         o = diff_body(b.data, b.len, 32);
         handled += o.rc == 0;
         declined += o.rc != 0;
@@ -635,8 +683,7 @@ static void test_corpora(void **state)
 
     SG_UNUSED(state);
     corpus_dir(SG_SOURCE_DIR "/tests/fuzz/corpus/json", &files, &handled);
-    corpus_dir(SG_SOURCE_DIR "/tests/fuzz/corpus/sbx_events", &files,
-               &handled);
+    corpus_dir(SG_SOURCE_DIR "/tests/fuzz/corpus/sbx_events", &files, &handled);
     print_message("corpora: %zu files, %zu of %zu bodies handled\n", files,
                   handled, files * 3);
     assert_true(files >= 100);
@@ -646,12 +693,9 @@ static void test_corpora(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_fast_common),
-        cmocka_unit_test(test_slow_events),
-        cmocka_unit_test(test_declined),
-        cmocka_unit_test(test_batch_limit),
-        cmocka_unit_test(test_generated),
-        cmocka_unit_test(test_decimals),
+        cmocka_unit_test(test_fast_common), cmocka_unit_test(test_slow_events),
+        cmocka_unit_test(test_declined),    cmocka_unit_test(test_batch_limit),
+        cmocka_unit_test(test_generated),   cmocka_unit_test(test_decimals),
         cmocka_unit_test(test_corpora),
     };
 

@@ -163,9 +163,8 @@ static int lex_num(struct scan *sc)
         while (sc->pos < sc->len && is_digit(sc->s[sc->pos]))
             sc->pos++;
     }
-    if (sc->pos < sc->len &&
-        (sc->s[sc->pos] == 'e' || sc->s[sc->pos] == 'E' ||
-         is_digit(sc->s[sc->pos])))
+    if (sc->pos < sc->len && (sc->s[sc->pos] == 'e' || sc->s[sc->pos] == 'E' ||
+                              is_digit(sc->s[sc->pos])))
         return decline(sc);
     if (digits > 18 || sc->pos - b > NUM_LEN_MAX)
         return decline(sc);
@@ -399,8 +398,7 @@ static void put_real(struct sg_events_jw *w, const char *s, size_t n)
 }
 
 /* A number as jansson keeps it: integer, or real as jw_real writes it. */
-static void put_number(struct sg_events_jw *w, const struct scan *sc,
-                       size_t v)
+static void put_number(struct sg_events_jw *w, const struct scan *sc, size_t v)
 {
     if (sc->t[v].type == T_INT)
         jw_int(w, int_of(sc, v));
@@ -431,9 +429,8 @@ static int copy_str(struct sg_events_jw *w, bool *any, const struct scan *sc,
     return 0;
 }
 
-static int hash_member(struct sg_events_jw *w, bool *any,
-                       const struct scan *sc, size_t user, const char *key,
-                       int field)
+static int hash_member(struct sg_events_jw *w, bool *any, const struct scan *sc,
+                       size_t user, const char *key, int field)
 {
     size_t v = member(sc, user, key), e;
     char hex[65];
@@ -441,8 +438,8 @@ static int hash_member(struct sg_events_jw *w, bool *any,
     if (v == SIZE_MAX)
         return 0;
     if (sc->t[v].type == T_STR) {
-        if (sg_events_digest_with(w->sha, field, str_of(sc, v),
-                                  sc->t[v].len, hex) != 0)
+        if (sg_events_digest_with(w->sha, field, str_of(sc, v), sc->t[v].len,
+                                  hex) != 0)
             return SLOW;
         jw_key(w, any, key);
         jw_str(w, hex, 64);
@@ -455,8 +452,8 @@ static int hash_member(struct sg_events_jw *w, bool *any,
     e = v + 1;
     for (uint32_t i = 0; i < sc->t[v].n; i++, e = next_value(sc, e)) {
         if (sc->t[e].type != T_STR ||
-            sg_events_digest_with(w->sha, field, str_of(sc, e),
-                                  sc->t[e].len, hex) != 0)
+            sg_events_digest_with(w->sha, field, str_of(sc, e), sc->t[e].len,
+                                  hex) != 0)
             return SLOW;
         if (i)
             jw_raw(w, ",", 1);
@@ -484,8 +481,8 @@ static int place_member(struct sg_events_jw *w, bool *any,
     return 0;
 }
 
-static int build_user(struct sg_events_jw *w, bool *any,
-                      const struct scan *sc, size_t user)
+static int build_user(struct sg_events_jw *w, bool *any, const struct scan *sc,
+                      size_t user)
 {
     static const struct {
         const char *key;
@@ -509,8 +506,7 @@ static int build_user(struct sg_events_jw *w, bool *any,
         return SLOW;
     mark = obj_open(w, any, "user", &inner);
     for (size_t i = 0; !rc && i < SG_ARRAY_SIZE(hashed); i++)
-        rc = hash_member(w, &inner, sc, user, hashed[i].key,
-                         hashed[i].field);
+        rc = hash_member(w, &inner, sc, user, hashed[i].key, hashed[i].field);
     for (size_t i = 0; !rc && i < SG_ARRAY_SIZE(plain); i++)
         rc = copy_str(w, &inner, sc, user, plain[i]);
     for (size_t i = 0; !rc && i < SG_ARRAY_SIZE(places); i++)
@@ -615,9 +611,9 @@ static int put_content_ids(struct sg_events_jw *w, bool *any,
 static int build_properties(struct sg_events_jw *w, bool *any,
                             const struct scan *sc, size_t in)
 {
-    static const char *const strs[] = {"content_type", "order_id", "shop_id",
-                                       "query", "description",
-                                       "search_string"};
+    static const char *const strs[] = {"content_type", "order_id",
+                                       "shop_id",      "query",
+                                       "description",  "search_string"};
     size_t cur, val, n, ids, contents, mark;
     bool inner;
     int rc = 0;
@@ -678,9 +674,8 @@ static int build_properties(struct sg_events_jw *w, bool *any,
 }
 
 static int build_simple_obj(struct sg_events_jw *w, bool *any,
-                            const struct scan *sc, size_t in,
-                            const char *name, const char *const *keys,
-                            size_t n)
+                            const struct scan *sc, size_t in, const char *name,
+                            const char *const *keys, size_t n)
 {
     bool inner;
     size_t mark;
@@ -822,8 +817,8 @@ out:
 
 /* ---- a whole request ---- */
 
-int sg_events_scan_prepare(struct sg_events_item *items, bool *slow,
-                           size_t max, size_t *n_out, int *default_source_out,
+int sg_events_scan_prepare(struct sg_events_item *items, bool *slow, size_t max,
+                           size_t *n_out, int *default_source_out,
                            struct sg_buf *b, struct sg_events_sha *sha,
                            const char *body, size_t len, size_t depth_max,
                            const struct sg_events_cfg *cfg, int64_t now_ms)
