@@ -60,6 +60,12 @@ struct sg_events_batch {
      */
     char *joined;
     size_t joined_len;
+    /*
+     * The batch row keeps its events' JSON (sealed at intake; set even
+     * when the body was not loaded). Its events then stay BATCHED once
+     * it is sent: the batch's state is theirs (see batch_result).
+     */
+    bool has_joined;
 };
 void sg_events_batch_release(struct sg_events_batch *b);
 
@@ -99,7 +105,9 @@ struct sg_events_store_ops {
      * The outcome of the batch of job_id: state SENT (failed_idx lists
      * the positions TikTok refused, those become FAILED with error) or
      * FAILED (all of them, with error). Bodies of SENT events are
-     * cleared.
+     * cleared. The events of a sent batch sealed at intake (has_joined)
+     * keep state BATCHED: an event BATCHED in a finished batch counts as
+     * finished for counts, prune and the dedup window's reuse.
      */
     int (*batch_result)(void *be, int64_t job_id, int state,
                         const size_t *failed_idx, size_t n_failed,
