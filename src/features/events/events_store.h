@@ -113,7 +113,12 @@ struct sg_events_store_ops {
                         const size_t *failed_idx, size_t n_failed,
                         const char *error, int64_t now_ms,
                         struct sg_err *err);
-    /* Delete at most max finished events received before before_ms. */
+    /*
+     * Delete finished events received before before_ms, a batch at a
+     * time: batches made before before_ms, until max events are gone
+     * (the last batch may take it past max) or a few batches were
+     * emptied. Never an event received at or after before_ms.
+     */
     int (*prune)(void *be, int64_t before_ms, size_t max, size_t *n_out,
                  struct sg_err *err);
     /* (tenant, source) pairs with pending events, at most max. */

@@ -596,27 +596,71 @@ out:
     return rc;
 }
 
+#define PRUNE_BATCHES_MAX 16 /* batches emptied per prune call */
+
+/*
+ * By batch: a finished batch made before before_ms holds only events
+ * received before it, all finished (a reused event has moved to its new
+ * batch), so they go together. Stops once max events are gone (so one
+ * call may take up to a batch more) or after PRUNE_BATCHES_MAX batches.
+ */
 static int ev_prune(void *be, int64_t before_ms, size_t max, size_t *n_out,
                     struct sg_err *err)
 {
-    sqlite3_stmt *st = NULL;
-    int rc, src;
+    sqlite3_stmt *pick = NULL, *del = NULL, *mark = NULL;
+    int rc, src = SQLITE_DONE;
 
     *n_out = 0;
     rc = sg_sql_prep(be,
-              "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE "
-              "received_at < ?1 AND " FINISHED " LIMIT ?2)",
-              &st, err);
+              "SELECT id FROM event_batches WHERE state >= 2 AND pruned = 0 "
+              "AND created_at < ?1 ORDER BY created_at LIMIT ?2",
+              &pick, err);
+    if (!rc)
+        rc = sg_sql_prep(be, "DELETE FROM events WHERE batch_id = ?1", &del,
+                         err);
+    if (!rc)
+        rc = sg_sql_prep(be,
+                  "UPDATE event_batches SET pruned = 1 WHERE id = ?1", &mark,
+                  err);
     if (rc)
-        return rc;
-    sqlite3_bind_int64(st, 1, before_ms);
-    sqlite3_bind_int64(st, 2, (sqlite3_int64)max);
-    src = sqlite3_step(st);
-    sg_sql_end(be, st);
-    if (src != SQLITE_DONE)
-        return sg_sqlite_error(be, src, "events prune", err);
-    *n_out = (size_t)sqlite3_changes(sg_sqlite_db(be));
-    return 0;
+        goto out;
+    sqlite3_bind_int64(pick, 1, before_ms);
+    sqlite3_bind_int64(pick, 2, PRUNE_BATCHES_MAX);
+    /* The partial index drops a row once marked: collect the ids first. */
+    {
+        int64_t ids[PRUNE_BATCHES_MAX];
+        size_t k = 0;
+
+        while (k < PRUNE_BATCHES_MAX &&
+               (src = sqlite3_step(pick)) == SQLITE_ROW)
+            ids[k++] = sqlite3_column_int64(pick, 0);
+        if (src != SQLITE_ROW && src != SQLITE_DONE) {
+            rc = sg_sqlite_error(be, src, "events prune", err);
+            goto out;
+        }
+        sg_sql_end(be, pick);
+        pick = NULL;
+        for (size_t i = 0; i < k && *n_out < max; i++) {
+            sqlite3_reset(del);
+            sqlite3_bind_int64(del, 1, ids[i]);
+            src = sqlite3_step(del);
+            if (src != SQLITE_DONE)
+                break;
+            *n_out += (size_t)sqlite3_changes(sg_sqlite_db(be));
+            sqlite3_reset(mark);
+            sqlite3_bind_int64(mark, 1, ids[i]);
+            src = sqlite3_step(mark);
+            if (src != SQLITE_DONE)
+                break;
+        }
+        if (src != SQLITE_DONE)
+            rc = sg_sqlite_error(be, src, "events prune", err);
+    }
+out:
+    sg_sql_end(be, pick);
+    sg_sql_end(be, del);
+    sg_sql_end(be, mark);
+    return rc;
 }
 
 static int ev_pending_sources(void *be, int64_t *tenants, int *sources,
