@@ -492,21 +492,21 @@ int sg_cli_events_bench_hash(int argc, char **argv)
      * The one-pass intake (what POST /api/v1/events now runs): the raw
      * body read, validated, normalised, hashed and written, no tree.
      */
-    items = sg_calloc(BATCH, sizeof(*items));
-    slow = sg_calloc(BATCH, sizeof(*slow));
-    if (!items || !slow)
-        goto out;
     t0 = sg_mono_us();
     for (long r = 0; r < rounds; r++) {
         size_t got = 0;
         int def = 0;
 
         sg_buf_reset(&out);
-        if (sg_events_scan_prepare(items, slow, BATCH, &got, &def, &out, &sha,
-                                   req.data, req.len, 0, &c, now) != 0)
+        if (sg_events_scan_prepare(&items, &slow, BATCH, &got, &def, &out,
+                                   &sha, req.data, req.len, 0, &c, now) != 0)
             goto out;
         for (size_t i = 0; i < got; i++)
             scan_ok += !slow[i];
+        sg_free(items);
+        sg_free(slow);
+        items = NULL;
+        slow = NULL;
     }
     t_scan = sg_mono_us() - t0;
     {

@@ -240,13 +240,14 @@ static const json_t *event_list(const json_t *in, bool *single)
     return NULL;
 }
 
+/* The per-item arrays of n items (items only when not there yet). */
 static int op_alloc(struct ev_op *x, size_t n)
 {
-    x->items = sg_calloc(n ? n : 1, sizeof(*x->items));
+    if (!x->items)
+        x->items = sg_calloc(n ? n : 1, sizeof(*x->items));
     x->res = sg_calloc(n ? n : 1, sizeof(*x->res));
     x->rows = sg_calloc(n ? n : 1, sizeof(*x->rows));
     x->row_of = sg_calloc(n ? n : 1, sizeof(*x->row_of));
-    sg_buf_init(&x->bodies, BODY_MAX);
     return x->items && x->res && x->rows && x->row_of ? 0 : SG_ENOMEM;
 }
 
@@ -306,6 +307,7 @@ static int prepare_all(struct ev_op *x, const json_t *list, bool single,
     int rc = 0;
 
     x->n = single ? 1 : json_array_size(list);
+    sg_buf_init(&x->bodies, BODY_MAX);
     if (op_alloc(x, x->n) || sg_events_sha_init(&sha) != 0)
         return SG_ENOMEM;
     for (size_t i = 0; !rc && i < x->n; i++)
@@ -329,20 +331,23 @@ static int prepare_fast(struct ev_op *x, struct sg_http_req *r,
     struct sg_events_sha sha;
     size_t len, n = 0;
     const char *body = sg_http_req_body(r, &len);
-    bool slow[SG_EVENTS_BATCH_LIMIT], any_slow = false;
+    bool *slow = NULL, any_slow = false;
     json_t *in = NULL;
     int def_source = SG_EVENTS_WEB, rc;
 
-    if (op_alloc(x, SG_EVENTS_BATCH_LIMIT) || sg_events_sha_init(&sha) != 0)
+    sg_buf_init(&x->bodies, BODY_MAX);
+    if (sg_events_sha_init(&sha) != 0)
         return SG_ENOMEM;
-    rc = sg_events_scan_prepare(x->items, slow, SG_EVENTS_BATCH_LIMIT, &n,
+    rc = sg_events_scan_prepare(&x->items, &slow, SG_EVENTS_BATCH_LIMIT, &n,
                                 &def_source, &x->bodies, &sha, body, len,
                                 sg_http_req_json_depth_max(r), &M.cfg,
                                 now_ms);
     if (rc == SG_ELIMIT)
         rc = SG_ENOMEM;
-    if (!rc)
+    if (!rc) {
         x->n = n;
+        rc = op_alloc(x, n);
+    }
     for (size_t i = 0; !rc && i < n; i++)
         any_slow |= slow[i];
     if (!rc && any_slow) {
@@ -363,6 +368,7 @@ static int prepare_fast(struct ev_op *x, struct sg_http_req *r,
     }
     sg_json_arena_free(in);
     sg_events_sha_release(&sha);
+    sg_free(slow);
     if (!rc)
         rows_fill(x, tenant);
     return rc;

@@ -50,8 +50,8 @@ struct outcome {
 static struct outcome diff_body(const char *body, size_t len, size_t depth_max)
 {
     struct sg_events_cfg c = cfg();
-    struct sg_events_item *items = sg_calloc(MAXEV, sizeof(*items));
-    bool *slow = sg_calloc(MAXEV, sizeof(*slow));
+    struct sg_events_item *items = NULL;
+    bool *slow = NULL;
     struct sg_events_sha sha;
     struct sg_buf fast, full;
     struct outcome o = {0};
@@ -59,20 +59,22 @@ static struct outcome diff_body(const char *body, size_t len, size_t depth_max)
     const json_t *list = NULL;
     int def = -1;
 
-    assert_non_null(items);
-    assert_non_null(slow);
     assert_int_equal(sg_events_sha_init(&sha), 0);
     sg_buf_init(&fast, 8u << 20);
     sg_buf_init(&full, 8u << 20);
-    o.rc = sg_events_scan_prepare(items, slow, MAXEV, &o.n, &def, &fast, &sha,
+    o.rc = sg_events_scan_prepare(&items, &slow, MAXEV, &o.n, &def, &fast, &sha,
                                   body, len, depth_max, &c, NOW_MS);
     if (o.rc != 0) {
         /* Declined: nothing written, the full path takes all of it. */
         assert_int_equal(o.rc, SG_EDECLINED);
         assert_int_equal(fast.len, 0);
         assert_int_equal(o.n, 0);
+        assert_null(items);
+        assert_null(slow);
         goto out;
     }
+    assert_non_null(items);
+    assert_non_null(slow);
     /* Handled: jansson must agree that the body is a list of events. */
     if (sg_json_parse(&j, body, len, depth_max, NULL, NULL) != 0)
         fail_msg("scanner handled a body jansson refuses: %.*s",

@@ -817,16 +817,20 @@ out:
 
 /* ---- a whole request ---- */
 
-int sg_events_scan_prepare(struct sg_events_item *items, bool *slow, size_t max,
-                           size_t *n_out, int *default_source_out,
+int sg_events_scan_prepare(struct sg_events_item **items_out, bool **slow_out,
+                           size_t max, size_t *n_out, int *default_source_out,
                            struct sg_buf *b, struct sg_events_sha *sha,
                            const char *body, size_t len, size_t depth_max,
                            const struct sg_events_cfg *cfg, int64_t now_ms)
 {
     struct scan sc = {.s = body, .len = len, .depth_max = depth_max};
+    struct sg_events_item *items = NULL;
+    bool *slow = NULL;
     size_t list, ev, mark = b->len;
     int def = SG_EVENTS_WEB, rc;
 
+    *items_out = NULL;
+    *slow_out = NULL;
     *n_out = 0;
     *default_source_out = SG_EVENTS_WEB;
     if (!body || len == 0 || len > UINT32_MAX - 64)
@@ -870,6 +874,13 @@ int sg_events_scan_prepare(struct sg_events_item *items, bool *slow, size_t max,
         rc = SG_EDECLINED;
         goto out;
     }
+    /* Sized by the request: a one-event call allocates for one. */
+    items = sg_calloc(sc.t[list].n, sizeof(*items));
+    slow = sg_calloc(sc.t[list].n, sizeof(*slow));
+    if (!items || !slow) {
+        rc = SG_ENOMEM;
+        goto out;
+    }
     ev = list + 1;
     for (uint32_t i = 0; i < sc.t[list].n; i++, ev = next_value(&sc, ev)) {
         rc = scan_event(&items[i], b, sha, &sc, ev, def, cfg, now_ms);
@@ -881,10 +892,16 @@ int sg_events_scan_prepare(struct sg_events_item *items, bool *slow, size_t max,
     }
     *n_out = sc.t[list].n;
     *default_source_out = def;
+    *items_out = items;
+    *slow_out = slow;
 out:
-    if (rc && b->len > mark) {
-        b->len = mark;
-        b->data[mark] = '\0';
+    if (rc) {
+        if (b->len > mark) {
+            b->len = mark;
+            b->data[mark] = '\0';
+        }
+        sg_free(items);
+        sg_free(slow);
     }
     sg_free(sc.t);
     return rc;
