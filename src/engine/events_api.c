@@ -3,8 +3,10 @@
  * "events.track" job kind.
  *
  * Intake: events are validated and hashed on the loop thread (plaintext
- * never leaves it), then one write inserts them (the unique key is the
- * durable dedup) and creates or extends the per-source trigger job
+ * never leaves it), in one pass over the raw body (features/events/
+ * scan.c) and, for what that pass leaves, from jansson's tree; then one
+ * write inserts them (the unique key is the durable dedup) and creates
+ * or extends the per-source trigger job
  * (coalesce key "events:<tenant>:<source>") in the same transaction; the
  * answer, per item, goes out after the commit.
  *
