@@ -200,6 +200,7 @@ INTAKE=$(awk -v n="$WANT" -v a="$T0" -v b="$TPOST" 'BEGIN {printf "%.0f", n / (b
 HASH_JSON=$("$SURGE" events bench-hash 200000)
 HASH=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["events_per_s"])' <<< "$HASH_JSON")
 PARSE=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["parse_events_per_s"])' <<< "$HASH_JSON")
+SCAN=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["scan_events_per_s"])' <<< "$HASH_JSON")
 SRV_US=$(awk -v c="$CPU_SRV" -v n="$WANT" 'BEGIN {printf "%.1f", c * 1e6 / n}')
 SBX_US=$(awk -v c="$CPU_SBX" -v n="$WANT" 'BEGIN {printf "%.1f", c * 1e6 / n}')
 WB_EV=$(awk -v b="$WB" -v n="$WANT" 'BEGIN {printf "%.0f", n ? b / n : 0}')
@@ -209,6 +210,7 @@ printf 'end to end:        %10s events/s  (%s events sent, %s arrived at the san
 printf 'intake (acked):    %10s events/s\n' "$INTAKE"
 printf 'normalise+hash:    %10s events/s  (one thread, stage alone: validate, normalise, SHA-256, write the event JSON)\n' "$HASH"
 printf 'request parse:     %10s events/s  (one thread, jansson, 1000-event body)\n' "$PARSE"
+printf 'one-pass intake:   %10s events/s  (one thread, what the endpoint runs: read the raw body, validate, normalise, SHA-256, write the event JSON; no tree)\n' "$SCAN"
 printf 'cpu:               surge %ss (%s us/event), sandbox %ss (%s us/event)\n' "$CPU_SRV" "$SRV_US" "$CPU_SBX" "$SBX_US"
 printf 'surge threads:     %s  (us/event)\n' "$(echo "$THREADS" | awk '{printf "%s%s %s", (NR > 1 ? ", " : ""), $1, $2}')"
 printf 'storage writes:    %s bytes/event reaching storage, %s bytes/event passed to write calls (files and sockets), %s write calls/event (surge, /proc/PID/io)\n' "$WB_EV" "$WCHAR_EV" "$WCALLS_EV"
@@ -222,6 +224,7 @@ cat > "$ROOT/bench/out/events.json" <<JSON
   {"name": "intake_ack_events_per_s", "value": $INTAKE, "unit": "events/s"},
   {"name": "normalise_hash_events_per_s", "value": $HASH, "unit": "events/s"},
   {"name": "request_parse_events_per_s", "value": $PARSE, "unit": "events/s"},
+  {"name": "one_pass_intake_events_per_s", "value": $SCAN, "unit": "events/s"},
   {"name": "surge_cpu_us_per_event", "value": $SRV_US, "unit": "us"},
   {"name": "sandbox_cpu_us_per_event", "value": $SBX_US, "unit": "us"},
   {"name": "surge_storage_write_bytes_per_event", "value": $WB_EV, "unit": "bytes"},

@@ -14,7 +14,8 @@ set(SG_FUZZ_DIR ${CMAKE_SOURCE_DIR}/tests/fuzz)
 # One row per target: the libraries it links (and, for code not yet in a
 # library of its own, the extra sources it compiles).
 set(SG_FUZZ_TARGETS json retry_after config tts_sign tts_webhook
-    webhook_sig http csv import tts_order tts_response sbx_events)
+    webhook_sig http csv import tts_order tts_response sbx_events
+    events_scan)
 set(SG_FUZZ_LIBS_json sg_core)
 set(SG_FUZZ_LIBS_retry_after sg_jobs sg_core)
 set(SG_FUZZ_LIBS_config sg_core)
@@ -37,6 +38,7 @@ set(SG_FUZZ_LIBS_import sg_features sg_store sg_core)
 set(SG_FUZZ_LIBS_tts_order sg_features sg_store sg_core)
 set(SG_FUZZ_LIBS_tts_response sg_connectors sg_http sg_core)
 set(SG_FUZZ_LIBS_sbx_events sg_sandbox sg_core)
+set(SG_FUZZ_LIBS_events_scan sg_features sg_core)
 
 # sg_fuzz_add(NAME EXE MODE): EXE from tests/fuzz/fuzz_NAME.c; MODE is
 # "libfuzzer" or "replay".

@@ -3,8 +3,10 @@
  * "events.track" job kind.
  *
  * Intake: events are validated and hashed on the loop thread (plaintext
- * never leaves it), then one write inserts them (the unique key is the
- * durable dedup) and creates or extends the per-source trigger job
+ * never leaves it), in one pass over the raw body (features/events/
+ * scan.c) and, for what that pass leaves, from jansson's tree; then one
+ * write inserts them (the unique key is the durable dedup) and creates
+ * or extends the per-source trigger job
  * (coalesce key "events:<tenant>:<source>") in the same transaction; the
  * answer, per item, goes out after the commit.
  *
@@ -240,41 +242,53 @@ static const json_t *event_list(const json_t *in, bool *single)
     return NULL;
 }
 
-static int prepare_all(struct ev_op *x, const json_t *list, bool single,
-                       int def_source, int64_t tenant, int64_t now_ms)
+/* The per-item arrays of n items (items only when not there yet). */
+static int op_alloc(struct ev_op *x, size_t n)
 {
-    struct sg_events_sha sha;
+    if (!x->items)
+        x->items = sg_calloc(n ? n : 1, sizeof(*x->items));
+    x->res = sg_calloc(n ? n : 1, sizeof(*x->res));
+    x->rows = sg_calloc(n ? n : 1, sizeof(*x->rows));
+    x->row_of = sg_calloc(n ? n : 1, sizeof(*x->row_of));
+    return x->items && x->res && x->rows && x->row_of ? 0 : SG_ENOMEM;
+}
 
-    x->n = single ? 1 : json_array_size(list);
-    x->items = sg_calloc(x->n ? x->n : 1, sizeof(*x->items));
-    x->res = sg_calloc(x->n ? x->n : 1, sizeof(*x->res));
-    x->rows = sg_calloc(x->n ? x->n : 1, sizeof(*x->rows));
-    x->row_of = sg_calloc(x->n ? x->n : 1, sizeof(*x->row_of));
-    if (!x->items || !x->res || !x->rows || !x->row_of)
-        return SG_ENOMEM;
-    sg_buf_init(&x->bodies, BODY_MAX);
-    if (sg_events_sha_init(&sha) != 0)
-        return SG_ENOMEM;
+/*
+ * Item i of jansson's tree through sg_events_prepare_buf: a rejection is
+ * recorded in x->res[i]. 0, or SG_ENOMEM/SG_EIO for the whole request.
+ */
+static int prepare_one(struct ev_op *x, size_t i, const json_t *ev,
+                       struct sg_events_sha *sha, int def_source,
+                       int64_t now_ms)
+{
+    struct sg_events_item *it = &x->items[i];
+    int rc = sg_events_prepare_buf(it, &x->bodies, sha, ev, def_source,
+                                   &M.cfg, now_ms, &x->res[i].why);
+
+    if (rc == SG_ENOMEM || rc == SG_EIO || rc == SG_ELIMIT)
+        return rc == SG_ELIMIT ? SG_ENOMEM : rc;
+    if (rc) {
+        x->res[i].status = 2;
+        if (json_is_string(json_object_get(ev, "event_id")))
+            snprintf(it->event_id, sizeof(it->event_id), "%.128s",
+                     sg_json_str(ev, "event_id"));
+    }
+    return 0;
+}
+
+/* The store rows of the accepted items, in request order. */
+static void rows_fill(struct ev_op *x, int64_t tenant)
+{
+    x->n_rows = 0;
     for (size_t i = 0; i < x->n; i++) {
-        const json_t *ev = single ? list : json_array_get(list, i);
         struct sg_events_item *it = &x->items[i];
-        int rc = sg_events_prepare_buf(it, &x->bodies, &sha, ev, def_source,
-                                       &M.cfg, now_ms, &x->res[i].why);
 
         x->row_of[i] = SIZE_MAX;
-        if (rc == SG_ENOMEM || rc == SG_EIO || rc == SG_ELIMIT) {
-            sg_events_sha_release(&sha);
-            return rc == SG_ELIMIT ? SG_ENOMEM : rc;
-        }
-        if (rc) {
-            x->res[i].status = 2;
-            if (json_is_string(json_object_get(ev, "event_id")))
-                snprintf(it->event_id, sizeof(it->event_id), "%.128s",
-                         sg_json_str(ev, "event_id"));
+        if (x->res[i].status == 2)
             continue;
-        }
         x->res[i].generated = it->event_id_generated;
         x->row_of[i] = x->n_rows;
+        /* The buffer has stopped moving: point the rows into it. */
         x->rows[x->n_rows++] = (struct sg_events_row){
             .tenant_id = tenant,
             .source = it->source,
@@ -282,15 +296,84 @@ static int prepare_all(struct ev_op *x, const json_t *list, bool single,
             .event = it->event,
             .event_id = it->event_id,
             .event_time = it->event_time,
+            .body = x->bodies.data + it->body_off,
             .body_len = it->body_len,
         };
     }
+}
+
+static int prepare_all(struct ev_op *x, const json_t *list, bool single,
+                       int def_source, int64_t tenant, int64_t now_ms)
+{
+    struct sg_events_sha sha;
+    int rc = 0;
+
+    x->n = single ? 1 : json_array_size(list);
+    sg_buf_init(&x->bodies, BODY_MAX);
+    if (op_alloc(x, x->n) || sg_events_sha_init(&sha) != 0)
+        return SG_ENOMEM;
+    for (size_t i = 0; !rc && i < x->n; i++)
+        rc = prepare_one(x, i, single ? list : json_array_get(list, i), &sha,
+                         def_source, now_ms);
     sg_events_sha_release(&sha);
-    /* The buffer has stopped moving: point the rows into it. */
-    for (size_t i = 0; i < x->n; i++)
-        if (x->row_of[i] != SIZE_MAX)
-            x->rows[x->row_of[i]].body = x->bodies.data + x->items[i].body_off;
-    return 0;
+    if (!rc)
+        rows_fill(x, tenant);
+    return rc;
+}
+
+/*
+ * The common case without a JSON tree: sg_events_scan_prepare reads the
+ * raw body; only the events it leaves (rejections, generated ids, ...)
+ * go through jansson's tree and sg_events_prepare_buf, so every answer
+ * is the full path's. SG_EDECLINED: nothing done, take prepare_all.
+ */
+static int prepare_fast(struct ev_op *x, struct sg_http_req *r,
+                        int64_t tenant, int64_t now_ms)
+{
+    struct sg_events_sha sha;
+    size_t len, n = 0;
+    const char *body = sg_http_req_body(r, &len);
+    bool *slow = NULL, any_slow = false;
+    json_t *in = NULL;
+    int def_source = SG_EVENTS_WEB, rc;
+
+    sg_buf_init(&x->bodies, BODY_MAX);
+    if (sg_events_sha_init(&sha) != 0)
+        return SG_ENOMEM;
+    rc = sg_events_scan_prepare(&x->items, &slow, SG_EVENTS_BATCH_LIMIT, &n,
+                                &def_source, &x->bodies, &sha, body, len,
+                                sg_http_req_json_depth_max(r), &M.cfg,
+                                now_ms);
+    if (rc == SG_ELIMIT)
+        rc = SG_ENOMEM;
+    if (!rc) {
+        x->n = n;
+        rc = op_alloc(x, n);
+    }
+    for (size_t i = 0; !rc && i < n; i++)
+        any_slow |= slow[i];
+    if (!rc && any_slow) {
+        bool single = false;
+        const json_t *list = NULL;
+
+        /* The scanner checked the body: this can only run out of memory. */
+        rc = sg_json_parse_arena(&in, body, len, 0, NULL, NULL) ? SG_ENOMEM
+                                                                 : 0;
+        if (!rc)
+            list = event_list(in, &single);
+        if (!rc && (!list || single || json_array_size(list) != n))
+            rc = SG_EIO; /* cannot happen: the two readers disagree */
+        for (size_t i = 0; !rc && i < n; i++)
+            if (slow[i])
+                rc = prepare_one(x, i, json_array_get(list, i), &sha,
+                                 def_source, now_ms);
+    }
+    sg_json_arena_free(in);
+    sg_events_sha_release(&sha);
+    sg_free(slow);
+    if (!rc)
+        rows_fill(x, tenant);
+    return rc;
 }
 
 static void h_events(struct sg_http_req *r, void *ctx)
@@ -307,6 +390,18 @@ static void h_events(struct sg_http_req *r, void *ctx)
 
     if (!sg_engine__auth(e, r, true, &who))
         return;
+    x = sg_calloc(1, sizeof(*x));
+    rc = x ? prepare_fast(x, r, who.tenant_id, sg_clock_now_ms(&e->clock))
+           : SG_ENOMEM;
+    if (rc == 0) {
+        atomic_fetch_add(&M.received, x->n);
+        goto submit;
+    }
+    ev_op_free(x);
+    if (rc != SG_EDECLINED) {
+        sg_http_reply_error(r, 503, "out_of_memory", "try again", NULL);
+        return;
+    }
     /*
      * The tree lives in the loop thread's arena: prepare_all copies what
      * it keeps (ids into fixed buffers, the JSON into x->bodies) and the
@@ -351,6 +446,7 @@ static void h_events(struct sg_http_req *r, void *ctx)
         sg_http_reply_error(r, 503, "out_of_memory", "try again", NULL);
         return;
     }
+submit:
     op = sg_engine__op_new(e, r, &who);
     if (!op) {
         ev_op_free(x);

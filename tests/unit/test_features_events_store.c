@@ -432,9 +432,14 @@ static void test_sealed_sent_clears(void **state)
     assert_int_equal(sg_store_write(fx->s, w_result_all, &r, &E), 0);
     assert_int_equal(sg_store_read(fx->s, r_counts, &c, &E), 0);
     assert_int_equal(c.c.by_state[SG_EVENT_SENT], 2);
+    assert_int_equal(c.c.by_state[SG_EVENT_BATCHED], 0);
     assert_int_equal(db_count(fx, "SELECT COUNT(*) FROM event_batches "
                                   "WHERE body IS NOT NULL"),
                      0);
+    /* The send wrote the batch row only: its events stay BATCHED. */
+    assert_int_equal(db_count(fx, "SELECT COUNT(*) FROM events WHERE "
+                                  "state = 1"),
+                     2);
     /* Still a duplicate after the send, inside the window. */
     add_body(&b, "c2", "{\"n\":2}");
     ingest(fx, &b);
@@ -543,6 +548,56 @@ static void test_window_and_reopen_sealed(void **state)
     sg_free(path);
 }
 
+struct prune {
+    struct fx *fx;
+    size_t n;
+};
+
+static int w_prune(struct sg_store_tx *tx, void *arg, struct sg_err *err)
+{
+    struct prune *a = arg;
+
+    return a->fx->ops->prune(sg_store_tx_backend(tx),
+                             sg_store_tx_now(tx) - a->fx->cfg.dedup_window_ms,
+                             1000, &a->n, err);
+}
+
+/*
+ * Events of a sent batch sealed at intake stay BATCHED in their rows;
+ * prune still takes them once out of the window, and only then.
+ */
+static void test_prune_sealed_sent(void **state)
+{
+    struct fx *fx = *state;
+    struct ins a = {.fx = fx}, b = {.fx = fx};
+    struct result r = {.fx = fx, .job_id = 1};
+    struct prune p = {.fx = fx};
+
+    fx->cfg.seal_at_intake = true;
+    add_body(&a, "p1", "{\"n\":1}");
+    add_body(&a, "p2", "{\"n\":2}");
+    add_body(&a, "p3", "{\"n\":3}");
+    ingest(fx, &a);
+    assert_int_equal(loaded(fx, 1, NULL), 3);
+    /* Out of the window but not sent: kept. */
+    sg_clock_advance(&fx->clock, 61000);
+    assert_int_equal(sg_store_write(fx->s, w_prune, &p, &E), 0);
+    assert_int_equal(p.n, 0);
+    /* A second request, sent never: its events stay too. */
+    add_body(&b, "q1", "{\"n\":1}");
+    ingest(fx, &b);
+    assert_int_equal(sg_store_write(fx->s, w_result_all, &r, &E), 0);
+    assert_int_equal(db_count(fx, "SELECT COUNT(*) FROM events WHERE "
+                                  "state = 1"),
+                     3);
+    assert_int_equal(sg_store_write(fx->s, w_prune, &p, &E), 0);
+    assert_int_equal(p.n, 3);
+    assert_int_equal(db_count(fx, "SELECT COUNT(*) FROM events"), 1);
+    assert_int_equal(db_count(fx, "SELECT COUNT(*) FROM events WHERE "
+                                  "event_id = 'q1'"),
+                     1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -556,6 +611,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_result_keeps_secure_delete,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(test_prune_sealed_sent, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_window_and_reopen_sealed, setup,
                                         teardown),
     };

@@ -153,6 +153,27 @@ int sg_events_prepare_buf(struct sg_events_item *out, struct sg_buf *b,
                           int64_t now_ms, struct sg_events_reject *why);
 
 /*
+ * The one-pass intake of a whole request body (see scan.c): the body is
+ * read without building a JSON tree and each event it can fully judge is
+ * prepared as sg_events_prepare_buf would (same item, byte-identical
+ * JSON appended to b). Returns 0 with *n_out events (1..max), the
+ * request's default source and two arrays of n (sg_free them):
+ * *items_out, and *slow_out marking each event it leaves to
+ * sg_events_prepare_buf on jansson's tree (that item then empty): every
+ * rejection, a missing (generated) event_id, a null member, ...
+ * SG_EDECLINED when the whole body must take the full path (not a
+ * {"events":[...]} or [...] body of 1..max events in the subset of JSON
+ * it reads, or deeper than depth_max when that is not 0); SG_ENOMEM, or
+ * SG_ELIMIT when b's cap is reached. On an error b is as it was and the
+ * arrays are NULL.
+ */
+int sg_events_scan_prepare(struct sg_events_item **items_out, bool **slow_out,
+                           size_t max, size_t *n_out, int *default_source_out,
+                           struct sg_buf *b, struct sg_events_sha *sha,
+                           const char *body, size_t len, size_t depth_max,
+                           const struct sg_events_cfg *cfg, int64_t now_ms);
+
+/*
  * Append the body of POST /open_api/v1.3/event/track/ to out:
  * {"event_source":..,"event_source_id":..,["test_event_code":..,]
  *  "data":[events...]}. events[i] are normalised event JSON texts (as

@@ -60,6 +60,12 @@ struct sg_events_batch {
      */
     char *joined;
     size_t joined_len;
+    /*
+     * The batch row keeps its events' JSON (sealed at intake; set even
+     * when the body was not loaded). Its events then stay BATCHED once
+     * it is sent: the batch's state is theirs (see batch_result).
+     */
+    bool has_joined;
 };
 void sg_events_batch_release(struct sg_events_batch *b);
 
@@ -99,13 +105,20 @@ struct sg_events_store_ops {
      * The outcome of the batch of job_id: state SENT (failed_idx lists
      * the positions TikTok refused, those become FAILED with error) or
      * FAILED (all of them, with error). Bodies of SENT events are
-     * cleared.
+     * cleared. The events of a sent batch sealed at intake (has_joined)
+     * keep state BATCHED: an event BATCHED in a finished batch counts as
+     * finished for counts, prune and the dedup window's reuse.
      */
     int (*batch_result)(void *be, int64_t job_id, int state,
                         const size_t *failed_idx, size_t n_failed,
                         const char *error, int64_t now_ms,
                         struct sg_err *err);
-    /* Delete at most max finished events received before before_ms. */
+    /*
+     * Delete finished events received before before_ms, a batch at a
+     * time: batches made before before_ms, until max events are gone
+     * (the last batch may take it past max) or a few batches were
+     * emptied. Never an event received at or after before_ms.
+     */
     int (*prune)(void *be, int64_t before_ms, size_t max, size_t *n_out,
                  struct sg_err *err);
     /* (tenant, source) pairs with pending events, at most max. */

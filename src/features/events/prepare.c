@@ -15,6 +15,7 @@
 #include "core/crypto.h"
 #include "core/json.h"
 #include "features/events/events.h"
+#include "features/events/internal.h"
 
 #define STR_MAX      1024 /* url, user_agent, ... */
 #define IDS_MAX      10   /* values in an email/phone/external_id array */
@@ -89,7 +90,7 @@ static int reject(struct sg_events_reject *why, const char *code,
     return SG_EINVAL;
 }
 
-static bool custom_allowed(const char *list, const char *name)
+bool sg_events__custom_allowed(const char *list, const char *name)
 {
     size_t n = strlen(name);
 
@@ -119,115 +120,8 @@ static bool printable(const char *s, size_t max)
     return n > 0;
 }
 
-/*
- * ---- the writer ----
- *
- * The event is written straight into the caller's buffer, field by field
- * from the allow-list: no intermediate JSON tree, no per-field
- * allocation. A rejected event is cut off again by the caller.
- */
-struct jw {
-    struct sg_buf *b;
-    struct sg_events_sha *sha; /* may be NULL */
-    int rc; /* the first buffer error; later appends are skipped */
-};
-
-static void jw_raw(struct jw *w, const char *s, size_t n)
-{
-    if (!w->rc)
-        w->rc = sg_buf_append(w->b, s, n);
-}
-
-/* A JSON string literal of s[0..n) (valid UTF-8, as jansson parsed it). */
-static void jw_str(struct jw *w, const char *s, size_t n)
-{
-    static const char hx[] = "0123456789abcdef";
-    size_t run = 0;
-
-    jw_raw(w, "\"", 1);
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        char esc[6] = {'\\', 'u', '0', '0', hx[c >> 4], hx[c & 15]};
-
-        if (c >= 0x20 && c != '"' && c != '\\')
-            continue;
-        jw_raw(w, s + run, i - run);
-        run = i + 1;
-        if (c == '"' || c == '\\') {
-            esc[1] = (char)c;
-            jw_raw(w, esc, 2);
-        } else {
-            jw_raw(w, esc, 6);
-        }
-    }
-    jw_raw(w, s + run, n - run);
-    jw_raw(w, "\"", 1);
-}
-
-/* ,"key": (the comma unless first); key is a plain literal. */
-static void jw_key(struct jw *w, bool *any, const char *key)
-{
-    char k[40];
-    size_t n = strlen(key), o = 0;
-
-    SG_ASSERT(n + 4 <= sizeof(k));
-    if (*any)
-        k[o++] = ',';
-    k[o++] = '"';
-    memcpy(k + o, key, n);
-    o += n;
-    k[o++] = '"';
-    k[o++] = ':';
-    jw_raw(w, k, o);
-    *any = true;
-}
-
-static void jw_int(struct jw *w, int64_t v)
-{
-    char d[24];
-    size_t i = sizeof(d);
-    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
-
-    do {
-        d[--i] = (char)('0' + u % 10);
-        u /= 10;
-    } while (u);
-    if (v < 0)
-        d[--i] = '-';
-    jw_raw(w, d + i, sizeof(d) - i);
-}
-
-/*
- * A real with the fewest digits that read back as exactly d: 19.90
- * arrives as 19.9, not jansson's default 19.899999999999999. %.15g
- * already is the shortest form whenever one of at most 15 digits exists
- * (DBL_DIG), so at most three tries. Like jansson, ".0" marks an
- * integral real.
- */
-static void jw_real(struct jw *w, double d)
-{
-    char s[40];
-    int n = 0;
-
-    for (int p = 15; p <= 17; p++) {
-        n = snprintf(s, sizeof(s), "%.*g", p, d);
-        if (p == 17 || strtod(s, NULL) == d)
-            break;
-    }
-    if (n <= 0 || (size_t)n >= sizeof(s) - 2) {
-        w->rc = w->rc ? w->rc : SG_EINVAL;
-        return;
-    }
-    if (!strpbrk(s, ".eEin")) {
-        s[n++] = '.';
-        s[n++] = '0';
-        s[n] = '\0';
-    }
-    jw_raw(w, s, (size_t)n);
-}
-
 /* A scalar of the input as it is (string, integer, real, boolean). */
-static void jw_scalar(struct jw *w, const json_t *v)
+static void jw_scalar(struct sg_events_jw *w, const json_t *v)
 {
     if (json_is_string(v))
         jw_str(w, json_string_value(v), json_string_length(v));
@@ -241,17 +135,8 @@ static void jw_scalar(struct jw *w, const json_t *v)
         jw_raw(w, "false", 5);
 }
 
-/* Undo everything written since mark (an empty object, a rejection). */
-static void jw_cut(struct jw *w, size_t mark)
-{
-    if (w->b->len > mark) {
-        w->b->len = mark;
-        w->b->data[mark] = '\0';
-    }
-}
-
 /* A short free-text string member copied as is (not customer data). */
-static int copy_str(struct jw *w, bool *any, const json_t *src,
+static int copy_str(struct sg_events_jw *w, bool *any, const json_t *src,
                     const char *key, const char *obj,
                     struct sg_events_reject *why)
 {
@@ -273,7 +158,7 @@ static int copy_str(struct jw *w, bool *any, const json_t *src,
 }
 
 /* email/phone/external_id/...: string or array of strings -> digest(s). */
-static int hash_member(struct jw *w, bool *any, const json_t *in,
+static int hash_member(struct sg_events_jw *w, bool *any, const json_t *in,
                        const char *key, int field,
                        struct sg_events_reject *why)
 {
@@ -315,7 +200,7 @@ static int hash_member(struct jw *w, bool *any, const json_t *in,
     return 0;
 }
 
-static int place_member(struct jw *w, bool *any, const json_t *in,
+static int place_member(struct sg_events_jw *w, bool *any, const json_t *in,
                         const char *key, struct sg_events_reject *why)
 {
     json_t *v = json_object_get(in, key);
@@ -335,31 +220,7 @@ static int place_member(struct jw *w, bool *any, const json_t *in,
     return 0;
 }
 
-/* Open ,"name":{ ; close() drops it again when nothing went in. */
-static size_t obj_open(struct jw *w, bool *any, const char *name,
-                       bool *inner)
-{
-    size_t mark = w->b->len;
-    bool was = *any;
-
-    jw_key(w, any, name);
-    *any = was; /* only a member that is kept counts */
-    jw_raw(w, "{", 1);
-    *inner = false;
-    return mark;
-}
-
-static void obj_close(struct jw *w, bool *any, size_t mark, bool inner)
-{
-    if (!inner) {
-        jw_cut(w, mark);
-        return;
-    }
-    jw_raw(w, "}", 1);
-    *any = true;
-}
-
-static int build_user(struct jw *w, bool *any, const json_t *in,
+static int build_user(struct sg_events_jw *w, bool *any, const json_t *in,
                       struct sg_events_reject *why)
 {
     static const struct {
@@ -396,7 +257,7 @@ static int build_user(struct jw *w, bool *any, const json_t *in,
     return rc;
 }
 
-static int build_contents(struct jw *w, bool *any, const json_t *in,
+static int build_contents(struct sg_events_jw *w, bool *any, const json_t *in,
                           struct sg_events_reject *why)
 {
     static const char *const strs[] = {"content_id", "content_name",
@@ -453,7 +314,7 @@ static int build_contents(struct jw *w, bool *any, const json_t *in,
 }
 
 /* value: a number, or a string holding a decimal number. */
-static int put_value(struct jw *w, bool *any, const json_t *v,
+static int put_value(struct sg_events_jw *w, bool *any, const json_t *v,
                      struct sg_events_reject *why)
 {
     char buf[32], *end;
@@ -480,7 +341,7 @@ static int put_value(struct jw *w, bool *any, const json_t *v,
                   "properties.value must be a number");
 }
 
-static int put_content_ids(struct jw *w, bool *any, const json_t *ids,
+static int put_content_ids(struct sg_events_jw *w, bool *any, const json_t *ids,
                            struct sg_events_reject *why)
 {
     json_t *e;
@@ -506,7 +367,7 @@ bad:
                   "properties.content_ids must be an array of strings");
 }
 
-static int build_properties(struct jw *w, bool *any, const json_t *in,
+static int build_properties(struct sg_events_jw *w, bool *any, const json_t *in,
                             struct sg_events_reject *why)
 {
     static const char *const strs[] = {"content_type", "order_id", "shop_id",
@@ -565,7 +426,7 @@ static int build_properties(struct jw *w, bool *any, const json_t *in,
     return 0;
 }
 
-static int build_simple_obj(struct jw *w, bool *any, const json_t *in,
+static int build_simple_obj(struct sg_events_jw *w, bool *any, const json_t *in,
                             const char *name, const char *const *keys,
                             size_t n, struct sg_events_reject *why)
 {
@@ -642,7 +503,7 @@ static int check_identity(struct sg_events_item *it, const json_t *in,
                       "event must be a name of 1..%d characters",
                       SG_EVENTS_NAME_MAX);
     if (!sg_events_is_standard(name) &&
-        !custom_allowed(cfg->custom_events, name))
+        !sg_events__custom_allowed(cfg->custom_events, name))
         return reject(why, "invalid_event", "event",
                       "event is not a standard event name nor a configured "
                       "custom one");
@@ -674,7 +535,7 @@ int sg_events_prepare_buf(struct sg_events_item *out, struct sg_buf *b,
 {
     static const char *const page_keys[] = {"url", "referrer"};
     static const char *const lead_keys[] = {"lead_id", "lead_event_source"};
-    struct jw w = {.b = b, .sha = sha, .rc = 0};
+    struct sg_events_jw w = {.b = b, .sha = sha, .rc = 0};
     size_t start = b->len;
     bool any = true; /* event, event_time and event_id always lead */
     json_t *ldu;
@@ -777,7 +638,7 @@ void sg_events_item_release(struct sg_events_item *it)
 
 int sg_events_json_str(struct sg_buf *b, const char *s, size_t n)
 {
-    struct jw w = {.b = b, .sha = NULL, .rc = 0};
+    struct sg_events_jw w = {.b = b, .sha = NULL, .rc = 0};
 
     jw_str(&w, s, n);
     return w.rc;

@@ -15,6 +15,16 @@
 #include "store/sqlite/sqlutil.h"
 
 /*
+ * An event has finished (sent or failed) when its own state says so or,
+ * still BATCHED, when its batch does: a batch sealed at intake keeps its
+ * events' JSON itself, so sending it marks only the batch row and leaves
+ * its 1,000 event rows as they are (see ev_batch_result).
+ */
+#define FINISHED                                                              \
+    "(state >= 2 OR (state = 1 AND EXISTS (SELECT 1 FROM event_batches b "   \
+    "WHERE b.id = events.batch_id AND b.state >= 2)))"
+
+/*
  * Why two statements and not one upsert: an INSERT ... ON CONFLICT DO
  * UPDATE may abort half way (a constraint of the update), so inside the
  * writer's transaction SQLite gives every execution a statement journal
@@ -36,8 +46,8 @@ static int ev_insert(void *be, struct sg_events_row *rows, size_t n,
         "UPDATE OR IGNORE events SET source = ?2, event_time = ?6, "
         "received_at = ?7, body = ?8, batch_id = ?9, state = ?10, "
         "error = NULL WHERE tenant_id = ?1 AND source_id = ?3 AND "
-        "event = ?4 AND event_id = ?5 AND state >= 2 AND received_at < ?11 "
-        "RETURNING id";
+        "event = ?4 AND event_id = ?5 AND received_at < ?11 AND " FINISHED
+        " RETURNING id";
     sqlite3 *db = sg_sqlite_db(be);
     sqlite3_stmt *ins = NULL, *upd = NULL;
     int rc = sg_sql_prep(be, ins_sql, &ins, err);
@@ -154,8 +164,8 @@ static int batch_find(void *be, int64_t job_id, bool with_body,
     int rc, src;
 
     rc = sg_sql_prep(be,
-              "SELECT id, tenant_id, source, source_id, n, body, created_at "
-              "FROM event_batches WHERE job_id = ?1",
+              "SELECT id, tenant_id, source, source_id, n, body, created_at, "
+              "body IS NOT NULL FROM event_batches WHERE job_id = ?1",
               &st, err);
     if (rc)
         return rc;
@@ -170,6 +180,7 @@ static int batch_find(void *be, int64_t job_id, bool with_body,
         snprintf(out->source_id, sizeof(out->source_id), "%s",
                  sid ? (const char *)sid : "");
         out->n = (size_t)sqlite3_column_int64(st, 4);
+        out->has_joined = sqlite3_column_int(st, 7) != 0;
         if (with_body && sqlite3_column_type(st, 5) != SQLITE_NULL) {
             const void *t = sqlite3_column_text(st, 5);
             size_t len = (size_t)sqlite3_column_bytes(st, 5);
@@ -561,6 +572,14 @@ static int ev_batch_result(void *be, int64_t job_id, int state,
         sg_sql_end(be, st);
         st = NULL;
     }
+    /*
+     * A batch sealed at intake: its events have no body to clear and the
+     * batch row now says they are sent (FINISHED): 1,000 row rewrites
+     * and their WAL pages saved per send. Other batches clear their
+     * events' bodies here.
+     */
+    if (b.has_joined)
+        goto out;
     rc = sg_sql_prep(be,
               "UPDATE events SET state = 2, error = NULL, body = NULL WHERE "
               "batch_id = ?1 AND state = 1",
@@ -577,27 +596,71 @@ out:
     return rc;
 }
 
+#define PRUNE_BATCHES_MAX 16 /* batches emptied per prune call */
+
+/*
+ * By batch: a finished batch made before before_ms holds only events
+ * received before it, all finished (a reused event has moved to its new
+ * batch), so they go together. Stops once max events are gone (so one
+ * call may take up to a batch more) or after PRUNE_BATCHES_MAX batches.
+ */
 static int ev_prune(void *be, int64_t before_ms, size_t max, size_t *n_out,
                     struct sg_err *err)
 {
-    sqlite3_stmt *st = NULL;
-    int rc, src;
+    sqlite3_stmt *pick = NULL, *del = NULL, *mark = NULL;
+    int rc, src = SQLITE_DONE;
 
     *n_out = 0;
     rc = sg_sql_prep(be,
-              "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE "
-              "received_at < ?1 AND state >= 2 LIMIT ?2)",
-              &st, err);
+              "SELECT id FROM event_batches WHERE state >= 2 AND pruned = 0 "
+              "AND created_at < ?1 ORDER BY created_at LIMIT ?2",
+              &pick, err);
+    if (!rc)
+        rc = sg_sql_prep(be, "DELETE FROM events WHERE batch_id = ?1", &del,
+                         err);
+    if (!rc)
+        rc = sg_sql_prep(be,
+                  "UPDATE event_batches SET pruned = 1 WHERE id = ?1", &mark,
+                  err);
     if (rc)
-        return rc;
-    sqlite3_bind_int64(st, 1, before_ms);
-    sqlite3_bind_int64(st, 2, (sqlite3_int64)max);
-    src = sqlite3_step(st);
-    sg_sql_end(be, st);
-    if (src != SQLITE_DONE)
-        return sg_sqlite_error(be, src, "events prune", err);
-    *n_out = (size_t)sqlite3_changes(sg_sqlite_db(be));
-    return 0;
+        goto out;
+    sqlite3_bind_int64(pick, 1, before_ms);
+    sqlite3_bind_int64(pick, 2, PRUNE_BATCHES_MAX);
+    /* The partial index drops a row once marked: collect the ids first. */
+    {
+        int64_t ids[PRUNE_BATCHES_MAX];
+        size_t k = 0;
+
+        while (k < PRUNE_BATCHES_MAX &&
+               (src = sqlite3_step(pick)) == SQLITE_ROW)
+            ids[k++] = sqlite3_column_int64(pick, 0);
+        if (src != SQLITE_ROW && src != SQLITE_DONE) {
+            rc = sg_sqlite_error(be, src, "events prune", err);
+            goto out;
+        }
+        sg_sql_end(be, pick);
+        pick = NULL;
+        for (size_t i = 0; i < k && *n_out < max; i++) {
+            sqlite3_reset(del);
+            sqlite3_bind_int64(del, 1, ids[i]);
+            src = sqlite3_step(del);
+            if (src != SQLITE_DONE)
+                break;
+            *n_out += (size_t)sqlite3_changes(sg_sqlite_db(be));
+            sqlite3_reset(mark);
+            sqlite3_bind_int64(mark, 1, ids[i]);
+            src = sqlite3_step(mark);
+            if (src != SQLITE_DONE)
+                break;
+        }
+        if (src != SQLITE_DONE)
+            rc = sg_sqlite_error(be, src, "events prune", err);
+    }
+out:
+    sg_sql_end(be, pick);
+    sg_sql_end(be, del);
+    sg_sql_end(be, mark);
+    return rc;
 }
 
 static int ev_pending_sources(void *be, int64_t *tenants, int *sources,
@@ -633,8 +696,10 @@ static int ev_counts(void *be, int64_t tenant_id, struct sg_events_counts *out,
 
     memset(out, 0, sizeof(*out));
     rc = sg_sql_prep(be,
-              "SELECT state, COUNT(*) FROM events WHERE tenant_id = ?1 OR "
-              "?1 = 0 GROUP BY state",
+              "SELECT CASE WHEN e.state = 1 AND b.state >= 2 THEN b.state "
+              "ELSE e.state END AS st, COUNT(*) FROM events e LEFT JOIN "
+              "event_batches b ON b.id = e.batch_id WHERE e.tenant_id = ?1 OR "
+              "?1 = 0 GROUP BY st",
               &st, err);
     if (rc)
         return rc;
