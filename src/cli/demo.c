@@ -32,6 +32,9 @@
 #define TENANT "demo"
 #define PINNED_MAX 8
 #define SETTLE_MS 45000
+/* Longer than collect_s + deliver_s (timing()): no parcel still moving. */
+#define QUIET_MS    3500
+#define QUIET_TRIES 8
 #define STALL_MS 5000 /* an order behind this long: restart */
 
 /* Embedded by src/cli/CMakeLists.txt from samples/. */
@@ -660,6 +663,51 @@ static int settle(struct sg_demo *d, struct sg_err *err)
     return 0;
 }
 
+/* The sandbox's orders as {id: status}, or NULL. */
+static json_t *sandbox_statuses(struct sg_demo *d)
+{
+    json_t *st = NULL, *o, *map = json_object();
+    size_t i;
+
+    if (sg_demo__http(&st, "GET", d->sbx.url, "/sandbox/v1/state/orders",
+                      NULL, NULL) != 200 || !map) {
+        json_decref(st);
+        json_decref(map);
+        return NULL;
+    }
+    json_array_foreach(json_object_get(st, "orders"), i, o) {
+        const char *id = sg_json_str(o, "id");
+        const char *status = sg_json_str(o, "status");
+
+        if (id && status)
+            json_object_set_new(map, id, json_string(status));
+    }
+    json_decref(st);
+    return map;
+}
+
+/*
+ * Parcels shipped in the last seconds are still being collected and
+ * delivered on the sandbox clock, and each step sends a webhook: the
+ * checks wait (bounded) for a moment when no order's status moved for
+ * longer than those timers and Surge agrees with every order.
+ */
+static void quiesce(struct sg_demo *d)
+{
+    for (int i = 0; i < QUIET_TRIES; i++) {
+        json_t *a = sandbox_statuses(d), *b;
+        bool same;
+
+        usleep(QUIET_MS * 1000);
+        b = sandbox_statuses(d);
+        same = a && b && json_equal(a, b);
+        json_decref(a);
+        json_decref(b);
+        if (same && converge(d, SETTLE_MS, STALL_MS))
+            return;
+    }
+}
+
 static int run(struct sg_demo *d, struct sg_err *err)
 {
     const char *import[] = {"import", "catalog", d->catalog, "--tenant",
@@ -797,6 +845,8 @@ static int run(struct sg_demo *d, struct sg_err *err)
         rc = surge_ok(d, NULL, sync, err);
     if (rc)
         return rc;
+    if (d->fulfilment_available)
+        quiesce(d);
     say("7. checks");
     sg_demo__check(d);
     return 0;
