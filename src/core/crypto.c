@@ -74,16 +74,33 @@ bool sg_is_sha256_hex(const char *s, size_t len)
     return true;
 }
 
+/*
+ * SHA-256 through the low-level interface, which works on the caller's
+ * context and never allocates, so it cannot fail. The one-shot SHA256()
+ * of OpenSSL 3 fetches the algorithm and a context from the heap and,
+ * when that fails, returns NULL with out never written: the D5 sweep
+ * with OpenSSL's allocations failing saw stack bytes go out as an event
+ * digest (and the same would hash an API key or a webhook body wrongly).
+ * OpenSSL 3 marks these functions deprecated; they remain supported.
+ */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
 void sg_sha256(const void *data, size_t len, unsigned char out[32])
 {
-    SHA256(data, len, out);
+    SHA256_CTX c;
+
+    SHA256_Init(&c);
+    SHA256_Update(&c, data, len);
+    SHA256_Final(out, &c);
+    OPENSSL_cleanse(&c, sizeof(c));
 }
+#pragma GCC diagnostic pop
 
 void sg_sha256_hex(const void *data, size_t len, char out[65])
 {
     unsigned char md[32];
 
-    SHA256(data, len, md);
+    sg_sha256(data, len, md);
     sg_hex_encode(md, 32, out);
 }
 
