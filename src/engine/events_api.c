@@ -553,23 +553,24 @@ static void count_batch(const struct sg_job *job, size_t n_failed,
     M.lag[slot].job_id = 0;
 }
 
-static void track_result(void *ctx, const struct sg_job *job,
-                         const struct sg_events_track_result *r)
+static int track_result(void *ctx, const struct sg_job *job,
+                        const struct sg_events_track_result *r)
 {
     size_t idx[SG_EVENTS_BATCH_LIMIT], n = 0;
     struct result_arg *a;
+    int state;
     bool exhausted = job->attempts_max > 0 &&
                      job->attempts >= job->attempts_max;
 
     SG_UNUSED(ctx);
     if (r->outcome == SG_EVENTS_TRACK_RETRY && !exhausted)
-        return;
+        return 0;
     if (r->outcome == SG_EVENTS_TRACK_PARTIAL && r->resp &&
         sg_events_partial_failures(r->resp, idx, SG_ARRAY_SIZE(idx), &n))
         n = 0;
     a = sg_calloc(1, sizeof(*a) + n * sizeof(size_t));
     if (!a)
-        return;
+        return SG_ENOMEM; /* the kind retries the job */
     a->job_id = job->id;
     a->state = (r->outcome == SG_EVENTS_TRACK_SENT ||
                 r->outcome == SG_EVENTS_TRACK_PARTIAL)
@@ -578,20 +579,25 @@ static void track_result(void *ctx, const struct sg_job *job,
     a->n_failed = n;
     memcpy(a->failed, idx, n * sizeof(size_t));
     snprintf(a->error, sizeof(a->error), "%s", r->reason ? r->reason : "");
-    count_batch(job, n, a->state == SG_EVENT_FAILED);
+    state = a->state; /* a belongs to the writer once submitted */
+    if (sg_store_submit(M.e->store, write_result, result_done, a) != 0) {
+        sg_log(SG_LOG_WARN, "events",
+               "job_id=%" PRId64 " msg=\"store busy; outcome not recorded, "
+               "the batch is sent again\"",
+               job->id);
+        sg_free(a);
+        return SG_EBUSY;
+    }
+    count_batch(job, n, state == SG_EVENT_FAILED);
     if (r->outcome != SG_EVENTS_TRACK_SENT)
         sg_log(SG_LOG_WARN, "events",
-               "job_id=%" PRId64 " msg=\"batch %s\" failed=%zu reason=\"%s\"",
+               "job_id=%" PRId64 " msg=\"batch %s\" failed=%zu "
+               "reason=\"%.255s\"",
                job->id,
                r->outcome == SG_EVENTS_TRACK_PARTIAL ? "partly refused"
                                                      : "dead-lettered",
-               n, a->error);
-    if (sg_store_submit(M.e->store, write_result, result_done, a) != 0) {
-        sg_log(SG_LOG_WARN, "events",
-               "job_id=%" PRId64 " msg=\"store busy; outcome not recorded\"",
-               job->id);
-        sg_free(a);
-    }
+               n, r->reason ? r->reason : "");
+    return 0;
 }
 
 /* Pending events left by an earlier run get their trigger jobs back. */
