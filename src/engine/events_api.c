@@ -496,9 +496,13 @@ out:
     return rc;
 }
 
+/* Times an outcome write that failed is queued again. */
+#define RESULT_TRIES 5
+
 struct result_arg {
     int64_t job_id;
     int state;
+    int tries;
     size_t n_failed;
     char error[256];
     size_t failed[];
@@ -517,6 +521,14 @@ static void result_done(void *arg, int rc, const struct sg_err *err)
 {
     struct result_arg *a = arg;
 
+    /*
+     * The job is finished by now (its outcome was queued), so a failed
+     * write would leave the batch unconfirmed for good: queue it again
+     * (found by the D5 sweep, SQLite running out of memory in the write).
+     */
+    if (rc && ++a->tries < RESULT_TRIES &&
+        sg_store_submit(M.e->store, write_result, result_done, a) == 0)
+        return;
     if (rc)
         sg_log(SG_LOG_WARN, "events",
                "job_id=%" PRId64 " msg=\"batch outcome not recorded\" "
