@@ -94,7 +94,13 @@ static bool line_open(const struct sg_order_line *l)
     return l->inv == SG_LINE_RESERVED && strcmp(l->status, "CANCELLED") != 0;
 }
 
-/* The open lines of o grouped by SKU: [{"sku","quantity","name"}]. */
+/*
+ * The open lines of o grouped by SKU: [{"sku","quantity","name"}]; NULL
+ * when out of memory. Every set and append is checked: the D5 sweep saw
+ * a failed one leave a line out (or its quantity short) and the export
+ * still go to the warehouse, or, for a one-line order, no export at all
+ * reported as success.
+ */
 static json_t *open_lines(const struct sg_order *o)
 {
     json_t *arr = json_array();
@@ -103,6 +109,7 @@ static json_t *open_lines(const struct sg_order *o)
         const struct sg_order_line *l = &o->lines[i];
         json_t *e = NULL, *v;
         size_t k;
+        int rc;
 
         if (!line_open(l))
             continue;
@@ -110,14 +117,18 @@ static json_t *open_lines(const struct sg_order *o)
             if (strcmp(sg_json_str(v, "sku"), l->sku) == 0)
                 e = v;
         if (e)
-            json_object_set_new(e, "quantity",
-                                json_integer(sg_json_int(e, "quantity", 0) +
-                                             l->qty));
+            rc = json_object_set_new(
+                e, "quantity",
+                json_integer(sg_json_int(e, "quantity", 0) + l->qty));
         else
-            json_array_append_new(
+            rc = json_array_append_new(
                 arr, json_pack("{s:s,s:I,s:s}", "sku", l->sku, "quantity",
                                (json_int_t)l->qty, "name",
                                l->product_name ? l->product_name : ""));
+        if (rc) {
+            json_decref(arr);
+            arr = NULL;
+        }
     }
     return arr;
 }
@@ -150,8 +161,15 @@ static int export_job(struct sg_store_tx *tx, const struct sg_order *o,
                         "channel_order_id", o->channel_order_id, "status",
                         sg_order_status_name(o->status), "lines", lines,
                         "address", address_json(o));
-    if (payload && url)
-        json_object_set_new(payload, "url", json_string(url));
+    /*
+     * Checked: without its "url" the job would go to [notify] url, not
+     * the warehouse (the D5 sweep saw that reported as success).
+     */
+    if (payload && url &&
+        json_object_set_new(payload, "url", json_string(url)) != 0) {
+        json_decref(payload);
+        payload = NULL;
+    }
     text = payload ? sg_json_dump(payload, NULL) : NULL;
     json_decref(payload);
     if (!text)
