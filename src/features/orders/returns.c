@@ -452,13 +452,20 @@ int sg_aftersale_return_detail(struct sg_store_tx *tx, int64_t id,
         json_array_foreach(lines, k, v)
             if (strcmp(sg_json_str(v, "sku"), sku) == 0)
                 e = v;
-        if (e)
-            json_object_set_new(e, "quantity",
-                                json_integer(sg_json_int(e, "quantity", 0) +
-                                             1));
-        else
-            json_array_append_new(lines, json_pack("{s:s,s:i}", "sku", sku,
-                                                   "quantity", 1));
+        /*
+         * Checked: the D5 sweep saw a failed set or append store a
+         * return with a unit short and restock one unit too few, all
+         * reported as success.
+         */
+        if (e ? json_object_set_new(
+                    e, "quantity",
+                    json_integer(sg_json_int(e, "quantity", 0) + 1))
+              : json_array_append_new(lines,
+                                      json_pack("{s:s,s:i}", "sku", sku,
+                                                "quantity", 1))) {
+            rc = sg_err_set(err, SG_ENOMEM, "out of memory");
+            goto out;
+        }
     }
     if (json_array_size(lines)) {
         char *text = sg_json_dump(lines, NULL);
