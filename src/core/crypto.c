@@ -30,6 +30,21 @@ static int failed(void)
     return rc;
 }
 
+/*
+ * After a libcrypto call failed on input already checked (a known digest,
+ * a key length in range), where only resources can be short: SG_ENOMEM,
+ * and the error queue emptied. OpenSSL 3 does not report every
+ * allocation failure as ERR_R_MALLOC_FAILURE: the D5 sweep of the
+ * notify.http kind saw HMAC fail with EVP_R_INITIALIZATION_ERROR when the
+ * provider could not allocate its context, which failed() called an I/O
+ * error.
+ */
+static int out_of_resources(void)
+{
+    ERR_clear_error();
+    return SG_ENOMEM;
+}
+
 void sg_hex_encode(const unsigned char *in, size_t len, char *out)
 {
     for (size_t i = 0; i < len; i++) {
@@ -113,7 +128,7 @@ int sg_hmac_sha256(const void *key, size_t key_len, const void *data,
         return SG_EINVAL;
     if (!HMAC(EVP_sha256(), key, (int)key_len, data, len, out, &md_len) ||
         md_len != 32)
-        return failed();
+        return out_of_resources();
     return 0;
 }
 
