@@ -42,16 +42,22 @@
 #include "sandbox/tiktok_events/events.h"
 #include "store/store.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sqlite3.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #define T0       INT64_C(1790000000000)
 #define LEASE_MS INT64_C(3600000)
+#define API_KEY  "sk_test_d5_events_0123456789"
 
 static struct {
     char *dir;
     char *tpl_trigger; /* two pending events; their trigger job claimed */
     char *tpl_sealed;  /* a batch sealed at intake; its job claimed */
+    char *tpl_empty;   /* the tenant and its API key only */
     char *work;
     char *scratch;     /* the engine's first store */
     int64_t tenant;
@@ -110,7 +116,15 @@ static int tpl_claim(struct sg_store_tx *tx, void *arg, struct sg_err *err)
 
 static int tenant_write(struct sg_store_tx *tx, void *arg, struct sg_err *err)
 {
-    return sg_store_tx_tenant_insert(tx, "acme", arg, err);
+    char hash[65];
+    int64_t key_id = 0;
+    int rc = sg_store_tx_tenant_insert(tx, "acme", arg, err);
+
+    sg_apikey_hash(API_KEY, strlen(API_KEY), hash);
+    if (!rc)
+        rc = sg_store_tx_apikey_insert(tx, *(int64_t *)arg, hash, "sk_test",
+                                       false, &key_id, err);
+    return rc;
 }
 
 static void add_row(struct tpl_write *w, const char *event, const char *id)
@@ -176,6 +190,13 @@ static struct sg_job *make_template(char **path_out, const char *name,
     for (size_t i = 0; i < n; i++) {
         snprintf(ids[i], sizeof(ids[i]), "%s-%zu", name, i);
         add_row(&w, names[i], ids[i]);
+    }
+    if (n == 0) {
+        sg_store_free(s);
+        *path_out = path;
+        *jobs_out = NULL;
+        *n_jobs_out = 0;
+        return NULL;
     }
     if (sg_store_write(s, tpl_ingest, &w, &err) != 0)
         fail_msg("template: %s", err.msg);
@@ -442,6 +463,149 @@ static void test_outcome(void **state)
     sweep_jop(&o, "events job outcome: sandbox 40001 (dead)", outcome_run);
 }
 
+/* ---- intake: POST /api/v1/events through the engine's HTTP server ---- */
+
+/*
+ * One request on a socket of the test's own (no sg_alloc on this side,
+ * so every allocation counted is the server's, the handler's and the
+ * store writer's). The answer's status and body go to out.
+ */
+static int http_post(const char *path, const char *body, char *out,
+                     size_t out_size, int *status_out)
+{
+    const char *url = sg_engine_url(fx.e);
+    const char *colon = strrchr(url, ':');
+    struct sockaddr_in sa;
+    struct timeval tv = {.tv_sec = 20};
+    char head[512];
+    size_t got = 0;
+    ssize_t n;
+    int fd, hl;
+
+    *status_out = 0;
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((uint16_t)atoi(colon + 1));
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0)
+        return -1;
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    hl = snprintf(head, sizeof(head),
+                  "POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                  "Authorization: Bearer %s\r\n"
+                  "Content-Type: application/json\r\n"
+                  "Content-Length: %zu\r\nConnection: close\r\n\r\n",
+                  path, API_KEY, strlen(body));
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
+        send(fd, head, (size_t)hl, 0) != hl ||
+        send(fd, body, strlen(body), 0) != (ssize_t)strlen(body)) {
+        close(fd);
+        return -1;
+    }
+    while (got + 1 < out_size &&
+           (n = recv(fd, out + got, out_size - 1 - got, 0)) > 0)
+        got += (size_t)n;
+    out[got] = '\0';
+    close(fd);
+    if (sscanf(out, "HTTP/1.%*d %d", status_out) != 1)
+        return -1;
+    return 0;
+}
+
+struct intake {
+    const char *body;
+    char answer[16384];
+    int status;
+};
+
+static int intake_run(void *arg, struct sg_err *err)
+{
+    struct jop *o = arg;
+    struct intake *in = (struct intake *)(uintptr_t)o->job;
+    const char *b;
+
+    if (http_post("/api/v1/events", in->body, in->answer,
+                  sizeof(in->answer), &in->status) != 0)
+        return sg_err_set(err, SG_EIO, "no answer from the engine");
+    b = strstr(in->answer, "\r\n\r\n");
+    /* Only the body is compared: the head carries a date. */
+    memmove(in->answer, b ? b + 4 : "", strlen(b ? b + 4 : "") + 1);
+    if (in->status == 200)
+        return 0;
+    /* 503 with Retry-After is the documented "retry later". */
+    return sg_err_set(err, in->status == 503 ? SG_EBUSY : SG_EINVAL,
+                      "HTTP %d: %.200s", in->status, in->answer);
+}
+
+static char *intake_digest(void *arg)
+{
+    struct jop *o = arg;
+    struct intake *in = (struct intake *)(uintptr_t)o->job;
+    struct sg_buf b;
+    char *dump = sgt_db_dump(fx.work);
+
+    sg_buf_init(&b, 64u << 20);
+    sg_buf_printf(&b, "%d %s\n--- store\n%s", in->status, in->answer,
+                  dump ? dump : "(unreadable)");
+    sg_free(dump);
+    return sg_buf_detach(&b, NULL);
+}
+
+static int intake_check(void *arg, int rc, char *why)
+{
+    struct jop *o = arg;
+
+    if (rc) {
+        char *now = sgt_db_dump(fx.work);
+        bool same = now && strcmp(now, o->baseline) == 0;
+
+        sg_free(now);
+        if (!same) {
+            snprintf(why, SGT_WHY_MAX, "a refused request changed the store");
+            return -1;
+        }
+    }
+    return events_whole(why);
+}
+
+static void test_intake_http(void **state)
+{
+    static const int retried[] = {SG_EBUSY, 0};
+    struct intake in = {
+        .body =
+            "{\"event_source\":\"web\",\"events\":["
+            "{\"event\":\"CompletePayment\",\"event_id\":\"h-1\","
+            "\"user\":{\"email\":\"A@B.com\",\"phone\":\"+1 213 373 4253\"},"
+            "\"properties\":{\"currency\":\"USD\",\"value\":\"12.50\"}},"
+            "{\"event\":\"Search\",\"event_id\":\"h-2\"},"
+            "{\"event\":\"Search\",\"event_id\":\"h-2\"},"
+            "{\"event\":\"Nope\",\"event_id\":\"h-3\"},"
+            "{\"event\":\"ViewContent\",\"event_id\":\"h-4\"},"
+            "{\"event\":\"AddToCart\",\"event_id\":\"h-5\"}]}"};
+    /* The job pointer carries the request (jop's setup and teardown). */
+    struct jop o = {.tpl = fx.tpl_empty,
+                    .job = (const struct sg_job *)(uintptr_t)&in};
+    char full[128];
+    struct sgt_torture_op op = {.name = "events intake: POST /api/v1/events",
+                                .arg = &o,
+                                .setup = jop_setup,
+                                .run = intake_run,
+                                .digest = intake_digest,
+                                .check = intake_check,
+                                .teardown = jop_teardown,
+                                .also_ok = retried};
+    struct sgt_torture_stats st;
+
+    SG_UNUSED(state);
+    sgt_torture_sweep(&op, &st);
+    snprintf(full, sizeof(full), "%s +sqlite +openssl", op.name);
+    op.name = full;
+    op.libs = SGT_LIB_SQLITE | SGT_LIB_OPENSSL;
+    sgt_torture_sweep(&op, &st);
+    sg_free(o.baseline);
+}
+
 /* ---- program ---- */
 
 /* POST the clean build's body to the sandbox, with token tok. */
@@ -516,6 +680,12 @@ static int group_setup(void **state)
                                &fx.jobs_trigger, &fx.n_trigger);
     fx.sealed = make_template(&fx.tpl_sealed, "sealed.db", 4,
                               &fx.jobs_sealed, &fx.n_sealed);
+    {
+        struct sg_job *none = NULL;
+        size_t n_none = 0;
+
+        (void)make_template(&fx.tpl_empty, "empty.db", 0, &none, &n_none);
+    }
 
     if (sg_engine_new(&fx.e, &fx.cfg, &err) != 0)
         fail_msg("engine: %s", err.msg);
@@ -524,6 +694,9 @@ static int group_setup(void **state)
     /* Each run opens its own copy as the engine's store. */
     sg_store_free(fx.e->store);
     fx.e->store = NULL;
+    /* Only the HTTP server: no dispatcher, inbox or TikTok Shop thread. */
+    if (sg_http_server_start(fx.e->http, &err) != 0)
+        fail_msg("engine http: %s", err.msg);
 
     ask_sandbox(&fx.ans_ok, SG_SBX_EVENTS_TOKEN_DEFAULT);
     ask_sandbox(&fx.ans_token, "wrong-token");
@@ -541,7 +714,8 @@ static int group_setup(void **state)
 
 static int group_teardown(void **state)
 {
-    char *paths[] = {fx.tpl_trigger, fx.tpl_sealed, fx.work, fx.scratch};
+    char *paths[] = {fx.tpl_trigger, fx.tpl_sealed, fx.tpl_empty, fx.work,
+                     fx.scratch};
 
     SG_UNUSED(state);
     sg_engine_free(fx.e);
@@ -568,6 +742,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_build_trigger),
         cmocka_unit_test(test_build_sealed),
         cmocka_unit_test(test_outcome),
+        cmocka_unit_test(test_intake_http),
     };
 
     SG_UNUSED(argc);
