@@ -239,6 +239,22 @@ static size_t heap_bytes(void)
 #endif
 }
 
+void sgt_heap_settle(void)
+{
+    struct timespec pause = {0, 2 * 1000 * 1000};
+    size_t last = heap_bytes();
+    int same = 0;
+
+    for (int i = 0; i < 250 && same < 3; i++) {
+        size_t now;
+
+        nanosleep(&pause, NULL);
+        now = heap_bytes();
+        same = now == last ? same + 1 : 0;
+        last = now;
+    }
+}
+
 static double now_s(void)
 {
     struct timespec ts;

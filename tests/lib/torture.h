@@ -81,6 +81,14 @@ void sgt_torture_init(char **argv);
 void sgt_torture_sweep(const struct sgt_torture_op *op,
                        struct sgt_torture_stats *stats);
 
+/*
+ * Wait (at most about half a second) until the heap stops moving: for an
+ * operation served by another thread, which frees a request's memory
+ * just after the client has its answer. Call from teardown, so the
+ * per-run heap count sees that memory given back. Not a timing check.
+ */
+void sgt_heap_settle(void);
+
 /* ---- helpers for operations on a SQLite store ---- */
 
 /* Copy a file byte for byte (a closed store's database). 0 or -1. */

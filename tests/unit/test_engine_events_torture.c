@@ -232,6 +232,8 @@ struct jop {
     /* outcome */
     const struct sg_http_response *resp;
     struct sg_job_outcome out;
+    /* served by the HTTP loop thread: let it finish freeing */
+    bool settle;
 };
 
 static int jop_setup(void *arg)
@@ -343,6 +345,8 @@ static void jop_teardown(void *arg)
     sg_store_free(fx.e->store);
     fx.e->store = NULL;
     sgt_db_remove(fx.work);
+    if (o->settle)
+        sgt_heap_settle();
 }
 
 static void sweep_jop(struct jop *o, const char *name,
@@ -585,7 +589,8 @@ static void test_intake_http(void **state)
             "{\"event\":\"AddToCart\",\"event_id\":\"h-5\"}]}"};
     /* The job pointer carries the request (jop's setup and teardown). */
     struct jop o = {.tpl = fx.tpl_empty,
-                    .job = (const struct sg_job *)(uintptr_t)&in};
+                    .job = (const struct sg_job *)(uintptr_t)&in,
+                    .settle = true};
     char full[128];
     struct sgt_torture_op op = {.name = "events intake: POST /api/v1/events",
                                 .arg = &o,
@@ -598,10 +603,27 @@ static void test_intake_http(void **state)
     struct sgt_torture_stats st;
 
     SG_UNUSED(state);
+    /*
+     * One request first: the loop thread's JSON arena and h2o's pools are
+     * made on its first request and kept for its life, which the per-run
+     * heap count would otherwise take for a leak.
+     */
+    assert_int_equal(jop_setup(&o), 0);
+    assert_int_equal(http_post("/api/v1/events", in.body, in.answer,
+                               sizeof(in.answer), &in.status),
+                     0);
+    assert_int_equal(in.status, 200);
+    jop_teardown(&o);
     sgt_torture_sweep(&op, &st);
-    snprintf(full, sizeof(full), "%s +sqlite +openssl", op.name);
+    /*
+     * Not +openssl here: libcrypto keeps a per-thread error state, made
+     * on the loop thread by its first failure, which the heap count would
+     * call a leak. Hashing is swept with OpenSSL's allocations failing in
+     * test_features_events_torture.
+     */
+    snprintf(full, sizeof(full), "%s +sqlite", op.name);
     op.name = full;
-    op.libs = SGT_LIB_SQLITE | SGT_LIB_OPENSSL;
+    op.libs = SGT_LIB_SQLITE;
     sgt_torture_sweep(&op, &st);
     sg_free(o.baseline);
 }
@@ -672,6 +694,7 @@ static int group_setup(void **state)
     sg_free(fx.cfg.tiktok_events.web_pixel_code);
     fx.cfg.tiktok_events.web_pixel_code = sg_strdup("PIX");
     fx.cfg.tiktok_events.batch_max = 3;
+    fx.cfg.server.threads = 1; /* one loop thread: its caches warm once */
     fx.cfg.tiktok_events.flush_ms = 1000;
     fx.cfg.security.allow_private_urls = true;
     sg_dispatcher_cfg_defaults(&fx.dcfg);
