@@ -412,10 +412,25 @@ int sg_cli_events_import(int argc, char **argv)
     rc = sg_cli_open_store(&s, &cfg);
     if (rc)
         goto out;
-    if (sg_store_tenant_get(s, tenant, &t, NULL) != 0) {
-        sg_cli_errorf("no tenant %s", tenant);
-        rc = SG_EXIT_FAIL;
-        goto out;
+    {
+        struct sg_err terr;
+        int trc;
+
+        /*
+         * Only "not found" is "no tenant" (the D5 CLI sweep saw a lookup
+         * that ran out of memory reported so).
+         */
+        sg_err_init(&terr);
+        trc = sg_store_tenant_get(s, tenant, &t, &terr);
+        if (trc == SG_ENOTFOUND)
+            sg_cli_errorf("no tenant %s", tenant);
+        else if (trc)
+            sg_cli_errorf("cannot read tenant %s: %s", tenant,
+                          terr.msg[0] ? terr.msg : sg_err_name(trc));
+        if (trc) {
+            rc = SG_EXIT_FAIL;
+            goto out;
+        }
     }
     c = sg_calloc(1, sizeof(*c));
     if (!c) {
