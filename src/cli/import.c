@@ -7,27 +7,39 @@
  */
 #include "core/sg.h"
 
+#include <errno.h>
+
 #include "cli/cli.h"
 #include "core/alloc.h"
 #include "core/config.h"
 #include "features/catalog/import.h"
 #include "store/store.h"
 
+/*
+ * The file's bytes, or NULL with *errno_out saying why (ENOMEM when a
+ * buffer could not grow: found by the D5 CLI sweep, which saw that
+ * reported as "no such file or directory", fclose having left errno
+ * from an earlier call).
+ */
 static char *read_file(const char *path, size_t max, size_t *len_out,
-                       bool *too_big)
+                       bool *too_big, int *errno_out)
 {
     FILE *f = fopen(path, "rb");
     char *buf = NULL;
     size_t cap = 64 * 1024, n = 0;
 
     *too_big = false;
-    if (!f)
+    *errno_out = 0;
+    if (!f) {
+        *errno_out = errno;
         return NULL;
+    }
     for (size_t guard = 0; guard < 64; guard++) {
         char *nb = sg_realloc(buf, cap + 1);
         size_t got;
 
         if (!nb) {
+            *errno_out = ENOMEM;
             sg_free(buf);
             buf = NULL;
             break;
@@ -47,6 +59,7 @@ static char *read_file(const char *path, size_t max, size_t *len_out,
     }
     if (buf && (ferror(f) || n > max)) {
         *too_big = n > max;
+        *errno_out = n > max ? 0 : EIO;
         sg_free(buf);
         buf = NULL;
     }
@@ -76,7 +89,7 @@ int sg_cli_import_catalog(int argc, char **argv)
     char *pos[1], *data = NULL;
     size_t n_pos, len = 0;
     bool too_big;
-    int rc, status, fmt;
+    int rc, status, fmt, read_errno = 0;
 
     sg_import_init(&imp, NULL);
     rc = sg_cli_parse("import catalog", argc, argv, opts, SG_ARRAY_SIZE(opts),
@@ -95,13 +108,14 @@ int sg_cli_import_catalog(int argc, char **argv)
         goto out;
     sg_cli_quiet_logs(&cfg);
     status = SG_EXIT_FAIL;
-    data = read_file(pos[0], cfg.catalog.import_max, &len, &too_big);
+    data = read_file(pos[0], cfg.catalog.import_max, &len, &too_big,
+                     &read_errno);
     if (!data) {
         if (too_big)
             sg_cli_errorf("%s: larger than [catalog] import_max (%zu bytes)",
                           pos[0], cfg.catalog.import_max);
         else
-            sg_cli_errorf("%s: %s", pos[0], strerror(errno));
+            sg_cli_errorf("%s: %s", pos[0], strerror(read_errno));
         goto out;
     }
     status = sg_cli_open_store(&store, &cfg);

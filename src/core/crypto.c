@@ -30,6 +30,21 @@ static int failed(void)
     return rc;
 }
 
+/*
+ * After a libcrypto call failed on input already checked (a known digest,
+ * a key length in range), where only resources can be short: SG_ENOMEM,
+ * and the error queue emptied. OpenSSL 3 does not report every
+ * allocation failure as ERR_R_MALLOC_FAILURE: the D5 sweep of the
+ * notify.http kind saw HMAC fail with EVP_R_INITIALIZATION_ERROR when the
+ * provider could not allocate its context, which failed() called an I/O
+ * error.
+ */
+static int out_of_resources(void)
+{
+    ERR_clear_error();
+    return SG_ENOMEM;
+}
+
 void sg_hex_encode(const unsigned char *in, size_t len, char *out)
 {
     for (size_t i = 0; i < len; i++) {
@@ -74,16 +89,33 @@ bool sg_is_sha256_hex(const char *s, size_t len)
     return true;
 }
 
+/*
+ * SHA-256 through the low-level interface, which works on the caller's
+ * context and never allocates, so it cannot fail. The one-shot SHA256()
+ * of OpenSSL 3 fetches the algorithm and a context from the heap and,
+ * when that fails, returns NULL with out never written: the D5 sweep
+ * with OpenSSL's allocations failing saw stack bytes go out as an event
+ * digest (and the same would hash an API key or a webhook body wrongly).
+ * OpenSSL 3 marks these functions deprecated; they remain supported.
+ */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
 void sg_sha256(const void *data, size_t len, unsigned char out[32])
 {
-    SHA256(data, len, out);
+    SHA256_CTX c;
+
+    SHA256_Init(&c);
+    SHA256_Update(&c, data, len);
+    SHA256_Final(out, &c);
+    OPENSSL_cleanse(&c, sizeof(c));
 }
+#pragma GCC diagnostic pop
 
 void sg_sha256_hex(const void *data, size_t len, char out[65])
 {
     unsigned char md[32];
 
-    SHA256(data, len, md);
+    sg_sha256(data, len, md);
     sg_hex_encode(md, 32, out);
 }
 
@@ -96,7 +128,7 @@ int sg_hmac_sha256(const void *key, size_t key_len, const void *data,
         return SG_EINVAL;
     if (!HMAC(EVP_sha256(), key, (int)key_len, data, len, out, &md_len) ||
         md_len != 32)
-        return failed();
+        return out_of_resources();
     return 0;
 }
 

@@ -31,6 +31,7 @@ bool sg_engine__auth(struct sg_engine *e, struct sg_http_req *r, bool write,
     struct sg_apikey key;
     struct sg_err err;
     char hash[65];
+    int rc;
 
     if (!h || len < 8 || strncasecmp(h, "Bearer ", 7) != 0 || len > 256) {
         sg_http_reply_error(r, 401, "unauthorized",
@@ -46,8 +47,24 @@ bool sg_engine__auth(struct sg_engine *e, struct sg_http_req *r, bool write,
      * much of a guessed key is right; the final comparison is constant
      * time all the same.
      */
-    if (sg_store_apikey_lookup(e->store, hash, &key, &err) != 0 ||
-        key.revoked_at != 0) {
+    rc = sg_store_apikey_lookup(e->store, hash, &key, &err);
+    if (rc != 0 && rc != SG_ENOTFOUND) {
+        /*
+         * The key could not be checked (out of memory, store trouble):
+         * found by the D5 sweep answering 401 "unknown API key", which
+         * tells a client with a good key to give up. A static answer,
+         * so it needs no memory.
+         */
+        static const char body[] =
+            "{\"error\":{\"code\":\"storage_unavailable\",\"message\":"
+            "\"the API key cannot be checked now; retry\"}}";
+        static const struct sg_http_header soon = {"retry-after", "1"};
+
+        sg_http_reply_ex(r, 503, "application/json", body, sizeof(body) - 1,
+                         &soon, 1);
+        return false;
+    }
+    if (rc != 0 || key.revoked_at != 0) {
         sg_http_reply_error(r, 401, "unauthorized", "unknown API key",
                             NULL);
         return false;

@@ -70,6 +70,8 @@ struct ev_op {
     size_t n_rows;
     size_t *row_of; /* item index -> row index, or SIZE_MAX */
     struct sg_buf bodies; /* every accepted event's JSON, back to back */
+    char *answer;   /* the 200 body, built inside the write */
+    size_t answer_len;
 };
 
 static void ev_op_free(struct ev_op *x)
@@ -83,6 +85,7 @@ static void ev_op_free(struct ev_op *x)
     sg_free(x->rows);
     sg_free(x->row_of);
     sg_buf_release(&x->bodies);
+    sg_free(x->answer);
     sg_free(x);
 }
 
@@ -93,14 +96,19 @@ static int ensure_trigger(struct sg_store_tx *tx, int64_t tenant,
                                 err);
 }
 
+static int results_text(struct ev_op *x, struct sg_buf *b);
+
 static int write_events(struct sg_store_tx *tx, void *arg, struct sg_err *err)
 {
     struct ev_op *x = arg;
     struct sg_api_op *op = x->op;
     size_t acc = 0, dup = 0, rej = 0;
+    struct sg_buf b;
     char object[64];
     int rc;
 
+    sg_free(x->answer);
+    x->answer = NULL;
     rc = sg_events_tx_ingest(tx, M.ops, &M.cfg, x->rows, x->n_rows,
                              M.deliver, err);
     if (rc)
@@ -114,7 +122,45 @@ static int write_events(struct sg_store_tx *tx, void *arg, struct sg_err *err)
             acc++;
     }
     snprintf(object, sizeof(object), "events:%zu/%zu/%zu", acc, dup, rej);
-    return sg_engine__audit(tx, op, "events.ingest", object, "ok", err);
+    rc = sg_engine__audit(tx, op, "events.ingest", object, "ok", err);
+    if (rc)
+        return rc;
+    /*
+     * The answer is built before the commit: found by the D5 sweep, an
+     * answer that could not be built after it said 503 for events that
+     * were stored, and a client resending events without an event_id
+     * would have them stored (and sent) twice. Now out of memory here
+     * rolls the write back.
+     */
+    sg_buf_init(&b, RESULTS_MAX);
+    rc = results_text(x, &b);
+    if (rc) {
+        sg_buf_release(&b);
+        return sg_err_set(err, rc, "out of memory building the answer");
+    }
+    x->answer = sg_buf_detach(&b, &x->answer_len);
+    return 0;
+}
+
+/* After the commit: the metrics of what was answered. */
+static void count_results(const struct ev_op *x)
+{
+    size_t acc = 0, dup = 0;
+
+    for (size_t i = 0; i < x->n; i++) {
+        const struct ev_result *r = &x->res[i];
+
+        if (x->row_of[i] == SIZE_MAX)
+            atomic_fetch_add(&M.rejected[sg_events_reject_code_index(
+                                 r->why.code)],
+                             1);
+        else if (x->rows[x->row_of[i]].dup)
+            dup++;
+        else
+            acc++;
+    }
+    atomic_fetch_add(&M.accepted, acc);
+    atomic_fetch_add(&M.duplicate, dup);
 }
 
 /*
@@ -131,19 +177,13 @@ static int results_text(struct ev_op *x, struct sg_buf *b)
 
         if (x->row_of[i] != SIZE_MAX)
             r->status = x->rows[x->row_of[i]].dup ? 1 : 0;
-        if (r->status == 2) {
+        if (r->status == 2)
             rej++;
-            atomic_fetch_add(&M.rejected[sg_events_reject_code_index(
-                                 r->why.code)],
-                             1);
-        } else if (r->status == 1) {
+        else if (r->status == 1)
             dup++;
-        } else {
+        else
             acc++;
-        }
     }
-    atomic_fetch_add(&M.accepted, acc);
-    atomic_fetch_add(&M.duplicate, dup);
     rc = sg_buf_printf(b,
                        "{\"accepted\":%zu,\"duplicate\":%zu,\"rejected\":"
                        "%zu,\"results\":[",
@@ -210,16 +250,10 @@ static void events_done(void *arg, int rc, const struct sg_err *err)
                                      err && err->msg[0] ? err->msg
                                                         : "store failed");
     } else {
-        struct sg_buf b;
-
-        sg_buf_init(&b, RESULTS_MAX);
-        if (results_text(x, &b) == 0)
-            sg_http_deferred_reply(op->d, 200, "application/json", b.data,
-                                   b.len);
-        else
-            sg_http_deferred_reply_error(op->d, 503, "out_of_memory",
-                                         "try again");
-        sg_buf_release(&b);
+        count_results(x);
+        sg_http_deferred_reply_json_take(op->d, 200, x->answer,
+                                         x->answer_len);
+        x->answer = NULL;
         if (op->e->dispatcher)
             sg_dispatcher_kick(op->e->dispatcher);
     }
@@ -592,9 +626,13 @@ out:
     return rc;
 }
 
+/* Times an outcome write that failed is queued again. */
+#define RESULT_TRIES 5
+
 struct result_arg {
     int64_t job_id;
     int state;
+    int tries;
     size_t n_failed;
     char error[256];
     size_t failed[];
@@ -613,6 +651,14 @@ static void result_done(void *arg, int rc, const struct sg_err *err)
 {
     struct result_arg *a = arg;
 
+    /*
+     * The job is finished by now (its outcome was queued), so a failed
+     * write would leave the batch unconfirmed for good: queue it again
+     * (found by the D5 sweep, SQLite running out of memory in the write).
+     */
+    if (rc && ++a->tries < RESULT_TRIES &&
+        sg_store_submit(M.e->store, write_result, result_done, a) == 0)
+        return;
     if (rc)
         sg_log(SG_LOG_WARN, "events",
                "job_id=%" PRId64 " msg=\"batch outcome not recorded\" "
@@ -649,23 +695,24 @@ static void count_batch(const struct sg_job *job, size_t n_failed,
     M.lag[slot].job_id = 0;
 }
 
-static void track_result(void *ctx, const struct sg_job *job,
-                         const struct sg_events_track_result *r)
+static int track_result(void *ctx, const struct sg_job *job,
+                        const struct sg_events_track_result *r)
 {
     size_t idx[SG_EVENTS_BATCH_LIMIT], n = 0;
     struct result_arg *a;
+    int state;
     bool exhausted = job->attempts_max > 0 &&
                      job->attempts >= job->attempts_max;
 
     SG_UNUSED(ctx);
     if (r->outcome == SG_EVENTS_TRACK_RETRY && !exhausted)
-        return;
+        return 0;
     if (r->outcome == SG_EVENTS_TRACK_PARTIAL && r->resp &&
         sg_events_partial_failures(r->resp, idx, SG_ARRAY_SIZE(idx), &n))
         n = 0;
     a = sg_calloc(1, sizeof(*a) + n * sizeof(size_t));
     if (!a)
-        return;
+        return SG_ENOMEM; /* the kind retries the job */
     a->job_id = job->id;
     a->state = (r->outcome == SG_EVENTS_TRACK_SENT ||
                 r->outcome == SG_EVENTS_TRACK_PARTIAL)
@@ -674,20 +721,25 @@ static void track_result(void *ctx, const struct sg_job *job,
     a->n_failed = n;
     memcpy(a->failed, idx, n * sizeof(size_t));
     snprintf(a->error, sizeof(a->error), "%s", r->reason ? r->reason : "");
-    count_batch(job, n, a->state == SG_EVENT_FAILED);
+    state = a->state; /* a belongs to the writer once submitted */
+    if (sg_store_submit(M.e->store, write_result, result_done, a) != 0) {
+        sg_log(SG_LOG_WARN, "events",
+               "job_id=%" PRId64 " msg=\"store busy; outcome not recorded, "
+               "the batch is sent again\"",
+               job->id);
+        sg_free(a);
+        return SG_EBUSY;
+    }
+    count_batch(job, n, state == SG_EVENT_FAILED);
     if (r->outcome != SG_EVENTS_TRACK_SENT)
         sg_log(SG_LOG_WARN, "events",
-               "job_id=%" PRId64 " msg=\"batch %s\" failed=%zu reason=\"%s\"",
+               "job_id=%" PRId64 " msg=\"batch %s\" failed=%zu "
+               "reason=\"%.255s\"",
                job->id,
                r->outcome == SG_EVENTS_TRACK_PARTIAL ? "partly refused"
                                                      : "dead-lettered",
-               n, a->error);
-    if (sg_store_submit(M.e->store, write_result, result_done, a) != 0) {
-        sg_log(SG_LOG_WARN, "events",
-               "job_id=%" PRId64 " msg=\"store busy; outcome not recorded\"",
-               job->id);
-        sg_free(a);
-    }
+               n, r->reason ? r->reason : "");
+    return 0;
 }
 
 /* Pending events left by an earlier run get their trigger jobs back. */

@@ -139,6 +139,7 @@ struct sg_http_deferred {
     int status;
     bool abort;
     char *ctype;
+    const char *ctype_static; /* sg_http_deferred_reply_json_take */
     char *body;
     size_t len;
     struct sg_http_header *headers;
@@ -512,8 +513,10 @@ static void deferred_deliver(struct sg_http_deferred *d)
         if (d->abort)
             sg_http_abort(r, SG_HTTP_ABORT_RESET);
         else
-            send_response(r, d->status, d->ctype, d->body ? d->body : "",
-                          d->len, d->headers, d->n_headers);
+            send_response(r, d->status,
+                          d->ctype ? d->ctype : d->ctype_static,
+                          d->body ? d->body : "", d->len, d->headers,
+                          d->n_headers);
     }
     deferred_unref(d);
 }
@@ -589,6 +592,16 @@ void sg_http_deferred_reply_ex(struct sg_http_deferred *d, int status,
         d->len = 0;
         d->status = 503;
     }
+    h2o_multithread_send_message(&d->th->receiver, &d->super);
+}
+
+void sg_http_deferred_reply_json_take(struct sg_http_deferred *d,
+                                      int status, char *body, size_t len)
+{
+    d->status = status;
+    d->ctype_static = "application/json";
+    d->body = body;
+    d->len = len;
     h2o_multithread_send_message(&d->th->receiver, &d->super);
 }
 

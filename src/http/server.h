@@ -165,6 +165,13 @@ void sg_http_deferred_reply_ex(struct sg_http_deferred *d, int status,
                                size_t n_headers);
 void sg_http_deferred_reply_json(struct sg_http_deferred *d, int status,
                                  json_t *j);
+/*
+ * Answer with a JSON body (sg_alloc'd, taken: freed with d) and no
+ * allocation of its own, so an answer built before a commit cannot turn
+ * into a 503 after it. Thread-safe.
+ */
+void sg_http_deferred_reply_json_take(struct sg_http_deferred *d,
+                                      int status, char *body, size_t len);
 void sg_http_deferred_reply_error(struct sg_http_deferred *d, int status,
                                   const char *code, const char *message);
 /* Answer after delay_ms (the sandbox's stall fault); loop thread only. */

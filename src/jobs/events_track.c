@@ -71,6 +71,7 @@ static int track_prepare(const struct sg_job *job,
 {
     struct sg_events_track_env env;
     char shop[64] = "", *url = NULL, *tok = NULL;
+    bool set, oom = false;
     size_t n;
     int rc;
 
@@ -78,12 +79,21 @@ static int track_prepare(const struct sg_job *job,
     SG_UNUSED(now_ms);
     pthread_mutex_lock(&env_lock);
     env = G.env;
-    if (G.set) {
+    set = G.set;
+    if (set) {
         url = sg_strdup(G.base_url);
         tok = sg_strdup(G.access_token);
+        oom = !url || !tok;
     }
     pthread_mutex_unlock(&env_lock);
-    if (!url || !tok || !env.build) {
+    if (oom) {
+        /* Not "not configured" (D5): the copies failed, try again. */
+        rc = sg_err_set(err, SG_ENOMEM, "out of memory");
+        if (err)
+            err->retryable = true;
+        goto out;
+    }
+    if (!set || !env.build) {
         rc = sg_err_set(err, SG_ECONFIG, "events API is not configured");
         if (err)
             err->retryable = true; /* a restart with settings sends it */
@@ -116,7 +126,10 @@ static int track_prepare(const struct sg_job *job,
     if (!rc)
         rc = sg_job_call_header(call, "Access-Token", tok);
     if (rc) {
-        rc = sg_err_set(err, rc, "access token holds control characters");
+        rc = sg_err_set(err, rc, "%s",
+                        rc == SG_ENOMEM
+                            ? "out of memory"
+                            : "access token holds control characters");
         goto out;
     }
     snprintf(call->platform, sizeof(call->platform), "tiktok_events");
@@ -131,8 +144,8 @@ out:
     return rc;
 }
 
-static void report(const struct sg_job *job, int outcome, long code,
-                   const json_t *resp, const char *reason)
+static int report(const struct sg_job *job, int outcome, long code,
+                  const json_t *resp, const char *reason)
 {
     struct sg_events_track_env env;
     struct sg_events_track_result r;
@@ -141,12 +154,35 @@ static void report(const struct sg_job *job, int outcome, long code,
     env = G.env;
     pthread_mutex_unlock(&env_lock);
     if (!env.result)
-        return;
+        return 0;
     r.outcome = outcome;
     r.code = code;
     r.resp = resp;
     r.reason = reason;
-    env.result(env.ctx, job, &r);
+    return env.result(env.ctx, job, &r);
+}
+
+/*
+ * Report the outcome; when it cannot be recorded, finishing the job
+ * would leave its batch unconfirmed for good (found by the D5 sweep: an
+ * allocation failure there lost a sent batch's outcome under a DONE
+ * job). Retry instead: the next attempt sends the same batch, with the
+ * same event_ids, which TikTok deduplicates.
+ */
+static void settle(const struct sg_job *job, int outcome, long code,
+                   const json_t *resp, struct sg_job_outcome *out)
+{
+    char was[sizeof(out->reason)];
+
+    if (report(job, outcome, code, resp, out->reason) == 0 ||
+        out->verdict == SG_JOB_VERDICT_RETRY)
+        return;
+    snprintf(was, sizeof(was), "%s", out->reason);
+    out->verdict = SG_JOB_VERDICT_RETRY;
+    out->breaker = SG_BREAKER_NEUTRAL;
+    out->rate_limited = false;
+    snprintf(out->reason, sizeof(out->reason),
+             "outcome not recorded, sent again: %.200s", was);
 }
 
 static void track_classify(const struct sg_job *job,
@@ -162,10 +198,10 @@ static void track_classify(const struct sg_job *job,
     sg_job_classify_http(resp, now_ms, cfg->retry_after_max_ms, out);
     if (out->verdict != SG_JOB_VERDICT_SUCCESS) {
         /* HTTP-level failure: 429/5xx/transport retry, other 4xx dead. */
-        report(job,
+        settle(job,
                out->verdict == SG_JOB_VERDICT_DEAD ? SG_EVENTS_TRACK_REJECTED
                                                    : SG_EVENTS_TRACK_RETRY,
-               -1, NULL, out->reason);
+               -1, NULL, out);
         return;
     }
     if (sg_json_parse(&doc, resp->body ? resp->body : "", resp->body_len,
@@ -175,7 +211,7 @@ static void track_classify(const struct sg_job *job,
         out->breaker = SG_BREAKER_FAILURE;
         snprintf(out->reason, sizeof(out->reason),
                  "http %ld without an Events API envelope", resp->status);
-        report(job, SG_EVENTS_TRACK_RETRY, -1, NULL, out->reason);
+        settle(job, SG_EVENTS_TRACK_RETRY, -1, NULL, out);
         json_decref(doc);
         return;
     }
@@ -204,7 +240,7 @@ static void track_classify(const struct sg_job *job,
         out->breaker = SG_BREAKER_NEUTRAL;
         break;
     }
-    report(job, oc, code, doc, out->reason);
+    settle(job, oc, code, doc, out);
     json_decref(doc);
 }
 

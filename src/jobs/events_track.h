@@ -51,9 +51,14 @@ struct sg_events_track_env {
      */
     int (*build)(void *ctx, const struct sg_job *job, char **body_out,
                  size_t *len_out, char shop_out[64], struct sg_err *err);
-    /* Record an outcome (dispatcher thread; must not wait). */
-    void (*result)(void *ctx, const struct sg_job *job,
-                   const struct sg_events_track_result *r);
+    /*
+     * Record an outcome (dispatcher thread; must not wait). Nonzero when
+     * it could not even be queued for the store (out of memory, queue
+     * full): the job is then retried rather than finished, so build()
+     * sends the same batch again instead of leaving it unconfirmed.
+     */
+    int (*result)(void *ctx, const struct sg_job *job,
+                  const struct sg_events_track_result *r);
     void *ctx;
 };
 

@@ -595,7 +595,12 @@ static void env_reply(struct sg_http_req *req, int status, long code,
 {
     json_t *env = sg_sbx__envelope(code, msg, data);
 
-    json_object_set_new(env, "request_id", json_string(sg_http_req_id(req)));
+    /* NULL (out of memory) answers the internal error. */
+    if (env && json_object_set_new(env, "request_id",
+                                   json_string(sg_http_req_id(req))) != 0) {
+        json_decref(env);
+        env = NULL;
+    }
     sg_sbx__reply(req, status, env, NULL, 0);
 }
 

@@ -66,14 +66,36 @@ static const struct sg_sbx_endpoint *const tables[] = {
 
 /* ---- envelope and answers ---- */
 
+/*
+ * What the sandbox answers when it cannot build an answer (out of
+ * memory): TikTok's internal error, which clients retry. Static, so it
+ * needs no memory.
+ */
+static const char internal_error[] =
+    "{\"code\":36009003,\"message\":\"Internal error. Please try again "
+    "later.\",\"request_id\":\"\",\"data\":null}";
+
+/*
+ * NULL when out of memory: every member is checked (the D5 sweep saw
+ * envelopes go out without their "code" or "message").
+ */
 json_t *sg_sbx__envelope(long code, const char *message, json_t *data)
 {
     json_t *env = json_object();
+    int bad = !env;
 
-    json_object_set_new(env, "code", json_integer(code));
-    json_object_set_new(env, "message", json_string(message));
-    json_object_set_new(env, "request_id", json_string(""));
-    json_object_set_new(env, "data", data ? data : json_null());
+    if (env) {
+        bad |= json_object_set_new(env, "code", json_integer(code));
+        bad |= json_object_set_new(env, "message", json_string(message));
+        bad |= json_object_set_new(env, "request_id", json_string(""));
+        bad |= json_object_set_new(env, "data", data ? data : json_null());
+        data = NULL; /* taken, even by a set that failed */
+    }
+    json_decref(data);
+    if (bad) {
+        json_decref(env);
+        env = NULL;
+    }
     return env;
 }
 
@@ -81,10 +103,11 @@ void sg_sbx__reply(struct sg_http_req *req, int status, json_t *envelope,
                    const struct sg_http_header *h, size_t nh)
 {
     size_t len = 0;
-    char *text = sg_json_dump(envelope, &len);
+    char *text = envelope ? sg_json_dump(envelope, &len) : NULL;
 
     if (!text) {
-        sg_http_reply(req, 500, "application/json", "{}", 2);
+        sg_http_reply(req, 500, "application/json", internal_error,
+                      sizeof(internal_error) - 1);
     } else {
         sg_http_reply_ex(req, status, "application/json", text, len, h, nh);
     }
@@ -102,12 +125,32 @@ static void answer(struct sg_sbx_call *c, int status, long code,
     c->answered = true;
     c->http_status = status;
     c->reply = sg_sbx__envelope(code, message, data);
-    json_object_set_new(c->reply, "request_id", json_string(c->request_id));
+    if (c->reply && json_object_set_new(c->reply, "request_id",
+                                        json_string(c->request_id)) != 0) {
+        json_decref(c->reply);
+        c->reply = NULL;
+    }
+    if (!c->reply)
+        c->http_status = 500; /* sg_sbx__reply sends internal_error */
 }
 
 void sg_sbx_ok(struct sg_sbx_call *c, json_t *data)
 {
-    answer(c, 200, 0, "Success", data ? data : json_object());
+    if (!data) {
+        answer(c, 500, 36009003, MSG_INTERNAL, NULL);
+        return;
+    }
+    answer(c, 200, 0, "Success", data);
+}
+
+void sg_sbx_ok_empty(struct sg_sbx_call *c)
+{
+    json_t *data = json_object();
+
+    if (data)
+        answer(c, 200, 0, "Success", data);
+    else
+        answer(c, 500, 36009003, MSG_INTERNAL, NULL);
 }
 
 void sg_sbx_fail(struct sg_sbx_call *c, int http_status, long code,
@@ -604,32 +647,43 @@ static bool check_shop(struct req_ctx *r)
  * Parse the body into c->body: {} for empty, "[]" or multipart. false
  * for other non-object JSON (the caller answers).
  */
-static bool parse_body(struct req_ctx *r, const char *body, size_t len)
+/*
+ * 0 parsed, BODY_BAD not JSON (or not an object), BODY_OOM out of
+ * memory: the D5 sweep saw that answered 400 "not valid JSON", a final
+ * error to a client whose body was fine.
+ */
+#define BODY_BAD 1
+#define BODY_OOM 2
+
+static int parse_body(struct req_ctx *r, const char *body, size_t len)
 {
     size_t i = 0;
     json_t *j = NULL;
     struct sg_err err;
+    int rc;
 
     while (i < len && (body[i] == ' ' || body[i] == '\n' ||
                        body[i] == '\r' || body[i] == '\t'))
         i++;
     if (r->c->endpoint->multipart || i == len) {
         r->c->body = json_object();
-        return true;
+        return r->c->body ? 0 : BODY_OOM;
     }
     sg_err_init(&err);
-    if (sg_json_parse(&j, body, len, SG_JSON_DEPTH_DEFAULT, NULL, &err) ||
-        (json_is_array(j) && json_array_size(j) > 0) ||
+    rc = sg_json_parse(&j, body, len, SG_JSON_DEPTH_DEFAULT, NULL, &err);
+    if (rc == SG_ENOMEM)
+        return BODY_OOM;
+    if (rc || (json_is_array(j) && json_array_size(j) > 0) ||
         (!json_is_array(j) && !json_is_object(j))) {
         json_decref(j);
-        return false;
+        return BODY_BAD;
     }
     if (json_is_array(j)) {
         json_decref(j);
         j = json_object();
     }
     r->c->body = j;
-    return true;
+    return j ? 0 : BODY_OOM;
 }
 
 /* Needs no lock: the sequence is atomic. */
@@ -654,7 +708,7 @@ static void make_request_id(struct sg_sbx *s, char out[40])
  * Returns false after answering.
  */
 static bool checks_unlocked(struct req_ctx *r, const char *body, size_t blen,
-                            bool *body_bad)
+                            int *body_bad)
 {
     struct sg_sbx_call *c = r->c;
     char v[128];
@@ -670,12 +724,12 @@ static bool checks_unlocked(struct req_ctx *r, const char *body, size_t blen,
     if (!check_ts(r) || !check_sign(r, body, blen))
         return false;
     /* Reported later, in the documented order (after faults). */
-    *body_bad = !parse_body(r, body, blen);
+    *body_bad = parse_body(r, body, blen);
     return true;
 }
 
 /* Token, shop, rate limit, fault, then the endpoint; lock held. */
-static void checks_locked(struct req_ctx *r, bool body_bad)
+static void checks_locked(struct req_ctx *r, int body_bad)
 {
     struct sg_sbx_call *c = r->c;
     const struct sg_sbx_fault *f;
@@ -693,6 +747,10 @@ static void checks_locked(struct req_ctx *r, bool body_bad)
         r->f = *f;
         if (f->kind != SG_SBX_FAULT_DROP_AFTER_COMMIT)
             return;
+    }
+    if (body_bad == BODY_OOM) {
+        sg_sbx_fail(c, 500, 36009003, MSG_INTERNAL, NULL);
+        return;
     }
     if (body_bad) {
         sg_sbx_fail(c, 400, 36009004, MSG_BODY, NULL);
@@ -778,10 +836,11 @@ static void send_answer(struct req_ctx *r)
         sg_http_abort(c->req, SG_HTTP_ABORT_DROP);
         return;
     case SG_SBX_FAULT_STALL:
-        text = sg_json_dump(c->reply, &len);
-        sg_http_reply_later(c->req, r->f.stall_ms, c->http_status,
-                            "application/json", text ? text : "{}",
-                            text ? len : 2);
+        text = c->reply ? sg_json_dump(c->reply, &len) : NULL;
+        sg_http_reply_later(c->req, r->f.stall_ms,
+                            text ? c->http_status : 500, "application/json",
+                            text ? text : internal_error,
+                            text ? len : sizeof(internal_error) - 1);
         sg_free(text);
         return;
     case SG_SBX_FAULT_429_RETRY_AFTER:
@@ -825,7 +884,8 @@ void sg_sbx__dispatch(struct sg_http_req *req, void *ctx)
     const char *q = sg_http_req_query(req, &ql);
     const char *body = sg_http_req_body(req, &bl);
 
-    bool go = false, body_bad = false;
+    bool go = false;
+    int body_bad = 0, qrc;
 
     memset(&call, 0, sizeof(call));
     memset(&r, 0, sizeof(r));
@@ -841,7 +901,10 @@ void sg_sbx__dispatch(struct sg_http_req *req, void *ctx)
         !copy_in(r.path, sizeof(r.path), p, pl)) {
         sg_sbx_fail(&call, s->cfg.unknown_path_http, s->cfg.unknown_path_code,
                     MSG_PATH, NULL);
-    } else if (sg_tts_query_parse(&r.q, q, ql)) {
+    } else if ((qrc = sg_tts_query_parse(&r.q, q, ql)) == SG_ENOMEM) {
+        /* Not "too many" (D5): TikTok's internal error, retryable. */
+        sg_sbx_fail(&call, 500, 36009003, MSG_INTERNAL, NULL);
+    } else if (qrc) {
         sg_sbx_fail(&call, 400, 36009004,
                     "Invalid parameter. Too many query parameters.", NULL);
     } else {

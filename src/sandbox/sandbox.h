@@ -135,8 +135,15 @@ struct sg_sbx_endpoint {
     sg_sbx_endpoint_fn fn;
 };
 
-/* Answer with code 0 and data (stolen; NULL = {}). */
+/*
+ * Answer with code 0 and data (stolen). NULL data is taken for an
+ * allocation that failed (endpoints pass json_pack(...) straight in) and
+ * answers TikTok's internal error, HTTP 500, instead of a success with
+ * nothing in it (found by the D5 sandbox sweep).
+ */
 void sg_sbx_ok(struct sg_sbx_call *c, json_t *data);
+/* Answer with code 0 and data {}. */
+void sg_sbx_ok_empty(struct sg_sbx_call *c);
 /* Answer a documented error; data stolen, may be NULL. */
 void sg_sbx_fail(struct sg_sbx_call *c, int http_status, long code,
                  const char *message, json_t *data);

@@ -6,6 +6,7 @@
  */
 #include "core/sg.h"
 
+#include <openssl/err.h>
 #include <openssl/evp.h>
 
 #include "core/crypto.h"
@@ -125,6 +126,7 @@ int sg_events_sha_init(struct sg_events_sha *h)
     if (!h->md || !h->ctx ||
         EVP_DigestInit_ex2(h->ctx, h->md, NULL) != 1) {
         sg_events_sha_release(h);
+        ERR_clear_error(); /* its entries hold memory (D5) */
         return SG_ENOMEM;
     }
     return 0;
@@ -152,6 +154,13 @@ static void sha_hex(struct sg_events_sha *h, const char *data, size_t len,
         out[64] = '\0';
         return;
     }
+    /*
+     * The context failed (out of memory inside libcrypto): empty the
+     * thread's error queue, whose entries hold memory, and take the
+     * path that cannot fail.
+     */
+    if (h && h->ctx)
+        ERR_clear_error();
     sg_sha256_hex(data, len, out);
 }
 

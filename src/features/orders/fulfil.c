@@ -94,7 +94,13 @@ static bool line_open(const struct sg_order_line *l)
     return l->inv == SG_LINE_RESERVED && strcmp(l->status, "CANCELLED") != 0;
 }
 
-/* The open lines of o grouped by SKU: [{"sku","quantity","name"}]. */
+/*
+ * The open lines of o grouped by SKU: [{"sku","quantity","name"}]; NULL
+ * when out of memory. Every set and append is checked: the D5 sweep saw
+ * a failed one leave a line out (or its quantity short) and the export
+ * still go to the warehouse, or, for a one-line order, no export at all
+ * reported as success.
+ */
 static json_t *open_lines(const struct sg_order *o)
 {
     json_t *arr = json_array();
@@ -103,6 +109,7 @@ static json_t *open_lines(const struct sg_order *o)
         const struct sg_order_line *l = &o->lines[i];
         json_t *e = NULL, *v;
         size_t k;
+        int rc;
 
         if (!line_open(l))
             continue;
@@ -110,14 +117,18 @@ static json_t *open_lines(const struct sg_order *o)
             if (strcmp(sg_json_str(v, "sku"), l->sku) == 0)
                 e = v;
         if (e)
-            json_object_set_new(e, "quantity",
-                                json_integer(sg_json_int(e, "quantity", 0) +
-                                             l->qty));
+            rc = json_object_set_new(
+                e, "quantity",
+                json_integer(sg_json_int(e, "quantity", 0) + l->qty));
         else
-            json_array_append_new(
+            rc = json_array_append_new(
                 arr, json_pack("{s:s,s:I,s:s}", "sku", l->sku, "quantity",
                                (json_int_t)l->qty, "name",
                                l->product_name ? l->product_name : ""));
+        if (rc) {
+            json_decref(arr);
+            arr = NULL;
+        }
     }
     return arr;
 }
@@ -150,8 +161,15 @@ static int export_job(struct sg_store_tx *tx, const struct sg_order *o,
                         "channel_order_id", o->channel_order_id, "status",
                         sg_order_status_name(o->status), "lines", lines,
                         "address", address_json(o));
-    if (payload && url)
-        json_object_set_new(payload, "url", json_string(url));
+    /*
+     * Checked: without its "url" the job would go to [notify] url, not
+     * the warehouse (the D5 sweep saw that reported as success).
+     */
+    if (payload && url &&
+        json_object_set_new(payload, "url", json_string(url)) != 0) {
+        json_decref(payload);
+        payload = NULL;
+    }
     text = payload ? sg_json_dump(payload, NULL) : NULL;
     json_decref(payload);
     if (!text)
@@ -173,60 +191,95 @@ static int export_job(struct sg_store_tx *tx, const struct sg_order *o,
     return rc;
 }
 
-static void csv_field(struct sg_buf *b, const char *s)
+static int csv_field(struct sg_buf *b, const char *s)
 {
-    sg_buf_appends(b, "\"");
-    for (; s && *s; s++) {
+    int rc = sg_buf_appends(b, "\"");
+
+    for (; !rc && s && *s; s++) {
         if (*s == '"')
-            sg_buf_appends(b, "\"");
-        sg_buf_append(b, s, 1);
+            rc = sg_buf_appends(b, "\"");
+        if (!rc)
+            rc = sg_buf_append(b, s, 1);
     }
-    sg_buf_appends(b, "\"");
+    return rc ? rc : sg_buf_appends(b, "\"");
 }
 
 /*
  * One CSV file per export, written whole (tmp + rename), so a warehouse
  * that picks up *.csv never reads half a file. Written before the commit:
  * a failed write rewrites the same name, so the drop is at-least-once.
+ * A file that cannot be written is logged; running out of memory while
+ * building it is the caller's error (the order's write is retried), so a
+ * file with rows missing is never dropped (every append used to go
+ * unchecked; seen while fixing the export's lines for D5).
  */
-static void csv_drop(const char *dir, const struct sg_order *o,
-                     const char *event)
+static int csv_drop(const char *dir, const struct sg_order *o,
+                    const char *event, struct sg_err *err)
 {
     char path[1024], tmp[1040];
     struct sg_buf b;
     FILE *f;
     bool ok;
+    int rc;
 
     sg_buf_init(&b, CSV_MAX);
-    sg_buf_appends(&b, "event,order_id,channel_order_id,sku,quantity,name,"
-                       "recipient,phone,address,region,postal_code\n");
-    for (size_t i = 0; i < o->n_lines; i++) {
+    rc = sg_buf_appends(&b, "event,order_id,channel_order_id,sku,quantity,"
+                            "name,recipient,phone,address,region,"
+                            "postal_code\n");
+    for (size_t i = 0; !rc && i < o->n_lines; i++) {
         const struct sg_order_line *l = &o->lines[i];
 
         if (!line_open(l))
             continue;
-        sg_buf_printf(&b, "%s,%" PRId64 ",", event, o->id);
-        csv_field(&b, o->channel_order_id);
-        sg_buf_appends(&b, ",");
-        csv_field(&b, l->sku);
-        sg_buf_printf(&b, ",%" PRId64 ",", l->qty);
-        csv_field(&b, l->product_name);
-        sg_buf_appends(&b, ",");
-        csv_field(&b, o->recipient_name);
-        sg_buf_appends(&b, ",");
-        csv_field(&b, o->recipient_phone);
-        sg_buf_appends(&b, ",");
-        csv_field(&b, o->address);
-        sg_buf_appends(&b, ",");
-        csv_field(&b, o->region);
-        sg_buf_appends(&b, ",");
-        csv_field(&b, o->postal_code);
-        sg_buf_appends(&b, "\n");
+        rc = sg_buf_printf(&b, "%s,%" PRId64 ",", event, o->id);
+        if (!rc)
+            rc = csv_field(&b, o->channel_order_id);
+        if (!rc)
+            rc = sg_buf_appends(&b, ",");
+        if (!rc)
+            rc = csv_field(&b, l->sku);
+        if (!rc)
+            rc = sg_buf_printf(&b, ",%" PRId64 ",", l->qty);
+        if (!rc)
+            rc = csv_field(&b, l->product_name);
+        if (!rc)
+            rc = sg_buf_appends(&b, ",");
+        if (!rc)
+            rc = csv_field(&b, o->recipient_name);
+        if (!rc)
+            rc = sg_buf_appends(&b, ",");
+        if (!rc)
+            rc = csv_field(&b, o->recipient_phone);
+        if (!rc)
+            rc = sg_buf_appends(&b, ",");
+        if (!rc)
+            rc = csv_field(&b, o->address);
+        if (!rc)
+            rc = sg_buf_appends(&b, ",");
+        if (!rc)
+            rc = csv_field(&b, o->region);
+        if (!rc)
+            rc = sg_buf_appends(&b, ",");
+        if (!rc)
+            rc = csv_field(&b, o->postal_code);
+        if (!rc)
+            rc = sg_buf_appends(&b, "\n");
+    }
+    if (rc == SG_ELIMIT) {
+        /* Too big to drop whole: say so, never drop part of it. */
+        sg_log(SG_LOG_WARN, "fulfil", "msg=\"csv drop skipped: over %d "
+               "bytes\" order=%" PRId64, CSV_MAX, o->id);
+        rc = 0;
+        goto out;
+    }
+    if (rc) {
+        sg_buf_release(&b);
+        return sg_err_set(err, rc, "warehouse CSV: %s", sg_err_name(rc));
     }
     snprintf(path, sizeof(path), "%s/%s-%" PRId64 "-%" PRId64 ".csv", dir,
              event, o->id, o->version);
     snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-    f = b.data ? fopen(tmp, "w") : NULL;
+    f = fopen(tmp, "w");
     ok = f && fwrite(b.data, 1, b.len, f) == b.len;
     if (f)
         ok = fclose(f) == 0 && ok;
@@ -235,7 +288,9 @@ static void csv_drop(const char *dir, const struct sg_order *o,
                " dir=\"%s\"", o->id, dir);
         (void)remove(tmp);
     }
+out:
     sg_buf_release(&b);
+    return rc;
 }
 
 /* Hand every product of the order's lines to the channel outbox. */
@@ -319,7 +374,7 @@ int sg_fulfil_after_apply(struct sg_store_tx *tx, const struct sg_order *o,
         rc = export_job(tx, o, opts, event, lines, err);
     json_decref(lines);
     if (!rc && opts->csv_dir && opts->csv_dir[0])
-        csv_drop(opts->csv_dir, o, event);
+        rc = csv_drop(opts->csv_dir, o, event, err);
     if (!rc)
         rc = ops->export_put(be, o->tenant_id, o->id, o->address,
                              sg_store_tx_now(tx), err);

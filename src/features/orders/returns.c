@@ -72,22 +72,35 @@ static const struct sg_fulfil_store_ops *tx_fops(struct sg_store_tx *tx,
 }
 
 /* The Surge id of the order a channel event names; 0 when not here yet. */
-static int64_t order_id_of(struct sg_store_tx *tx, int64_t tenant_id,
-                           const char *channel, const char *channel_order_id)
+/*
+ * The id of the channel's order in *id_out, 0 when Surge has not seen
+ * it (an aftersale may come first). Any other failure is the caller's:
+ * the D5 sweep saw an allocation failure here store the aftersale with
+ * order 0, as though the order were unknown.
+ */
+static int order_id_of(struct sg_store_tx *tx, int64_t tenant_id,
+                       const char *channel, const char *channel_order_id,
+                       int64_t *id_out, struct sg_err *err)
 {
     const struct sg_orders_store_ops *ops =
         sg_orders_store_ops(sg_store_backend_name(sg_store_tx_store(tx)));
     struct sg_order o;
-    struct sg_err err;
-    int64_t id = 0;
+    int rc;
 
+    *id_out = 0;
+    if (!ops)
+        return sg_err_set(err, SG_ECONFIG, "no orders storage");
     memset(&o, 0, sizeof(o));
-    sg_err_init(&err);
-    if (ops && ops->order_get(sg_store_tx_backend(tx), tenant_id, 0, channel,
-                              channel_order_id, &o, &err) == 0)
-        id = o.id;
+    rc = ops->order_get(sg_store_tx_backend(tx), tenant_id, 0, channel,
+                        channel_order_id, &o, err);
+    if (rc == 0)
+        *id_out = o.id;
     sg_order_release(&o);
-    return id;
+    if (rc == SG_ENOTFOUND) {
+        sg_err_init(err);
+        rc = 0;
+    }
+    return rc;
 }
 
 static int audit(struct sg_store_tx *tx, const struct sg_aftersale *a,
@@ -122,8 +135,10 @@ int sg_aftersale_event(struct sg_store_tx *tx, struct sg_aftersale *a,
     if (rc == SG_ENOTFOUND) {
         sg_err_init(err);
         a->id = 0;
-        a->order_id = order_id_of(tx, a->tenant_id, a->channel,
-                                  a->channel_order_id);
+        rc = order_id_of(tx, a->tenant_id, a->channel, a->channel_order_id,
+                         &a->order_id, err);
+        if (rc)
+            return rc;
         if (strcmp(a->status, "CANCELLATION_REQUEST_PENDING") == 0)
             snprintf(a->initiator, sizeof(a->initiator), "buyer");
         a->needs_fetch = is_return;
@@ -142,10 +157,11 @@ int sg_aftersale_event(struct sg_store_tx *tx, struct sg_aftersale *a,
             snprintf(cur.type, sizeof(cur.type), "%s", a->type);
         cur.update_time = a->update_time;
         if (!cur.order_id)
-            cur.order_id = order_id_of(tx, cur.tenant_id, cur.channel,
-                                       cur.channel_order_id);
+            rc = order_id_of(tx, cur.tenant_id, cur.channel,
+                             cur.channel_order_id, &cur.order_id, err);
         cur.needs_fetch = cur.needs_fetch || is_return;
-        rc = ops->as_put(be, &cur, sg_store_tx_now(tx), err);
+        if (!rc)
+            rc = ops->as_put(be, &cur, sg_store_tx_now(tx), err);
     }
     /* Policy: a pending buyer cancellation is approved at once. */
     if (!rc && !is_return && auto_approve &&
@@ -436,13 +452,20 @@ int sg_aftersale_return_detail(struct sg_store_tx *tx, int64_t id,
         json_array_foreach(lines, k, v)
             if (strcmp(sg_json_str(v, "sku"), sku) == 0)
                 e = v;
-        if (e)
-            json_object_set_new(e, "quantity",
-                                json_integer(sg_json_int(e, "quantity", 0) +
-                                             1));
-        else
-            json_array_append_new(lines, json_pack("{s:s,s:i}", "sku", sku,
-                                                   "quantity", 1));
+        /*
+         * Checked: the D5 sweep saw a failed set or append store a
+         * return with a unit short and restock one unit too few, all
+         * reported as success.
+         */
+        if (e ? json_object_set_new(
+                    e, "quantity",
+                    json_integer(sg_json_int(e, "quantity", 0) + 1))
+              : json_array_append_new(lines,
+                                      json_pack("{s:s,s:i}", "sku", sku,
+                                                "quantity", 1))) {
+            rc = sg_err_set(err, SG_ENOMEM, "out of memory");
+            goto out;
+        }
     }
     if (json_array_size(lines)) {
         char *text = sg_json_dump(lines, NULL);

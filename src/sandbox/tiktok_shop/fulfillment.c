@@ -615,7 +615,7 @@ static void package_ship(struct sg_sbx_call *c)
     }
     ship(c->sbx, pkg, tracking, prov,
          self ? "" : (handover ? handover : "DROP_OFF"));
-    sg_sbx_ok(c, NULL);
+    sg_sbx_ok_empty(c);
 }
 
 static void order_mark_shipped(struct sg_sbx_call *c)
@@ -666,7 +666,7 @@ static void package_tracking_update(struct sg_sbx_call *c)
     }
     pkg_set_tracking(c->sbx, pkg, tracking, prov);
     pkg_emit(c->sbx, pkg);
-    sg_sbx_ok(c, NULL);
+    sg_sbx_ok_empty(c);
 }
 
 static void order_tracking_update(struct sg_sbx_call *c)
@@ -698,7 +698,7 @@ static void order_tracking_update(struct sg_sbx_call *c)
                     "The order has no package in transit.", NULL);
         return;
     }
-    sg_sbx_ok(c, NULL);
+    sg_sbx_ok_empty(c);
 }
 
 static bool pkg_match(const json_t *pkg, const json_t *filter)

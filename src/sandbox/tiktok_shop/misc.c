@@ -193,7 +193,7 @@ static void e_put(struct sg_sbx_call *c)
                       : (json_int_t)c->now_s,
                   "update_time", (json_int_t)c->now_s));
     sg_sbx_dirty(c->sbx);
-    sg_sbx_ok(c, NULL);
+    sg_sbx_ok_empty(c);
 }
 
 static void e_delete(struct sg_sbx_call *c)
@@ -208,7 +208,7 @@ static void e_delete(struct sg_sbx_call *c)
     snprintf(key, sizeof(key), "%s|%s", c->shop->id, et);
     json_object_del(sg_sbx_coll(c->sbx, "webhooks"), key);
     sg_sbx_dirty(c->sbx);
-    sg_sbx_ok(c, NULL);
+    sg_sbx_ok_empty(c);
 }
 
 /* ---- customer service ---- */
@@ -368,7 +368,7 @@ static void cs_read(struct sg_sbx_call *c)
         return;
     json_object_set_new(conv, "unread_count", json_integer(0));
     sg_sbx_dirty(c->sbx);
-    sg_sbx_ok(c, NULL);
+    sg_sbx_ok_empty(c);
 }
 
 /* ---- finance ---- */
