@@ -137,6 +137,12 @@ sys.exit(0 if p and all(x.get("status") == "ACTIVATE" for x in p) else 1)' \
   local perf_sbx_pid=
   calls0=$($CPY calls "$sbx")
   cpu_srv0=$(cpu_s "$SRV_PID"); cpu_sbx0=$(cpu_s "$SBX_PID")
+  t0=$(now_ms)
+  curl -fsS -X POST -d "{\"pattern\": \"flood\", \"duration_s\": $SPIKE_S,
+    \"max_orders\": $MAX_ORDERS, \"units_max\": 2, \"lines_max\": 2}" \
+    "$sbx/sandbox/v1/traffic" > /dev/null
+  # Profiles start once the generator's thread exists: perf -p follows
+  # the threads a process has when it attaches.
   if [[ -n "${BENCH_PERF:-}" && $batch != 1 ]]; then
     perf record -F 299 ${BENCH_PERF_CG:--g} -p "$SRV_PID" -o "$BENCH_PERF" \
       > "$dir/perf.log" 2>&1 & perf_pid=$!
@@ -145,10 +151,6 @@ sys.exit(0 if p and all(x.get("status") == "ACTIVATE" for x in p) else 1)' \
     perf record -F 299 ${BENCH_PERF_CG:--g} -p "$SBX_PID" -o "$BENCH_PERF_SBX" \
       > "$dir/perf-sbx.log" 2>&1 & perf_sbx_pid=$!
   fi
-  t0=$(now_ms)
-  curl -fsS -X POST -d "{\"pattern\": \"flood\", \"duration_s\": $SPIKE_S,
-    \"max_orders\": $MAX_ORDERS, \"units_max\": 2, \"lines_max\": 2}" \
-    "$sbx/sandbox/v1/traffic" > /dev/null
   # The generator stops itself after SPIKE_S; bounded wait for it.
   for _ in $(seq 1 $(( (SPIKE_S + 30) * 10 ))); do
     st=$(curl -fsS "$sbx/sandbox/v1/traffic")
