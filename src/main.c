@@ -20,12 +20,19 @@
  * to 64 MB of freed heap and serving blocks below 32 MB from it cut the
  * store stage's CPU per event by about a quarter (surge events
  * bench-store; docs/events.md "Throughput").
+ *
+ * A heap that keeps growing (the sandbox keeps every order it places, a
+ * few KB each) is extended 128 KB at a time by default: one mprotect and
+ * a trip through sysmalloc per step, a fifth of the sandbox's CPU under
+ * an order flood (bench/spike). Extending it 16 MB at a time costs no
+ * resident memory (pages are only faulted in when used).
  */
 static void malloc_tune(void)
 {
 #ifdef __GLIBC__
     (void)mallopt(M_MMAP_THRESHOLD, 32 << 20);
     (void)mallopt(M_TRIM_THRESHOLD, 64 << 20);
+    (void)mallopt(M_TOP_PAD, 16 << 20);
 #endif
 }
 
