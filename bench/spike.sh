@@ -47,6 +47,7 @@ STOCK_LOW=${BENCH_SPIKE_STOCK_LOW:-20}
 QPS=${BENCH_SPIKE_QPS:-100000}
 DRAIN_MAX_S=${BENCH_SPIKE_DRAIN_MAX_S:-120}
 MAX_ORDERS=${BENCH_SPIKE_MAX_ORDERS:-1000000}
+WH_CONC=${BENCH_SPIKE_WEBHOOK_CONCURRENCY:-64}
 NPROD=$(( (NSKU_TOTAL + SKUS_PER - 1) / SKUS_PER ))
 PY="python3 $ROOT/bench/spike.py"
 CPY="python3 $ROOT/bench/catalog.py"
@@ -67,8 +68,8 @@ run_spike() {
   sbx_port=$(free_port)
   cat > "$dir/sandbox.json" <<CONF
 {"listen": "127.0.0.1:$sbx_port", "threads": 2, "rate_qps": $QPS,
- "audit_delay_ms": 0, "seed": 42, "webhook_concurrency": 64,
- "webhook_address_concurrency": 64}
+ "audit_delay_ms": 0, "seed": 42, "webhook_concurrency": $WH_CONC,
+ "webhook_address_concurrency": $WH_CONC}
 CONF
   "$SURGE" sandbox --config "$dir/sandbox.json" --log-level warn \
     > "$dir/sandbox.out" 2> "$dir/sandbox.err" & SBX_PID=$!
