@@ -21,11 +21,10 @@
  * store stage's CPU per event by about a quarter (surge events
  * bench-store; docs/events.md "Throughput").
  *
- * A heap that keeps growing (the sandbox keeps every order it places, a
- * few KB each) is extended 128 KB at a time by default: one mprotect and
- * a trip through sysmalloc per step, a fifth of the sandbox's CPU under
- * an order flood (bench/spike). Extending it 16 MB at a time costs no
- * resident memory (pages are only faulted in when used).
+ * The main heap grows by M_TOP_PAD at a time (128 KB by default: a
+ * trip through sysmalloc per step for a heap that keeps growing, as the
+ * sandbox's does; it runs on the main heap only, cli/sandbox.c). 16 MB
+ * costs no resident memory: pages are only faulted in when used.
  */
 static void malloc_tune(void)
 {

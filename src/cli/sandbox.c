@@ -134,7 +134,7 @@ static int run(const struct sg_sbx_cfg *cfg)
      * One heap for every thread. The emulator keeps each order it places
      * (a few KB of JSON), so its heap grows for as long as traffic runs;
      * glibc grows a thread's own arena a page at a time (an mprotect per
-     * step, no M_TOP_PAD), which was a sixth of the sandbox's CPU under
+     * step, no M_TOP_PAD), which was a sixth of the sandbox's profile under
      * bench/spike's flood. The main heap grows by M_TOP_PAD (main.c).
      * Set before any thread starts; per-thread caches keep most small
      * allocations off the shared lock.

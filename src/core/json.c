@@ -354,7 +354,7 @@ static int dump_sink(const char *buf, size_t size, void *data)
 /*
  * One pass into a growing buffer. Measuring first (json_dumpb with no
  * buffer) walked and encoded the whole tree twice, which was a fifth of
- * the sandbox's CPU answering order details under a flood (bench/spike).
+ * the sandbox's profile answering order details under a flood (bench/spike).
  */
 char *sg_json_dump(const json_t *j, size_t *len_out)
 {

@@ -450,7 +450,7 @@ struct wh_op {
  * and marked processed here, in the same write, from the fields the
  * intake already read: the processor would read the row back, parse the
  * body twice and write again, per webhook, on the one writer thread
- * (about a tenth of surge's CPU under an order flood, bench/spike). Any
+ * (about a tenth of surge's profile under an order flood, bench/spike). Any
  * error fails the whole write, so the delivery is answered 503 and sent
  * again: nothing is acknowledged that is not stored.
  */

@@ -1282,7 +1282,7 @@ static void orders_search(struct sg_sbx_call *c)
  * Order views rendered straight from the state (state lock held): the
  * text sg_sbx__order_view's copy would dump to, without the copy. Under
  * an order flood, copying each order and dumping the copy after the lock
- * was a third of the sandbox's CPU (bench/spike).
+ * was a third of the sandbox's profile (bench/spike).
  */
 struct render {
     struct sg_buf b;
