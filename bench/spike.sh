@@ -47,6 +47,7 @@ STOCK_LOW=${BENCH_SPIKE_STOCK_LOW:-20}
 QPS=${BENCH_SPIKE_QPS:-100000}
 DRAIN_MAX_S=${BENCH_SPIKE_DRAIN_MAX_S:-120}
 MAX_ORDERS=${BENCH_SPIKE_MAX_ORDERS:-1000000}
+WH_CONC=${BENCH_SPIKE_WEBHOOK_CONCURRENCY:-64}
 NPROD=$(( (NSKU_TOTAL + SKUS_PER - 1) / SKUS_PER ))
 PY="python3 $ROOT/bench/spike.py"
 CPY="python3 $ROOT/bench/catalog.py"
@@ -67,8 +68,8 @@ run_spike() {
   sbx_port=$(free_port)
   cat > "$dir/sandbox.json" <<CONF
 {"listen": "127.0.0.1:$sbx_port", "threads": 2, "rate_qps": $QPS,
- "audit_delay_ms": 0, "seed": 42, "webhook_concurrency": 64,
- "webhook_address_concurrency": 64}
+ "audit_delay_ms": 0, "seed": 42, "webhook_concurrency": $WH_CONC,
+ "webhook_address_concurrency": $WH_CONC}
 CONF
   "$SURGE" sandbox --config "$dir/sandbox.json" --log-level warn \
     > "$dir/sandbox.out" 2> "$dir/sandbox.err" & SBX_PID=$!
@@ -137,6 +138,12 @@ sys.exit(0 if p and all(x.get("status") == "ACTIVATE" for x in p) else 1)' \
   local perf_sbx_pid=
   calls0=$($CPY calls "$sbx")
   cpu_srv0=$(cpu_s "$SRV_PID"); cpu_sbx0=$(cpu_s "$SBX_PID")
+  t0=$(now_ms)
+  curl -fsS -X POST -d "{\"pattern\": \"flood\", \"duration_s\": $SPIKE_S,
+    \"max_orders\": $MAX_ORDERS, \"units_max\": 2, \"lines_max\": 2}" \
+    "$sbx/sandbox/v1/traffic" > /dev/null
+  # Profiles start once the generator's thread exists: perf -p follows
+  # the threads a process has when it attaches.
   if [[ -n "${BENCH_PERF:-}" && $batch != 1 ]]; then
     perf record -F 299 ${BENCH_PERF_CG:--g} -p "$SRV_PID" -o "$BENCH_PERF" \
       > "$dir/perf.log" 2>&1 & perf_pid=$!
@@ -145,10 +152,6 @@ sys.exit(0 if p and all(x.get("status") == "ACTIVATE" for x in p) else 1)' \
     perf record -F 299 ${BENCH_PERF_CG:--g} -p "$SBX_PID" -o "$BENCH_PERF_SBX" \
       > "$dir/perf-sbx.log" 2>&1 & perf_sbx_pid=$!
   fi
-  t0=$(now_ms)
-  curl -fsS -X POST -d "{\"pattern\": \"flood\", \"duration_s\": $SPIKE_S,
-    \"max_orders\": $MAX_ORDERS, \"units_max\": 2, \"lines_max\": 2}" \
-    "$sbx/sandbox/v1/traffic" > /dev/null
   # The generator stops itself after SPIKE_S; bounded wait for it.
   for _ in $(seq 1 $(( (SPIKE_S + 30) * 10 ))); do
     st=$(curl -fsS "$sbx/sandbox/v1/traffic")

@@ -20,12 +20,18 @@
  * to 64 MB of freed heap and serving blocks below 32 MB from it cut the
  * store stage's CPU per event by about a quarter (surge events
  * bench-store; docs/events.md "Throughput").
+ *
+ * The main heap grows by M_TOP_PAD at a time (128 KB by default: a
+ * trip through sysmalloc per step for a heap that keeps growing, as the
+ * sandbox's does; it runs on the main heap only, cli/sandbox.c). 16 MB
+ * costs no resident memory: pages are only faulted in when used.
  */
 static void malloc_tune(void)
 {
 #ifdef __GLIBC__
     (void)mallopt(M_MMAP_THRESHOLD, 32 << 20);
     (void)mallopt(M_TRIM_THRESHOLD, 64 << 20);
+    (void)mallopt(M_TOP_PAD, 16 << 20);
 #endif
 }
 

@@ -14,6 +14,9 @@
 
 #include <pthread.h>
 #include <signal.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #define CMD "sandbox"
 
@@ -126,6 +129,18 @@ static int run(const struct sg_sbx_cfg *cfg)
     int sig = 0, rc;
 
     sg_err_init(&err);
+#ifdef __GLIBC__
+    /*
+     * One heap for every thread. The emulator keeps each order it places
+     * (a few KB of JSON), so its heap grows for as long as traffic runs;
+     * glibc grows a thread's own arena a page at a time (an mprotect per
+     * step, no M_TOP_PAD), which was a sixth of the sandbox's profile under
+     * bench/spike's flood. The main heap grows by M_TOP_PAD (main.c).
+     * Set before any thread starts; per-thread caches keep most small
+     * allocations off the shared lock.
+     */
+    (void)mallopt(M_ARENA_MAX, 1);
+#endif
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);

@@ -89,6 +89,11 @@ struct sg_conn_event {
     char id[129];     /* the platform's notification id (dedupe key) */
     char shop_id[32];
     int64_t timestamp; /* Unix seconds; 0 if absent */
+    /* The order an order event names ("" if none or longer than 64
+     * bytes) and the time it carries (0 if absent), so the intake can
+     * queue the order without reading the body again. */
+    char order_id[65];
+    int64_t update_time;
 };
 
 /* One catalog call (SG_CAP_CATALOG); strings borrowed. */
@@ -206,8 +211,9 @@ struct sg_connector_ops {
      * SG_CAP_ORDERS (version 3). search_orders: one page, sorted by
      * update time ascending; *refs_out (sg_free) and *next_token_out
      * (sg_free; NULL on the last page). get_orders: the detail of 1..50
-     * ids as a JSON array of order objects (new reference; unknown ids are
-     * left out). cancel_order: a seller cancellation with reason.
+     * ids as a JSON array of order objects (unknown ids are left out),
+     * released with sg_json_arena_free on the calling thread (it may live
+     * in that thread's JSON arena). cancel_order: a seller cancellation with reason.
      */
     int (*search_orders)(struct sg_connector *c, const char *access_token,
                          const struct sg_conn_order_query *q,

@@ -5,6 +5,7 @@
  */
 #include "json.h"
 #include "alloc.h"
+#include "buf.h"
 
 #include <pthread.h>
 
@@ -301,6 +302,21 @@ void sg_json_arena_free(json_t *j)
     arena_reset(a);
 }
 
+json_t *sg_json_arena_keep(json_t *root, json_t *node)
+{
+    struct arena *a = &json_arena;
+
+    if (!node) {
+        sg_json_arena_free(root);
+        return NULL;
+    }
+    json_incref(node);
+    if (a->live && root && a->root == root)
+        a->root = node; /* root's nodes stay carved until node is freed */
+    json_decref(root);
+    return node;
+}
+
 const char *sg_json_str(const json_t *obj, const char *key)
 {
     json_t *v = json_object_get(obj, key);
@@ -315,23 +331,46 @@ int64_t sg_json_int(const json_t *obj, const char *key, int64_t def)
     return json_is_integer(v) ? (int64_t)json_integer_value(v) : def;
 }
 
+/*
+ * json_dump_callback's sink. A failed append sticks: jansson 2.14 does
+ * not check every callback's result (an object key's, for one), so a
+ * later append that succeeded would hand back text with a hole in it
+ * (found by the D5 sweep, test_connectors_tiktok_torture).
+ */
+struct dump_out {
+    struct sg_buf b;
+    bool failed;
+};
+
+static int dump_sink(const char *buf, size_t size, void *data)
+{
+    struct dump_out *o = data;
+
+    if (!o->failed && sg_buf_append(&o->b, buf, size) != 0)
+        o->failed = true;
+    return o->failed ? -1 : 0;
+}
+
+/*
+ * One pass into a growing buffer. Measuring first (json_dumpb with no
+ * buffer) walked and encoded the whole tree twice, which was a fifth of
+ * the sandbox's profile answering order details under a flood (bench/spike).
+ */
 char *sg_json_dump(const json_t *j, size_t *len_out)
 {
     size_t flags = JSON_COMPACT | JSON_ENCODE_ANY;
-    size_t len = json_dumpb(j, NULL, 0, flags);
+    struct dump_out o = {.failed = false};
     char *s;
+    size_t len = 0;
 
-    if (len == 0)
-        return NULL;
-    s = sg_alloc(len + 1);
-    if (!s)
-        return NULL;
-    if (json_dumpb(j, s, len, flags) != len) {
-        sg_free(s);
+    sg_buf_init(&o.b, SIZE_MAX - 1);
+    if (!j || json_dump_callback(j, dump_sink, &o, flags) != 0 ||
+        o.failed || o.b.len == 0) {
+        sg_buf_release(&o.b);
         return NULL;
     }
-    s[len] = '\0';
-    if (len_out)
+    s = sg_buf_detach(&o.b, &len);
+    if (s && len_out)
         *len_out = len;
     return s;
 }

@@ -46,6 +46,12 @@ int sg_json_parse_arena(json_t **out, const char *data, size_t len,
                         struct sg_err *err);
 /* Release a tree from sg_json_parse_arena (NULL allowed). */
 void sg_json_arena_free(json_t *j);
+/*
+ * Keep only part of an arena tree: node (inside root) becomes the tree
+ * that sg_json_arena_free releases, and the rest of root is dropped.
+ * Returns node; works as well for a tree that took the heap.
+ */
+json_t *sg_json_arena_keep(json_t *root, json_t *node);
 
 /*
  * jansson's json_loadb with Surge's guard against a failed allocation:

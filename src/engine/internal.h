@@ -170,6 +170,15 @@ void sg_engine__orders_free(struct sg_engine *e);
 int sg_engine__orders_inbox(struct sg_engine *e, struct sg_store_tx *tx,
                             const struct sg_inbox *row, const json_t *body,
                             struct sg_err *err);
+/*
+ * Queue the order a webhook of type (1, 3, 4, 11, 12) names for a detail
+ * read, inside tx; what sg_engine__orders_inbox does once it has read the
+ * body. Does not kick the worker.
+ */
+int sg_engine__orders_queue(struct sg_store_tx *tx, int64_t tenant_id,
+                            const char *shop_id, const char *order_id,
+                            int type, int64_t update_time,
+                            struct sg_err *err);
 int64_t sg_engine__orders_tick(struct sg_engine *e, struct sg_connector *c,
                                const unsigned char *key);
 int sg_engine__orders_metrics(struct sg_engine *e, struct sg_buf *out);

@@ -47,7 +47,7 @@ int sg_engine__orders_inbox(struct sg_engine *e, struct sg_store_tx *tx,
 {
     json_t *data;
     const char *shop = NULL;
-    char order_id[SG_ORD_ID_MAX + 1], reason[32], shop_buf[40];
+    char order_id[SG_ORD_ID_MAX + 1], shop_buf[40];
     json_t *oid;
     int64_t type;
     int rc = 0;
@@ -73,21 +73,31 @@ int sg_engine__orders_inbox(struct sg_engine *e, struct sg_store_tx *tx,
     }
     if (!shop || !shop[0] || strlen(shop) > SG_ORD_ID_MAX)
         goto out;
-    snprintf(reason, sizeof(reason), "webhook:%d", (int)type);
+    rc = sg_engine__orders_queue(tx, row->tenant_id, shop, order_id,
+                                 (int)type, sg_json_int(data, "update_time", 0),
+                                 err);
+    if (!rc)
+        sg_engine__tiktok_kick(e);
+out:
+    return rc;
+}
+
+int sg_engine__orders_queue(struct sg_store_tx *tx, int64_t tenant_id,
+                            const char *shop_id, const char *order_id,
+                            int type, int64_t update_time,
+                            struct sg_err *err)
+{
+    char reason[32];
+
+    snprintf(reason, sizeof(reason), "webhook:%d", type);
     /*
      * Types 1 and 3 carry the order's own update_time, so an id stored
      * newer is not read again; the others carry a package's, a
      * cancellation's or a return's time: always read.
      */
-    rc = sg_orders_fetch_mark(tx, row->tenant_id, SG_TTS_PLATFORM, shop,
-                              order_id,
-                              type <= 3 ? sg_json_int(data, "update_time", 0)
-                                        : 0,
-                              reason, err);
-    if (!rc)
-        sg_engine__tiktok_kick(e);
-out:
-    return rc;
+    return sg_orders_fetch_mark(tx, tenant_id, SG_TTS_PLATFORM, shop_id,
+                                order_id, type <= 3 ? update_time : 0,
+                                reason, err);
 }
 
 /* ---- a shop's token ---- */
@@ -401,7 +411,7 @@ static int64_t batch_begin(struct sg_engine *e, struct sg_connector *c,
     bt->b.orders = sg_calloc(json_array_size(arr) + 1, sizeof(*bt->b.orders));
     bt->b.newly = sg_calloc(json_array_size(arr) + 1, sizeof(*bt->b.newly));
     if (!bt->b.orders || !bt->b.newly) {
-        json_decref(arr);
+        sg_json_arena_free(arr);
         return 100;
     }
     json_array_foreach(arr, i, jo) {
@@ -421,7 +431,7 @@ static int64_t batch_begin(struct sg_engine *e, struct sg_connector *c,
                 bt->seen[k] = true;
         bt->b.n_orders++;
     }
-    json_decref(arr);
+    sg_json_arena_free(arr);
     sg_err_init(&err);
     rc = sg_store_write_begin(e->store, write_apply, &bt->b, &bt->p, &err);
     if (rc) {

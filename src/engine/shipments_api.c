@@ -276,7 +276,7 @@ static int read_back(struct sg_engine *e, struct sg_connector *c,
             }
         }
     }
-    json_decref(arr);
+    sg_json_arena_free(arr);
     *done = lines > 0 && tracked == lines;
     return 0;
 }

@@ -153,6 +153,62 @@ void sg_sbx_ok_empty(struct sg_sbx_call *c)
         answer(c, 500, 36009003, MSG_INTERNAL, NULL);
 }
 
+void sg_sbx_ok_text(struct sg_sbx_call *c, char *data, size_t len)
+{
+    if (c->answered || data == NULL) {
+        sg_free(data);
+        if (!c->answered)
+            answer(c, 500, 36009003, MSG_INTERNAL, NULL);
+        return;
+    }
+    answer(c, 200, 0, "Success", json_null());
+    c->reply_data = data;
+    c->reply_data_len = len;
+}
+
+/*
+ * The envelope's text: data is its last member, so a rendered data
+ * replaces the "null" the envelope carries for it.
+ */
+static char *reply_text(const struct sg_sbx_call *c, size_t *len_out)
+{
+    size_t len = 0;
+    char *text = c->reply ? sg_json_dump(c->reply, &len) : NULL, *out;
+
+    if (text == NULL || c->reply_data == NULL) {
+        *len_out = len;
+        return text;
+    }
+    if (len < 5 || memcmp(text + len - 5, "null}", 5) != 0) {
+        sg_free(text);
+        return NULL;
+    }
+    out = sg_alloc(len - 5 + c->reply_data_len + 2);
+    if (out != NULL) {
+        memcpy(out, text, len - 5);
+        memcpy(out + len - 5, c->reply_data, c->reply_data_len);
+        memcpy(out + len - 5 + c->reply_data_len, "}", 2);
+        *len_out = len - 5 + c->reply_data_len + 1;
+    }
+    sg_free(text);
+    return out;
+}
+
+static void reply_call(const struct sg_sbx_call *c,
+                       const struct sg_http_header *h, size_t nh)
+{
+    size_t len = 0;
+    char *text = reply_text(c, &len);
+
+    if (!text)
+        sg_http_reply(c->req, 500, "application/json", internal_error,
+                      sizeof(internal_error) - 1);
+    else
+        sg_http_reply_ex(c->req, c->http_status, "application/json", text,
+                         len, h, nh);
+    sg_free(text);
+}
+
 void sg_sbx_fail(struct sg_sbx_call *c, int http_status, long code,
                  const char *message, json_t *data)
 {
@@ -836,7 +892,7 @@ static void send_answer(struct req_ctx *r)
         sg_http_abort(c->req, SG_HTTP_ABORT_DROP);
         return;
     case SG_SBX_FAULT_STALL:
-        text = c->reply ? sg_json_dump(c->reply, &len) : NULL;
+        text = reply_text(c, &len);
         sg_http_reply_later(c->req, r->f.stall_ms,
                             text ? c->http_status : 500, "application/json",
                             text ? text : internal_error,
@@ -847,19 +903,17 @@ static void send_answer(struct req_ctx *r)
         snprintf(ra, sizeof(ra), "%u", r->f.retry_after_s);
         h[0].name = "Retry-After";
         h[0].value = ra;
-        sg_sbx__reply(c->req, c->http_status, json_incref(c->reply), h, 1);
+        reply_call(c, h, 1);
         return;
     default:
         if (r->limit_retry_s) {
             snprintf(ra, sizeof(ra), "%u", r->limit_retry_s);
             h[0].name = "Retry-After";
             h[0].value = ra;
-            sg_sbx__reply(c->req, c->http_status, json_incref(c->reply), h,
-                          1);
+            reply_call(c, h, 1);
             return;
         }
-        sg_sbx__reply(c->req, c->http_status, json_incref(c->reply), NULL,
-                      0);
+        reply_call(c, NULL, 0);
     }
 }
 
@@ -926,6 +980,7 @@ void sg_sbx__dispatch(struct sg_http_req *req, void *ctx)
     sg_sbx__save_sync(s);
     send_answer(&r);
     json_decref(call.reply);
+    sg_free(call.reply_data);
     json_decref(call.body);
     sg_tts_query_release(&r.q);
 }

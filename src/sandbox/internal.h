@@ -78,6 +78,17 @@ struct sg_sbx_wh_item {
     bool inflight;           /* a transfer is running (still saved) */
 };
 
+/* One line of the delivery log (GET /sandbox/v1/webhooks). */
+struct sg_sbx_wh_log {
+    char notification_id[24];
+    int type;
+    char *url;
+    unsigned attempt;
+    const char *result;      /* static: queued, delivered, failed, dropped */
+    long status;
+    int64_t time_ms;
+};
+
 struct sg_sbx {
     struct sg_sbx_cfg cfg;
     json_t *cfg_doc;          /* --config file, owns string settings */
@@ -128,7 +139,12 @@ struct sg_sbx {
     size_t n_whq;             /* entries used, delivered ones included */
     size_t cap_whq;
     size_t n_whq_live;        /* entries still queued or in flight */
-    json_t *wh_log;           /* deliveries, newest last, capped */
+    /* The delivery log: a ring of the last entries, rendered as JSON
+     * only when asked for (two entries per delivery at thousands a
+     * second: building each as a JSON object was a few % of the CPU). */
+    struct sg_sbx_wh_log *wh_log;
+    size_t wh_log_head;       /* index of the oldest entry */
+    size_t wh_log_n;
     int64_t wh_retry_ms[SG_SBX_WH_RETRIES_MAX];
     size_t n_wh_retry;
     pthread_t wh_thread;
@@ -200,6 +216,7 @@ void sg_sbx__wh_clear(struct sg_sbx *s);
 json_t *sg_sbx__wh_queue_json(struct sg_sbx *s);
 void sg_sbx__wh_queue_load(struct sg_sbx *s, const json_t *q);
 json_t *sg_sbx__wh_log(struct sg_sbx *s);
+void sg_sbx__wh_log_free(struct sg_sbx *s);
 const char *sg_sbx__event_name(int type);
 int sg_sbx__event_type(const char *name);
 

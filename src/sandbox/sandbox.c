@@ -916,7 +916,6 @@ int sg_sbx_new(struct sg_sbx **out, const struct sg_sbx_cfg *cfg,
     s->rate_qps = cfg->rate_qps ? cfg->rate_qps : 50;
     s->rate_limits = json_object();
     s->call_counts = json_object();
-    s->wh_log = json_array();
     rc = parse_retry(s, err);
     if (rc == 0)
         rc = apply_config_doc(s, err);
@@ -1010,7 +1009,7 @@ void sg_sbx_free(struct sg_sbx *s)
     json_decref(s->rate_limits);
     sg_free(s->calls);
     json_decref(s->call_counts);
-    json_decref(s->wh_log);
+    sg_sbx__wh_log_free(s);
     for (size_t i = 0; i < SG_ARRAY_SIZE(s->strs); i++)
         sg_free(s->strs[i]);
     pthread_mutex_destroy(&s->lock);

@@ -114,6 +114,8 @@ struct sg_sbx_call {
     int http_status;
     json_t *reply;              /* the envelope to send */
     const json_t *token;        /* the access token's record */
+    char *reply_data;           /* sg_sbx_ok_text: the data, as JSON text */
+    size_t reply_data_len;
 };
 
 typedef void (*sg_sbx_endpoint_fn)(struct sg_sbx_call *c);
@@ -144,6 +146,12 @@ struct sg_sbx_endpoint {
 void sg_sbx_ok(struct sg_sbx_call *c, json_t *data);
 /* Answer with code 0 and data {}. */
 void sg_sbx_ok_empty(struct sg_sbx_call *c);
+/*
+ * sg_sbx_ok with data already rendered as JSON text (sg_alloc'd; taken,
+ * freed with the call): for a large answer read from the state, rendered
+ * under the state lock instead of copied and dumped after it.
+ */
+void sg_sbx_ok_text(struct sg_sbx_call *c, char *data, size_t len);
 /* Answer a documented error; data stolen, may be NULL. */
 void sg_sbx_fail(struct sg_sbx_call *c, int http_status, long code,
                  const char *message, json_t *data);

@@ -101,14 +101,32 @@ static bool enqueue(struct sg_sbx *s, const struct sg_sbx_wh_item *it)
 static void log_delivery(struct sg_sbx *s, const struct sg_sbx_wh_item *it,
                          const char *what, long status)
 {
-    if (json_array_size(s->wh_log) >= WH_LOG_MAX)
-        json_array_remove(s->wh_log, 0);
-    json_array_append_new(
-        s->wh_log,
-        json_pack("{s:s,s:i,s:s,s:i,s:s,s:i,s:I}", "tts_notification_id",
-                  it->notification_id, "type", it->type, "url", it->url,
-                  "attempt", (int)it->attempt, "result", what, "status",
-                  (int)status, "time_ms", (json_int_t)sg_sbx_now_ms(s)));
+    struct sg_sbx_wh_log *e;
+
+    if (s->wh_log == NULL) {
+        s->wh_log = sg_calloc(WH_LOG_MAX, sizeof(*s->wh_log));
+        if (s->wh_log == NULL)
+            return; /* the log is a debugging aid; deliveries go on */
+    }
+    if (s->wh_log_n < WH_LOG_MAX) {
+        e = &s->wh_log[(s->wh_log_head + s->wh_log_n) % WH_LOG_MAX];
+        s->wh_log_n++;
+    } else {
+        e = &s->wh_log[s->wh_log_head];
+        s->wh_log_head = (s->wh_log_head + 1) % WH_LOG_MAX;
+    }
+    /* The same few addresses over and over: keep the copy when it fits. */
+    if (e->url == NULL || strcmp(e->url, it->url) != 0) {
+        sg_free(e->url);
+        e->url = sg_strdup(it->url);
+    }
+    snprintf(e->notification_id, sizeof(e->notification_id), "%s",
+             it->notification_id);
+    e->type = it->type;
+    e->attempt = it->attempt;
+    e->result = what;
+    e->status = status;
+    e->time_ms = sg_sbx_now_ms(s);
 }
 
 static void queue_copy(struct sg_sbx *s, const char *url, const char *body,
@@ -348,21 +366,28 @@ static int slot_begin(struct sg_sbx *s, struct wh_slot *sl,
         sl->hdr = curl_slist_append(sl->hdr, auth);
     if (!sl->hdr)
         return -1;
-    curl_easy_reset(sl->h);
-    curl_easy_setopt(sl->h, CURLOPT_URL, it->url);
+    /*
+     * A slot mostly posts to the address it posted to last: its options
+     * stay set and only the body and headers change (a reset and a URL
+     * parse per delivery were a few % of the CPU under a flood).
+     */
+    if (sl->url == NULL || strcmp(sl->url, it->url) != 0) {
+        curl_easy_reset(sl->h);
+        sg_free(sl->url);
+        sl->url = sg_strdup(it->url);
+        if (!sl->url)
+            return -1;
+        curl_easy_setopt(sl->h, CURLOPT_URL, it->url);
+        curl_easy_setopt(sl->h, CURLOPT_TIMEOUT_MS,
+                         (long)s->cfg.webhook_timeout_ms);
+        curl_easy_setopt(sl->h, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(sl->h, CURLOPT_WRITEFUNCTION, sink);
+        curl_easy_setopt(sl->h, CURLOPT_PROTOCOLS_STR, "http,https");
+        curl_easy_setopt(sl->h, CURLOPT_PRIVATE, (void *)sl);
+    }
     curl_easy_setopt(sl->h, CURLOPT_POSTFIELDSIZE, (long)it->body_len);
     curl_easy_setopt(sl->h, CURLOPT_COPYPOSTFIELDS, it->body);
     curl_easy_setopt(sl->h, CURLOPT_HTTPHEADER, sl->hdr);
-    curl_easy_setopt(sl->h, CURLOPT_TIMEOUT_MS,
-                     (long)s->cfg.webhook_timeout_ms);
-    curl_easy_setopt(sl->h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(sl->h, CURLOPT_WRITEFUNCTION, sink);
-    curl_easy_setopt(sl->h, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(sl->h, CURLOPT_PRIVATE, (void *)sl);
-    sg_free(sl->url);
-    sl->url = sg_strdup(it->url);
-    if (!sl->url)
-        return -1;
     sl->serial = it->serial;
     return 0;
 }
@@ -577,14 +602,34 @@ void sg_sbx__wh_clear(struct sg_sbx *s)
 
 json_t *sg_sbx__wh_log(struct sg_sbx *s)
 {
-    json_t *out;
+    json_t *out, *arr = json_array();
 
     pthread_mutex_lock(&s->wh_lock);
-    out = json_pack("{s:o,s:i}", "deliveries", json_deep_copy(s->wh_log),
-                    "queued",
-                    (int)s->n_whq_live);
+    for (size_t i = 0; arr && i < s->wh_log_n; i++) {
+        const struct sg_sbx_wh_log *e =
+            &s->wh_log[(s->wh_log_head + i) % WH_LOG_MAX];
+
+        json_array_append_new(
+            arr, json_pack("{s:s,s:i,s:s,s:i,s:s,s:i,s:I}",
+                           "tts_notification_id", e->notification_id,
+                           "type", e->type, "url", e->url ? e->url : "",
+                           "attempt", (int)e->attempt, "result", e->result,
+                           "status", (int)e->status, "time_ms",
+                           (json_int_t)e->time_ms));
+    }
+    out = json_pack("{s:o,s:i}", "deliveries", arr ? arr : json_array(),
+                    "queued", (int)s->n_whq_live);
     pthread_mutex_unlock(&s->wh_lock);
     return out;
+}
+
+void sg_sbx__wh_log_free(struct sg_sbx *s)
+{
+    for (size_t i = 0; s->wh_log && i < WH_LOG_MAX; i++)
+        sg_free(s->wh_log[i].url);
+    sg_free(s->wh_log);
+    s->wh_log = NULL;
+    s->wh_log_head = s->wh_log_n = 0;
 }
 
 /* The queue as JSON for the state file; takes wh_lock. New reference. */

@@ -188,6 +188,21 @@ static int setup(void **state)
                "\"buyer_ship_s\":60}}",
                NULL);
     json_decref(info);
+    /*
+     * Wait for that run to end: on a loaded machine the first scenario's
+     * product could otherwise go live within its second and get its one
+     * order (seen as a stray reservation on MUG-S).
+     */
+    for (int tries = 0; tries < WAIT_MAX; tries++) {
+        bool running;
+
+        info = ctl("GET", "/sandbox/v1/traffic", NULL, NULL);
+        running = json_is_true(json_object_get(info, "running"));
+        json_decref(info);
+        if (!running)
+            break;
+        nap();
+    }
     return 0;
 }
 

@@ -121,6 +121,32 @@ static void orders_arrive_and_reserve(void **state)
                              "to_status, count(*) c FROM order_events GROUP "
                              "BY 1, 2 HAVING c > 1)"),
                      0);
+    /* An order webhook is queued at intake: by the time its 200 comes
+     * back its inbox row is already processed (no later processor pass). */
+    {
+        char body[400], sig[65], hdr[100], url[300], sql[200];
+        const char *h[] = {hdr, "Content-Type: application/json", NULL};
+        struct sgt_resp r;
+
+        snprintf(body, sizeof(body),
+                 "{\"type\":1,\"tts_notification_id\":\"intake-1\","
+                 "\"shop_id\":\"%s\",\"timestamp\":1700000000,\"data\":"
+                 "{\"order_id\":\"%s\",\"order_status\":"
+                 "\"AWAITING_SHIPMENT\",\"update_time\":1}}",
+                 W.shop_id, o1);
+        assert_int_equal(sg_tts_webhook_sign(sig, W.app_key, W.app_secret,
+                                             body, strlen(body)),
+                         0);
+        snprintf(hdr, sizeof(hdr), "Authorization: %s", sig);
+        snprintf(url, sizeof(url), "%s/webhooks/tiktok-shop", W.srv.url);
+        assert_int_equal(sgt_http(&r, "POST", url, h, body, strlen(body)),
+                         0);
+        assert_int_equal(r.status, 200);
+        sgt_resp_free(&r);
+        snprintf(sql, sizeof(sql), "SELECT count(*) FROM inbox WHERE "
+                 "external_id = 'intake-1' AND processed_at IS NOT NULL");
+        assert_int_equal(sql_int(sql), 1);
+    }
     /* The API: list with a filter, one order with its lines. */
     j = engine("/api/v1/orders?status=AWAITING_SHIPMENT&limit=2");
     assert_int_equal(json_array_size(json_object_get(j, "orders")), 2);

@@ -468,6 +468,31 @@ static void test_search_pagination_and_detail(void **state)
                          1);
         assert_null(json_object_get(o, "_sbx"));
         assert_true(sg_json_int(o, "paid_time", 0) > 0);
+        /* Rendered from the state without a copy: the same view as the
+         * search's, member for member, with nothing private. */
+        {
+            json_t *srch = api("POST", "/order/202309/orders/search",
+                               (const char *const[]){"page_size", "100",
+                                                     NULL},
+                               "{}");
+            json_t *dl = json_object_get(d, "orders"), *so, *line;
+            size_t k, m, l, matched = 0;
+
+            json_array_foreach(dl, k, o) {
+                assert_null(json_object_get(o, "shop_id"));
+                json_array_foreach(json_object_get(o, "line_items"), l, line)
+                    assert_null(json_object_get(line, "_sbx"));
+                json_array_foreach(json_object_get(data_of(srch), "orders"),
+                                   m, so)
+                    if (strcmp(sg_json_str(so, "id"),
+                               sg_json_str(o, "id")) == 0) {
+                        assert_true(json_equal(so, o));
+                        matched++;
+                    }
+            }
+            assert_int_equal(matched, 3);
+            json_decref(srch);
+        }
         json_decref(env);
         env = api("GET", "/order/202507/orders", qq, NULL);
         assert_int_equal(json_array_size(json_object_get(data_of(env),

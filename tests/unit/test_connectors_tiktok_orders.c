@@ -12,6 +12,7 @@
 #include "connectors/connector.h"
 #include "core/alloc.h"
 #include "core/clock.h"
+#include "core/json.h"
 
 #include <jansson.h>
 
@@ -188,7 +189,7 @@ static void detail_batches(void **state)
     assert_non_null(strstr(f.url[0], "ids=700%2C701%2C702"));
     assert_non_null(strstr(f.url[0], "%2C749&"));
     assert_int_equal(json_array_size(orders), 1); /* unknown ids left out */
-    json_decref(orders);
+    sg_json_arena_free(orders);
     orders = NULL;
     /* A business error maps to an SG code; nothing comes back. */
     assert_int_equal(c->ops->get_orders(c, "TOK", "CIPH", ids, 2, &orders,

@@ -336,12 +336,19 @@ static int detail_run(void *arg, struct sg_err *err)
     rc = conn->ops->get_orders(conn, "ROW_access_token",
                                "GCP_XF90igAAAABh00q", ids, 2, &orders, err);
     if (!rc) {
+        /* The answer may live in this thread's parse arena, which is
+         * released below: keep a copy (its allocations are swept too). */
+        json_t *copy = json_deep_copy(orders);
+
         sg_buf_printf(&out, "url %s\n", fake.last_url);
-        rc = out_json("orders", orders);
-        if (rc)
-            sg_err_set(err, rc, "out of memory");
+        if (!copy)
+            rc = sg_err_set(err, SG_ENOMEM, "out of memory");
+        else {
+            rc = out_json("orders", copy);
+            json_decref(copy);
+        }
     }
-    json_decref(orders);
+    sg_json_arena_free(orders);
     return rc;
 }
 

@@ -177,6 +177,67 @@ static void test_arena_lifecycle(void **state)
     sg_free(s);
 }
 
+/*
+ * sg_json_arena_keep: part of an arena tree outlives the rest and is
+ * what sg_json_arena_free releases (the next arena parse gets the blocks
+ * back, so it is not forced onto the heap); the same on a heap tree; a
+ * missing part releases the whole tree.
+ */
+static void test_arena_keep(void **state)
+{
+    static const char doc[] =
+        "{\"code\": 0, \"data\": {\"orders\": [{\"id\": \"7\"}]}}";
+    struct sg_err err;
+    json_t *root = NULL, *kept, *again = NULL;
+
+    SG_UNUSED(state);
+    sg_err_init(&err);
+    assert_int_equal(
+        sg_json_parse_arena(&root, doc, strlen(doc), DEPTH, NULL, &err), 0);
+    kept = sg_json_arena_keep(
+        root, json_object_get(json_object_get(root, "data"), "orders"));
+    assert_true(json_is_array(kept));
+    assert_string_equal(sg_json_str(json_array_get(kept, 0), "id"), "7");
+    sg_json_arena_free(kept);
+    /* The arena is free again: a parse of a second tree works and is
+     * released the same way. */
+    assert_int_equal(
+        sg_json_parse_arena(&again, doc, strlen(doc), DEPTH, NULL, &err), 0);
+    assert_null(sg_json_arena_keep(again, json_object_get(again, "none")));
+    /* Heap trees. */
+    assert_int_equal(parse(doc, strlen(doc), &root), 0);
+    kept = sg_json_arena_keep(root, json_object_get(root, "data"));
+    assert_non_null(json_object_get(kept, "orders"));
+    sg_json_arena_free(kept);
+}
+
+/* sg_json_dump in one pass: small and large values, exact bytes. */
+static void test_dump_sizes(void **state)
+{
+    json_t *arr = json_array(), *back = NULL;
+    char *s;
+    size_t len = 0;
+
+    SG_UNUSED(state);
+    s = sg_json_dump(arr, &len);
+    assert_string_equal(s, "[]");
+    assert_int_equal(len, 2);
+    sg_free(s);
+    assert_null(sg_json_dump(NULL, &len));
+    for (int i = 0; i < 20000; i++)
+        json_array_append_new(arr, json_pack("{s:i,s:s}", "i", i, "s",
+                                             "\"quoted\" \u00e9"));
+    s = sg_json_dump(arr, &len);
+    assert_non_null(s);
+    assert_int_equal(strlen(s), len);
+    assert_true(len > 20000 * 20);
+    assert_int_equal(parse(s, len, &back), 0);
+    assert_true(json_equal(arr, back));
+    json_decref(back);
+    sg_free(s);
+    json_decref(arr);
+}
+
 /* n_structure_100000_opening_arrays and friends: refused, no crash. */
 static void test_deep_nesting(void **state)
 {
@@ -306,6 +367,8 @@ int main(void)
         cmocka_unit_test(test_corpus),
         cmocka_unit_test(test_corpus_arena),
         cmocka_unit_test(test_arena_lifecycle),
+        cmocka_unit_test(test_arena_keep),
+        cmocka_unit_test(test_dump_sizes),
         cmocka_unit_test(test_deep_nesting),
         cmocka_unit_test(test_int64_exact),
         cmocka_unit_test(test_invalid_utf8),

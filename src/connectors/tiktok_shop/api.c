@@ -221,8 +221,10 @@ int sg_tts_build_url(char **url_out, const char *base, const char *path,
 
 /* ---- envelope ---- */
 
-int sg_tts_envelope(json_t **data_out, const struct sg_http_response *resp,
-                    bool idempotent, struct sg_err *err)
+/* arena: parse in the thread's arena; data_out then goes to
+ * sg_json_arena_free. */
+static int envelope(json_t **data_out, const struct sg_http_response *resp,
+                    bool idempotent, bool arena, struct sg_err *err)
 {
     json_t *env = NULL, *code, *data;
     char ra[SG_HTTP_RETRY_AFTER_MAX];
@@ -232,8 +234,9 @@ int sg_tts_envelope(json_t **data_out, const struct sg_http_response *resp,
     snprintf(ra, sizeof(ra), "%s",
              resp->has_retry_after ? resp->retry_after : "");
     if (resp->body_len <= RESPONSE_MAX)
-        rc = sg_json_parse(&env, resp->body ? resp->body : "",
-                           resp->body_len, ENVELOPE_DEPTH, NULL, NULL);
+        rc = (arena ? sg_json_parse_arena : sg_json_parse)(
+            &env, resp->body ? resp->body : "", resp->body_len,
+            ENVELOPE_DEPTH, NULL, NULL);
     if (rc == SG_ENOMEM) {
         /*
          * Not "no envelope": a 200 would map to a final platform error
@@ -247,7 +250,7 @@ int sg_tts_envelope(json_t **data_out, const struct sg_http_response *resp,
     }
     if (resp->body_len > RESPONSE_MAX || rc != 0 || !json_is_object(env) ||
         !json_is_integer(code = json_object_get(env, "code"))) {
-        json_decref(env);
+        sg_json_arena_free(env);
         rc = sg_tts_map_error(err, resp->status, -1, "no envelope",
                               idempotent, ra);
         return rc ? rc : sg_err_set(err, SG_EREMOTE, "tiktok_shop answered "
@@ -256,20 +259,28 @@ int sg_tts_envelope(json_t **data_out, const struct sg_http_response *resp,
     rc = sg_tts_map_error(err, resp->status,
                           (long)json_integer_value(code),
                           sg_json_str(env, "message"), idempotent, ra);
-    if (rc == 0) {
-        data = json_object_get(env, "data");
-        *data_out = data ? json_incref(data) : json_null();
+    if (rc == 0 && (data = json_object_get(env, "data")) != NULL) {
+        *data_out = sg_json_arena_keep(env, data);
+        return 0;
     }
-    json_decref(env);
+    if (rc == 0)
+        *data_out = json_null();
+    sg_json_arena_free(env);
     return rc;
+}
+
+int sg_tts_envelope(json_t **data_out, const struct sg_http_response *resp,
+                    bool idempotent, struct sg_err *err)
+{
+    return envelope(data_out, resp, idempotent, false, err);
 }
 
 /* ---- a call ---- */
 
-int sg_tts_call(struct sg_connector *c, const char *method, const char *path,
+static int call(struct sg_connector *c, const char *method, const char *path,
                 const struct sg_tts_param *params, size_t n,
                 const char *access_token, const char *body, size_t body_len,
-                json_t **data_out, struct sg_err *err)
+                bool arena, json_t **data_out, struct sg_err *err)
 {
     struct sg_http_request req = {0};
     struct sg_http_response resp = {0};
@@ -311,10 +322,28 @@ int sg_tts_call(struct sg_connector *c, const char *method, const char *path,
             err->retryable = idempotent || !resp.sent;
         goto out;
     }
-    rc = sg_tts_envelope(data_out, &resp, idempotent, err);
+    rc = envelope(data_out, &resp, idempotent, arena, err);
 out:
     sg_http_response_release(&resp);
     sg_free(url);
     sg_free(tok);
     return rc;
+}
+
+int sg_tts_call(struct sg_connector *c, const char *method, const char *path,
+                const struct sg_tts_param *params, size_t n,
+                const char *access_token, const char *body, size_t body_len,
+                json_t **data_out, struct sg_err *err)
+{
+    return call(c, method, path, params, n, access_token, body, body_len,
+                false, data_out, err);
+}
+
+int sg_tts_call_arena(struct sg_connector *c, const char *method,
+                      const char *path, const struct sg_tts_param *params,
+                      size_t n, const char *access_token, const char *body,
+                      size_t body_len, json_t **data_out, struct sg_err *err)
+{
+    return call(c, method, path, params, n, access_token, body, body_len,
+                true, data_out, err);
 }

@@ -341,7 +341,7 @@ static int tts_parse_webhook(struct sg_connector *c, const void *body,
                              size_t len, struct sg_conn_event *out,
                              struct sg_err *err)
 {
-    json_t *j = NULL, *type = NULL, *shop, *id = NULL;
+    json_t *j = NULL, *type = NULL, *shop, *id = NULL, *data, *oid;
     const char *name;
     int rc = 0;
 
@@ -382,6 +382,16 @@ static int tts_parse_webhook(struct sg_connector *c, const void *body,
             goto out;
         }
     out->timestamp = sg_json_int(j, "timestamp", 0);
+    data = json_object_get(j, "data");
+    oid = json_object_get(data, "order_id");
+    if (json_is_string(oid) && json_string_length(oid) > 0 &&
+        json_string_length(oid) < sizeof(out->order_id))
+        snprintf(out->order_id, sizeof(out->order_id), "%s",
+                 json_string_value(oid));
+    else if (json_is_integer(oid))
+        snprintf(out->order_id, sizeof(out->order_id),
+                 "%" JSON_INTEGER_FORMAT, json_integer_value(oid));
+    out->update_time = sg_json_int(data, "update_time", 0);
 out:
     json_decref(j);
     return rc;

@@ -174,8 +174,9 @@ int sg_tts__get_orders(struct sg_connector *c, const char *access_token,
     if (rc)
         goto out;
     p[1] = (struct sg_tts_param){"ids", b.data};
-    rc = sg_tts_call(c, "GET", "/order/202309/orders", p, 2, access_token,
-                     NULL, 0, &data, err);
+    /* Up to 50 orders of a hundred fields each: parsed in the arena. */
+    rc = sg_tts_call_arena(c, "GET", "/order/202309/orders", p, 2,
+                           access_token, NULL, 0, &data, err);
     if (rc)
         goto out;
     orders = json_object_get(data, "orders");
@@ -185,15 +186,17 @@ int sg_tts__get_orders(struct sg_connector *c, const char *access_token,
         rc = sg_err_set(err, SG_EREMOTE, "order detail: orders is not a "
                         "list of at most the ids asked for");
         goto out;
-    } else
-        json_incref(orders);
+    } else {
+        orders = sg_json_arena_keep(data, orders);
+        data = NULL;
+    }
     if (!orders) {
         rc = sg_err_set(err, SG_ENOMEM, "out of memory");
         goto out;
     }
     *orders_out = orders;
 out:
-    json_decref(data);
+    sg_json_arena_free(data);
     sg_buf_release(&b);
     return rc;
 }

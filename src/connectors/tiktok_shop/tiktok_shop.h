@@ -77,6 +77,15 @@ int sg_tts_call(struct sg_connector *c, const char *method, const char *path,
                 const struct sg_tts_param *params, size_t n,
                 const char *access_token, const char *body, size_t body_len,
                 json_t **data_out, struct sg_err *err);
+/*
+ * sg_tts_call for a large answer read once: the answer is parsed in the
+ * calling thread's JSON arena (no heap allocation per node), and
+ * *data_out must be released with sg_json_arena_free on that thread.
+ */
+int sg_tts_call_arena(struct sg_connector *c, const char *method,
+                      const char *path, const struct sg_tts_param *params,
+                      size_t n, const char *access_token, const char *body,
+                      size_t body_len, json_t **data_out, struct sg_err *err);
 
 /* The event name of a webhook type (1 -> "ORDER_STATUS_CHANGE"), or NULL. */
 const char *sg_tts_event_name(int type);
