@@ -186,7 +186,46 @@ static void traffic_dup_reorder_converges(void **state)
     int i;
 
     SG_UNUSED(state);
-    product("MUG-B", 12, 12, SKU_B);
+    /*
+     * Stock for every order the run can place (25 orders x 2 lines x 2
+     * units). With a SKU selling out, a buyer cancellation whose webhook
+     * is held back lets the channel resell the restored unit before Surge
+     * has released it, and that order is flagged oversold: a false alarm
+     * this design still raises (docs/orders.md, "Stock increases and the
+     * channel's lag"); last_units_never_oversold covers the last units.
+     */
+    product("MUG-B", 120, 120, SKU_B);
+    {
+        long code = 0;
+        json_t *r = http_json("POST", W.srv.url,
+                              "/api/v1/inventory/MUG-A/adjust",
+                              "{\"delta\":100,\"reason\":\"receipt\"}",
+                              true, &code);
+
+        assert_int_equal(code, 200);
+        json_decref(r);
+    }
+    {
+        /* The sandbox's MUG-A is not Surge's listing: set it by hand. */
+        json_t *skus = ctl("GET", "/sandbox/v1/state/skus", NULL, NULL), *k;
+        char path[200], body[300];
+        size_t n;
+
+        path[0] = '\0';
+        json_array_foreach(json_object_get(skus, "skus"), n, k)
+            if (strcmp(sg_json_str(k, "id"), SKU_A) == 0)
+                snprintf(path, sizeof(path),
+                         "/product/202309/products/%s/inventory/update",
+                         sg_json_str(k, "product_id"));
+        json_decref(skus);
+        assert_true(path[0] != '\0');
+        snprintf(body, sizeof(body),
+                 "{\"skus\":[{\"id\":\"%s\",\"inventory\":[{"
+                 "\"warehouse_id\":\"%s\",\"quantity\":%" PRId64 "}]}]}",
+                 SKU_A, W.warehouse, available("MUG-A"));
+        json_decref(tts("POST", path, body));
+    }
+    assert_stock_agrees("MUG-A", SKU_A);
     j = ctl("POST", "/sandbox/v1/traffic",
             "{\"pattern\":\"steady\",\"rate\":40,\"duration_s\":3,"
             "\"max_orders\":25,\"units_max\":2,\"lines_max\":2,"
