@@ -86,8 +86,10 @@ static void *arena_carve(struct arena *a, size_t size)
         a->used = need;
         return a->block[a->n - 1];
     }
-    if (a->n == ARENA_BLOCKS || a->block[a->n])
+    if (a->n >= ARENA_BLOCKS)
         return NULL; /* the caller falls back to the heap */
+    if (a->block[a->n])
+        return NULL;
     bsize = a->n ? a->size[a->n - 1] * 2 : ARENA_BLOCK_MIN;
     while (bsize < need)
         bsize *= 2;
