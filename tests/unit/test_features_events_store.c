@@ -598,6 +598,86 @@ static void test_prune_sealed_sent(void **state)
                      1);
 }
 
+/*
+ * A store made by the previous release (migrations up to 0009, events of
+ * a sent batch marked sent row by row, one event still pending) upgrades
+ * to 0010 in place: the sent batch's events are pruned by their batch
+ * once out of the window, the pending event stays, and the index 0010
+ * drops is gone.
+ */
+static void test_upgrade_from_0009(void **state)
+{
+    struct fx *fx = *state;
+    struct prune p = {.fx = fx};
+    struct sg_store_cfg sc;
+    sqlite3 *db = NULL;
+    char *dir = sgt_tmpdir(), *path = sgt_path(dir, "old.db");
+    char file[600], sql[400];
+    int64_t old = INT64_C(1790000000000) - 120000;
+
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "CREATE TABLE schema_migrations ("
+                                      "version INTEGER PRIMARY KEY, name "
+                                      "TEXT NOT NULL, applied_at INTEGER "
+                                      "NOT NULL)",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    for (int v = 1; v <= 9; v++) {
+        static const char *const names[] = {
+            "0001_init", "0002_catalog", "0003_events", "0004_channels",
+            "0005_listings", "0006_orders", "0007_fulfilment",
+            "0008_order_fetch_gen", "0009_event_batch_body"};
+        char *text;
+
+        snprintf(file, sizeof(file), "%s/src/store/migrations/%s.sql",
+                 SG_SOURCE_DIR, names[v - 1]);
+        text = sgt_read_file(file, NULL);
+        assert_non_null(text);
+        if (sqlite3_exec(db, text, NULL, NULL, NULL) != SQLITE_OK)
+            fail_msg("%s: %s", names[v - 1], sqlite3_errmsg(db));
+        sg_free(text);
+        snprintf(sql, sizeof(sql), "INSERT INTO schema_migrations VALUES "
+                 "(%d, '%s.sql', 1)", v, names[v - 1]);
+        assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    }
+    snprintf(sql, sizeof(sql),
+             "INSERT INTO event_batches (id, tenant_id, source, source_id, "
+             "job_id, n, state, created_at) VALUES (1, 1, 0, 'PIX', 1, 2, 2, "
+             "%" PRId64 ")", old);
+    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    snprintf(sql, sizeof(sql),
+             "INSERT INTO events (tenant_id, source, source_id, event, "
+             "event_id, event_time, received_at, batch_id, state) VALUES "
+             "(1, 0, 'PIX', 'Purchase', 'o1', 1, %" PRId64 ", 1, 2), "
+             "(1, 0, 'PIX', 'Purchase', 'o2', 1, %" PRId64 ", 1, 2), "
+             "(1, 0, 'PIX', 'Purchase', 'o3', 1, %" PRId64 ", NULL, 0)",
+             old, old, old);
+    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+
+    sg_store_free(fx->s);
+    sg_store_cfg_defaults(&sc);
+    sc.path = path;
+    assert_int_equal(sg_store_open(&fx->s, &sc, &fx->clock, &E), 0);
+    assert_int_equal(db_count(fx, "SELECT MAX(version) FROM "
+                                  "schema_migrations"),
+                     10);
+    assert_int_equal(db_count(fx, "SELECT COUNT(*) FROM sqlite_master "
+                                  "WHERE name = 'events_received'"),
+                     0);
+    assert_int_equal(sg_store_write(fx->s, w_prune, &p, &E), 0);
+    assert_int_equal(p.n, 2);
+    assert_int_equal(db_count(fx, "SELECT COUNT(*) FROM events"), 1);
+    assert_int_equal(db_count(fx, "SELECT COUNT(*) FROM events WHERE "
+                                  "event_id = 'o3' AND state = 0"),
+                     1);
+    assert_int_equal(db_count(fx, "SELECT pruned FROM event_batches WHERE "
+                                  "id = 1"),
+                     1);
+    sg_free(path);
+    sg_free(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -611,6 +691,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_result_keeps_secure_delete,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(test_upgrade_from_0009, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_prune_sealed_sent, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_window_and_reopen_sealed, setup,
