@@ -584,14 +584,18 @@ static void h_variant_get(struct sg_http_req *r, void *ctx)
 
 /* ---- inventory ---- */
 
-static int write_inventory_set(struct sg_store_tx *tx, void *arg,
-                               struct sg_err *err)
+/*
+ * PUT /api/v1/inventory/{sku} ({"on_hand"}) and POST .../adjust
+ * ({"delta"}), with "reason" and an optional "location": the same checks,
+ * then a level set or a move by delta read inside this write.
+ */
+static int write_inventory_one(struct sg_store_tx *tx, struct sg_api_op *op,
+                               bool adjust, struct sg_err *err)
 {
-    struct sg_api_op *op = arg;
     const char *loc = sg_json_str(op->input, "location");
     const char *reason = sg_json_str(op->input, "reason");
-    json_t *q = json_object_get(op->input, "on_hand");
-    int64_t pid = 0;
+    json_t *q = json_object_get(op->input, adjust ? "delta" : "on_hand");
+    int64_t pid = 0, to = json_integer_value(q);
     bool changed = false;
     char object[96];
     int rc;
@@ -604,93 +608,68 @@ static int write_inventory_set(struct sg_store_tx *tx, void *arg,
     if (rc == SG_ENOTFOUND)
         sg_err_set(err, SG_ENOTFOUND, "no such SKU");
     if (!rc && !json_is_integer(q))
-        rc = sg_err_set(err, SG_EINVAL, "on_hand must be an integer");
+        rc = sg_err_set(err, SG_EINVAL, "%s",
+                        adjust ? "delta must be an integer (units received, "
+                                 "or negative for units written off)"
+                               : "on_hand must be an integer");
     if (!rc && (!reason || strlen(reason) > REASON_MAX))
         rc = sg_err_set(err, SG_EINVAL,
                         "reason is required (1-64 characters), e.g. "
-                        "\"recount\"");
-    if (!rc)
-        rc = sg_inventory_set(tx, op->who.tenant_id, op->text, loc,
-                              json_integer_value(q), reason, "api", &changed,
-                              err);
+                        "\"%s\"", adjust ? "receipt" : "recount");
+    if (!rc && adjust)
+        rc = sg_inventory_adjust(tx, op->who.tenant_id, op->text, loc,
+                                 json_integer_value(q), reason, "api", &to,
+                                 &changed, err);
+    else if (!rc)
+        rc = sg_inventory_set(tx, op->who.tenant_id, op->text, loc, to,
+                              reason, "api", &changed, err);
     if (!rc && changed)
         rc = sg_catalog_changed(tx, op->who.tenant_id, pid, "inventory",
                                 err);
     if (!rc)
         op->result = json_pack("{s:s, s:s, s:I, s:b}", "sku", op->text,
-                               "location", loc, "on_hand",
-                               (json_int_t)json_integer_value(q), "changed",
-                               changed);
-    return finish(tx, op, rc, "inventory.set", object, err);
+                               "location", loc, "on_hand", (json_int_t)to,
+                               "changed", changed);
+    if (op->result && adjust)
+        json_object_set_new(op->result, "delta", json_copy(q));
+    return finish(tx, op, rc, adjust ? "inventory.adjust" : "inventory.set",
+                  object, err);
+}
+
+static int write_inventory_set(struct sg_store_tx *tx, void *arg,
+                               struct sg_err *err)
+{
+    return write_inventory_one(tx, arg, false, err);
+}
+
+static int write_inventory_adjust(struct sg_store_tx *tx, void *arg,
+                                  struct sg_err *err)
+{
+    return write_inventory_one(tx, arg, true, err);
+}
+
+/* Auth (write), the {sku} of the path and a JSON body, then write. */
+static void submit_for_sku(struct sg_http_req *r, struct sg_engine *e,
+                           sg_store_write_fn write)
+{
+    struct sg_caller who;
+    char sku[SG_CAT_SKU_MAX + 1];
+    json_t *in;
+
+    if (!sg_engine__auth(e, r, true, &who) ||
+        !path_text(r, "sku", sku, sizeof(sku)) || !read_body(r, &in))
+        return;
+    submit_with(e, r, &who, 0, in, sku, write);
 }
 
 static void h_inventory_put(struct sg_http_req *r, void *ctx)
 {
-    struct sg_engine *e = ctx;
-    struct sg_caller who;
-    char sku[SG_CAT_SKU_MAX + 1];
-    json_t *in;
-
-    if (!sg_engine__auth(e, r, true, &who) ||
-        !path_text(r, "sku", sku, sizeof(sku)) || !read_body(r, &in))
-        return;
-    submit_with(e, r, &who, 0, in, sku, write_inventory_set);
-}
-
-/* POST /api/v1/inventory/{sku}/adjust: {"delta", "reason", "location"?} */
-static int write_inventory_adjust(struct sg_store_tx *tx, void *arg,
-                                  struct sg_err *err)
-{
-    struct sg_api_op *op = arg;
-    const char *loc = sg_json_str(op->input, "location");
-    const char *reason = sg_json_str(op->input, "reason");
-    json_t *d = json_object_get(op->input, "delta");
-    int64_t pid = 0, to = 0;
-    char object[96];
-    int rc;
-
-    if (!loc)
-        loc = op->e->cfg->catalog.location;
-    snprintf(object, sizeof(object), "sku:%.64s", op->text);
-    rc = sg_catalog_tx_locate(tx, op->who.tenant_id, 0, op->text, &pid, NULL,
-                              err);
-    if (rc == SG_ENOTFOUND)
-        sg_err_set(err, SG_ENOTFOUND, "no such SKU");
-    if (!rc && !json_is_integer(d))
-        rc = sg_err_set(err, SG_EINVAL,
-                        "delta must be an integer (units received, or "
-                        "negative for units written off)");
-    if (!rc && (!reason || strlen(reason) > REASON_MAX))
-        rc = sg_err_set(err, SG_EINVAL,
-                        "reason is required (1-64 characters), e.g. "
-                        "\"receipt\"");
-    if (!rc)
-        rc = sg_inventory_adjust(tx, op->who.tenant_id, op->text, loc,
-                                 json_integer_value(d), reason, "api", &to,
-                                 err);
-    if (!rc && json_integer_value(d) != 0)
-        rc = sg_catalog_changed(tx, op->who.tenant_id, pid, "inventory",
-                                err);
-    if (!rc)
-        op->result = json_pack("{s:s, s:s, s:I, s:I, s:b}", "sku", op->text,
-                               "location", loc, "delta",
-                               (json_int_t)json_integer_value(d), "on_hand",
-                               (json_int_t)to, "changed",
-                               json_integer_value(d) != 0);
-    return finish(tx, op, rc, "inventory.adjust", object, err);
+    submit_for_sku(r, ctx, write_inventory_set);
 }
 
 static void h_inventory_adjust(struct sg_http_req *r, void *ctx)
 {
-    struct sg_engine *e = ctx;
-    struct sg_caller who;
-    char sku[SG_CAT_SKU_MAX + 1];
-    json_t *in;
-
-    if (!sg_engine__auth(e, r, true, &who) ||
-        !path_text(r, "sku", sku, sizeof(sku)) || !read_body(r, &in))
-        return;
-    submit_with(e, r, &who, 0, in, sku, write_inventory_adjust);
+    submit_for_sku(r, ctx, write_inventory_adjust);
 }
 
 /* ---- bulk: PUT /api/v1/inventory and PUT /api/v1/prices ---- */
@@ -846,19 +825,26 @@ out:
     return rc;
 }
 
-static void h_inventory_bulk(struct sg_http_req *r, void *ctx)
+/* Auth (write), a JSON body whose items all pass check, then write. */
+static void submit_bulk(struct sg_http_req *r, struct sg_engine *e,
+                        const char *(*check)(const json_t *, const char **),
+                        sg_store_write_fn write)
 {
-    struct sg_engine *e = ctx;
     struct sg_caller who;
     json_t *in;
 
     if (!sg_engine__auth(e, r, true, &who) || !read_body(r, &in))
         return;
-    if (!bulk_items(r, in, inv_item_check)) {
+    if (!bulk_items(r, in, check)) {
         json_decref(in);
         return;
     }
-    submit_with(e, r, &who, 0, in, NULL, write_inventory_bulk);
+    submit_with(e, r, &who, 0, in, NULL, write);
+}
+
+static void h_inventory_bulk(struct sg_http_req *r, void *ctx)
+{
+    submit_bulk(r, ctx, inv_item_check, write_inventory_bulk);
 }
 
 static int write_prices_bulk(struct sg_store_tx *tx, void *arg,
@@ -924,17 +910,7 @@ out:
 
 static void h_prices_bulk(struct sg_http_req *r, void *ctx)
 {
-    struct sg_engine *e = ctx;
-    struct sg_caller who;
-    json_t *in;
-
-    if (!sg_engine__auth(e, r, true, &who) || !read_body(r, &in))
-        return;
-    if (!bulk_items(r, in, price_item_check)) {
-        json_decref(in);
-        return;
-    }
-    submit_with(e, r, &who, 0, in, NULL, write_prices_bulk);
+    submit_bulk(r, ctx, price_item_check, write_prices_bulk);
 }
 
 static void h_inventory_get(struct sg_http_req *r, void *ctx)

@@ -143,15 +143,57 @@ static int check_key(const char *sku, const char *location,
     return 0;
 }
 
+/* SG_ESTATE (naming both) when on_hand "to" would leave l's holds uncovered. */
+static int level_floor(const struct sg_inv_level *l, int64_t to,
+                       const char *sku, const char *location,
+                       struct sg_err *err)
+{
+    if (to >= l->reserved + l->committed)
+        return 0;
+    return sg_err_set(err, SG_ESTATE,
+                      "on_hand %" PRId64 " for %s at %s is below reserved %"
+                      PRId64 " + committed %" PRId64,
+                      to, sku, location, l->reserved, l->committed);
+}
+
+/*
+ * Move (sku, location) from level l (read in this write) to on_hand "to",
+ * with its ledger row; nothing when it already is there. SG_ESTATE when
+ * "to" is below reserved + committed.
+ */
+static int level_move_to(const struct sg_catalog_store_ops *ops,
+                         struct sg_store_tx *tx, int64_t tenant_id,
+                         const char *sku, const char *location,
+                         const struct sg_inv_level *l, int64_t to,
+                         const char *reason, const char *cause_ref,
+                         bool *changed_out, struct sg_err *err)
+{
+    struct sg_inv_move m;
+    int rc;
+
+    rc = level_floor(l, to, sku, location, err);
+    if (rc || to == l->on_hand)
+        return rc;
+    memset(&m, 0, sizeof(m));
+    m.sku = sku;
+    m.location = location;
+    m.d_on_hand = to - l->on_hand;
+    m.reason = reason;
+    m.cause_ref = cause_ref;
+    rc = ops->inv_move(sg_store_tx_backend(tx), tenant_id, &m,
+                       sg_store_tx_now(tx), err);
+    if (!rc && changed_out)
+        *changed_out = true;
+    return rc;
+}
+
 int sg_inventory_set(struct sg_store_tx *tx, int64_t tenant_id,
                      const char *sku, const char *location, int64_t on_hand,
                      const char *reason, const char *cause_ref,
                      bool *changed_out, struct sg_err *err)
 {
     const struct sg_catalog_store_ops *ops = tx_ops(tx, err);
-    void *be = sg_store_tx_backend(tx);
     struct sg_inv_level l;
-    struct sg_inv_move m;
     int rc;
 
     if (changed_out)
@@ -166,40 +208,27 @@ int sg_inventory_set(struct sg_store_tx *tx, int64_t tenant_id,
                           "on_hand must be an integer 0..1000000000");
     if (!reason || !reason[0])
         return sg_err_set(err, SG_EINVAL, "a reason is required");
-    rc = level_get(ops, be, tenant_id, sku, location, &l, err);
+    rc = level_get(ops, sg_store_tx_backend(tx), tenant_id, sku, location, &l,
+                   err);
     if (rc)
         return rc;
-    if (on_hand < l.reserved + l.committed)
-        return sg_err_set(err, SG_ESTATE,
-                          "on_hand %" PRId64 " for %s at %s is below "
-                          "reserved %" PRId64 " + committed %" PRId64,
-                          on_hand, sku, location, l.reserved, l.committed);
-    if (on_hand == l.on_hand)
-        return 0;
-    memset(&m, 0, sizeof(m));
-    m.sku = sku;
-    m.location = location;
-    m.d_on_hand = on_hand - l.on_hand;
-    m.reason = reason;
-    m.cause_ref = cause_ref;
-    rc = ops->inv_move(be, tenant_id, &m, sg_store_tx_now(tx), err);
-    if (rc)
-        return rc;
-    if (changed_out)
-        *changed_out = true;
-    return 0;
+    return level_move_to(ops, tx, tenant_id, sku, location, &l, on_hand,
+                         reason, cause_ref, changed_out, err);
 }
 
 int sg_inventory_adjust(struct sg_store_tx *tx, int64_t tenant_id,
                         const char *sku, const char *location, int64_t delta,
                         const char *reason, const char *cause_ref,
-                        int64_t *on_hand_out, struct sg_err *err)
+                        int64_t *on_hand_out, bool *changed_out,
+                        struct sg_err *err)
 {
     const struct sg_catalog_store_ops *ops = tx_ops(tx, err);
     struct sg_inv_level l;
     int64_t to;
     int rc;
 
+    if (changed_out)
+        *changed_out = false;
     if (!ops)
         return SG_ECONFIG;
     rc = check_key(sku, location, err);
@@ -208,6 +237,8 @@ int sg_inventory_adjust(struct sg_store_tx *tx, int64_t tenant_id,
     if (delta < -SG_CAT_QTY_MAX || delta > SG_CAT_QTY_MAX)
         return sg_err_set(err, SG_EINVAL,
                           "delta must be an integer -1000000000..1000000000");
+    if (!reason || !reason[0])
+        return sg_err_set(err, SG_EINVAL, "a reason is required");
     rc = level_get(ops, sg_store_tx_backend(tx), tenant_id, sku, location, &l,
                    err);
     if (rc)
@@ -218,17 +249,16 @@ int sg_inventory_adjust(struct sg_store_tx *tx, int64_t tenant_id,
                           "on_hand %" PRId64 " %+" PRId64 " for %s at %s "
                           "would pass 1000000000",
                           l.on_hand, delta, sku, location);
-    if (to < 0 || to < l.reserved + l.committed)
+    if (to < 0)
         return sg_err_set(err, SG_ESTATE,
                           "on_hand %" PRId64 " %+" PRId64 " for %s at %s "
-                          "would fall below reserved %" PRId64
-                          " + committed %" PRId64,
-                          l.on_hand, delta, sku, location, l.reserved,
-                          l.committed);
-    if (on_hand_out)
+                          "would fall below 0",
+                          l.on_hand, delta, sku, location);
+    rc = level_move_to(ops, tx, tenant_id, sku, location, &l, to, reason,
+                       cause_ref, changed_out, err);
+    if (!rc && on_hand_out)
         *on_hand_out = to;
-    return sg_inventory_set(tx, tenant_id, sku, location, to, reason,
-                            cause_ref, NULL, err);
+    return rc;
 }
 
 /* ---- bulk changes ---- */
@@ -385,14 +415,9 @@ int sg_inventory_set_many(struct sg_store_tx *tx, int64_t tenant_id,
             rc = level_get(ops, be, tenant_id, it->sku, loc, l, err);
         if (rc)
             goto refuse;
-        if (it->on_hand < l->reserved + l->committed) {
-            rc = sg_err_set(err, SG_ESTATE,
-                            "on_hand %" PRId64 " for %s at %s is below "
-                            "reserved %" PRId64 " + committed %" PRId64,
-                            it->on_hand, it->sku, loc, l->reserved,
-                            l->committed);
+        rc = level_floor(l, it->on_hand, it->sku, loc, err);
+        if (rc)
             goto refuse;
-        }
         m.refs[i] = (struct dup_ref){it->sku, loc, 0, i};
     }
     mark_dups(m.refs, n, m.dup);
@@ -699,12 +724,9 @@ static int put_precheck(const struct sg_catalog_store_ops *ops, void *be,
             rc = level_get(ops, be, p->tenant_id, v->sku, location, &l, err);
         if (rc)
             return rc;
-        if (v->inventory < l.reserved + l.committed)
-            return sg_err_set(err, SG_ESTATE,
-                              "on_hand %" PRId64 " for %s at %s is below "
-                              "reserved %" PRId64 " + committed %" PRId64,
-                              v->inventory, v->sku, location, l.reserved,
-                              l.committed);
+        rc = level_floor(&l, v->inventory, v->sku, location, err);
+        if (rc)
+            return rc;
     }
     if (err)
         sg_err_init(err);

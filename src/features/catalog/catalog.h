@@ -273,12 +273,14 @@ int sg_inventory_set(struct sg_store_tx *tx, int64_t tenant_id,
  * client's read and its write, as a set computed from a stale read would.
  * delta is -SG_CAT_QTY_MAX..SG_CAT_QTY_MAX; SG_ESTATE when on_hand would
  * fall below reserved + committed (or 0), SG_EINVAL when it would pass
- * SG_CAT_QTY_MAX. *on_hand_out (may be NULL) is the level after it.
+ * SG_CAT_QTY_MAX. *on_hand_out and *changed_out (either may be NULL) are
+ * the level after it and whether it moved.
  */
 int sg_inventory_adjust(struct sg_store_tx *tx, int64_t tenant_id,
                         const char *sku, const char *location, int64_t delta,
                         const char *reason, const char *cause_ref,
-                        int64_t *on_hand_out, struct sg_err *err);
+                        int64_t *on_hand_out, bool *changed_out,
+                        struct sg_err *err);
 
 /*
  * Bulk changes (admin API PUT /api/v1/inventory and PUT /api/v1/prices,
