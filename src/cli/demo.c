@@ -330,15 +330,12 @@ static long restock_pinned(struct sg_demo *d, const json_t *pinned)
     sg_demo__http(&st, "GET", d->sbx.url, "/sandbox/v1/state/products", NULL,
                   NULL);
     json_array_foreach(json_object_get(st, "products"), i, p) {
+        const char *pid = sg_json_str(p, "id");
         bool is_pinned = false;
 
-        json_array_foreach(pinned, k, id) {
-            const char *pid = sg_json_str(p, "id");
-
-            if (pid && json_is_string(id) &&
-                strcmp(pid, json_string_value(id)) == 0)
-                is_pinned = true;
-        }
+        json_array_foreach(pinned, k, id)
+            is_pinned = is_pinned || (pid && json_is_string(id) &&
+                                      strcmp(pid, json_string_value(id)) == 0);
         if (!is_pinned)
             continue;
         json_array_foreach(json_object_get(p, "skus"), j, sku) {
