@@ -170,8 +170,11 @@ static int setup(void **state)
         return -1;
     snprintf(listen, sizeof(listen), "127.0.0.1:%d", W.port);
     snprintf(extra, sizeof(extra),
+             /* A job claimed by a killed engine comes back when its lease
+              * runs out: 5 s (live leases are renewed by the heartbeat),
+              * not the default minute, which outlasts the checks' wait. */
              "[jobs]\nbackoff_base_ms = 50\nbackoff_max_ms = 1000\n"
-             "request_timeout_ms = 2s\n\n"
+             "request_timeout_ms = 2s\nlease_ms = 5s\n\n"
              "[catalog]\ncategory_rules = %s/samples/tiktok-categories.json\n"
              "category_map = %s/samples/category-map.txt\n",
              SG_SOURCE_DIR, SG_SOURCE_DIR);
