@@ -36,7 +36,7 @@ struct sg_orders_engine {
     int64_t last_poll_ms; /* monotonic; 0 = never */
     int64_t fetch_after_ms; /* monotonic; no detail read before (backoff) */
     int policy;           /* enum sg_oversold_policy */
-    atomic_ulong applied, oversold, fetch_errors, polls;
+    atomic_ulong applied, oversold, covered, fetch_errors, polls;
 };
 
 /* ---- inbox: queue the order named by a webhook ---- */
@@ -165,8 +165,10 @@ struct apply_batch {
     bool *seen;       /* per row: the detail answered it */
 };
 
+/* event: "order.oversold" or "order.oversold_covered", once per order. */
 static int notify_oversold(struct sg_store_tx *tx, struct sg_engine *e,
-                           const struct sg_order *o, struct sg_err *err)
+                           const struct sg_order *o, const char *event,
+                           struct sg_err *err)
 {
     json_t *payload;
     char *text, idem[96];
@@ -177,7 +179,7 @@ static int notify_oversold(struct sg_store_tx *tx, struct sg_engine *e,
 
     if (!e->cfg->notify.url || !e->cfg->notify.url[0])
         return 0;
-    payload = json_pack("{s:s,s:o}", "event", "order.oversold", "data",
+    payload = json_pack("{s:s,s:o}", "event", event, "data",
                         sg_order_to_json(o, true));
     text = payload ? sg_json_dump(payload, NULL) : NULL;
     json_decref(payload);
@@ -186,7 +188,10 @@ static int notify_oversold(struct sg_store_tx *tx, struct sg_engine *e,
     memset(&job, 0, sizeof(job));
     job.tenant_id = o->tenant_id;
     snprintf(job.kind, sizeof(job.kind), "notify.http");
-    snprintf(idem, sizeof(idem), "order-oversold-%" PRId64, o->id);
+    snprintf(idem, sizeof(idem), "%s-%" PRId64,
+             strcmp(event, "order.oversold") == 0 ? "order-oversold"
+                                                  : "order-oversold-covered",
+             o->id);
     job.idempotency_key = idem;
     job.payload = text;
     job.attempts_max = (int)e->cfg->jobs.attempts_max;
@@ -194,6 +199,47 @@ static int notify_oversold(struct sg_store_tx *tx, struct sg_engine *e,
     snprintf(job.endpoint_class, sizeof(job.endpoint_class), "http");
     rc = sg_store_tx_job_enqueue(tx, &job, &id, &coalesced, err);
     sg_free(text);
+    return rc;
+}
+
+int sg_engine__orders_covered(struct sg_store_tx *tx,
+                              const struct sg_order *o, void *arg,
+                              struct sg_err *err)
+{
+    return notify_oversold(tx, arg, o, "order.oversold_covered", err);
+}
+
+int sg_engine__orders_cover(struct sg_engine *e, struct sg_store_tx *tx,
+                            int64_t tenant_id, const char *sku,
+                            struct sg_err *err)
+{
+    size_t n = 0;
+    int rc = sg_orders_cover(tx, tenant_id, sku, sg_engine__orders_covered,
+                             e, &n, err);
+
+    if (!rc && n && e->orders)
+        atomic_fetch_add(&e->orders->covered, n);
+    return rc;
+}
+
+/* A cancellation's released units go first to orders still short. */
+static int cover_released(struct sg_engine *e, struct sg_store_tx *tx,
+                          const struct sg_order *o, struct sg_err *err)
+{
+    int rc = 0;
+
+    for (size_t i = 0; i < o->n_lines && !rc; i++) {
+        bool seen = false;
+
+        if (o->lines[i].inv != SG_LINE_RELEASED)
+            continue;
+        for (size_t k = 0; k < i && !seen; k++)
+            seen = o->lines[k].inv == SG_LINE_RELEASED &&
+                   strcmp(o->lines[k].sku, o->lines[i].sku) == 0;
+        if (!seen)
+            rc = sg_engine__orders_cover(e, tx, o->tenant_id,
+                                         o->lines[i].sku, err);
+    }
     return rc;
 }
 
@@ -232,19 +278,21 @@ static int write_apply(struct sg_store_tx *tx, void *arg, struct sg_err *err)
         rc = sg_orders_apply(tx, o, &opts, &outcome, &b->newly[i], err);
         if (!rc && outcome != SG_ORD_STALE)
             rc = sg_engine__fulfil_after_apply(b->e, tx, o, err);
+        if (!rc && outcome != SG_ORD_STALE)
+            rc = cover_released(b->e, tx, o, err);
         if (!rc && b->newly[i] &&
             strcmp(o->oversold_action, "unknown_sku") == 0) {
             /* Not Surge's product: flagged and told, never cancelled. */
             rc = oversold_audit(tx, o, "unknown_sku", err);
             if (!rc)
-                rc = notify_oversold(tx, b->e, o, err);
+                rc = notify_oversold(tx, b->e, o, "order.oversold", err);
         } else if (!rc && b->newly[i]) {
             rc = oversold_audit(tx, o, sg_oversold_policy_name(oe->policy),
                                 err);
             if (!rc && oe->policy == SG_OVERSOLD_NOTIFY) {
                 bool url = b->e->cfg->notify.url && b->e->cfg->notify.url[0];
 
-                rc = notify_oversold(tx, b->e, o, err);
+                rc = notify_oversold(tx, b->e, o, "order.oversold", err);
                 if (!rc)
                     rc = sg_orders_set_oversold_action(
                         tx, o->tenant_id, o->id, url ? "notified" : "flagged",
@@ -721,8 +769,10 @@ int sg_engine__orders_metrics(struct sg_engine *e, struct sg_buf *out)
         out,
         "sg_orders_applied_total %lu\n"
         "sg_orders_oversold_total %lu\n"
+        "sg_orders_oversold_covered_total %lu\n"
         "sg_orders_fetch_errors_total %lu\n"
         "sg_orders_polls_total %lu\n",
         atomic_load(&oe->applied), atomic_load(&oe->oversold),
+        atomic_load(&oe->covered),
         atomic_load(&oe->fetch_errors), atomic_load(&oe->polls));
 }

@@ -446,6 +446,51 @@ static void oversold_flagged_and_r3(void **state)
                              "'order.oversold'"),
                      1);
     assert_inventory_clean();
+
+    /*
+     * Stock comes back to o1, which is short of two units: a receipt of
+     * one is not enough (whole orders only); then the seller cancels o2
+     * and its released unit completes o1 in the cancellation's write.
+     */
+    {
+        char sql[120], path[100];
+        long st = 0;
+        json_t *r = http_json("POST", W.srv.url,
+                              "/api/v1/inventory/MUG-D/adjust",
+                              "{\"delta\":1,\"reason\":\"receipt\"}", true,
+                              &st);
+
+        assert_int_equal(st, 200);
+        json_decref(r);
+        assert_int_equal(available("MUG-D"), 1);
+        assert_int_equal(sql_int("SELECT count(*) FROM orders WHERE "
+                                 "oversold"),
+                         1);
+        snprintf(sql, sizeof(sql), "SELECT id FROM orders WHERE "
+                 "channel_order_id = '%s'", o2);
+        snprintf(path, sizeof(path), "/api/v1/orders/%" PRId64 "/cancel",
+                 sql_int(sql));
+        r = http_json("POST", W.srv.url, path,
+                      "{\"reason\":\"seller_out_of_stock\"}", true, &st);
+        assert_int_equal(st, 202);
+        json_decref(r);
+    }
+    wait_count("SELECT count(*) FROM orders WHERE oversold_action = "
+               "'covered'",
+               1);
+    wait_converged();
+    assert_int_equal(surge_level("MUG-D", "reserved"), 2);
+    assert_int_equal(available("MUG-D"), 0);
+    j = engine("/api/v1/orders?oversold=true");
+    assert_int_equal(json_array_size(json_object_get(j, "orders")), 0);
+    json_decref(j);
+    assert_int_equal(sql_int("SELECT count(*) FROM orders WHERE "
+                             "oversold_action = 'covered' AND NOT oversold"),
+                     1);
+    assert_int_equal(sql_int("SELECT count(*) FROM audit_log WHERE action = "
+                             "'order.oversold' AND outcome = 'covered'"),
+                     1);
+    assert_inventory_clean();
 }
 
 /*

@@ -126,12 +126,11 @@ static int carry_lines(struct sg_order *o, const struct sg_order *old)
  * not holding anything yet, all or nothing), then releases and commits.
  */
 static int move_inventory(struct sg_store_tx *tx, struct sg_order *o,
-                          const struct sg_orders_opts *opts,
-                          bool *newly_oversold, struct sg_err *err)
+                          bool retry_oversold, bool *newly_oversold,
+                          struct sg_err *err)
 {
     struct inv_set res = {0}, rel = {0}, com = {0};
     char cause[160];
-    bool retry_oversold = opts->oversold_policy == SG_OVERSOLD_BACKORDER;
     int rc = 0;
 
     snprintf(cause, sizeof(cause), "order:%s:%s", o->channel,
@@ -161,9 +160,10 @@ static int move_inventory(struct sg_store_tx *tx, struct sg_order *o,
                                   err);
         if (rc == SG_ESTATE) {
             /* The channel sold what Surge did not have: never silent. */
-            sg_log(SG_LOG_WARN, "orders", "msg=\"oversold\" channel=%s "
-                   "order=%s err=\"%s\"", o->channel, o->channel_order_id,
-                   err ? err->msg : "");
+            if (!o->oversold)
+                sg_log(SG_LOG_WARN, "orders", "msg=\"oversold\" channel=%s "
+                       "order=%s err=\"%s\"", o->channel,
+                       o->channel_order_id, err ? err->msg : "");
             if (err)
                 sg_err_init(err);
             rc = 0;
@@ -222,7 +222,7 @@ static int move_inventory(struct sg_store_tx *tx, struct sg_order *o,
         for (size_t k = 0; k < com.n; k++)
             o->lines[com.idx[k]].inv = SG_LINE_COMMITTED;
     }
-    /* A backordered order whose lines all hold stock again is cleared. */
+    /* An oversold order whose lines all hold stock again is cleared. */
     if (o->oversold && retry_oversold) {
         bool any = false;
 
@@ -230,8 +230,9 @@ static int move_inventory(struct sg_store_tx *tx, struct sg_order *o,
             any = any || o->lines[i].inv == SG_LINE_OVERSOLD;
         if (!any) {
             o->oversold = false;
-            snprintf(o->oversold_action, sizeof(o->oversold_action),
-                     "backorder_filled");
+            snprintf(o->oversold_action, sizeof(o->oversold_action), "%s",
+                     strcmp(o->oversold_action, "backordered") == 0
+                         ? "backorder_filled" : "covered");
         }
     }
 out:
@@ -299,7 +300,9 @@ int sg_orders_apply(struct sg_store_tx *tx, struct sg_order *o,
             o->lines[i].inv = SG_LINE_NONE;
         outcome = SG_ORD_APPLIED_NEW;
     }
-    rc = move_inventory(tx, o, opts, &newly, err);
+    rc = move_inventory(tx, o,
+                        opts->oversold_policy == SG_OVERSOLD_BACKORDER,
+                        &newly, err);
     if (!rc)
         rc = ops->order_put(be, o, sg_store_tx_now(tx), err);
     if (!rc)
@@ -317,6 +320,64 @@ int sg_orders_apply(struct sg_store_tx *tx, struct sg_order *o,
     }
 out:
     sg_order_release(&old);
+    return rc;
+}
+
+int sg_orders_cover(struct sg_store_tx *tx, int64_t tenant_id,
+                    const char *sku, sg_orders_covered_fn *covered, void *arg,
+                    size_t *n_out, struct sg_err *err)
+{
+    const struct sg_orders_store_ops *ops =
+        ops_for(sg_store_tx_store(tx), err);
+    void *be = sg_store_tx_backend(tx);
+    int64_t ids[SG_ORD_COVER_MAX];
+    size_t n = 0, done = 0;
+    int rc;
+
+    if (n_out)
+        *n_out = 0;
+    if (!ops)
+        return SG_ECONFIG;
+    if (!sku || !sku[0])
+        return 0;
+    rc = ops->oversold_by_sku(be, tenant_id, sku, SG_ORD_COVER_MAX, ids, &n,
+                              err);
+    for (size_t i = 0; i < n && !rc; i++) {
+        struct sg_order o;
+        struct sg_audit a;
+        bool newly = false;
+
+        rc = ops->order_get(be, tenant_id, ids[i], NULL, NULL, &o, err);
+        if (!rc)
+            rc = move_inventory(tx, &o, true, &newly, err);
+        /* Still short (another line, or not enough units): as it was. */
+        if (!rc && o.oversold) {
+            sg_order_release(&o);
+            continue;
+        }
+        if (!rc)
+            rc = ops->order_put(be, &o, sg_store_tx_now(tx), err);
+        if (!rc) {
+            memset(&a, 0, sizeof(a));
+            a.tenant_id = tenant_id;
+            snprintf(a.actor, sizeof(a.actor), "orders");
+            snprintf(a.action, sizeof(a.action), "order.oversold");
+            snprintf(a.object, sizeof(a.object), "order:%" PRId64, o.id);
+            snprintf(a.outcome, sizeof(a.outcome), "%s", o.oversold_action);
+            rc = sg_store_tx_audit(tx, &a, err);
+        }
+        if (!rc) {
+            sg_log(SG_LOG_INFO, "orders", "msg=\"oversold order covered\" "
+                   "order=%s sku=%s action=%s", o.channel_order_id, sku,
+                   o.oversold_action);
+            done++;
+        }
+        if (!rc && covered)
+            rc = covered(tx, &o, arg, err);
+        sg_order_release(&o);
+    }
+    if (!rc && n_out)
+        *n_out = done;
     return rc;
 }
 

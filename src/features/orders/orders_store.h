@@ -57,6 +57,13 @@ struct sg_orders_store_ops {
     int (*inv_check)(void *be, int64_t tenant_id, size_t *levels_out,
                      size_t *violations_out, struct sg_buf *report,
                      struct sg_err *err);
+    /*
+     * Up to max ids of open orders holding an oversold line of sku, not
+     * cancelled nor asked to be, oldest first (sg_orders_cover).
+     */
+    int (*oversold_by_sku)(void *be, int64_t tenant_id, const char *sku,
+                           size_t max, int64_t *ids_out, size_t *n_out,
+                           struct sg_err *err);
 };
 
 extern const struct sg_orders_store_ops sg_orders_sqlite_ops;

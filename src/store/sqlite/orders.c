@@ -417,6 +417,48 @@ static int sq_set_oversold_action(void *be, int64_t tenant_id, int64_t id,
     return sg_sql_run(be, st, b, "oversold action", NULL, err);
 }
 
+/*
+ * Orders with a line of this SKU still oversold, oldest first: the ones a
+ * release of the SKU's stock may cover. Cancelled orders and orders whose
+ * cancellation Surge has asked for are not waiting for stock.
+ */
+static int sq_oversold_by_sku(void *be, int64_t tenant_id, const char *sku,
+                              size_t max, int64_t *ids_out, size_t *n_out,
+                              struct sg_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    size_t n = 0;
+    int rc, b = SQLITE_OK;
+
+    *n_out = 0;
+    rc = sg_sql_prep(be,
+              "SELECT DISTINCT o.id FROM order_lines l JOIN orders o "
+              "ON o.id = l.order_id WHERE l.tenant_id = ?1 AND l.sku = ?2 "
+              "AND l.inv = 'oversold' AND l.status <> 'CANCELLED' "
+              "AND o.oversold = 1 AND o.status <> 'CANCELLED' "
+              "AND o.oversold_action <> 'cancel_requested' "
+              "ORDER BY o.id LIMIT ?3",
+              &st, err);
+    if (rc)
+        return rc;
+    sg_sql_bind_int(st, 1, tenant_id, &b);
+    sg_sql_bind_text(st, 2, sku, &b);
+    sg_sql_bind_int(st, 3, (int64_t)max, &b);
+    while (b == SQLITE_OK && n < max &&
+           (rc = sqlite3_step(st)) == SQLITE_ROW)
+        ids_out[n++] = sqlite3_column_int64(st, 0);
+    if (b != SQLITE_OK)
+        rc = sg_sqlite_error(be, b, "oversold orders", err);
+    else if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+        rc = sg_sqlite_error(be, rc, "oversold orders", err);
+    else
+        rc = 0;
+    sg_sql_end(be, st);
+    if (!rc)
+        *n_out = n;
+    return rc;
+}
+
 /* ---- fetch queue and cursors ---- */
 
 static int sq_fetch_mark(void *be, int64_t tenant_id, const char *channel,
@@ -711,4 +753,5 @@ const struct sg_orders_store_ops sg_orders_sqlite_ops = {
     .cursor_get = sq_cursor_get,
     .cursor_set = sq_cursor_set,
     .inv_check = sq_inv_check,
+    .oversold_by_sku = sq_oversold_by_sku,
 };
