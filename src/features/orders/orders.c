@@ -381,6 +381,22 @@ int sg_orders_cover(struct sg_store_tx *tx, int64_t tenant_id,
     return rc;
 }
 
+int sg_orders_swap_oversold_action(struct sg_store_tx *tx, int64_t tenant_id,
+                                   int64_t id, const char *from,
+                                   const char *to, bool *swapped,
+                                   struct sg_err *err)
+{
+    const struct sg_orders_store_ops *ops =
+        ops_for(sg_store_tx_store(tx), err);
+
+    *swapped = false;
+    if (!ops)
+        return SG_ECONFIG;
+    return ops->swap_oversold_action(sg_store_tx_backend(tx), tenant_id, id,
+                                     from, to, sg_store_tx_now(tx), swapped,
+                                     err);
+}
+
 int sg_orders_set_oversold_action(struct sg_store_tx *tx, int64_t tenant_id,
                                   int64_t id, const char *action,
                                   struct sg_err *err)
@@ -472,6 +488,7 @@ int sg_orders_cursor_set(struct sg_store_tx *tx, int64_t tenant_id,
 
 struct read_arg {
     const struct sg_orders_store_ops *ops;
+    const char *action;
     int64_t tenant_id;
     int64_t id;
     const char *channel;
@@ -501,6 +518,29 @@ static int rd_list(void *be, void *arg, struct sg_err *err)
 
     return a->ops->order_list(be, a->tenant_id, a->filter, a->orders, a->n,
                               err);
+}
+
+static int rd_due(void *be, void *arg, struct sg_err *err)
+{
+    struct read_arg *a = arg;
+
+    return a->ops->oversold_due(be, a->action, *a->value, a->max, a->orders,
+                                a->n, err);
+}
+
+int sg_orders_oversold_due(struct sg_store *s, const char *action,
+                           int64_t before, size_t max, struct sg_order **out,
+                           size_t *n_out, struct sg_err *err)
+{
+    struct read_arg a = {.ops = ops_for(s, err), .action = action,
+                         .value = &before, .max = max, .orders = out,
+                         .n = n_out};
+
+    *out = NULL;
+    *n_out = 0;
+    if (!a.ops)
+        return SG_ECONFIG;
+    return sg_store_read(s, rd_due, &a, err);
 }
 
 static int rd_pending(void *be, void *arg, struct sg_err *err)

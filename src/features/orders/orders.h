@@ -208,6 +208,19 @@ int sg_orders_cover(struct sg_store_tx *tx, int64_t tenant_id,
 int sg_orders_set_oversold_action(struct sg_store_tx *tx, int64_t tenant_id,
                                   int64_t id, const char *action,
                                   struct sg_err *err);
+/* Set the action only while it is still `from` (*swapped: it was). */
+int sg_orders_swap_oversold_action(struct sg_store_tx *tx, int64_t tenant_id,
+                                   int64_t id, const char *from,
+                                   const char *to, bool *swapped,
+                                   struct sg_err *err);
+/*
+ * Oversold orders of every tenant whose action is `action` and that last
+ * changed at or before `before` (ms since epoch), oldest first, at most
+ * max; headers only. sg_order_list_free(*out, *n_out).
+ */
+int sg_orders_oversold_due(struct sg_store *s, const char *action,
+                           int64_t before, size_t max, struct sg_order **out,
+                           size_t *n_out, struct sg_err *err);
 
 /*
  * The fetch queue: order ids the channel told us about (webhook, poll)
