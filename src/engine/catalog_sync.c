@@ -318,6 +318,162 @@ static int64_t available(int64_t tenant_id, const char *sku)
     return sum < 0 ? 0 : sum;
 }
 
+/* ---- sales the channel made that Surge has not ingested yet ---- */
+
+/*
+ * TikTok's inventory update sets an absolute quantity, computed from the
+ * orders Surge has ingested. While buyers keep ordering on TikTok some of
+ * their orders are still on their way to Surge, and a push would list
+ * their units again. So for each SKU Surge keeps, in the listing state:
+ *
+ *   led[sku]     the SKU's last ledger row when the channel's quantity was
+ *                last set or read (qty[sku]);
+ *   unseen[sku]  {"u": units, "led": row, "at": ms}: units the channel
+ *                had sold beyond what Surge had ingested when it last read
+ *                the channel, counted down as TikTok orders arrive after
+ *                ledger row "led", forgotten after the poll interval plus
+ *                a minute (the reconciliation poll would have brought any
+ *                order in by then; what is left is not a sale).
+ *
+ * A push of a SKU for which TikTok orders were ingested since led (the
+ * channel is selling it) reads the product back first ("fresh" marks a
+ * read since the last push): the channel then holds
+ *   v = qty - (orders ingested since led) - (orders not yet ingested),
+ * which gives the unseen units, and every push subtracts what is left of
+ * them. See docs/orders.md, "Stock increases and the channel's lag".
+ */
+#define UNSEEN_PREFIX "order:" SG_CATALOG_SYNC_CHANNEL ":"
+
+static int64_t wall_ms(void)
+{
+    return sg_clock_now_ms(sg_store_clock(CS.e->store));
+}
+
+/*
+ * Into d: "led" (each SKU's last ledger row now) and "net" (TikTok's units
+ * ingested since st's led, for SKUs that have one). *active: some SKU has
+ * TikTok orders ingested since the channel's quantity was last known.
+ */
+static int ledger_marks(const struct want *w, const json_t *st, json_t *d,
+                        bool *active, struct sg_err *err)
+{
+    const json_t *since = json_object_get(st, "led");
+    json_t *led = json_object(), *net = json_object();
+    int rc = 0;
+
+    *active = false;
+    if (!led || !net) {
+        json_decref(led);
+        json_decref(net);
+        return sg_err_set(err, SG_ENOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < w->in.n_skus && !rc; i++) {
+        const char *sku = w->skus[i].seller_sku;
+        const json_t *s = json_object_get(since, sku);
+        int64_t after = json_is_integer(s) ? json_integer_value(s) : -1;
+        int64_t n = 0, last = 0;
+
+        rc = sg_inventory_ledger_net(CS.e->store, w->p.tenant_id, sku, after,
+                                     UNSEEN_PREFIX, &n, &last, err);
+        if (rc)
+            break;
+        if (json_object_set_new(led, sku, json_integer(last)) ||
+            (after >= 0 && json_object_set_new(net, sku, json_integer(n))))
+            rc = sg_err_set(err, SG_ENOMEM, "out of memory");
+        *active = *active || (after >= 0 && n > 0);
+    }
+    if (!rc && (json_object_set_new(d, "led", led) ||
+                json_object_set_new(d, "net", net)))
+        return sg_err_set(err, SG_ENOMEM, "out of memory");
+    if (rc) {
+        json_decref(led);
+        json_decref(net);
+    }
+    return rc;
+}
+
+/* Hold back from each SKU's push what is left of its unseen units. */
+static int unseen_apply(struct want *w, const json_t *st, struct sg_err *err)
+{
+    const json_t *unseen = json_object_get(st, "unseen");
+    json_t *qty = json_object_get(w->desired, "qty");
+    int64_t ttl = (int64_t)CS.e->cfg->orders.poll_interval_ms + 60000;
+    int64_t now = wall_ms();
+
+    for (size_t i = 0; i < w->in.n_skus; i++) {
+        const char *sku = w->skus[i].seller_sku;
+        const json_t *u = json_object_get(unseen, sku);
+        int64_t left = sg_json_int(u, "u", 0), n = 0, last = 0;
+        int rc;
+
+        if (left <= 0 || now - sg_json_int(u, "at", 0) > ttl)
+            continue;
+        rc = sg_inventory_ledger_net(CS.e->store, w->p.tenant_id, sku,
+                                     sg_json_int(u, "led", 0), UNSEEN_PREFIX,
+                                     &n, &last, err);
+        if (rc)
+            return rc;
+        left -= n;
+        if (left <= 0)
+            continue;
+        w->skus[i].quantity = w->skus[i].quantity > left
+                                  ? w->skus[i].quantity - left : 0;
+        if (json_object_set_new(qty, sku, json_integer(w->skus[i].quantity)))
+            return sg_err_set(err, SG_ENOMEM, "out of memory");
+    }
+    return 0;
+}
+
+/*
+ * A read-back (step "get") answered qty_read: record, per SKU, the units
+ * the channel sold that Surge had not ingested when the read was planned.
+ */
+static void unseen_record(json_t *st, const json_t *d, const json_t *qty_read,
+                          int64_t now_ms)
+{
+    const json_t *acked = json_object_get(st, "qty");
+    const json_t *net = json_object_get(d, "net");
+    const json_t *led = json_object_get(d, "led");
+    json_t *unseen = json_object_get(st, "unseen"), *v;
+    const char *sku;
+
+    if (!json_is_object(unseen)) {
+        unseen = json_object();
+        if (!unseen || json_object_set_new(st, "unseen", unseen))
+            return;
+    }
+    json_object_foreach((json_t *)(uintptr_t)qty_read, sku, v) {
+        const json_t *a = json_object_get(acked, sku);
+        const json_t *n = json_object_get(net, sku);
+        json_int_t u;
+
+        if (!json_is_integer(a) || !json_is_integer(n) ||
+            !json_is_integer(v) || !json_is_integer(json_object_get(led, sku)))
+            continue;
+        u = json_integer_value(a) - json_integer_value(n) -
+            json_integer_value(v);
+        if (u > 0)
+            json_object_set_new(
+                unseen, sku,
+                json_pack("{s:I,s:O,s:I}", "u", u, "led",
+                          json_object_get(led, sku), "at",
+                          (json_int_t)now_ms));
+        else
+            json_object_del(unseen, sku);
+    }
+    if (json_object_size(unseen) == 0)
+        json_object_del(st, "unseen");
+}
+
+/* The channel's quantities are known as of d's ledger rows. */
+static void led_record(json_t *st, const json_t *d)
+{
+    const json_t *led = json_object_get(d, "led");
+
+    if (json_is_object(led))
+        json_object_set(st, "led", (json_t *)(uintptr_t)led);
+}
+
 /* Map p (already loaded into w->p) to the wire input and the desired JSON. */
 static int want_build(struct want *w, const struct tenant_ctx *t)
 {
@@ -613,6 +769,8 @@ static void apply_step(struct rec_op *op, struct sg_listing_sync *l,
             json_object_get(d, "with_skus")) {
             json_object_set(st, "price", json_object_get(d, "price"));
             json_object_set(st, "qty", json_object_get(d, "qty"));
+            led_record(st, d);
+            json_object_del(st, "fresh");
         }
         if (strcmp(op->step, "create") == 0)
             json_object_set_new(st, "active", json_true());
@@ -632,6 +790,10 @@ static void apply_step(struct rec_op *op, struct sg_listing_sync *l,
         json_object_set(st, strcmp(op->step, "price") == 0 ? "price" : "qty",
                         json_object_get(d, strcmp(op->step, "price") == 0
                                                ? "price" : "qty"));
+        if (strcmp(op->step, "inventory") == 0) {
+            led_record(st, d);
+            json_object_del(st, "fresh");
+        }
         json_object_del(st, "uncertain");
     } else if (strcmp(op->step, "activate") == 0 ||
                strcmp(op->step, "deactivate") == 0) {
@@ -658,9 +820,12 @@ static void apply_step(struct rec_op *op, struct sg_listing_sync *l,
             json_object_set_new(st, "drift", drift);
             json_object_set_new(st, "drift_at",
                                 json_integer(op->now_ms));
+            unseen_record(st, d, qty, op->now_ms);
             keep_channel_lower(qty, json_object_get(d, "qty"),
                                json_object_get(st, "qty"));
             json_object_set(st, "qty", qty);
+            led_record(st, d);
+            json_object_set_new(st, "fresh", json_true());
             json_object_set(st, "price", price);
             if (json_object_size(ids))
                 json_object_set(st, "skus", ids);
@@ -1208,7 +1373,7 @@ static int plan(void *ctx, const struct sg_job *job, int64_t now_ms,
     json_t *payload = NULL, *st = NULL, *body = NULL, *report = NULL;
     char *token = NULL, *text = NULL, idem[96], hdr[64];
     const char *step;
-    bool have_l = false, deleted = false, more = false;
+    bool have_l = false, deleted = false, more = false, selling = false;
     int64_t pid;
     int rc;
 
@@ -1269,6 +1434,21 @@ static int plan(void *ctx, const struct sg_job *job, int64_t now_ms,
             goto out;
         }
         want_ids(&w, json_object_get(st, "skus"));
+        rc = ledger_marks(&w, st, w.desired, &selling, err);
+        if (!rc)
+            rc = unseen_apply(&w, st, err);
+        if (rc)
+            goto out_retry;
+        /*
+         * The channel is selling this product and its quantity is about to
+         * be set: read it first, so what buyers bought and Surge has not
+         * seen yet is held back (unseen_record).
+         */
+        if (selling && have_l && l.channel_product_id[0] &&
+            !json_is_true(json_object_get(st, "fresh")) &&
+            !json_same(json_object_get(st, "qty"),
+                       json_object_get(w.desired, "qty")))
+            json_object_set_new(st, "read", json_true());
     }
     step = choose(&w.p, deleted, have_l ? &l : NULL, st, w.desired, &more);
     if (!step) {

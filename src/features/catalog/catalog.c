@@ -932,6 +932,14 @@ static int rd_ledger(void *be, void *arg, struct sg_err *err)
                                a->limit, a->out, a->n_out, err);
 }
 
+static int rd_ledger_net(void *be, void *arg, struct sg_err *err)
+{
+    struct read_arg *a = arg;
+
+    return a->ops->ledger_net(be, a->tenant_id, a->out, a->after_id, a->text,
+                              a->a_out, a->b_out, err);
+}
+
 static int read_with(struct sg_store *s, struct read_arg *a,
                      sg_store_read_fn fn, struct sg_err *err)
 {
@@ -1008,6 +1016,23 @@ int sg_inventory_levels(struct sg_store *s, int64_t tenant_id,
         .tenant_id = tenant_id, .text = sku, .out = out, .n_out = n_out};
 
     return read_with(s, &a, rd_levels, err);
+}
+
+int sg_inventory_ledger_net(struct sg_store *s, int64_t tenant_id,
+                            const char *sku, int64_t after_id,
+                            const char *prefix, int64_t *net_out,
+                            int64_t *last_out, struct sg_err *err)
+{
+    struct read_arg a = {.tenant_id = tenant_id,
+                         .out = (void *)(uintptr_t)sku,
+                         .text = prefix,
+                         .after_id = after_id,
+                         .a_out = net_out,
+                         .b_out = last_out};
+
+    *net_out = 0;
+    *last_out = after_id < 0 ? 0 : after_id;
+    return read_with(s, &a, rd_ledger_net, err);
 }
 
 int sg_inventory_ledger(struct sg_store *s, int64_t tenant_id,

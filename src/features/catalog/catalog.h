@@ -372,6 +372,16 @@ int sg_catalog_locate(struct sg_store *s, int64_t tenant_id,
 int sg_inventory_levels(struct sg_store *s, int64_t tenant_id,
                         const char *sku, struct sg_inv_level **out,
                         size_t *n_out, struct sg_err *err);
+/*
+ * What orders whose ledger cause starts with prefix ("order:tiktok_shop:")
+ * hold of sku since ledger row after_id: units reserved less released
+ * (*net_out), and the id of sku's last ledger row (*last_out; after_id if
+ * there is none since). after_id < 0 reads only the last id.
+ */
+int sg_inventory_ledger_net(struct sg_store *s, int64_t tenant_id,
+                            const char *sku, int64_t after_id,
+                            const char *prefix, int64_t *net_out,
+                            int64_t *last_out, struct sg_err *err);
 /* Ledger rows of sku (NULL = all) with id > after_id; sg_free(*out). */
 int sg_inventory_ledger(struct sg_store *s, int64_t tenant_id,
                         const char *sku, int64_t after_id, size_t limit,

@@ -72,6 +72,14 @@ struct sg_catalog_store_ops {
     int (*variant_price_set)(void *be, int64_t tenant_id,
                              const struct sg_variant_price *vp, int64_t now,
                              struct sg_err *err);
+    /*
+     * Units reserved less units released for causes starting with prefix
+     * in sku's ledger rows after after_id (commits not counted), and the
+     * last row's id (after_id when none). after_id < 0: the last id only.
+     */
+    int (*ledger_net)(void *be, int64_t tenant_id, const char *sku,
+                      int64_t after_id, const char *prefix, int64_t *net_out,
+                      int64_t *last_out, struct sg_err *err);
 };
 
 extern const struct sg_catalog_store_ops sg_catalog_sqlite_ops;

@@ -729,6 +729,55 @@ static int be_inv_move(void *be, int64_t tenant_id,
     return sg_sql_run(be, st, b, "ledger", NULL, err);
 }
 
+/*
+ * The net units reserved for orders whose cause starts with prefix
+ * (reservations less releases; commits are not counted) in sku's ledger
+ * rows after after_id, and the last row's id (after_id when there is
+ * none). after_id < 0 only reads the last id.
+ */
+static int be_ledger_net(void *be, int64_t tenant_id, const char *sku,
+                         int64_t after_id, const char *prefix,
+                         int64_t *net_out, int64_t *last_out,
+                         struct sg_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc, b = SQLITE_OK;
+
+    *net_out = 0;
+    *last_out = after_id < 0 ? 0 : after_id;
+    if (after_id < 0)
+        rc = sg_sql_prep(be,
+                  "SELECT 0, MAX(id) FROM inventory_ledger WHERE "
+                  "tenant_id = ?1 AND sku = ?2",
+                  &st, err);
+    else
+        rc = sg_sql_prep(be,
+                  "SELECT COALESCE(SUM(CASE WHEN reason IN ('reserve', "
+                  "'release') AND substr(cause_ref, 1, length(?4)) = ?4 "
+                  "THEN delta_reserved ELSE 0 END), 0), MAX(id) FROM "
+                  "inventory_ledger WHERE tenant_id = ?1 AND sku = ?2 AND "
+                  "id > ?3",
+                  &st, err);
+    if (rc)
+        return rc;
+    sg_sql_bind_int(st, 1, tenant_id, &b);
+    sg_sql_bind_text(st, 2, sku, &b);
+    if (after_id >= 0) {
+        sg_sql_bind_int(st, 3, after_id, &b);
+        sg_sql_bind_text(st, 4, prefix, &b);
+    }
+    rc = b == SQLITE_OK ? sqlite3_step(st) : b;
+    if (rc == SQLITE_ROW) {
+        *net_out = sqlite3_column_int64(st, 0);
+        if (sqlite3_column_type(st, 1) != SQLITE_NULL)
+            *last_out = sqlite3_column_int64(st, 1);
+        rc = 0;
+    } else
+        rc = sg_sqlite_error(be, rc, "ledger net", err);
+    sg_sql_end(be, st);
+    return rc;
+}
+
 static int be_ledger_list(void *be, int64_t tenant_id, const char *sku,
                           int64_t after_id, size_t limit,
                           struct sg_ledger_row **out, size_t *n_out,
@@ -877,6 +926,7 @@ const struct sg_catalog_store_ops sg_catalog_sqlite_ops = {
     .inv_levels = be_inv_levels,
     .inv_move = be_inv_move,
     .ledger_list = be_ledger_list,
+    .ledger_net = be_ledger_net,
     .listing_set = be_listing_set,
     .listing_list = be_listing_list,
     .variant_price_get = be_variant_price_get,
