@@ -15,10 +15,12 @@
 #include "sandbox/internal.h"
 #include "connectors/tiktok_shop/sign.h"
 #include "core/alloc.h"
+#include "core/crypto.h"
 #include "core/json.h"
 #include "core/log.h"
 
 #include <curl/curl.h>
+#include <openssl/crypto.h>
 #include <time.h>
 
 #define WH_LOG_MAX 1000
@@ -232,6 +234,40 @@ static size_t sink(char *p, size_t size, size_t n, void *ud)
     return size * n;
 }
 
+/*
+ * The delivery thread's signing key: the app secret set up once as an
+ * HMAC key (the one-shot HMAC set the key up again per delivery), made
+ * again should the secret change.
+ */
+struct wh_signer {
+    struct sg_hmac_key *key;
+    char secret[sizeof(((struct sg_sbx *)0)->app_secret)];
+};
+
+static int wh_sign(struct sg_sbx *s, struct wh_signer *g, char sig[65],
+                   const struct sg_sbx_wh_item *it)
+{
+    size_t len = strlen(s->app_secret);
+
+    if (!g->key || !sg_ct_equal(g->secret, strlen(g->secret), s->app_secret,
+                                len)) {
+        sg_hmac_key_free(g->key);
+        g->key = NULL;
+        if (sg_hmac_key_new(&g->key, s->app_secret, len) != 0)
+            return sg_tts_webhook_sign(sig, s->app_key, s->app_secret,
+                                       it->body, it->body_len);
+        snprintf(g->secret, sizeof(g->secret), "%s", s->app_secret);
+    }
+    return sg_tts_webhook_sign_key(sig, g->key, s->app_key, it->body,
+                                   it->body_len);
+}
+
+static void wh_signer_release(struct wh_signer *g)
+{
+    sg_hmac_key_free(g->key);
+    OPENSSL_cleanse(g, sizeof(*g));
+}
+
 /* One transfer slot of the delivery thread. */
 struct wh_slot {
     CURL *h;
@@ -351,13 +387,12 @@ static size_t pick_due(struct sg_sbx *s, int64_t now, size_t per_addr,
  * Set up slot for item it (wh_lock held). The body and URL are copied
  * into the handle, so a reset may free the item while the transfer runs.
  */
-static int slot_begin(struct sg_sbx *s, struct wh_slot *sl,
-                      const struct sg_sbx_wh_item *it)
+static int slot_begin(struct sg_sbx *s, struct wh_signer *g,
+                      struct wh_slot *sl, const struct sg_sbx_wh_item *it)
 {
     char sig[65], auth[96];
 
-    if (sg_tts_webhook_sign(sig, s->app_key, s->app_secret, it->body,
-                            it->body_len))
+    if (wh_sign(s, g, sig, it))
         return -1;
     snprintf(auth, sizeof(auth), "Authorization: %s", sig);
     curl_slist_free_all(sl->hdr);
@@ -428,8 +463,8 @@ out:
 }
 
 /* Start due deliveries while a slot is free. */
-static void fill(struct sg_sbx *s, CURLM *m, struct wh_slot *slots,
-                 size_t n_slots)
+static void fill(struct sg_sbx *s, struct wh_signer *g, CURLM *m,
+                 struct wh_slot *slots, size_t n_slots)
 {
     int64_t now = sg_sbx_now_ms(s);
     size_t per_addr = s->cfg.webhook_address_concurrency
@@ -463,7 +498,7 @@ static void fill(struct sg_sbx *s, CURLM *m, struct wh_slot *slots,
         if (k == n_slots)
             break;
         s->whq[i].inflight = true;
-        if (slot_begin(s, &slots[k], &s->whq[i]) ||
+        if (slot_begin(s, g, &slots[k], &s->whq[i]) ||
             curl_multi_add_handle(m, slots[k].h) != CURLM_OK) {
             /* Counted as a failed attempt, retried on the schedule. */
             uint64_t serial = s->whq[i].serial;
@@ -519,7 +554,9 @@ static void *wh_main(void *arg)
     CURLM *m = s->wh_multi;
     size_t n = s->cfg.webhook_concurrency;
     struct wh_slot *slots;
+    struct wh_signer signer;
 
+    memset(&signer, 0, sizeof(signer));
     if (n == 0)
         n = 1;
     if (n > SG_SBX_WH_CONCURRENCY_MAX)
@@ -533,7 +570,7 @@ static void *wh_main(void *arg)
     while (slots && n && !atomic_load(&s->stopping)) {
         int running = 0;
 
-        fill(s, m, slots, n);
+        fill(s, &signer, m, slots, n);
         curl_multi_perform(m, &running);
         /*
          * A transfer that just ended freed its slot: fill it at once
@@ -554,6 +591,7 @@ static void *wh_main(void *arg)
         sg_free(slots[k].url);
     }
     sg_free(slots);
+    wh_signer_release(&signer);
     return NULL;
 }
 
