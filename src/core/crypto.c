@@ -5,6 +5,7 @@
 #include "alloc.h"
 #include "err.h"
 
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -130,6 +131,70 @@ int sg_hmac_sha256(const void *key, size_t key_len, const void *data,
         md_len != 32)
         return out_of_resources();
     return 0;
+}
+
+struct sg_hmac_key {
+    EVP_MAC_CTX *ctx; /* keyed, never updated: each use works on a dup */
+};
+
+int sg_hmac_key_new(struct sg_hmac_key **out, const void *key,
+                    size_t key_len)
+{
+    static const unsigned char empty[1];
+    static char digest[] = "SHA256"; /* OSSL_PARAM wants it writable */
+    struct sg_hmac_key *k;
+    OSSL_PARAM params[2];
+    EVP_MAC *mac;
+
+    *out = NULL;
+    if (key_len > INT_MAX)
+        return SG_EINVAL;
+    k = sg_calloc(1, sizeof(*k));
+    if (!k)
+        return SG_ENOMEM;
+    mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+    if (mac)
+        k->ctx = EVP_MAC_CTX_new(mac);
+    EVP_MAC_free(mac); /* the context holds its own reference */
+    params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
+                                                 digest, 0);
+    params[1] = OSSL_PARAM_construct_end();
+    if (!k->ctx ||
+        !EVP_MAC_init(k->ctx, key_len ? key : empty, key_len, params)) {
+        EVP_MAC_CTX_free(k->ctx);
+        sg_free(k);
+        return out_of_resources();
+    }
+    *out = k;
+    return 0;
+}
+
+void sg_hmac_key_free(struct sg_hmac_key *k)
+{
+    if (!k)
+        return;
+    EVP_MAC_CTX_free(k->ctx);
+    sg_free(k);
+}
+
+int sg_hmac_key_sha256(const struct sg_hmac_key *k, const void *a,
+                       size_t a_len, const void *b, size_t b_len,
+                       unsigned char out[32])
+{
+    EVP_MAC_CTX *c;
+    size_t n = 0;
+    int ok;
+
+    if (!k)
+        return SG_EINVAL;
+    c = EVP_MAC_CTX_dup(k->ctx);
+    if (!c)
+        return out_of_resources();
+    ok = (a_len == 0 || EVP_MAC_update(c, a, a_len)) &&
+         (b_len == 0 || EVP_MAC_update(c, b, b_len)) &&
+         EVP_MAC_final(c, out, &n, 32) && n == 32;
+    EVP_MAC_CTX_free(c);
+    return ok ? 0 : out_of_resources();
 }
 
 int sg_hmac_sha256_hex(const void *key, size_t key_len, const void *data,

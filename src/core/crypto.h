@@ -23,6 +23,21 @@ int sg_hmac_sha256(const void *key, size_t key_len, const void *data,
 int sg_hmac_sha256_hex(const void *key, size_t key_len, const void *data,
                        size_t len, char out[65]);
 
+/*
+ * An HMAC-SHA256 key set up once (OpenSSL's one-shot HMAC() fetches the
+ * digest and derives the key's pads on every call: several microseconds,
+ * per webhook signed or checked). sg_hmac_key_sha256 works on a copy, so
+ * threads may share one key. 0, SG_ENOMEM or SG_EINVAL.
+ */
+struct sg_hmac_key;
+int sg_hmac_key_new(struct sg_hmac_key **out, const void *key,
+                    size_t key_len);
+void sg_hmac_key_free(struct sg_hmac_key *k);
+/* out = HMAC-SHA256(key, a || b); either part may be empty. */
+int sg_hmac_key_sha256(const struct sg_hmac_key *k, const void *a,
+                       size_t a_len, const void *b, size_t b_len,
+                       unsigned char out[32]);
+
 /* Constant-time equality of two byte strings (length leaks, content not). */
 bool sg_ct_equal(const void *a, size_t a_len, const void *b, size_t b_len);
 

@@ -150,6 +150,10 @@ struct sg_sbx {
     pthread_t wh_thread;
     bool wh_started;
     void *wh_multi;           /* CURLM *, set while the thread runs */
+    /* Free delivery slots the thread left at its last fill (wh_lock):
+     * with none free, a new item needs no wake-up, as the thread fills
+     * again whenever a transfer ends. */
+    size_t wh_slots_free;
     uint64_t wh_serial;
 };
 

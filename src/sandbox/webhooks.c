@@ -15,10 +15,12 @@
 #include "sandbox/internal.h"
 #include "connectors/tiktok_shop/sign.h"
 #include "core/alloc.h"
+#include "core/crypto.h"
 #include "core/json.h"
 #include "core/log.h"
 
 #include <curl/curl.h>
+#include <openssl/crypto.h>
 #include <time.h>
 
 #define WH_LOG_MAX 1000
@@ -150,68 +152,123 @@ static void queue_copy(struct sg_sbx *s, const char *url, const char *body,
     log_delivery(s, &it, "queued", 0);
 }
 
-/* Addresses for (shop, type): subscriptions plus the default address. */
-static json_t *addresses(struct sg_sbx *s, const char *shop_id, int type)
+#define EMIT_ADDRS_MAX 16
+
+/*
+ * Addresses for (shop, type), at most max: subscriptions plus the default
+ * address, each once. Borrowed from the state (state lock held).
+ */
+static size_t addresses(struct sg_sbx *s, const char *shop_id, int type,
+                        const char **out, size_t max)
 {
-    json_t *out = json_array(), *w;
     const char *name = sg_sbx__event_name(type), *k, *dflt;
-    size_t i;
-    json_t *v;
+    size_t n = 0;
+    json_t *w;
 
     json_object_foreach(sg_sbx_coll(s, "webhooks"), k, w) {
         const char *sid = sg_json_str(w, "shop_id");
         const char *et = sg_json_str(w, "event_type");
         const char *addr = sg_json_str(w, "address");
 
-        if (sid && et && addr && name && strcmp(sid, shop_id) == 0 &&
-            strcmp(et, name) == 0)
-            json_array_append_new(out, json_string(addr));
+        if (sid && et && addr && name && n < max &&
+            strcmp(sid, shop_id) == 0 && strcmp(et, name) == 0)
+            out[n++] = addr;
     }
     dflt = sg_json_str(s->state, "webhook_address");
     if (dflt && *dflt) {
-        json_array_foreach(out, i, v) {
-            if (strcmp(json_string_value(v), dflt) == 0)
-                return out;
-        }
-        json_array_append_new(out, json_string(dflt));
+        for (size_t i = 0; i < n; i++)
+            if (strcmp(out[i], dflt) == 0)
+                return n;
+        if (n < max)
+            out[n++] = dflt;
     }
-    return out;
+    return n;
+}
+
+/* Digits, letters, '-' and '_': written as they are in JSON. */
+static bool plain_id(const char *s)
+{
+    for (; *s; s++)
+        if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'z') ||
+              (*s >= 'A' && *s <= 'Z') || *s == '-' || *s == '_'))
+            return false;
+    return true;
+}
+
+/*
+ * The notification body, as json_pack and sg_json_dump wrote it (members
+ * in this order, compact): the envelope printed around the data's dump
+ * instead of a JSON object built and dumped per webhook.
+ */
+static char *emit_body(const char *nid, const char *shop_id, int type,
+                       int64_t ts, json_t *data, size_t *len)
+{
+    char *d, *text = NULL;
+    size_t dlen = 0, cap;
+    int n;
+
+    if (!plain_id(shop_id) || !plain_id(nid)) {
+        json_t *body = json_pack("{s:i,s:s,s:s,s:I,s:O}", "type", type,
+                                 "tts_notification_id", nid, "shop_id",
+                                 shop_id, "timestamp", (json_int_t)ts,
+                                 "data", data);
+
+        text = body ? sg_json_dump(body, len) : NULL;
+        json_decref(body);
+        return text;
+    }
+    d = sg_json_dump(data, &dlen);
+    if (!d)
+        return NULL;
+    cap = dlen + strlen(nid) + strlen(shop_id) + 128;
+    text = sg_alloc(cap);
+    if (text) {
+        n = snprintf(text, cap,
+                     "{\"type\":%d,\"tts_notification_id\":\"%s\","
+                     "\"shop_id\":\"%s\",\"timestamp\":%" PRId64
+                     ",\"data\":%s}",
+                     type, nid, shop_id, ts, d);
+        if (n < 0 || (size_t)n >= cap) {
+            sg_free(text);
+            text = NULL;
+        } else {
+            *len = (size_t)n;
+        }
+    }
+    sg_free(d);
+    return text;
 }
 
 void sg_sbx_emit(struct sg_sbx *s, const char *shop_id, int type,
                  json_t *data)
 {
     char nid[24];
-    json_t *body, *addrs, *a;
+    const char *addrs[EMIT_ADDRS_MAX];
     char *text;
-    size_t len = 0, i;
+    size_t len = 0, n;
     int64_t now = sg_sbx_now_ms(s);
 
     sg_sbx_new_id(s, nid);
-    body = json_pack("{s:i,s:s,s:s,s:I,s:o}", "type", type,
-                     "tts_notification_id", nid, "shop_id", shop_id,
-                     "timestamp", (json_int_t)(now / 1000), "data",
-                     data ? data : json_object());
-    text = sg_json_dump(body, &len);
-    json_decref(body);
-    addrs = addresses(s, shop_id, type);
+    if (!data)
+        data = json_object();
+    text = data ? emit_body(nid, shop_id, type, now / 1000, data, &len)
+                : NULL;
+    json_decref(data);
+    n = addresses(s, shop_id, type, addrs, EMIT_ADDRS_MAX);
     pthread_mutex_lock(&s->wh_lock);
-    json_array_foreach(addrs, i, a) {
+    for (size_t i = 0; i < n && text; i++) {
         int64_t at = now;
 
-        if (!text)
-            break;
         if (sg_sbx_rand(s, 100) < s->cfg.webhook_reorder_pct)
             at += s->cfg.webhook_reorder_ms;
-        queue_copy(s, json_string_value(a), text, len, nid, type, at);
+        queue_copy(s, addrs[i], text, len, nid, type, at);
         if (sg_sbx_rand(s, 100) < s->cfg.webhook_dup_pct)
-            queue_copy(s, json_string_value(a), text, len, nid, type,
-                       at + 1);
+            queue_copy(s, addrs[i], text, len, nid, type, at + 1);
     }
-    if (s->wh_multi)
+    /* Only a thread with a free slot has anything to start. */
+    if (s->wh_multi && n && s->wh_slots_free > 0)
         curl_multi_wakeup(s->wh_multi);
     pthread_mutex_unlock(&s->wh_lock);
-    json_decref(addrs);
     sg_free(text);
 }
 
@@ -230,6 +287,40 @@ static size_t sink(char *p, size_t size, size_t n, void *ud)
     SG_UNUSED(p);
     SG_UNUSED(ud);
     return size * n;
+}
+
+/*
+ * The delivery thread's signing key: the app secret set up once as an
+ * HMAC key (the one-shot HMAC set the key up again per delivery), made
+ * again should the secret change.
+ */
+struct wh_signer {
+    struct sg_hmac_key *key;
+    char secret[sizeof(((struct sg_sbx *)0)->app_secret)];
+};
+
+static int wh_sign(struct sg_sbx *s, struct wh_signer *g, char sig[65],
+                   const struct sg_sbx_wh_item *it)
+{
+    size_t len = strlen(s->app_secret);
+
+    if (!g->key || !sg_ct_equal(g->secret, strlen(g->secret), s->app_secret,
+                                len)) {
+        sg_hmac_key_free(g->key);
+        g->key = NULL;
+        if (sg_hmac_key_new(&g->key, s->app_secret, len) != 0)
+            return sg_tts_webhook_sign(sig, s->app_key, s->app_secret,
+                                       it->body, it->body_len);
+        snprintf(g->secret, sizeof(g->secret), "%s", s->app_secret);
+    }
+    return sg_tts_webhook_sign_key(sig, g->key, s->app_key, it->body,
+                                   it->body_len);
+}
+
+static void wh_signer_release(struct wh_signer *g)
+{
+    sg_hmac_key_free(g->key);
+    OPENSSL_cleanse(g, sizeof(*g));
 }
 
 /* One transfer slot of the delivery thread. */
@@ -351,13 +442,12 @@ static size_t pick_due(struct sg_sbx *s, int64_t now, size_t per_addr,
  * Set up slot for item it (wh_lock held). The body and URL are copied
  * into the handle, so a reset may free the item while the transfer runs.
  */
-static int slot_begin(struct sg_sbx *s, struct wh_slot *sl,
-                      const struct sg_sbx_wh_item *it)
+static int slot_begin(struct sg_sbx *s, struct wh_signer *g,
+                      struct wh_slot *sl, const struct sg_sbx_wh_item *it)
 {
     char sig[65], auth[96];
 
-    if (sg_tts_webhook_sign(sig, s->app_key, s->app_secret, it->body,
-                            it->body_len))
+    if (wh_sign(s, g, sig, it))
         return -1;
     snprintf(auth, sizeof(auth), "Authorization: %s", sig);
     curl_slist_free_all(sl->hdr);
@@ -428,8 +518,8 @@ out:
 }
 
 /* Start due deliveries while a slot is free. */
-static void fill(struct sg_sbx *s, CURLM *m, struct wh_slot *slots,
-                 size_t n_slots)
+static void fill(struct sg_sbx *s, struct wh_signer *g, CURLM *m,
+                 struct wh_slot *slots, size_t n_slots)
 {
     int64_t now = sg_sbx_now_ms(s);
     size_t per_addr = s->cfg.webhook_address_concurrency
@@ -437,7 +527,7 @@ static void fill(struct sg_sbx *s, CURLM *m, struct wh_slot *slots,
                           : 1;
     struct addr_busy busy[SG_SBX_WH_CONCURRENCY_MAX];
     struct pick pick[SG_SBX_WH_CONCURRENCY_MAX];
-    size_t n_busy = 0, n_free = 0, n_pick, k = 0;
+    size_t n_busy = 0, n_free = 0, n_pick, k = 0, started = 0;
 
     for (size_t i = 0; i < n_slots; i++) {
         if (!slots[i].serial)
@@ -447,6 +537,7 @@ static void fill(struct sg_sbx *s, CURLM *m, struct wh_slot *slots,
                 ->busy++;
     }
     pthread_mutex_lock(&s->wh_lock);
+    s->wh_slots_free = n_free;
     if (n_free == 0 || s->n_whq_live == 0) {
         pthread_mutex_unlock(&s->wh_lock);
         return;
@@ -463,7 +554,7 @@ static void fill(struct sg_sbx *s, CURLM *m, struct wh_slot *slots,
         if (k == n_slots)
             break;
         s->whq[i].inflight = true;
-        if (slot_begin(s, &slots[k], &s->whq[i]) ||
+        if (slot_begin(s, g, &slots[k], &s->whq[i]) ||
             curl_multi_add_handle(m, slots[k].h) != CURLM_OK) {
             /* Counted as a failed attempt, retried on the schedule. */
             uint64_t serial = s->whq[i].serial;
@@ -472,8 +563,11 @@ static void fill(struct sg_sbx *s, CURLM *m, struct wh_slot *slots,
             pthread_mutex_unlock(&s->wh_lock);
             finish(s, serial, -1);
             pthread_mutex_lock(&s->wh_lock);
+        } else {
+            started++;
         }
     }
+    s->wh_slots_free = n_free - started;
     pthread_mutex_unlock(&s->wh_lock);
 }
 
@@ -519,7 +613,9 @@ static void *wh_main(void *arg)
     CURLM *m = s->wh_multi;
     size_t n = s->cfg.webhook_concurrency;
     struct wh_slot *slots;
+    struct wh_signer signer;
 
+    memset(&signer, 0, sizeof(signer));
     if (n == 0)
         n = 1;
     if (n > SG_SBX_WH_CONCURRENCY_MAX)
@@ -533,7 +629,7 @@ static void *wh_main(void *arg)
     while (slots && n && !atomic_load(&s->stopping)) {
         int running = 0;
 
-        fill(s, m, slots, n);
+        fill(s, &signer, m, slots, n);
         curl_multi_perform(m, &running);
         /*
          * A transfer that just ended freed its slot: fill it at once
@@ -554,6 +650,7 @@ static void *wh_main(void *arg)
         sg_free(slots[k].url);
     }
     sg_free(slots);
+    wh_signer_release(&signer);
     return NULL;
 }
 
@@ -561,6 +658,7 @@ int sg_sbx__wh_start(struct sg_sbx *s, struct sg_err *err)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
     s->wh_multi = curl_multi_init();
+    s->wh_slots_free = 1; /* until the thread's first fill says */
     if (!s->wh_multi)
         return sg_err_set(err, SG_ENOMEM, "cannot create the webhook sender");
     if (pthread_create(&s->wh_thread, NULL, wh_main, s) != 0) {

@@ -15,6 +15,7 @@
 #include "core/clock.h"
 #include "core/crypto.h"
 
+#include <ctype.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -368,6 +369,45 @@ static void webhook_envelope(void **state)
     sg_connector_close(c);
 }
 
+/* The key set up once signs and checks exactly as the one-shot HMAC. */
+static void webhook_key_matches(void **state)
+{
+    static const char *const bodies[] = {
+        "", "{}", "{\"type\":1,\"data\":{\"order_id\":\"576\"}}"};
+    struct sg_hmac_key *k = NULL;
+    char want[65], got[65], upper[65];
+    unsigned char a[32], b[32];
+
+    SG_UNUSED(state);
+    assert_int_equal(sg_hmac_key_new(&k, SECRET, strlen(SECRET)), 0);
+    for (size_t i = 0; i < SG_ARRAY_SIZE(bodies); i++) {
+        size_t len = strlen(bodies[i]);
+
+        assert_int_equal(sg_tts_webhook_sign(want, "29a39d", SECRET,
+                                             bodies[i], len), 0);
+        assert_int_equal(sg_tts_webhook_sign_key(got, k, "29a39d",
+                                                 bodies[i], len), 0);
+        assert_string_equal(got, want);
+        for (size_t j = 0; j < 65; j++)
+            upper[j] = (char)toupper((unsigned char)got[j]);
+        assert_int_equal(sg_tts_webhook_check_key(k, "29a39d", upper, 64,
+                                                  bodies[i], len), 0);
+        assert_int_equal(sg_tts_webhook_check_key(k, "29a39e", got, 64,
+                                                  bodies[i], len), SG_EAUTH);
+        assert_int_equal(sg_tts_webhook_check_key(k, "29a39d", got, 63,
+                                                  bodies[i], len), SG_EAUTH);
+    }
+    /* a || b is one message, wherever it is split. */
+    assert_int_equal(sg_hmac_sha256("k", 1, "abcdef", 6, a), 0);
+    sg_hmac_key_free(k);
+    assert_int_equal(sg_hmac_key_new(&k, "k", 1), 0);
+    assert_int_equal(sg_hmac_key_sha256(k, "abc", 3, "def", 3, b), 0);
+    assert_memory_equal(a, b, 32);
+    assert_int_equal(sg_hmac_key_sha256(k, "", 0, "abcdef", 6, b), 0);
+    assert_memory_equal(a, b, 32);
+    sg_hmac_key_free(k);
+}
+
 static void registry_checks(void **state)
 {
     struct sg_connector_ops bad = sg_connector_tiktok_shop;
@@ -451,6 +491,7 @@ int main(void)
         cmocka_unit_test(token_exchange_and_refresh),
         cmocka_unit_test(subscribe_and_consent_url),
         cmocka_unit_test(webhook_envelope),
+        cmocka_unit_test(webhook_key_matches),
         cmocka_unit_test(registry_checks),
         cmocka_unit_test(key_file_and_sealing),
     };

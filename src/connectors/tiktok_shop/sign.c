@@ -229,6 +229,34 @@ int sg_tts_webhook_sign(char out[65], const char *app_key,
     return rc;
 }
 
+int sg_tts_webhook_sign_key(char out[65], const struct sg_hmac_key *secret,
+                            const char *app_key, const void *body,
+                            size_t body_len)
+{
+    unsigned char md[32];
+    int rc = sg_hmac_key_sha256(secret, app_key, strlen(app_key), body,
+                                body_len, md);
+
+    if (rc)
+        return rc;
+    sg_hex_encode(md, 32, out);
+    return 0;
+}
+
+/* sig lowercased into got (64 hex chars and a NUL); false if not 64. */
+static bool sig_lower(char got[65], const char *sig, size_t sig_len)
+{
+    if (!sig || sig_len != 64)
+        return false;
+    for (size_t i = 0; i < 64; i++) {
+        char ch = sig[i];
+
+        got[i] = (ch >= 'A' && ch <= 'F') ? (char)(ch - 'A' + 'a') : ch;
+    }
+    got[64] = '\0';
+    return true;
+}
+
 int sg_tts_webhook_check(const char *app_key, const char *app_secret,
                          const char *sig, size_t sig_len, const void *body,
                          size_t body_len)
@@ -236,15 +264,25 @@ int sg_tts_webhook_check(const char *app_key, const char *app_secret,
     char want[65], got[65];
     int rc;
 
-    if (!sig || sig_len != 64)
+    if (!sig_lower(got, sig, sig_len))
         return SG_EAUTH;
-    for (size_t i = 0; i < 64; i++) {
-        char ch = sig[i];
-
-        got[i] = (ch >= 'A' && ch <= 'F') ? (char)(ch - 'A' + 'a') : ch;
-    }
-    got[64] = '\0';
     rc = sg_tts_webhook_sign(want, app_key, app_secret, body, body_len);
+    if (rc)
+        return rc;
+    return sg_ct_equal(want, 64, got, 64) ? 0 : SG_EAUTH;
+}
+
+int sg_tts_webhook_check_key(const struct sg_hmac_key *secret,
+                             const char *app_key, const char *sig,
+                             size_t sig_len, const void *body,
+                             size_t body_len)
+{
+    char want[65], got[65];
+    int rc;
+
+    if (!sig_lower(got, sig, sig_len))
+        return SG_EAUTH;
+    rc = sg_tts_webhook_sign_key(want, secret, app_key, body, body_len);
     if (rc)
         return rc;
     return sg_ct_equal(want, 64, got, 64) ? 0 : SG_EAUTH;

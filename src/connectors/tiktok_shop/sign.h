@@ -82,6 +82,19 @@ int sg_tts_webhook_sign(char out[65], const char *app_key,
 int sg_tts_webhook_check(const char *app_key, const char *app_secret,
                          const char *sig, size_t sig_len, const void *body,
                          size_t body_len);
+/*
+ * The same two with the app secret set up once as an HMAC key
+ * (sg_hmac_key_new over app_secret): for a sender or receiver of many
+ * webhooks. Same results and errors.
+ */
+struct sg_hmac_key;
+int sg_tts_webhook_sign_key(char out[65], const struct sg_hmac_key *secret,
+                            const char *app_key, const void *body,
+                            size_t body_len);
+int sg_tts_webhook_check_key(const struct sg_hmac_key *secret,
+                             const char *app_key, const char *sig,
+                             size_t sig_len, const void *body,
+                             size_t body_len);
 /* The same as a yes/no (false also when it could not be checked). */
 bool sg_tts_webhook_verify(const char *app_key, const char *app_secret,
                            const char *sig, size_t sig_len, const void *body,

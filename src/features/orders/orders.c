@@ -113,6 +113,8 @@ static int carry_lines(struct sg_order *o, const struct sg_order *old)
             if (strcmp(o->lines[i].channel_line_id,
                        old->lines[j].channel_line_id) == 0) {
                 o->lines[i].inv = old->lines[j].inv;
+                /* The stored row: the store updates it by id. */
+                o->lines[i].id = old->lines[j].id;
                 /* The location a line reserved at is where it stays. */
                 snprintf(o->lines[i].location, sizeof(o->lines[i].location),
                          "%s", old->lines[j].location);
