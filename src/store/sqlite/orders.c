@@ -337,7 +337,7 @@ static int sq_order_put(void *be, struct sg_order *o, int64_t now,
             o->created_at = o->updated_at = now;
             fresh = true;
             rc = 0;
-        } else if (rc == SQLITE_CONSTRAINT)
+        } else if ((rc & 0xff) == SQLITE_CONSTRAINT)
             rc = sg_err_set(err, SG_EEXISTS, "order %s exists",
                             o->channel_order_id);
         else
