@@ -29,8 +29,8 @@
 #include "store/store.h"
 #include "testlib.h"
 
-#define STALL_MS 1200
-#define LEASE_MS 300
+#define STALL_MS 2400
+#define LEASE_MS 600
 
 /* ---- a peer that stalls its first request ---- */
 
@@ -326,7 +326,7 @@ static void test_heartbeat_keeps_lease(void **st)
     assert_int_equal(s.stale, 0);
     assert_int_equal(s.lease_lost, 0);
     assert_int_equal(s.succeeded, 1);
-    /* 1.2 s of call under a 0.3 s lease: at least a few beats. */
+    /* 2.4 s of call under a 0.6 s lease: at least a few beats. */
     assert_true(s.lease_extended >= 3);
     sg_job_free(&job);
 }
