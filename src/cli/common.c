@@ -18,6 +18,7 @@ void sg_cli_store_cfg(struct sg_store_cfg *out, const struct sg_config *cfg)
     out->queue_max = cfg->store.queue_max;
     out->readers = cfg->store.readers;
     out->cache_bytes = cfg->store.cache;
+    out->dsn = cfg->store.dsn;
 }
 
 int sg_cli_open_store(struct sg_store **out, const struct sg_config *cfg)

@@ -4,6 +4,12 @@
  * writer's group commit and back-pressure, and an allocation-failure sweep.
  * Each test gets a fresh database in its own temporary folder and a manual
  * clock, so nothing sleeps.
+ *
+ * test_store_pg.c includes this file with SG_TEST_STORE_PG defined: the
+ * same case functions then run against a throwaway PostgreSQL server,
+ * each on a fresh database. Only the SQLite-specific cases (file modes,
+ * SQLite's own locking, its statement cache, the allocation sweep) are
+ * left out there.
  */
 #include "core/sg.h"
 
@@ -18,12 +24,18 @@
 #include "store/store.h"
 #include "store/sqlite/sqlutil.h"
 #include "testlib.h"
+#ifdef SG_TEST_STORE_PG
+#include "pgserver.h"
+
+static struct sgt_pg *g_pg;
+#endif
 
 #define T0 1700000000000LL
 
 struct fx {
     char *dir;
     char *db;
+    char dsn[768]; /* postgres: this test's own database */
     struct sg_clock clk;
     struct sg_store *s;
 };
@@ -43,6 +55,10 @@ static void fx_cfg(struct fx *f, struct sg_store_cfg *cfg)
 {
     sg_store_cfg_defaults(cfg);
     cfg->path = f->db;
+#ifdef SG_TEST_STORE_PG
+    cfg->backend = "postgres";
+    cfg->dsn = f->dsn;
+#endif
     cfg->readers = 2;
     cfg->queue_max = 8192;
 }
@@ -70,6 +86,10 @@ static int setup(void **state)
     if (!f->dir)
         return -1;
     f->db = sgt_path(f->dir, "surge.db");
+#ifdef SG_TEST_STORE_PG
+    if (sgt_pg_createdb(g_pg, f->dsn, sizeof(f->dsn)) != 0)
+        return -1;
+#endif
     sg_clock_init_manual(&f->clk, T0);
     fx_cfg(f, &cfg);
     if (fx_open_with(f, &cfg) != 0)
@@ -89,6 +109,10 @@ static int setup_closed(void **state)
     if (!f->dir)
         return -1;
     f->db = sgt_path(f->dir, "surge.db");
+#ifdef SG_TEST_STORE_PG
+    if (sgt_pg_createdb(g_pg, f->dsn, sizeof(f->dsn)) != 0)
+        return -1;
+#endif
     sg_clock_init_manual(&f->clk, T0);
     *state = f;
     return 0;
@@ -383,6 +407,8 @@ static void test_registry(void **state)
     assert_int_equal(sg_job_state_parse("dead"), SG_JOB_DEAD);
     assert_int_equal(sg_job_state_parse("zombie"), -1);
     assert_string_equal(sg_job_state_name(SG_JOB_RUNNING), "running");
+    assert_ptr_equal(sg_store_backend("postgres"), &sg_store_postgres_ops);
+    assert_int_equal(sg_store_ops_check(&sg_store_postgres_ops), 0);
 }
 
 static void test_migrations_idempotent(void **state)
@@ -1214,6 +1240,7 @@ static void test_alloc_failure_sweep(void **state)
     }
 }
 
+#ifndef SG_TEST_STORE_PG
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1250,3 +1277,4 @@ int main(void)
     sg_log_set_level(SG_LOG_ERR);
     return cmocka_run_group_tests_name("store_sqlite", tests, NULL, NULL);
 }
+#endif
