@@ -34,7 +34,10 @@ int sgt_pg_start(struct sgt_pg **out);
  */
 int sgt_pg_main_start(struct sgt_pg **out);
 
-/* A fresh empty database on the server; its libpq DSN goes to dsn. */
+/*
+ * A fresh empty database for one test: a new schema, which the DSN written
+ * to dsn puts first on the search path, so the test's tables are its own.
+ */
 int sgt_pg_createdb(struct sgt_pg *pg, char *dsn, size_t cap);
 
 /* Stop the server and remove its folder; NULL-safe. */
