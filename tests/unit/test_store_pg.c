@@ -21,6 +21,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_job_coalesce, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lease_expiry_and_retry, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_job_extend, setup, teardown),
         cmocka_unit_test_setup_teardown(test_group_commit, setup_closed,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_no_group_commit, setup_closed,

@@ -145,6 +145,7 @@ enum op_kind {
     OP_RETRY,
     OP_EXPIRE,
     OP_TENANT_THEN_FAIL,
+    OP_EXTEND,
 };
 
 struct op {
@@ -212,6 +213,9 @@ static int op_fn(struct sg_store_tx *tx, void *arg, struct sg_err *err)
         return sg_store_tx_job_retry(tx, o->tenant_id, o->id, err);
     case OP_EXPIRE:
         return sg_store_tx_job_requeue_expired(tx, &o->n, err);
+    case OP_EXTEND:
+        return sg_store_tx_job_extend(tx, o->id, o->token, o->lease_ms,
+                                      &o->id_out, err);
     case OP_TENANT_THEN_FAIL:
         rc = sg_store_tx_tenant_insert(tx, o->name, &o->id_out, err);
         if (rc)
@@ -389,6 +393,42 @@ static void tally_wait(struct tally *t, size_t n)
 }
 
 /* ---- tests ---- */
+
+/*
+ * The heartbeat (sg_store_tx_job_extend): only the current lease of a
+ * RUNNING job extends, from the store's clock; a stale or wrong token is
+ * SG_ESTALE, a non-positive lease SG_EINVAL. Same on both backends.
+ */
+static void test_job_extend(void **state)
+{
+    struct fx *f = *state;
+    int64_t t = tenant(f->s, "acme");
+    int64_t id = enqueue(f->s, t, NULL, "{}", 0, 0, 3, NULL);
+    struct sg_job *jobs = NULL, j;
+    struct op o = {.kind = OP_EXTEND, .id = id, .lease_ms = 60000};
+    size_t n = 0;
+
+    claim(f->s, 10, 1000, &jobs, &n);
+    assert_int_equal(n, 1);
+    sg_clock_advance(&f->clk, 500);
+    o.token = jobs[0].lease_token;
+    assert_int_equal(do_op(f->s, &o), 0);
+    assert_int_equal(o.id_out, T0 + 500 + 60000);
+    get_job(f->s, id, &j);
+    assert_int_equal(j.lease_until, T0 + 500 + 60000);
+    assert_int_equal(j.state, SG_JOB_RUNNING);
+    sg_job_free(&j);
+    o.token = jobs[0].lease_token + 1;
+    assert_int_equal(do_op(f->s, &o), SG_ESTALE);
+    o.token = jobs[0].lease_token;
+    o.lease_ms = 0;
+    assert_int_equal(do_op(f->s, &o), SG_EINVAL);
+    o.lease_ms = 1000;
+    assert_int_equal(finish(f->s, id, jobs[0].lease_token, SG_JOB_DONE, NULL),
+                     0);
+    assert_int_equal(do_op(f->s, &o), SG_ESTALE);
+    sg_job_list_free(jobs, n);
+}
 
 static void test_registry(void **state)
 {
@@ -1256,6 +1296,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_job_coalesce, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lease_expiry_and_retry, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_job_extend, setup, teardown),
         cmocka_unit_test_setup_teardown(test_group_commit, setup_closed,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_no_group_commit, setup_closed,
