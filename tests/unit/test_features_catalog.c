@@ -1050,7 +1050,7 @@ struct r1c_watch {
     struct fx *f;
     const char *sku;
     atomic_bool stop;
-    int samples;
+    atomic_int samples;
     int bad; /* samples with available < 0 or reserved > stock */
 };
 
@@ -1116,14 +1116,14 @@ static void *r1c_watch_main(void *arg)
     struct r1c_watch *w = arg;
 
     /* Bounded: at most 100,000 samples, whatever happens to the sources. */
-    while (!atomic_load(&w->stop) && w->samples < 100000) {
+    while (!atomic_load(&w->stop) && atomic_load(&w->samples) < 100000) {
         struct sg_inv_level *ls = NULL;
         size_t n = 0;
 
         if (sg_inventory_levels(w->f->s, w->f->t1, w->sku, &ls, &n, NULL) ==
                 0 &&
             n == 1) {
-            w->samples++;
+            atomic_fetch_add(&w->samples, 1);
             if (ls[0].on_hand - ls[0].reserved - ls[0].committed < 0 ||
                 ls[0].reserved > R1C_STOCK)
                 w->bad++;
@@ -1163,6 +1163,10 @@ static void r1c_round(struct fx *f, uint64_t seed)
             src[i].rng = 1;
     }
     assert_int_equal(pthread_create(&wt, NULL, r1c_watch_main, &w), 0);
+    /* The watcher is reading before the first reservation is queued
+     * (SQLite can finish a seed in a few milliseconds). Bounded: 10 s. */
+    for (int i = 0; i < 2000 && atomic_load(&w.samples) == 0; i++)
+        usleep(5000);
     for (int i = 0; i < R1C_SOURCES; i++)
         assert_int_equal(
             pthread_create(&t[i], NULL, r1c_source_main, &src[i]), 0);
@@ -1180,7 +1184,7 @@ static void r1c_round(struct fx *f, uint64_t seed)
     assert_int_equal(other, 0);
     assert_int_equal(ok + refused, R1C_REQUESTS);
     assert_int_equal(w.bad, 0);
-    assert_true(w.samples > 0);
+    assert_true(atomic_load(&w.samples) > 0);
     assert_int_equal(l.on_hand, R1C_STOCK);
     assert_true(l.reserved <= R1C_STOCK);
     assert_true(l.on_hand - l.reserved - l.committed >= 0);
@@ -1218,7 +1222,8 @@ static void r1c_round(struct fx *f, uint64_t seed)
                   " units), %d refused, available %" PRId64
                   ", %d watcher samples\n",
                   sg_store_backend_name(f->s), seed, ok, units, refused,
-                  l.on_hand - l.reserved - l.committed, w.samples);
+                  l.on_hand - l.reserved - l.committed,
+                  atomic_load(&w.samples));
 }
 
 static void test_r1_channels(void **state)
