@@ -12,6 +12,7 @@
 #include <pwd.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -147,6 +148,8 @@ static int write_conf(const char *dir)
             "synchronous_commit = on\n"
             "max_connections = 60\n"
             "shared_buffers = 32MB\n"
+            "min_wal_size = 4MB\n"
+            "max_wal_size = 64MB\n"
             "log_min_messages = warning\n",
             dir);
     return fclose(f) == 0 ? 0 : -1;
@@ -168,19 +171,16 @@ static void guardian_main(struct sgt_pg *pg, int ctl_fd, int status_fd,
     snprintf(pg_ctl, sizeof(pg_ctl), "%s/pg_ctl", pg->bindir);
     {
         /* --no-sync only spares initdb's own flush of a throwaway folder */
-        const char *argv[] = {initdb,  "-D",       data,
-                        "-U",    "surge",
-                        "-A",    "trust",
-                        "-E",    "UTF8",
-                        "--locale=C", "--no-sync", NULL};
+        const char *argv[] = {initdb, "-D", data, "-U", "surge",
+                              "-A", "trust", "-E", "UTF8", "--locale=C",
+                              "--no-sync", "--wal-segsize=1", NULL};
 
         if (run_logged(argv, log, as_pg) != 0 || write_conf(pg->dir) != 0)
             ok = 0;
     }
     if (ok) {
-        const char *argv[] = {pg_ctl,       "-D", data, "-l", srvlog,
-                        "-w", "-t", "60",
-                        "start", NULL};
+        const char *argv[] = {pg_ctl, "-D", data,   "-l",    srvlog,
+                              "-w",   "-t", "60", "start", NULL};
 
         if (run_logged(argv, log, as_pg) != 0)
             ok = 0;
@@ -192,9 +192,8 @@ static void guardian_main(struct sgt_pg *pg, int ctl_fd, int status_fd,
     while (read(ctl_fd, buf, sizeof(buf)) > 0)
         ;
     {
-        const char *argv[] = {pg_ctl,       "-D", data, "-m",
-                        "immediate", "-w", "-t",
-                        "30", "stop", NULL};
+        const char *argv[] = {pg_ctl, "-D", data, "-m", "immediate",
+                              "-w",   "-t", "30", "stop", NULL};
 
         run_logged(argv, "/dev/null", as_pg);
     }
@@ -226,9 +225,13 @@ static char *pg_tmpdir(void)
 {
     char tmpl[64];
     struct stat st;
+    struct statvfs vfs;
 
+    /* A container's /dev/shm may be 64 MiB: use it only with room to spare
+     * (a server here takes about 30 MiB). */
     if (stat("/dev/shm", &st) == 0 && S_ISDIR(st.st_mode) &&
-        access("/dev/shm", W_OK) == 0) {
+        access("/dev/shm", W_OK) == 0 && statvfs("/dev/shm", &vfs) == 0 &&
+        (uint64_t)vfs.f_bavail * vfs.f_frsize >= (256ull << 20)) {
         snprintf(tmpl, sizeof(tmpl), "/dev/shm/surge-pg-XXXXXX");
         if (mkdtemp(tmpl))
             return sg_strdup(tmpl);
