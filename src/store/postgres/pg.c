@@ -95,6 +95,10 @@ static int pg_fail(struct pg_be *be, const PGresult *res, struct sg_err *err,
     n = strlen(line);
     while (n && (line[n - 1] == '\n' || line[n - 1] == ' '))
         line[--n] = '\0';
+    /* libpq's messages run over lines ("\n\tIs the server running"). */
+    for (size_t i = 0; i < n; i++)
+        if (line[i] == '\n' || line[i] == '\t')
+            line[i] = ' ';
     if (!res && !state)
         return sg_err_set(err, PQstatus(be->conn) == CONNECTION_OK
                                    ? SG_ENOMEM
@@ -424,10 +428,8 @@ static int be_open(void **be_out, const struct sg_store_cfg *cfg, bool writer,
         goto fail;
     }
     if (PQstatus(be->conn) != CONNECTION_OK) {
+        /* SG_EIO: with the connection down pg_fail says so. */
         rc = pg_fail(be, NULL, err, "connect");
-        if (rc == SG_ENOMEM)
-            rc = sg_err_set(err, SG_EIO, "connect: %s",
-                            PQerrorMessage(be->conn));
         goto fail;
     }
     PQsetNoticeProcessor(be->conn, quiet_notice, NULL);
