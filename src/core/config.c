@@ -386,6 +386,12 @@ static const struct sg_config_key schema[] = {
     ROW("orders", "cancel_reason", SG_CFG_STRING, "out_of_stock", 0, 0,
         orders.cancel_reason,
         "Reason sent when oversold_policy = cancel cancels an order."),
+    ROW("orders", "oversold_grace", SG_CFG_DURATION_MS, "30s", 0, HOUR,
+        orders.oversold_grace_ms,
+        "With oversold_policy = cancel, how long an oversold order waits "
+        "before it is cancelled: stock that comes back meanwhile (a late "
+        "cancellation's release, a receipt) covers it instead. 0 cancels "
+        "at once."),
 
     /* [fulfilment] */
     ROW("fulfilment", "warehouse_url", SG_CFG_URL, NULL, 0, 0,

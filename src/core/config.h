@@ -106,6 +106,7 @@ struct sg_config {
     struct {
         unsigned poll_interval_ms; /* 5 min: reconciliation poll */
         char *oversold_policy;     /* "notify" | "backorder" | "cancel" */
+        unsigned oversold_grace_ms; /* 30 s: before cancel acts */
         char *cancel_reason;       /* reason sent with a cancellation */
     } orders;
     struct {

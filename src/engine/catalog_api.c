@@ -626,6 +626,9 @@ static int write_inventory_one(struct sg_store_tx *tx, struct sg_api_op *op,
     if (!rc && changed)
         rc = sg_catalog_changed(tx, op->who.tenant_id, pid, "inventory",
                                 err);
+    if (!rc && changed)
+        rc = sg_engine__orders_cover(op->e, tx, op->who.tenant_id, op->text,
+                                     err);
     if (!rc)
         op->result = json_pack("{s:s, s:s, s:I, s:b}", "sku", op->text,
                                "location", loc, "on_hand", (json_int_t)to,
@@ -806,13 +809,18 @@ static int write_inventory_bulk(struct sg_store_tx *tx, void *arg,
     out = json_array();
     for (i = 0; !rc && i < n; i++) {
         changed += set[i].changed;
+        if (set[i].changed)
+            rc = sg_engine__orders_cover(op->e, tx, op->who.tenant_id,
+                                         set[i].sku, err);
         json_array_append_new(
             out, json_pack("{s:s, s:s, s:I, s:b}", "sku", set[i].sku,
                            "location", set[i].location ? set[i].location : def,
                            "on_hand", (json_int_t)set[i].on_hand, "changed",
                            set[i].changed));
         snprintf(object, sizeof(object), "sku:%.64s", set[i].sku);
-        rc = sg_engine__audit(tx, op, "inventory.set", object, "ok", err);
+        if (!rc)
+            rc = sg_engine__audit(tx, op, "inventory.set", object, "ok",
+                                  err);
     }
     if (!rc) {
         op->result = json_pack("{s:o, s:I}", "items", out, "changed",
@@ -884,6 +892,9 @@ static int write_prices_bulk(struct sg_store_tx *tx, void *arg,
         const struct sg_variant_price *vp = &set[i].now;
 
         changed += set[i].changed;
+        if (set[i].changed)
+            rc = sg_engine__orders_cover(op->e, tx, op->who.tenant_id,
+                                         set[i].sku, err);
         sg_money_format(vp->price, vp->currency, price, sizeof(price));
         sg_money_format(vp->compare_at, vp->currency, cmp, sizeof(cmp));
         json_array_append_new(

@@ -183,6 +183,19 @@ int64_t sg_engine__orders_tick(struct sg_engine *e, struct sg_connector *c,
                                const unsigned char *key);
 int sg_engine__orders_metrics(struct sg_engine *e, struct sg_buf *out);
 void sg_engine__register_orders(struct sg_engine *e);
+/*
+ * Stock of sku was released or added inside tx: cover the oldest orders
+ * still oversold on it (sg_orders_cover), telling [notify] url of each
+ * ("order.oversold_covered"). sg_engine__orders_covered is the callback
+ * for features that cover on their own (a return restocked).
+ */
+int sg_engine__orders_cover(struct sg_engine *e, struct sg_store_tx *tx,
+                            int64_t tenant_id, const char *sku,
+                            struct sg_err *err);
+struct sg_order;
+int sg_engine__orders_covered(struct sg_store_tx *tx,
+                              const struct sg_order *o, void *arg,
+                              struct sg_err *err);
 
 /*
  * Fulfilment, cancellations, returns, viral mode (shipments_api.c).

@@ -31,12 +31,19 @@
 #define IDLE_MS             1000 /* nothing queued: a kick wakes us */
 #define PACE_DETAIL         "order_detail"
 #define PACE_SEARCH         "order_search"
+#define CANCEL_BATCH        50     /* due cancellations per tick */
+#define CANCEL_STUCK_MS     60000  /* a claimed cancel with no answer */
 
 struct sg_orders_engine {
     int64_t last_poll_ms; /* monotonic; 0 = never */
     int64_t fetch_after_ms; /* monotonic; no detail read before (backoff) */
     int policy;           /* enum sg_oversold_policy */
-    atomic_ulong applied, oversold, fetch_errors, polls;
+    /*
+     * Monotonic time of the next look for oversold orders whose grace is
+     * over (cancel policy); 0 = none known to be waiting. Worker only.
+     */
+    int64_t cancel_check_ms;
+    atomic_ulong applied, oversold, covered, fetch_errors, polls;
 };
 
 /* ---- inbox: queue the order named by a webhook ---- */
@@ -165,8 +172,10 @@ struct apply_batch {
     bool *seen;       /* per row: the detail answered it */
 };
 
+/* event: "order.oversold" or "order.oversold_covered", once per order. */
 static int notify_oversold(struct sg_store_tx *tx, struct sg_engine *e,
-                           const struct sg_order *o, struct sg_err *err)
+                           const struct sg_order *o, const char *event,
+                           struct sg_err *err)
 {
     json_t *payload;
     char *text, idem[96];
@@ -177,7 +186,7 @@ static int notify_oversold(struct sg_store_tx *tx, struct sg_engine *e,
 
     if (!e->cfg->notify.url || !e->cfg->notify.url[0])
         return 0;
-    payload = json_pack("{s:s,s:o}", "event", "order.oversold", "data",
+    payload = json_pack("{s:s,s:o}", "event", event, "data",
                         sg_order_to_json(o, true));
     text = payload ? sg_json_dump(payload, NULL) : NULL;
     json_decref(payload);
@@ -186,7 +195,10 @@ static int notify_oversold(struct sg_store_tx *tx, struct sg_engine *e,
     memset(&job, 0, sizeof(job));
     job.tenant_id = o->tenant_id;
     snprintf(job.kind, sizeof(job.kind), "notify.http");
-    snprintf(idem, sizeof(idem), "order-oversold-%" PRId64, o->id);
+    snprintf(idem, sizeof(idem), "%s-%" PRId64,
+             strcmp(event, "order.oversold") == 0 ? "order-oversold"
+                                                  : "order-oversold-covered",
+             o->id);
     job.idempotency_key = idem;
     job.payload = text;
     job.attempts_max = (int)e->cfg->jobs.attempts_max;
@@ -194,6 +206,47 @@ static int notify_oversold(struct sg_store_tx *tx, struct sg_engine *e,
     snprintf(job.endpoint_class, sizeof(job.endpoint_class), "http");
     rc = sg_store_tx_job_enqueue(tx, &job, &id, &coalesced, err);
     sg_free(text);
+    return rc;
+}
+
+int sg_engine__orders_covered(struct sg_store_tx *tx,
+                              const struct sg_order *o, void *arg,
+                              struct sg_err *err)
+{
+    return notify_oversold(tx, arg, o, "order.oversold_covered", err);
+}
+
+int sg_engine__orders_cover(struct sg_engine *e, struct sg_store_tx *tx,
+                            int64_t tenant_id, const char *sku,
+                            struct sg_err *err)
+{
+    size_t n = 0;
+    int rc = sg_orders_cover(tx, tenant_id, sku, sg_engine__orders_covered,
+                             e, &n, err);
+
+    if (!rc && n && e->orders)
+        atomic_fetch_add(&e->orders->covered, n);
+    return rc;
+}
+
+/* A cancellation's released units go first to orders still short. */
+static int cover_released(struct sg_engine *e, struct sg_store_tx *tx,
+                          const struct sg_order *o, struct sg_err *err)
+{
+    int rc = 0;
+
+    for (size_t i = 0; i < o->n_lines && !rc; i++) {
+        bool seen = false;
+
+        if (o->lines[i].inv != SG_LINE_RELEASED)
+            continue;
+        for (size_t k = 0; k < i && !seen; k++)
+            seen = o->lines[k].inv == SG_LINE_RELEASED &&
+                   strcmp(o->lines[k].sku, o->lines[i].sku) == 0;
+        if (!seen)
+            rc = sg_engine__orders_cover(e, tx, o->tenant_id,
+                                         o->lines[i].sku, err);
+    }
     return rc;
 }
 
@@ -232,19 +285,21 @@ static int write_apply(struct sg_store_tx *tx, void *arg, struct sg_err *err)
         rc = sg_orders_apply(tx, o, &opts, &outcome, &b->newly[i], err);
         if (!rc && outcome != SG_ORD_STALE)
             rc = sg_engine__fulfil_after_apply(b->e, tx, o, err);
+        if (!rc && outcome != SG_ORD_STALE)
+            rc = cover_released(b->e, tx, o, err);
         if (!rc && b->newly[i] &&
             strcmp(o->oversold_action, "unknown_sku") == 0) {
             /* Not Surge's product: flagged and told, never cancelled. */
             rc = oversold_audit(tx, o, "unknown_sku", err);
             if (!rc)
-                rc = notify_oversold(tx, b->e, o, err);
+                rc = notify_oversold(tx, b->e, o, "order.oversold", err);
         } else if (!rc && b->newly[i]) {
             rc = oversold_audit(tx, o, sg_oversold_policy_name(oe->policy),
                                 err);
             if (!rc && oe->policy == SG_OVERSOLD_NOTIFY) {
                 bool url = b->e->cfg->notify.url && b->e->cfg->notify.url[0];
 
-                rc = notify_oversold(tx, b->e, o, err);
+                rc = notify_oversold(tx, b->e, o, "order.oversold", err);
                 if (!rc)
                     rc = sg_orders_set_oversold_action(
                         tx, o->tenant_id, o->id, url ? "notified" : "flagged",
@@ -252,6 +307,10 @@ static int write_apply(struct sg_store_tx *tx, void *arg, struct sg_err *err)
             } else if (!rc && oe->policy == SG_OVERSOLD_BACKORDER)
                 rc = sg_orders_set_oversold_action(tx, o->tenant_id, o->id,
                                                    "backordered", err);
+            else if (!rc && oe->policy == SG_OVERSOLD_CANCEL)
+                /* The worker cancels it once the grace is over. */
+                rc = sg_orders_set_oversold_action(tx, o->tenant_id, o->id,
+                                                   "cancel_pending", err);
         }
     }
     for (size_t k = 0; k < b->n_rows && !rc; k++) {
@@ -288,35 +347,118 @@ static int write_failed(struct sg_store_tx *tx, void *arg, struct sg_err *err)
 
 struct action_op {
     int64_t tenant_id, id;
-    const char *action;
+    const char *from, *to;
+    bool swapped;
 };
 
 static int write_action(struct sg_store_tx *tx, void *arg, struct sg_err *err)
 {
     struct action_op *op = arg;
 
-    return sg_orders_set_oversold_action(tx, op->tenant_id, op->id,
-                                         op->action, err);
+    return sg_orders_swap_oversold_action(tx, op->tenant_id, op->id,
+                                          op->from, op->to, &op->swapped,
+                                          err);
 }
 
-/* Policy cancel: ask the channel, record what it said. */
-static void cancel_oversold(struct sg_engine *e, struct sg_connector *c,
-                            struct shop_ctx *s, const struct sg_order *o)
+/* Move o's action from -> to if it still is from; false if it was not. */
+static bool swap_action(struct sg_engine *e, const struct sg_order *o,
+                        const char *from, const char *to)
 {
-    struct action_op op = {.tenant_id = o->tenant_id, .id = o->id};
+    struct action_op op = {.tenant_id = o->tenant_id, .id = o->id,
+                           .from = from, .to = to};
+    struct sg_err err;
+
+    sg_err_init(&err);
+    if (sg_store_write(e->store, write_action, &op, &err) != 0) {
+        sg_log(SG_LOG_WARN, "orders", "msg=\"recording an oversold action "
+               "failed\" order=%s to=%s err=\"%s\"", o->channel_order_id, to,
+               err.msg);
+        return false;
+    }
+    return op.swapped;
+}
+
+/*
+ * Policy cancel, once the grace is over: claim the order (cancel_pending
+ * or a stuck cancelling -> cancelling, so stock that comes back now skips
+ * it), ask the channel, record what it said. An order covered during the
+ * grace is no longer cancel_pending and is left alone.
+ */
+static void cancel_oversold(struct sg_engine *e, struct sg_connector *c,
+                            const unsigned char *key, const struct sg_order *o)
+{
+    struct shop_ctx s;
     struct sg_err err;
     int rc;
 
     sg_err_init(&err);
-    rc = c->ops->cancel_order(c, s->access, s->shop.cipher,
+    if (shop_open(e, key, o->shop_id, &s, &err) != 0) {
+        sg_log(SG_LOG_WARN, "orders", "msg=\"oversold order cancel waits: "
+               "no usable connection\" order=%s err=\"%s\"",
+               o->channel_order_id, err.msg);
+        return;
+    }
+    if (!swap_action(e, o, o->oversold_action, "cancelling")) {
+        shop_ctx_release(&s);
+        return;
+    }
+    rc = c->ops->cancel_order(c, s.access, s.shop.cipher,
                               o->channel_order_id,
                               e->cfg->orders.cancel_reason, &err);
-    op.action = rc ? "cancel_failed" : "cancel_requested";
     sg_log(rc ? SG_LOG_WARN : SG_LOG_INFO, "orders",
            "msg=\"oversold order cancel\" order=%s outcome=%s err=\"%s\"",
-           o->channel_order_id, op.action, rc ? err.msg : "");
-    sg_err_init(&err);
-    (void)sg_store_write(e->store, write_action, &op, &err);
+           o->channel_order_id, rc ? "cancel_failed" : "cancel_requested",
+           rc ? err.msg : "");
+    (void)swap_action(e, o, "cancelling",
+                      rc ? "cancel_failed" : "cancel_requested");
+    shop_ctx_release(&s);
+}
+
+/*
+ * The cancel policy's due orders: those flagged at least oversold_grace
+ * ago and still cancel_pending, and any left cancelling by an engine that
+ * stopped between the claim and the channel's answer. Returns how long
+ * until the next look (-1: nothing is waiting).
+ */
+static int64_t cancel_due(struct sg_engine *e, struct sg_connector *c,
+                          const unsigned char *key)
+{
+    static const char *const states[] = {"cancel_pending", "cancelling"};
+    int64_t grace = (int64_t)e->cfg->orders.oversold_grace_ms;
+    int64_t wall = sg_clock_now_ms(sg_store_clock(e->store)), next = -1;
+    struct sg_order *os = NULL;
+    struct sg_err err;
+    size_t n = 0;
+
+    for (size_t k = 0; k < SG_ARRAY_SIZE(states); k++) {
+        int64_t wait = k == 0 ? grace : CANCEL_STUCK_MS;
+
+        sg_err_init(&err);
+        if (sg_orders_oversold_due(e->store, states[k], wall - wait,
+                                   CANCEL_BATCH, &os, &n, &err) != 0) {
+            sg_log(SG_LOG_WARN, "orders", "msg=\"reading due cancellations "
+                   "failed\" err=\"%s\"", err.msg);
+            return 1000;
+        }
+        for (size_t i = 0; i < n; i++)
+            cancel_oversold(e, c, key, &os[i]);
+        sg_order_list_free(os, n);
+        if (n == CANCEL_BATCH)
+            return 0;
+        /* The oldest one still waiting says when to look again. */
+        sg_err_init(&err);
+        if (sg_orders_oversold_due(e->store, states[k], INT64_MAX, 1, &os,
+                                   &n, &err) != 0)
+            return 1000;
+        if (n) {
+            int64_t at = os[0].updated_at + wait - wall;
+
+            at = at < 0 ? 0 : at;
+            next = next < 0 || at < next ? at : next;
+        }
+        sg_order_list_free(os, n);
+    }
+    return next;
 }
 
 /*
@@ -444,12 +586,12 @@ static int64_t batch_begin(struct sg_engine *e, struct sg_connector *c,
 }
 
 /*
- * Wait for bt's write, then count what it applied and cancel newly
- * oversold orders under the cancel policy. Frees bt. Returns -1, or how
+ * Wait for bt's write, then count what it applied; newly oversold orders
+ * under the cancel policy bring the next look for due cancellations
+ * forward (cancel_due). Frees bt. Returns -1, or how
  * long to wait when the write failed (its rows stay queued).
  */
-static int64_t batch_end(struct sg_engine *e, struct sg_connector *c,
-                         struct batch *bt)
+static int64_t batch_end(struct sg_engine *e, struct batch *bt)
 {
     struct sg_orders_engine *oe = e->orders;
     struct sg_err err;
@@ -465,11 +607,13 @@ static int64_t batch_end(struct sg_engine *e, struct sg_connector *c,
         for (size_t i = 0; i < bt->b.n_orders; i++) {
             atomic_fetch_add(&oe->applied, 1);
             if (bt->b.newly[i]) {
+                int64_t at = sg_mono_ms() +
+                             (int64_t)e->cfg->orders.oversold_grace_ms;
+
                 atomic_fetch_add(&oe->oversold, 1);
                 if (oe->policy == SG_OVERSOLD_CANCEL &&
-                    strcmp(bt->b.orders[i].oversold_action,
-                           "unknown_sku") != 0)
-                    cancel_oversold(e, c, &bt->s, &bt->b.orders[i]);
+                    (oe->cancel_check_ms == 0 || at < oe->cancel_check_ms))
+                    oe->cancel_check_ms = at;
             }
         }
     }
@@ -540,13 +684,13 @@ static int64_t fetch_pending(struct sg_engine *e, struct sg_connector *c,
                 bt = NULL;
             }
             /* The batch before this one has been committing meanwhile. */
-            if (prev && (w = batch_end(e, c, prev)) >= 0)
+            if (prev && (w = batch_end(e, prev)) >= 0)
                 wait = SG_MIN(wait, w);
             prev = bt;
         }
         i = j;
     }
-    if (prev && (w = batch_end(e, c, prev)) >= 0)
+    if (prev && (w = batch_end(e, prev)) >= 0)
         wait = SG_MIN(wait, w);
     sg_free(rows);
     /* A failed read holds the queue back for its backoff. */
@@ -671,7 +815,7 @@ int64_t sg_engine__orders_tick(struct sg_engine *e, struct sg_connector *c,
                                const unsigned char *key)
 {
     struct sg_orders_engine *oe = e->orders;
-    int64_t now = sg_mono_ms();
+    int64_t now = sg_mono_ms(), wait;
 
     if (!oe || !c->ops->get_orders || !c->ops->search_orders)
         return IDLE_MS;
@@ -680,9 +824,23 @@ int64_t sg_engine__orders_tick(struct sg_engine *e, struct sg_connector *c,
         oe->last_poll_ms = now;
         poll_all(e, c, key);
     }
+    if (oe->policy == SG_OVERSOLD_CANCEL && c->ops->cancel_order &&
+        oe->cancel_check_ms && now >= oe->cancel_check_ms) {
+        int64_t next = cancel_due(e, c, key);
+
+        oe->cancel_check_ms = next < 0 ? 0 : sg_mono_ms() + next;
+    }
     if (now < oe->fetch_after_ms)
-        return oe->fetch_after_ms - now;
-    return fetch_pending(e, c, key);
+        wait = oe->fetch_after_ms - now;
+    else
+        wait = fetch_pending(e, c, key);
+    if (oe->cancel_check_ms) {
+        int64_t until = oe->cancel_check_ms - sg_mono_ms();
+
+        until = until < 0 ? 0 : until;
+        wait = until < wait ? until : wait;
+    }
+    return wait;
 }
 
 /* ---- lifecycle, metrics ---- */
@@ -699,6 +857,8 @@ int sg_engine__orders_init(struct sg_engine *e, struct sg_err *err)
     if (!oe)
         return sg_err_set(err, SG_ENOMEM, "out of memory");
     oe->policy = policy;
+    /* Look once at start: a restart finds what the last run left. */
+    oe->cancel_check_ms = 1;
     e->orders = oe;
     return 0;
 }
@@ -721,8 +881,10 @@ int sg_engine__orders_metrics(struct sg_engine *e, struct sg_buf *out)
         out,
         "sg_orders_applied_total %lu\n"
         "sg_orders_oversold_total %lu\n"
+        "sg_orders_oversold_covered_total %lu\n"
         "sg_orders_fetch_errors_total %lu\n"
         "sg_orders_polls_total %lu\n",
         atomic_load(&oe->applied), atomic_load(&oe->oversold),
+        atomic_load(&oe->covered),
         atomic_load(&oe->fetch_errors), atomic_load(&oe->polls));
 }

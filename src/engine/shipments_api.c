@@ -515,7 +515,7 @@ static int write_ret_detail(struct sg_store_tx *tx, void *arg,
     return sg_aftersale_return_detail(tx, d->id, d->detail,
                                       d->e->cfg->catalog.location,
                                       d->e->cfg->returns.restock_received,
-                                      err);
+                                      sg_engine__orders_covered, d->e, err);
 }
 
 static void fetch_return(struct sg_engine *e, struct sg_connector *c,

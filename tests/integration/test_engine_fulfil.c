@@ -268,32 +268,6 @@ static void sbx_advance(int64_t seconds)
     json_decref(j);
 }
 
-/* The sandbox's status of an order. */
-static char *sbx_status(const char *cid, char out[32])
-{
-    json_t *orders = ctl("GET", "/sandbox/v1/state/orders", NULL, NULL), *o;
-    size_t k;
-
-    out[0] = '\0';
-    json_array_foreach(json_object_get(orders, "orders"), k, o)
-        if (strcmp(sg_json_str(o, "id"), cid) == 0)
-            snprintf(out, 32, "%s", sg_json_str(o, "status"));
-    json_decref(orders);
-    return out;
-}
-
-static void wait_sbx_status(const char *cid, const char *want)
-{
-    char st[32];
-
-    for (int i = 0; i < WAIT_MAX; i++) {
-        if (strcmp(sbx_status(cid, st), want) == 0)
-            return;
-        nap();
-    }
-    fail_msg("sandbox order %s is %s, want %s", cid, st, want);
-}
-
 static void ship(int64_t order_id, const char *lines, const char *tracking,
                  int64_t *shipment_out)
 {

@@ -446,6 +446,51 @@ static void oversold_flagged_and_r3(void **state)
                              "'order.oversold'"),
                      1);
     assert_inventory_clean();
+
+    /*
+     * Stock comes back to o1, which is short of two units: a receipt of
+     * one is not enough (whole orders only); then the seller cancels o2
+     * and its released unit completes o1 in the cancellation's write.
+     */
+    {
+        char sql[120], path[100];
+        long st = 0;
+        json_t *r = http_json("POST", W.srv.url,
+                              "/api/v1/inventory/MUG-D/adjust",
+                              "{\"delta\":1,\"reason\":\"receipt\"}", true,
+                              &st);
+
+        assert_int_equal(st, 200);
+        json_decref(r);
+        assert_int_equal(available("MUG-D"), 1);
+        assert_int_equal(sql_int("SELECT count(*) FROM orders WHERE "
+                                 "oversold"),
+                         1);
+        snprintf(sql, sizeof(sql), "SELECT id FROM orders WHERE "
+                 "channel_order_id = '%s'", o2);
+        snprintf(path, sizeof(path), "/api/v1/orders/%" PRId64 "/cancel",
+                 sql_int(sql));
+        r = http_json("POST", W.srv.url, path,
+                      "{\"reason\":\"seller_out_of_stock\"}", true, &st);
+        assert_int_equal(st, 202);
+        json_decref(r);
+    }
+    wait_count("SELECT count(*) FROM orders WHERE oversold_action = "
+               "'covered'",
+               1);
+    wait_converged();
+    assert_int_equal(surge_level("MUG-D", "reserved"), 2);
+    assert_int_equal(available("MUG-D"), 0);
+    j = engine("/api/v1/orders?oversold=true");
+    assert_int_equal(json_array_size(json_object_get(j, "orders")), 0);
+    json_decref(j);
+    assert_int_equal(sql_int("SELECT count(*) FROM orders WHERE "
+                             "oversold_action = 'covered' AND NOT oversold"),
+                     1);
+    assert_int_equal(sql_int("SELECT count(*) FROM audit_log WHERE action = "
+                             "'order.oversold' AND outcome = 'covered'"),
+                     1);
+    assert_inventory_clean();
 }
 
 /*
@@ -465,6 +510,8 @@ static void dropped_webhooks_recovered_by_poll(void **state)
     assert_int_equal(order(cart, sku_f, 1, sku_f, 1), 201);
     assert_int_equal(order(e1, sku_e, 1, NULL, 0), 201);
     assert_int_equal(order(e2, sku_e, 1, NULL, 0), 201); /* Surge has 1 */
+    /* A grace of 1 s that runs out: the oversold one is cancelled. */
+    setenv("SURGE_ORDERS_OVERSOLD_GRACE", "1s", 1);
     restart_serve("1s", "cancel", SIGTERM);
     wait_count("SELECT count(*) FROM orders WHERE oversold_action = "
                "'cancel_requested'",
@@ -493,6 +540,99 @@ static void dropped_webhooks_recovered_by_poll(void **state)
     assert_inventory_clean();
 }
 
+/*
+ * The cancel policy waits oversold_grace before it cancels: an order
+ * flagged while a cancellation of the same SKU is still on its way is
+ * covered by that cancellation's release and is never cancelled. (The
+ * scenario before shows a grace running out: its order is cancelled.)
+ */
+static void cancel_waits_for_the_grace(void **state)
+{
+    char sku_g[32], a[32], b[32], sql[200], path[100], st[32];
+    const char *g1, *g2;
+    struct timespec t0, t1;
+    long status = 0;
+    json_t *r;
+
+    SG_UNUSED(state);
+    setenv("SURGE_ORDERS_OVERSOLD_GRACE", "10s", 1);
+    restart_serve("24h", "cancel", SIGTERM);
+    product("MUG-G", 5, 1, sku_g);
+    /* Two buyers before Surge's count reaches the channel: one is short. */
+    assert_int_equal(order(a, sku_g, 1, NULL, 0), 201);
+    assert_int_equal(order(b, sku_g, 1, NULL, 0), 201);
+    wait_count("SELECT count(*) FROM orders o JOIN order_lines l ON "
+               "l.order_id = o.id WHERE l.sku = 'MUG-G' AND "
+               "o.oversold_action = 'cancel_pending'",
+               1);
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM orders WHERE "
+             "channel_order_id = '%s' AND oversold", a);
+    g1 = sql_int(sql) ? b : a; /* holds the unit */
+    g2 = g1 == a ? b : a;      /* waits for its grace */
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    /* The seller cancels g1: its unit comes back and goes to g2. */
+    snprintf(sql, sizeof(sql), "SELECT id FROM orders WHERE "
+             "channel_order_id = '%s'", g1);
+    snprintf(path, sizeof(path), "/api/v1/orders/%" PRId64 "/cancel",
+             sql_int(sql));
+    r = http_json("POST", W.srv.url, path,
+                  "{\"reason\":\"seller_out_of_stock\"}", true, &status);
+    assert_int_equal(status, 202);
+    json_decref(r);
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM orders WHERE "
+             "channel_order_id = '%s' AND NOT oversold AND "
+             "oversold_action = 'covered'", g2);
+    wait_count(sql, 1);
+    /* If this took the whole grace, the check below proves nothing. */
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    if (t1.tv_sec - t0.tv_sec >= 9)
+        fail_msg("the cover took %lds of a 10s grace: machine too slow "
+                 "for this scenario", (long)(t1.tv_sec - t0.tv_sec));
+    /* Let the grace run out (bounded: 12 s), then nothing was cancelled. */
+    while (t1.tv_sec - t0.tv_sec < 12) {
+        nap();
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+    }
+    wait_converged();
+    assert_string_equal(sbx_status(g2, st), "AWAITING_SHIPMENT");
+    assert_int_equal(sql_int(sql), 1);
+    assert_int_equal(surge_level("MUG-G", "reserved"), 1);
+    assert_int_equal(available("MUG-G"), 0);
+    assert_inventory_clean();
+}
+
+/*
+ * A pending cancellation is in the store, not in memory: an engine killed
+ * during the grace cancels the order when it starts again.
+ */
+static void pending_cancel_survives_restart(void **state)
+{
+    char sku_h[32], a[32], b[32];
+
+    SG_UNUSED(state);
+    /* cancel_waits_for_the_grace left the engine with a 10 s grace. */
+    product("MUG-H", 5, 1, sku_h);
+    assert_int_equal(order(a, sku_h, 1, NULL, 0), 201);
+    assert_int_equal(order(b, sku_h, 1, NULL, 0), 201);
+    wait_count("SELECT count(*) FROM orders o JOIN order_lines l ON "
+               "l.order_id = o.id WHERE l.sku = 'MUG-H' AND "
+               "o.oversold_action = 'cancel_pending'",
+               1);
+    setenv("SURGE_ORDERS_OVERSOLD_GRACE", "1s", 1);
+    restart_serve("24h", "cancel", SIGKILL);
+    wait_count("SELECT count(*) FROM orders o JOIN order_lines l ON "
+               "l.order_id = o.id WHERE l.sku = 'MUG-H' AND "
+               "o.oversold_action = 'cancel_requested'",
+               1);
+    wait_count("SELECT count(*) FROM orders o JOIN order_lines l ON "
+               "l.order_id = o.id WHERE l.sku = 'MUG-H' AND "
+               "o.status = 'CANCELLED'",
+               1);
+    wait_converged();
+    assert_int_equal(surge_level("MUG-H", "reserved"), 1);
+    assert_inventory_clean();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -503,6 +643,8 @@ int main(void)
         cmocka_unit_test(last_units_never_oversold),
         cmocka_unit_test(oversold_flagged_and_r3),
         cmocka_unit_test(dropped_webhooks_recovered_by_poll),
+        cmocka_unit_test(cancel_waits_for_the_grace),
+        cmocka_unit_test(pending_cancel_survives_restart),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -104,6 +104,32 @@ TW_FN int64_t sql_int(const char *sql)
 }
 
 /* Wait until sql counts want; fail with what it counted. */
+/* The sandbox's status of an order. */
+TW_FN char *sbx_status(const char *cid, char out[32])
+{
+    json_t *orders = ctl("GET", "/sandbox/v1/state/orders", NULL, NULL), *o;
+    size_t k;
+
+    out[0] = '\0';
+    json_array_foreach(json_object_get(orders, "orders"), k, o)
+        if (strcmp(sg_json_str(o, "id"), cid) == 0)
+            snprintf(out, 32, "%s", sg_json_str(o, "status"));
+    json_decref(orders);
+    return out;
+}
+
+TW_FN void wait_sbx_status(const char *cid, const char *want)
+{
+    char st[32];
+
+    for (int i = 0; i < WAIT_MAX; i++) {
+        if (strcmp(sbx_status(cid, st), want) == 0)
+            return;
+        nap();
+    }
+    fail_msg("sandbox order %s is %s, want %s", cid, st, want);
+}
+
 TW_FN void wait_count(const char *sql, int64_t want)
 {
     int64_t got = -1;

@@ -659,9 +659,9 @@ static void test_upgrade_from_0009(void **state)
     sg_store_cfg_defaults(&sc);
     sc.path = path;
     assert_int_equal(sg_store_open(&fx->s, &sc, &fx->clock, &E), 0);
-    assert_int_equal(db_count(fx, "SELECT MAX(version) FROM "
-                                  "schema_migrations"),
-                     10);
+    /* Through 0010 at least (later releases add their own). */
+    assert_true(db_count(fx, "SELECT MAX(version) FROM "
+                             "schema_migrations") >= 10);
     assert_int_equal(db_count(fx, "SELECT COUNT(*) FROM sqlite_master "
                                   "WHERE name = 'events_received'"),
                      0);

@@ -704,7 +704,7 @@ static int detail_body(struct sop *o, struct sg_store_tx *tx,
     struct detail *d = o->ctx;
 
     return sg_aftersale_return_detail(tx, fx.return_id, d->j, LOC, true,
-                                      err);
+                                      NULL, NULL, err);
 }
 
 static void test_return_detail(void **state)

@@ -572,6 +572,152 @@ static void test_oversold_flagged_and_backordered(void **state)
     assert_check_clean(f);
 }
 
+struct cover_arg {
+    int64_t tenant;
+    const char *sku;
+    size_t n;
+    size_t calls; /* covered callbacks */
+};
+
+static int covered_cb(struct sg_store_tx *tx, const struct sg_order *o,
+                      void *arg, struct sg_err *err)
+{
+    struct cover_arg *a = arg;
+
+    (void)tx;
+    (void)err;
+    assert_false(o->oversold);
+    a->calls++;
+    return 0;
+}
+
+static int cover_write(struct sg_store_tx *tx, void *arg, struct sg_err *err)
+{
+    struct cover_arg *a = arg;
+
+    return sg_orders_cover(tx, a->tenant, a->sku, covered_cb, a, &a->n, err);
+}
+
+static size_t cover(struct fx *f, const char *sku)
+{
+    struct cover_arg a = {f->t1, sku, 99, 0};
+    struct sg_err err;
+
+    sg_err_init(&err);
+    if (sg_store_write(f->s, cover_write, &a, &err) != 0)
+        fail_msg("cover: %s", err.msg);
+    assert_int_equal(a.calls, a.n);
+    return a.n;
+}
+
+static void order_is(struct fx *f, const char *id, bool oversold,
+                     const char *action)
+{
+    struct sg_order o;
+
+    assert_int_equal(sg_orders_get_by_channel(f->s, f->t1, "tiktok_shop", id,
+                                              &o, NULL),
+                     0);
+    if (o.oversold != oversold || strcmp(o.oversold_action, action) != 0)
+        fail_msg("order %s: oversold %d action '%s', want %d '%s'", id,
+                 o.oversold, o.oversold_action, oversold, action);
+    for (size_t i = 0; i < o.n_lines; i++)
+        if (!oversold)
+            assert_int_not_equal(o.lines[i].inv, SG_LINE_OVERSOLD);
+    sg_order_release(&o);
+}
+
+struct action_arg {
+    int64_t tenant, id;
+};
+
+static int action_write(struct sg_store_tx *tx, void *arg, struct sg_err *err)
+{
+    struct action_arg *a = arg;
+
+    return sg_orders_set_oversold_action(tx, a->tenant, a->id,
+                                         "cancel_requested", err);
+}
+
+/*
+ * Stock that comes back (a cancellation's release, a receipt) goes to the
+ * oldest order still short of it, whole orders only; an order whose
+ * cancellation was asked for is not waiting for stock.
+ */
+static void test_oversold_covered_when_stock_returns(void **state)
+{
+    struct fx *f = *state;
+    struct line_spec c[] = {{"C", "TO_SHIP"}};
+    struct line_spec cd[] = {{"C", "TO_SHIP"}, {"D", "TO_SHIP"}};
+    struct line_spec gone[] = {{"C", "CANCELLED"}};
+    struct action_arg act = {f->t1, 0};
+    struct sg_order o;
+    bool newly = false;
+    int64_t oh, rs;
+
+    catalog_sku(f, "C");
+    catalog_sku(f, "D");
+    stock(f, "C", 1);
+    stock(f, "D", 0);
+    /* Nothing short yet: covering finds nothing. */
+    assert_int_equal(cover(f, "C"), 0);
+    apply_json(f, tts_order("300", "AWAITING_SHIPMENT", 10, c, 1),
+               SG_OVERSOLD_NOTIFY, &newly);
+    assert_false(newly);
+    apply_json(f, tts_order("301", "AWAITING_SHIPMENT", 10, c, 1),
+               SG_OVERSOLD_NOTIFY, &newly);
+    assert_true(newly);
+    apply_json(f, tts_order("302", "AWAITING_SHIPMENT", 10, cd, 2),
+               SG_OVERSOLD_NOTIFY, &newly);
+    assert_true(newly);
+    apply_json(f, tts_order("303", "AWAITING_SHIPMENT", 10, c, 1),
+               SG_OVERSOLD_NOTIFY, &newly);
+    assert_true(newly);
+    assert_int_equal(sg_orders_get_by_channel(f->s, f->t1, "tiktok_shop",
+                                              "303", &o, NULL),
+                     0);
+    act.id = o.id;
+    sg_order_release(&o);
+    assert_int_equal(sg_store_write(f->s, action_write, &act, NULL), 0);
+    /* No stock came back: nothing moves. */
+    assert_int_equal(cover(f, "C"), 0);
+    order_is(f, "301", true, "");
+
+    /* The buyer of 300 cancels: its unit goes to 301, the oldest short. */
+    apply_json(f, tts_order("300", "CANCELLED", 20, gone, 1),
+               SG_OVERSOLD_NOTIFY, NULL);
+    level(f, "C", &oh, &rs);
+    assert_int_equal(rs, 0);
+    assert_int_equal(cover(f, "C"), 1);
+    order_is(f, "301", false, "covered");
+    order_is(f, "302", true, "");
+    level(f, "C", &oh, &rs);
+    assert_int_equal(rs, 1);
+    assert_check_clean(f);
+
+    /* More C: 302 still lacks D (all or nothing), 303 awaits its cancel. */
+    stock(f, "C", 5);
+    assert_int_equal(cover(f, "C"), 0);
+    order_is(f, "302", true, "");
+    order_is(f, "303", true, "cancel_requested");
+    level(f, "C", &oh, &rs);
+    assert_int_equal(rs, 1);
+
+    /* D arrives: 302 holds both lines now. */
+    stock(f, "D", 1);
+    assert_int_equal(cover(f, "D"), 1);
+    order_is(f, "302", false, "covered");
+    level(f, "C", &oh, &rs);
+    assert_int_equal(rs, 2);
+    level(f, "D", &oh, &rs);
+    assert_int_equal(rs, 1);
+    assert_int_equal(sql_int(f, "SELECT count(*) FROM audit_log WHERE "
+                                "action = 'order.oversold' AND "
+                                "outcome = 'covered'"),
+                     2);
+    assert_check_clean(f);
+}
+
 /* R3: two lines of one SKU whose sum exceeds stock reserve nothing. */
 static void test_r3_shared_sku_cart(void **state)
 {
@@ -793,6 +939,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_oversold_flagged_and_backordered,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_oversold_covered_when_stock_returns, setup, teardown),
         cmocka_unit_test_setup_teardown(test_r3_shared_sku_cart, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_r2_last_unit, setup, teardown),

@@ -177,11 +177,13 @@ int sg_aftersale_decided(struct sg_store_tx *tx, int64_t id, const char *state,
  * seller SKU): stored, and when restock is on and a RETURN_AND_REFUND
  * return reached RETURN_OR_REFUND_REQUEST_SUCCESS or _COMPLETE after the
  * buyer shipped, its units go back on_hand once (ledger reason
- * "return", cause "return:<channel>:<id>").
+ * "return", cause "return:<channel>:<id>"), then cover the oldest orders
+ * still oversold on those SKUs (sg_orders_cover; covered may be NULL).
  */
 int sg_aftersale_return_detail(struct sg_store_tx *tx, int64_t id,
                                const json_t *detail, const char *location,
-                               bool restock, struct sg_err *err);
+                               bool restock, sg_orders_covered_fn *covered,
+                               void *arg, struct sg_err *err);
 
 struct sg_as_filter {
     const char *kind;   /* NULL = both */

@@ -128,12 +128,11 @@ static int carry_lines(struct sg_order *o, const struct sg_order *old)
  * not holding anything yet, all or nothing), then releases and commits.
  */
 static int move_inventory(struct sg_store_tx *tx, struct sg_order *o,
-                          const struct sg_orders_opts *opts,
-                          bool *newly_oversold, struct sg_err *err)
+                          bool retry_oversold, bool *newly_oversold,
+                          struct sg_err *err)
 {
     struct inv_set res = {0}, rel = {0}, com = {0};
     char cause[160];
-    bool retry_oversold = opts->oversold_policy == SG_OVERSOLD_BACKORDER;
     int rc = 0;
 
     snprintf(cause, sizeof(cause), "order:%s:%s", o->channel,
@@ -163,9 +162,10 @@ static int move_inventory(struct sg_store_tx *tx, struct sg_order *o,
                                   err);
         if (rc == SG_ESTATE) {
             /* The channel sold what Surge did not have: never silent. */
-            sg_log(SG_LOG_WARN, "orders", "msg=\"oversold\" channel=%s "
-                   "order=%s err=\"%s\"", o->channel, o->channel_order_id,
-                   err ? err->msg : "");
+            if (!o->oversold)
+                sg_log(SG_LOG_WARN, "orders", "msg=\"oversold\" channel=%s "
+                       "order=%s err=\"%s\"", o->channel,
+                       o->channel_order_id, err ? err->msg : "");
             if (err)
                 sg_err_init(err);
             rc = 0;
@@ -224,7 +224,7 @@ static int move_inventory(struct sg_store_tx *tx, struct sg_order *o,
         for (size_t k = 0; k < com.n; k++)
             o->lines[com.idx[k]].inv = SG_LINE_COMMITTED;
     }
-    /* A backordered order whose lines all hold stock again is cleared. */
+    /* An oversold order whose lines all hold stock again is cleared. */
     if (o->oversold && retry_oversold) {
         bool any = false;
 
@@ -232,8 +232,9 @@ static int move_inventory(struct sg_store_tx *tx, struct sg_order *o,
             any = any || o->lines[i].inv == SG_LINE_OVERSOLD;
         if (!any) {
             o->oversold = false;
-            snprintf(o->oversold_action, sizeof(o->oversold_action),
-                     "backorder_filled");
+            snprintf(o->oversold_action, sizeof(o->oversold_action), "%s",
+                     strcmp(o->oversold_action, "backordered") == 0
+                         ? "backorder_filled" : "covered");
         }
     }
 out:
@@ -301,7 +302,9 @@ int sg_orders_apply(struct sg_store_tx *tx, struct sg_order *o,
             o->lines[i].inv = SG_LINE_NONE;
         outcome = SG_ORD_APPLIED_NEW;
     }
-    rc = move_inventory(tx, o, opts, &newly, err);
+    rc = move_inventory(tx, o,
+                        opts->oversold_policy == SG_OVERSOLD_BACKORDER,
+                        &newly, err);
     if (!rc)
         rc = ops->order_put(be, o, sg_store_tx_now(tx), err);
     if (!rc)
@@ -320,6 +323,80 @@ int sg_orders_apply(struct sg_store_tx *tx, struct sg_order *o,
 out:
     sg_order_release(&old);
     return rc;
+}
+
+int sg_orders_cover(struct sg_store_tx *tx, int64_t tenant_id,
+                    const char *sku, sg_orders_covered_fn *covered, void *arg,
+                    size_t *n_out, struct sg_err *err)
+{
+    const struct sg_orders_store_ops *ops =
+        ops_for(sg_store_tx_store(tx), err);
+    void *be = sg_store_tx_backend(tx);
+    int64_t ids[SG_ORD_COVER_MAX];
+    size_t n = 0, done = 0;
+    int rc;
+
+    if (n_out)
+        *n_out = 0;
+    if (!ops)
+        return SG_ECONFIG;
+    if (!sku || !sku[0])
+        return 0;
+    rc = ops->oversold_by_sku(be, tenant_id, sku, SG_ORD_COVER_MAX, ids, &n,
+                              err);
+    for (size_t i = 0; i < n && !rc; i++) {
+        struct sg_order o;
+        struct sg_audit a;
+        bool newly = false;
+
+        rc = ops->order_get(be, tenant_id, ids[i], NULL, NULL, &o, err);
+        if (!rc)
+            rc = move_inventory(tx, &o, true, &newly, err);
+        /* Still short (another line, or not enough units): as it was. */
+        if (!rc && o.oversold) {
+            sg_order_release(&o);
+            continue;
+        }
+        if (!rc)
+            rc = ops->order_put(be, &o, sg_store_tx_now(tx), err);
+        if (!rc) {
+            memset(&a, 0, sizeof(a));
+            a.tenant_id = tenant_id;
+            snprintf(a.actor, sizeof(a.actor), "orders");
+            snprintf(a.action, sizeof(a.action), "order.oversold");
+            snprintf(a.object, sizeof(a.object), "order:%" PRId64, o.id);
+            snprintf(a.outcome, sizeof(a.outcome), "%s", o.oversold_action);
+            rc = sg_store_tx_audit(tx, &a, err);
+        }
+        if (!rc) {
+            sg_log(SG_LOG_INFO, "orders", "msg=\"oversold order covered\" "
+                   "order=%s sku=%s action=%s", o.channel_order_id, sku,
+                   o.oversold_action);
+            done++;
+        }
+        if (!rc && covered)
+            rc = covered(tx, &o, arg, err);
+        sg_order_release(&o);
+    }
+    if (!rc && n_out)
+        *n_out = done;
+    return rc;
+}
+
+int sg_orders_swap_oversold_action(struct sg_store_tx *tx, int64_t tenant_id,
+                                   int64_t id, const char *from,
+                                   const char *to, bool *swapped,
+                                   struct sg_err *err)
+{
+    const struct sg_orders_store_ops *ops =
+        ops_for(sg_store_tx_store(tx), err);
+
+    *swapped = false;
+    if (!ops)
+        return SG_ECONFIG;
+    return ops->swap_oversold_action(sg_store_tx_backend(tx), tenant_id, id,
+                                     from, to, sg_store_tx_now(tx), swapped,
+                                     err);
 }
 
 int sg_orders_set_oversold_action(struct sg_store_tx *tx, int64_t tenant_id,
@@ -413,6 +490,7 @@ int sg_orders_cursor_set(struct sg_store_tx *tx, int64_t tenant_id,
 
 struct read_arg {
     const struct sg_orders_store_ops *ops;
+    const char *action;
     int64_t tenant_id;
     int64_t id;
     const char *channel;
@@ -442,6 +520,29 @@ static int rd_list(void *be, void *arg, struct sg_err *err)
 
     return a->ops->order_list(be, a->tenant_id, a->filter, a->orders, a->n,
                               err);
+}
+
+static int rd_due(void *be, void *arg, struct sg_err *err)
+{
+    struct read_arg *a = arg;
+
+    return a->ops->oversold_due(be, a->action, *a->value, a->max, a->orders,
+                                a->n, err);
+}
+
+int sg_orders_oversold_due(struct sg_store *s, const char *action,
+                           int64_t before, size_t max, struct sg_order **out,
+                           size_t *n_out, struct sg_err *err)
+{
+    struct read_arg a = {.ops = ops_for(s, err), .action = action,
+                         .value = &before, .max = max, .orders = out,
+                         .n = n_out};
+
+    *out = NULL;
+    *n_out = 0;
+    if (!a.ops)
+        return SG_ECONFIG;
+    return sg_store_read(s, rd_due, &a, err);
 }
 
 static int rd_pending(void *be, void *arg, struct sg_err *err)

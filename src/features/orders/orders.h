@@ -188,10 +188,39 @@ int sg_orders_apply(struct sg_store_tx *tx, struct sg_order *o,
                     const struct sg_orders_opts *opts, int *outcome_out,
                     bool *newly_oversold_out, struct sg_err *err);
 
+/*
+ * Stock of sku was released or added inside this write: give it to the
+ * oldest open orders still oversold on that SKU (up to SG_ORD_COVER_MAX),
+ * each all or nothing. An order whose lines all hold stock again is no
+ * longer oversold: its action becomes "covered" ("backorder_filled" for a
+ * backorder), an order.oversold audit row records it, and covered (may be
+ * NULL) is called with it inside the write. *n_out: orders covered.
+ */
+#define SG_ORD_COVER_MAX 16
+typedef int sg_orders_covered_fn(struct sg_store_tx *tx,
+                                 const struct sg_order *o, void *arg,
+                                 struct sg_err *err);
+int sg_orders_cover(struct sg_store_tx *tx, int64_t tenant_id,
+                    const char *sku, sg_orders_covered_fn *covered, void *arg,
+                    size_t *n_out, struct sg_err *err);
+
 /* Record the channel's answer to an oversold order ("cancel_requested"). */
 int sg_orders_set_oversold_action(struct sg_store_tx *tx, int64_t tenant_id,
                                   int64_t id, const char *action,
                                   struct sg_err *err);
+/* Set the action only while it is still `from` (*swapped: it was). */
+int sg_orders_swap_oversold_action(struct sg_store_tx *tx, int64_t tenant_id,
+                                   int64_t id, const char *from,
+                                   const char *to, bool *swapped,
+                                   struct sg_err *err);
+/*
+ * Oversold orders of every tenant whose action is `action` and that last
+ * changed at or before `before` (ms since epoch), oldest first, at most
+ * max; headers only. sg_order_list_free(*out, *n_out).
+ */
+int sg_orders_oversold_due(struct sg_store *s, const char *action,
+                           int64_t before, size_t max, struct sg_order **out,
+                           size_t *n_out, struct sg_err *err);
 
 /*
  * The fetch queue: order ids the channel told us about (webhook, poll)

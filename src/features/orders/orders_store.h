@@ -57,6 +57,25 @@ struct sg_orders_store_ops {
     int (*inv_check)(void *be, int64_t tenant_id, size_t *levels_out,
                      size_t *violations_out, struct sg_buf *report,
                      struct sg_err *err);
+    /*
+     * Up to max ids of open orders holding an oversold line of sku, not
+     * cancelled nor asked to be, oldest first (sg_orders_cover).
+     */
+    int (*oversold_by_sku)(void *be, int64_t tenant_id, const char *sku,
+                           size_t max, int64_t *ids_out, size_t *n_out,
+                           struct sg_err *err);
+    /*
+     * Up to max headers (no lines) of orders of any tenant still oversold
+     * whose oversold_action is action and updated_at <= before, by id.
+     */
+    int (*oversold_due)(void *be, const char *action, int64_t before,
+                        size_t max, struct sg_order **out, size_t *n_out,
+                        struct sg_err *err);
+    /* Set the action to `to` only while it is `from`; *swapped says so. */
+    int (*swap_oversold_action)(void *be, int64_t tenant_id, int64_t id,
+                                const char *from, const char *to,
+                                int64_t now, bool *swapped,
+                                struct sg_err *err);
 };
 
 extern const struct sg_orders_store_ops sg_orders_sqlite_ops;

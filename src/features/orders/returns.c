@@ -355,6 +355,7 @@ int sg_aftersale_decided(struct sg_store_tx *tx, int64_t id, const char *state,
 /* Put a received return's units back on_hand, once. */
 static int restock(struct sg_store_tx *tx, struct sg_aftersale *a,
                    const json_t *lines, const char *location,
+                   sg_orders_covered_fn *covered, void *arg,
                    struct sg_err *err)
 {
     const struct sg_catalog_store_ops *cops =
@@ -391,6 +392,10 @@ static int restock(struct sg_store_tx *tx, struct sg_aftersale *a,
                                 sg_store_tx_now(tx), err);
         if (!rc)
             rc = sg_catalog_changed(tx, a->tenant_id, pid, "inventory", err);
+        /* Units back on the shelf go first to orders still short of them. */
+        if (!rc)
+            rc = sg_orders_cover(tx, a->tenant_id, sku, covered, arg, NULL,
+                                 err);
         if (rc)
             break;
     }
@@ -405,7 +410,9 @@ static int restock(struct sg_store_tx *tx, struct sg_aftersale *a,
 
 int sg_aftersale_return_detail(struct sg_store_tx *tx, int64_t id,
                                const json_t *detail, const char *location,
-                               bool restock_on, struct sg_err *err)
+                               bool restock_on,
+                               sg_orders_covered_fn *covered, void *arg,
+                               struct sg_err *err)
 {
     const struct sg_fulfil_store_ops *ops = tx_fops(tx, err);
     void *be = sg_store_tx_backend(tx);
@@ -483,7 +490,7 @@ int sg_aftersale_return_detail(struct sg_store_tx *tx, int64_t id,
         strcmp(a.type, "RETURN_AND_REFUND") == 0 &&
         (strcmp(a.status, "RETURN_OR_REFUND_REQUEST_SUCCESS") == 0 ||
          strcmp(a.status, "RETURN_OR_REFUND_REQUEST_COMPLETE") == 0))
-        rc = restock(tx, &a, lines, location, err);
+        rc = restock(tx, &a, lines, location, covered, arg, err);
     if (!rc)
         rc = ops->as_put(be, &a, sg_store_tx_now(tx), err);
 out:

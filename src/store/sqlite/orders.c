@@ -314,14 +314,52 @@ static int sq_order_put(void *be, struct sg_order *o, int64_t now,
     return rc;
 }
 
+/* Step st (bound, bind result b) into up to limit order headers. */
+static int read_orders(void *be, sqlite3_stmt *st, int b, size_t limit,
+                       const char *what, struct sg_order **out,
+                       size_t *n_out, struct sg_err *err)
+{
+    struct sg_order *rows = NULL;
+    size_t n = 0;
+    int rc = SQLITE_OK;
+
+    rows = sg_calloc(limit ? limit : 1, sizeof(*rows));
+    if (!rows) {
+        sg_sql_end(be, st);
+        return sg_err_set(err, SG_ENOMEM, "out of memory");
+    }
+    while (b == SQLITE_OK && n < limit &&
+           (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (fill_order(st, &rows[n++]) != 0) {
+            rc = SQLITE_NOMEM;
+            break;
+        }
+    }
+    if (b != SQLITE_OK)
+        rc = sg_sqlite_error(be, b, what, err);
+    else if (rc == SQLITE_NOMEM)
+        rc = sg_err_set(err, SG_ENOMEM, "out of memory");
+    else if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+        rc = sg_sqlite_error(be, rc, what, err);
+    else
+        rc = 0;
+    sg_sql_end(be, st);
+    if (rc) {
+        rows_free(rows, n);
+        return rc;
+    }
+    *out = rows;
+    *n_out = n;
+    return 0;
+}
+
 static int sq_order_list(void *be, int64_t tenant_id,
                          const struct sg_order_filter *f,
                          struct sg_order **out, size_t *n_out,
                          struct sg_err *err)
 {
     sqlite3_stmt *st = NULL;
-    struct sg_order *rows = NULL;
-    size_t n = 0, limit = f->limit;
+    size_t limit = f->limit;
     int rc, b = SQLITE_OK;
 
     *out = NULL;
@@ -342,34 +380,7 @@ static int sq_order_list(void *be, int64_t tenant_id,
     sg_sql_bind_int(st, 4, f->oversold, &b);
     sg_sql_bind_text(st, 5, f->channel, &b);
     sg_sql_bind_int(st, 6, (int64_t)limit, &b);
-    rows = sg_calloc(limit, sizeof(*rows));
-    if (!rows) {
-        sg_sql_end(be, st);
-        return sg_err_set(err, SG_ENOMEM, "out of memory");
-    }
-    while (b == SQLITE_OK && n < limit &&
-           (rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (fill_order(st, &rows[n++]) != 0) {
-            rc = SQLITE_NOMEM;
-            break;
-        }
-    }
-    if (b != SQLITE_OK)
-        rc = sg_sqlite_error(be, b, "order list", err);
-    else if (rc == SQLITE_NOMEM)
-        rc = sg_err_set(err, SG_ENOMEM, "out of memory");
-    else if (rc != SQLITE_DONE && rc != SQLITE_ROW)
-        rc = sg_sqlite_error(be, rc, "order list", err);
-    else
-        rc = 0;
-    sg_sql_end(be, st);
-    if (rc) {
-        rows_free(rows, n);
-        return rc;
-    }
-    *out = rows;
-    *n_out = n;
-    return 0;
+    return read_orders(be, st, b, limit, "order list", out, n_out, err);
 }
 
 static int sq_event_insert(void *be, int64_t tenant_id, int64_t order_id,
@@ -415,6 +426,100 @@ static int sq_set_oversold_action(void *be, int64_t tenant_id, int64_t id,
     sg_sql_bind_int(st, 3, id, &b);
     sg_sql_bind_int(st, 4, tenant_id, &b);
     return sg_sql_run(be, st, b, "oversold action", NULL, err);
+}
+
+/*
+ * Orders with a line of this SKU still oversold, oldest first: the ones a
+ * release of the SKU's stock may cover. Cancelled orders and orders whose
+ * cancellation Surge has asked for are not waiting for stock.
+ */
+static int sq_oversold_by_sku(void *be, int64_t tenant_id, const char *sku,
+                              size_t max, int64_t *ids_out, size_t *n_out,
+                              struct sg_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    size_t n = 0;
+    int rc, b = SQLITE_OK;
+
+    *n_out = 0;
+    rc = sg_sql_prep(be,
+              "SELECT DISTINCT o.id FROM order_lines l JOIN orders o "
+              "ON o.id = l.order_id WHERE l.tenant_id = ?1 AND l.sku = ?2 "
+              "AND l.inv = 'oversold' AND l.status <> 'CANCELLED' "
+              "AND o.oversold = 1 AND o.status <> 'CANCELLED' "
+              "AND o.oversold_action NOT IN ('cancel_requested', "
+              "'cancelling') "
+              "ORDER BY o.id LIMIT ?3",
+              &st, err);
+    if (rc)
+        return rc;
+    sg_sql_bind_int(st, 1, tenant_id, &b);
+    sg_sql_bind_text(st, 2, sku, &b);
+    sg_sql_bind_int(st, 3, (int64_t)max, &b);
+    while (b == SQLITE_OK && n < max &&
+           (rc = sqlite3_step(st)) == SQLITE_ROW)
+        ids_out[n++] = sqlite3_column_int64(st, 0);
+    if (b != SQLITE_OK)
+        rc = sg_sqlite_error(be, b, "oversold orders", err);
+    else if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+        rc = sg_sqlite_error(be, rc, "oversold orders", err);
+    else
+        rc = 0;
+    sg_sql_end(be, st);
+    if (!rc)
+        *n_out = n;
+    return rc;
+}
+
+/* Oversold orders (every tenant) in action, last changed <= before. */
+static int sq_oversold_due(void *be, const char *action, int64_t before,
+                           size_t max, struct sg_order **out, size_t *n_out,
+                           struct sg_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc, b = SQLITE_OK;
+
+    *out = NULL;
+    *n_out = 0;
+    if (max == 0 || max > SG_ORD_LIST_MAX)
+        max = SG_ORD_LIST_MAX;
+    rc = sg_sql_prep(be,
+              "SELECT " ORDER_COLS " FROM orders WHERE oversold = 1 AND "
+              "oversold_action = ?1 AND updated_at <= ?2 ORDER BY id "
+              "LIMIT ?3",
+              &st, err);
+    if (rc)
+        return rc;
+    sg_sql_bind_text(st, 1, action, &b);
+    sg_sql_bind_int(st, 2, before, &b);
+    sg_sql_bind_int(st, 3, (int64_t)max, &b);
+    return read_orders(be, st, b, max, "oversold due", out, n_out, err);
+}
+
+static int sq_swap_oversold_action(void *be, int64_t tenant_id, int64_t id,
+                                   const char *from, const char *to,
+                                   int64_t now, bool *swapped,
+                                   struct sg_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc, b = SQLITE_OK, changes = 0;
+
+    *swapped = false;
+    rc = sg_sql_prep(be,
+              "UPDATE orders SET oversold_action = ?1, updated_at = ?2 "
+              "WHERE id = ?3 AND tenant_id = ?4 AND oversold_action = ?5",
+              &st, err);
+    if (rc)
+        return rc;
+    sg_sql_bind_text(st, 1, to, &b);
+    sg_sql_bind_int(st, 2, now, &b);
+    sg_sql_bind_int(st, 3, id, &b);
+    sg_sql_bind_int(st, 4, tenant_id, &b);
+    sg_sql_bind_text(st, 5, from, &b);
+    rc = sg_sql_run(be, st, b, "oversold action", &changes, err);
+    if (!rc)
+        *swapped = changes == 1;
+    return rc;
 }
 
 /* ---- fetch queue and cursors ---- */
@@ -711,4 +816,7 @@ const struct sg_orders_store_ops sg_orders_sqlite_ops = {
     .cursor_get = sq_cursor_get,
     .cursor_set = sq_cursor_set,
     .inv_check = sq_inv_check,
+    .oversold_by_sku = sq_oversold_by_sku,
+    .oversold_due = sq_oversold_due,
+    .swap_oversold_action = sq_swap_oversold_action,
 };
