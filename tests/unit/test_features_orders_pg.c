@@ -19,6 +19,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_oversold_flagged_and_backordered,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_oversold_covered_when_stock_returns, setup, teardown),
         cmocka_unit_test_setup_teardown(test_r3_shared_sku_cart, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_r2_last_unit, setup, teardown),

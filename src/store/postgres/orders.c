@@ -391,6 +391,116 @@ static int pg_set_oversold_action(void *be, int64_t tenant_id, int64_t id,
                       &q, NULL, NULL, "oversold action", err);
 }
 
+/*
+ * Orders with a line of this SKU still oversold, oldest first: the ones a
+ * release of the SKU's stock may cover (as in the SQLite backend).
+ */
+static int pg_oversold_by_sku(void *be, int64_t tenant_id, const char *sku,
+                              size_t max, int64_t *ids_out, size_t *n_out,
+                              struct sg_err *err)
+{
+    struct sg_pg_params q;
+    PGresult *r = NULL;
+    size_t n;
+    int rc;
+
+    *n_out = 0;
+    sg_pg_params_init(&q);
+    sg_pg_int(&q, tenant_id);
+    sg_pg_text(&q, sku);
+    sg_pg_int(&q, (int64_t)max);
+    rc = sg_pg_exec(be,
+                    "SELECT DISTINCT o.id FROM order_lines l JOIN orders o "
+                    "ON o.id = l.order_id WHERE l.tenant_id = $1::bigint AND "
+                    "l.sku = $2::text AND l.inv = 'oversold' AND l.status <> "
+                    "'CANCELLED' AND o.oversold = 1 AND o.status <> "
+                    "'CANCELLED' AND o.oversold_action NOT IN "
+                    "('cancel_requested', 'cancelling') ORDER BY o.id LIMIT "
+                    "$3::bigint",
+                    &q, &r, NULL, "oversold orders", err);
+    if (rc)
+        return rc;
+    n = SG_MIN((size_t)PQntuples(r), max);
+    for (size_t k = 0; k < n; k++)
+        ids_out[k] = sg_pg_i64(r, (int)k, 0);
+    PQclear(r);
+    *n_out = n;
+    return 0;
+}
+
+/* Oversold orders (every tenant) in action, last changed <= before. */
+static int pg_oversold_due(void *be, const char *action, int64_t before,
+                           size_t max, struct sg_order **out, size_t *n_out,
+                           struct sg_err *err)
+{
+    struct sg_pg_params q;
+    PGresult *r = NULL;
+    struct sg_order *rows;
+    size_t n = 0, total;
+    int rc;
+
+    *out = NULL;
+    *n_out = 0;
+    if (max == 0 || max > SG_ORD_LIST_MAX)
+        max = SG_ORD_LIST_MAX;
+    sg_pg_params_init(&q);
+    sg_pg_text(&q, action);
+    sg_pg_int(&q, before);
+    sg_pg_int(&q, (int64_t)max);
+    rc = sg_pg_exec(be,
+                    "SELECT " ORDER_COLS " FROM orders WHERE oversold = 1 AND "
+                    "oversold_action = $1::text AND updated_at <= $2::bigint "
+                    "ORDER BY id LIMIT $3::bigint",
+                    &q, &r, NULL, "oversold due", err);
+    if (rc)
+        return rc;
+    rows = sg_calloc(max, sizeof(*rows));
+    if (!rows) {
+        PQclear(r);
+        return sg_err_set(err, SG_ENOMEM, "out of memory");
+    }
+    total = SG_MIN((size_t)PQntuples(r), max);
+    while (n < total) {
+        if (fill_order(r, (int)n, &rows[n]) != 0) {
+            n++;
+            PQclear(r);
+            rows_free(rows, n);
+            return sg_err_set(err, SG_ENOMEM, "out of memory");
+        }
+        n++;
+    }
+    PQclear(r);
+    *out = rows;
+    *n_out = n;
+    return 0;
+}
+
+static int pg_swap_oversold_action(void *be, int64_t tenant_id, int64_t id,
+                                   const char *from, const char *to,
+                                   int64_t now, bool *swapped,
+                                   struct sg_err *err)
+{
+    struct sg_pg_params q;
+    int64_t changes = 0;
+    int rc;
+
+    *swapped = false;
+    sg_pg_params_init(&q);
+    sg_pg_text(&q, to);
+    sg_pg_int(&q, now);
+    sg_pg_int(&q, id);
+    sg_pg_int(&q, tenant_id);
+    sg_pg_text(&q, from);
+    rc = sg_pg_exec(be,
+                    "UPDATE orders SET oversold_action = $1::text, updated_at "
+                    "= $2::bigint WHERE id = $3::bigint AND tenant_id = "
+                    "$4::bigint AND oversold_action = $5::text",
+                    &q, NULL, &changes, "oversold action", err);
+    if (!rc)
+        *swapped = changes == 1;
+    return rc;
+}
+
 /* ---- fetch queue and cursors ---- */
 
 static int pg_fetch_mark(void *be, int64_t tenant_id, const char *channel,
@@ -659,4 +769,7 @@ const struct sg_orders_store_ops sg_orders_postgres_ops = {
     .cursor_get = pg_cursor_get,
     .cursor_set = pg_cursor_set,
     .inv_check = pg_inv_check,
+    .oversold_by_sku = pg_oversold_by_sku,
+    .oversold_due = pg_oversold_due,
+    .swap_oversold_action = pg_swap_oversold_action,
 };
