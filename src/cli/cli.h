@@ -82,6 +82,9 @@ void sg_cli_quiet_logs(const struct sg_config *cfg);
 /* The store settings from the configuration (defaults for the rest). */
 struct sg_store_cfg;
 void sg_cli_store_cfg(struct sg_store_cfg *out, const struct sg_config *cfg);
+/* How messages name the store: its file on sqlite; on postgres the DSN is
+ * a secret, so "[store] dsn". */
+const char *sg_cli_store_name(const struct sg_config *cfg);
 
 /*
  * Open the store the configuration names. Prints the reason and returns

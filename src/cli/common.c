@@ -9,6 +9,13 @@
 #include "core/log.h"
 #include "store/store.h"
 
+const char *sg_cli_store_name(const struct sg_config *cfg)
+{
+    if (cfg->store.backend && strcmp(cfg->store.backend, "postgres") == 0)
+        return "[store] dsn";
+    return cfg->store.path;
+}
+
 void sg_cli_store_cfg(struct sg_store_cfg *out, const struct sg_config *cfg)
 {
     sg_store_cfg_defaults(out);
@@ -18,6 +25,7 @@ void sg_cli_store_cfg(struct sg_store_cfg *out, const struct sg_config *cfg)
     out->queue_max = cfg->store.queue_max;
     out->readers = cfg->store.readers;
     out->cache_bytes = cfg->store.cache;
+    out->dsn = cfg->store.dsn;
 }
 
 int sg_cli_open_store(struct sg_store **out, const struct sg_config *cfg)
@@ -31,7 +39,8 @@ int sg_cli_open_store(struct sg_store **out, const struct sg_config *cfg)
     sg_err_init(&err);
     rc = sg_store_open(out, &scfg, NULL, &err);
     if (rc < 0) {
-        sg_cli_errorf("cannot open the store %s: %s", cfg->store.path, err.msg);
+        sg_cli_errorf("cannot open the store %s: %s", sg_cli_store_name(cfg),
+                      err.msg);
         return rc == SG_ECONFIG ? SG_EXIT_CONFIG : SG_EXIT_FAIL;
     }
     return 0;

@@ -56,7 +56,7 @@ int sg_cli_init(int argc, char **argv)
     struct sg_err err;
     struct stat st;
     size_t n_pos;
-    bool existed;
+    bool existed, pg;
     int rc, applied = 0, status = SG_EXIT_FAIL;
 
     rc = sg_cli_parse("init", argc, argv, opts, SG_ARRAY_SIZE(opts), NULL, 0, 0,
@@ -85,16 +85,20 @@ int sg_cli_init(int argc, char **argv)
     sg_cli_quiet_logs(&cfg);
     status = SG_EXIT_FAIL;
 
-    existed = stat(cfg.store.path, &st) == 0;
+    pg = strcmp(cfg.store.backend, "postgres") == 0;
+    existed = !pg && stat(cfg.store.path, &st) == 0;
     sg_cli_store_cfg(&scfg, &cfg);
     sg_err_init(&err);
     rc = sg_store_migrate_only(&scfg, &applied, &err);
     if (rc < 0) {
-        sg_cli_errorf("cannot create the store %s: %s", cfg.store.path,
-                      err.msg);
+        sg_cli_errorf("cannot create the store %s: %s",
+                      sg_cli_store_name(&cfg), err.msg);
         goto out;
     }
-    if (existed)
+    if (pg)
+        printf("store postgres ([store] dsn): %d migration%s applied\n",
+               applied, applied == 1 ? "" : "s");
+    else if (existed)
         printf("store %s %s: %s: %d migration%s applied\n", cfg.store.backend,
                cfg.store.path, "exists", applied, applied == 1 ? "" : "s");
     else
@@ -149,12 +153,14 @@ int sg_cli_migrate(int argc, char **argv)
     sg_err_init(&err);
     rc = sg_store_migrate_only(&scfg, &applied, &err);
     if (rc < 0) {
-        sg_cli_errorf("migration of %s failed: %s", cfg.store.path, err.msg);
+        sg_cli_errorf("migration of %s failed: %s", sg_cli_store_name(&cfg),
+                      err.msg);
         status = rc == SG_ECONFIG ? SG_EXIT_CONFIG : SG_EXIT_FAIL;
         goto out;
     }
     printf("applied %d migration%s to %s %s\n", applied,
-           applied == 1 ? "" : "s", cfg.store.backend, cfg.store.path);
+           applied == 1 ? "" : "s", cfg.store.backend,
+           sg_cli_store_name(&cfg));
     status = SG_EXIT_OK;
 out:
     sg_config_release(&cfg);

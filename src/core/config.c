@@ -83,9 +83,18 @@ static const struct sg_config_key schema[] = {
      .key = "backend",
      .type = SG_CFG_STRING,
      .def = "sqlite",
-     .choices = "sqlite",
+     .choices = "sqlite|postgres",
      .offset = OFF(store.backend),
-     .doc = "Storage backend. This version has sqlite only."},
+     .doc = "Storage backend: sqlite (embedded, the default) or postgres "
+            "(a PostgreSQL server reached through [store] dsn). On postgres "
+            "this version has the core store (tenants, keys, audit, inbox, "
+            "jobs) and the catalog and orders tables; surge serve refuses "
+            "to start on it and names the features still missing."},
+    SECRET("store", "dsn", store.dsn,
+           "PostgreSQL connection string for backend = postgres, as libpq "
+           "takes it: key=value pairs (host=/run/postgresql dbname=surge) or "
+           "a postgresql:// URI. It may hold a password, so it is never "
+           "shown. Ignored by sqlite."),
     ROW("store", "path", SG_CFG_PATH, "surge.db", 0, 0, store.path,
         "The SQLite database file, created with mode 0600 when missing. A "
         "relative path is taken relative to the folder of this file (or of "

@@ -26,12 +26,13 @@ struct sg_config {
         unsigned json_depth_max;     /* 32 */
     } server;
     struct {
-        char *backend;      /* "sqlite" */
+        char *backend;      /* "sqlite" or "postgres" */
         char *path;         /* "surge.db" */
         unsigned batch_max; /* 256 */
         unsigned queue_max; /* 65536 */
         unsigned readers;   /* 4 */
         size_t cache;       /* 64 MiB: the writer's page cache */
+        char *dsn;          /* postgres connection string; NULL */
     } store;
     struct {
         int level; /* SG_LOG_INFO */

@@ -6,7 +6,12 @@
 #include "core/alloc.h"
 #include "core/log.h"
 #include "http/urlcheck.h"
+#include "features/catalog/catalog_store.h"
+#include "features/events/events_store.h"
+#include "features/orders/fulfil_store.h"
+#include "features/orders/orders_store.h"
 #include "jobs/dispatcher.h"
+#include "store/channels.h"
 
 static void store_cfg_from(struct sg_store_cfg *sc, const struct sg_config *c)
 {
@@ -17,6 +22,42 @@ static void store_cfg_from(struct sg_store_cfg *sc, const struct sg_config *c)
     sc->queue_max = c->store.queue_max;
     sc->readers = c->store.readers;
     sc->cache_bytes = c->store.cache;
+    sc->dsn = c->store.dsn;
+}
+
+/*
+ * The daemon uses every feature's storage; a backend that lacks one of
+ * them would fail later, on the first request that needs it. Refuse to
+ * start instead, naming what is missing.
+ */
+static int backend_complete(const char *backend, struct sg_err *err)
+{
+    char missing[160] = "";
+    size_t n = 0;
+
+    if (!sg_store_backend(backend))
+        return sg_err_set(err, SG_ECONFIG, "unknown store backend %s",
+                          backend ? backend : "(none)");
+#define SG_NEED(ok, what)                                                      \
+    do {                                                                       \
+        if (!(ok) && n < sizeof(missing))                                      \
+            n += (size_t)snprintf(missing + n, sizeof(missing) - n, "%s%s",   \
+                                  n ? ", " : "", what);                        \
+    } while (0)
+    SG_NEED(sg_catalog_store_ops(backend), "catalog");
+    SG_NEED(sg_orders_store_ops(backend), "orders");
+    SG_NEED(sg_fulfil_store_ops(backend), "fulfilment");
+    SG_NEED(sg_events_store_for(backend), "events");
+    SG_NEED(sg_channels_ops_for(backend), "channels");
+    /* Listing sync has no ops table yet: SQLite only (store/listings.h). */
+    SG_NEED(strcmp(backend, "sqlite") == 0, "listings");
+#undef SG_NEED
+    if (n)
+        return sg_err_set(err, SG_ECONFIG,
+                          "[store] backend = %s cannot run the engine yet: "
+                          "no %s storage for it (use backend = sqlite)",
+                          backend, missing);
+    return 0;
 }
 
 static void dispatcher_cfg_from(struct sg_dispatcher_cfg *d,
@@ -86,6 +127,9 @@ int sg_engine_new(struct sg_engine **out, const struct sg_config *cfg,
     pthread_mutex_init(&e->inbox_lock, NULL);
     pthread_cond_init(&e->inbox_cond, NULL);
     store_cfg_from(&sc, cfg);
+    rc = backend_complete(sc.backend, err);
+    if (rc)
+        goto fail;
     rc = sg_store_open(&e->store, &sc, &e->clock, err);
     if (rc)
         goto fail;

@@ -3,7 +3,9 @@
  * (migration 0005): the channel's product and SKU ids and the last state
  * the channel acknowledged, so catalog sync sends only what differs.
  * SQLite only for now (src/store/sqlite/listings.c); another backend
- * answers SG_ECONFIG. Rows are caller-owned: sg_listing_sync_release.
+ * answers SG_ECONFIG, except for the two checks every catalog change
+ * makes (conn_active, sku_zero), which PostgreSQL has too
+ * (src/store/postgres/listings.c). Rows are caller-owned: sg_listing_sync_release.
  */
 #ifndef SG_STORE_LISTINGS_H
 #define SG_STORE_LISTINGS_H

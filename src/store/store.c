@@ -70,6 +70,7 @@ struct sg_store {
 
 static const struct sg_store_ops *const backends[] = {
     &sg_store_sqlite_ops,
+    &sg_store_postgres_ops,
     NULL,
 };
 

@@ -1,6 +1,6 @@
 /*
- * store.h - Surge's storage interface: one ops table per backend (SQLite
- * now, PostgreSQL later), a single writer thread with group commit, and a
+ * store.h - Surge's storage interface: one ops table per backend (SQLite,
+ * the embedded default, and PostgreSQL through libpq), a single writer thread with group commit, and a
  * pool of reader connections.
  *
  * Writes: callers package their change as a sg_store_write_fn and submit
@@ -31,13 +31,14 @@ struct sg_store_tx;
 
 /* Zero/NULL fields take the defaults of sg_store_cfg_defaults(). */
 struct sg_store_cfg {
-    const char *backend;    /* "sqlite" */
+    const char *backend;    /* "sqlite" or "postgres" */
     const char *path;       /* SQLite file (created 0600) */
     unsigned batch_max;     /* writes per transaction; 1 = no group commit */
     unsigned queue_max;     /* pending writes before submit says SG_EBUSY */
     unsigned readers;       /* reader connections in the pool */
     unsigned busy_timeout_ms;
     size_t cache_bytes;     /* writer's page cache; readers get a quarter */
+    const char *dsn;        /* postgres: a libpq connection string or URI */
 };
 
 void sg_store_cfg_defaults(struct sg_store_cfg *cfg);
@@ -211,6 +212,7 @@ struct sg_store_ops {
 /* The registered backends: a plain static array, NULL-terminated. */
 const struct sg_store_ops *sg_store_backend(const char *name);
 extern const struct sg_store_ops sg_store_sqlite_ops;
+extern const struct sg_store_ops sg_store_postgres_ops;
 /*
  * 0 when ops can be used: its version is SG_STORE_OPS_VERSION and no slot
  * is NULL; SG_ECONFIG otherwise. sg_store_backend() only returns tables
@@ -341,8 +343,8 @@ int sg_store_tx_job_requeue_expired(struct sg_store_tx *tx, size_t *n_out,
 /*
  * The dispatcher's heartbeat: a RUNNING job held under lease_token gets
  * lease_until = now + lease_ms (*lease_until_out, may be NULL). SG_ESTALE
- * when the lease has moved on (expired and requeued or claimed again);
- * SG_ECONFIG on a backend other than sqlite (src/store/sqlite/lease.c).
+ * when the lease has moved on (expired and requeued or claimed again).
+ * src/store/sqlite/lease.c; on postgres it calls sg_pg_job_extend.
  */
 int sg_store_tx_job_extend(struct sg_store_tx *tx, int64_t id,
                            int64_t lease_token, int64_t lease_ms,

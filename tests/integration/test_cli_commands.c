@@ -391,6 +391,21 @@ static void test_bad_config(void **state)
     assert_int_equal(r.rc, 78);
     assert_contains(r.err, "environment SURGE_STORE_READERS: bad value");
     run_free(&r);
+
+    /*
+     * The engine on a backend that lacks feature storage refuses to
+     * start, naming what is missing, before it connects to anything.
+     */
+    assert_int_equal(sgt_write_file(fx->conf,
+                                    "[store]\nbackend = postgres\n"
+                                    "dsn = host=/nonexistent dbname=x\n"),
+                     0);
+    r = surge("serve", "--config", fx->conf, NULL);
+    assert_int_equal(r.rc, 78);
+    assert_contains(r.err, "[store] backend = postgres cannot run the "
+                           "engine yet: no fulfilment, events, channels, "
+                           "listings storage");
+    run_free(&r);
 }
 
 /* ---- a dead job, seeded through the store API ---- */

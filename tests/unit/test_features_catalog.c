@@ -25,12 +25,18 @@
 #include "store/listings.h"
 #include "store/store.h"
 #include "testlib.h"
+#ifdef SG_TEST_CATALOG_PG
+#include "pgserver.h"
+
+static struct sgt_pg *g_pg;
+#endif
 
 #define T0 1700000000000LL
 
 struct fx {
     char *dir;
     char *db;
+    char dsn[768]; /* postgres: this test's own database */
     struct sg_clock clk;
     struct sg_store *s;
     int64_t t1, t2;
@@ -54,6 +60,13 @@ static int setup(void **state)
     sg_clock_init_manual(&f->clk, T0);
     sg_store_cfg_defaults(&cfg);
     cfg.path = f->db;
+#ifdef SG_TEST_CATALOG_PG
+    if (sgt_pg_createdb(g_pg, f->dsn, sizeof(f->dsn)) != 0)
+        return -1;
+    cfg.backend = "postgres";
+    cfg.dsn = f->dsn;
+    cfg.readers = 2;
+#endif
     if (sg_store_open(&f->s, &cfg, &f->clk, NULL) != 0)
         return -1;
     if (sg_store_write(f->s, tenant_write, f, NULL) != 0)
@@ -642,6 +655,7 @@ struct inv_op {
     struct sg_inv_line lines[4];
     size_t n;
     int kind; /* 0 set, 1 reserve, 2 release, 3 commit */
+    const char *cause; /* the ledger's cause_ref; NULL = "order:1" */
 };
 
 static int inv_write(struct sg_store_tx *tx, void *arg, struct sg_err *err)
@@ -654,7 +668,7 @@ static int inv_write(struct sg_store_tx *tx, void *arg, struct sg_err *err)
                                 op->on_hand, "recount", NULL, NULL, err);
     case 1:
         return sg_inventory_reserve(tx, op->tenant, op->lines, op->n,
-                                    "order:1", err);
+                                    op->cause ? op->cause : "order:1", err);
     case 2:
         return sg_inventory_release(tx, op->tenant, op->lines, op->n,
                                     "order:1", err);
@@ -1006,6 +1020,224 @@ static void test_reserve_concurrent(void **state)
     assert_int_equal(l.on_hand, 100);
 }
 
+/*
+ * R1 as reliability.md states it: one SKU with 100 units and 1,000
+ * concurrent reservations of 1-3 units from 3 channel sources, for
+ * several seeds. Each source queues all its reservations at once
+ * (sg_store_write_begin), so the writer batches requests of every source
+ * together; a watcher reads the level throughout. Then: every request
+ * was either reserved or refused for stock (SG_ESTATE), reserved <= 100,
+ * available never < 0 at any sample, and the ledger explains every unit
+ * (its deltas sum to the level, one reservation row per accepted request,
+ * each source's units as that source counted them). Seeds: SG_R1_SEEDS
+ * (default 3 here, 100 for the full figure).
+ */
+#define R1C_SOURCES 3
+#define R1C_REQUESTS 1000
+#define R1C_STOCK 100
+
+struct r1c_source {
+    struct fx *f;
+    const char *sku;
+    const char *name;
+    uint64_t rng;
+    int n;
+    int ok, refused, other;
+    int64_t units;
+};
+
+struct r1c_watch {
+    struct fx *f;
+    const char *sku;
+    atomic_bool stop;
+    atomic_int samples;
+    int bad; /* samples with available < 0 or reserved > stock */
+};
+
+static uint64_t r1c_next(uint64_t *x)
+{
+    /* xorshift64: a fixed sequence per seed, so a failure replays */
+    *x ^= *x << 13;
+    *x ^= *x >> 7;
+    *x ^= *x << 17;
+    return *x;
+}
+
+static void *r1c_source_main(void *arg)
+{
+    struct r1c_source *src = arg;
+    struct inv_op *ops = sg_calloc((size_t)src->n, sizeof(*ops));
+    struct sg_store_pending **pend = sg_calloc((size_t)src->n, sizeof(*pend));
+    char(*cause)[48] = sg_calloc((size_t)src->n, sizeof(*cause));
+    int begun = 0;
+
+    if (!ops || !pend || !cause) {
+        src->other = src->n;
+        goto out;
+    }
+    for (int i = 0; i < src->n; i++) {
+        struct sg_err err;
+
+        snprintf(cause[i], sizeof(cause[i]), "%s:order:%d", src->name, i);
+        ops[i].tenant = src->f->t1;
+        ops[i].n = 1;
+        ops[i].kind = 1;
+        ops[i].cause = cause[i];
+        ops[i].lines[0] = (struct sg_inv_line){
+            src->sku, "default", (int64_t)(r1c_next(&src->rng) % 3) + 1};
+        if (sg_store_write_begin(src->f->s, inv_write, &ops[i], &pend[i],
+                                 &err) != 0)
+            break;
+        begun++;
+    }
+    for (int i = 0; i < begun; i++) {
+        struct sg_err err;
+        int rc = sg_store_write_end(pend[i], &err);
+
+        if (rc == 0) {
+            src->ok++;
+            src->units += ops[i].lines[0].qty;
+        } else if (rc == SG_ESTATE) {
+            src->refused++;
+        } else {
+            src->other++;
+        }
+    }
+    src->other += src->n - begun;
+out:
+    sg_free(cause);
+    sg_free(pend);
+    sg_free(ops);
+    return NULL;
+}
+
+static void *r1c_watch_main(void *arg)
+{
+    struct r1c_watch *w = arg;
+
+    /* Bounded: at most 100,000 samples, whatever happens to the sources. */
+    while (!atomic_load(&w->stop) && atomic_load(&w->samples) < 100000) {
+        struct sg_inv_level *ls = NULL;
+        size_t n = 0;
+
+        if (sg_inventory_levels(w->f->s, w->f->t1, w->sku, &ls, &n, NULL) ==
+                0 &&
+            n == 1) {
+            atomic_fetch_add(&w->samples, 1);
+            if (ls[0].on_hand - ls[0].reserved - ls[0].committed < 0 ||
+                ls[0].reserved > R1C_STOCK)
+                w->bad++;
+        }
+        sg_free(ls);
+        usleep(500);
+    }
+    return NULL;
+}
+
+static void r1c_round(struct fx *f, uint64_t seed)
+{
+    static const char *const names[R1C_SOURCES] = {"tiktok_shop", "shopify",
+                                                   "pos"};
+    struct r1c_source src[R1C_SOURCES];
+    struct r1c_watch w = {.f = f};
+    pthread_t t[R1C_SOURCES], wt;
+    struct sg_ledger_row *rows = NULL;
+    struct sg_inv_level l;
+    struct sg_err err;
+    char sku[32];
+    int64_t d_on_hand = 0, d_reserved = 0, per_src[R1C_SOURCES] = {0};
+    int64_t units = 0, after = 0;
+    int ok = 0, refused = 0, other = 0, res_rows = 0;
+    size_t n;
+
+    snprintf(sku, sizeof(sku), "HOT-%" PRIu64, seed);
+    w.sku = sku;
+    assert_int_equal(inv(f, 0, sku, R1C_STOCK, &err), 0);
+    for (int i = 0; i < R1C_SOURCES; i++) {
+        src[i] = (struct r1c_source){
+            .f = f, .sku = sku, .name = names[i],
+            .rng = (seed * 0x9E3779B97F4A7C15ULL) ^ (uint64_t)(i + 1),
+            .n = R1C_REQUESTS / R1C_SOURCES +
+                 (i < R1C_REQUESTS % R1C_SOURCES ? 1 : 0)};
+        if (!src[i].rng)
+            src[i].rng = 1;
+    }
+    assert_int_equal(pthread_create(&wt, NULL, r1c_watch_main, &w), 0);
+    /* The watcher is reading before the first reservation is queued
+     * (SQLite can finish a seed in a few milliseconds). Bounded: 10 s. */
+    for (int i = 0; i < 2000 && atomic_load(&w.samples) == 0; i++)
+        usleep(5000);
+    for (int i = 0; i < R1C_SOURCES; i++)
+        assert_int_equal(
+            pthread_create(&t[i], NULL, r1c_source_main, &src[i]), 0);
+    for (int i = 0; i < R1C_SOURCES; i++) {
+        pthread_join(t[i], NULL);
+        ok += src[i].ok;
+        refused += src[i].refused;
+        other += src[i].other;
+        units += src[i].units;
+    }
+    atomic_store(&w.stop, true);
+    pthread_join(wt, NULL);
+
+    l = level(f, sku);
+    assert_int_equal(other, 0);
+    assert_int_equal(ok + refused, R1C_REQUESTS);
+    assert_int_equal(w.bad, 0);
+    assert_true(atomic_load(&w.samples) > 0);
+    assert_int_equal(l.on_hand, R1C_STOCK);
+    assert_true(l.reserved <= R1C_STOCK);
+    assert_true(l.on_hand - l.reserved - l.committed >= 0);
+    assert_int_equal(l.reserved, units);
+
+    /* The ledger explains every unit, per source. */
+    for (;;) {
+        assert_int_equal(sg_inventory_ledger(f->s, f->t1, sku, after, 1000,
+                                             &rows, &n, &err),
+                         0);
+        for (size_t i = 0; i < n; i++) {
+            d_on_hand += rows[i].d_on_hand;
+            d_reserved += rows[i].d_reserved;
+            if (rows[i].d_reserved > 0) {
+                res_rows++;
+                for (int k = 0; k < R1C_SOURCES; k++)
+                    if (strncmp(rows[i].cause_ref, names[k],
+                                strlen(names[k])) == 0 &&
+                        rows[i].cause_ref[strlen(names[k])] == ':')
+                        per_src[k] += rows[i].d_reserved;
+            }
+            after = rows[i].id;
+        }
+        sg_free(rows);
+        rows = NULL;
+        if (n < 1000)
+            break;
+    }
+    assert_int_equal(d_on_hand, l.on_hand);
+    assert_int_equal(d_reserved, l.reserved);
+    assert_int_equal(res_rows, ok);
+    for (int k = 0; k < R1C_SOURCES; k++)
+        assert_int_equal(per_src[k], src[k].units);
+    print_message("R1 %s seed %" PRIu64 ": %d reserved (%" PRId64
+                  " units), %d refused, available %" PRId64
+                  ", %d watcher samples\n",
+                  sg_store_backend_name(f->s), seed, ok, units, refused,
+                  l.on_hand - l.reserved - l.committed,
+                  atomic_load(&w.samples));
+}
+
+static void test_r1_channels(void **state)
+{
+    const char *env = getenv("SG_R1_SEEDS");
+    long seeds = env && *env ? strtol(env, NULL, 10) : 3;
+
+    if (seeds < 1)
+        seeds = 1;
+    for (long i = 1; i <= seeds; i++)
+        r1c_round(*state, (uint64_t)i);
+}
+
+#ifndef SG_TEST_CATALOG_PG
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1033,7 +1265,9 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_reserve_concurrent, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_r1_channels, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
+#endif

@@ -4,6 +4,12 @@
  * writer's group commit and back-pressure, and an allocation-failure sweep.
  * Each test gets a fresh database in its own temporary folder and a manual
  * clock, so nothing sleeps.
+ *
+ * test_store_pg.c includes this file with SG_TEST_STORE_PG defined: the
+ * same case functions then run against a throwaway PostgreSQL server,
+ * each on a fresh database. Only the SQLite-specific cases (file modes,
+ * SQLite's own locking, its statement cache, the allocation sweep) are
+ * left out there.
  */
 #include "core/sg.h"
 
@@ -18,12 +24,18 @@
 #include "store/store.h"
 #include "store/sqlite/sqlutil.h"
 #include "testlib.h"
+#ifdef SG_TEST_STORE_PG
+#include "pgserver.h"
+
+static struct sgt_pg *g_pg;
+#endif
 
 #define T0 1700000000000LL
 
 struct fx {
     char *dir;
     char *db;
+    char dsn[768]; /* postgres: this test's own database */
     struct sg_clock clk;
     struct sg_store *s;
 };
@@ -43,6 +55,10 @@ static void fx_cfg(struct fx *f, struct sg_store_cfg *cfg)
 {
     sg_store_cfg_defaults(cfg);
     cfg->path = f->db;
+#ifdef SG_TEST_STORE_PG
+    cfg->backend = "postgres";
+    cfg->dsn = f->dsn;
+#endif
     cfg->readers = 2;
     cfg->queue_max = 8192;
 }
@@ -70,6 +86,10 @@ static int setup(void **state)
     if (!f->dir)
         return -1;
     f->db = sgt_path(f->dir, "surge.db");
+#ifdef SG_TEST_STORE_PG
+    if (sgt_pg_createdb(g_pg, f->dsn, sizeof(f->dsn)) != 0)
+        return -1;
+#endif
     sg_clock_init_manual(&f->clk, T0);
     fx_cfg(f, &cfg);
     if (fx_open_with(f, &cfg) != 0)
@@ -89,6 +109,10 @@ static int setup_closed(void **state)
     if (!f->dir)
         return -1;
     f->db = sgt_path(f->dir, "surge.db");
+#ifdef SG_TEST_STORE_PG
+    if (sgt_pg_createdb(g_pg, f->dsn, sizeof(f->dsn)) != 0)
+        return -1;
+#endif
     sg_clock_init_manual(&f->clk, T0);
     *state = f;
     return 0;
@@ -121,6 +145,7 @@ enum op_kind {
     OP_RETRY,
     OP_EXPIRE,
     OP_TENANT_THEN_FAIL,
+    OP_EXTEND,
 };
 
 struct op {
@@ -188,6 +213,9 @@ static int op_fn(struct sg_store_tx *tx, void *arg, struct sg_err *err)
         return sg_store_tx_job_retry(tx, o->tenant_id, o->id, err);
     case OP_EXPIRE:
         return sg_store_tx_job_requeue_expired(tx, &o->n, err);
+    case OP_EXTEND:
+        return sg_store_tx_job_extend(tx, o->id, o->token, o->lease_ms,
+                                      &o->id_out, err);
     case OP_TENANT_THEN_FAIL:
         rc = sg_store_tx_tenant_insert(tx, o->name, &o->id_out, err);
         if (rc)
@@ -366,6 +394,42 @@ static void tally_wait(struct tally *t, size_t n)
 
 /* ---- tests ---- */
 
+/*
+ * The heartbeat (sg_store_tx_job_extend): only the current lease of a
+ * RUNNING job extends, from the store's clock; a stale or wrong token is
+ * SG_ESTALE, a non-positive lease SG_EINVAL. Same on both backends.
+ */
+static void test_job_extend(void **state)
+{
+    struct fx *f = *state;
+    int64_t t = tenant(f->s, "acme");
+    int64_t id = enqueue(f->s, t, NULL, "{}", 0, 0, 3, NULL);
+    struct sg_job *jobs = NULL, j;
+    struct op o = {.kind = OP_EXTEND, .id = id, .lease_ms = 60000};
+    size_t n = 0;
+
+    claim(f->s, 10, 1000, &jobs, &n);
+    assert_int_equal(n, 1);
+    sg_clock_advance(&f->clk, 500);
+    o.token = jobs[0].lease_token;
+    assert_int_equal(do_op(f->s, &o), 0);
+    assert_int_equal(o.id_out, T0 + 500 + 60000);
+    get_job(f->s, id, &j);
+    assert_int_equal(j.lease_until, T0 + 500 + 60000);
+    assert_int_equal(j.state, SG_JOB_RUNNING);
+    sg_job_free(&j);
+    o.token = jobs[0].lease_token + 1;
+    assert_int_equal(do_op(f->s, &o), SG_ESTALE);
+    o.token = jobs[0].lease_token;
+    o.lease_ms = 0;
+    assert_int_equal(do_op(f->s, &o), SG_EINVAL);
+    o.lease_ms = 1000;
+    assert_int_equal(finish(f->s, id, jobs[0].lease_token, SG_JOB_DONE, NULL),
+                     0);
+    assert_int_equal(do_op(f->s, &o), SG_ESTALE);
+    sg_job_list_free(jobs, n);
+}
+
 static void test_registry(void **state)
 {
     struct sg_store_ops bad;
@@ -383,6 +447,8 @@ static void test_registry(void **state)
     assert_int_equal(sg_job_state_parse("dead"), SG_JOB_DEAD);
     assert_int_equal(sg_job_state_parse("zombie"), -1);
     assert_string_equal(sg_job_state_name(SG_JOB_RUNNING), "running");
+    assert_ptr_equal(sg_store_backend("postgres"), &sg_store_postgres_ops);
+    assert_int_equal(sg_store_ops_check(&sg_store_postgres_ops), 0);
 }
 
 static void test_migrations_idempotent(void **state)
@@ -1214,6 +1280,7 @@ static void test_alloc_failure_sweep(void **state)
     }
 }
 
+#ifndef SG_TEST_STORE_PG
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1229,6 +1296,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_job_coalesce, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lease_expiry_and_retry, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_job_extend, setup, teardown),
         cmocka_unit_test_setup_teardown(test_group_commit, setup_closed,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_no_group_commit, setup_closed,
@@ -1250,3 +1318,4 @@ int main(void)
     sg_log_set_level(SG_LOG_ERR);
     return cmocka_run_group_tests_name("store_sqlite", tests, NULL, NULL);
 }
+#endif

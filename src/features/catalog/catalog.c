@@ -17,6 +17,8 @@ const struct sg_catalog_store_ops *sg_catalog_store_ops(const char *backend)
 {
     if (backend && strcmp(backend, sg_catalog_sqlite_ops.name) == 0)
         return &sg_catalog_sqlite_ops;
+    if (backend && strcmp(backend, sg_catalog_postgres_ops.name) == 0)
+        return &sg_catalog_postgres_ops;
     return NULL;
 }
 

@@ -83,6 +83,7 @@ struct sg_catalog_store_ops {
 };
 
 extern const struct sg_catalog_store_ops sg_catalog_sqlite_ops;
+extern const struct sg_catalog_store_ops sg_catalog_postgres_ops;
 
 /* The ops for a store backend name; NULL when there are none. */
 const struct sg_catalog_store_ops *sg_catalog_store_ops(const char *backend);

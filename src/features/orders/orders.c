@@ -24,6 +24,8 @@ const struct sg_orders_store_ops *sg_orders_store_ops(const char *backend)
 {
     if (backend && strcmp(backend, sg_orders_sqlite_ops.name) == 0)
         return &sg_orders_sqlite_ops;
+    if (backend && strcmp(backend, sg_orders_postgres_ops.name) == 0)
+        return &sg_orders_postgres_ops;
     return NULL;
 }
 

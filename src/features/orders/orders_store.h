@@ -79,6 +79,7 @@ struct sg_orders_store_ops {
 };
 
 extern const struct sg_orders_store_ops sg_orders_sqlite_ops;
+extern const struct sg_orders_store_ops sg_orders_postgres_ops;
 
 /* The ops for a store backend name; NULL when there are none. */
 const struct sg_orders_store_ops *sg_orders_store_ops(const char *backend);

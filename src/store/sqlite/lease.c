@@ -8,6 +8,7 @@
 
 #include <string.h>
 
+#include "store/postgres/pgutil.h"
 #include "store/sqlite/sqlutil.h"
 #include "store/store.h"
 
@@ -20,11 +21,19 @@ int sg_store_tx_job_extend(struct sg_store_tx *tx, int64_t id,
     sqlite3_stmt *st = NULL;
     int brc = SQLITE_OK, changes = 0, rc;
 
-    if (strcmp(sg_store_backend_name(sg_store_tx_store(tx)), "sqlite") != 0)
-        return sg_err_set(err, SG_ECONFIG,
-                          "lease extension needs the sqlite backend");
+    const char *backend = sg_store_backend_name(sg_store_tx_store(tx));
+
     if (lease_ms <= 0)
         return sg_err_set(err, SG_EINVAL, "lease_ms must be positive");
+    if (strcmp(backend, "postgres") == 0) {
+        rc = sg_pg_job_extend(be, id, lease_token, until, err);
+        if (!rc && lease_until_out)
+            *lease_until_out = until;
+        return rc;
+    }
+    if (strcmp(backend, "sqlite") != 0)
+        return sg_err_set(err, SG_ECONFIG,
+                          "lease extension: unknown backend %s", backend);
     rc = sg_sql_prep(be, "UPDATE jobs SET lease_until = ? WHERE id = ? AND "
                          "lease_token = ? AND state = ?",
                      &st, err);

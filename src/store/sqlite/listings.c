@@ -10,6 +10,7 @@
 
 #include "core/alloc.h"
 #include "store/listings.h"
+#include "store/postgres/pgutil.h"
 #include "store/sqlite/sqlutil.h"
 
 #define COLS                                                                   \
@@ -245,10 +246,19 @@ static int tx_bool(struct sg_store_tx *tx, const char *sql, int64_t a,
     return rc;
 }
 
+static bool on_postgres(struct sg_store_tx *tx)
+{
+    return strcmp(sg_store_backend_name(sg_store_tx_store(tx)), "postgres") ==
+           0;
+}
+
 int sg_listings_tx_conn_active(struct sg_store_tx *tx, int64_t tenant_id,
                                const char *platform, bool *out,
                                struct sg_err *err)
 {
+    if (on_postgres(tx))
+        return sg_pg_listings_conn_active(sg_store_tx_backend(tx), tenant_id,
+                                          platform, out, err);
     return tx_bool(tx, "SELECT EXISTS (SELECT 1 FROM channel_connections "
                        "WHERE tenant_id = ?1 AND platform = ?2 AND "
                        "status = 'active')",
@@ -259,6 +269,9 @@ int sg_listings_tx_sku_zero(struct sg_store_tx *tx, int64_t tenant_id,
                             int64_t product_id, const char *channel,
                             bool *out, struct sg_err *err)
 {
+    if (on_postgres(tx))
+        return sg_pg_listings_sku_zero(sg_store_tx_backend(tx), tenant_id,
+                                       product_id, channel, out, err);
     /*
      * A SKU with nothing available, unless the channel already
      * acknowledged a quantity of 0 or less for it (state.qty): only a
