@@ -31,6 +31,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_reserve_concurrent, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_r1_channels, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ledger_net, setup, teardown),
     };
     int rc;
 

@@ -751,6 +751,49 @@ static int be_ledger_list(void *be, int64_t tenant_id, const char *sku,
     return 0;
 }
 
+/* As the SQLite backend's be_ledger_net (catalog_store.h). */
+static int be_ledger_net(void *be, int64_t tenant_id, const char *sku,
+                         int64_t after_id, const char *prefix,
+                         int64_t *net_out, int64_t *last_out,
+                         struct sg_err *err)
+{
+    struct sg_pg_params q;
+    PGresult *r = NULL;
+    int rc;
+
+    *net_out = 0;
+    *last_out = after_id < 0 ? 0 : after_id;
+    sg_pg_params_init(&q);
+    sg_pg_int(&q, tenant_id);
+    sg_pg_text(&q, sku);
+    if (after_id < 0)
+        rc = sg_pg_exec(be,
+                        "SELECT 0, MAX(id) FROM inventory_ledger WHERE "
+                        "tenant_id = $1::bigint AND sku = $2::text",
+                        &q, &r, NULL, "ledger net", err);
+    else {
+        sg_pg_int(&q, after_id);
+        sg_pg_text(&q, prefix);
+        rc = sg_pg_exec(be,
+                        "SELECT COALESCE(SUM(CASE WHEN reason IN ('reserve', "
+                        "'release') AND substr(cause_ref, 1, "
+                        "length($4::text)) = $4::text THEN delta_reserved "
+                        "ELSE 0 END), 0), MAX(id) FROM inventory_ledger "
+                        "WHERE tenant_id = $1::bigint AND sku = $2::text "
+                        "AND id > $3::bigint",
+                        &q, &r, NULL, "ledger net", err);
+    }
+    if (rc)
+        return rc;
+    if (PQntuples(r) == 1) {
+        *net_out = sg_pg_i64(r, 0, 0);
+        if (!sg_pg_is_null(r, 0, 1))
+            *last_out = sg_pg_i64(r, 0, 1);
+    }
+    PQclear(r);
+    return 0;
+}
+
 /* ---- channel listings ---- */
 
 static int be_listing_set(void *be, int64_t tenant_id, int64_t product_id,
@@ -845,4 +888,5 @@ const struct sg_catalog_store_ops sg_catalog_postgres_ops = {
     .listing_list = be_listing_list,
     .variant_price_get = be_variant_price_get,
     .variant_price_set = be_variant_price_set,
+    .ledger_net = be_ledger_net,
 };
