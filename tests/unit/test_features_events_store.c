@@ -599,22 +599,21 @@ static void test_prune_sealed_sent(void **state)
 }
 
 /*
- * A store made by the previous release (migrations up to 0009, events of
- * a sent batch marked sent row by row, one event still pending) upgrades
- * to 0010 in place: the sent batch's events are pruned by their batch
- * once out of the window, the pending event stays, and the index 0010
- * drops is gone.
+ * A store as an older release made it: migrations 0001..upto applied
+ * from the source tree's files, recorded in schema_migrations. The
+ * caller closes db.
  */
-static void test_upgrade_from_0009(void **state)
+static sqlite3 *old_store(const char *path, int upto)
 {
-    struct fx *fx = *state;
-    struct prune p = {.fx = fx};
-    struct sg_store_cfg sc;
+    static const char *const names[] = {
+        "0001_init", "0002_catalog", "0003_events", "0004_channels",
+        "0005_listings", "0006_orders", "0007_fulfilment",
+        "0008_order_fetch_gen", "0009_event_batch_body",
+        "0010_event_prune_by_batch"};
     sqlite3 *db = NULL;
-    char *dir = sgt_tmpdir(), *path = sgt_path(dir, "old.db");
     char file[600], sql[400];
-    int64_t old = INT64_C(1790000000000) - 120000;
 
+    SG_ASSERT(upto >= 1 && upto <= (int)SG_ARRAY_SIZE(names));
     assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
     assert_int_equal(sqlite3_exec(db, "CREATE TABLE schema_migrations ("
                                       "version INTEGER PRIMARY KEY, name "
@@ -622,11 +621,7 @@ static void test_upgrade_from_0009(void **state)
                                       "NOT NULL)",
                                   NULL, NULL, NULL),
                      SQLITE_OK);
-    for (int v = 1; v <= 9; v++) {
-        static const char *const names[] = {
-            "0001_init", "0002_catalog", "0003_events", "0004_channels",
-            "0005_listings", "0006_orders", "0007_fulfilment",
-            "0008_order_fetch_gen", "0009_event_batch_body"};
+    for (int v = 1; v <= upto; v++) {
         char *text;
 
         snprintf(file, sizeof(file), "%s/src/store/migrations/%s.sql",
@@ -640,6 +635,27 @@ static void test_upgrade_from_0009(void **state)
                  "(%d, '%s.sql', 1)", v, names[v - 1]);
         assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
     }
+    return db;
+}
+
+/*
+ * A store made by an older release (migrations up to 0009, events of
+ * a sent batch marked sent row by row, one event still pending) upgrades
+ * through 0010 (and 0011) in place: the sent batch's events are pruned by their batch
+ * once out of the window, the pending event stays, and the index 0010
+ * drops is gone.
+ */
+static void test_upgrade_from_0009(void **state)
+{
+    struct fx *fx = *state;
+    struct prune p = {.fx = fx};
+    struct sg_store_cfg sc;
+    sqlite3 *db = NULL;
+    char *dir = sgt_tmpdir(), *path = sgt_path(dir, "old.db");
+    char sql[400];
+    int64_t old = INT64_C(1790000000000) - 120000;
+
+    db = old_store(path, 9);
     snprintf(sql, sizeof(sql),
              "INSERT INTO event_batches (id, tenant_id, source, source_id, "
              "job_id, n, state, created_at) VALUES (1, 1, 0, 'PIX', 1, 2, 2, "
@@ -661,7 +677,7 @@ static void test_upgrade_from_0009(void **state)
     assert_int_equal(sg_store_open(&fx->s, &sc, &fx->clock, &E), 0);
     assert_int_equal(db_count(fx, "SELECT MAX(version) FROM "
                                   "schema_migrations"),
-                     10);
+                     11);
     assert_int_equal(db_count(fx, "SELECT COUNT(*) FROM sqlite_master "
                                   "WHERE name = 'events_received'"),
                      0);
@@ -674,6 +690,84 @@ static void test_upgrade_from_0009(void **state)
     assert_int_equal(db_count(fx, "SELECT pruned FROM event_batches WHERE "
                                   "id = 1"),
                      1);
+    sg_free(path);
+    sg_free(dir);
+}
+
+/*
+ * A store made by the previous release (migrations up to 0010: a batch
+ * sealed at intake with its joined JSON, its two events without bodies,
+ * one event pending with its body) upgrades to 0011, whose rebuilt
+ * events table leads its unique key with event_id: every row keeps its
+ * id, state, batch and body, the old keys still deduplicate (also a
+ * repeat inside one write), a new key is accepted after the old ids,
+ * and the partial indexes are back.
+ */
+static void test_upgrade_from_0010(void **state)
+{
+    struct fx *fx = *state;
+    struct ins a = {.fx = fx};
+    struct sg_store_cfg sc;
+    sqlite3 *db = NULL;
+    char *dir = sgt_tmpdir(), *path = sgt_path(dir, "old.db");
+    char sql[600];
+    int64_t at = INT64_C(1790000000000) - 1000;
+
+    db = old_store(path, 10);
+    snprintf(sql, sizeof(sql),
+             "INSERT INTO event_batches (id, tenant_id, source, source_id, "
+             "job_id, n, state, created_at, body) VALUES (1, 1, 0, 'PIX', 7, "
+             "2, 1, %" PRId64 ", '{\"n\":1},{\"n\":2}')", at);
+    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    snprintf(sql, sizeof(sql),
+             "INSERT INTO events (id, tenant_id, source, source_id, event, "
+             "event_id, event_time, received_at, body, batch_id, state) "
+             "VALUES (1, 1, 0, 'PIX', 'Purchase', 'o1', 1, %" PRId64
+             ", NULL, 1, 1), (2, 1, 0, 'PIX', 'Purchase', 'o2', 1, %" PRId64
+             ", NULL, 1, 1), (5, 1, 0, 'PIX', 'Purchase', 'o3', 1, %" PRId64
+             ", '{\"n\":3}', NULL, 0)",
+             at, at, at);
+    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+
+    sg_store_free(fx->s);
+    sg_store_cfg_defaults(&sc);
+    sc.path = path;
+    assert_int_equal(sg_store_open(&fx->s, &sc, &fx->clock, &E), 0);
+    assert_int_equal(db_count(fx, "SELECT MAX(version) FROM "
+                                  "schema_migrations"),
+                     11);
+    assert_int_equal(db_count(fx, "SELECT COUNT(*) FROM sqlite_master WHERE "
+                                  "type = 'table' AND name = 'events' AND "
+                                  "sql LIKE '%UNIQUE (event_id, event, "
+                                  "source_id, tenant_id)%'"),
+                     1);
+    assert_int_equal(db_count(fx, "SELECT COUNT(*) FROM sqlite_master WHERE "
+                                  "type = 'index' AND name IN "
+                                  "('events_pending', 'events_batch')"),
+                     2);
+    assert_int_equal(db_count(fx, "SELECT COUNT(*) FROM events WHERE "
+                                  "(id = 1 AND batch_id = 1 AND state = 1 "
+                                  "AND body IS NULL) OR (id = 2 AND "
+                                  "event_id = 'o2' AND batch_id = 1) OR "
+                                  "(id = 5 AND state = 0 AND body = "
+                                  "'{\"n\":3}' AND batch_id IS NULL)"),
+                     3);
+    assert_int_equal(loaded(fx, 7, NULL), 2);
+    add(&a, "Purchase", "o1");
+    add(&a, "Purchase", "o3");
+    add(&a, "Purchase", "o4");
+    add(&a, "Purchase", "o4");
+    add(&a, "Search", "o1");
+    ingest(fx, &a);
+    assert_true(a.rows[0].dup);
+    assert_true(a.rows[1].dup);
+    assert_false(a.rows[2].dup);
+    assert_true(a.rows[2].id > 5);
+    assert_true(a.rows[3].dup);
+    assert_false(a.rows[4].dup);
+    assert_int_equal(a.rows[4].id, a.rows[2].id + 1);
+    assert_int_equal(db_count(fx, "SELECT COUNT(*) FROM events"), 5);
     sg_free(path);
     sg_free(dir);
 }
@@ -692,6 +786,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_result_keeps_secure_delete,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_upgrade_from_0009, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_upgrade_from_0010, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_prune_sealed_sent, setup,
                                         teardown),
