@@ -277,7 +277,7 @@ int sg_events_tx_ingest(struct sg_store_tx *tx,
             goto out;
     }
     if (done < n) {
-        /* The rest, pending with their bodies (one statement per row). */
+        /* The rest, pending with their bodies. */
         struct sg_events_row *rest = done ? sg_calloc(n - done, sizeof(*rest))
                                           : rows;
         size_t m = 0;

@@ -1,13 +1,13 @@
 -- 0011_event_key_order.sql - the dedup key's unique index leads with
--- event_id. Same key, same rows, same order of entries in practice (the
--- other three columns are nearly constant within a deployment); only the
--- column order changes. SQLite compares an index entry field by field,
--- and its fast path reads only the first field when that one decides:
--- with the tenant first (an integer, always equal) every comparison of
--- an insert's two seeks walked tenant, source_id and event before
--- reaching event_id, about a quarter of the writer's instructions per
--- event. A table constraint cannot be altered in place, so the table is
--- rebuilt (ids, states, bodies and batches kept).
+-- event_id: the same four columns and the same uniqueness, only their
+-- order changes. SQLite compares index entries field by field, and its
+-- fast path reads only the first field when that one decides: with the
+-- tenant first (an integer, nearly always equal) every comparison in an
+-- insert's two seeks walked tenant, source_id and event before reaching
+-- event_id, which cost about a fifth of the store writer's instructions
+-- per event (docs/events.md, "Throughput"). A table constraint cannot be
+-- altered in place, so the table is rebuilt (ids, states, bodies and
+-- batch bindings kept).
 CREATE TABLE events_new (
     id          INTEGER PRIMARY KEY,
     tenant_id   INTEGER NOT NULL,
