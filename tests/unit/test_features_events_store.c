@@ -145,6 +145,81 @@ static void test_dedup(void **state)
     assert_true(c.rows[0].dup);
 }
 
+struct big {
+    struct fx *fx;
+    struct sg_events_row rows[150];
+    char ids[150][24];
+    size_t n;
+};
+
+static int w_big(struct sg_store_tx *tx, void *arg, struct sg_err *err)
+{
+    struct big *a = arg;
+
+    return a->fx->ops->insert(sg_store_tx_backend(tx), a->rows, a->n,
+                              sg_store_tx_now(tx), a->fx->cfg.dedup_window_ms,
+                              err);
+}
+
+/*
+ * One write of 150 rows goes in as statements of 64, 64, 16, 4, 1 and 1
+ * rows: with no key hit every row gets the next id in order; a second
+ * write whose repeats sit in several chunks (a key stored before, a key
+ * twice in one chunk, a key in two chunks) marks exactly those, and the
+ * new rows still get increasing ids in order.
+ */
+static void test_insert_chunks(void **state)
+{
+    struct fx *fx = *state;
+    struct big *a = sg_calloc(1, sizeof(*a));
+    int64_t first, last = 0;
+    size_t i;
+
+    a->fx = fx;
+    a->n = 150;
+    for (i = 0; i < a->n; i++) {
+        snprintf(a->ids[i], sizeof(a->ids[i]), "c%zu", i);
+        a->rows[i] = (struct sg_events_row){
+            .tenant_id = fx->tenant, .source = SG_EVENTS_WEB,
+            .source_id = "PIX", .event = "Purchase", .event_id = a->ids[i],
+            .event_time = 1, .body = "{}", .body_len = 2};
+    }
+    assert_int_equal(sg_store_write(fx->s, w_big, a, &E), 0);
+    first = a->rows[0].id;
+    for (i = 0; i < a->n; i++) {
+        assert_false(a->rows[i].dup);
+        assert_int_equal(a->rows[i].id, first + (int64_t)i);
+    }
+    /* Second write: ids n0..n149, with repeats placed across chunks. */
+    for (i = 0; i < a->n; i++)
+        snprintf(a->ids[i], sizeof(a->ids[i]), "n%zu", i);
+    snprintf(a->ids[3], sizeof(a->ids[3]), "c7");     /* stored before */
+    snprintf(a->ids[10], sizeof(a->ids[10]), "n5");   /* same chunk */
+    snprintf(a->ids[70], sizeof(a->ids[70]), "n20");  /* an earlier chunk */
+    snprintf(a->ids[140], sizeof(a->ids[140]), "n140");
+    snprintf(a->ids[148], sizeof(a->ids[148]), "n140"); /* the 1-row chunks */
+    snprintf(a->ids[149], sizeof(a->ids[149]), "c149"); /* stored before */
+    for (i = 0; i < a->n; i++)
+        a->rows[i].dup = false;
+    assert_int_equal(sg_store_write(fx->s, w_big, a, &E), 0);
+    for (i = 0; i < a->n; i++) {
+        bool want_dup = i == 3 || i == 10 || i == 70 || i == 148 || i == 149;
+
+        if (want_dup) {
+            assert_true(a->rows[i].dup);
+            continue;
+        }
+        assert_false(a->rows[i].dup);
+        assert_true(a->rows[i].id > last);
+        last = a->rows[i].id;
+    }
+    assert_int_equal(db_count(fx, "SELECT COUNT(*) FROM events"), 150 + 145);
+    assert_int_equal(db_count(fx, "SELECT COUNT(*) FROM events WHERE "
+                                  "event_id = 'n140'"),
+                     1);
+    sg_free(a);
+}
+
 struct seal {
     struct fx *fx;
     int64_t job_id, upto;
@@ -776,6 +851,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_dedup, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_insert_chunks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_seal_and_window, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_seal_at_intake, setup,
