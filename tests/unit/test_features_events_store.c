@@ -1,12 +1,14 @@
 /*
  * test_features_events_store.c - the events storage ops on a real SQLite
- * store: dedup inside one write and across writes, the dedup window on a
+ * store: dedup inside one write and across writes (also across the
+ * chunks of a multi-row insert), the dedup window on a
  * manual clock, sealing (bounded by batch_max and upto, the same batch on
  * a retry of the same job), sealing full batches at intake (jobs of their
  * own, read back on a reader, the idle trigger closed), and recording a
  * partial outcome (repeated positions) and a bulk sent one; a batch
  * sealed at intake keeps its events' JSON in one value (rows without
- * bodies), cleared once all are sent.
+ * bodies), cleared once all are sent; stores of older releases upgrade
+ * (0009, 0010).
  */
 #include "core/sg.h"
 
