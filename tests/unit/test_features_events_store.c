@@ -718,7 +718,8 @@ static sqlite3 *old_store(const char *path, int upto)
 /*
  * A store made by an older release (migrations up to 0009, events of
  * a sent batch marked sent row by row, one event still pending) upgrades
- * through 0010 (and 0011) in place: the sent batch's events are pruned by their batch
+ * through 0010 (and 0012) in place: the sent batch's events are pruned by
+ * their batch
  * once out of the window, the pending event stays, and the index 0010
  * drops is gone.
  */
@@ -752,9 +753,9 @@ static void test_upgrade_from_0009(void **state)
     sg_store_cfg_defaults(&sc);
     sc.path = path;
     assert_int_equal(sg_store_open(&fx->s, &sc, &fx->clock, &E), 0);
-    assert_int_equal(db_count(fx, "SELECT MAX(version) FROM "
-                                  "schema_migrations"),
-                     11);
+    /* Through 0012 at least (later releases add their own). */
+    assert_true(db_count(fx, "SELECT MAX(version) FROM "
+                             "schema_migrations") >= 12);
     assert_int_equal(db_count(fx, "SELECT COUNT(*) FROM sqlite_master "
                                   "WHERE name = 'events_received'"),
                      0);
@@ -774,7 +775,7 @@ static void test_upgrade_from_0009(void **state)
 /*
  * A store made by the previous release (migrations up to 0010: a batch
  * sealed at intake with its joined JSON, its two events without bodies,
- * one event pending with its body) upgrades to 0011, whose rebuilt
+ * one event pending with its body) upgrades to 0012, whose rebuilt
  * events table leads its unique key with event_id: every row keeps its
  * id, state, batch and body, the old keys still deduplicate (also a
  * repeat inside one write), a new key is accepted after the old ids,
@@ -811,9 +812,9 @@ static void test_upgrade_from_0010(void **state)
     sg_store_cfg_defaults(&sc);
     sc.path = path;
     assert_int_equal(sg_store_open(&fx->s, &sc, &fx->clock, &E), 0);
-    assert_int_equal(db_count(fx, "SELECT MAX(version) FROM "
-                                  "schema_migrations"),
-                     11);
+    /* Through 0012 at least (later releases add their own). */
+    assert_true(db_count(fx, "SELECT MAX(version) FROM "
+                             "schema_migrations") >= 12);
     assert_int_equal(db_count(fx, "SELECT COUNT(*) FROM sqlite_master WHERE "
                                   "type = 'table' AND name = 'events' AND "
                                   "sql LIKE '%UNIQUE (event_id, event, "

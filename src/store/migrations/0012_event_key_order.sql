@@ -1,4 +1,4 @@
--- 0011_event_key_order.sql - the dedup key's unique index leads with
+-- 0012_event_key_order.sql - the dedup key's unique index leads with
 -- event_id: the same four columns and the same uniqueness, only their
 -- order changes. SQLite compares index entries field by field, and its
 -- fast path reads only the first field when that one decides: with the
