@@ -1,12 +1,14 @@
 /*
  * test_features_events_store.c - the events storage ops on a real SQLite
- * store: dedup inside one write and across writes, the dedup window on a
+ * store: dedup inside one write and across writes (also across the
+ * chunks of a multi-row insert), the dedup window on a
  * manual clock, sealing (bounded by batch_max and upto, the same batch on
  * a retry of the same job), sealing full batches at intake (jobs of their
  * own, read back on a reader, the idle trigger closed), and recording a
  * partial outcome (repeated positions) and a bulk sent one; a batch
  * sealed at intake keeps its events' JSON in one value (rows without
- * bodies), cleared once all are sent.
+ * bodies), cleared once all are sent; stores of older releases upgrade
+ * (0009, 0010).
  */
 #include "core/sg.h"
 
@@ -143,6 +145,81 @@ static void test_dedup(void **state)
     add(&c, "Purchase", "d1");
     ingest(fx, &c);
     assert_true(c.rows[0].dup);
+}
+
+struct big {
+    struct fx *fx;
+    struct sg_events_row rows[150];
+    char ids[150][24];
+    size_t n;
+};
+
+static int w_big(struct sg_store_tx *tx, void *arg, struct sg_err *err)
+{
+    struct big *a = arg;
+
+    return a->fx->ops->insert(sg_store_tx_backend(tx), a->rows, a->n,
+                              sg_store_tx_now(tx), a->fx->cfg.dedup_window_ms,
+                              err);
+}
+
+/*
+ * One write of 150 rows goes in as statements of 64, 64, 16, 4, 1 and 1
+ * rows: with no key hit every row gets the next id in order; a second
+ * write whose repeats sit in several chunks (a key stored before, a key
+ * twice in one chunk, a key in two chunks) marks exactly those, and the
+ * new rows still get increasing ids in order.
+ */
+static void test_insert_chunks(void **state)
+{
+    struct fx *fx = *state;
+    struct big *a = sg_calloc(1, sizeof(*a));
+    int64_t first, last = 0;
+    size_t i;
+
+    a->fx = fx;
+    a->n = 150;
+    for (i = 0; i < a->n; i++) {
+        snprintf(a->ids[i], sizeof(a->ids[i]), "c%zu", i);
+        a->rows[i] = (struct sg_events_row){
+            .tenant_id = fx->tenant, .source = SG_EVENTS_WEB,
+            .source_id = "PIX", .event = "Purchase", .event_id = a->ids[i],
+            .event_time = 1, .body = "{}", .body_len = 2};
+    }
+    assert_int_equal(sg_store_write(fx->s, w_big, a, &E), 0);
+    first = a->rows[0].id;
+    for (i = 0; i < a->n; i++) {
+        assert_false(a->rows[i].dup);
+        assert_int_equal(a->rows[i].id, first + (int64_t)i);
+    }
+    /* Second write: ids n0..n149, with repeats placed across chunks. */
+    for (i = 0; i < a->n; i++)
+        snprintf(a->ids[i], sizeof(a->ids[i]), "n%zu", i);
+    snprintf(a->ids[3], sizeof(a->ids[3]), "c7");     /* stored before */
+    snprintf(a->ids[10], sizeof(a->ids[10]), "n5");   /* same chunk */
+    snprintf(a->ids[70], sizeof(a->ids[70]), "n20");  /* an earlier chunk */
+    snprintf(a->ids[140], sizeof(a->ids[140]), "n140");
+    snprintf(a->ids[148], sizeof(a->ids[148]), "n140"); /* the 1-row chunks */
+    snprintf(a->ids[149], sizeof(a->ids[149]), "c149"); /* stored before */
+    for (i = 0; i < a->n; i++)
+        a->rows[i].dup = false;
+    assert_int_equal(sg_store_write(fx->s, w_big, a, &E), 0);
+    for (i = 0; i < a->n; i++) {
+        bool want_dup = i == 3 || i == 10 || i == 70 || i == 148 || i == 149;
+
+        if (want_dup) {
+            assert_true(a->rows[i].dup);
+            continue;
+        }
+        assert_false(a->rows[i].dup);
+        assert_true(a->rows[i].id > last);
+        last = a->rows[i].id;
+    }
+    assert_int_equal(db_count(fx, "SELECT COUNT(*) FROM events"), 150 + 145);
+    assert_int_equal(db_count(fx, "SELECT COUNT(*) FROM events WHERE "
+                                  "event_id = 'n140'"),
+                     1);
+    sg_free(a);
 }
 
 struct seal {
@@ -599,22 +676,21 @@ static void test_prune_sealed_sent(void **state)
 }
 
 /*
- * A store made by the previous release (migrations up to 0009, events of
- * a sent batch marked sent row by row, one event still pending) upgrades
- * to 0010 in place: the sent batch's events are pruned by their batch
- * once out of the window, the pending event stays, and the index 0010
- * drops is gone.
+ * A store as an older release made it: migrations 0001..upto applied
+ * from the source tree's files, recorded in schema_migrations. The
+ * caller closes db.
  */
-static void test_upgrade_from_0009(void **state)
+static sqlite3 *old_store(const char *path, int upto)
 {
-    struct fx *fx = *state;
-    struct prune p = {.fx = fx};
-    struct sg_store_cfg sc;
+    static const char *const names[] = {
+        "0001_init", "0002_catalog", "0003_events", "0004_channels",
+        "0005_listings", "0006_orders", "0007_fulfilment",
+        "0008_order_fetch_gen", "0009_event_batch_body",
+        "0010_event_prune_by_batch"};
     sqlite3 *db = NULL;
-    char *dir = sgt_tmpdir(), *path = sgt_path(dir, "old.db");
     char file[600], sql[400];
-    int64_t old = INT64_C(1790000000000) - 120000;
 
+    SG_ASSERT(upto >= 1 && upto <= (int)SG_ARRAY_SIZE(names));
     assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
     assert_int_equal(sqlite3_exec(db, "CREATE TABLE schema_migrations ("
                                       "version INTEGER PRIMARY KEY, name "
@@ -622,11 +698,7 @@ static void test_upgrade_from_0009(void **state)
                                       "NOT NULL)",
                                   NULL, NULL, NULL),
                      SQLITE_OK);
-    for (int v = 1; v <= 9; v++) {
-        static const char *const names[] = {
-            "0001_init", "0002_catalog", "0003_events", "0004_channels",
-            "0005_listings", "0006_orders", "0007_fulfilment",
-            "0008_order_fetch_gen", "0009_event_batch_body"};
+    for (int v = 1; v <= upto; v++) {
         char *text;
 
         snprintf(file, sizeof(file), "%s/src/store/migrations/%s.sql",
@@ -640,6 +712,28 @@ static void test_upgrade_from_0009(void **state)
                  "(%d, '%s.sql', 1)", v, names[v - 1]);
         assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
     }
+    return db;
+}
+
+/*
+ * A store made by an older release (migrations up to 0009, events of
+ * a sent batch marked sent row by row, one event still pending) upgrades
+ * through 0010 (and 0012) in place: the sent batch's events are pruned by
+ * their batch
+ * once out of the window, the pending event stays, and the index 0010
+ * drops is gone.
+ */
+static void test_upgrade_from_0009(void **state)
+{
+    struct fx *fx = *state;
+    struct prune p = {.fx = fx};
+    struct sg_store_cfg sc;
+    sqlite3 *db = NULL;
+    char *dir = sgt_tmpdir(), *path = sgt_path(dir, "old.db");
+    char sql[400];
+    int64_t old = INT64_C(1790000000000) - 120000;
+
+    db = old_store(path, 9);
     snprintf(sql, sizeof(sql),
              "INSERT INTO event_batches (id, tenant_id, source, source_id, "
              "job_id, n, state, created_at) VALUES (1, 1, 0, 'PIX', 1, 2, 2, "
@@ -659,9 +753,9 @@ static void test_upgrade_from_0009(void **state)
     sg_store_cfg_defaults(&sc);
     sc.path = path;
     assert_int_equal(sg_store_open(&fx->s, &sc, &fx->clock, &E), 0);
-    /* Through 0010 at least (later releases add their own). */
+    /* Through 0012 at least (later releases add their own). */
     assert_true(db_count(fx, "SELECT MAX(version) FROM "
-                             "schema_migrations") >= 10);
+                             "schema_migrations") >= 12);
     assert_int_equal(db_count(fx, "SELECT COUNT(*) FROM sqlite_master "
                                   "WHERE name = 'events_received'"),
                      0);
@@ -678,10 +772,89 @@ static void test_upgrade_from_0009(void **state)
     sg_free(dir);
 }
 
+/*
+ * A store made by the previous release (migrations up to 0010: a batch
+ * sealed at intake with its joined JSON, its two events without bodies,
+ * one event pending with its body) upgrades to 0012, whose rebuilt
+ * events table leads its unique key with event_id: every row keeps its
+ * id, state, batch and body, the old keys still deduplicate (also a
+ * repeat inside one write), a new key is accepted after the old ids,
+ * and the partial indexes are back.
+ */
+static void test_upgrade_from_0010(void **state)
+{
+    struct fx *fx = *state;
+    struct ins a = {.fx = fx};
+    struct sg_store_cfg sc;
+    sqlite3 *db = NULL;
+    char *dir = sgt_tmpdir(), *path = sgt_path(dir, "old.db");
+    char sql[600];
+    int64_t at = INT64_C(1790000000000) - 1000;
+
+    db = old_store(path, 10);
+    snprintf(sql, sizeof(sql),
+             "INSERT INTO event_batches (id, tenant_id, source, source_id, "
+             "job_id, n, state, created_at, body) VALUES (1, 1, 0, 'PIX', 7, "
+             "2, 1, %" PRId64 ", '{\"n\":1},{\"n\":2}')", at);
+    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    snprintf(sql, sizeof(sql),
+             "INSERT INTO events (id, tenant_id, source, source_id, event, "
+             "event_id, event_time, received_at, body, batch_id, state) "
+             "VALUES (1, 1, 0, 'PIX', 'Purchase', 'o1', 1, %" PRId64
+             ", NULL, 1, 1), (2, 1, 0, 'PIX', 'Purchase', 'o2', 1, %" PRId64
+             ", NULL, 1, 1), (5, 1, 0, 'PIX', 'Purchase', 'o3', 1, %" PRId64
+             ", '{\"n\":3}', NULL, 0)",
+             at, at, at);
+    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+
+    sg_store_free(fx->s);
+    sg_store_cfg_defaults(&sc);
+    sc.path = path;
+    assert_int_equal(sg_store_open(&fx->s, &sc, &fx->clock, &E), 0);
+    /* Through 0012 at least (later releases add their own). */
+    assert_true(db_count(fx, "SELECT MAX(version) FROM "
+                             "schema_migrations") >= 12);
+    assert_int_equal(db_count(fx, "SELECT COUNT(*) FROM sqlite_master WHERE "
+                                  "type = 'table' AND name = 'events' AND "
+                                  "sql LIKE '%UNIQUE (event_id, event, "
+                                  "source_id, tenant_id)%'"),
+                     1);
+    assert_int_equal(db_count(fx, "SELECT COUNT(*) FROM sqlite_master WHERE "
+                                  "type = 'index' AND name IN "
+                                  "('events_pending', 'events_batch')"),
+                     2);
+    assert_int_equal(db_count(fx, "SELECT COUNT(*) FROM events WHERE "
+                                  "(id = 1 AND batch_id = 1 AND state = 1 "
+                                  "AND body IS NULL) OR (id = 2 AND "
+                                  "event_id = 'o2' AND batch_id = 1) OR "
+                                  "(id = 5 AND state = 0 AND body = "
+                                  "'{\"n\":3}' AND batch_id IS NULL)"),
+                     3);
+    assert_int_equal(loaded(fx, 7, NULL), 2);
+    add(&a, "Purchase", "o1");
+    add(&a, "Purchase", "o3");
+    add(&a, "Purchase", "o4");
+    add(&a, "Purchase", "o4");
+    add(&a, "Search", "o1");
+    ingest(fx, &a);
+    assert_true(a.rows[0].dup);
+    assert_true(a.rows[1].dup);
+    assert_false(a.rows[2].dup);
+    assert_true(a.rows[2].id > 5);
+    assert_true(a.rows[3].dup);
+    assert_false(a.rows[4].dup);
+    assert_int_equal(a.rows[4].id, a.rows[2].id + 1);
+    assert_int_equal(db_count(fx, "SELECT COUNT(*) FROM events"), 5);
+    sg_free(path);
+    sg_free(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_dedup, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_insert_chunks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_seal_and_window, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_seal_at_intake, setup,
@@ -692,6 +865,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_result_keeps_secure_delete,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_upgrade_from_0009, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_upgrade_from_0010, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_prune_sealed_sent, setup,
                                         teardown),

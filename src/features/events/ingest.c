@@ -166,7 +166,17 @@ static int insert_sealed(struct sg_store_tx *tx,
     *n_new_out = k;
     if (k == 0)
         return 0;
-    qsort(fresh, k, sizeof(*fresh), cmp_row_id);
+    /*
+     * New rows take increasing ids in insert order, so the order is
+     * usually right already (only a reused row keeps an older id): sort
+     * only when it is not (about 200 instructions per event saved).
+     */
+    for (size_t i = 1; i < k; i++) {
+        if (fresh[i - 1]->id > fresh[i]->id) {
+            qsort(fresh, k, sizeof(*fresh), cmp_row_id);
+            break;
+        }
+    }
     sg_buf_init(&joined, bytes + 1);
     for (size_t i = 0; !rc && i < k; i++) {
         if (i)
@@ -267,7 +277,7 @@ int sg_events_tx_ingest(struct sg_store_tx *tx,
             goto out;
     }
     if (done < n) {
-        /* The rest, pending with their bodies (one statement per row). */
+        /* The rest, pending with their bodies. */
         struct sg_events_row *rest = done ? sg_calloc(n - done, sizeof(*rest))
                                           : rows;
         size_t m = 0;

@@ -2,8 +2,8 @@
  * events.c - the SQLite implementation of the events feature's storage
  * ops (features/events/events_store.h) over the tables of
  * 0003_events.sql. Writer functions run on the writer connection inside
- * the current batch transaction; statements are prepared per call and
- * reused across the rows of that call.
+ * the current batch transaction; statements come from the connection's
+ * cache (sg_sql_prep) and are reused across the rows of that call.
  */
 #include "core/sg.h"
 
@@ -25,88 +25,240 @@
     "WHERE b.id = events.batch_id AND b.state >= 2)))"
 
 /*
- * Why two statements and not one upsert: an INSERT ... ON CONFLICT DO
- * UPDATE may abort half way (a constraint of the update), so inside the
- * writer's transaction SQLite gives every execution a statement journal
- * and copies each page the row touches (table leaf and three index
- * leaves, 4 KB each) into it first: about 20 KB of temporary-file writes
- * per event, the write amplification bench/events saw. INSERT OR IGNORE
- * cannot abort, so it needs no statement journal; the rare key that
- * exists already then takes the UPDATE, which only replaces a finished
- * event older than the window.
+ * Why an insert and an update and not one upsert: an INSERT ... ON
+ * CONFLICT DO UPDATE may abort half way (a constraint of the update), so
+ * inside the writer's transaction SQLite gives every execution a
+ * statement journal and copies each page the row touches (table leaf and
+ * three index leaves, 4 KB each) into it first: about 20 KB of
+ * temporary-file writes per event, the write amplification bench/events
+ * saw. INSERT OR IGNORE cannot abort, so it needs no statement journal;
+ * the rare key that exists already then takes the UPDATE, which only
+ * replaces a finished event older than the window.
+ *
+ * Many rows per INSERT: one statement per event spent about a third of
+ * the writer's instructions on each execution's own costs (opening and
+ * closing a cursor per table and index, halting, binding), so rows go in
+ * 64, 16, 4 or 1 at a time (statements from the connection's cache).
+ * Which rows the insert kept comes from the rowids: new rows take
+ * max(id) + 1 in VALUES order, so when every row went in (the common
+ * case) they hold ids before + 1 .. before + n, which changes() and
+ * last_insert_rowid() confirm. Otherwise (a key hit) each row's key is
+ * looked up: a row with an id above before is new, and is the first row
+ * of the chunk with that key. No RETURNING: it cost an ephemeral table
+ * insert per row. The rows left out hit the key and go through the
+ * UPDATE one by one, in order, exactly as when each row was its own
+ * INSERT.
  */
+#define EV_COLS "(tenant_id, source, source_id, event, event_id, " \
+                "event_time, received_at, body, batch_id, state)"
+#define EV_NPARAM 10
+#define EV_R1 "(?,?,?,?,?,?,?,?,?,?)"
+#define EV_R4 EV_R1 "," EV_R1 "," EV_R1 "," EV_R1
+#define EV_R16 EV_R4 "," EV_R4 "," EV_R4 "," EV_R4
+#define EV_R64 EV_R16 "," EV_R16 "," EV_R16 "," EV_R16
+#define EV_INS(rows) "INSERT OR IGNORE INTO events " EV_COLS " VALUES " rows
+
+static const struct {
+    size_t rows;
+    const char *sql;
+} ev_ins_sql[] = {
+    {64, EV_INS(EV_R64)},
+    {16, EV_INS(EV_R16)},
+    {4, EV_INS(EV_R4)},
+    {1, EV_INS(EV_R1)},
+};
+
+/* Bind row r as the k-th row of a multi-row insert (k from 0). */
+static void ins_bind(sqlite3_stmt *st, size_t k, const struct sg_events_row *r,
+                     int64_t now_ms)
+{
+    int b = (int)(k * EV_NPARAM);
+
+    sqlite3_bind_int64(st, b + 1, r->tenant_id);
+    sqlite3_bind_int(st, b + 2, r->source);
+    sqlite3_bind_text(st, b + 3, r->source_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, b + 4, r->event, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, b + 5, r->event_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, b + 6, r->event_time);
+    sqlite3_bind_int64(st, b + 7, now_ms);
+    if (r->batch_id) {
+        sqlite3_bind_null(st, b + 8);
+        sqlite3_bind_int64(st, b + 9, r->batch_id);
+        sqlite3_bind_int(st, b + 10, SG_EVENT_BATCHED);
+    } else {
+        sqlite3_bind_text(st, b + 8, r->body, (int)r->body_len,
+                          SQLITE_STATIC);
+        sqlite3_bind_null(st, b + 9);
+        sqlite3_bind_int(st, b + 10, SG_EVENT_PENDING);
+    }
+}
+
+static bool same_key(const struct sg_events_row *a,
+                     const struct sg_events_row *b)
+{
+    return a->tenant_id == b->tenant_id &&
+           strcmp(a->source_id, b->source_id) == 0 &&
+           strcmp(a->event, b->event) == 0 &&
+           strcmp(a->event_id, b->event_id) == 0;
+}
+
+/* The highest events id (0 when empty). */
+static int max_id(void *be, int64_t *out, struct sg_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sg_sql_prep(be, "SELECT COALESCE(MAX(id), 0) FROM events", &st,
+                         err), src;
+
+    if (rc)
+        return rc;
+    src = sqlite3_step(st);
+    if (src == SQLITE_ROW)
+        *out = sqlite3_column_int64(st, 0);
+    else
+        rc = sg_sqlite_error(be, src, "events max id", err);
+    sg_sql_end(be, st);
+    return rc;
+}
+
+/*
+ * After a chunk that kept fewer rows than it had: which rows are new.
+ * A row is new when its key's row has an id above before (made by the
+ * chunk) and no earlier row of the chunk has the same key (the first of
+ * them went in, the rest hit it).
+ */
+static int ins_sort_out(void *be, struct sg_events_row *rows, size_t n,
+                        int64_t before, struct sg_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sg_sql_prep(be,
+                  "SELECT id FROM events WHERE tenant_id = ?1 AND "
+                  "source_id = ?2 AND event = ?3 AND event_id = ?4",
+                  &st, err);
+
+    for (size_t k = 0; !rc && k < n; k++) {
+        struct sg_events_row *r = &rows[k];
+        bool first = true;
+        int src;
+
+        for (size_t j = 0; first && j < k; j++)
+            first = !same_key(&rows[j], r);
+        if (!first)
+            continue;
+        sqlite3_reset(st);
+        sqlite3_bind_int64(st, 1, r->tenant_id);
+        sqlite3_bind_text(st, 2, r->source_id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, r->event, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 4, r->event_id, -1, SQLITE_STATIC);
+        src = sqlite3_step(st);
+        if (src == SQLITE_ROW) {
+            int64_t id = sqlite3_column_int64(st, 0);
+
+            if (id > before) {
+                r->id = id;
+                r->dup = false;
+            }
+        } else if (src != SQLITE_DONE) {
+            rc = sg_sqlite_error(be, src, "events insert", err);
+        }
+    }
+    sg_sql_end(be, st);
+    return rc;
+}
+
+/*
+ * Insert rows[0..n) with one statement (n is one of ev_ins_sql's sizes)
+ * on top of *before, the highest id so far (moved to the new highest):
+ * a row the insert kept gets its id and dup false, the others dup true.
+ */
+static int ins_chunk(void *be, const char *sql, struct sg_events_row *rows,
+                     size_t n, int64_t now_ms, int64_t *before,
+                     struct sg_err *err)
+{
+    sqlite3 *db = sg_sqlite_db(be);
+    sqlite3_stmt *st = NULL;
+    int64_t last;
+    int rc = sg_sql_prep(be, sql, &st, err), src;
+
+    if (rc)
+        return rc;
+    for (size_t k = 0; k < n; k++) {
+        rows[k].id = 0;
+        rows[k].dup = true;
+        ins_bind(st, k, &rows[k], now_ms);
+    }
+    src = sqlite3_step(st);
+    if (src != SQLITE_DONE) {
+        rc = sg_sqlite_error(be, src, "events insert", err);
+        sg_sql_end(be, st);
+        return rc;
+    }
+    sg_sql_end(be, st);
+    last = sqlite3_last_insert_rowid(db);
+    if ((size_t)sqlite3_changes(db) == n && last == *before + (int64_t)n) {
+        for (size_t k = 0; k < n; k++) {
+            rows[k].id = *before + 1 + (int64_t)k;
+            rows[k].dup = false;
+        }
+        *before = last;
+        return 0;
+    }
+    rc = ins_sort_out(be, rows, n, *before, err);
+    return rc ? rc : max_id(be, before, err);
+}
+
 static int ev_insert(void *be, struct sg_events_row *rows, size_t n,
                      int64_t now_ms, int64_t window_ms, struct sg_err *err)
 {
-    static const char ins_sql[] =
-        "INSERT OR IGNORE INTO events (tenant_id, source, source_id, event, "
-        "event_id, event_time, received_at, body, batch_id, state) VALUES "
-        "(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)";
     static const char upd_sql[] =
         "UPDATE OR IGNORE events SET source = ?2, event_time = ?6, "
         "received_at = ?7, body = ?8, batch_id = ?9, state = ?10, "
         "error = NULL WHERE tenant_id = ?1 AND source_id = ?3 AND "
         "event = ?4 AND event_id = ?5 AND received_at < ?11 AND " FINISHED
         " RETURNING id";
-    sqlite3 *db = sg_sqlite_db(be);
-    sqlite3_stmt *ins = NULL, *upd = NULL;
-    int rc = sg_sql_prep(be, ins_sql, &ins, err);
+    sqlite3_stmt *upd = NULL;
+    int64_t before = 0;
+    size_t done = 0;
+    int rc = 0;
 
-    if (!rc)
-        rc = sg_sql_prep(be, upd_sql, &upd, err);
+    /* OR IGNORE would also skip a NOT NULL failure: refuse it here. */
+    for (size_t i = 0; i < n; i++)
+        if (!rows[i].source_id || !rows[i].event || !rows[i].event_id)
+            return sg_err_set(err, SG_EINVAL, "event row without key");
+    if (n)
+        rc = max_id(be, &before, err);
+    for (size_t c = 0; !rc && done < n; ) {
+        if (n - done < ev_ins_sql[c].rows) {
+            c++;
+            continue;
+        }
+        rc = ins_chunk(be, ev_ins_sql[c].sql, rows + done, ev_ins_sql[c].rows,
+                       now_ms, &before, err);
+        done += ev_ins_sql[c].rows;
+    }
+    /* The rows whose key exists: maybe an expired one to reuse. */
     for (size_t i = 0; !rc && i < n; i++) {
         struct sg_events_row *r = &rows[i];
-        sqlite3_stmt *st = ins;
-        int src = SQLITE_DONE;
+        int src;
 
-        /* OR IGNORE would also skip a NOT NULL failure: refuse it here. */
-        if (!r->source_id || !r->event || !r->event_id) {
-            rc = sg_err_set(err, SG_EINVAL, "event row without key");
-            break;
+        if (!r->dup)
+            continue;
+        if (!upd) {
+            rc = sg_sql_prep(be, upd_sql, &upd, err);
+            if (rc)
+                break;
         }
-        r->id = 0;
-        r->dup = true;
-        for (int pass = 0; pass < 2; pass++, st = upd) {
-            sqlite3_reset(st);
-            sqlite3_bind_int64(st, 1, r->tenant_id);
-            sqlite3_bind_int(st, 2, r->source);
-            sqlite3_bind_text(st, 3, r->source_id, -1, SQLITE_STATIC);
-            sqlite3_bind_text(st, 4, r->event, -1, SQLITE_STATIC);
-            sqlite3_bind_text(st, 5, r->event_id, -1, SQLITE_STATIC);
-            sqlite3_bind_int64(st, 6, r->event_time);
-            sqlite3_bind_int64(st, 7, now_ms);
-            if (r->batch_id) {
-                sqlite3_bind_null(st, 8);
-                sqlite3_bind_int64(st, 9, r->batch_id);
-                sqlite3_bind_int(st, 10, SG_EVENT_BATCHED);
-            } else {
-                sqlite3_bind_text(st, 8, r->body, (int)r->body_len,
-                                  SQLITE_STATIC);
-                sqlite3_bind_null(st, 9);
-                sqlite3_bind_int(st, 10, SG_EVENT_PENDING);
-            }
-            if (pass == 1)
-                sqlite3_bind_int64(st, 11, now_ms - window_ms);
-            src = sqlite3_step(st);
-            if (pass == 0 && src == SQLITE_DONE) {
-                if (sqlite3_changes(db) == 1) {
-                    r->id = sqlite3_last_insert_rowid(db);
-                    r->dup = false;
-                    break;
-                }
-                continue; /* the key exists: maybe an expired one */
-            }
-            if (src == SQLITE_ROW) {
-                r->id = sqlite3_column_int64(st, 0);
-                r->dup = false;
-                src = sqlite3_step(st);
-            }
-            break;
+        sqlite3_reset(upd);
+        ins_bind(upd, 0, r, now_ms);
+        sqlite3_bind_int64(upd, 11, now_ms - window_ms);
+        src = sqlite3_step(upd);
+        if (src == SQLITE_ROW) {
+            r->id = sqlite3_column_int64(upd, 0);
+            r->dup = false;
+            src = sqlite3_step(upd);
         }
         if (src != SQLITE_DONE)
-            rc = sg_sqlite_error(be, src, "events insert", err);
+            rc = sg_sqlite_error(be, src, "events reuse", err);
     }
-    sg_sql_end(be, ins);
     sg_sql_end(be, upd);
     return rc;
 }
