@@ -282,7 +282,6 @@ static void bad_signatures_rejected(void **state)
 {
     char body[300], sig[65], hdr[100], url[300];
     const char *h[] = {hdr, "Content-Type: application/json", NULL};
-    int64_t before = sql_int("SELECT count(*) FROM inbox");
     struct sgt_resp r;
 
     SG_UNUSED(state);
@@ -311,7 +310,11 @@ static void bad_signatures_rejected(void **state)
         assert_int_equal(r.status, 401);
         sgt_resp_free(&r);
     }
-    assert_int_equal(sql_int("SELECT count(*) FROM inbox"), before);
+    /* By its own id: the scenario before may still be delivering late
+     * duplicates, which the inbox rightly stores. */
+    assert_int_equal(sql_int("SELECT count(*) FROM inbox WHERE "
+                             "external_id = 'w2-1'"),
+                     0);
     assert_int_equal(sql_int("SELECT count(*) FROM order_fetch WHERE "
                              "channel_order_id = '77'"),
                      0);
