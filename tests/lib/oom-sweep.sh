@@ -50,47 +50,57 @@ defects=0
 total_runs=0
 total_sites=0
 
-now_ms() { date +%s%3N; }
+# No process is started here but the program and timeout: on a loaded
+# 2-core machine each fork of a helper costs as much as a short test.
+now_ms() { local t=${EPOCHREALTIME/./}; echo $((t / 1000)); }
 # Seconds since a now_ms() reading, one decimal.
 secs() { local d=$(($(now_ms) - $1)); echo "$((d / 1000)).$((d % 1000 / 100))"; }
 
-# run TEST K SECONDS: sets r_status, r_count, r_failed, r_ms.
+# run TEST K SECONDS: sets r_status, r_count, r_failed, r_out, r_err.
 run() {
-    local t0
-    rm -f "$work/report"
-    t0=$(now_ms)
+    local rep
+    : >"$work/report"
     SG_TEST_ONLY=$1 SG_ALLOC_FAIL_AT=$2 SG_ALLOC_REPORT=$work/report \
         timeout -k 5 "$3" "$prog" >"$work/out" 2>"$work/err" </dev/null
     r_status=$?
-    r_ms=$(($(now_ms) - t0))
     r_count=0
     r_failed=0
-    if [ -s "$work/report" ]; then
-        read -r r_count r_failed <"$work/report"
+    rep=
+    r_out=
+    r_err=
+    read -r rep <"$work/report"
+    [ -n "$rep" ] && read -r r_count r_failed <<<"$rep"
+    IFS= read -r -d '' r_out <"$work/out"
+    IFS= read -r -d '' r_err <"$work/err"
+}
+
+# verdict: sets why to what was wrong with the run, or to "" for an
+# accepted one (a failed assertion or any other ordinary exit).
+verdict() {
+    local failed_tests=0 nl=$'\n'
+    why=
+    case $nl$r_out in *"$nl[  FAILED  ]"*|*"$nl[  ERROR   ]"*) failed_tests=1;; esac
+    if [ "$r_status" -eq 124 ] || [ "$r_status" -eq 137 ]; then
+        why="hang: killed after its time"
+    elif [[ $r_err == *"ERROR: AddressSanitizer"* || $r_err == *"AddressSanitizer:DEADLYSIGNAL"* ]]; then
+        why="sanitizer error: AddressSanitizer"
+    elif [[ $r_err == *"runtime error:"* ]]; then
+        why="sanitizer error: UndefinedBehaviorSanitizer"
+    elif [[ $r_out$r_err == *"Test failed with exception"* ]]; then
+        why="crash caught by cmocka (a signal in the test)"
+    elif [ "$r_status" -gt 128 ] && [ "$r_status" -le 192 ]; then
+        why="crash: died by signal $((r_status - 128))"
+    elif [[ $r_err == *"ERROR: LeakSanitizer"* ]] && [ $failed_tests -eq 0 ]; then
+        why="leak in a run whose tests passed"
     fi
 }
 
-# verdict: prints nothing and returns 0 for an accepted run; else prints
-# what was wrong.
-verdict() {
-    local failed_tests=0
-    if grep -q '^\[  FAILED  \]\|^\[  ERROR   \]' "$work/out"; then
-        failed_tests=1
-    fi
-    if [ "$r_status" -eq 124 ] || [ "$r_status" -eq 137 ]; then
-        echo "hang: killed after its time"
-    elif grep -q 'ERROR: AddressSanitizer\|AddressSanitizer:DEADLYSIGNAL\|runtime error:' "$work/err"; then
-        echo "sanitizer error: $(grep -m1 'ERROR: AddressSanitizer\|runtime error:\|DEADLYSIGNAL' "$work/err")"
-    elif grep -q 'Test failed with exception' "$work/out" "$work/err"; then
-        echo "crash caught by cmocka: $(grep -h -m1 'Test failed with exception' "$work/out" "$work/err")"
-    elif [ "$r_status" -gt 128 ]; then
-        echo "crash: died by signal $((r_status - 128))"
-    elif grep -q 'ERROR: LeakSanitizer' "$work/err" && [ $failed_tests -eq 0 ]; then
-        echo "leak in a run whose tests passed: $(grep -m1 'SUMMARY' "$work/err")"
-    else
-        return 0
-    fi
-    return 1
+# keep TEST K: the defect's output to oom-logs/, and a line saying so.
+keep() {
+    mkdir -p "$logdir"
+    cat "$work/out" "$work/err" >"$logdir/$name.$1.$2.log"
+    echo "D5 DEFECT $name $1 allocation $2: $why" \
+        "(SG_TEST_ONLY=$1 SG_ALLOC_FAIL_AT=$2 $name; oom-logs/$name.$1.$2.log)"
 }
 
 # The k to try for a test of count allocations, one per line.
@@ -122,8 +132,10 @@ mapfile -t tests < <(sed -n 's/^\[ RUN      \] //p' "$work/out")
 
 for test in "${tests[@]}"; do
     # The filter is a glob; test names are C identifiers.
+    t0=$(now_ms)
     run "$test" 0 600
-    if [ "$r_status" -ne 0 ] || ! grep -q '^\[       OK \]' "$work/out"; then
+    r_ms=$(($(now_ms) - t0))
+    if [ "$r_status" -ne 0 ] || [[ $r_out != *"[       OK ]"* ]]; then
         echo "$name: $test fails when run alone (exit $r_status); not swept" >&2
         defects=$((defects + 1))
         continue
@@ -137,19 +149,17 @@ for test in "${tests[@]}"; do
     while read -r k; do
         run "$test" "$k" "$limit"
         runs=$((runs + 1))
-        if why=$(verdict); then
+        verdict
+        if [ -z "$why" ]; then
             if [ "$r_status" -eq 0 ]; then
                 absorbed=$((absorbed + 1))
             else
                 errors=$((errors + 1))
-                grep -q 'ERROR: LeakSanitizer' "$work/err" && excused=$((excused + 1))
+                [[ $r_err == *"ERROR: LeakSanitizer"* ]] && excused=$((excused + 1))
             fi
         else
             bad=$((bad + 1))
-            mkdir -p "$logdir"
-            cat "$work/out" "$work/err" >"$logdir/$name.$test.$k.log"
-            echo "D5 DEFECT $name $test allocation $k: $why" \
-                "(SG_TEST_ONLY=$test SG_ALLOC_FAIL_AT=$k $name)"
+            keep "$test" "$k"
             case $why in hang*) hangs=$((hangs + 1));; esac
             if [ $hangs -ge 3 ]; then
                 echo "D5 $name $test: three hangs; the rest of this test not swept"
@@ -165,12 +175,10 @@ for test in "${tests[@]}"; do
             run "$test" "$k" "$limit"
             [ "$r_failed" = 1 ] || break
             runs=$((runs + 1))
-            if ! why=$(verdict); then
+            verdict
+            if [ -n "$why" ]; then
                 bad=$((bad + 1))
-                mkdir -p "$logdir"
-                cat "$work/out" "$work/err" >"$logdir/$name.$test.$k.log"
-                echo "D5 DEFECT $name $test allocation $k: $why" \
-                    "(SG_TEST_ONLY=$test SG_ALLOC_FAIL_AT=$k $name)"
+                keep "$test" "$k"
             elif [ "$r_status" -eq 0 ]; then
                 absorbed=$((absorbed + 1))
             else
