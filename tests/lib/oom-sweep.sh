@@ -12,7 +12,9 @@
 # still fails: a threaded test's count moves a little from run to run);
 # "quick" chooses k = 1..SG_OOM_FIRST and SG_OOM_SAMPLE more drawn at
 # random from the rest with seed SG_OOM_SEED (the draw is the same on
-# every run with the same seed, count and test name).
+# every run with the same seed, count and test name). A test that fails
+# when run alone (it needs the tests before it) is covered by one more
+# sweep of the whole program, unfiltered, labelled "whole".
 #
 # A run is a defect when the program dies by a signal (abort included),
 # when a sanitizer reports an error, when cmocka catches a signal in a
@@ -30,8 +32,8 @@ set -u
 
 prog=$1
 mode=$2
-first=${SG_OOM_FIRST:-4}
-sample=${SG_OOM_SAMPLE:-4}
+first=${SG_OOM_FIRST:-0}
+sample=${SG_OOM_SAMPLE:-1}
 seed=${SG_OOM_SEED:-7}
 tmin=${SG_OOM_TIMEOUT:-30}
 name=$(basename "$prog")
@@ -129,25 +131,20 @@ if [ "$r_status" -ne 0 ]; then
     exit 1
 fi
 mapfile -t tests < <(sed -n 's/^\[ RUN      \] //p' "$work/out")
+whole_count=$r_count
+whole_ms=$(($(now_ms) - t_start))
 
-for test in "${tests[@]}"; do
-    # The filter is a glob; test names are C identifiers.
-    t0=$(now_ms)
-    run "$test" 0 600
-    r_ms=$(($(now_ms) - t0))
-    if [ "$r_status" -ne 0 ] || [[ $r_out != *"[       OK ]"* ]]; then
-        echo "$name: $test fails when run alone (exit $r_status); not swept" >&2
-        defects=$((defects + 1))
-        continue
-    fi
-    count=$r_count
-    limit=$(( (r_ms * 10 + 999) / 1000 ))
+# sweep FILTER LABEL COUNT MS: the chosen k for one test (or, with an
+# empty FILTER, for the whole program), counted into the totals.
+sweep() {
+    local filter=$1 label=$2 count=$3 ms=$4 limit t0
+    local runs=0 errors=0 absorbed=0 excused=0 bad=0 hangs=0
+    limit=$(( (ms * 10 + 999) / 1000 ))
     [ "$limit" -lt "$tmin" ] && limit=$tmin
-    runs=0 errors=0 absorbed=0 excused=0 bad=0 hangs=0
     t0=$(now_ms)
     k=0
     while read -r k; do
-        run "$test" "$k" "$limit"
+        run "$filter" "$k" "$limit"
         runs=$((runs + 1))
         verdict
         if [ -z "$why" ]; then
@@ -159,26 +156,26 @@ for test in "${tests[@]}"; do
             fi
         else
             bad=$((bad + 1))
-            keep "$test" "$k"
+            keep "$label" "$k"
             case $why in hang*) hangs=$((hangs + 1));; esac
             if [ $hangs -ge 3 ]; then
-                echo "D5 $name $test: three hangs; the rest of this test not swept"
+                echo "D5 $name $label: three hangs; the rest of it not swept"
                 break
             fi
         fi
-    done < <(points "$count" "$test")
+    done < <(points "$count" "$label")
     # A threaded test allocates a little more on some runs: go on while
     # the allocation asked for still fails.
     if [ "$mode" = full ] && [ $hangs -lt 3 ]; then
         while [ "$r_failed" = 1 ] && [ "$k" -lt $((2 * count + 100)) ]; do
             k=$((k + 1))
-            run "$test" "$k" "$limit"
+            run "$filter" "$k" "$limit"
             [ "$r_failed" = 1 ] || break
             runs=$((runs + 1))
             verdict
             if [ -n "$why" ]; then
                 bad=$((bad + 1))
-                keep "$test" "$k"
+                keep "$label" "$k"
             elif [ "$r_status" -eq 0 ]; then
                 absorbed=$((absorbed + 1))
             else
@@ -190,9 +187,28 @@ for test in "${tests[@]}"; do
     total_sites=$((total_sites + count))
     defects=$((defects + bad))
     printf 'D5 %s %-44s %7d sites %6d runs (%d errors, %d with the test'\''s own leak, %d absorbed, %d defects) %s s\n' \
-        "$name" "$test" "$count" "$runs" "$errors" "$excused" "$absorbed" "$bad" \
+        "$name" "$label" "$count" "$runs" "$errors" "$excused" "$absorbed" "$bad" \
         "$(secs "$t0")"
+}
+
+alone_fail=()
+for test in "${tests[@]}"; do
+    # The filter is a glob; test names are C identifiers.
+    t0=$(now_ms)
+    run "$test" 0 600
+    ms=$(($(now_ms) - t0))
+    if [ "$r_status" -ne 0 ] || [[ $r_out != *"[       OK ]"* ]]; then
+        # It needs the tests before it: swept with the whole program.
+        alone_fail+=("$test")
+        continue
+    fi
+    sweep "$test" "$test" "$r_count" "$ms"
 done
+if [ ${#alone_fail[@]} -gt 0 ]; then
+    echo "D5 $name: ${alone_fail[*]} fail when run alone (they need the" \
+         "tests before them): the whole program is swept for them"
+    sweep "" whole "$whole_count" "$whole_ms"
+fi
 printf 'D5 %s: %d tests, %d sites, %d runs (%s), %d defects, %s s\n' \
     "$name" "${#tests[@]}" "$total_sites" "$total_runs" "$mode" "$defects" \
     "$(secs "$t_start")"
