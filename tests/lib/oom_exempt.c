@@ -41,18 +41,13 @@ void *sgt_xrealloc(void *p, size_t size)
     return realloc(p, size ? size : 1);
 }
 
+/* POSIX's, from the C allocator like the rest. */
 char *sgt_xstrndup(const char *s, size_t n)
 {
-    char *d = malloc(n + 1);
-
-    if (!d)
-        return NULL;
-    memcpy(d, s, n);
-    d[n] = '\0';
-    return d;
+    return strndup(s, n);
 }
 
 char *sgt_xstrdup(const char *s)
 {
-    return s ? sgt_xstrndup(s, strlen(s)) : NULL;
+    return s ? strdup(s) : NULL;
 }

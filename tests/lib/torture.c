@@ -724,9 +724,24 @@ static void sop_teardown(void *arg)
     sgt_db_remove(o->work);
 }
 
-void sgt_sop_sweep(struct sgt_sop *o, const char *name)
+void sgt_torture_sweep_sqlite(struct sgt_torture_op *op,
+                              bool sqlite_full_only)
 {
     char full[128];
+    struct sgt_torture_stats st;
+
+    sgt_torture_sweep(op, &st);
+    if (sqlite_full_only && getenv("SG_TORTURE_QUICK"))
+        return;
+    snprintf(full, sizeof(full), "%s +sqlite", op->name);
+    op->name = full;
+    op->libs |= SGT_LIB_SQLITE;
+    sgt_torture_sweep(op, &st);
+    op->name = NULL; /* full is gone */
+}
+
+void sgt_sop_sweep(struct sgt_sop *o, const char *name)
+{
     struct sgt_torture_op op = {.name = name,
                                 .arg = o,
                                 .setup = sop_setup,
@@ -735,15 +750,8 @@ void sgt_sop_sweep(struct sgt_sop *o, const char *name)
                                 .check = sop_check,
                                 .teardown = sop_teardown,
                                 .also_ok = o->also_ok};
-    struct sgt_torture_stats st;
 
-    sgt_torture_sweep(&op, &st);
-    if (!o->sqlite_full_only || !getenv("SG_TORTURE_QUICK")) {
-        snprintf(full, sizeof(full), "%s +sqlite", name);
-        op.name = full;
-        op.libs = SGT_LIB_SQLITE;
-        sgt_torture_sweep(&op, &st);
-    }
+    sgt_torture_sweep_sqlite(&op, o->sqlite_full_only);
     sg_free(o->baseline);
     o->baseline = NULL;
 }

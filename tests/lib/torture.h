@@ -88,6 +88,14 @@ void sgt_torture_sweep(const struct sgt_torture_op *op,
                        struct sgt_torture_stats *stats);
 
 /*
+ * Sweep op, then op again with SQLite's allocations counted too (named
+ * "<name> +sqlite"), unless sqlite_full_only and the sweep is quick (a
+ * variant of a path another operation sweeps). op is changed.
+ */
+void sgt_torture_sweep_sqlite(struct sgt_torture_op *op,
+                              bool sqlite_full_only);
+
+/*
  * Wait (at most about half a second) until the heap stops moving: for an
  * operation served by another thread, which frees a request's memory
  * just after the client has its answer. Call from teardown, so the
