@@ -10,6 +10,8 @@
 # per chosen k with allocation k failing, process-wide. "full" chooses
 # every k = 1..count (and goes on past count while the k-th allocation
 # still fails: a threaded test's count moves a little from run to run);
+# (above SG_OOM_FULL_CAP allocations, default 20000, every stride-th k,
+# the stride making at most that many runs; the line says so);
 # "quick" chooses k = 1..SG_OOM_FIRST and SG_OOM_SAMPLE more drawn at
 # random from the rest with seed SG_OOM_SEED (the draw is the same on
 # every run with the same seed, count and test name). A test that fails
@@ -36,6 +38,7 @@ first=${SG_OOM_FIRST:-0}
 sample=${SG_OOM_SAMPLE:-1}
 seed=${SG_OOM_SEED:-7}
 tmin=${SG_OOM_TIMEOUT:-30}
+fullcap=${SG_OOM_FULL_CAP:-20000}
 name=$(basename "$prog")
 logdir=$(dirname "$prog")/oom-logs
 work=$(mktemp -d "${TMPDIR:-/tmp}/oom-sweep.XXXXXX")
@@ -109,7 +112,9 @@ keep() {
 points() {
     local count=$1 test=$2 k h i
     if [ "$mode" = full ]; then
-        seq 1 "$count"
+        # Every k, or every stride-th past the cap (a test with hundreds
+        # of thousands of allocations would take days at a run each).
+        [ "$count" -gt 0 ] && seq 1 $(( (count + fullcap - 1) / fullcap )) "$count"
         return
     fi
     for ((k = 1; k <= first && k <= count; k++)); do echo $k; done
@@ -186,9 +191,10 @@ sweep() {
     total_runs=$((total_runs + runs))
     total_sites=$((total_sites + count))
     defects=$((defects + bad))
-    printf 'D5 %s %-44s %7d sites %6d runs (%d errors, %d with the test'\''s own leak, %d absorbed, %d defects) %s s\n' \
+    printf 'D5 %s %-44s %7d sites %6d runs (%d errors, %d with the test'\''s own leak, %d absorbed, %d defects) %s s%s\n' \
         "$name" "$label" "$count" "$runs" "$errors" "$excused" "$absorbed" "$bad" \
-        "$(secs "$t0")"
+        "$(secs "$t0")" \
+        "$([ "$mode" = full ] && [ "$count" -gt "$fullcap" ] && echo " (every $(( (count + fullcap - 1) / fullcap ))th)")"
 }
 
 alone_fail=()
