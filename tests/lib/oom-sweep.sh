@@ -82,9 +82,10 @@ run() {
 # verdict: sets why to what was wrong with the run, or to "" for an
 # accepted one (a failed assertion or any other ordinary exit).
 verdict() {
-    local failed_tests=0 nl=$'\n'
+    local failed_tests=0
     why=
-    case $nl$r_out in *"$nl[  FAILED  ]"*|*"$nl[  ERROR   ]"*) failed_tests=1;; esac
+    # cmocka says a test failed on stdout and a setup failed on stderr.
+    case $r_out$r_err in *"[  FAILED  ]"*|*"[  ERROR   ]"*) failed_tests=1;; esac
     if [ "$r_status" -eq 124 ] || [ "$r_status" -eq 137 ]; then
         why="hang: killed after its time"
     elif [[ $r_err == *"ERROR: AddressSanitizer"* || $r_err == *"AddressSanitizer:DEADLYSIGNAL"* ]]; then
