@@ -82,7 +82,8 @@ fuzz: bootstrap
 
 # The long versions: the allocation-failure torture sweeps over every
 # allocation of every operation (D5; the quick form is part of make
-# test; these take tens of minutes, most in the "+sqlite" sweeps), the D1 crash
+# test; these take tens of minutes, most in the "+sqlite" sweeps) and
+# of every unit test (oom_*_full: hours; see docs/testing.md), the D1 crash
 # test killing surge serve every 2-10 s for SOAK_CRASH_SECONDS
 # (test_engine_crash_soak), the integration and fuzz-replay tests with
 # their loops scaled up by SOAK_SCALE, then every fuzz target for

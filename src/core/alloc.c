@@ -18,6 +18,14 @@ static atomic_bool alloc_did_fail;
  * between the cores on every malloc.
  */
 static atomic_bool alloc_counting;
+/*
+ * The whole-program sweep's own point (sg_alloc_outer_fail_at), counted
+ * apart so that a test which arms the hook above for a sweep of its own
+ * does not move or disarm it.
+ */
+static atomic_ulong outer_seen;
+static atomic_ulong outer_fail_n;
+static atomic_bool outer_did_fail;
 
 static bool should_fail(void)
 {
@@ -25,6 +33,12 @@ static bool should_fail(void)
 
     if (!atomic_load_explicit(&alloc_counting, memory_order_relaxed))
         return false;
+    n = atomic_load_explicit(&outer_fail_n, memory_order_relaxed);
+    seen = atomic_fetch_add(&outer_seen, 1) + 1;
+    if (n != 0 && seen == n) {
+        atomic_store(&outer_did_fail, true);
+        return true;
+    }
     n = atomic_load_explicit(&alloc_fail_n, memory_order_relaxed);
     seen = atomic_fetch_add(&alloc_seen, 1) + 1;
 
@@ -32,6 +46,24 @@ static bool should_fail(void)
         return false;
     atomic_store(&alloc_did_fail, true);
     return true;
+}
+
+void sg_alloc_outer_fail_at(unsigned long n)
+{
+    atomic_store(&outer_seen, 0);
+    atomic_store(&outer_did_fail, false);
+    atomic_store(&outer_fail_n, n);
+    atomic_store(&alloc_counting, true);
+}
+
+unsigned long sg_alloc_outer_count(void)
+{
+    return atomic_load(&outer_seen);
+}
+
+bool sg_alloc_outer_failed(void)
+{
+    return atomic_load(&outer_did_fail);
 }
 
 void sg_alloc_fail_at(unsigned long n)

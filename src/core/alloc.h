@@ -29,4 +29,15 @@ void sg_alloc_fail_at(unsigned long n);
 unsigned long sg_alloc_count(void);
 bool sg_alloc_failed(void);
 
+/*
+ * The same for a sweep of a whole program (tests/lib/oom_env.c, driven
+ * by SG_ALLOC_FAIL_AT): a second point, counted from this call for the
+ * rest of the process, that sg_alloc_fail_at() neither resets nor
+ * disarms, so a test with a sweep of its own can be swept whole too.
+ * Every allocation counts towards both.
+ */
+void sg_alloc_outer_fail_at(unsigned long n);
+unsigned long sg_alloc_outer_count(void);
+bool sg_alloc_outer_failed(void);
+
 #endif

@@ -93,6 +93,7 @@ struct sg_http_server {
     char *listen;
     char *name;
     h2o_globalconf_t globalconf;
+    bool globalconf_init; /* h2o_config_init ran: dispose it on free */
     struct handler_ext *handler;
     struct route routes[ROUTES_MAX];
     size_t n_routes;
@@ -1240,6 +1241,7 @@ int sg_http_server_new(struct sg_http_server **out,
     s->cfg.name = s->name;
     sg_random_bytes(&s->req_prefix, sizeof(s->req_prefix));
     h2o_config_init(&s->globalconf);
+    s->globalconf_init = true;
     s->globalconf.server_name = h2o_iovec_init(H2O_STRLIT("surge"));
     s->globalconf.max_request_entity_size = cfg->limits.body_max;
     s->globalconf.http1.req_timeout = cfg->limits.request_timeout_ms;
@@ -1319,7 +1321,9 @@ void sg_http_server_free(struct sg_http_server *s)
     if (!s)
         return;
     sg_http_server_stop(s);
-    h2o_config_dispose(&s->globalconf);
+    /* Not yet made when an allocation before it failed (D5 sweep). */
+    if (s->globalconf_init)
+        h2o_config_dispose(&s->globalconf);
     for (size_t i = 0; i < s->n_routes; i++)
         route_release(&s->routes[i]);
     sg_free(s->fallback.stats);

@@ -153,6 +153,7 @@ void sg_http_abort(struct sg_http_req *r, int how);
  * returned object must be completed exactly once with
  * sg_http_deferred_reply*(), from any thread; if the client went away
  * meanwhile the answer is dropped and the object freed all the same.
+ * NULL when out of memory: the handler must then answer itself.
  */
 struct sg_http_deferred *sg_http_defer(struct sg_http_req *r);
 /* Copies body and headers. Thread-safe. */

@@ -646,6 +646,7 @@ static void h_token_get(struct sg_http_req *req, void *ctx)
     char code[128];
     json_t *rec, *seller, *data = NULL, *shops;
     size_t i;
+    bool valid = false;
 
     if (!token_app_ok(s, req, "authorized_code"))
         return;
@@ -656,17 +657,33 @@ static void h_token_get(struct sg_http_req *req, void *ctx)
               : NULL;
     if (rec && !json_is_true(json_object_get(rec, "used")) &&
         sg_json_int(rec, "expire_s", 0) > sg_sbx_now_s(s)) {
-        json_object_set_new(rec, "used", json_true());
+        unsigned long mark = sg_json_alloc_failures();
+
+        valid = true;
         seller = json_object_get(s->state, "seller");
         shops = json_array();
         for (i = 0; i < s->n_shops; i++)
             json_array_append_new(shops, json_string(s->shops[i].id));
-        data = sg_sbx__issue_tokens(s, sg_json_str(seller, "open_id"),
-                                    shops, NULL);
+        /*
+         * Out of memory: no tokens and the code stays unused, so the
+         * seller's retry can still exchange it.
+         */
+        if (sg_json_alloc_failures() == mark &&
+            json_object_set_new(rec, "used", json_true()) == 0) {
+            data = sg_sbx__issue_tokens(s, sg_json_str(seller, "open_id"),
+                                        shops, NULL);
+            if (!data)
+                json_object_del(rec, "used");
+        }
         json_decref(shops);
     }
     sg_sbx_unlock(s);
     sg_sbx__save_sync(s);
+    if (valid && !data) {
+        env_reply(req, 500, 36009003,
+                  "Internal error. Please try again later.", NULL);
+        return;
+    }
     if (!data) {
         env_reply(req, 400, 36009004,
                   "Invalid credentials. The `auth_code` is invalid, used or "
@@ -682,6 +699,7 @@ static void h_token_refresh(struct sg_http_req *req, void *ctx)
     struct sg_sbx *s = ctx;
     char tok[256];
     json_t *rec, *data = NULL;
+    bool valid = false;
 
     if (!token_app_ok(s, req, "refresh_token"))
         return;
@@ -694,16 +712,26 @@ static void h_token_refresh(struct sg_http_req *req, void *ctx)
         json_t *r = json_incref(rec);
         json_t *scopes = json_object_get(r, "scopes");
 
-        if (s->cfg.refresh_rotate)
-            json_object_del(json_object_get(s->state, "refresh_tokens"),
-                            tok);
+        valid = true;
         data = sg_sbx__issue_tokens(s, sg_json_str(r, "open_id"),
                                     json_object_get(r, "shops"),
                                     json_is_array(scopes) ? scopes : NULL);
+        /*
+         * The old token goes only once the new ones exist: a refresh
+         * that ran out of memory leaves the caller's token working.
+         */
+        if (data && s->cfg.refresh_rotate)
+            json_object_del(json_object_get(s->state, "refresh_tokens"),
+                            tok);
         json_decref(r);
     }
     sg_sbx_unlock(s);
     sg_sbx__save_sync(s);
+    if (valid && !data) {
+        env_reply(req, 500, 36009003,
+                  "Internal error. Please try again later.", NULL);
+        return;
+    }
     if (!data) {
         env_reply(req, 400, 36009004,
                   "Invalid credentials. The `refresh_token` is invalid or "

@@ -789,6 +789,7 @@ static void checks_locked(struct req_ctx *r, int body_bad)
 {
     struct sg_sbx_call *c = r->c;
     const struct sg_sbx_fault *f;
+    unsigned long mark;
 
     if (!check_token(r) || !check_shop(r))
         return;
@@ -812,7 +813,24 @@ static void checks_locked(struct req_ctx *r, int body_bad)
         sg_sbx_fail(c, 400, 36009004, MSG_BODY, NULL);
         return;
     }
+    mark = sg_json_alloc_failures();
     c->endpoint->fn(c);
+    /*
+     * A jansson allocation that failed inside the endpoint may have left
+     * its answer short (a member missing, a set that did nothing): any
+     * answer but an error of the server's becomes the internal error,
+     * which clients retry. Not a rollback: an endpoint that changes the
+     * world builds what it adds before adding it (p_create, the tokens).
+     */
+    if (c->answered && c->http_status < 500 &&
+        sg_json_alloc_failures() != mark) {
+        json_decref(c->reply);
+        c->reply = NULL;
+        sg_free(c->reply_data);
+        c->reply_data = NULL;
+        c->reply_data_len = 0;
+        c->answered = false;
+    }
     if (!c->answered)
         sg_sbx_fail(c, 500, 36009003, MSG_INTERNAL, NULL);
 }

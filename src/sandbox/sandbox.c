@@ -119,14 +119,28 @@ static void state_set_u64(struct sg_sbx *s, const char *key, uint64_t v)
     json_object_set_new(s->state, key, json_string(buf));
 }
 
+/*
+ * The next number of the id counter. It is saved with the world (the
+ * state's "id_counter"), and kept in s->id_last too: when the state's
+ * copy cannot be updated for lack of memory, the next call still moves
+ * on, so two objects never get the same id.
+ */
+static uint64_t next_counter(struct sg_sbx *s)
+{
+    uint64_t n = SG_MAX(state_u64(s, "id_counter"), s->id_last) + 1;
+
+    s->id_last = n;
+    state_set_u64(s, "id_counter", n);
+    return n;
+}
+
 void sg_sbx_new_id(struct sg_sbx *s, char out[24])
 {
-    uint64_t n = state_u64(s, "id_counter") + 1;
+    uint64_t n = next_counter(s);
     uint64_t lane = mix(s->cfg.seed, 1, 0) % 100000;
     uint64_t v = 1729000000000000000ull + lane * 1000000000ull +
                  n * 1000 + mix(s->cfg.seed, 2, n) % 1000;
 
-    state_set_u64(s, "id_counter", n);
     snprintf(out, 24, "%" PRIu64, v);
     sg_sbx_dirty(s);
 }
@@ -143,10 +157,9 @@ uint64_t sg_sbx_rand(struct sg_sbx *s, uint64_t bound)
 void sg_sbx__random_token(struct sg_sbx *s, const char *prefix, char *out,
                           size_t len)
 {
-    uint64_t n = state_u64(s, "id_counter") + 1;
+    uint64_t n = next_counter(s);
     size_t pl = strlen(prefix);
 
-    state_set_u64(s, "id_counter", n);
     if (len <= pl + 1)
         return;
     memcpy(out, prefix, pl);
@@ -261,36 +274,60 @@ json_t *sg_sbx__issue_tokens(struct sg_sbx *s, const char *open_id,
     char at[48], rt[48];
     int64_t now = sg_sbx_now_s(s);
     json_t *seller = json_object_get(s->state, "seller");
-    json_t *a, *r, *data;
+    json_t *ats = json_object_get(s->state, "access_tokens");
+    json_t *rts = json_object_get(s->state, "refresh_tokens");
+    json_t *a, *r, *cur, *data;
+    unsigned long mark = sg_json_alloc_failures();
+    json_int_t a_exp = (json_int_t)(now + s->cfg.access_ttl_s);
+    json_int_t r_exp = (json_int_t)(now + s->cfg.refresh_ttl_s);
 
     sg_sbx__random_token(s, "TTP_", at, sizeof(at));
     sg_sbx__random_token(s, "TTP_", rt, sizeof(rt));
+    /*
+     * Everything is built before the world changes, so that running out
+     * of memory issues nothing (NULL) rather than tokens the answer does
+     * not carry, or an answer with expire_in 0.
+     */
     a = json_pack("{s:s,s:O,s:O?,s:I,s:I,s:b}", "open_id", open_id,
-                  "shops", shops, "scopes", scopes, "expire_s",
-                  (json_int_t)(now + s->cfg.access_ttl_s), "issued_s",
-                  (json_int_t)now, "all_scopes", scopes == NULL);
+                  "shops", shops, "scopes", scopes, "expire_s", a_exp,
+                  "issued_s", (json_int_t)now, "all_scopes", scopes == NULL);
     r = json_pack("{s:s,s:O,s:O?,s:I,s:s}", "open_id", open_id, "shops",
-                  shops, "scopes", scopes, "expire_s",
-                  (json_int_t)(now + s->cfg.refresh_ttl_s), "access_token",
-                  at);
-    json_object_set_new(json_object_get(s->state, "access_tokens"), at, a);
-    json_object_set_new(json_object_get(s->state, "refresh_tokens"), rt, r);
-    json_object_set_new(s->state, "current",
-                        json_pack("{s:s,s:s}", "access_token", at,
-                                  "refresh_token", rt));
-    data = json_pack(
-        "{s:s,s:I,s:s,s:I,s:s,s:s,s:s,s:i}", "access_token", at,
-        "access_token_expire_in", json_integer_value(json_object_get(
-                                      a, "expire_s")),
-        "refresh_token", rt, "refresh_token_expire_in",
-        json_integer_value(json_object_get(r, "expire_s")), "open_id",
-        open_id, "seller_name", sg_json_str(seller, "name"),
-        "seller_base_region", sg_json_str(seller, "region"), "user_type", 0);
-    json_object_set_new(data, "granted_scopes",
-                        scopes ? json_deep_copy(scopes)
-                               : sg_sbx__all_scopes());
+                  shops, "scopes", scopes, "expire_s", r_exp,
+                  "access_token", at);
+    cur = json_pack("{s:s,s:s}", "access_token", at, "refresh_token", rt);
+    data = json_pack("{s:s,s:I,s:s,s:I,s:s,s:s,s:s,s:i,s:o}",
+                     "access_token", at, "access_token_expire_in", a_exp,
+                     "refresh_token", rt, "refresh_token_expire_in", r_exp,
+                     "open_id", open_id, "seller_name",
+                     sg_json_str(seller, "name"), "seller_base_region",
+                     sg_json_str(seller, "region"), "user_type", 0,
+                     "granted_scopes",
+                     scopes ? json_deep_copy(scopes) : sg_sbx__all_scopes());
+    if (!a || !r || !cur || !data || sg_json_alloc_failures() != mark)
+        goto fail;
+    if (json_object_set(ats, at, a) != 0)
+        goto fail;
+    if (json_object_set(rts, rt, r) != 0) {
+        json_object_del(ats, at);
+        goto fail;
+    }
+    /* Each set may fail (a table growing): take back what went in. */
+    if (json_object_set(s->state, "current", cur) != 0) {
+        json_object_del(ats, at);
+        json_object_del(rts, rt);
+        goto fail;
+    }
+    json_decref(a);
+    json_decref(r);
+    json_decref(cur);
     sg_sbx_dirty(s);
     return data;
+fail:
+    json_decref(a);
+    json_decref(r);
+    json_decref(cur);
+    json_decref(data);
+    return NULL;
 }
 
 /* ---- the initial world ---- */
@@ -354,6 +391,7 @@ int sg_sbx__world_init(struct sg_sbx *s, struct sg_err *err)
 
     json_decref(s->state);
     s->state = json_object();
+    s->id_last = 0;
     if (!s->state)
         return sg_err_set(err, SG_ENOMEM, "out of memory");
     seeded_str(seed, 10, alnum, key, 12);
@@ -704,6 +742,7 @@ static int state_load(struct sg_sbx *s, bool *loaded, bool *has_tasks,
     }
     json_decref(s->state);
     s->state = doc;
+    s->id_last = 0;
     snprintf(s->app_key, sizeof(s->app_key), "%s",
              s->cfg.app_key ? s->cfg.app_key
                             : sg_json_str(doc, "app_key"));

@@ -13,6 +13,7 @@
 #include "core/alloc.h"
 #include "core/buf.h"
 #include "core/json.h"
+#include "store/store.h"
 
 #include <curl/curl.h>
 #include <openssl/crypto.h>
@@ -646,4 +647,111 @@ int sgt_db_integrity(const char *path, char *why)
     sqlite3_finalize(st);
     sqlite3_close(db);
     return rc;
+}
+
+/* ---- a store operation on a fresh copy of a template ---- */
+
+static int sop_setup(void *arg)
+{
+    struct sgt_sop *o = arg;
+
+    sgt_db_remove(o->work);
+    if (sgt_copy_file(o->tpl, o->work) != 0)
+        return -1;
+    o->s = o->open(o->work);
+    if (!o->baseline)
+        o->baseline = sgt_db_dump(o->work);
+    if (o->prepare && o->prepare(o) != 0)
+        return -1;
+    return o->baseline ? 0 : -1;
+}
+
+static int sop_write(struct sg_store_tx *tx, void *arg, struct sg_err *err)
+{
+    struct sgt_sop *o = arg;
+
+    return o->write(o, tx, err);
+}
+
+static int sop_run(void *arg, struct sg_err *err)
+{
+    struct sgt_sop *o = arg;
+
+    if (o->write)
+        return sg_store_write(o->s, sop_write, o, err);
+    return o->body(o, err);
+}
+
+static char *sop_digest(void *arg)
+{
+    struct sgt_sop *o = arg;
+    struct sg_buf b;
+    char *dump = sgt_db_dump(o->work);
+
+    sg_buf_init(&b, 64u << 20);
+    if (o->text)
+        o->text(o, &b);
+    sg_buf_printf(&b, "--- store\n%s", dump ? dump : "(unreadable)");
+    sg_free(dump);
+    return sg_buf_detach(&b, NULL);
+}
+
+static int sop_check(void *arg, int rc, char *why)
+{
+    struct sgt_sop *o = arg;
+
+    if (rc && !o->many_writes) {
+        char *now = sgt_db_dump(o->work);
+        bool same = now && strcmp(now, o->baseline) == 0;
+
+        sg_free(now);
+        if (!same) {
+            snprintf(why, SGT_WHY_MAX, "a failed write changed the store");
+            return -1;
+        }
+    }
+    return o->whole ? o->whole(o, rc, why) : 0;
+}
+
+static void sop_teardown(void *arg)
+{
+    struct sgt_sop *o = arg;
+
+    if (o->reset)
+        o->reset(o);
+    sg_store_free(o->s);
+    o->s = NULL;
+    sgt_db_remove(o->work);
+}
+
+void sgt_torture_sweep_sqlite(struct sgt_torture_op *op,
+                              bool sqlite_full_only)
+{
+    char full[128];
+    struct sgt_torture_stats st;
+
+    sgt_torture_sweep(op, &st);
+    if (sqlite_full_only && getenv("SG_TORTURE_QUICK"))
+        return;
+    snprintf(full, sizeof(full), "%s +sqlite", op->name);
+    op->name = full;
+    op->libs |= SGT_LIB_SQLITE;
+    sgt_torture_sweep(op, &st);
+    op->name = NULL; /* full is gone */
+}
+
+void sgt_sop_sweep(struct sgt_sop *o, const char *name)
+{
+    struct sgt_torture_op op = {.name = name,
+                                .arg = o,
+                                .setup = sop_setup,
+                                .run = sop_run,
+                                .digest = sop_digest,
+                                .check = sop_check,
+                                .teardown = sop_teardown,
+                                .also_ok = o->also_ok};
+
+    sgt_torture_sweep_sqlite(&op, o->sqlite_full_only);
+    sg_free(o->baseline);
+    o->baseline = NULL;
 }

@@ -88,6 +88,14 @@ void sgt_torture_sweep(const struct sgt_torture_op *op,
                        struct sgt_torture_stats *stats);
 
 /*
+ * Sweep op, then op again with SQLite's allocations counted too (named
+ * "<name> +sqlite"), unless sqlite_full_only and the sweep is quick (a
+ * variant of a path another operation sweeps). op is changed.
+ */
+void sgt_torture_sweep_sqlite(struct sgt_torture_op *op,
+                              bool sqlite_full_only);
+
+/*
  * Wait (at most about half a second) until the heap stops moving: for an
  * operation served by another thread, which frees a request's memory
  * just after the client has its answer. Call from teardown, so the
@@ -109,5 +117,46 @@ void sgt_db_remove(const char *path);
 char *sgt_db_dump(const char *path);
 /* 0 when PRAGMA integrity_check says ok; else nonzero with why filled. */
 int sgt_db_integrity(const char *path, char *why);
+
+/* ---- a store operation on a fresh copy of a template database ---- */
+
+struct sg_buf;
+struct sg_store;
+struct sg_store_tx;
+
+/*
+ * Before each run tpl is copied to work and opened with open(); the
+ * copy's rows right after opening are the baseline. The operation is
+ * body, or write run inside one sg_store_write. After a run that
+ * failed the copy must be byte for byte the baseline (unless
+ * many_writes: an operation of several writes may keep the ones before
+ * the failure), then whole (the program's invariant) must hold. The
+ * digest is text's result followed by every row of the store.
+ */
+struct sgt_sop {
+    const char *tpl;
+    const char *work;
+    struct sg_store *(*open)(const char *path);
+    struct sg_store *s;
+    char *baseline;
+    bool many_writes;
+    /*
+     * A variant of a path another operation sweeps: its "+sqlite" sweep
+     * runs in the full sweep only, to keep the quick one to seconds.
+     */
+    bool sqlite_full_only;
+    const int *also_ok;
+    int (*prepare)(struct sgt_sop *o); /* before each run, nothing armed */
+    int (*body)(struct sgt_sop *o, struct sg_err *err);
+    int (*write)(struct sgt_sop *o, struct sg_store_tx *tx,
+                 struct sg_err *err);
+    void (*text)(struct sgt_sop *o, struct sg_buf *b);
+    int (*whole)(struct sgt_sop *o, int rc, char *why);
+    void (*reset)(struct sgt_sop *o); /* free what the run kept */
+    void *ctx;
+};
+
+/* Sweep o with Surge's allocations failing, then SQLite's too. */
+void sgt_sop_sweep(struct sgt_sop *o, const char *name);
 
 #endif

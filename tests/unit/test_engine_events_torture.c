@@ -354,7 +354,6 @@ static void sweep_jop(struct jop *o, const char *name,
                       bool sqlite_full_only)
 {
     static const int retried[] = {SG_EBUSY, 0};
-    char full[128];
     struct sgt_torture_op op = {.name = name,
                                 .arg = o,
                                 .setup = jop_setup,
@@ -363,16 +362,9 @@ static void sweep_jop(struct jop *o, const char *name,
                                 .check = jop_check,
                                 .teardown = jop_teardown,
                                 .also_ok = retried};
-    struct sgt_torture_stats st;
 
-    sgt_torture_sweep(&op, &st);
     /* Variants of a swept path: "+sqlite" in the full sweep only. */
-    if (!sqlite_full_only || !getenv("SG_TORTURE_QUICK")) {
-        snprintf(full, sizeof(full), "%s +sqlite", name);
-        op.name = full;
-        op.libs = SGT_LIB_SQLITE;
-        sgt_torture_sweep(&op, &st);
-    }
+    sgt_torture_sweep_sqlite(&op, sqlite_full_only);
     sg_free(o->baseline);
     o->baseline = NULL;
 }

@@ -406,56 +406,6 @@ static void make_template(char **path_out, const char *name, int stage)
 
 /* ---- a store operation on a fresh copy of a template ---- */
 
-struct sop {
-    const char *tpl;
-    struct sg_store *s;
-    char *baseline;
-    bool deliver; /* pending events must be covered by a trigger job */
-    int (*body)(struct sop *o, struct sg_err *err);
-    void (*text)(struct sop *o, struct sg_buf *b);
-    void (*reset)(struct sop *o);
-    void *ctx;
-    /*
-     * A variant of a path another operation sweeps: its "+sqlite" sweep
-     * runs in the full sweep only, to keep the quick one to seconds.
-     */
-    bool sqlite_full_only;
-};
-
-static int sop_setup(void *arg)
-{
-    struct sop *o = arg;
-
-    sgt_db_remove(fx.work);
-    if (sgt_copy_file(o->tpl, fx.work) != 0)
-        return -1;
-    o->s = store_open(fx.work);
-    if (!o->baseline)
-        o->baseline = sgt_db_dump(fx.work);
-    return o->baseline ? 0 : -1;
-}
-
-static int sop_run(void *arg, struct sg_err *err)
-{
-    struct sop *o = arg;
-
-    return o->body(o, err);
-}
-
-static char *sop_digest(void *arg)
-{
-    struct sop *o = arg;
-    struct sg_buf b;
-    char *dump = sgt_db_dump(fx.work);
-
-    sg_buf_init(&b, 64u << 20);
-    if (o->text)
-        o->text(o, &b);
-    sg_buf_printf(&b, "--- store\n%s", dump ? dump : "(unreadable)");
-    sg_free(dump);
-    return sg_buf_detach(&b, NULL);
-}
-
 /*
  * The events invariant: every event bound to a batch is in an existing
  * one; every unfinished batch holds as many events as it says and is
@@ -508,60 +458,33 @@ static int events_whole(bool deliver, char *why)
     return 0;
 }
 
-static int sop_check(void *arg, int rc, char *why)
+static int whole_deliver(struct sgt_sop *o, int rc, char *why)
 {
-    struct sop *o = arg;
-
-    if (rc) {
-        char *now = sgt_db_dump(fx.work);
-        bool same = now && strcmp(now, o->baseline) == 0;
-
-        sg_free(now);
-        if (!same) {
-            snprintf(why, SGT_WHY_MAX, "a failed write changed the store");
-            return -1;
-        }
-    }
-    return events_whole(o->deliver, why);
+    SG_UNUSED(o);
+    SG_UNUSED(rc);
+    return events_whole(true, why);
 }
 
-static void sop_teardown(void *arg)
+static int whole_kept(struct sgt_sop *o, int rc, char *why)
 {
-    struct sop *o = arg;
-
-    if (o->reset)
-        o->reset(o);
-    sg_store_free(o->s);
-    o->s = NULL;
-    sgt_db_remove(fx.work);
+    SG_UNUSED(o);
+    SG_UNUSED(rc);
+    return events_whole(false, why);
 }
 
-static void sweep_sop(struct sop *o, const char *name)
+/* Sweep o; its "+sqlite" twin unless sqlite_full_only in a quick run. */
+static void sweep_sop(struct sgt_sop *o, const char *name)
 {
-    char full[128];
-    struct sgt_torture_op op = {.name = name,
-                                .arg = o,
-                                .setup = sop_setup,
-                                .run = sop_run,
-                                .digest = sop_digest,
-                                .check = sop_check,
-                                .teardown = sop_teardown};
-    struct sgt_torture_stats st;
-
-    sgt_torture_sweep(&op, &st);
-    if (!o->sqlite_full_only || !getenv("SG_TORTURE_QUICK")) {
-        snprintf(full, sizeof(full), "%s +sqlite", name);
-        op.name = full;
-        op.libs = SGT_LIB_SQLITE;
-        sgt_torture_sweep(&op, &st);
-    }
-    sg_free(o->baseline);
-    o->baseline = NULL;
+    o->work = fx.work;
+    o->open = store_open;
+    if (!o->whole)
+        o->whole = whole_kept;
+    sgt_sop_sweep(o, name);
 }
 
 /* ---- intake ---- */
 
-static int ingest_body(struct sop *o, struct sg_err *err)
+static int ingest_body(struct sgt_sop *o, struct sg_err *err)
 {
     struct ingest *a = o->ctx;
 
@@ -573,7 +496,7 @@ static int ingest_body(struct sop *o, struct sg_err *err)
     return sg_store_write(o->s, ingest_write, a, err);
 }
 
-static void ingest_text(struct sop *o, struct sg_buf *b)
+static void ingest_text(struct sgt_sop *o, struct sg_buf *b)
 {
     struct ingest *a = o->ctx;
 
@@ -585,12 +508,12 @@ static void ingest_text(struct sop *o, struct sg_buf *b)
 static void sweep_ingest(const char *name, const char *tpl, struct ingest *a,
                          bool sqlite_full_only)
 {
-    struct sop o = {.tpl = tpl,
-                    .deliver = a->deliver,
-                    .body = ingest_body,
-                    .text = ingest_text,
-                    .ctx = a,
-                    .sqlite_full_only = sqlite_full_only};
+    struct sgt_sop o = {.tpl = tpl,
+                        .whole = a->deliver ? whole_deliver : whole_kept,
+                        .body = ingest_body,
+                        .text = ingest_text,
+                        .ctx = a,
+                        .sqlite_full_only = sqlite_full_only};
 
     sweep_sop(&o, name);
 }
@@ -675,7 +598,7 @@ static int seal_write(struct sg_store_tx *tx, void *arg, struct sg_err *err)
     return rc;
 }
 
-static int seal_body(struct sop *o, struct sg_err *err)
+static int seal_body(struct sgt_sop *o, struct sg_err *err)
 {
     struct seal_ctx *c = o->ctx;
 
@@ -684,7 +607,7 @@ static int seal_body(struct sop *o, struct sg_err *err)
     return sg_store_write(o->s, seal_write, c, err);
 }
 
-static void seal_text(struct sop *o, struct sg_buf *b)
+static void seal_text(struct sgt_sop *o, struct sg_buf *b)
 {
     struct seal_ctx *c = o->ctx;
 
@@ -694,7 +617,7 @@ static void seal_text(struct sop *o, struct sg_buf *b)
         sg_buf_printf(b, "  %.*s\n", (int)c->b.lens[i], c->b.bodies[i]);
 }
 
-static void seal_reset(struct sop *o)
+static void seal_reset(struct sgt_sop *o)
 {
     struct seal_ctx *c = o->ctx;
 
@@ -704,12 +627,12 @@ static void seal_reset(struct sop *o)
 static void test_seal(void **state)
 {
     struct seal_ctx c;
-    struct sop o = {.tpl = fx.tpl_pending,
-                    .deliver = true,
-                    .body = seal_body,
-                    .text = seal_text,
-                    .reset = seal_reset,
-                    .ctx = &c};
+    struct sgt_sop o = {.tpl = fx.tpl_pending,
+                        .whole = whole_deliver,
+                        .body = seal_body,
+                        .text = seal_text,
+                        .reset = seal_reset,
+                        .ctx = &c};
 
     SG_UNUSED(state);
     memset(&c, 0, sizeof(c));
@@ -723,7 +646,7 @@ static int load_read(void *be, void *arg, struct sg_err *err)
     return ops->load(be, c->job_id, &c->b, err);
 }
 
-static int load_body(struct sop *o, struct sg_err *err)
+static int load_body(struct sgt_sop *o, struct sg_err *err)
 {
     struct seal_ctx *c = o->ctx;
 
@@ -732,7 +655,7 @@ static int load_body(struct sop *o, struct sg_err *err)
     return sg_store_read(o->s, load_read, c, err);
 }
 
-static void load_text(struct sop *o, struct sg_buf *b)
+static void load_text(struct sgt_sop *o, struct sg_buf *b)
 {
     struct seal_ctx *c = o->ctx;
 
@@ -744,13 +667,13 @@ static void load_text(struct sop *o, struct sg_buf *b)
 static void test_load(void **state)
 {
     struct seal_ctx c;
-    struct sop o = {.tpl = fx.tpl_sealed,
-                    .deliver = true,
-                    .body = load_body,
-                    .text = load_text,
-                    .reset = seal_reset,
-                    .ctx = &c,
-                    .sqlite_full_only = true};
+    struct sgt_sop o = {.tpl = fx.tpl_sealed,
+                        .whole = whole_deliver,
+                        .body = load_body,
+                        .text = load_text,
+                        .reset = seal_reset,
+                        .ctx = &c,
+                        .sqlite_full_only = true};
 
     SG_UNUSED(state);
     memset(&c, 0, sizeof(c));
@@ -773,7 +696,7 @@ static int outcome_write(struct sg_store_tx *tx, void *arg,
                              sg_store_tx_now(tx), err);
 }
 
-static int outcome_body(struct sop *o, struct sg_err *err)
+static int outcome_body(struct sgt_sop *o, struct sg_err *err)
 {
     return sg_store_write(o->s, outcome_write, o->ctx, err);
 }
@@ -784,10 +707,10 @@ static void test_outcome(void **state)
                             .failed = {2, 0},
                             .n_failed = 2};
     struct outcome_ctx dead = {.state = SG_EVENT_FAILED};
-    struct sop o = {.tpl = fx.tpl_sealed,
-                    .deliver = true,
-                    .body = outcome_body,
-                    .ctx = &c};
+    struct sgt_sop o = {.tpl = fx.tpl_sealed,
+                        .whole = whole_deliver,
+                        .body = outcome_body,
+                        .ctx = &c};
 
     SG_UNUSED(state);
     sweep_sop(&o, "events batch outcome: partly refused");

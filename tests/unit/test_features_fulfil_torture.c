@@ -257,81 +257,15 @@ static char *make_template(const char *name, int stage)
 
 /* ---- a store operation on a fresh copy of a template ---- */
 
-struct sop {
-    const char *tpl;
-    struct sg_store *s;
-    char *baseline;
-    int (*body)(struct sop *o, struct sg_store_tx *tx, struct sg_err *err);
-    void (*text)(struct sop *o, struct sg_buf *b);
-    void (*reset)(struct sop *o);
-    void *ctx;
-    const int *also_ok;
-    /*
-     * A variant of a path another operation sweeps: its "+sqlite" sweep
-     * runs in the full sweep only, to keep the quick one to seconds.
-     */
-    bool sqlite_full_only;
-};
-
-static int sop_setup(void *arg)
+/* The inventory's own check, after every run. */
+static int inventory_whole(struct sgt_sop *o, int rc, char *why)
 {
-    struct sop *o = arg;
-
-    sgt_db_remove(fx.work);
-    if (sgt_copy_file(o->tpl, fx.work) != 0)
-        return -1;
-    o->s = store_open(fx.work);
-    if (!o->baseline)
-        o->baseline = sgt_db_dump(fx.work);
-    return o->baseline ? 0 : -1;
-}
-
-static int sop_write(struct sg_store_tx *tx, void *arg, struct sg_err *err)
-{
-    struct sop *o = arg;
-
-    return o->body(o, tx, err);
-}
-
-static int sop_run(void *arg, struct sg_err *err)
-{
-    struct sop *o = arg;
-
-    return sg_store_write(o->s, sop_write, o, err);
-}
-
-static char *sop_digest(void *arg)
-{
-    struct sop *o = arg;
-    struct sg_buf b;
-    char *dump = sgt_db_dump(fx.work);
-
-    sg_buf_init(&b, 64u << 20);
-    if (o->text)
-        o->text(o, &b);
-    sg_buf_printf(&b, "--- store\n%s", dump ? dump : "(unreadable)");
-    sg_free(dump);
-    return sg_buf_detach(&b, NULL);
-}
-
-static int sop_check(void *arg, int rc, char *why)
-{
-    struct sop *o = arg;
     size_t levels = 0, bad = 0;
     char *report = NULL;
     struct sg_err err;
     int crc;
 
-    if (rc) {
-        char *now = sgt_db_dump(fx.work);
-        bool same = now && strcmp(now, o->baseline) == 0;
-
-        sg_free(now);
-        if (!same) {
-            snprintf(why, SGT_WHY_MAX, "a failed write changed the store");
-            return -1;
-        }
-    }
+    SG_UNUSED(rc);
     sg_err_init(&err);
     crc = sg_inventory_check(o->s, 0, &levels, &bad, &report, &err);
     if (crc)
@@ -342,47 +276,18 @@ static int sop_check(void *arg, int rc, char *why)
     return crc || bad ? -1 : 0;
 }
 
-static void sop_teardown(void *arg)
+/* Sweep o (one write); its "+sqlite" twin unless sqlite_full_only. */
+static void sweep_sop(struct sgt_sop *o, const char *name)
 {
-    struct sop *o = arg;
-
-    if (o->reset)
-        o->reset(o);
-    sg_store_free(o->s);
-    o->s = NULL;
-    sgt_db_remove(fx.work);
-}
-
-static void sweep_sop(struct sop *o, const char *name)
-{
-    char full[128];
-    struct sgt_torture_op op = {.name = name,
-                                .arg = o,
-                                .setup = sop_setup,
-                                .run = sop_run,
-                                .digest = sop_digest,
-                                .check = sop_check,
-                                .teardown = sop_teardown,
-                                .also_ok = o->also_ok};
-    struct sgt_torture_stats st;
-
-    sgt_torture_sweep(&op, &st);
-    if (o->sqlite_full_only && getenv("SG_TORTURE_QUICK")) {
-        sg_free(o->baseline);
-        o->baseline = NULL;
-        return;
-    }
-    snprintf(full, sizeof(full), "%s +sqlite", name);
-    op.name = full;
-    op.libs = SGT_LIB_SQLITE;
-    sgt_torture_sweep(&op, &st);
-    sg_free(o->baseline);
-    o->baseline = NULL;
+    o->work = fx.work;
+    o->open = store_open;
+    o->whole = inventory_whole;
+    sgt_sop_sweep(o, name);
 }
 
 /* ---- an order applied with its export ---- */
 
-static int apply_body(struct sop *o, struct sg_store_tx *tx,
+static int apply_body(struct sgt_sop *o, struct sg_store_tx *tx,
                       struct sg_err *err)
 {
     struct apply *a = o->ctx;
@@ -390,7 +295,7 @@ static int apply_body(struct sop *o, struct sg_store_tx *tx,
     return apply_write(tx, a, err);
 }
 
-static void apply_text(struct sop *o, struct sg_buf *b)
+static void apply_text(struct sgt_sop *o, struct sg_buf *b)
 {
     struct apply *a = o->ctx;
 
@@ -403,10 +308,10 @@ static void test_apply_export(void **state)
     struct apply a = {.j = tts_order("5764000000000000009",
                                      "AWAITING_SHIPMENT", 2000, cart, 3),
                       .opts = export_opts};
-    struct sop o = {.tpl = fx.tpl_catalog,
-                    .body = apply_body,
-                    .text = apply_text,
-                    .ctx = &a};
+    struct sgt_sop o = {.tpl = fx.tpl_catalog,
+                        .write = apply_body,
+                        .text = apply_text,
+                        .ctx = &a};
     char *csv = sgt_path(fx.dir, "csv");
     char *file = sgt_path(csv, "order.ready_to_ship-1-1.csv");
 
@@ -427,11 +332,11 @@ static void test_address_changed(void **state)
     struct apply a = {.j = tts_order(ORD_B, "AWAITING_SHIPMENT", 2500,
                                      cart + 2, 1),
                       .opts = export_opts};
-    struct sop o = {.tpl = fx.tpl_orders,
-                    .body = apply_body,
-                    .text = apply_text,
-                    .ctx = &a,
-                    .sqlite_full_only = true};
+    struct sgt_sop o = {.tpl = fx.tpl_orders,
+                        .write = apply_body,
+                        .text = apply_text,
+                        .ctx = &a,
+                        .sqlite_full_only = true};
     json_t *addr;
 
     SG_UNUSED(state);
@@ -449,7 +354,7 @@ struct ship {
     bool created;
 };
 
-static int ship_body(struct sop *o, struct sg_store_tx *tx,
+static int ship_body(struct sgt_sop *o, struct sg_store_tx *tx,
                      struct sg_err *err)
 {
     struct ship *s = o->ctx;
@@ -458,7 +363,7 @@ static int ship_body(struct sop *o, struct sg_store_tx *tx,
                               err);
 }
 
-static void ship_text(struct sop *o, struct sg_buf *b)
+static void ship_text(struct sgt_sop *o, struct sg_buf *b)
 {
     struct ship *s = o->ctx;
     json_t *j = sg_shipment_to_json(&s->out);
@@ -469,7 +374,7 @@ static void ship_text(struct sop *o, struct sg_buf *b)
     json_decref(j);
 }
 
-static void ship_reset(struct sop *o)
+static void ship_reset(struct sgt_sop *o)
 {
     struct ship *s = o->ctx;
 
@@ -486,11 +391,11 @@ static void test_ship_lines(void **state)
                              .carrier = "USPS",
                              .tracking_number = "9400T0002",
                              .weight_g = 1200}};
-    struct sop o = {.tpl = fx.tpl_orders,
-                    .body = ship_body,
-                    .text = ship_text,
-                    .reset = ship_reset,
-                    .ctx = &s};
+    struct sgt_sop o = {.tpl = fx.tpl_orders,
+                        .write = ship_body,
+                        .text = ship_text,
+                        .reset = ship_reset,
+                        .ctx = &s};
 
     SG_UNUSED(state);
     sweep_sop(&o, "shipment create: some lines");
@@ -501,12 +406,12 @@ static void test_ship_rest(void **state)
     struct ship s = {.req = {.channel_order_id = ORD_B,
                              .carrier = "UPS",
                              .tracking_number = "1ZREST0003"}};
-    struct sop o = {.tpl = fx.tpl_orders,
-                    .body = ship_body,
-                    .text = ship_text,
-                    .reset = ship_reset,
-                    .ctx = &s,
-                    .sqlite_full_only = true};
+    struct sgt_sop o = {.tpl = fx.tpl_orders,
+                        .write = ship_body,
+                        .text = ship_text,
+                        .reset = ship_reset,
+                        .ctx = &s,
+                        .sqlite_full_only = true};
 
     SG_UNUSED(state);
     sweep_sop(&o, "shipment create: every remaining line");
@@ -520,18 +425,18 @@ static void test_ship_again(void **state)
                              .n_lines = 1,
                              .carrier = "UPS",
                              .tracking_number = "1ZTPL0001"}};
-    struct sop o = {.tpl = fx.tpl_orders,
-                    .body = ship_body,
-                    .text = ship_text,
-                    .reset = ship_reset,
-                    .ctx = &s,
-                    .sqlite_full_only = true};
+    struct sgt_sop o = {.tpl = fx.tpl_orders,
+                        .write = ship_body,
+                        .text = ship_text,
+                        .reset = ship_reset,
+                        .ctx = &s,
+                        .sqlite_full_only = true};
 
     SG_UNUSED(state);
     sweep_sop(&o, "shipment create: reported again (stored)");
 }
 
-static int shipped_body(struct sop *o, struct sg_store_tx *tx,
+static int shipped_body(struct sgt_sop *o, struct sg_store_tx *tx,
                         struct sg_err *err)
 {
     SG_UNUSED(o);
@@ -541,7 +446,7 @@ static int shipped_body(struct sop *o, struct sg_store_tx *tx,
 
 static void test_ship_result(void **state)
 {
-    struct sop o = {.tpl = fx.tpl_orders, .body = shipped_body};
+    struct sgt_sop o = {.tpl = fx.tpl_orders, .write = shipped_body};
 
     SG_UNUSED(state);
     sweep_sop(&o, "shipment result: shipped");
@@ -555,7 +460,7 @@ struct as_op {
     bool auto_approve;
 };
 
-static int event_body(struct sop *o, struct sg_store_tx *tx,
+static int event_body(struct sgt_sop *o, struct sg_store_tx *tx,
                       struct sg_err *err)
 {
     struct as_op *x = o->ctx;
@@ -564,7 +469,7 @@ static int event_body(struct sop *o, struct sg_store_tx *tx,
     return sg_aftersale_event(tx, &x->a, x->auto_approve, err);
 }
 
-static void as_text(struct sop *o, struct sg_buf *b)
+static void as_text(struct sgt_sop *o, struct sg_buf *b)
 {
     struct as_op *x = o->ctx;
     json_t *j = sg_aftersale_to_json(&x->a);
@@ -575,7 +480,7 @@ static void as_text(struct sop *o, struct sg_buf *b)
     json_decref(j);
 }
 
-static void as_reset(struct sop *o)
+static void as_reset(struct sgt_sop *o)
 {
     struct as_op *x = o->ctx;
 
@@ -587,11 +492,11 @@ static void test_cancel_event(void **state)
     struct as_op x = {.proto = as_of("cancel", "C-9", ORD_A,
                                      "CANCELLATION_REQUEST_PENDING", ""),
                       .auto_approve = true};
-    struct sop o = {.tpl = fx.tpl_orders,
-                    .body = event_body,
-                    .text = as_text,
-                    .reset = as_reset,
-                    .ctx = &x};
+    struct sgt_sop o = {.tpl = fx.tpl_orders,
+                        .write = event_body,
+                        .text = as_text,
+                        .reset = as_reset,
+                        .ctx = &x};
 
     SG_UNUSED(state);
     sweep_sop(&o, "aftersale event: buyer cancellation, auto-approved");
@@ -602,11 +507,11 @@ static void test_return_event(void **state)
     struct as_op x = {.proto = as_of("return", "R-9", ORD_B,
                                      "RETURN_OR_REFUND_REQUEST_PENDING",
                                      "REFUND")};
-    struct sop o = {.tpl = fx.tpl_orders,
-                    .body = event_body,
-                    .text = as_text,
-                    .reset = as_reset,
-                    .ctx = &x};
+    struct sgt_sop o = {.tpl = fx.tpl_orders,
+                        .write = event_body,
+                        .text = as_text,
+                        .reset = as_reset,
+                        .ctx = &x};
 
     SG_UNUSED(state);
     sweep_sop(&o, "aftersale event: return requested");
@@ -617,19 +522,19 @@ static void test_return_update(void **state)
     struct as_op x = {.proto = as_of("return", "R-1", ORD_A,
                                      "BUYER_SHIPPED_ITEM",
                                      "RETURN_AND_REFUND")};
-    struct sop o = {.tpl = fx.tpl_orders,
-                    .body = event_body,
-                    .text = as_text,
-                    .reset = as_reset,
-                    .ctx = &x,
-                    .sqlite_full_only = true};
+    struct sgt_sop o = {.tpl = fx.tpl_orders,
+                        .write = event_body,
+                        .text = as_text,
+                        .reset = as_reset,
+                        .ctx = &x,
+                        .sqlite_full_only = true};
 
     SG_UNUSED(state);
     x.proto.update_time = 4000;
     sweep_sop(&o, "aftersale event: a return's newer status");
 }
 
-static int decide_body(struct sop *o, struct sg_store_tx *tx,
+static int decide_body(struct sgt_sop *o, struct sg_store_tx *tx,
                        struct sg_err *err)
 {
     struct as_op *x = o->ctx;
@@ -642,18 +547,18 @@ static int decide_body(struct sop *o, struct sg_store_tx *tx,
 static void test_decide(void **state)
 {
     struct as_op x;
-    struct sop o = {.tpl = fx.tpl_orders,
-                    .body = decide_body,
-                    .text = as_text,
-                    .reset = as_reset,
-                    .ctx = &x};
+    struct sgt_sop o = {.tpl = fx.tpl_orders,
+                        .write = decide_body,
+                        .text = as_text,
+                        .reset = as_reset,
+                        .ctx = &x};
 
     SG_UNUSED(state);
     memset(&x, 0, sizeof(x));
     sweep_sop(&o, "aftersale decide: approve a return");
 }
 
-static int seller_cancel_body(struct sop *o, struct sg_store_tx *tx,
+static int seller_cancel_body(struct sgt_sop *o, struct sg_store_tx *tx,
                               struct sg_err *err)
 {
     struct as_op *x = o->ctx;
@@ -665,18 +570,18 @@ static int seller_cancel_body(struct sop *o, struct sg_store_tx *tx,
 static void test_seller_cancel(void **state)
 {
     struct as_op x;
-    struct sop o = {.tpl = fx.tpl_orders,
-                    .body = seller_cancel_body,
-                    .text = as_text,
-                    .reset = as_reset,
-                    .ctx = &x};
+    struct sgt_sop o = {.tpl = fx.tpl_orders,
+                        .write = seller_cancel_body,
+                        .text = as_text,
+                        .reset = as_reset,
+                        .ctx = &x};
 
     SG_UNUSED(state);
     memset(&x, 0, sizeof(x));
     sweep_sop(&o, "seller cancellation");
 }
 
-static int decided_body(struct sop *o, struct sg_store_tx *tx,
+static int decided_body(struct sgt_sop *o, struct sg_store_tx *tx,
                         struct sg_err *err)
 {
     SG_UNUSED(o);
@@ -686,9 +591,9 @@ static int decided_body(struct sop *o, struct sg_store_tx *tx,
 
 static void test_decided(void **state)
 {
-    struct sop o = {.tpl = fx.tpl_orders,
-                    .body = decided_body,
-                    .sqlite_full_only = true};
+    struct sgt_sop o = {.tpl = fx.tpl_orders,
+                        .write = decided_body,
+                        .sqlite_full_only = true};
 
     SG_UNUSED(state);
     sweep_sop(&o, "aftersale decided: cancellation done");
@@ -698,7 +603,7 @@ struct detail {
     json_t *j;
 };
 
-static int detail_body(struct sop *o, struct sg_store_tx *tx,
+static int detail_body(struct sgt_sop *o, struct sg_store_tx *tx,
                        struct sg_err *err)
 {
     struct detail *d = o->ctx;
@@ -710,7 +615,7 @@ static int detail_body(struct sop *o, struct sg_store_tx *tx,
 static void test_return_detail(void **state)
 {
     struct detail d;
-    struct sop o = {.tpl = fx.tpl_orders, .body = detail_body, .ctx = &d};
+    struct sgt_sop o = {.tpl = fx.tpl_orders, .write = detail_body, .ctx = &d};
 
     SG_UNUSED(state);
     /* Two of one SKU and one of another come back: restocked once. */
@@ -726,7 +631,7 @@ static void test_return_detail(void **state)
     json_decref(d.j);
 }
 
-static int viral_body(struct sop *o, struct sg_store_tx *tx,
+static int viral_body(struct sgt_sop *o, struct sg_store_tx *tx,
                       struct sg_err *err)
 {
     static const struct sg_viral_opts vo = {.sell_through_per_min = 1,
@@ -737,7 +642,7 @@ static int viral_body(struct sop *o, struct sg_store_tx *tx,
     return sg_viral_evaluate(tx, &vo, changed, err);
 }
 
-static void viral_text(struct sop *o, struct sg_buf *b)
+static void viral_text(struct sgt_sop *o, struct sg_buf *b)
 {
     size_t *changed = o->ctx;
 
@@ -747,10 +652,10 @@ static void viral_text(struct sop *o, struct sg_buf *b)
 static void test_viral(void **state)
 {
     size_t changed = 0;
-    struct sop o = {.tpl = fx.tpl_orders,
-                    .body = viral_body,
-                    .text = viral_text,
-                    .ctx = &changed};
+    struct sgt_sop o = {.tpl = fx.tpl_orders,
+                        .write = viral_body,
+                        .text = viral_text,
+                        .ctx = &changed};
 
     SG_UNUSED(state);
     sweep_sop(&o, "viral mode evaluate");

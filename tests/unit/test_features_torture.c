@@ -321,55 +321,6 @@ static int group_teardown(void **state)
 
 /* ---- a store operation: a fresh copy of a template per run ---- */
 
-struct sop {
-    const char *tpl;
-    struct sg_store *s;
-    char *baseline;      /* the copy right after opening */
-    bool one_write;      /* a failed run must leave no trace */
-    int (*prepare)(struct sop *o); /* before each run, nothing armed */
-    int (*body)(struct sop *o, struct sg_err *err);
-    void (*text)(struct sop *o, struct sg_buf *b); /* result, for digest */
-    int (*whole)(struct sop *o, int rc, char *why); /* extra check */
-    void (*reset)(struct sop *o);  /* free what body kept */
-    void *ctx;
-};
-
-static int sop_setup(void *arg)
-{
-    struct sop *o = arg;
-
-    sgt_db_remove(fx.work);
-    if (sgt_copy_file(o->tpl, fx.work) != 0)
-        return -1;
-    o->s = store_open(fx.work);
-    if (!o->baseline)
-        o->baseline = sgt_db_dump(fx.work);
-    if (o->prepare && o->prepare(o) != 0)
-        return -1;
-    return o->baseline ? 0 : -1;
-}
-
-static int sop_run(void *arg, struct sg_err *err)
-{
-    struct sop *o = arg;
-
-    return o->body(o, err);
-}
-
-static char *sop_digest(void *arg)
-{
-    struct sop *o = arg;
-    struct sg_buf b;
-    char *dump = sgt_db_dump(fx.work);
-
-    sg_buf_init(&b, 64u << 20);
-    if (o->text)
-        o->text(o, &b);
-    sg_buf_printf(&b, "--- store\n%s", dump ? dump : "(unreadable)");
-    sg_free(dump);
-    return sg_buf_detach(&b, NULL);
-}
-
 static int inventory_clean(struct sg_store *s, char *why)
 {
     size_t levels = 0, bad = 0;
@@ -387,57 +338,19 @@ static int inventory_clean(struct sg_store *s, char *why)
     return rc || bad ? -1 : 0;
 }
 
-static int sop_check(void *arg, int rc, char *why)
+/* After every run but on the broken sample (the check's own input). */
+static int inventory_whole(struct sgt_sop *o, int rc, char *why)
 {
-    struct sop *o = arg;
-
-    if (rc && o->one_write) {
-        char *now = sgt_db_dump(fx.work);
-        bool same = now && strcmp(now, o->baseline) == 0;
-
-        sg_free(now);
-        if (!same) {
-            snprintf(why, SGT_WHY_MAX, "a failed write changed the store");
-            return -1;
-        }
-    }
-    if (o->whole && o->whole(o, rc, why))
-        return -1;
-    /* The sample's broken level is the check's own operation's input. */
-    return o->tpl == fx.tpl_broken ? 0 : inventory_clean(o->s, why);
-}
-
-static void sop_teardown(void *arg)
-{
-    struct sop *o = arg;
-
-    if (o->reset)
-        o->reset(o);
-    sg_store_free(o->s);
-    o->s = NULL;
-    sgt_db_remove(fx.work);
+    SG_UNUSED(rc);
+    return inventory_clean(o->s, why);
 }
 
 /* Sweep o with Surge's allocations, then with SQLite's failing too. */
-static void sweep_sop(struct sop *o, const char *name)
+static void sweep_sop(struct sgt_sop *o, const char *name)
 {
-    char full[128];
-    struct sgt_torture_op op = {.name = name,
-                                .arg = o,
-                                .setup = sop_setup,
-                                .run = sop_run,
-                                .digest = sop_digest,
-                                .check = sop_check,
-                                .teardown = sop_teardown};
-    struct sgt_torture_stats st;
-
-    sgt_torture_sweep(&op, &st);
-    snprintf(full, sizeof(full), "%s +sqlite", name);
-    op.name = full;
-    op.libs = SGT_LIB_SQLITE;
-    sgt_torture_sweep(&op, &st);
-    sg_free(o->baseline);
-    o->baseline = NULL;
+    o->work = fx.work;
+    o->open = store_open;
+    sgt_sop_sweep(o, name);
 }
 
 /* ---- catalog: parse only ---- */
@@ -519,7 +432,7 @@ struct import_ctx {
  * every allocation of parsing (without a store, so much faster), and
  * here each point lands in writing the products.
  */
-static int import_prepare(struct sop *o)
+static int import_prepare(struct sgt_sop *o)
 {
     struct import_ctx *c = o->ctx;
     struct sg_err err;
@@ -529,21 +442,21 @@ static int import_prepare(struct sop *o)
     return sg_import_parse(&c->imp, c->format, c->data, c->len, "USD", &err);
 }
 
-static int import_body(struct sop *o, struct sg_err *err)
+static int import_body(struct sgt_sop *o, struct sg_err *err)
 {
     struct import_ctx *c = o->ctx;
 
     return sg_import_apply(&c->imp, o->s, fx.tenant, LOC, false, err);
 }
 
-static void import_result(struct sop *o, struct sg_buf *b)
+static void import_result(struct sgt_sop *o, struct sg_buf *b)
 {
     struct import_ctx *c = o->ctx;
 
     import_text(b, &c->imp);
 }
 
-static void import_reset(struct sop *o)
+static void import_reset(struct sgt_sop *o)
 {
     struct import_ctx *c = o->ctx;
 
@@ -577,7 +490,7 @@ static bool stock_matches(struct sg_store *s, const struct sg_product *p)
  * Every product of the file is in the store either as it was before the
  * import (or absent) or exactly as the file says, with its stock.
  */
-static int import_whole(struct sop *o, int rc, char *why)
+static int import_whole(struct sgt_sop *o, int rc, char *why)
 {
     struct import_ctx *c = o->ctx;
     char *now;
@@ -626,6 +539,11 @@ static int import_whole(struct sop *o, int rc, char *why)
     return 0;
 }
 
+static int import_inventory_whole(struct sgt_sop *o, int rc, char *why)
+{
+    return import_whole(o, rc, why) ? -1 : inventory_whole(o, rc, why);
+}
+
 static void sweep_import(const char *name, const char *tpl, int format,
                          const char *data, size_t len,
                          const struct sg_import *want, const char *old_tpl)
@@ -635,13 +553,14 @@ static void sweep_import(const char *name, const char *tpl, int format,
                            .len = len,
                            .want = want,
                            .old_tpl = old_tpl};
-    struct sop o = {.tpl = tpl,
-                    .prepare = import_prepare,
-                    .body = import_body,
-                    .text = import_result,
-                    .whole = import_whole,
-                    .reset = import_reset,
-                    .ctx = &c};
+    struct sgt_sop o = {.tpl = tpl,
+                        .many_writes = true,
+                        .prepare = import_prepare,
+                        .body = import_body,
+                        .text = import_result,
+                        .whole = import_inventory_whole,
+                        .reset = import_reset,
+                        .ctx = &c};
 
     if (old_tpl) {
         struct sg_store *s = store_open(old_tpl);
@@ -875,7 +794,7 @@ struct apply_ctx {
     struct order_write w;
 };
 
-static int apply_body(struct sop *o, struct sg_err *err)
+static int apply_body(struct sgt_sop *o, struct sg_err *err)
 {
     struct apply_ctx *c = o->ctx;
     struct sg_order ord;
@@ -891,7 +810,7 @@ static int apply_body(struct sop *o, struct sg_err *err)
     return rc;
 }
 
-static void apply_result(struct sop *o, struct sg_buf *b)
+static void apply_result(struct sgt_sop *o, struct sg_buf *b)
 {
     struct apply_ctx *c = o->ctx;
 
@@ -903,11 +822,11 @@ static void sweep_apply(const char *name, const char *tpl, json_t *j,
                         int policy)
 {
     struct apply_ctx c = {.j = j, .policy = policy};
-    struct sop o = {.tpl = tpl,
-                    .one_write = true,
-                    .body = apply_body,
-                    .text = apply_result,
-                    .ctx = &c};
+    struct sgt_sop o = {.tpl = tpl,
+                        .body = apply_body,
+                        .whole = inventory_whole,
+                        .text = apply_result,
+                        .ctx = &c};
 
     sweep_sop(&o, name);
     json_decref(j);
@@ -983,15 +902,15 @@ static int moves_write(struct sg_store_tx *tx, void *arg, struct sg_err *err)
     return rc;
 }
 
-static int moves_body(struct sop *o, struct sg_err *err)
+static int moves_body(struct sgt_sop *o, struct sg_err *err)
 {
     return sg_store_write(o->s, moves_write, NULL, err);
 }
 
 static void test_inventory_moves(void **state)
 {
-    struct sop o = {.tpl = fx.tpl_catalog, .one_write = true,
-                    .body = moves_body};
+    struct sgt_sop o = {.tpl = fx.tpl_catalog, .body = moves_body,
+                        .whole = inventory_whole};
 
     SG_UNUSED(state);
     sweep_sop(&o, "inventory reserve+commit+release+set");
@@ -1002,7 +921,7 @@ struct check_ctx {
     char *report;
 };
 
-static int check_body(struct sop *o, struct sg_err *err)
+static int check_body(struct sgt_sop *o, struct sg_err *err)
 {
     struct check_ctx *c = o->ctx;
 
@@ -1011,7 +930,7 @@ static int check_body(struct sop *o, struct sg_err *err)
                               err);
 }
 
-static void check_result(struct sop *o, struct sg_buf *b)
+static void check_result(struct sgt_sop *o, struct sg_buf *b)
 {
     struct check_ctx *c = o->ctx;
 
@@ -1019,7 +938,7 @@ static void check_result(struct sop *o, struct sg_buf *b)
                   c->report ? c->report : "");
 }
 
-static void check_reset(struct sop *o)
+static void check_reset(struct sgt_sop *o)
 {
     struct check_ctx *c = o->ctx;
 
@@ -1030,9 +949,8 @@ static void check_reset(struct sop *o)
 static void test_inventory_check(void **state)
 {
     struct check_ctx c = {0};
-    struct sop o = {.tpl = fx.tpl_broken, .one_write = true,
-                    .body = check_body, .text = check_result,
-                    .reset = check_reset, .ctx = &c};
+    struct sgt_sop o = {.tpl = fx.tpl_broken, .body = check_body, .text = check_result,
+                        .reset = check_reset, .ctx = &c};
 
     SG_UNUSED(state);
     sweep_sop(&o, "inventory check (one level broken)");

@@ -61,6 +61,10 @@ static void h_defer(struct sg_http_req *r, void *ctx)
     pthread_t t;
 
     SG_UNUSED(ctx);
+    if (!d) { /* out of memory: answer now */
+        sg_http_reply(r, 503, "text/plain", "", 0);
+        return;
+    }
     pthread_create(&t, NULL, complete_later, d);
     pthread_detach(t);
 }

@@ -237,11 +237,23 @@ static int setup(void **st)
     return 0;
 }
 
+/*
+ * The dispatcher run_until_done started: a failed assertion leaves the
+ * test by longjmp with it running, and teardown must stop it before the
+ * store goes (the D5 sweep saw the dispatcher use a freed store).
+ */
+static struct sg_dispatcher *running;
+
 static int teardown(void **st)
 {
     struct fx *f = *st;
     char *p;
 
+    if (running) {
+        sg_dispatcher_stop(running);
+        sg_dispatcher_free(running);
+        running = NULL;
+    }
     peer_stop();
     sg_store_free(f->store);
     p = sgt_path(f->dir, "surge.db-wal");
@@ -282,6 +294,7 @@ static void run_until_done(struct fx *f, const struct sg_dispatcher_cfg *cfg,
 
     sg_err_init(&err);
     assert_int_equal(sg_dispatcher_new(&d, f->store, cfg, NULL, &err), 0);
+    running = d;
     assert_int_equal(sg_dispatcher_start(d, &err), 0);
     /* Bounded: 8 s, far past the stall. */
     for (int i = 0; i < 800; i++) {
@@ -300,6 +313,7 @@ static void run_until_done(struct fx *f, const struct sg_dispatcher_cfg *cfg,
         sg_job_free(job_out);
         usleep(10000);
     }
+    running = NULL;
     sg_dispatcher_stop(d);
     sg_dispatcher_stats(d, s);
     sg_dispatcher_free(d);

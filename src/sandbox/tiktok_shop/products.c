@@ -415,6 +415,8 @@ static void p_create(struct sg_sbx_call *c)
     const char *idem = sg_json_str(c->body, "idempotency_key");
     char key[320], id[24];
     json_t *idx = json_object_get(s->state, "idempotency"), *prev, *p;
+    json_t *ans, *rec;
+    unsigned long mark;
     bool draft;
 
     snprintf(key, sizeof(key), "%s|%s", c->shop->id, idem ? idem : "");
@@ -426,6 +428,13 @@ static void p_create(struct sg_sbx_call *c)
     draft = strcmp(str_or(c->body, "save_mode", "LISTING"), "DRAFT") == 0;
     if (!validate(c, c->body, !draft))
         return;
+    /*
+     * The product, its answer and its idempotency record are built
+     * before the world changes: out of memory, nothing is created and
+     * the answer is the internal error (the caller retries), never a
+     * success for a product that is not there or has lost a member.
+     */
+    mark = sg_json_alloc_failures();
     sg_sbx_new_id(s, id);
     p = json_deep_copy(c->body);
     json_object_del(p, "idempotency_key");
@@ -437,15 +446,33 @@ static void p_create(struct sg_sbx_call *c)
     json_object_set_new(p, "create_time", json_integer(c->now_s));
     json_object_set_new(p, "update_time", json_integer(c->now_s));
     json_object_set_new(p, "status", json_string("DRAFT"));
-    json_object_set_new(products(c), id, p);
-    if (!draft)
+    /* An audit task for a product that is then not added finds none. */
+    if (!draft && p)
         start_audit(s, p);
-    if (idem)
-        json_object_set_new(idx, key, json_pack("{s:s,s:o}", "product_id",
-                                                id, "data",
-                                                write_answer(p)));
+    ans = write_answer(p);
+    rec = idem ? json_pack("{s:s,s:o}", "product_id", id, "data",
+                           write_answer(p))
+               : NULL;
+    if (!p || !ans || (idem && !rec) || sg_json_alloc_failures() != mark ||
+        json_object_set(products(c), id, p) != 0) {
+        json_decref(p);
+        json_decref(ans);
+        json_decref(rec);
+        sg_sbx_fail(c, 500, 36009003,
+                    "Internal error. Please try again later.", NULL);
+        return;
+    }
+    if (idem && json_object_set_new(idx, key, rec) != 0) {
+        json_object_del(products(c), id);
+        json_decref(p);
+        json_decref(ans);
+        sg_sbx_fail(c, 500, 36009003,
+                    "Internal error. Please try again later.", NULL);
+        return;
+    }
+    json_decref(p);
     sg_sbx_dirty(s);
-    sg_sbx_ok(c, write_answer(p));
+    sg_sbx_ok(c, ans);
 }
 
 /*
