@@ -493,8 +493,12 @@ static void cancellations_by_policy(void **state)
     wait_count("SELECT count(*) FROM aftersales WHERE kind = 'cancel' AND "
                "decision_state = 'requested'", 0);
     wait_converged();
-    /* Every pending request was approved by policy, and its order is
-     * cancelled with its stock released. */
+    /*
+     * Every pending request was approved by policy, and its order is
+     * cancelled holding no stock: released, or never reserved when Surge
+     * first read the order after the cancellation (a slow detail read,
+     * seen under ASan) or found it oversold.
+     */
     assert_true(sql_int("SELECT count(*) FROM aftersales WHERE kind = "
                         "'cancel' AND decision = 'approve' AND "
                         "decision_state = 'done'") >= 1);
@@ -507,8 +511,8 @@ static void cancellations_by_policy(void **state)
                      0);
     assert_int_equal(sql_int("SELECT count(*) FROM order_lines l JOIN "
                              "aftersales a ON a.order_id = l.order_id WHERE "
-                             "a.decision = 'approve' AND l.inv != "
-                             "'released'"),
+                             "a.decision = 'approve' AND l.inv IN "
+                             "('reserved', 'committed')"),
                      0);
     assert_stock_agrees("MUG-C", sku);
     /* A seller cancellation through the API. */
