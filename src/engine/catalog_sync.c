@@ -382,14 +382,16 @@ static int ledger_marks(const struct want *w, const json_t *st, json_t *d,
             rc = sg_err_set(err, SG_ENOMEM, "out of memory");
         *active = *active || (after >= 0 && n > 0);
     }
-    if (!rc && (json_object_set_new(d, "led", led) ||
-                json_object_set_new(d, "net", net)))
-        return sg_err_set(err, SG_ENOMEM, "out of memory");
     if (rc) {
         json_decref(led);
         json_decref(net);
+        return rc;
     }
-    return rc;
+    /* set_new takes each reference, also when it fails. */
+    rc = json_object_set_new(d, "led", led);
+    if (json_object_set_new(d, "net", net) || rc)
+        return sg_err_set(err, SG_ENOMEM, "out of memory");
+    return 0;
 }
 
 /* Hold back from each SKU's push what is left of its unseen units. */
