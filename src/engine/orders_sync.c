@@ -453,7 +453,11 @@ static int64_t cancel_due(struct sg_engine *e, struct sg_connector *c,
         if (n) {
             int64_t at = os[0].updated_at + wait - wall;
 
-            at = at < 0 ? 0 : at;
+            /*
+             * At least a second: an order left due (its shop has no
+             * usable connection yet) must not make the worker spin.
+             */
+            at = at < 1000 ? 1000 : at;
             next = next < 0 || at < next ? at : next;
         }
         sg_order_list_free(os, n);
