@@ -68,6 +68,21 @@ static void api(struct sgt_resp *r, const char *method, const char *path,
     sgt_http(r, method, url, headers, body, body ? strlen(body) : 0);
 }
 
+/* One call: its status must be status and, unless NULL, its body must
+ * hold needle. */
+static void expect(const char *method, const char *path, const char *key,
+                   const char *body, long status, const char *needle)
+{
+    struct sgt_resp r;
+
+    api(&r, method, path, key, body);
+    if (r.status != status || (needle && !strstr(r.body ? r.body : "",
+                                                  needle)))
+        fail_msg("%s %s: %ld %s (wanted %ld with %s)", method, path, r.status,
+                 r.body ? r.body : "", status, needle ? needle : "any body");
+    sgt_resp_free(&r);
+}
+
 static int64_t json_int_after(const char *body, const char *key)
 {
     const char *p = strstr(body, key);
@@ -172,10 +187,8 @@ static void test_products_crud(void **state)
     int64_t id, vid;
 
     SG_UNUSED(state);
-    api(&r, "GET", "/api/v1/products?limit=100", W.key_a, NULL);
-    assert_int_equal(r.status, 200);
-    assert_non_null(strstr(r.body, "\"handle\":\"cast-iron-skillet\""));
-    sgt_resp_free(&r);
+    expect("GET", "/api/v1/products?limit=100", W.key_a, NULL,
+           200, "\"handle\":\"cast-iron-skillet\"");
 
     api(&r, "POST", "/api/v1/products", W.key_a,
         "{\"handle\":\"api-pan\",\"title\":\"API Pan\","
@@ -191,19 +204,14 @@ static void test_products_crud(void **state)
     assert_true(id > 0);
 
     /* Bad money: 400 naming the field. */
-    api(&r, "POST", "/api/v1/products", W.key_a,
-        "{\"handle\":\"x\",\"title\":\"X\",\"variants\":[{\"sku\":\"X1\","
-        "\"price\":\"1.999\"}]}");
-    assert_int_equal(r.status, 400);
-    assert_non_null(strstr(r.body, "variants[0].price"));
-    sgt_resp_free(&r);
+    expect("POST", "/api/v1/products", W.key_a,
+           "{\"handle\":\"x\",\"title\":\"X\",\"variants\":[{\"sku\":\"X1\","
+           "\"price\":\"1.999\"}]}", 400, "variants[0].price");
 
     /* A SKU of another product: 409. */
-    api(&r, "POST", "/api/v1/products", W.key_a,
-        "{\"handle\":\"dup\",\"title\":\"Dup\",\"variants\":[{\"sku\":"
-        "\"PAN-S\",\"price\":\"1.00\"}]}");
-    assert_int_equal(r.status, 409);
-    sgt_resp_free(&r);
+    expect("POST", "/api/v1/products", W.key_a,
+           "{\"handle\":\"dup\",\"title\":\"Dup\",\"variants\":[{\"sku\":"
+           "\"PAN-S\",\"price\":\"1.00\"}]}", 409, NULL);
 
     /* Add a variant, then update its price. */
     snprintf(path, sizeof(path), "/api/v1/products/%" PRId64 "/variants", id);
@@ -219,10 +227,7 @@ static void test_products_crud(void **state)
     assert_non_null(strstr(r.body, "\"price\":\"12.00\""));
     assert_non_null(strstr(r.body, "\"compare_at_price\":\"15.00\""));
     sgt_resp_free(&r);
-    api(&r, "GET", path, W.key_a, NULL);
-    assert_int_equal(r.status, 200);
-    assert_non_null(strstr(r.body, "\"sku\":\"PAN-L\""));
-    sgt_resp_free(&r);
+    expect("GET", path, W.key_a, NULL, 200, "\"sku\":\"PAN-L\"");
 
     snprintf(path, sizeof(path), "/api/v1/products/%" PRId64, id);
     api(&r, "GET", path, W.key_a, NULL);
@@ -234,9 +239,7 @@ static void test_products_crud(void **state)
     /* Listing status per channel. */
     snprintf(path, sizeof(path), "/api/v1/products/%" PRId64
              "/listings/tiktok_shop", id);
-    api(&r, "PUT", path, W.key_a, "{\"status\":\"pending\"}");
-    assert_int_equal(r.status, 200);
-    sgt_resp_free(&r);
+    expect("PUT", path, W.key_a, "{\"status\":\"pending\"}", 200, NULL);
     snprintf(path, sizeof(path), "/api/v1/products/%" PRId64, id);
     api(&r, "GET", path, W.key_a, NULL);
     assert_non_null(strstr(r.body, "\"channel\":\"tiktok_shop\""));
@@ -245,19 +248,11 @@ static void test_products_crud(void **state)
 
     /* Delete the variant, then the product. */
     snprintf(path, sizeof(path), "/api/v1/variants/%" PRId64, vid);
-    api(&r, "DELETE", path, W.key_a, NULL);
-    assert_int_equal(r.status, 200);
-    sgt_resp_free(&r);
-    api(&r, "GET", path, W.key_a, NULL);
-    assert_int_equal(r.status, 404);
-    sgt_resp_free(&r);
+    expect("DELETE", path, W.key_a, NULL, 200, NULL);
+    expect("GET", path, W.key_a, NULL, 404, NULL);
     snprintf(path, sizeof(path), "/api/v1/products/%" PRId64, id);
-    api(&r, "DELETE", path, W.key_a, NULL);
-    assert_int_equal(r.status, 200);
-    sgt_resp_free(&r);
-    api(&r, "GET", path, W.key_a, NULL);
-    assert_int_equal(r.status, 404);
-    sgt_resp_free(&r);
+    expect("DELETE", path, W.key_a, NULL, 200, NULL);
+    expect("GET", path, W.key_a, NULL, 404, NULL);
 
     /* The audit log has the changes. */
     api(&r, "GET", "/api/v1/audit?limit=500", W.key_a, NULL);
@@ -282,23 +277,16 @@ static void test_inventory(void **state)
     assert_non_null(strstr(r.body, "reason"));
     sgt_resp_free(&r);
 
-    api(&r, "PUT", "/api/v1/inventory/SKL-10", W.key_a,
-        "{\"on_hand\":37,\"reason\":\"recount\",\"location\":\"default\"}");
-    assert_int_equal(r.status, 200);
-    assert_non_null(strstr(r.body, "\"changed\":true"));
-    sgt_resp_free(&r);
-    api(&r, "GET", "/api/v1/inventory/SKL-10", W.key_a, NULL);
-    assert_non_null(strstr(r.body, "\"on_hand\":37"));
-    sgt_resp_free(&r);
+    expect("PUT", "/api/v1/inventory/SKL-10", W.key_a,
+           "{\"on_hand\":37,\"reason\":\"recount\",\"location\":\"default\"}",
+           200, "\"changed\":true");
+    expect("GET", "/api/v1/inventory/SKL-10", W.key_a, NULL,
+           200, "\"on_hand\":37");
 
-    api(&r, "PUT", "/api/v1/inventory/NOPE-1", W.key_a,
-        "{\"on_hand\":1,\"reason\":\"recount\"}");
-    assert_int_equal(r.status, 404);
-    sgt_resp_free(&r);
-    api(&r, "PUT", "/api/v1/inventory/SKL-10", W.key_a,
-        "{\"on_hand\":-1,\"reason\":\"recount\"}");
-    assert_int_equal(r.status, 400);
-    sgt_resp_free(&r);
+    expect("PUT", "/api/v1/inventory/NOPE-1", W.key_a,
+           "{\"on_hand\":1,\"reason\":\"recount\"}", 404, NULL);
+    expect("PUT", "/api/v1/inventory/SKL-10", W.key_a,
+           "{\"on_hand\":-1,\"reason\":\"recount\"}", 400, NULL);
 }
 
 /*
@@ -310,10 +298,8 @@ static void test_inventory_adjust(void **state)
     struct sgt_resp r;
 
     SG_UNUSED(state);
-    api(&r, "PUT", "/api/v1/inventory/SKL-10", W.key_a,
-        "{\"on_hand\":37,\"reason\":\"recount\"}");
-    assert_int_equal(r.status, 200);
-    sgt_resp_free(&r);
+    expect("PUT", "/api/v1/inventory/SKL-10", W.key_a,
+           "{\"on_hand\":37,\"reason\":\"recount\"}", 200, NULL);
 
     api(&r, "POST", "/api/v1/inventory/SKL-10/adjust", W.key_a,
         "{\"delta\":25,\"reason\":\"receipt\"}");
@@ -322,47 +308,27 @@ static void test_inventory_adjust(void **state)
     assert_non_null(strstr(r.body, "\"delta\":25"));
     assert_non_null(strstr(r.body, "\"changed\":true"));
     sgt_resp_free(&r);
-    api(&r, "POST", "/api/v1/inventory/SKL-10/adjust", W.key_a,
-        "{\"delta\":-12,\"reason\":\"damaged\"}");
-    assert_int_equal(r.status, 200);
-    assert_non_null(strstr(r.body, "\"on_hand\":50"));
-    sgt_resp_free(&r);
-    api(&r, "GET", "/api/v1/inventory/SKL-10", W.key_a, NULL);
-    assert_non_null(strstr(r.body, "\"on_hand\":50"));
-    sgt_resp_free(&r);
+    expect("POST", "/api/v1/inventory/SKL-10/adjust", W.key_a,
+           "{\"delta\":-12,\"reason\":\"damaged\"}", 200, "\"on_hand\":50");
+    expect("GET", "/api/v1/inventory/SKL-10", W.key_a, NULL,
+           200, "\"on_hand\":50");
 
     /* Below zero: 409 naming the level, and nothing changes. */
-    api(&r, "POST", "/api/v1/inventory/SKL-10/adjust", W.key_a,
-        "{\"delta\":-51,\"reason\":\"damaged\"}");
-    assert_int_equal(r.status, 409);
-    assert_non_null(strstr(r.body, "would fall below"));
-    sgt_resp_free(&r);
-    api(&r, "POST", "/api/v1/inventory/SKL-10/adjust", W.key_a,
-        "{\"delta\":\"5\",\"reason\":\"receipt\"}");
-    assert_int_equal(r.status, 400);
-    assert_non_null(strstr(r.body, "delta"));
-    sgt_resp_free(&r);
-    api(&r, "POST", "/api/v1/inventory/SKL-10/adjust", W.key_a,
-        "{\"delta\":5}");
-    assert_int_equal(r.status, 400);
-    assert_non_null(strstr(r.body, "reason"));
-    sgt_resp_free(&r);
-    api(&r, "POST", "/api/v1/inventory/SKL-10/adjust", W.key_a,
-        "{\"delta\":1000000000,\"reason\":\"receipt\"}");
-    assert_int_equal(r.status, 400);
-    sgt_resp_free(&r);
-    api(&r, "POST", "/api/v1/inventory/NOPE-1/adjust", W.key_a,
-        "{\"delta\":1,\"reason\":\"receipt\"}");
-    assert_int_equal(r.status, 404);
-    sgt_resp_free(&r);
-    api(&r, "GET", "/api/v1/inventory/SKL-10", W.key_a, NULL);
-    assert_non_null(strstr(r.body, "\"on_hand\":50"));
-    sgt_resp_free(&r);
+    expect("POST", "/api/v1/inventory/SKL-10/adjust", W.key_a,
+           "{\"delta\":-51,\"reason\":\"damaged\"}", 409, "would fall below");
+    expect("POST", "/api/v1/inventory/SKL-10/adjust", W.key_a,
+           "{\"delta\":\"5\",\"reason\":\"receipt\"}", 400, "delta");
+    expect("POST", "/api/v1/inventory/SKL-10/adjust", W.key_a,
+           "{\"delta\":5}", 400, "reason");
+    expect("POST", "/api/v1/inventory/SKL-10/adjust", W.key_a,
+           "{\"delta\":1000000000,\"reason\":\"receipt\"}", 400, NULL);
+    expect("POST", "/api/v1/inventory/NOPE-1/adjust", W.key_a,
+           "{\"delta\":1,\"reason\":\"receipt\"}", 404, NULL);
+    expect("GET", "/api/v1/inventory/SKL-10", W.key_a, NULL,
+           200, "\"on_hand\":50");
     /* Back to where test_inventory left it, for the tests after. */
-    api(&r, "PUT", "/api/v1/inventory/SKL-10", W.key_a,
-        "{\"on_hand\":37,\"reason\":\"recount\"}");
-    assert_int_equal(r.status, 200);
-    sgt_resp_free(&r);
+    expect("PUT", "/api/v1/inventory/SKL-10", W.key_a,
+           "{\"on_hand\":37,\"reason\":\"recount\"}", 200, NULL);
 }
 
 /* PUT /api/v1/inventory and /api/v1/prices: many SKUs, all or nothing. */
@@ -374,47 +340,35 @@ static void test_bulk(void **state)
 
     SG_UNUSED(state);
     /* A SKU named twice ends at its last item. */
-    api(&r, "PUT", "/api/v1/inventory", W.key_a,
-        "{\"items\":[{\"sku\":\"SKL-10\",\"on_hand\":30,\"reason\":\"feed\"},"
-        "{\"sku\":\"SKL-12\",\"on_hand\":9,\"reason\":\"feed\","
-        "\"location\":\"default\"},"
-        "{\"sku\":\"SKL-10\",\"on_hand\":31,\"reason\":\"feed\"}]}");
-    assert_int_equal(r.status, 200);
-    assert_non_null(strstr(r.body, "\"changed\":3"));
-    sgt_resp_free(&r);
-    api(&r, "GET", "/api/v1/inventory/SKL-10", W.key_a, NULL);
-    assert_non_null(strstr(r.body, "\"on_hand\":31"));
-    sgt_resp_free(&r);
-    api(&r, "GET", "/api/v1/inventory/SKL-12", W.key_a, NULL);
-    assert_non_null(strstr(r.body, "\"on_hand\":9"));
-    sgt_resp_free(&r);
+    expect("PUT", "/api/v1/inventory", W.key_a,
+           "{\"items\":[{\"sku\":\"SKL-10\",\"on_hand\":30,"
+           "\"reason\":\"feed\"},"
+           "{\"sku\":\"SKL-12\",\"on_hand\":9,\"reason\":\"feed\","
+           "\"location\":\"default\"},"
+           "{\"sku\":\"SKL-10\",\"on_hand\":31,\"reason\":\"feed\"}]}",
+           200, "\"changed\":3");
+    expect("GET", "/api/v1/inventory/SKL-10", W.key_a, NULL,
+           200, "\"on_hand\":31");
+    expect("GET", "/api/v1/inventory/SKL-12", W.key_a, NULL,
+           200, "\"on_hand\":9");
 
     /* An unknown SKU in the middle: 404 naming it, nothing applied. */
-    api(&r, "PUT", "/api/v1/inventory", W.key_a,
-        "{\"items\":[{\"sku\":\"SKL-10\",\"on_hand\":1,\"reason\":\"feed\"},"
-        "{\"sku\":\"NOPE-1\",\"on_hand\":1,\"reason\":\"feed\"}]}");
-    assert_int_equal(r.status, 404);
-    assert_non_null(strstr(r.body, "items[1]: no such SKU: NOPE-1"));
-    sgt_resp_free(&r);
-    api(&r, "GET", "/api/v1/inventory/SKL-10", W.key_a, NULL);
-    assert_non_null(strstr(r.body, "\"on_hand\":31"));
-    sgt_resp_free(&r);
+    expect("PUT", "/api/v1/inventory", W.key_a,
+           "{\"items\":[{\"sku\":\"SKL-10\",\"on_hand\":1,\"reason\":\"feed\"},"
+           "{\"sku\":\"NOPE-1\",\"on_hand\":1,\"reason\":\"feed\"}]}",
+           404, "items[1]: no such SKU: NOPE-1");
+    expect("GET", "/api/v1/inventory/SKL-10", W.key_a, NULL,
+           200, "\"on_hand\":31");
 
     /* A malformed item: 400 with the field, before anything is stored. */
-    api(&r, "PUT", "/api/v1/inventory", W.key_a,
-        "{\"items\":[{\"sku\":\"SKL-10\",\"on_hand\":2,\"reason\":\"feed\"},"
-        "{\"sku\":\"SKL-12\",\"on_hand\":\"2\",\"reason\":\"feed\"}]}");
-    assert_int_equal(r.status, 400);
-    assert_non_null(strstr(r.body, "\"field\":\"items[1].on_hand\""));
-    sgt_resp_free(&r);
-    api(&r, "PUT", "/api/v1/inventory", W.key_a,
-        "{\"items\":[{\"sku\":\"SKL-10\",\"on_hand\":2}]}");
-    assert_int_equal(r.status, 400);
-    assert_non_null(strstr(r.body, "\"field\":\"items[0].reason\""));
-    sgt_resp_free(&r);
-    api(&r, "PUT", "/api/v1/inventory", W.key_a, "{\"items\":[]}");
-    assert_int_equal(r.status, 400);
-    sgt_resp_free(&r);
+    expect("PUT", "/api/v1/inventory", W.key_a,
+           "{\"items\":[{\"sku\":\"SKL-10\",\"on_hand\":2,\"reason\":\"feed\"},"
+           "{\"sku\":\"SKL-12\",\"on_hand\":\"2\",\"reason\":\"feed\"}]}",
+           400, "\"field\":\"items[1].on_hand\"");
+    expect("PUT", "/api/v1/inventory", W.key_a,
+           "{\"items\":[{\"sku\":\"SKL-10\",\"on_hand\":2}]}",
+           400, "\"field\":\"items[0].reason\"");
+    expect("PUT", "/api/v1/inventory", W.key_a, "{\"items\":[]}", 400, NULL);
     /* More than 1000 items. */
     used = (size_t)snprintf(big, sizeof(big), "{\"items\":[");
     for (int i = 0; i < 1001; i++)
@@ -422,10 +376,7 @@ static void test_bulk(void **state)
                                  "%s{\"sku\":\"SKL-10\",\"price\":\"1.00\"}",
                                  i ? "," : "");
     snprintf(big + used, sizeof(big) - used, "]}");
-    api(&r, "PUT", "/api/v1/prices", W.key_a, big);
-    assert_int_equal(r.status, 400);
-    assert_non_null(strstr(r.body, "1..1000"));
-    sgt_resp_free(&r);
+    expect("PUT", "/api/v1/prices", W.key_a, big, 400, "1..1000");
 
     /* Prices: price and compare-at, then compare-at removed. */
     api(&r, "PUT", "/api/v1/prices", W.key_a,
@@ -444,37 +395,27 @@ static void test_bulk(void **state)
     assert_non_null(strstr(r.body, "\"compare_at_price\":null"));
     sgt_resp_free(&r);
     /* Too many decimals for USD: refused whole, naming the item. */
-    api(&r, "PUT", "/api/v1/prices", W.key_a,
-        "{\"items\":[{\"sku\":\"SKL-12\",\"price\":\"1.00\"},"
-        "{\"sku\":\"SKL-10\",\"price\":\"1.005\"}]}");
-    assert_int_equal(r.status, 400);
-    assert_non_null(strstr(r.body, "items[1]: price:"));
-    sgt_resp_free(&r);
-    api(&r, "PUT", "/api/v1/prices", W.key_a,
-        "{\"items\":[{\"sku\":\"SKL-12\"}]}");
-    assert_int_equal(r.status, 400);
-    sgt_resp_free(&r);
-    api(&r, "GET", "/api/v1/products?limit=100", W.key_a, NULL);
-    assert_non_null(strstr(r.body, "\"price\":\"52.50\""));
-    sgt_resp_free(&r);
+    expect("PUT", "/api/v1/prices", W.key_a,
+           "{\"items\":[{\"sku\":\"SKL-12\",\"price\":\"1.00\"},"
+           "{\"sku\":\"SKL-10\",\"price\":\"1.005\"}]}",
+           400, "items[1]: price:");
+    expect("PUT", "/api/v1/prices", W.key_a,
+           "{\"items\":[{\"sku\":\"SKL-12\"}]}", 400, NULL);
+    expect("GET", "/api/v1/products?limit=100", W.key_a, NULL,
+           200, "\"price\":\"52.50\"");
 
     /* Read-only keys cannot; another tenant does not see the SKUs. */
-    api(&r, "PUT", "/api/v1/prices", W.key_a_ro,
-        "{\"items\":[{\"sku\":\"SKL-12\",\"price\":\"1.00\"}]}");
-    assert_int_equal(r.status, 403);
-    sgt_resp_free(&r);
-    api(&r, "PUT", "/api/v1/inventory", W.key_b,
-        "{\"items\":[{\"sku\":\"BO-1\",\"on_hand\":1,\"reason\":\"x\"}]}");
-    assert_int_equal(r.status, 404);
-    sgt_resp_free(&r);
+    expect("PUT", "/api/v1/prices", W.key_a_ro,
+           "{\"items\":[{\"sku\":\"SKL-12\",\"price\":\"1.00\"}]}", 403, NULL);
+    expect("PUT", "/api/v1/inventory", W.key_b,
+           "{\"items\":[{\"sku\":\"BO-1\",\"on_hand\":1,\"reason\":\"x\"}]}",
+           404, NULL);
 
     /* Back to the sample's prices (the validation test expects them). */
-    api(&r, "PUT", "/api/v1/prices", W.key_a,
-        "{\"items\":[{\"sku\":\"SKL-10\",\"price\":\"34.00\","
-        "\"compare_at_price\":\"42.00\"},{\"sku\":\"SKL-12\","
-        "\"price\":\"44.00\"}]}");
-    assert_int_equal(r.status, 200);
-    sgt_resp_free(&r);
+    expect("PUT", "/api/v1/prices", W.key_a,
+           "{\"items\":[{\"sku\":\"SKL-10\",\"price\":\"34.00\","
+           "\"compare_at_price\":\"42.00\"},{\"sku\":\"SKL-12\","
+           "\"price\":\"44.00\"}]}", 200, NULL);
 
     api(&r, "GET", "/api/v1/audit?limit=500", W.key_a, NULL);
     assert_non_null(strstr(r.body, "\"object\":\"sku:SKL-12\""));
@@ -505,9 +446,8 @@ static void test_validation(void **state)
     /* The skillet's export has a PNG image and a full package: valid. */
     assert_non_null(strstr(r.body, "\"valid\":true"));
     sgt_resp_free(&r);
-    api(&r, "GET", "/api/v1/validation?channel=amazon", W.key_a, NULL);
-    assert_int_equal(r.status, 400);
-    sgt_resp_free(&r);
+    expect("GET", "/api/v1/validation?channel=amazon", W.key_a, NULL,
+           400, NULL);
 
     assert_int_equal(surge(args, &out, &err), 1);
     assert_non_null(strstr(out, "\"checked\":30"));
@@ -527,40 +467,24 @@ static void test_tenant_isolation(void **state)
 
     SG_UNUSED(state);
     /* Product 1 is acme's: beta sees 404 for reads and writes. */
-    api(&r, "GET", "/api/v1/products/1", W.key_b, NULL);
-    assert_int_equal(r.status, 404);
-    sgt_resp_free(&r);
-    api(&r, "PUT", "/api/v1/products/1", W.key_b,
-        "{\"handle\":\"h\",\"title\":\"T\",\"variants\":[{\"sku\":\"Q1\","
-        "\"price\":\"1.00\"}]}");
-    assert_int_equal(r.status, 404);
-    sgt_resp_free(&r);
-    api(&r, "DELETE", "/api/v1/products/1", W.key_b, NULL);
-    assert_int_equal(r.status, 404);
-    sgt_resp_free(&r);
+    expect("GET", "/api/v1/products/1", W.key_b, NULL, 404, NULL);
+    expect("PUT", "/api/v1/products/1", W.key_b,
+           "{\"handle\":\"h\",\"title\":\"T\",\"variants\":[{\"sku\":\"Q1\","
+           "\"price\":\"1.00\"}]}", 404, NULL);
+    expect("DELETE", "/api/v1/products/1", W.key_b, NULL, 404, NULL);
     /* beta imported the same SKU: it sees its own stock, not acme's 37. */
-    api(&r, "GET", "/api/v1/inventory/SKL-10", W.key_b, NULL);
-    assert_int_equal(r.status, 200);
-    assert_non_null(strstr(r.body, "\"on_hand\":40"));
-    sgt_resp_free(&r);
-    api(&r, "GET", "/api/v1/inventory/LA-1", W.key_b, NULL);
-    assert_int_equal(r.status, 404);
-    sgt_resp_free(&r);
+    expect("GET", "/api/v1/inventory/SKL-10", W.key_b, NULL,
+           200, "\"on_hand\":40");
+    expect("GET", "/api/v1/inventory/LA-1", W.key_b, NULL, 404, NULL);
     api(&r, "GET", "/api/v1/products?limit=100", W.key_b, NULL);
     assert_int_equal(r.status, 200);
     assert_null(strstr(r.body, "linen-apron")); /* acme's only */
     assert_non_null(strstr(r.body, "stoneware-mug")); /* beta's own */
     sgt_resp_free(&r);
     /* Read-only keys and missing keys cannot write. */
-    api(&r, "DELETE", "/api/v1/products/1", W.key_a_ro, NULL);
-    assert_int_equal(r.status, 403);
-    sgt_resp_free(&r);
-    api(&r, "GET", "/api/v1/products/1", W.key_a_ro, NULL);
-    assert_int_equal(r.status, 200);
-    sgt_resp_free(&r);
-    api(&r, "GET", "/api/v1/products", NULL, NULL);
-    assert_int_equal(r.status, 401);
-    sgt_resp_free(&r);
+    expect("DELETE", "/api/v1/products/1", W.key_a_ro, NULL, 403, NULL);
+    expect("GET", "/api/v1/products/1", W.key_a_ro, NULL, 200, NULL);
+    expect("GET", "/api/v1/products", NULL, NULL, 401, NULL);
 }
 
 int main(void)
