@@ -99,6 +99,23 @@ static void restart_serve(const char *poll, const char *policy, int sig)
 
 static char SKU_A[32], SKU_B[32], SKU_C[32];
 
+/* The seller cancels TikTok order cid through Surge's API (202). */
+static void seller_cancel(const char *cid)
+{
+    char sql[160], path[80];
+    long st = 0;
+    json_t *r;
+
+    snprintf(sql, sizeof(sql),
+             "SELECT id FROM orders WHERE channel_order_id = '%s'", cid);
+    snprintf(path, sizeof(path), "/api/v1/orders/%" PRId64 "/cancel",
+             sql_int(sql));
+    r = http_json("POST", W.srv.url, path,
+                  "{\"reason\":\"seller_out_of_stock\"}", true, &st);
+    assert_int_equal(st, 202);
+    json_decref(r);
+}
+
 static void orders_arrive_and_reserve(void **state)
 {
     char o1[32], o2[32], o3[32], path[100], *out = NULL;
@@ -456,7 +473,6 @@ static void oversold_flagged_and_r3(void **state)
      * and its released unit completes o1 in the cancellation's write.
      */
     {
-        char sql[120], path[100];
         long st = 0;
         json_t *r = http_json("POST", W.srv.url,
                               "/api/v1/inventory/MUG-D/adjust",
@@ -469,14 +485,7 @@ static void oversold_flagged_and_r3(void **state)
         assert_int_equal(sql_int("SELECT count(*) FROM orders WHERE "
                                  "oversold"),
                          1);
-        snprintf(sql, sizeof(sql), "SELECT id FROM orders WHERE "
-                 "channel_order_id = '%s'", o2);
-        snprintf(path, sizeof(path), "/api/v1/orders/%" PRId64 "/cancel",
-                 sql_int(sql));
-        r = http_json("POST", W.srv.url, path,
-                      "{\"reason\":\"seller_out_of_stock\"}", true, &st);
-        assert_int_equal(st, 202);
-        json_decref(r);
+        seller_cancel(o2);
     }
     wait_count("SELECT count(*) FROM orders WHERE oversold_action = "
                "'covered'",
@@ -551,11 +560,9 @@ static void dropped_webhooks_recovered_by_poll(void **state)
  */
 static void cancel_waits_for_the_grace(void **state)
 {
-    char sku_g[32], a[32], b[32], sql[200], path[100], st[32];
+    char sku_g[32], a[32], b[32], sql[200], st[32];
     const char *g1, *g2;
     struct timespec t0, t1;
-    long status = 0;
-    json_t *r;
 
     SG_UNUSED(state);
     setenv("SURGE_ORDERS_OVERSOLD_GRACE", "10s", 1);
@@ -574,14 +581,7 @@ static void cancel_waits_for_the_grace(void **state)
     g2 = g1 == a ? b : a;      /* waits for its grace */
     clock_gettime(CLOCK_MONOTONIC, &t0);
     /* The seller cancels g1: its unit comes back and goes to g2. */
-    snprintf(sql, sizeof(sql), "SELECT id FROM orders WHERE "
-             "channel_order_id = '%s'", g1);
-    snprintf(path, sizeof(path), "/api/v1/orders/%" PRId64 "/cancel",
-             sql_int(sql));
-    r = http_json("POST", W.srv.url, path,
-                  "{\"reason\":\"seller_out_of_stock\"}", true, &status);
-    assert_int_equal(status, 202);
-    json_decref(r);
+    seller_cancel(g1);
     snprintf(sql, sizeof(sql), "SELECT count(*) FROM orders WHERE "
              "channel_order_id = '%s' AND NOT oversold AND "
              "oversold_action = 'covered'", g2);

@@ -97,8 +97,12 @@ static int64_t calls(const char *ep)
     return n;
 }
 
-/* The sandbox's copy of seller SKU sku: price text and stock. */
-static bool sbx_sku(const char *sku, char price[32], int64_t *stock)
+/*
+ * The sandbox's copy of seller SKU sku: its id, price text and stock
+ * (each out may be NULL).
+ */
+static bool sbx_sku(const char *sku, char id[32], char price[32],
+                    int64_t *stock)
 {
     json_t *j = ctl("GET", "/sandbox/v1/state/skus", NULL, NULL), *s;
     bool found = false;
@@ -107,9 +111,13 @@ static bool sbx_sku(const char *sku, char price[32], int64_t *stock)
     json_array_foreach(json_object_get(j, "skus"), i, s) {
         if (strcmp(sg_json_str(s, "seller_sku"), sku) != 0)
             continue;
-        snprintf(price, 32, "%s",
-                 sg_json_str(json_object_get(s, "price"), "amount"));
-        *stock = sg_json_int(s, "stock", -1);
+        if (id)
+            snprintf(id, 32, "%s", sg_json_str(s, "id"));
+        if (price)
+            snprintf(price, 32, "%s",
+                     sg_json_str(json_object_get(s, "price"), "amount"));
+        if (stock)
+            *stock = sg_json_int(s, "stock", -1);
         found = true;
     }
     json_decref(j);
@@ -121,7 +129,7 @@ static bool sbx_has(const char *sku, const char *price, int64_t stock)
     char p[32];
     int64_t q = -1;
 
-    return sbx_sku(sku, p, &q) && (!price || strcmp(p, price) == 0) &&
+    return sbx_sku(sku, NULL, p, &q) && (!price || strcmp(p, price) == 0) &&
            (stock < 0 || q == stock);
 }
 
@@ -135,7 +143,7 @@ static void wait_sbx(const char *sku, const char *price, int64_t stock)
             return;
         nap();
     }
-    sbx_sku(sku, p, &q);
+    sbx_sku(sku, NULL, p, &q);
     fail_msg("%s on TikTok is %s / %" PRId64 ", want %s / %" PRId64, sku, p,
              q, price ? price : "-", stock);
 }
@@ -341,20 +349,6 @@ static void stock_buffer_is_held_back(void **state)
     assert_true(sbx_has("BF-M", "11.00", 7));
 }
 
-/* The sandbox's SKU id of seller SKU sku. */
-static void sbx_sku_id(const char *sku, char id[32])
-{
-    json_t *j = ctl("GET", "/sandbox/v1/state/skus", NULL, NULL), *s;
-    size_t i;
-
-    id[0] = '\0';
-    json_array_foreach(json_object_get(j, "skus"), i, s)
-        if (strcmp(sg_json_str(s, "seller_sku"), sku) == 0)
-            snprintf(id, 32, "%s", sg_json_str(s, "id"));
-    json_decref(j);
-    assert_true(id[0] != '\0');
-}
-
 /* Restart surge serve (window 0) and send the sandbox's webhooks to it. */
 static void serve_again(void)
 {
@@ -396,7 +390,7 @@ static void unseen_sales_held_back(void **state)
     create_product("UN");
     sync_wait();
     wait_sbx("UN-M", "11.00", 6);
-    sbx_sku_id("UN-M", id);
+    assert_true(sbx_sku("UN-M", id, NULL, NULL));
     /* One buyer Surge hears about: the channel is selling the SKU. */
     buy_one(id);
     wait_count("SELECT count(*) FROM order_lines WHERE sku = 'UN-M' AND "
