@@ -143,13 +143,15 @@ whole_ms=$(($(now_ms) - t_start))
 # sweep FILTER LABEL COUNT MS: the chosen k for one test (or, with an
 # empty FILTER, for the whole program), counted into the totals.
 sweep() {
-    local filter=$1 label=$2 count=$3 ms=$4 limit t0
+    local filter=$1 label=$2 count=$3 ms=$4 limit t0 last
     local runs=0 errors=0 absorbed=0 excused=0 bad=0 hangs=0
     limit=$(( (ms * 10 + 999) / 1000 ))
     [ "$limit" -lt "$tmin" ] && limit=$tmin
     t0=$(now_ms)
-    k=0
+    # The last k swept: read empties k when the list ends.
+    last=0
     while read -r k; do
+        last=$k
         run "$filter" "$k" "$limit"
         runs=$((runs + 1))
         verdict
@@ -173,6 +175,7 @@ sweep() {
     # A threaded test allocates a little more on some runs: go on while
     # the allocation asked for still fails.
     if [ "$mode" = full ] && [ $hangs -lt 3 ]; then
+        k=$last
         while [ "$r_failed" = 1 ] && [ "$k" -lt $((2 * count + 100)) ]; do
             k=$((k + 1))
             run "$filter" "$k" "$limit"
