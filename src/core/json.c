@@ -7,7 +7,9 @@
 #include "alloc.h"
 #include "buf.h"
 
+#include <errno.h>
 #include <pthread.h>
+#include <string.h>
 
 /*
  * jansson allocates through sg_alloc, so the torture hook reaches it, and
@@ -21,15 +23,28 @@
  */
 static _Thread_local unsigned long json_alloc_failures;
 /*
- * Inside sg_json_loadb, the first failed allocation makes every later
- * one of the same parse fail too. jansson 2.14's lexer keeps going when
- * it cannot grow its string buffer, then decodes the buffer that lost a
- * byte and stops on assert(0) when an escape no longer makes sense: an
- * abort of the whole process (found by the D5 sweep on an import). Its
- * next allocation, for the decoded string, comes before that decoding,
- * so failing it ends the parse cleanly.
+ * What sg_json_loadb does when an allocation of its parse fails. jansson
+ * 2.14's lexer does not check the growth of its token buffer, so a
+ * failure there does two kinds of harm:
+ *  - in a number or a keyword, the next character it puts back is checked
+ *    against the buffer's last byte (assert in lex_unget_unsave), which
+ *    the failed append did not write: the process aborts;
+ *  - in a string, the buffer that lost a byte is decoded later, and an
+ *    escape that no longer makes sense stops on assert(0).
+ * Both were found by the D5 sweep. So jansson never sees the first
+ * failure: from then on the parse is served from a per-thread reserve
+ * (LOAD_RESERVE bytes, set aside before the parse) and its input ends at
+ * the end of the chunk it is reading (LOAD_CHUNK bytes), so the parse
+ * soon stops at that early end; the result is discarded and the caller
+ * told it ran out of memory. Only when the reserve cannot serve a request
+ * (a single token longer than about half of it) does every later
+ * allocation fail, which still ends a string cleanly: the allocation for
+ * the decoded string comes before the decoding.
  */
-static _Thread_local bool json_in_load, json_load_failed;
+enum load_state { LOAD_NONE, LOAD_OK, LOAD_RESERVE, LOAD_DEAD };
+static _Thread_local enum load_state json_load;
+#define LOAD_CHUNK   256
+#define LOAD_RESERVE ((size_t)64 << 10)
 static pthread_once_t json_once = PTHREAD_ONCE_INIT;
 
 /*
@@ -52,6 +67,8 @@ struct arena {
     bool on;     /* json_alloc carves from here */
     bool live;   /* a tree lives in it */
     json_t *root; /* that tree */
+    char *reserve;       /* LOAD_RESERVE bytes for a failing parse */
+    size_t reserve_used;
 };
 
 static _Thread_local struct arena json_arena;
@@ -67,6 +84,8 @@ static void arena_destroy(void *v)
         a->block[i] = NULL;
     }
     a->n = 0;
+    sg_free(a->reserve);
+    a->reserve = NULL;
 }
 
 static void *arena_carve(struct arena *a, size_t size)
@@ -105,6 +124,27 @@ static void *arena_carve(struct arena *a, size_t size)
     return b;
 }
 
+/* Bytes from the reserve of a parse that ran out of memory; NULL when
+ * it cannot hold size more. */
+static void *reserve_carve(struct arena *a, size_t size)
+{
+    size_t need = (size + 15) & ~(size_t)15;
+    void *p;
+
+    if (!a->reserve || need > LOAD_RESERVE - a->reserve_used)
+        return NULL;
+    p = a->reserve + a->reserve_used;
+    a->reserve_used += need;
+    return p;
+}
+
+static bool reserve_owns(const struct arena *a, const void *p)
+{
+    const char *c = p;
+
+    return a->reserve && c >= a->reserve && c < a->reserve + LOAD_RESERVE;
+}
+
 static bool arena_owns(const struct arena *a, const void *p)
 {
     const char *c = p;
@@ -119,21 +159,34 @@ static void *json_alloc(size_t size)
 {
     void *p = NULL;
 
-    if (json_in_load && json_load_failed)
-        return NULL; /* the rest of a parse that already failed */
+    if (json_load == LOAD_DEAD)
+        return NULL; /* the rest of a parse the reserve could not serve */
+    if (json_load == LOAD_RESERVE) {
+        p = reserve_carve(&json_arena, size);
+        if (!p)
+            json_load = LOAD_DEAD;
+        return p;
+    }
     if (json_arena.on)
         p = arena_carve(&json_arena, size);
     if (!p)
         p = sg_alloc(size);
     if (!p) {
         json_alloc_failures++;
-        json_load_failed = json_in_load;
+        if (json_load == LOAD_OK) {
+            json_load = LOAD_RESERVE;
+            p = reserve_carve(&json_arena, size);
+            if (!p)
+                json_load = LOAD_DEAD;
+        }
     }
     return p;
 }
 
 static void json_release(void *p)
 {
+    if (json_arena.reserve && reserve_owns(&json_arena, p))
+        return;
     if (json_arena.live && arena_owns(&json_arena, p))
         return;
     sg_free(p);
@@ -150,19 +203,58 @@ void sg_json_init(void)
     pthread_once(&json_once, json_setup);
 }
 
+struct load_input {
+    const char *data;
+    size_t len, pos;
+};
+
+/* jansson's reader: LOAD_CHUNK bytes at a time, none once the parse has
+ * run out of memory. */
+static size_t load_read(void *buf, size_t cap, void *arg)
+{
+    struct load_input *in = arg;
+    size_t n = in->len - in->pos;
+
+    if (json_load != LOAD_OK)
+        return 0;
+    if (n > cap)
+        n = cap;
+    if (n > LOAD_CHUNK)
+        n = LOAD_CHUNK;
+    memcpy(buf, in->data + in->pos, n);
+    in->pos += n;
+    return n;
+}
+
 json_t *sg_json_loadb(const char *data, size_t len, size_t flags,
                       json_error_t *jerr, bool *oom_out)
 {
+    struct load_input in = {data, len, 0};
+    struct arena *a = &json_arena;
     unsigned long mark;
-    json_t *j;
+    json_t *j = NULL;
 
     sg_json_init();
     mark = json_alloc_failures;
-    json_in_load = true;
-    json_load_failed = false;
-    j = json_loadb(data, len, flags, jerr);
-    json_in_load = false;
-    json_load_failed = false;
+    if (!a->reserve) {
+        a->reserve = sg_alloc(LOAD_RESERVE);
+        if (!a->reserve) {
+            json_alloc_failures++;
+            if (jerr)
+                jerr->text[0] = '\0';
+            goto out;
+        }
+        (void)pthread_setspecific(arena_key, a);
+    }
+    if (!data) {
+        in.data = "";
+        in.len = 0;
+    }
+    a->reserve_used = 0;
+    json_load = LOAD_OK;
+    j = json_load_callback(load_read, &in, flags, jerr);
+    json_load = LOAD_NONE;
+out:
     if (oom_out)
         *oom_out = json_alloc_failures != mark;
     return sg_json_built(j, mark);
@@ -171,6 +263,58 @@ json_t *sg_json_loadb(const char *data, size_t len, size_t flags,
 json_t *sg_json_loads(const char *s, size_t flags, bool *oom_out)
 {
     return sg_json_loadb(s, s ? strlen(s) : 0, flags, NULL, oom_out);
+}
+
+json_t *sg_json_loadf(FILE *f, size_t flags, json_error_t *jerr,
+                      bool *oom_out)
+{
+    struct sg_buf b;
+    char chunk[8192];
+    size_t n;
+    json_t *j = NULL;
+
+    if (oom_out)
+        *oom_out = false;
+    sg_buf_init(&b, SIZE_MAX / 2); /* the file is the limit */
+    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+        if (sg_buf_append(&b, chunk, n) != 0) {
+            if (oom_out)
+                *oom_out = true;
+            if (jerr)
+                snprintf(jerr->text, sizeof(jerr->text), "out of memory");
+            goto out;
+        }
+    if (ferror(f)) {
+        if (jerr)
+            snprintf(jerr->text, sizeof(jerr->text), "unable to read: %s",
+                     strerror(errno));
+        goto out;
+    }
+    j = sg_json_loadb(b.len ? b.data : "", b.len, flags, jerr, oom_out);
+out:
+    sg_buf_release(&b);
+    return j;
+}
+
+json_t *sg_json_load_path(const char *path, size_t flags, json_error_t *jerr,
+                          bool *oom_out)
+{
+    FILE *f = fopen(path, "rb");
+    json_t *j;
+
+    if (!f) {
+        if (oom_out)
+            *oom_out = false;
+        if (jerr) {
+            jerr->line = -1;
+            snprintf(jerr->text, sizeof(jerr->text), "unable to open %s: %s",
+                     path, strerror(errno));
+        }
+        return NULL;
+    }
+    j = sg_json_loadf(f, flags, jerr, oom_out);
+    fclose(f);
+    return j;
 }
 
 unsigned long sg_json_alloc_failures(void)

@@ -13,6 +13,7 @@
 #include "err.h"
 
 #include <jansson.h>
+#include <stdio.h>
 
 #define SG_JSON_DEPTH_DEFAULT 32
 
@@ -54,16 +55,22 @@ void sg_json_arena_free(json_t *j);
 json_t *sg_json_arena_keep(json_t *root, json_t *node);
 
 /*
- * jansson's json_loadb with Surge's guard against a failed allocation:
- * after the first one, the rest of the parse fails too (jansson 2.14 may
- * otherwise abort on assert(0) or return a string with a byte missing),
- * and the result is NULL with *oom_out (may be NULL) set. Use these
- * instead of json_loads/json_loadb; no depth limit (trusted text, such
- * as JSON Surge wrote itself).
+ * jansson's parser with Surge's guard against a failed allocation
+ * (jansson 2.14 may otherwise abort on an assert or return a string with
+ * a byte missing; json.c says how): a parse that ran out of memory is
+ * NULL with *oom_out (may be NULL) set. Use these instead of jansson's
+ * json_load*; no depth limit (trusted text, such as JSON Surge wrote
+ * itself, or a file an operator gave).
  */
 json_t *sg_json_loadb(const char *data, size_t len, size_t flags,
                       json_error_t *jerr, bool *oom_out);
 json_t *sg_json_loads(const char *s, size_t flags, bool *oom_out);
+/* The whole of f, or of the file at path ("unable to open ..." in
+ * jerr->text when it cannot be opened or read). */
+json_t *sg_json_loadf(FILE *f, size_t flags, json_error_t *jerr,
+                      bool *oom_out);
+json_t *sg_json_load_path(const char *path, size_t flags, json_error_t *jerr,
+                          bool *oom_out);
 
 /* The maximum nesting depth found in data (strings skipped). */
 size_t sg_json_depth(const char *data, size_t len);

@@ -1573,7 +1573,7 @@ static void result(void *ctx, const struct sg_job *job,
          * longer than planned): what the call did is unknown, so the
          * product is read back (or its keyed create repeated) first.
          */
-        json_t *pl = json_loads(job->payload ? job->payload : "", 0, NULL);
+        json_t *pl = sg_json_loads(job->payload, 0, NULL);
         int64_t pid = sg_json_int(pl, "product_id", 0);
 
         json_decref(pl);

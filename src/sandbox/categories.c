@@ -65,12 +65,16 @@ int sg_sbx__cats_load(struct sg_sbx *s, struct sg_err *err)
     json_error_t jerr;
     json_t *doc;
     json_t *list;
+    bool oom = false;
 
     if (s->cfg.categories_path)
-        doc = json_load_file(s->cfg.categories_path, JSON_REJECT_DUPLICATES,
-                             &jerr);
+        doc = sg_json_load_path(s->cfg.categories_path,
+                                JSON_REJECT_DUPLICATES, &jerr, &oom);
     else
-        doc = json_loads(builtin, JSON_REJECT_DUPLICATES, &jerr);
+        doc = sg_json_loadb(builtin, strlen(builtin), JSON_REJECT_DUPLICATES,
+                            &jerr, &oom);
+    if (oom)
+        return sg_err_set(err, SG_ENOMEM, "categories: out of memory");
     if (!doc)
         return sg_err_set(err, SG_ECONFIG, "categories: line %d: %s",
                           jerr.line, jerr.text);

@@ -720,6 +720,7 @@ static int state_load(struct sg_sbx *s, bool *loaded, bool *has_tasks,
     FILE *f;
     json_t *doc;
     json_error_t jerr;
+    bool oom = false;
 
     *loaded = false;
     *has_tasks = false;
@@ -731,8 +732,11 @@ static int state_load(struct sg_sbx *s, bool *loaded, bool *has_tasks,
                                : sg_err_set(err, SG_EIO, "open %s: %s",
                                             s->cfg.state_path,
                                             strerror(errno));
-    doc = json_loadf(f, JSON_REJECT_DUPLICATES, &jerr);
+    doc = sg_json_loadf(f, JSON_REJECT_DUPLICATES, &jerr, &oom);
     fclose(f);
+    if (oom)
+        return sg_err_set(err, SG_ENOMEM, "state file %s: out of memory",
+                          s->cfg.state_path);
     if (!json_is_object(doc) ||
         sg_json_int(doc, "format", 0) != STATE_FORMAT) {
         json_decref(doc);
@@ -825,9 +829,12 @@ static void *ticker_main(void *arg)
 static json_t *load_json_file(const char *path, struct sg_err *err)
 {
     json_error_t jerr;
-    json_t *doc = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+    bool oom = false;
+    json_t *doc = sg_json_load_path(path, JSON_REJECT_DUPLICATES, &jerr, &oom);
 
-    if (!doc)
+    if (!doc && oom)
+        sg_err_set(err, SG_ENOMEM, "%s: out of memory", path);
+    else if (!doc)
         sg_err_set(err, SG_ECONFIG, "%s:%d: %s", path, jerr.line, jerr.text);
     return doc;
 }

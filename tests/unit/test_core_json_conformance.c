@@ -347,6 +347,58 @@ static void test_invalid_utf8(void **state)
 }
 
 /* The error names the byte offset where parsing stopped. */
+/*
+ * jansson 2.14 aborts (an assert in its lexer) when the growth of its
+ * token buffer fails just before it puts back the character after a
+ * number or a keyword, and decodes a string that lost a byte when it
+ * fails inside one (json.c). Every allocation of parses with long
+ * numbers, keywords and strings is failed in turn: each parse either
+ * gives the clean result or NULL with oom, and none aborts.
+ */
+static void test_oom_never_aborts(void **state)
+{
+    static const char *docs[] = {
+        "[12345678901234567890123456789012345678901234567890123.5e10,"
+        "-987654321098765432, true, false, null, 1.25E-3]",
+        "{\"longer_key_than_sixteen_bytes\":\"a string with \\u00e9 "
+        "and \\n escapes that outgrows the token buffer twice over\","
+        "\"n\":123456789012345678, \"t\":[true,false,null]}",
+        "[\"\\ud83d\\ude00 \\\"quoted\\\" \\t tab\", 0.000000000000001]",
+    };
+    unsigned long failed = 0;
+
+    SG_UNUSED(state);
+    for (size_t d = 0; d < SG_ARRAY_SIZE(docs); d++) {
+        json_t *clean = sg_json_loads(docs[d], 0, NULL);
+        unsigned long count;
+
+        assert_non_null(clean);
+        sg_alloc_fail_at(0);
+        json_decref(sg_json_loads(docs[d], 0, NULL));
+        count = sg_alloc_count();
+        assert_true(count > 4);
+        for (unsigned long k = 1; k <= count; k++) {
+            bool oom = false;
+            json_t *j;
+
+            sg_alloc_fail_at(k);
+            j = sg_json_loads(docs[d], 0, &oom);
+            sg_alloc_fail_at(0);
+            if (oom) {
+                assert_null(j);
+                failed++;
+            } else {
+                assert_non_null(j);
+                assert_true(json_equal(j, clean));
+            }
+            json_decref(j);
+        }
+        json_decref(clean);
+    }
+    /* The failures reached the parser: not every allocation was spare. */
+    assert_true(failed > 10);
+}
+
 static void test_error_offset(void **state)
 {
     struct sg_err err;
@@ -373,6 +425,7 @@ int main(void)
         cmocka_unit_test(test_int64_exact),
         cmocka_unit_test(test_invalid_utf8),
         cmocka_unit_test(test_error_offset),
+        cmocka_unit_test(test_oom_never_aborts),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

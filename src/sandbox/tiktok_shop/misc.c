@@ -349,7 +349,7 @@ static void cs_send(struct sg_sbx_call *c)
         return;
     }
     /* content is a JSON-encoded string (reference 1.8). */
-    inner = content ? json_loads(content, 0, NULL) : NULL;
+    inner = content ? sg_json_loads(content, 0, NULL) : NULL;
     if (!json_is_object(inner)) {
         json_decref(inner);
         bad_param(c, "content");
