@@ -12,6 +12,7 @@
 #include "features/orders/orders_store.h"
 #include "jobs/dispatcher.h"
 #include "store/channels.h"
+#include "store/listings.h"
 
 static void store_cfg_from(struct sg_store_cfg *sc, const struct sg_config *c)
 {
@@ -49,8 +50,7 @@ static int backend_complete(const char *backend, struct sg_err *err)
     SG_NEED(sg_fulfil_store_ops(backend), "fulfilment");
     SG_NEED(sg_events_store_for(backend), "events");
     SG_NEED(sg_channels_ops_for(backend), "channels");
-    /* Listing sync has no ops table yet: SQLite only (store/listings.h). */
-    SG_NEED(strcmp(backend, "sqlite") == 0, "listings");
+    SG_NEED(sg_listings_ops_for(backend), "listings");
 #undef SG_NEED
     if (n)
         return sg_err_set(err, SG_ECONFIG,

@@ -11,6 +11,7 @@
 
 static const struct sg_channels_ops *const backends[] = {
     &sg_channels_sqlite_ops,
+    &sg_channels_postgres_ops,
     NULL,
 };
 

@@ -99,6 +99,7 @@ struct sg_channels_ops {
 };
 
 extern const struct sg_channels_ops sg_channels_sqlite_ops;
+extern const struct sg_channels_ops sg_channels_postgres_ops;
 /* The table for a backend name, or NULL. */
 const struct sg_channels_ops *sg_channels_ops_for(const char *backend);
 

@@ -2,10 +2,10 @@
  * listings.h - the publishing state of each product on each channel
  * (migration 0005): the channel's product and SKU ids and the last state
  * the channel acknowledged, so catalog sync sends only what differs.
- * SQLite only for now (src/store/sqlite/listings.c); another backend
- * answers SG_ECONFIG, except for the two checks every catalog change
- * makes (conn_active, sku_zero), which PostgreSQL has too
- * (src/store/postgres/listings.c). Rows are caller-owned: sg_listing_sync_release.
+ * One ops table per backend (src/store/<backend>/listings.c, registered
+ * in src/store/listings.c); callers use the sg_listings_* wrappers below,
+ * which answer SG_ECONFIG for a backend without one. Rows are
+ * caller-owned: sg_listing_sync_release.
  */
 #ifndef SG_STORE_LISTINGS_H
 #define SG_STORE_LISTINGS_H
@@ -29,6 +29,56 @@ struct sg_listing_sync {
 };
 void sg_listing_sync_release(struct sg_listing_sync *l);
 void sg_listing_sync_list_free(struct sg_listing_sync *rows, size_t n);
+
+struct sg_listings_churn {
+    int64_t tenant_id;
+    int64_t products;
+};
+
+#define SG_LISTINGS_OPS_VERSION 1
+
+/*
+ * A backend's listing sync. be is the writer's handle for the slots the
+ * tx_ wrappers call and a reader's for get (sg_listings_get), list and
+ * churn. now is the store clock's ms. A slot that fails leaves nothing
+ * for the caller to free (*out NULL, rows released).
+ */
+struct sg_listings_ops {
+    unsigned int version; /* SG_LISTINGS_OPS_VERSION; append-only below */
+    const char *name;     /* the store backend's name */
+
+    int (*get)(void *be, int64_t tenant_id, int64_t product_id,
+               const char *channel, struct sg_listing_sync *out,
+               struct sg_err *err);
+    int (*find)(void *be, const char *channel, const char *channel_product_id,
+                struct sg_listing_sync *out, struct sg_err *err);
+    int (*put)(void *be, const struct sg_listing_sync *l, int64_t now,
+               struct sg_err *err);
+    int (*del)(void *be, int64_t tenant_id, int64_t product_id,
+               const char *channel, struct sg_err *err);
+    int (*conn_active)(void *be, int64_t tenant_id, const char *platform,
+                       bool *out, struct sg_err *err);
+    int (*sku_zero)(void *be, int64_t tenant_id, int64_t product_id,
+                    const char *channel, bool *out, struct sg_err *err);
+    /* limit is 1..SG_LISTINGS_LIST_MAX; *out has room for limit rows. */
+    int (*list)(void *be, int64_t tenant_id, const char *channel,
+                int64_t after, size_t limit, struct sg_listing_sync **out,
+                size_t *n_out, struct sg_err *err);
+    int (*churn)(void *be, const char *kind, int64_t since_ms,
+                 struct sg_listings_churn *out, size_t max, size_t *n_out,
+                 struct sg_err *err);
+    int (*hold)(void *be, int64_t tenant_id, const char *kind, int prio_below,
+                int64_t hold_ms, int64_t now, size_t *n_out,
+                struct sg_err *err);
+    int (*release)(void *be, int64_t tenant_id, const char *kind,
+                   int prio_below, int64_t hold_ms, int64_t window_ms,
+                   int64_t now, size_t *n_out, struct sg_err *err);
+};
+
+extern const struct sg_listings_ops sg_listings_sqlite_ops;
+extern const struct sg_listings_ops sg_listings_postgres_ops;
+/* The table for a backend name, or NULL. */
+const struct sg_listings_ops *sg_listings_ops_for(const char *backend);
 
 /* ---- writes: only inside a sg_store_write_fn ---- */
 
@@ -86,10 +136,6 @@ int sg_listings_list(struct sg_store *s, int64_t tenant_id,
  * the jobs a hold put there become due at once (not before created_at +
  * window_ms). *n_out counts the jobs moved.
  */
-struct sg_listings_churn {
-    int64_t tenant_id;
-    int64_t products;
-};
 int sg_listings_churn(struct sg_store *s, const char *kind, int64_t since_ms,
                       struct sg_listings_churn *out, size_t max,
                       size_t *n_out, struct sg_err *err);

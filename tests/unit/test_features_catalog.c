@@ -12,7 +12,6 @@
 #include "core/sg.h"
 
 #include <pthread.h>
-#include <sqlite3.h>
 #include <stdatomic.h>
 #include <unistd.h>
 
@@ -22,6 +21,7 @@
 #include "features/catalog/catalog.h"
 #include "features/catalog/csv.h"
 #include "features/catalog/import.h"
+#include "store/channels.h"
 #include "store/listings.h"
 #include "store/store.h"
 #include "testlib.h"
@@ -747,22 +747,21 @@ static void test_ledger_invariant(void **state)
 
 /* ---- bulk changes, the sync window and the storm hold ---- */
 
+/* An active channel connection, through the backend's channel storage. */
 static int conn_write(struct sg_store_tx *tx, void *arg, struct sg_err *err)
 {
     struct fx *f = arg;
-    char sql[512];
+    struct sg_channel_conn c;
+    char tok[] = "x";
+    int64_t id = 0;
 
-    snprintf(sql, sizeof(sql),
-             "INSERT INTO channel_connections (tenant_id, platform, open_id, "
-             "access_token_sealed, refresh_token_sealed, access_expires_at, "
-             "refresh_expires_at, status, created_at, updated_at) VALUES "
-             "(%" PRId64 ", 'tiktok_shop', 'o1', 'x', 'x', 0, 0, 'active', "
-             "0, 0)",
-             f->t1);
-    if (sqlite3_exec(sg_sqlite_db(sg_store_tx_backend(tx)), sql, NULL, NULL,
-                     NULL) != SQLITE_OK)
-        return sg_err_set(err, SG_EIO, "insert connection");
-    return 0;
+    memset(&c, 0, sizeof(c));
+    c.tenant_id = f->t1;
+    snprintf(c.platform, sizeof(c.platform), "tiktok_shop");
+    snprintf(c.open_id, sizeof(c.open_id), "o1");
+    c.access_sealed = tok;
+    c.refresh_sealed = tok;
+    return sg_channels_tx_conn_upsert(tx, &c, &id, err);
 }
 
 struct bulk_op {

@@ -2,9 +2,10 @@
  * test_features_catalog_pg.c - the catalog's store-backed cases of
  * test_features_catalog.c (import, the ledger invariant, reservations and
  * R1), the same case functions, run on the PostgreSQL backend against a
- * throwaway server (tests/lib/pgserver.c). Label "pg". Not here:
- * test_bulk_window_and_hold, which sets up a channel connection with raw
- * SQLite and exercises listing-sync holds (SQLite only for now).
+ * throwaway server (tests/lib/pgserver.c). Label "pg".
+ * test_bulk_window_and_hold runs here too: its channel connection goes
+ * through the PostgreSQL channel ops, and the sync window, the urgent
+ * zero-stock check and the storm hold through the listing ops.
  */
 #define SG_TEST_CATALOG_PG 1
 /* The model-only cases of the included file are compiled but not run. */
@@ -25,6 +26,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_jsonl_round_trip, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_ledger_invariant, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_bulk_window_and_hold, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_reserve_lines_summed, setup,
                                         teardown),

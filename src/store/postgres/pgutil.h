@@ -1,7 +1,8 @@
 /*
  * pgutil.h - statement plumbing of the PostgreSQL backend, shared by the
  * store's core ops (pg.c) and the feature modules' PostgreSQL files
- * (catalog, orders), so each keeps only its SQL and row mapping.
+ * (catalog, orders, channels, listings), so each keeps only its SQL and
+ * row mapping.
  *
  * Parameters travel as text (bytes as binary), results come back as
  * text. Every statement is prepared on its connection on first use and
@@ -64,14 +65,6 @@ char *sg_pg_dup(const PGresult *r, int row, int col, bool *oom);
  */
 int sg_pg_job_extend(void *be, int64_t id, int64_t lease_token,
                      int64_t until, struct sg_err *err);
-
-/* The listing checks of catalog changes (store/listings.h) on PostgreSQL. */
-int sg_pg_listings_conn_active(void *be, int64_t tenant_id,
-                               const char *platform, bool *out,
-                               struct sg_err *err);
-int sg_pg_listings_sku_zero(void *be, int64_t tenant_id, int64_t product_id,
-                            const char *channel, bool *out,
-                            struct sg_err *err);
 
 /* The connection behind a PostgreSQL backend handle (borrowed). */
 PGconn *sg_pg_conn(void *be);

@@ -1,8 +1,9 @@
 /*
- * listings.c - SQLite storage of listing_sync (migration 0005), behind
- * src/store/listings.h. Each statement is taken from the connection's
- * cache, bound and handed back within one call; rows are copied out before
- * it goes back.
+ * listings.c - SQLite ops for listing sync (store/listings.h): the
+ * listing_sync rows of migration 0005, the two checks catalog changes
+ * make, and the storm hold's use of the job queue. Each statement is
+ * taken from the connection's cache, bound and handed back within one
+ * call; rows are copied out before it goes back.
  */
 #include "core/sg.h"
 
@@ -10,37 +11,11 @@
 
 #include "core/alloc.h"
 #include "store/listings.h"
-#include "store/postgres/pgutil.h"
 #include "store/sqlite/sqlutil.h"
 
 #define COLS                                                                   \
     "tenant_id, product_id, channel, shop_id, channel_product_id, status, "   \
     "reason, state, updated_at"
-
-void sg_listing_sync_release(struct sg_listing_sync *l)
-{
-    if (!l)
-        return;
-    sg_free(l->reason);
-    sg_free(l->state);
-    l->reason = NULL;
-    l->state = NULL;
-}
-
-void sg_listing_sync_list_free(struct sg_listing_sync *rows, size_t n)
-{
-    for (size_t i = 0; rows && i < n; i++)
-        sg_listing_sync_release(&rows[i]);
-    sg_free(rows);
-}
-
-static int check_backend(const struct sg_store *s, struct sg_err *err)
-{
-    if (strcmp(sg_store_backend_name(s), "sqlite") != 0)
-        return sg_err_set(err, SG_ECONFIG,
-                          "listing sync storage needs the sqlite backend");
-    return 0;
-}
 
 static int row_read(sqlite3_stmt *st, struct sg_listing_sync *o)
 {
@@ -106,28 +81,15 @@ static int get_be(void *be, int64_t tenant_id, int64_t product_id,
     return one_row(be, st, b, out, err);
 }
 
-int sg_listings_tx_get(struct sg_store_tx *tx, int64_t tenant_id,
-                       int64_t product_id, const char *channel,
-                       struct sg_listing_sync *out, struct sg_err *err)
+static int find_be(void *be, const char *channel,
+                   const char *channel_product_id,
+                   struct sg_listing_sync *out, struct sg_err *err)
 {
-    int rc = check_backend(sg_store_tx_store(tx), err);
-
-    return rc ? rc : get_be(sg_store_tx_backend(tx), tenant_id, product_id,
-                            channel, out, err);
-}
-
-int sg_listings_tx_find(struct sg_store_tx *tx, const char *channel,
-                        const char *channel_product_id,
-                        struct sg_listing_sync *out, struct sg_err *err)
-{
-    void *be = sg_store_tx_backend(tx);
     sqlite3_stmt *st;
-    int rc = check_backend(sg_store_tx_store(tx), err);
     int b;
-
-    if (!rc)
-        rc = prep(be, "SELECT " COLS " FROM listing_sync WHERE channel = ? "
+    int rc = prep(be, "SELECT " COLS " FROM listing_sync WHERE channel = ? "
                       "AND channel_product_id = ? LIMIT 1", &st, err);
+
     if (rc)
         return rc;
     b = sqlite3_bind_text(st, 1, channel, -1, SQLITE_STATIC);
@@ -147,17 +109,14 @@ static int exec_done(void *be, sqlite3_stmt *st, int b, const char *what,
     return rc;
 }
 
-int sg_listings_tx_put(struct sg_store_tx *tx, const struct sg_listing_sync *l,
-                       struct sg_err *err)
+static int put_be(void *be, const struct sg_listing_sync *l, int64_t now,
+                  struct sg_err *err)
 {
-    void *be = sg_store_tx_backend(tx);
     sqlite3_stmt *st;
-    int rc = check_backend(sg_store_tx_store(tx), err);
     int b;
-
-    if (!rc)
-        rc = prep(be, "INSERT OR REPLACE INTO listing_sync (" COLS ") "
+    int rc = prep(be, "INSERT OR REPLACE INTO listing_sync (" COLS ") "
                       "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", &st, err);
+
     if (rc)
         return rc;
     b = sqlite3_bind_int64(st, 1, l->tenant_id);
@@ -181,22 +140,18 @@ int sg_listings_tx_put(struct sg_store_tx *tx, const struct sg_listing_sync *l,
         b = sqlite3_bind_text(st, 8, l->state ? l->state : "{}", -1,
                               SQLITE_STATIC);
     if (b == SQLITE_OK)
-        b = sqlite3_bind_int64(st, 9, sg_store_tx_now(tx));
+        b = sqlite3_bind_int64(st, 9, now);
     return exec_done(be, st, b, "listing write", err);
 }
 
-int sg_listings_tx_delete(struct sg_store_tx *tx, int64_t tenant_id,
-                          int64_t product_id, const char *channel,
-                          struct sg_err *err)
+static int delete_be(void *be, int64_t tenant_id, int64_t product_id,
+                     const char *channel, struct sg_err *err)
 {
-    void *be = sg_store_tx_backend(tx);
     sqlite3_stmt *st;
-    int rc = check_backend(sg_store_tx_store(tx), err);
     int b;
-
-    if (!rc)
-        rc = prep(be, "DELETE FROM listing_sync WHERE tenant_id = ? AND "
+    int rc = prep(be, "DELETE FROM listing_sync WHERE tenant_id = ? AND "
                       "product_id = ? AND channel = ?", &st, err);
+
     if (rc)
         return rc;
     b = sqlite3_bind_int64(st, 1, tenant_id);
@@ -212,18 +167,15 @@ int sg_listings_tx_delete(struct sg_store_tx *tx, int64_t tenant_id,
  * else b2, and ?3 is t3 when set. These run once per changed product
  * (their statements come from the connection's cache).
  */
-static int tx_bool(struct sg_store_tx *tx, const char *sql, int64_t a,
-                   int64_t b2, const char *t, const char *t3, bool *out,
+static int be_bool(void *be, const char *sql, int64_t a, int64_t b2,
+                   const char *t, const char *t3, bool *out,
                    struct sg_err *err)
 {
-    void *be = sg_store_tx_backend(tx);
     sqlite3_stmt *st;
-    int rc = check_backend(sg_store_tx_store(tx), err);
     int b = SQLITE_OK;
+    int rc = sg_sql_prep(be, sql, &st, err);
 
     *out = false;
-    if (!rc)
-        rc = sg_sql_prep(be, sql, &st, err);
     if (rc)
         return rc;
     sg_sql_bind_int(st, 1, a, &b);
@@ -246,38 +198,24 @@ static int tx_bool(struct sg_store_tx *tx, const char *sql, int64_t a,
     return rc;
 }
 
-static bool on_postgres(struct sg_store_tx *tx)
+static int conn_active_be(void *be, int64_t tenant_id, const char *platform,
+                          bool *out, struct sg_err *err)
 {
-    return strcmp(sg_store_backend_name(sg_store_tx_store(tx)), "postgres") ==
-           0;
-}
-
-int sg_listings_tx_conn_active(struct sg_store_tx *tx, int64_t tenant_id,
-                               const char *platform, bool *out,
-                               struct sg_err *err)
-{
-    if (on_postgres(tx))
-        return sg_pg_listings_conn_active(sg_store_tx_backend(tx), tenant_id,
-                                          platform, out, err);
-    return tx_bool(tx, "SELECT EXISTS (SELECT 1 FROM channel_connections "
+    return be_bool(be, "SELECT EXISTS (SELECT 1 FROM channel_connections "
                        "WHERE tenant_id = ?1 AND platform = ?2 AND "
                        "status = 'active')",
                    tenant_id, 0, platform, NULL, out, err);
 }
 
-int sg_listings_tx_sku_zero(struct sg_store_tx *tx, int64_t tenant_id,
-                            int64_t product_id, const char *channel,
-                            bool *out, struct sg_err *err)
+static int sku_zero_be(void *be, int64_t tenant_id, int64_t product_id,
+                       const char *channel, bool *out, struct sg_err *err)
 {
-    if (on_postgres(tx))
-        return sg_pg_listings_sku_zero(sg_store_tx_backend(tx), tenant_id,
-                                       product_id, channel, out, err);
     /*
      * A SKU with nothing available, unless the channel already
      * acknowledged a quantity of 0 or less for it (state.qty): only a
      * channel still offering units Surge no longer has is urgent.
      */
-    return tx_bool(tx, "SELECT EXISTS (SELECT 1 FROM variants v WHERE "
+    return be_bool(be, "SELECT EXISTS (SELECT 1 FROM variants v WHERE "
                        "v.tenant_id = ?1 AND v.product_id = ?2 AND "
                        "COALESCE((SELECT SUM(l.on_hand - l.reserved - "
                        "l.committed) FROM inventory_levels l WHERE "
@@ -293,124 +231,80 @@ int sg_listings_tx_sku_zero(struct sg_store_tx *tx, int64_t tenant_id,
 
 /* ---- reads ---- */
 
-struct read_arg {
-    int64_t tenant_id, product_id, after;
-    const char *channel;
-    size_t limit;
-    struct sg_listing_sync *one;
+/* Room for limit rows is allocated up front (limit is capped). */
+static int list_be(void *be, int64_t tenant_id, const char *channel,
+                   int64_t after, size_t limit, struct sg_listing_sync **out,
+                   size_t *n_out, struct sg_err *err)
+{
     struct sg_listing_sync *rows;
-    size_t n;
-};
-
-static int read_one(void *be, void *arg, struct sg_err *err)
-{
-    struct read_arg *a = arg;
-
-    return get_be(be, a->tenant_id, a->product_id, a->channel, a->one, err);
-}
-
-int sg_listings_get(struct sg_store *s, int64_t tenant_id, int64_t product_id,
-                    const char *channel, struct sg_listing_sync *out,
-                    struct sg_err *err)
-{
-    struct read_arg a = {.tenant_id = tenant_id, .product_id = product_id,
-                         .channel = channel, .one = out};
-    int rc = check_backend(s, err);
-
-    return rc ? rc : sg_store_read(s, read_one, &a, err);
-}
-
-static int read_list(void *be, void *arg, struct sg_err *err)
-{
-    struct read_arg *a = arg;
     sqlite3_stmt *st;
+    size_t n = 0;
+    int b;
     int rc = prep(be, "SELECT " COLS " FROM listing_sync WHERE (?1 = 0 OR "
                       "tenant_id = ?1) AND channel = ?2 AND product_id > ?3 "
                       "ORDER BY product_id LIMIT ?4", &st, err);
-    int b;
 
+    *out = NULL;
+    *n_out = 0;
     if (rc)
         return rc;
-    a->rows = sg_calloc(a->limit ? a->limit : 1, sizeof(*a->rows));
-    if (!a->rows) {
+    rows = sg_calloc(limit ? limit : 1, sizeof(*rows));
+    if (!rows) {
         sg_sql_end(be, st);
         return sg_err_set(err, SG_ENOMEM, "out of memory");
     }
-    b = sqlite3_bind_int64(st, 1, a->tenant_id);
+    b = sqlite3_bind_int64(st, 1, tenant_id);
     if (b == SQLITE_OK)
-        b = sqlite3_bind_text(st, 2, a->channel, -1, SQLITE_STATIC);
+        b = sqlite3_bind_text(st, 2, channel, -1, SQLITE_STATIC);
     if (b == SQLITE_OK)
-        b = sqlite3_bind_int64(st, 3, a->after);
+        b = sqlite3_bind_int64(st, 3, after);
     if (b == SQLITE_OK)
-        b = sqlite3_bind_int64(st, 4, (int64_t)a->limit);
-    while (b == SQLITE_OK && a->n < a->limit &&
+        b = sqlite3_bind_int64(st, 4, (int64_t)limit);
+    while (b == SQLITE_OK && n < limit &&
            (rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (row_read(st, &a->rows[a->n]) != 0) {
+        if (row_read(st, &rows[n]) != 0) {
             rc = SQLITE_NOMEM;
             break;
         }
-        a->n++;
+        n++;
     }
     if (b != SQLITE_OK)
         rc = b;
     rc = (rc == SQLITE_DONE || rc == SQLITE_ROW)
              ? 0 : sg_sqlite_error(be, rc, "listing list", err);
     sg_sql_end(be, st);
-    return rc;
-}
-
-int sg_listings_list(struct sg_store *s, int64_t tenant_id,
-                     const char *channel, int64_t after, size_t limit,
-                     struct sg_listing_sync **out, size_t *n_out,
-                     struct sg_err *err)
-{
-    struct read_arg a = {.tenant_id = tenant_id, .channel = channel,
-                         .after = after};
-    int rc = check_backend(s, err);
-
-    *out = NULL;
-    *n_out = 0;
-    a.limit = limit == 0 || limit > SG_LISTINGS_LIST_MAX
-                  ? SG_LISTINGS_LIST_MAX : limit;
-    if (!rc)
-        rc = sg_store_read(s, read_list, &a, err);
     if (rc) {
-        sg_listing_sync_list_free(a.rows, a.n);
+        sg_listing_sync_list_free(rows, n);
         return rc;
     }
-    *out = a.rows;
-    *n_out = a.n;
+    *out = rows;
+    *n_out = n;
     return 0;
 }
 
 /* ---- catalog sync's use of the job queue: the storm hold ---- */
 
-struct churn_arg {
-    const char *kind;
-    int64_t since_ms;
-    struct sg_listings_churn *out;
-    size_t max, n;
-};
-
-static int read_churn(void *be, void *arg, struct sg_err *err)
+static int churn_be(void *be, const char *kind, int64_t since_ms,
+                    struct sg_listings_churn *out, size_t max, size_t *n_out,
+                    struct sg_err *err)
 {
-    struct churn_arg *a = arg;
     sqlite3_stmt *st;
+    int b = SQLITE_OK;
     int rc = prep(be, "SELECT tenant_id, COUNT(*) FROM jobs WHERE state = 0 "
                       "AND kind = ?1 AND attempts = 0 AND updated_at > "
                       "created_at AND updated_at >= ?2 GROUP BY tenant_id "
                       "ORDER BY tenant_id", &st, err);
-    int b = SQLITE_OK;
 
+    *n_out = 0;
     if (rc)
         return rc;
-    sg_sql_bind_text(st, 1, a->kind, &b);
-    sg_sql_bind_int(st, 2, a->since_ms, &b);
-    while (b == SQLITE_OK && a->n < a->max &&
+    sg_sql_bind_text(st, 1, kind, &b);
+    sg_sql_bind_int(st, 2, since_ms, &b);
+    while (b == SQLITE_OK && *n_out < max &&
            (rc = sqlite3_step(st)) == SQLITE_ROW) {
-        a->out[a->n].tenant_id = sqlite3_column_int64(st, 0);
-        a->out[a->n].products = sqlite3_column_int64(st, 1);
-        a->n++;
+        out[*n_out].tenant_id = sqlite3_column_int64(st, 0);
+        out[*n_out].products = sqlite3_column_int64(st, 1);
+        (*n_out)++;
     }
     if (b != SQLITE_OK)
         rc = b;
@@ -420,43 +314,24 @@ static int read_churn(void *be, void *arg, struct sg_err *err)
     return rc;
 }
 
-int sg_listings_churn(struct sg_store *s, const char *kind, int64_t since_ms,
-                      struct sg_listings_churn *out, size_t max,
-                      size_t *n_out, struct sg_err *err)
-{
-    struct churn_arg a = {.kind = kind, .since_ms = since_ms, .out = out,
-                          .max = max};
-    int rc = check_backend(s, err);
-
-    *n_out = 0;
-    if (!rc)
-        rc = sg_store_read(s, read_churn, &a, err);
-    if (!rc)
-        *n_out = a.n;
-    return rc;
-}
-
 /* One UPDATE over the tenant's queued jobs of kind below prio_below. */
-static int tx_reschedule(struct sg_store_tx *tx, const char *sql,
-                         int64_t tenant_id, const char *kind, int prio_below,
-                         int64_t hold_ms, int64_t window_ms, size_t *n_out,
-                         struct sg_err *err)
+static int reschedule(void *be, const char *sql, int64_t tenant_id,
+                      const char *kind, int prio_below, int64_t hold_ms,
+                      int64_t window_ms, int64_t now, size_t *n_out,
+                      struct sg_err *err)
 {
-    void *be = sg_store_tx_backend(tx);
     sqlite3_stmt *st;
-    int rc = check_backend(sg_store_tx_store(tx), err);
     int b = SQLITE_OK, changes = 0;
+    int rc = sg_sql_prep(be, sql, &st, err);
 
     *n_out = 0;
-    if (!rc)
-        rc = sg_sql_prep(be, sql, &st, err);
     if (rc)
         return rc;
     sg_sql_bind_int(st, 1, tenant_id, &b);
     sg_sql_bind_text(st, 2, kind, &b);
     sg_sql_bind_int(st, 3, prio_below, &b);
     sg_sql_bind_int(st, 4, hold_ms, &b);
-    sg_sql_bind_int(st, 5, sg_store_tx_now(tx), &b);
+    sg_sql_bind_int(st, 5, now, &b);
     if (sqlite3_bind_parameter_count(st) >= 6)
         sg_sql_bind_int(st, 6, window_ms, &b);
     rc = sg_sql_run(be, st, b, "job hold", &changes, err);
@@ -465,27 +340,42 @@ static int tx_reschedule(struct sg_store_tx *tx, const char *sql,
     return rc;
 }
 
-int sg_listings_tx_hold(struct sg_store_tx *tx, int64_t tenant_id,
-                        const char *kind, int prio_below, int64_t hold_ms,
-                        size_t *n_out, struct sg_err *err)
+static int hold_be(void *be, int64_t tenant_id, const char *kind,
+                   int prio_below, int64_t hold_ms, int64_t now,
+                   size_t *n_out, struct sg_err *err)
 {
-    return tx_reschedule(tx, "UPDATE jobs SET next_run_at = created_at + ?4 "
-                             "WHERE state = 0 AND tenant_id = ?1 AND kind = "
-                             "?2 AND priority < ?3 AND next_run_at < "
-                             "created_at + ?4 AND created_at + ?4 > ?5",
-                         tenant_id, kind, prio_below, hold_ms, 0, n_out, err);
+    return reschedule(be, "UPDATE jobs SET next_run_at = created_at + ?4 "
+                          "WHERE state = 0 AND tenant_id = ?1 AND kind = "
+                          "?2 AND priority < ?3 AND next_run_at < "
+                          "created_at + ?4 AND created_at + ?4 > ?5",
+                      tenant_id, kind, prio_below, hold_ms, 0, now, n_out,
+                      err);
 }
 
-int sg_listings_tx_release(struct sg_store_tx *tx, int64_t tenant_id,
-                           const char *kind, int prio_below, int64_t hold_ms,
-                           int64_t window_ms, size_t *n_out,
-                           struct sg_err *err)
+static int release_be(void *be, int64_t tenant_id, const char *kind,
+                      int prio_below, int64_t hold_ms, int64_t window_ms,
+                      int64_t now, size_t *n_out, struct sg_err *err)
 {
-    return tx_reschedule(tx, "UPDATE jobs SET next_run_at = MAX(?5, "
-                             "created_at + ?6) WHERE state = 0 AND "
-                             "tenant_id = ?1 AND kind = ?2 AND priority < ?3 "
-                             "AND next_run_at = created_at + ?4 AND "
-                             "next_run_at > ?5",
-                         tenant_id, kind, prio_below, hold_ms, window_ms,
-                         n_out, err);
+    return reschedule(be, "UPDATE jobs SET next_run_at = MAX(?5, "
+                          "created_at + ?6) WHERE state = 0 AND "
+                          "tenant_id = ?1 AND kind = ?2 AND priority < ?3 "
+                          "AND next_run_at = created_at + ?4 AND "
+                          "next_run_at > ?5",
+                      tenant_id, kind, prio_below, hold_ms, window_ms, now,
+                      n_out, err);
 }
+
+const struct sg_listings_ops sg_listings_sqlite_ops = {
+    .version = SG_LISTINGS_OPS_VERSION,
+    .name = "sqlite",
+    .get = get_be,
+    .find = find_be,
+    .put = put_be,
+    .del = delete_be,
+    .conn_active = conn_active_be,
+    .sku_zero = sku_zero_be,
+    .list = list_be,
+    .churn = churn_be,
+    .hold = hold_be,
+    .release = release_be,
+};
