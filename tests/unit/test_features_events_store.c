@@ -9,6 +9,10 @@
  * sealed at intake keeps its events' JSON in one value (rows without
  * bodies), cleared once all are sent; stores of older releases upgrade
  * (0009, 0010).
+ *
+ * test_features_events_store_pg.c runs the same cases (but the SQLite
+ * file's own: secure_delete and the upgrades of old files) on
+ * PostgreSQL (SG_TEST_EVENTS_PG).
  */
 #include "core/sg.h"
 
@@ -23,10 +27,18 @@
 
 #include <sqlite3.h>
 
+#ifdef SG_TEST_EVENTS_PG
+#include "pgserver.h"
+#include "store/postgres/pgutil.h"
+
+static struct sgt_pg *g_pg;
+#endif
+
 static struct sg_err E;
 
 struct fx {
     char *dir;
+    char dsn[512]; /* PostgreSQL: the test's own schema */
     struct sg_clock clock;
     struct sg_store *s;
     const struct sg_events_store_ops *ops;
@@ -45,6 +57,12 @@ static int setup(void **state)
     sg_clock_init_manual(&fx->clock, INT64_C(1790000000000));
     sg_store_cfg_defaults(&sc);
     sc.path = path;
+#ifdef SG_TEST_EVENTS_PG
+    if (sgt_pg_createdb(g_pg, fx->dsn, sizeof(fx->dsn)) != 0)
+        return -1;
+    sc.backend = "postgres";
+    sc.dsn = fx->dsn;
+#endif
     if (sg_store_open(&fx->s, &sc, &fx->clock, &E) != 0)
         return -1;
     sg_free(path);
@@ -74,6 +92,20 @@ struct count_q {
     int64_t n;
 };
 
+#ifdef SG_TEST_EVENTS_PG
+static int r_count(void *be, void *arg, struct sg_err *err)
+{
+    struct count_q *q = arg;
+    PGresult *r = NULL;
+    int rc = sg_pg_exec(be, q->sql, NULL, &r, NULL, "count", err);
+
+    if (rc)
+        return rc;
+    q->n = PQntuples(r) == 1 ? sg_pg_i64(r, 0, 0) : -1;
+    PQclear(r);
+    return 0;
+}
+#else
 static int r_count(void *be, void *arg, struct sg_err *err)
 {
     struct count_q *q = arg;
@@ -86,6 +118,7 @@ static int r_count(void *be, void *arg, struct sg_err *err)
     sg_sql_end(be, st);
     return 0;
 }
+#endif
 
 /* The one integer a SELECT gives, on a reader connection. */
 static int64_t db_count(struct fx *fx, const char *sql)
@@ -604,6 +637,10 @@ static void test_window_and_reopen_sealed(void **state)
     sg_store_free(fx->s);
     sg_store_cfg_defaults(&sc);
     sc.path = path;
+#ifdef SG_TEST_EVENTS_PG
+    sc.backend = "postgres";
+    sc.dsn = fx->dsn;
+#endif
     assert_int_equal(sg_store_open(&fx->s, &sc, &fx->clock, &E), 0);
     add_body(&c, "w1", "{\"n\":1}");
     add_body(&c, "w2", "{\"n\":2}");
@@ -850,6 +887,7 @@ static void test_upgrade_from_0010(void **state)
     sg_free(dir);
 }
 
+#ifndef SG_TEST_EVENTS_PG
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -876,3 +914,4 @@ int main(void)
 
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
+#endif
