@@ -88,8 +88,9 @@ static const struct sg_config_key schema[] = {
      .doc = "Storage backend: sqlite (embedded, the default) or postgres "
             "(a PostgreSQL server reached through [store] dsn). On postgres "
             "this version has the core store (tenants, keys, audit, inbox, "
-            "jobs) and the catalog and orders tables; surge serve refuses "
-            "to start on it and names the features still missing."},
+            "jobs) and the catalog, orders, fulfilment and events tables; "
+            "surge serve refuses to start on it and names the features "
+            "still missing."},
     SECRET("store", "dsn", store.dsn,
            "PostgreSQL connection string for backend = postgres, as libpq "
            "takes it: key=value pairs (host=/run/postgresql dbname=surge) or "

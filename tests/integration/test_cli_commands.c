@@ -403,8 +403,7 @@ static void test_bad_config(void **state)
     r = surge("serve", "--config", fx->conf, NULL);
     assert_int_equal(r.rc, 78);
     assert_contains(r.err, "[store] backend = postgres cannot run the "
-                           "engine yet: no fulfilment, events, channels, "
-                           "listings storage");
+                           "engine yet: no channels, listings storage");
     run_free(&r);
 }
 
