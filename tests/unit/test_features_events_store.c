@@ -7,8 +7,9 @@
  * own, read back on a reader, the idle trigger closed), and recording a
  * partial outcome (repeated positions) and a bulk sent one; a batch
  * sealed at intake keeps its events' JSON in one value (rows without
- * bodies), cleared once all are sent; stores of older releases upgrade
- * (0009, 0010).
+ * bodies), cleared once all are sent; a whole batch refused, the
+ * trigger's coalesce key dropped and the pending sources listed; stores
+ * of older releases upgrade (0009, 0010).
  *
  * test_features_events_store_pg.c runs the same cases (but the SQLite
  * file's own: secure_delete and the upgrades of old files) on
@@ -676,6 +677,99 @@ static int w_prune(struct sg_store_tx *tx, void *arg, struct sg_err *err)
                              1000, &a->n, err);
 }
 
+struct misc {
+    struct fx *fx;
+    int64_t job_id;
+    int64_t tenants[4];
+    int sources[4];
+    size_t n;
+};
+
+static int w_detach(struct sg_store_tx *tx, void *arg, struct sg_err *err)
+{
+    struct misc *a = arg;
+
+    return a->fx->ops->job_detach(sg_store_tx_backend(tx), a->job_id, err);
+}
+
+static int w_sources(struct sg_store_tx *tx, void *arg, struct sg_err *err)
+{
+    struct misc *a = arg;
+
+    return a->fx->ops->pending_sources(sg_store_tx_backend(tx), a->tenants,
+                                       a->sources, 4, &a->n, err);
+}
+
+static int w_failed(struct sg_store_tx *tx, void *arg, struct sg_err *err)
+{
+    struct misc *a = arg;
+
+    return a->fx->ops->batch_result(sg_store_tx_backend(tx), a->job_id,
+                                    SG_EVENT_FAILED, NULL, 0, "boom",
+                                    sg_store_tx_now(tx), err);
+}
+
+/*
+ * The trigger's job loses its coalesce key once it carries a batch; the
+ * sources with pending events are listed until sealed; a whole batch
+ * refused marks every event FAILED with the error, keeping their bodies;
+ * a failed event is a duplicate inside the window and is accepted again
+ * (reused) past it.
+ */
+static void test_failed_detach_sources(void **state)
+{
+    struct fx *fx = *state;
+    struct ins a = {.fx = fx}, b = {.fx = fx}, c = {.fx = fx};
+    struct misc m = {.fx = fx, .job_id = 1};
+    struct seal s = {.fx = fx, .job_id = 1, .upto = INT64_MAX};
+    struct counts cn = {.fx = fx};
+    bool keyed = false;
+    int64_t first_id;
+
+    add(&a, "Purchase", "f1");
+    add(&a, "Purchase", "f2");
+    ingest(fx, &a);
+    first_id = a.rows[0].id;
+    assert_int_equal(sg_store_write(fx->s, w_sources, &m, &E), 0);
+    assert_int_equal(m.n, 1);
+    assert_int_equal(m.tenants[0], fx->tenant);
+    assert_int_equal(m.sources[0], SG_EVENTS_WEB);
+    assert_int_equal(job_state(fx, 1, NULL, &keyed), SG_JOB_QUEUED);
+    assert_true(keyed);
+    assert_int_equal(sg_store_write(fx->s, w_detach, &m, &E), 0);
+    assert_int_equal(job_state(fx, 1, NULL, &keyed), SG_JOB_QUEUED);
+    assert_false(keyed);
+    assert_int_equal(sg_store_write(fx->s, w_seal, &s, &E), 0);
+    assert_int_equal(s.b.n, 2);
+    assert_int_equal(s.remaining, 0);
+    sg_events_batch_release(&s.b);
+    assert_int_equal(sg_store_write(fx->s, w_sources, &m, &E), 0);
+    assert_int_equal(m.n, 0);
+    assert_int_equal(sg_store_write(fx->s, w_failed, &m, &E), 0);
+    assert_int_equal(sg_store_read(fx->s, r_counts, &cn, &E), 0);
+    assert_int_equal(cn.c.by_state[SG_EVENT_FAILED], 2);
+    assert_int_equal(cn.c.by_state[SG_EVENT_BATCHED], 0);
+    assert_int_equal(cn.c.batches, 1);
+    assert_int_equal(db_count(fx, "SELECT COUNT(*) FROM events WHERE "
+                                  "error = 'boom' AND body IS NOT NULL"),
+                     2);
+    assert_int_equal(db_count(fx, "SELECT failed FROM event_batches"), 2);
+    assert_int_equal(db_count(fx, "SELECT state FROM event_batches"),
+                     SG_EVENT_FAILED);
+    /* Failed is finished: a duplicate in the window, reused after it. */
+    add(&b, "Purchase", "f1");
+    ingest(fx, &b);
+    assert_true(b.rows[0].dup);
+    sg_clock_advance(&fx->clock, 61000);
+    add(&c, "Purchase", "f1");
+    ingest(fx, &c);
+    assert_false(c.rows[0].dup);
+    assert_int_equal(c.rows[0].id, first_id);
+    assert_int_equal(db_count(fx, "SELECT COUNT(*) FROM events WHERE "
+                                  "state = 0 AND error IS NULL"),
+                     1);
+}
+
 /*
  * Events of a sent batch sealed at intake stay BATCHED in their rows;
  * prune still takes them once out of the window, and only then.
@@ -909,6 +1003,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_prune_sealed_sent, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_window_and_reopen_sealed, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_failed_detach_sources, setup,
                                         teardown),
     };
 

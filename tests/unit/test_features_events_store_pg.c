@@ -3,7 +3,8 @@
  * test_features_events_store.c on the PostgreSQL backend against a
  * throwaway server (tests/lib/pgserver.c): dedup inside one write, across
  * writes, across the chunks of a multi-row insert and across a restart,
- * the window, sealing (later and at intake), outcomes and prune. The
+ * the window, sealing (later and at intake), outcomes (a whole batch
+ * refused too), the trigger's key dropped, pending sources, prune. The
  * SQLite file's own cases (secure_delete, upgrading old files) are
  * compiled but not run. Label "pg".
  */
@@ -28,6 +29,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_prune_sealed_sent, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_window_and_reopen_sealed, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_failed_detach_sources, setup,
                                         teardown),
     };
     int rc;
