@@ -87,10 +87,9 @@ static const struct sg_config_key schema[] = {
      .offset = OFF(store.backend),
      .doc = "Storage backend: sqlite (embedded, the default) or postgres "
             "(a PostgreSQL server reached through [store] dsn). On postgres "
-            "this version has the core store (tenants, keys, audit, inbox, "
-            "jobs) and the catalog, orders, channels and listings tables; "
-            "surge serve refuses to start on it and names the features "
-            "still missing."},
+            "every table of the engine (core store, catalog, orders, "
+            "fulfilment, events, channels and listings); surge demo always "
+            "uses its own SQLite file."},
     SECRET("store", "dsn", store.dsn,
            "PostgreSQL connection string for backend = postgres, as libpq "
            "takes it: key=value pairs (host=/run/postgresql dbname=surge) or "

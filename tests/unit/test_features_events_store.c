@@ -7,8 +7,13 @@
  * own, read back on a reader, the idle trigger closed), and recording a
  * partial outcome (repeated positions) and a bulk sent one; a batch
  * sealed at intake keeps its events' JSON in one value (rows without
- * bodies), cleared once all are sent; stores of older releases upgrade
- * (0009, 0010).
+ * bodies), cleared once all are sent; a whole batch refused, the
+ * trigger's coalesce key dropped and the pending sources listed; stores
+ * of older releases upgrade (0009, 0010).
+ *
+ * test_features_events_store_pg.c runs the same cases (but the SQLite
+ * file's own: secure_delete and the upgrades of old files) on
+ * PostgreSQL (SG_TEST_EVENTS_PG).
  */
 #include "core/sg.h"
 
@@ -23,10 +28,18 @@
 
 #include <sqlite3.h>
 
+#ifdef SG_TEST_EVENTS_PG
+#include "pgserver.h"
+#include "store/postgres/pgutil.h"
+
+static struct sgt_pg *g_pg;
+#endif
+
 static struct sg_err E;
 
 struct fx {
     char *dir;
+    char dsn[512]; /* PostgreSQL: the test's own schema */
     struct sg_clock clock;
     struct sg_store *s;
     const struct sg_events_store_ops *ops;
@@ -45,6 +58,12 @@ static int setup(void **state)
     sg_clock_init_manual(&fx->clock, INT64_C(1790000000000));
     sg_store_cfg_defaults(&sc);
     sc.path = path;
+#ifdef SG_TEST_EVENTS_PG
+    if (sgt_pg_createdb(g_pg, fx->dsn, sizeof(fx->dsn)) != 0)
+        return -1;
+    sc.backend = "postgres";
+    sc.dsn = fx->dsn;
+#endif
     if (sg_store_open(&fx->s, &sc, &fx->clock, &E) != 0)
         return -1;
     sg_free(path);
@@ -74,6 +93,20 @@ struct count_q {
     int64_t n;
 };
 
+#ifdef SG_TEST_EVENTS_PG
+static int r_count(void *be, void *arg, struct sg_err *err)
+{
+    struct count_q *q = arg;
+    PGresult *r = NULL;
+    int rc = sg_pg_exec(be, q->sql, NULL, &r, NULL, "count", err);
+
+    if (rc)
+        return rc;
+    q->n = PQntuples(r) == 1 ? sg_pg_i64(r, 0, 0) : -1;
+    PQclear(r);
+    return 0;
+}
+#else
 static int r_count(void *be, void *arg, struct sg_err *err)
 {
     struct count_q *q = arg;
@@ -86,6 +119,7 @@ static int r_count(void *be, void *arg, struct sg_err *err)
     sg_sql_end(be, st);
     return 0;
 }
+#endif
 
 /* The one integer a SELECT gives, on a reader connection. */
 static int64_t db_count(struct fx *fx, const char *sql)
@@ -604,6 +638,10 @@ static void test_window_and_reopen_sealed(void **state)
     sg_store_free(fx->s);
     sg_store_cfg_defaults(&sc);
     sc.path = path;
+#ifdef SG_TEST_EVENTS_PG
+    sc.backend = "postgres";
+    sc.dsn = fx->dsn;
+#endif
     assert_int_equal(sg_store_open(&fx->s, &sc, &fx->clock, &E), 0);
     add_body(&c, "w1", "{\"n\":1}");
     add_body(&c, "w2", "{\"n\":2}");
@@ -637,6 +675,99 @@ static int w_prune(struct sg_store_tx *tx, void *arg, struct sg_err *err)
     return a->fx->ops->prune(sg_store_tx_backend(tx),
                              sg_store_tx_now(tx) - a->fx->cfg.dedup_window_ms,
                              1000, &a->n, err);
+}
+
+struct misc {
+    struct fx *fx;
+    int64_t job_id;
+    int64_t tenants[4];
+    int sources[4];
+    size_t n;
+};
+
+static int w_detach(struct sg_store_tx *tx, void *arg, struct sg_err *err)
+{
+    struct misc *a = arg;
+
+    return a->fx->ops->job_detach(sg_store_tx_backend(tx), a->job_id, err);
+}
+
+static int w_sources(struct sg_store_tx *tx, void *arg, struct sg_err *err)
+{
+    struct misc *a = arg;
+
+    return a->fx->ops->pending_sources(sg_store_tx_backend(tx), a->tenants,
+                                       a->sources, 4, &a->n, err);
+}
+
+static int w_failed(struct sg_store_tx *tx, void *arg, struct sg_err *err)
+{
+    struct misc *a = arg;
+
+    return a->fx->ops->batch_result(sg_store_tx_backend(tx), a->job_id,
+                                    SG_EVENT_FAILED, NULL, 0, "boom",
+                                    sg_store_tx_now(tx), err);
+}
+
+/*
+ * The trigger's job loses its coalesce key once it carries a batch; the
+ * sources with pending events are listed until sealed; a whole batch
+ * refused marks every event FAILED with the error, keeping their bodies;
+ * a failed event is a duplicate inside the window and is accepted again
+ * (reused) past it.
+ */
+static void test_failed_detach_sources(void **state)
+{
+    struct fx *fx = *state;
+    struct ins a = {.fx = fx}, b = {.fx = fx}, c = {.fx = fx};
+    struct misc m = {.fx = fx, .job_id = 1};
+    struct seal s = {.fx = fx, .job_id = 1, .upto = INT64_MAX};
+    struct counts cn = {.fx = fx};
+    bool keyed = false;
+    int64_t first_id;
+
+    add(&a, "Purchase", "f1");
+    add(&a, "Purchase", "f2");
+    ingest(fx, &a);
+    first_id = a.rows[0].id;
+    assert_int_equal(sg_store_write(fx->s, w_sources, &m, &E), 0);
+    assert_int_equal(m.n, 1);
+    assert_int_equal(m.tenants[0], fx->tenant);
+    assert_int_equal(m.sources[0], SG_EVENTS_WEB);
+    assert_int_equal(job_state(fx, 1, NULL, &keyed), SG_JOB_QUEUED);
+    assert_true(keyed);
+    assert_int_equal(sg_store_write(fx->s, w_detach, &m, &E), 0);
+    assert_int_equal(job_state(fx, 1, NULL, &keyed), SG_JOB_QUEUED);
+    assert_false(keyed);
+    assert_int_equal(sg_store_write(fx->s, w_seal, &s, &E), 0);
+    assert_int_equal(s.b.n, 2);
+    assert_int_equal(s.remaining, 0);
+    sg_events_batch_release(&s.b);
+    assert_int_equal(sg_store_write(fx->s, w_sources, &m, &E), 0);
+    assert_int_equal(m.n, 0);
+    assert_int_equal(sg_store_write(fx->s, w_failed, &m, &E), 0);
+    assert_int_equal(sg_store_read(fx->s, r_counts, &cn, &E), 0);
+    assert_int_equal(cn.c.by_state[SG_EVENT_FAILED], 2);
+    assert_int_equal(cn.c.by_state[SG_EVENT_BATCHED], 0);
+    assert_int_equal(cn.c.batches, 1);
+    assert_int_equal(db_count(fx, "SELECT COUNT(*) FROM events WHERE "
+                                  "error = 'boom' AND body IS NOT NULL"),
+                     2);
+    assert_int_equal(db_count(fx, "SELECT failed FROM event_batches"), 2);
+    assert_int_equal(db_count(fx, "SELECT state FROM event_batches"),
+                     SG_EVENT_FAILED);
+    /* Failed is finished: a duplicate in the window, reused after it. */
+    add(&b, "Purchase", "f1");
+    ingest(fx, &b);
+    assert_true(b.rows[0].dup);
+    sg_clock_advance(&fx->clock, 61000);
+    add(&c, "Purchase", "f1");
+    ingest(fx, &c);
+    assert_false(c.rows[0].dup);
+    assert_int_equal(c.rows[0].id, first_id);
+    assert_int_equal(db_count(fx, "SELECT COUNT(*) FROM events WHERE "
+                                  "state = 0 AND error IS NULL"),
+                     1);
 }
 
 /*
@@ -850,6 +981,7 @@ static void test_upgrade_from_0010(void **state)
     sg_free(dir);
 }
 
+#ifndef SG_TEST_EVENTS_PG
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -872,7 +1004,10 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_window_and_reopen_sealed, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_failed_detach_sources, setup,
+                                        teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
+#endif

@@ -166,6 +166,7 @@ struct sg_events_store_ops {
 };
 
 extern const struct sg_events_store_ops sg_events_store_sqlite;
+extern const struct sg_events_store_ops sg_events_store_postgres;
 /* The ops for a backend name, or NULL. */
 const struct sg_events_store_ops *sg_events_store_for(const char *backend);
 

@@ -24,6 +24,8 @@ const struct sg_fulfil_store_ops *sg_fulfil_store_ops(const char *backend)
 {
     if (backend && strcmp(backend, sg_fulfil_sqlite_ops.name) == 0)
         return &sg_fulfil_sqlite_ops;
+    if (backend && strcmp(backend, sg_fulfil_postgres_ops.name) == 0)
+        return &sg_fulfil_postgres_ops;
     return NULL;
 }
 

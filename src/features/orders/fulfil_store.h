@@ -58,6 +58,7 @@ struct sg_fulfil_store_ops {
 };
 
 extern const struct sg_fulfil_store_ops sg_fulfil_sqlite_ops;
+extern const struct sg_fulfil_store_ops sg_fulfil_postgres_ops;
 
 const struct sg_fulfil_store_ops *sg_fulfil_store_ops(const char *backend);
 

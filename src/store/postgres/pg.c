@@ -205,18 +205,31 @@ int sg_pg_exec(void *vbe, const char *sql, const struct sg_pg_params *p,
                PGresult **res_out, int64_t *changes_out, const char *what,
                struct sg_err *err)
 {
-    struct pg_be *be = vbe;
-    const char *name = NULL;
-    PGresult *res;
-    ExecStatusType st;
-    int n = p ? p->n : 0, rc;
-
     if (res_out)
         *res_out = NULL;
     if (changes_out)
         *changes_out = 0;
     if (p && p->overflow)
         return sg_err_set(err, SG_EINVAL, "%s: too many parameters", what);
+    return sg_pg_exec_n(vbe, sql, p ? p->n : 0, p ? p->val : NULL,
+                        p ? p->len : NULL, p ? p->fmt : NULL, res_out,
+                        changes_out, what, err);
+}
+
+int sg_pg_exec_n(void *vbe, const char *sql, int n, const char *const *val,
+                 const int *len, const int *fmt, PGresult **res_out,
+                 int64_t *changes_out, const char *what, struct sg_err *err)
+{
+    struct pg_be *be = vbe;
+    const char *name = NULL;
+    PGresult *res;
+    ExecStatusType st;
+    int rc;
+
+    if (res_out)
+        *res_out = NULL;
+    if (changes_out)
+        *changes_out = 0;
     if (PQtransactionStatus(be->conn) == PQTRANS_IDLE ||
         PQtransactionStatus(be->conn) == PQTRANS_UNKNOWN)
         maybe_reconnect(be);
@@ -224,11 +237,9 @@ int sg_pg_exec(void *vbe, const char *sql, const struct sg_pg_params *p,
     if (rc)
         return rc;
     if (name)
-        res = PQexecPrepared(be->conn, name, n, p ? p->val : NULL,
-                             p ? p->len : NULL, p ? p->fmt : NULL, 0);
+        res = PQexecPrepared(be->conn, name, n, val, len, fmt, 0);
     else
-        res = PQexecParams(be->conn, sql, n, NULL, p ? p->val : NULL,
-                           p ? p->len : NULL, p ? p->fmt : NULL, 0);
+        res = PQexecParams(be->conn, sql, n, NULL, val, len, fmt, 0);
     st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
     if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
         rc = pg_fail(be, res, err, what);

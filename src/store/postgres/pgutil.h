@@ -50,6 +50,15 @@ int sg_pg_exec(void *be, const char *sql, const struct sg_pg_params *p,
                PGresult **res_out, int64_t *changes_out, const char *what,
                struct sg_err *err);
 
+/*
+ * sg_pg_exec with the parameters as libpq takes them (n of them, beyond
+ * SG_PG_PARAMS_MAX when a statement binds many rows): val[i] text or
+ * bytes, len[i] the length of a binary one, fmt[i] 0 text, 1 binary.
+ */
+int sg_pg_exec_n(void *be, const char *sql, int n, const char *const *val,
+                 const int *len, const int *fmt, PGresult **res_out,
+                 int64_t *changes_out, const char *what, struct sg_err *err);
+
 /* Cells of a text-format result; SQL NULL reads as 0, "" or NULL. */
 bool sg_pg_is_null(const PGresult *r, int row, int col);
 int64_t sg_pg_i64(const PGresult *r, int row, int col);

@@ -950,5 +950,7 @@ const struct sg_events_store_ops *sg_events_store_for(const char *backend)
 {
     if (backend && strcmp(backend, sg_events_store_sqlite.backend) == 0)
         return &sg_events_store_sqlite;
+    if (backend && strcmp(backend, sg_events_store_postgres.backend) == 0)
+        return &sg_events_store_postgres;
     return NULL;
 }
