@@ -16,11 +16,20 @@
  * app_key, app_secret, shop_id, cipher, token, warehouse, sbx, srv,
  * sbx_real_clock), a static W of it, ARG() and WAIT_MAX, then includes
  * this file once. The helpers are static so each test keeps its own W.
+ *
+ * A test that sets tw_pg_dsn (a database from tests/lib/pgserver.h)
+ * before tw_engine_init runs Surge on PostgreSQL: the config names that
+ * backend and sql_int reads the store there.
  */
 #ifndef SG_TESTS_TTS_WORLD_H
 #define SG_TESTS_TTS_WORLD_H
 
+#include <libpq-fe.h>
+
 #define TW_FN static __attribute__((unused))
+
+/* Non-empty: Surge's store is this PostgreSQL database. */
+static char tw_pg_dsn[600];
 
 TW_FN void nap(void)
 {
@@ -85,12 +94,48 @@ TW_FN json_t *engine(const char *path)
     return j;
 }
 
+/*
+ * The first column of the first row of sql on the PostgreSQL store, over
+ * one connection kept for the test (a new one per check would start a
+ * server process each time: hundreds per crash-test check).
+ */
+TW_FN int64_t pg_int(const char *sql)
+{
+    static PGconn *c;
+    PGresult *r;
+    int64_t v = -1;
+
+    if (c && PQstatus(c) != CONNECTION_OK) {
+        PQfinish(c);
+        c = NULL;
+    }
+    if (!c)
+        c = PQconnectdb(tw_pg_dsn);
+    if (PQstatus(c) != CONNECTION_OK)
+        fail_msg("sql: connect: %s", PQerrorMessage(c));
+    r = PQexec(c, sql);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        char msg[512];
+
+        snprintf(msg, sizeof(msg), "%s", PQerrorMessage(c));
+        PQclear(r);
+        fail_msg("sql: %s: %s", sql, msg);
+    }
+    if (PQntuples(r) > 0 && !PQgetisnull(r, 0, 0))
+        v = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    PQclear(r);
+    return v;
+}
+
+/* The first column of the first row of sql on Surge's store. */
 TW_FN int64_t sql_int(const char *sql)
 {
     sqlite3 *db = NULL;
     sqlite3_stmt *st = NULL;
     int64_t v = -1;
 
+    if (tw_pg_dsn[0])
+        return pg_int(sql);
     assert_int_equal(sqlite3_open_v2(W.db, &db, SQLITE_OPEN_READONLY, NULL),
                      SQLITE_OK);
     sqlite3_busy_timeout(db, 5000);
@@ -453,18 +498,23 @@ TW_FN int tw_sandbox_start(const char *seed, const char *sbx_json)
  */
 TW_FN int tw_engine_init(const char *listen, const char *extra)
 {
-    char conf[4096], *out = NULL;
+    char conf[4096], store[800], *out = NULL;
     int n;
 
+    if (tw_pg_dsn[0])
+        snprintf(store, sizeof(store), "backend = postgres\ndsn = %s",
+                 tw_pg_dsn);
+    else
+        snprintf(store, sizeof(store), "path = %s", W.db);
     n = snprintf(conf, sizeof(conf),
                  "[server]\nlisten = %s\n\n"
-                 "[store]\npath = %s\n\n"
+                 "[store]\n%s\n\n"
                  "[security]\nallow_private_urls = true\n\n"
                  "[tiktok_shop]\napp_key = %s\napp_secret = %s\n"
                  "service_id = svc-test\napi_base_url = %s\n"
                  "auth_base_url = %s\nauthorize_url = %s/open/authorize\n\n"
                  "[secrets]\nkey_file = %s/surge.key\n\n%s",
-                 listen, W.db, W.app_key, W.app_secret, W.sbx.url,
+                 listen, store, W.app_key, W.app_secret, W.sbx.url,
                  W.sbx.url, W.sbx.url, W.dir, extra ? extra : "");
     if (n < 0 || (size_t)n >= sizeof(conf) || sgt_write_file(W.conf, conf))
         return -1;
