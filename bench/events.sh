@@ -140,9 +140,10 @@ threads_cpu "$SRV_PID" > "$WORK/threads0"
 WB0=$(io_get "$SRV_PID" write_bytes); WCALLS0=$(io_get "$SRV_PID" syscw)
 WCHAR0=$(io_get "$SRV_PID" wchar)
 WAL0=$(stat -c %s "$WORK/s/surge.db-wal" 2>/dev/null || echo 0)
-# BENCH_PERF=FILE: record a call-graph profile of surge during the run.
+# BENCH_PERF=FILE: record a call-graph profile of surge during the run
+# (BENCH_PERF_CG=dwarf for a release build, which has no frame pointers).
 if [[ -n "${BENCH_PERF:-}" ]]; then
-  perf record -F 999 -g -p "$SRV_PID" -o "$BENCH_PERF" > "$WORK/perf.log" 2>&1 & PERF_PID=$!
+  perf record -F 999 --call-graph="${BENCH_PERF_CG:-fp}" -p "$SRV_PID" -o "$BENCH_PERF" > "$WORK/perf.log" 2>&1 & PERF_PID=$!
 fi
 T0=$(date +%s.%N)
 wrk -t1 -c"$CONNS_EV" -d3600s --timeout 60s -s "$WORK/events.lua" \

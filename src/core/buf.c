@@ -64,6 +64,15 @@ int sg_buf_append(struct sg_buf *b, const void *data, size_t len)
     return 0;
 }
 
+int sg_buf_reserve(struct sg_buf *b, size_t extra)
+{
+    if (extra > b->max - b->len)
+        return SG_ELIMIT;
+    if (b->len + extra + 1 <= b->cap)
+        return 0;
+    return grow(b, b->len + extra);
+}
+
 int sg_buf_appends(struct sg_buf *b, const char *s)
 {
     return sg_buf_append(b, s, strlen(s));

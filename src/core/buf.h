@@ -23,6 +23,11 @@ void sg_buf_reset(struct sg_buf *b);
 int sg_buf_append(struct sg_buf *b, const void *data, size_t len);
 int sg_buf_appends(struct sg_buf *b, const char *s);
 int sg_buf_printf(struct sg_buf *b, const char *fmt, ...) SG_PRINTF(2, 3);
+/*
+ * Make room for extra more bytes now (within the cap), so appends of a
+ * known total do not copy the data at each doubling. SG_ELIMIT past it.
+ */
+int sg_buf_reserve(struct sg_buf *b, size_t extra);
 /* Hand the bytes to the caller (free with sg_free); the buffer is reset. */
 char *sg_buf_detach(struct sg_buf *b, size_t *len_out);
 

@@ -597,6 +597,17 @@ static int track_build(void *ctx, const struct sg_job *job, char **body_out,
     }
 build:
     sg_buf_init(&b, BODY_MAX);
+    {
+        /* The events and a few hundred bytes around them, sized once. */
+        size_t need = 512 + a.batch.n;
+
+        if (a.batch.joined)
+            need += a.batch.joined_len;
+        for (size_t i = 0; !a.batch.joined && a.batch.lens && i < a.batch.n;
+             i++)
+            need += a.batch.lens[i];
+        (void)sg_buf_reserve(&b, SG_MIN(need, (size_t)BODY_MAX));
+    }
     if (a.batch.joined) /* sealed at intake: one joined list */
         rc = sg_events_batch_body(&b, a.batch.source, a.batch.source_id,
                                   M.cfg.test_event_code,

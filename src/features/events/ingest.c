@@ -178,6 +178,7 @@ static int insert_sealed(struct sg_store_tx *tx,
         }
     }
     sg_buf_init(&joined, bytes + 1);
+    rc = sg_buf_reserve(&joined, bytes); /* one block, no regrowth */
     for (size_t i = 0; !rc && i < k; i++) {
         if (i)
             rc = sg_buf_append(&joined, ",", 1);
