@@ -17,6 +17,7 @@
 # every run with the same seed, count and test name). A test that fails
 # when run alone (it needs the tests before it) is covered by one more
 # sweep of the whole program, unfiltered, labelled "whole".
+# SG_OOM_TESTS="name ..." limits the sweep to those tests.
 #
 # A run is a defect when the program dies by a signal (abort included),
 # when a sanitizer reports an error, when cmocka catches a signal in a
@@ -137,6 +138,15 @@ if [ "$r_status" -ne 0 ]; then
     exit 1
 fi
 mapfile -t tests < <(sed -n 's/^\[ RUN      \] //p' "$work/out")
+# SG_OOM_TESTS="a b": sweep only these tests of the program (to finish
+# a long sweep in parts).
+if [ -n "${SG_OOM_TESTS:-}" ]; then
+    only=()
+    for t in "${tests[@]}"; do
+        [[ " $SG_OOM_TESTS " == *" $t "* ]] && only+=("$t")
+    done
+    tests=("${only[@]}")
+fi
 whole_count=$r_count
 whole_ms=$(($(now_ms) - t_start))
 
