@@ -820,6 +820,7 @@ int64_t sg_engine__orders_tick(struct sg_engine *e, struct sg_connector *c,
 {
     struct sg_orders_engine *oe = e->orders;
     int64_t now = sg_mono_ms(), wait;
+    bool cancels;
 
     if (!oe || !c->ops->get_orders || !c->ops->search_orders)
         return IDLE_MS;
@@ -828,8 +829,14 @@ int64_t sg_engine__orders_tick(struct sg_engine *e, struct sg_connector *c,
         oe->last_poll_ms = now;
         poll_all(e, c, key);
     }
-    if (oe->policy == SG_OVERSOLD_CANCEL && c->ops->cancel_order &&
-        oe->cancel_check_ms && now >= oe->cancel_check_ms) {
+    /*
+     * Only the cancel policy (with a connector that can cancel) ever
+     * looks for due cancellations; under any other policy the look
+     * planned at start never happens, and counting it as due made the
+     * worker loop without waiting.
+     */
+    cancels = oe->policy == SG_OVERSOLD_CANCEL && c->ops->cancel_order;
+    if (cancels && oe->cancel_check_ms && now >= oe->cancel_check_ms) {
         int64_t next = cancel_due(e, c, key);
 
         oe->cancel_check_ms = next < 0 ? 0 : sg_mono_ms() + next;
@@ -838,7 +845,7 @@ int64_t sg_engine__orders_tick(struct sg_engine *e, struct sg_connector *c,
         wait = oe->fetch_after_ms - now;
     else
         wait = fetch_pending(e, c, key);
-    if (oe->cancel_check_ms) {
+    if (cancels && oe->cancel_check_ms) {
         int64_t until = oe->cancel_check_ms - sg_mono_ms();
 
         until = until < 0 ? 0 : until;
