@@ -44,6 +44,7 @@ struct sg_orders_engine {
      */
     int64_t cancel_check_ms;
     atomic_ulong applied, oversold, covered, fetch_errors, polls;
+    atomic_ulong ticks; /* worker passes: an idle engine makes few */
 };
 
 /* ---- inbox: queue the order named by a webhook ---- */
@@ -824,6 +825,7 @@ int64_t sg_engine__orders_tick(struct sg_engine *e, struct sg_connector *c,
 
     if (!oe || !c->ops->get_orders || !c->ops->search_orders)
         return IDLE_MS;
+    atomic_fetch_add(&oe->ticks, 1);
     if (oe->last_poll_ms == 0 ||
         now - oe->last_poll_ms >= (int64_t)e->cfg->orders.poll_interval_ms) {
         oe->last_poll_ms = now;
@@ -894,8 +896,10 @@ int sg_engine__orders_metrics(struct sg_engine *e, struct sg_buf *out)
         "sg_orders_oversold_total %lu\n"
         "sg_orders_oversold_covered_total %lu\n"
         "sg_orders_fetch_errors_total %lu\n"
-        "sg_orders_polls_total %lu\n",
+        "sg_orders_polls_total %lu\n"
+        "sg_orders_worker_ticks_total %lu\n",
         atomic_load(&oe->applied), atomic_load(&oe->oversold),
         atomic_load(&oe->covered),
-        atomic_load(&oe->fetch_errors), atomic_load(&oe->polls));
+        atomic_load(&oe->fetch_errors), atomic_load(&oe->polls),
+        atomic_load(&oe->ticks));
 }
