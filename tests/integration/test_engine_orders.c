@@ -11,7 +11,8 @@
  * a SKU is all or nothing (R3); an order whose webhook never arrived is
  * found by the reconciliation poll; an oversold order is flagged, and
  * cancelled through the API under the cancel policy; `surge inventory
- * check` is clean after each (R6). Every wait is bounded.
+ * check` is clean after each (R6); an idle engine's TikTok worker sleeps
+ * (sg_orders_worker_ticks_total). Every wait is bounded.
  */
 #include "testlib.h"
 #include "connectors/tiktok_shop/sign.h"
