@@ -213,7 +213,8 @@ struct sg_connector_ops {
      * (sg_free; NULL on the last page). get_orders: the detail of 1..50
      * ids as a JSON array of order objects (unknown ids are left out),
      * released with sg_json_arena_free on the calling thread (it may live
-     * in that thread's JSON arena). cancel_order: a seller cancellation with reason.
+     * in that thread's JSON arena). An order object may hold only the
+     * members Surge reads (TikTok Shop: the list in its orders.c). cancel_order: a seller cancellation with reason.
      */
     int (*search_orders)(struct sg_connector *c, const char *access_token,
                          const struct sg_conn_order_query *q,

@@ -433,6 +433,323 @@ int sg_json_parse_arena(json_t **out, const char *data, size_t len,
     return rc;
 }
 
+/* ---- the pruned parse ---- */
+
+#define PRUNE_DEPTH_MAX   32
+#define PRUNE_MEMBERS_MAX 256
+#define PRUNE_DIGITS_MAX  18 /* always fits a json_int_t */
+
+struct prune {
+    const char *s;
+    size_t len, pos;
+    int rc; /* 0, SG_EDECLINED or SG_ENOMEM */
+};
+
+static int prune_stop(struct prune *p, int rc)
+{
+    if (!p->rc)
+        p->rc = rc;
+    return p->rc;
+}
+
+static void prune_ws(struct prune *p)
+{
+    while (p->pos < p->len) {
+        char c = p->s[p->pos];
+
+        if (c != ' ' && c != '\n' && c != '\r' && c != '\t')
+            break;
+        p->pos++;
+    }
+}
+
+/* A string of the subset: its bytes are s[*at .. *at + *n). */
+static int prune_str(struct prune *p, size_t *at, size_t *n)
+{
+    size_t i = p->pos + 1;
+
+    if (p->pos >= p->len || p->s[p->pos] != '"')
+        return prune_stop(p, SG_EDECLINED);
+    for (; i < p->len; i++) {
+        unsigned char c = (unsigned char)p->s[i];
+
+        if (c == '"')
+            break;
+        /* Escapes, control bytes and UTF-8: jansson's to judge. */
+        if (c < 0x20 || c > 0x7e || c == '\\')
+            return prune_stop(p, SG_EDECLINED);
+    }
+    if (i >= p->len)
+        return prune_stop(p, SG_EDECLINED);
+    *at = p->pos + 1;
+    *n = i - *at;
+    p->pos = i + 1;
+    return 0;
+}
+
+/* An integer of the subset: -?(0|[1-9][0-9]*), at most 18 digits. */
+static int prune_int(struct prune *p, json_int_t *v)
+{
+    size_t i = p->pos, d0;
+    bool neg = false;
+    json_int_t x = 0;
+
+    if (i < p->len && p->s[i] == '-') {
+        neg = true;
+        i++;
+    }
+    d0 = i;
+    while (i < p->len && p->s[i] >= '0' && p->s[i] <= '9')
+        x = x * 10 + (p->s[i++] - '0');
+    if (i == d0 || i - d0 > PRUNE_DIGITS_MAX ||
+        (p->s[d0] == '0' && i - d0 > 1))
+        return prune_stop(p, SG_EDECLINED);
+    /* A fraction or an exponent (or junk): not this parser's subset. */
+    if (i < p->len && (p->s[i] == '.' || p->s[i] == 'e' ||
+                       p->s[i] == 'E' || p->s[i] == '-' || p->s[i] == '+'))
+        return prune_stop(p, SG_EDECLINED);
+    *v = neg ? -x : x;
+    p->pos = i;
+    return 0;
+}
+
+static bool prune_word(struct prune *p, const char *w, size_t n)
+{
+    if (p->len - p->pos < n || memcmp(p->s + p->pos, w, n) != 0)
+        return false;
+    p->pos += n;
+    return true;
+}
+
+static uint32_t prune_hash(const char *s, size_t n)
+{
+    uint32_t h = 2166136261u;
+
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)s[i]) * 16777619u;
+    return h;
+}
+
+static int prune_value(struct prune *p, const struct sg_json_keep *keep,
+                       bool build, size_t depth, json_t **out);
+
+/*
+ * An object. Every key is checked against the others (jansson's parse
+ * rejects duplicates; so does this one, by declining); members keep
+ * names are built into *out when build.
+ */
+static int prune_obj(struct prune *p, const struct sg_json_keep *keep,
+                     bool build, size_t depth, json_t **out)
+{
+    /* Open addressing over the member keys: offsets + 1, 0 = empty. */
+    uint32_t seen[PRUNE_MEMBERS_MAX * 2];
+    uint16_t seen_len[PRUNE_MEMBERS_MAX * 2];
+    size_t members = 0;
+    json_t *obj = NULL;
+
+    p->pos++; /* '{' */
+    if (build) {
+        obj = json_object();
+        if (!obj)
+            return prune_stop(p, SG_ENOMEM);
+    }
+    memset(seen, 0, sizeof(seen));
+    prune_ws(p);
+    if (p->pos < p->len && p->s[p->pos] == '}') {
+        p->pos++;
+        *out = obj;
+        return 0;
+    }
+    for (;;) {
+        const struct sg_json_keep *sub = NULL;
+        bool take = build && !keep; /* no list: every member */
+        size_t at, n, slot;
+        json_t *v = NULL;
+
+        if (prune_str(p, &at, &n) || n > UINT16_MAX ||
+            ++members > PRUNE_MEMBERS_MAX) {
+            prune_stop(p, SG_EDECLINED);
+            break;
+        }
+        slot = prune_hash(p->s + at, n) & (PRUNE_MEMBERS_MAX * 2 - 1);
+        while (seen[slot]) {
+            if (seen_len[slot] == n &&
+                memcmp(p->s + seen[slot] - 1, p->s + at, n) == 0)
+                break;
+            slot = (slot + 1) & (PRUNE_MEMBERS_MAX * 2 - 1);
+        }
+        if (seen[slot]) {
+            prune_stop(p, SG_EDECLINED); /* a duplicate key */
+            break;
+        }
+        seen[slot] = (uint32_t)at + 1;
+        seen_len[slot] = (uint16_t)n;
+        for (size_t i = 0; build && keep && keep[i].key; i++)
+            if (strlen(keep[i].key) == n &&
+                memcmp(keep[i].key, p->s + at, n) == 0) {
+                take = true;
+                sub = keep[i].members;
+                break;
+            }
+        prune_ws(p);
+        if (p->pos >= p->len || p->s[p->pos] != ':') {
+            prune_stop(p, SG_EDECLINED);
+            break;
+        }
+        p->pos++;
+        prune_ws(p);
+        if (prune_value(p, sub, take, depth + 1, &v))
+            break;
+        if (take && json_object_setn_new_nocheck(obj, p->s + at, n, v) != 0) {
+            prune_stop(p, SG_ENOMEM);
+            break;
+        }
+        prune_ws(p);
+        if (p->pos < p->len && p->s[p->pos] == ',') {
+            p->pos++;
+            prune_ws(p);
+            continue;
+        }
+        if (p->pos < p->len && p->s[p->pos] == '}') {
+            p->pos++;
+            *out = obj;
+            return 0;
+        }
+        prune_stop(p, SG_EDECLINED);
+        break;
+    }
+    json_decref(obj);
+    return p->rc;
+}
+
+static int prune_arr(struct prune *p, const struct sg_json_keep *keep,
+                     bool build, size_t depth, json_t **out)
+{
+    json_t *arr = NULL;
+
+    p->pos++; /* '[' */
+    if (build) {
+        arr = json_array();
+        if (!arr)
+            return prune_stop(p, SG_ENOMEM);
+    }
+    prune_ws(p);
+    if (p->pos < p->len && p->s[p->pos] == ']') {
+        p->pos++;
+        *out = arr;
+        return 0;
+    }
+    for (;;) {
+        json_t *v = NULL;
+
+        if (prune_value(p, keep, build, depth + 1, &v))
+            break;
+        if (build && json_array_append_new(arr, v) != 0) {
+            prune_stop(p, SG_ENOMEM);
+            break;
+        }
+        prune_ws(p);
+        if (p->pos < p->len && p->s[p->pos] == ',') {
+            p->pos++;
+            prune_ws(p);
+            continue;
+        }
+        if (p->pos < p->len && p->s[p->pos] == ']') {
+            p->pos++;
+            *out = arr;
+            return 0;
+        }
+        prune_stop(p, SG_EDECLINED);
+        break;
+    }
+    json_decref(arr);
+    return p->rc;
+}
+
+/*
+ * One value at p->pos. build: make its node into *out (keep prunes the
+ * objects inside; NULL keeps everything); else only check it.
+ */
+static int prune_value(struct prune *p, const struct sg_json_keep *keep,
+                       bool build, size_t depth, json_t **out)
+{
+    json_t *v = NULL;
+    char c;
+
+    *out = NULL;
+    if (depth > PRUNE_DEPTH_MAX || p->pos >= p->len)
+        return prune_stop(p, SG_EDECLINED);
+    c = p->s[p->pos];
+    if (c == '{')
+        return prune_obj(p, keep, build, depth, out);
+    if (c == '[')
+        return prune_arr(p, keep, build, depth, out);
+    if (c == '"') {
+        size_t at, n;
+
+        if (prune_str(p, &at, &n))
+            return p->rc;
+        if (build && !(v = json_stringn_nocheck(p->s + at, n)))
+            return prune_stop(p, SG_ENOMEM);
+    } else if (c == '-' || (c >= '0' && c <= '9')) {
+        json_int_t x;
+
+        if (prune_int(p, &x))
+            return p->rc;
+        if (build && !(v = json_integer(x)))
+            return prune_stop(p, SG_ENOMEM);
+    } else if (prune_word(p, "true", 4)) {
+        v = build ? json_true() : NULL;
+    } else if (prune_word(p, "false", 5)) {
+        v = build ? json_false() : NULL;
+    } else if (prune_word(p, "null", 4)) {
+        v = build ? json_null() : NULL;
+    } else {
+        return prune_stop(p, SG_EDECLINED);
+    }
+    *out = v;
+    return 0;
+}
+
+int sg_json_parse_arena_pruned(json_t **out, const char *data, size_t len,
+                               const struct sg_json_keep *keep)
+{
+    struct arena *a = &json_arena;
+    struct prune p = {.s = data, .len = len};
+    unsigned long mark;
+    json_t *root = NULL;
+
+    *out = NULL;
+    if (!data || a->live)
+        return SG_EDECLINED; /* the caller's parse takes the heap */
+    sg_json_init();
+    prune_ws(&p);
+    /* Like sg_json_parse: the root is an object (or an array). */
+    if (p.pos >= p.len || p.s[p.pos] != '{')
+        return SG_EDECLINED;
+    mark = json_alloc_failures;
+    a->on = true;
+    a->live = true;
+    a->root = NULL;
+    (void)prune_obj(&p, keep, true, 1, &root);
+    a->on = false;
+    if (!p.rc) {
+        prune_ws(&p);
+        if (p.pos != p.len)
+            p.rc = SG_EDECLINED; /* trailing bytes */
+    }
+    if (!p.rc && json_alloc_failures != mark)
+        p.rc = SG_ENOMEM;
+    if (p.rc) {
+        json_decref(root);
+        arena_reset(a);
+        return p.rc;
+    }
+    a->root = root;
+    *out = root;
+    return 0;
+}
+
 void sg_json_arena_free(json_t *j)
 {
     struct arena *a = &json_arena;

@@ -45,6 +45,31 @@ int sg_json_parse(json_t **out, const char *data, size_t len,
 int sg_json_parse_arena(json_t **out, const char *data, size_t len,
                         size_t depth_max, size_t *offset_out,
                         struct sg_err *err);
+/*
+ * Which members of an object to keep (sg_json_parse_arena_pruned): a
+ * list ended by a NULL key. members NULL keeps the member's whole value;
+ * otherwise the value, when it is an object, keeps only those members,
+ * and when it is an array, each element is pruned by the same list.
+ */
+struct sg_json_keep {
+    const char *key;
+    const struct sg_json_keep *members;
+};
+
+/*
+ * sg_json_parse_arena for a large answer of which little is read: the
+ * root object keeps only the members keep names (recursively; keep NULL
+ * keeps every member), and the
+ * rest is checked and skipped without building a node. It reads a strict
+ * subset of JSON (ASCII strings without escapes, integers of up to 18
+ * digits, no fractions or exponents, at most 32 levels and 256 members
+ * per object) and returns SG_EDECLINED for anything else, errors
+ * included: the caller then parses with sg_json_parse_arena, which says
+ * what is wrong. So a tree it returns is exactly jansson's with the
+ * members not kept removed. SG_ENOMEM when an allocation failed.
+ */
+int sg_json_parse_arena_pruned(json_t **out, const char *data, size_t len,
+                               const struct sg_json_keep *keep);
 /* Release a tree from sg_json_parse_arena (NULL allowed). */
 void sg_json_arena_free(json_t *j);
 /*

@@ -44,6 +44,7 @@ struct sg_orders_engine {
      */
     int64_t cancel_check_ms;
     atomic_ulong applied, oversold, covered, fetch_errors, polls;
+    atomic_ulong ticks; /* worker passes: an idle engine makes few */
 };
 
 /* ---- inbox: queue the order named by a webhook ---- */
@@ -820,16 +821,24 @@ int64_t sg_engine__orders_tick(struct sg_engine *e, struct sg_connector *c,
 {
     struct sg_orders_engine *oe = e->orders;
     int64_t now = sg_mono_ms(), wait;
+    bool cancels;
 
     if (!oe || !c->ops->get_orders || !c->ops->search_orders)
         return IDLE_MS;
+    atomic_fetch_add(&oe->ticks, 1);
     if (oe->last_poll_ms == 0 ||
         now - oe->last_poll_ms >= (int64_t)e->cfg->orders.poll_interval_ms) {
         oe->last_poll_ms = now;
         poll_all(e, c, key);
     }
-    if (oe->policy == SG_OVERSOLD_CANCEL && c->ops->cancel_order &&
-        oe->cancel_check_ms && now >= oe->cancel_check_ms) {
+    /*
+     * Only the cancel policy (with a connector that can cancel) ever
+     * looks for due cancellations; under any other policy the look
+     * planned at start never happens, and counting it as due made the
+     * worker loop without waiting.
+     */
+    cancels = oe->policy == SG_OVERSOLD_CANCEL && c->ops->cancel_order;
+    if (cancels && oe->cancel_check_ms && now >= oe->cancel_check_ms) {
         int64_t next = cancel_due(e, c, key);
 
         oe->cancel_check_ms = next < 0 ? 0 : sg_mono_ms() + next;
@@ -838,7 +847,7 @@ int64_t sg_engine__orders_tick(struct sg_engine *e, struct sg_connector *c,
         wait = oe->fetch_after_ms - now;
     else
         wait = fetch_pending(e, c, key);
-    if (oe->cancel_check_ms) {
+    if (cancels && oe->cancel_check_ms) {
         int64_t until = oe->cancel_check_ms - sg_mono_ms();
 
         until = until < 0 ? 0 : until;
@@ -887,8 +896,10 @@ int sg_engine__orders_metrics(struct sg_engine *e, struct sg_buf *out)
         "sg_orders_oversold_total %lu\n"
         "sg_orders_oversold_covered_total %lu\n"
         "sg_orders_fetch_errors_total %lu\n"
-        "sg_orders_polls_total %lu\n",
+        "sg_orders_polls_total %lu\n"
+        "sg_orders_worker_ticks_total %lu\n",
         atomic_load(&oe->applied), atomic_load(&oe->oversold),
         atomic_load(&oe->covered),
-        atomic_load(&oe->fetch_errors), atomic_load(&oe->polls));
+        atomic_load(&oe->fetch_errors), atomic_load(&oe->polls),
+        atomic_load(&oe->ticks));
 }

@@ -2,8 +2,10 @@
  * webhooks.c - outgoing webhooks. sg_sbx_emit (state lock held) resolves
  * the subscribed addresses, signs the body as TikTok does and queues one
  * delivery per address; a delivery thread of its own POSTs them, up to
- * webhook_concurrency at once on a libcurl multi handle (and at most
- * webhook_address_concurrency to one address), retrying non-2xx
+ * webhook_concurrency at once (and at most webhook_address_concurrency
+ * to one address): to an http:// address with an IP literal over plain
+ * HTTP/1.1 keep-alive connections of its own (h1.c), to any other on a
+ * libcurl multi handle; retrying non-2xx
  * answers on the configured schedule of the sandbox clock. Duplicates and
  * reordering are drawn from the seeded stream. An item stays in the queue
  * until its last attempt ends, so the queue saved with the state (--state)
@@ -18,12 +20,21 @@
 #include "core/crypto.h"
 #include "core/json.h"
 #include "core/log.h"
+#include "core/clock.h"
+#include "sandbox/h1.h"
 
 #include <curl/curl.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
 #include <openssl/crypto.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #define WH_LOG_MAX 1000
+#define WH_REQ_MAX (64u << 20) /* one plain request: head and body */
 
 static const struct {
     int type;
@@ -323,12 +334,37 @@ static void wh_signer_release(struct wh_signer *g)
     OPENSSL_cleanse(g, sizeof(*g));
 }
 
+/*
+ * Failures of the plain sender, logged as libcurl's codes for the same
+ * failures are (negated), so the delivery log reads the same either way.
+ */
+#define H1_ECONNECT  7  /* CURLE_COULDNT_CONNECT */
+#define H1_EWEIRD    8  /* CURLE_WEIRD_SERVER_REPLY */
+#define H1_ETIMEOUT 28  /* CURLE_OPERATION_TIMEDOUT */
+#define H1_EEMPTY   52  /* CURLE_GOT_NOTHING */
+#define H1_ESEND    55  /* CURLE_SEND_ERROR */
+#define H1_ERECV    56  /* CURLE_RECV_ERROR */
+
+enum h1_phase { H1_IDLE, H1_START, H1_CONNECT, H1_SEND, H1_READ };
+
 /* One transfer slot of the delivery thread. */
 struct wh_slot {
     CURL *h;
     struct curl_slist *hdr;
     uint64_t serial;          /* 0 = free */
     char *url;                /* the running transfer's address */
+    /* The plain HTTP/1.1 path (h1 != H1_IDLE while a delivery runs). */
+    enum h1_phase h1;
+    bool plain;               /* this delivery goes the plain way */
+    bool reused;              /* over a connection kept from before */
+    bool retried;             /* sent again after a stale connection */
+    int fd;                   /* a kept-alive connection, or -1 */
+    char conn_host[64];       /* where fd goes (sg_h1_target.host) */
+    struct sg_h1_target tgt;
+    struct sg_buf req;        /* the request, sent from req_off */
+    size_t req_off;
+    int64_t deadline;         /* monotonic ms; 0: none */
+    struct sg_h1_resp resp;
 };
 
 /* Index of the queued item with this serial, or n_whq; wh_lock held. */
@@ -449,6 +485,25 @@ static int slot_begin(struct sg_sbx *s, struct wh_signer *g,
 
     if (wh_sign(s, g, sig, it))
         return -1;
+    sl->plain = sg_h1_target_parse(it->url, &sl->tgt) == 0;
+    if (sl->plain) {
+        /* Kept for the per-address count of running deliveries. */
+        if (sl->url == NULL || strcmp(sl->url, it->url) != 0) {
+            sg_free(sl->url);
+            sl->url = sg_strdup(it->url);
+            if (!sl->url)
+                return -1;
+            /* libcurl's options no longer match this slot's address. */
+            curl_easy_reset(sl->h);
+        }
+        /* Copied too: a reset may free the item meanwhile. */
+        if (sg_h1_request(&sl->req, &sl->tgt, it->url, sig, it->body,
+                          it->body_len) != 0)
+            return -1;
+        sl->req_off = 0;
+        sl->serial = it->serial;
+        return 0;
+    }
     snprintf(auth, sizeof(auth), "Authorization: %s", sig);
     curl_slist_free_all(sl->hdr);
     sl->hdr = curl_slist_append(NULL, "Content-Type: application/json");
@@ -528,6 +583,7 @@ static void fill(struct sg_sbx *s, struct wh_signer *g, CURLM *m,
     struct addr_busy busy[SG_SBX_WH_CONCURRENCY_MAX];
     struct pick pick[SG_SBX_WH_CONCURRENCY_MAX];
     size_t n_busy = 0, n_free = 0, n_pick, k = 0, started = 0;
+    int rc;
 
     for (size_t i = 0; i < n_slots; i++) {
         if (!slots[i].serial)
@@ -554,8 +610,13 @@ static void fill(struct sg_sbx *s, struct wh_signer *g, CURLM *m,
         if (k == n_slots)
             break;
         s->whq[i].inflight = true;
-        if (slot_begin(s, g, &slots[k], &s->whq[i]) ||
-            curl_multi_add_handle(m, slots[k].h) != CURLM_OK) {
+        rc = slot_begin(s, g, &slots[k], &s->whq[i]);
+        if (!rc && !slots[k].plain &&
+            curl_multi_add_handle(m, slots[k].h) != CURLM_OK)
+            rc = -1;
+        if (!rc && slots[k].plain)
+            slots[k].h1 = H1_START; /* its I/O starts after the unlock */
+        if (rc) {
             /* Counted as a failed attempt, retried on the schedule. */
             uint64_t serial = s->whq[i].serial;
 
@@ -602,10 +663,200 @@ static size_t reap(struct sg_sbx *s, CURLM *m)
     return n;
 }
 
+/* ---- the plain HTTP/1.1 way ---- */
+
+/* Does a libcurl transfer run (else curl_multi_perform has nothing)? */
+static bool running_curl(const struct wh_slot *slots, size_t n)
+{
+    for (size_t k = 0; k < n; k++)
+        if (slots[k].serial && !slots[k].plain)
+            return true;
+    return false;
+}
+
+static void h1_close(struct wh_slot *sl)
+{
+    if (sl->fd >= 0)
+        close(sl->fd);
+    sl->fd = -1;
+    sl->conn_host[0] = '\0';
+}
+
+/* The delivery on sl ended with status (or a negated error code). */
+static void h1_end(struct sg_sbx *s, struct wh_slot *sl, long status)
+{
+    uint64_t serial = sl->serial;
+
+    sl->h1 = H1_IDLE;
+    sl->serial = 0;
+    finish(s, serial, status);
+}
+
+/* Open a fresh connection for sl's delivery; false when refused. */
+static bool h1_connect(struct wh_slot *sl)
+{
+    int one = 1;
+
+    h1_close(sl);
+    sl->reused = false;
+    sl->fd = socket(sl->tgt.sa.ss_family,
+                    SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (sl->fd < 0)
+        return false;
+    /* The request goes out in one write; the answer is awaited. */
+    (void)setsockopt(sl->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if (connect(sl->fd, (struct sockaddr *)&sl->tgt.sa, sl->tgt.sa_len) ==
+        0)
+        sl->h1 = H1_SEND;
+    else if (errno == EINPROGRESS)
+        sl->h1 = H1_CONNECT;
+    else {
+        h1_close(sl);
+        return false;
+    }
+    snprintf(sl->conn_host, sizeof(sl->conn_host), "%s", sl->tgt.host);
+    return true;
+}
+
 /*
- * The delivery thread: up to webhook_concurrency transfers at once on one
- * curl multi handle (connections are reused per receiver), so a slow
- * receiver holds only its own slots.
+ * The connection failed (code). A request on a kept connection that got
+ * no byte of an answer goes once more on a fresh one, as libcurl does:
+ * the receiver may have closed it while idle. Otherwise the attempt ends.
+ */
+static bool h1_fail(struct sg_sbx *s, struct wh_slot *sl, long code)
+{
+    bool again = sl->reused && !sl->resp.got_any && !sl->retried;
+
+    h1_close(sl);
+    if (again) {
+        sl->retried = true;
+        sl->req_off = 0;
+        sg_h1_resp_init(&sl->resp);
+        if (h1_connect(sl))
+            return true;
+        code = H1_ECONNECT;
+    }
+    h1_end(s, sl, -code);
+    return false;
+}
+
+/*
+ * Move sl's delivery on as far as its socket allows without waiting.
+ * Returns true when the slot became free.
+ */
+static bool h1_step(struct sg_sbx *s, struct wh_slot *sl)
+{
+    char in[16384];
+    struct sg_err err;
+
+    if (sl->h1 == H1_START) {
+        sl->retried = false;
+        sg_h1_resp_init(&sl->resp);
+        sl->deadline = s->cfg.webhook_timeout_ms
+                           ? sg_mono_ms() + s->cfg.webhook_timeout_ms
+                           : 0;
+        if (sl->fd >= 0 && strcmp(sl->conn_host, sl->tgt.host) == 0) {
+            sl->reused = true;
+            sl->h1 = H1_SEND;
+        } else if (!h1_connect(sl)) {
+            h1_end(s, sl, -H1_ECONNECT);
+            return true;
+        }
+    }
+    for (;;) {
+        if (sl->h1 == H1_CONNECT) {
+            int e = 0;
+            socklen_t el = sizeof(e);
+            struct pollfd pf = {sl->fd, POLLOUT, 0};
+
+            if (poll(&pf, 1, 0) == 0)
+                return false;
+            if (getsockopt(sl->fd, SOL_SOCKET, SO_ERROR, &e, &el) != 0 || e)
+                return !h1_fail(s, sl, H1_ECONNECT);
+            sl->h1 = H1_SEND;
+        } else if (sl->h1 == H1_SEND) {
+            while (sl->req_off < sl->req.len) {
+                ssize_t n = send(sl->fd, sl->req.data + sl->req_off,
+                                 sl->req.len - sl->req_off, MSG_NOSIGNAL);
+
+                if (n < 0 && errno == EINTR)
+                    continue;
+                if (n < 0 && errno == EAGAIN)
+                    return false;
+                if (n <= 0)
+                    return !h1_fail(s, sl, H1_ESEND);
+                sl->req_off += (size_t)n;
+            }
+            sl->h1 = H1_READ;
+        } else if (sl->h1 == H1_READ) {
+            ssize_t n = recv(sl->fd, in, sizeof(in), 0);
+            size_t used = 0;
+            int rc;
+
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n < 0 && errno == EAGAIN)
+                return false;
+            sg_err_init(&err);
+            if (n < 0)
+                return !h1_fail(s, sl, H1_ERECV);
+            if (n == 0) {
+                if (sg_h1_resp_eof(&sl->resp, &err) != 1)
+                    return !h1_fail(s, sl, sl->resp.got_any ? H1_ERECV
+                                                              : H1_EEMPTY);
+                h1_close(sl);
+                h1_end(s, sl, sl->resp.status);
+                return true;
+            }
+            rc = sg_h1_resp_feed(&sl->resp, in, (size_t)n, &used, &err);
+            if (rc < 0) {
+                sg_log(SG_LOG_DEBUG, "sandbox", "msg=\"webhook answer not "
+                       "understood\" url=%s err=\"%s\"", sl->url, err.msg);
+                h1_close(sl);
+                h1_end(s, sl, -H1_EWEIRD);
+                return true;
+            }
+            if (rc == 1) {
+                /* Bytes past the answer were never asked for. */
+                if (!sl->resp.keep_alive || used < (size_t)n)
+                    h1_close(sl);
+                h1_end(s, sl, sl->resp.status);
+                return true;
+            }
+        } else {
+            return false;
+        }
+    }
+}
+
+/* Deliveries past their timeout end as libcurl's would. */
+static size_t h1_expire(struct sg_sbx *s, struct wh_slot *slots, size_t n,
+                        int64_t now, int64_t *next)
+{
+    size_t ended = 0;
+
+    for (size_t k = 0; k < n; k++) {
+        struct wh_slot *sl = &slots[k];
+
+        if (sl->h1 < H1_CONNECT || sl->deadline == 0)
+            continue;
+        if (now >= sl->deadline) {
+            h1_close(sl);
+            h1_end(s, sl, -H1_ETIMEOUT);
+            ended++;
+        } else if (*next == 0 || sl->deadline < *next) {
+            *next = sl->deadline;
+        }
+    }
+    return ended;
+}
+
+/*
+ * The delivery thread: up to webhook_concurrency transfers at once, the
+ * plain ones on sockets of their own and the rest on one curl multi
+ * handle (connections are reused per receiver either way), so a slow
+ * receiver holds only its own slots. One poll (curl_multi_poll, with the
+ * plain sockets as extra descriptors) waits for both.
  */
 static void *wh_main(void *arg)
 {
@@ -613,6 +864,8 @@ static void *wh_main(void *arg)
     CURLM *m = s->wh_multi;
     size_t n = s->cfg.webhook_concurrency;
     struct wh_slot *slots;
+    struct curl_waitfd *waits;
+    struct wh_slot **who;
     struct wh_signer signer;
 
     memset(&signer, 0, sizeof(signer));
@@ -621,16 +874,30 @@ static void *wh_main(void *arg)
     if (n > SG_SBX_WH_CONCURRENCY_MAX)
         n = SG_SBX_WH_CONCURRENCY_MAX;
     slots = sg_calloc(n, sizeof(*slots));
+    waits = sg_calloc(n, sizeof(*waits));
+    who = sg_calloc(n, sizeof(*who));
+    if (!waits || !who) {
+        sg_free(slots);
+        slots = NULL;
+    }
     for (size_t k = 0; slots && k < n; k++) {
+        slots[k].fd = -1;
+        sg_buf_init(&slots[k].req, WH_REQ_MAX);
         slots[k].h = curl_easy_init();
         if (!slots[k].h)
             n = k;
     }
     while (slots && n && !atomic_load(&s->stopping)) {
         int running = 0;
+        size_t ended = 0, nw = 0;
+        int64_t now, next = 0, timeout = 20;
 
         fill(s, &signer, m, slots, n);
-        curl_multi_perform(m, &running);
+        for (size_t k = 0; k < n; k++)
+            if (slots[k].h1 == H1_START && h1_step(s, &slots[k]))
+                ended++;
+        if (running_curl(slots, n))
+            curl_multi_perform(m, &running);
         /*
          * A transfer that just ended freed its slot: fill it at once
          * rather than after the poll's timeout, which would cap each
@@ -638,18 +905,39 @@ static void *wh_main(void *arg)
          * time. The poll still wakes on socket activity, on a new item
          * (curl_multi_wakeup) and every 20 ms for items falling due.
          */
-        if (reap(s, m) > 0)
+        ended += reap(s, m);
+        now = sg_mono_ms();
+        ended += h1_expire(s, slots, n, now, &next);
+        if (ended > 0)
             continue;
-        curl_multi_poll(m, NULL, 0, 20, NULL);
+        for (size_t k = 0; k < n; k++) {
+            if (slots[k].h1 < H1_CONNECT)
+                continue;
+            waits[nw].fd = slots[k].fd;
+            waits[nw].events = slots[k].h1 == H1_READ ? CURL_WAIT_POLLIN
+                                                      : CURL_WAIT_POLLOUT;
+            waits[nw].revents = 0;
+            who[nw++] = &slots[k];
+        }
+        if (next && next - now < timeout)
+            timeout = next - now;
+        curl_multi_poll(m, waits, (unsigned)nw, (int)timeout, NULL);
+        for (size_t w = 0; w < nw; w++)
+            if (waits[w].revents)
+                (void)h1_step(s, who[w]);
     }
     for (size_t k = 0; slots && k < n; k++) {
-        if (slots[k].serial)
+        if (slots[k].serial && !slots[k].plain)
             curl_multi_remove_handle(m, slots[k].h);
         curl_easy_cleanup(slots[k].h);
         curl_slist_free_all(slots[k].hdr);
         sg_free(slots[k].url);
+        h1_close(&slots[k]);
+        sg_buf_release(&slots[k].req);
     }
     sg_free(slots);
+    sg_free(waits);
+    sg_free(who);
     wh_signer_release(&signer);
     return NULL;
 }

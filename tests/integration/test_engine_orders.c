@@ -11,7 +11,8 @@
  * a SKU is all or nothing (R3); an order whose webhook never arrived is
  * found by the reconciliation poll; an oversold order is flagged, and
  * cancelled through the API under the cancel policy; `surge inventory
- * check` is clean after each (R6). Every wait is bounded.
+ * check` is clean after each (R6); an idle engine's TikTok worker sleeps
+ * (sg_orders_worker_ticks_total). Every wait is bounded.
  */
 #include "testlib.h"
 #include "connectors/tiktok_shop/sign.h"
@@ -196,6 +197,44 @@ static void orders_arrive_and_reserve(void **state)
 }
 
 /* W1 at small scale: the traffic generator with dup/reorder deliveries. */
+/* The engine's sg_orders_worker_ticks_total. */
+static long worker_ticks(void)
+{
+    char url[300], hdr[200];
+    const char *h[] = {hdr, NULL};
+    struct sgt_resp r;
+    const char *p;
+    long v = -1;
+
+    snprintf(url, sizeof(url), "%s/metrics", W.srv.url);
+    snprintf(hdr, sizeof(hdr), "Authorization: Bearer %s", W.api_key);
+    assert_int_equal(sgt_http(&r, "GET", url, h, NULL, 0), 0);
+    assert_int_equal(r.status, 200);
+    p = r.body ? strstr(r.body, "sg_orders_worker_ticks_total ") : NULL;
+    if (p)
+        v = strtol(p + 29, NULL, 10);
+    sgt_resp_free(&r);
+    assert_true(v >= 0);
+    return v;
+}
+
+/*
+ * With nothing to do (policy notify, the orders above applied) the
+ * TikTok worker sleeps: a planned look for due cancellations, which only
+ * the cancel policy makes, once kept it passing over the queue thousands
+ * of times a second. Two seconds idle allow a handful of passes.
+ */
+static void worker_sleeps_when_idle(void **state)
+{
+    struct timespec ts = {2, 0};
+    long before;
+
+    SG_UNUSED(state);
+    before = worker_ticks();
+    nanosleep(&ts, NULL);
+    assert_in_range(worker_ticks() - before, 0, 50);
+}
+
 static void traffic_dup_reorder_converges(void **state)
 {
     long st = 0;
@@ -640,6 +679,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(orders_arrive_and_reserve),
+        cmocka_unit_test(worker_sleeps_when_idle),
         cmocka_unit_test(traffic_dup_reorder_converges),
         cmocka_unit_test(bad_signatures_rejected),
         cmocka_unit_test(kill9_after_ack_loses_nothing),

@@ -894,6 +894,7 @@ struct receiver {
     json_t *got;          /* [{auth, body, status}] */
     int fail_first;
     int served;
+    bool claim_keep_alive; /* answer without "Connection: close", close */
     atomic_bool stop;
     bool running;
 };
@@ -948,7 +949,9 @@ static void recv_one(int c)
                                         "status", status));
         pthread_mutex_unlock(&R.lock);
     }
-    if (status == 200)
+    if (status == 200 && R.claim_keep_alive)
+        (void)!write(c, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", 38);
+    else if (status == 200)
         (void)!write(c, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n"
                         "Connection: close\r\n\r\n", 58);
     else
@@ -1360,6 +1363,44 @@ static void emit_expiring(void)
     json_decref(ctl("POST", "/sandbox/v1/authorization/expiring", NULL,
                     &st));
     assert_int_equal(st, 200);
+}
+
+/*
+ * A receiver that answers as if it kept the connection, then closes it
+ * (as one does when idle too long): the next delivery finds the kept
+ * connection closed before any answer and is sent again at once on a new
+ * one, as libcurl does, not counted as a failed attempt.
+ */
+static void webhook_kept_connection_closed(void **state)
+{
+    char nid[2][32];
+    json_t *log;
+
+    SG_UNUSED(state);
+    receiver_bind(0);
+    R.claim_keep_alive = true;
+    receiver_listen();
+    set_webhook_address();
+    emit_expiring();
+    assert_true(wait_received(1));
+    nid_of(0, nid[0]);
+    wait_log(nid[0], "delivered", 1);
+    emit_expiring();
+    assert_true(wait_received(2));
+    nid_of(1, nid[1]);
+    wait_log(nid[1], "delivered", 1);
+    log = wh_log();
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(log_count(log, nid[i], "failed"), 0);
+        assert_int_equal(log_count(log, nid[i], "delivered"), 1);
+    }
+    json_decref(log);
+    {
+        long st;
+
+        json_decref(ctl("PUT", "/sandbox/v1/webhook_address", "{}", &st));
+    }
+    receiver_stop();
 }
 
 static void webhook_retries(void **state)
@@ -1865,6 +1906,7 @@ int main(void)
         cmocka_unit_test(webhook_subscription),
         cmocka_unit_test(oauth_and_control_plane),
         cmocka_unit_test(webhook_retries),
+        cmocka_unit_test(webhook_kept_connection_closed),
         cmocka_unit_test(webhook_duplicates_and_reordering),
         cmocka_unit_test(categories_file),
         cmocka_unit_test(image_upload_multipart),

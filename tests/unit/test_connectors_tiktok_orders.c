@@ -234,12 +234,91 @@ static void cancel_sends_reason(void **state)
     sg_connector_close(c);
 }
 
+/*
+ * Get Order Detail builds only the members Surge reads (the pruned
+ * parse); an answer outside that parser's subset (escapes, UTF-8, a
+ * 19-digit integer) is parsed whole, with the same values; a malformed
+ * one is an error naming the missing envelope, not a crash.
+ */
+static void detail_pruned(void **state)
+{
+    struct fake f = {0};
+    struct sg_clock clk;
+    struct sg_connector *c;
+    const char *ids[1] = {"577087614418520000"};
+    json_t *orders = NULL, *o, *li;
+    struct sg_err err;
+
+    SG_UNUSED(state);
+    f.answer[0] =
+        "{\"code\":0,\"message\":\"Success\",\"request_id\":\"r\",\"data\":"
+        "{\"orders\":[{\"id\":\"577087614418520000\",\"status\":\"UNPAID\","
+        "\"update_time\":1700000000,\"warehouse_id\":\"7\",\"cpf\":\"\","
+        "\"payment\":{\"currency\":\"USD\",\"total_amount\":\"12.50\","
+        "\"platform_discount\":\"0\"},\"line_items\":[{\"id\":\"1\","
+        "\"seller_sku\":\"SKU-1\",\"sale_price\":\"12.50\",\"sku_image\":"
+        "\"http://x/y.png\",\"tracking_number\":\"T1\"}],"
+        "\"district_info\":[{\"address_level\":\"L0\"}]}]}}";
+    f.answer[1] =
+        "{\"code\":0,\"message\":\"Success\",\"request_id\":\"r\",\"data\":"
+        "{\"orders\":[{\"id\":\"577087614418520000\",\"status\":\"UNPAID\","
+        "\"update_time\":9223372036854775807,\"payment\":{\"currency\":"
+        "\"USD\"},\"line_items\":[{\"id\":\"1\",\"seller_sku\":\"SKU-1\","
+        "\"product_name\":\"Caf\\u00e9 \\\"mug\\\" \xe2\x98\x95\"}]}]}}";
+    f.answer[2] = "{\"code\":0,\"data\":{\"orders\":[{\"id\":\"5\",}]}}";
+    c = open_fake(&f, &clk);
+    sg_err_init(&err);
+    assert_int_equal(c->ops->get_orders(c, "TOK", "CIPH", ids, 1, &orders,
+                                        &err),
+                     0);
+    o = json_array_get(orders, 0);
+    assert_string_equal(sg_json_str(o, "id"), "577087614418520000");
+    assert_int_equal(sg_json_int(o, "update_time", 0), 1700000000);
+    assert_string_equal(sg_json_str(json_object_get(o, "payment"),
+                                    "total_amount"),
+                        "12.50");
+    li = json_array_get(json_object_get(o, "line_items"), 0);
+    assert_string_equal(sg_json_str(li, "seller_sku"), "SKU-1");
+    assert_string_equal(sg_json_str(li, "tracking_number"), "T1");
+    /* What no caller reads is not built. */
+    assert_null(json_object_get(o, "warehouse_id"));
+    assert_null(json_object_get(o, "district_info"));
+    assert_null(json_object_get(li, "sku_image"));
+    assert_null(json_object_get(json_object_get(o, "payment"),
+                                "platform_discount"));
+    sg_json_arena_free(orders);
+    orders = NULL;
+
+    /* Escapes, UTF-8 and a 19-digit integer: parsed whole, exact. */
+    assert_int_equal(c->ops->get_orders(c, "TOK", "CIPH", ids, 1, &orders,
+                                        &err),
+                     0);
+    o = json_array_get(orders, 0);
+    assert_true(sg_json_int(o, "update_time", 0) == INT64_MAX);
+    li = json_array_get(json_object_get(o, "line_items"), 0);
+    assert_string_equal(sg_json_str(li, "product_name"),
+                        "Caf\xc3\xa9 \"mug\" \xe2\x98\x95");
+    sg_json_arena_free(orders);
+    orders = NULL;
+
+    /* Malformed: an error, nothing returned. */
+    sg_err_init(&err);
+    assert_int_not_equal(c->ops->get_orders(c, "TOK", "CIPH", ids, 1,
+                                            &orders, &err),
+                         0);
+    assert_null(orders);
+    assert_non_null(strstr(err.msg, "envelope"));
+    fake_free(&f);
+    sg_connector_close(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(table_has_orders),
         cmocka_unit_test(search_pages),
         cmocka_unit_test(detail_batches),
+        cmocka_unit_test(detail_pruned),
         cmocka_unit_test(cancel_sends_reason),
     };
 

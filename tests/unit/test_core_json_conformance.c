@@ -129,6 +129,188 @@ static void test_corpus_arena(void **state)
 }
 
 /*
+ * The pruned parse (sg_json_parse_arena_pruned) keeping every member
+ * only ever accepts what sg_json_parse accepts, with an equal tree; all
+ * else it declines (the caller then parses whole). It takes at least the
+ * plain accepted cases.
+ */
+static void test_corpus_pruned(void **state)
+{
+    DIR *d = opendir(CORPUS);
+    struct dirent *e;
+    int cases = 0, taken = 0;
+
+    SG_UNUSED(state);
+    assert_non_null(d);
+    while ((e = readdir(d)) != NULL) {
+        char kind = e->d_name[0];
+        char *path, *data;
+        size_t len = 0;
+        json_t *heap = NULL, *pr = NULL;
+        int rc_heap, rc_pr;
+
+        if (e->d_name[1] != '_' || (kind != 'y' && kind != 'n' && kind != 'i'))
+            continue;
+        path = sgt_path(CORPUS, e->d_name);
+        data = sgt_read_file(path, &len);
+        assert_non_null(data);
+        rc_heap = parse(data, len, &heap);
+        rc_pr = sg_json_parse_arena_pruned(&pr, data, len, NULL);
+        if (rc_pr == 0) {
+            if (rc_heap != 0)
+                fail_msg("%s: the pruned parse took what jansson refuses",
+                         e->d_name);
+            if (!json_equal(heap, pr))
+                fail_msg("%s: the pruned tree differs", e->d_name);
+            taken++;
+        } else if (rc_pr != SG_EDECLINED) {
+            fail_msg("%s: pruned %d", e->d_name, rc_pr);
+        } else {
+            assert_null(pr);
+        }
+        sg_json_arena_free(pr);
+        json_decref(heap);
+        sg_free(data);
+        sg_free(path);
+        cases++;
+    }
+    closedir(d);
+    assert_true(cases >= 65);
+    assert_true(taken >= 3);
+}
+
+static int pruned(const char *doc, const struct sg_json_keep *keep,
+                  json_t **out)
+{
+    return sg_json_parse_arena_pruned(out, doc, strlen(doc), keep);
+}
+
+/* What the pruned parse keeps, and what it leaves to jansson. */
+static void test_pruned_members(void **state)
+{
+    static const struct sg_json_keep addr[] = {{"city", NULL},
+                                               {NULL, NULL}};
+    static const struct sg_json_keep line[] = {{"id", NULL}, {"qty", NULL},
+                                               {NULL, NULL}};
+    static const struct sg_json_keep order[] = {
+        {"id", NULL}, {"address", addr}, {"lines", line},
+        {"whole", NULL}, {NULL, NULL}};
+    static const struct sg_json_keep keep[] = {{"code", NULL},
+                                               {"orders", order},
+                                               {NULL, NULL}};
+    static const char doc[] =
+        " {\"code\": 0, \"skipped\": {\"x\": [1, {\"y\": null}], \"z\": \"s\"},"
+        "\"orders\": [{\"id\": \"577087614418520000\", \"n\": 123456789012345678,"
+        "\"address\": {\"city\": \"Austin\", \"zip\": \"78701\"},"
+        "\"lines\": [{\"id\": 1, \"qty\": -2, \"extra\": true}, 7, \"s\"],"
+        "\"whole\": {\"a\": {\"b\": [false]}}, \"big\": -0},"
+        "{\"other\": 1}]}\r\n";
+    static const char want[] =
+        "{\"code\": 0, \"orders\": [{\"id\": \"577087614418520000\","
+        "\"address\": {\"city\": \"Austin\"},"
+        "\"lines\": [{\"id\": 1, \"qty\": -2}, 7, \"s\"],"
+        "\"whole\": {\"a\": {\"b\": [false]}}}, {}]}";
+    json_t *got = NULL, *exp = NULL;
+
+    SG_UNUSED(state);
+    assert_int_equal(pruned(doc, keep, &got), 0);
+    assert_int_equal(parse(want, strlen(want), &exp), 0);
+    assert_true(json_equal(got, exp));
+    json_decref(exp);
+    sg_json_arena_free(got);
+
+    /* 18 digits are read exactly; 19 are jansson's (which keeps them
+     * exact too, up to INT64_MAX). */
+    assert_int_equal(pruned("{\"id\": 999999999999999999}", NULL, &got), 0);
+    assert_true(json_integer_value(json_object_get(got, "id")) ==
+                999999999999999999LL);
+    sg_json_arena_free(got);
+    assert_int_equal(pruned("{\"id\": -999999999999999999}", NULL, &got), 0);
+    assert_true(json_integer_value(json_object_get(got, "id")) ==
+                -999999999999999999LL);
+    sg_json_arena_free(got);
+    assert_int_equal(pruned("{\"id\": 9223372036854775807}", NULL, &got),
+                     SG_EDECLINED);
+    assert_int_equal(pruned("{}", keep, &got), 0);
+    assert_int_equal(json_object_size(got), 0); /* missing: just absent */
+    sg_json_arena_free(got);
+}
+
+static void test_pruned_declines(void **state)
+{
+    static const struct sg_json_keep keep[] = {{"a", NULL}, {NULL, NULL}};
+    static const char *const no[] = {
+        "",
+        "   ",
+        "[1, 2]",                           /* the root: an object here */
+        "\"s\"",
+        "{\"a\": \"\\u00e9\"}",             /* escapes: jansson decodes */
+        "{\"b\": \"x\\\"y\"}",              /* even in a skipped member */
+        "{\"a\": \"caf\xc3\xa9\"}",         /* UTF-8 */
+        "{\"b\": \"\xff\"}",                /* invalid UTF-8 */
+        "{\"a\": \"tab\there\"}",           /* a control byte */
+        "{\"a\": 1.5}",
+        "{\"b\": 1e3}",
+        "{\"a\": 01}",
+        "{\"a\": -}",
+        "{\"a\": 1-}",
+        "{\"a\": 1, \"a\": 2}",             /* duplicates, kept or not */
+        "{\"b\": {\"c\": 1, \"c\": 1}}",
+        "{\"a\": 1,}",
+        "{\"a\": [1,]}",
+        "{\"a\" 1}",
+        "{\"a\": }",
+        "{\"a\": tru}",
+        "{\"a\": nul}",
+        "{\"a\": 1",
+        "{\"a\": [1, 2}",
+        "{\"a\": \"open}",
+        "{\"a\": 1} x",                     /* trailing bytes */
+        "{\"a\": 1}{}",
+        "{a: 1}",
+    };
+    char deep[200], wide[8192];
+    size_t off = 0;
+    json_t *got = NULL;
+
+    SG_UNUSED(state);
+    for (size_t i = 0; i < SG_ARRAY_SIZE(no); i++) {
+        int rc = pruned(no[i], keep, &got);
+
+        if (rc != SG_EDECLINED || got)
+            fail_msg("case %zu (%s): %d", i, no[i], rc);
+    }
+    /* The NUL inside the length: a byte jansson judges. */
+    assert_int_equal(sg_json_parse_arena_pruned(&got, "{\"a\": 1}\0", 9, keep),
+                     SG_EDECLINED);
+    /* Deeper than 32 levels, or more than 256 members: declined. */
+    memset(deep, 0, sizeof(deep));
+    deep[0] = '{';
+    strcat(deep, "\"a\":");
+    for (int i = 0; i < 40; i++)
+        strcat(deep, "[");
+    for (int i = 0; i < 40; i++)
+        strcat(deep, "]");
+    strcat(deep, "}");
+    assert_int_equal(pruned(deep, keep, &got), SG_EDECLINED);
+    wide[off++] = '{';
+    for (int i = 0; i < 257; i++)
+        off += (size_t)snprintf(wide + off, sizeof(wide) - off, "%s\"k%d\":%d",
+                                i ? "," : "", i, i);
+    snprintf(wide + off, sizeof(wide) - off, "}");
+    assert_int_equal(pruned(wide, keep, &got), SG_EDECLINED);
+    /* One arena tree at a time: a second parse is declined. */
+    assert_int_equal(pruned("{\"a\": 1}", keep, &got), 0);
+    {
+        json_t *second = NULL;
+
+        assert_int_equal(pruned("{\"a\": 1}", keep, &second), SG_EDECLINED);
+        assert_null(second);
+    }
+    sg_json_arena_free(got);
+}
+
+/*
  * An arena tree: readable like any other; a node added to it later comes
  * from the heap and is freed with it (ASan/LSan would see a leak or a bad
  * free); a second parse while one is live takes the heap and is released
@@ -418,6 +600,9 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_corpus),
         cmocka_unit_test(test_corpus_arena),
+        cmocka_unit_test(test_corpus_pruned),
+        cmocka_unit_test(test_pruned_members),
+        cmocka_unit_test(test_pruned_declines),
         cmocka_unit_test(test_arena_lifecycle),
         cmocka_unit_test(test_arena_keep),
         cmocka_unit_test(test_dump_sizes),

@@ -222,9 +222,11 @@ int sg_tts_build_url(char **url_out, const char *base, const char *path,
 /* ---- envelope ---- */
 
 /* arena: parse in the thread's arena; data_out then goes to
- * sg_json_arena_free. */
+ * sg_json_arena_free. keep (with arena): build only those members of the
+ * envelope when the answer is in sg_json_parse_arena_pruned's subset. */
 static int envelope(json_t **data_out, const struct sg_http_response *resp,
-                    bool idempotent, bool arena, struct sg_err *err)
+                    bool idempotent, bool arena,
+                    const struct sg_json_keep *keep, struct sg_err *err)
 {
     json_t *env = NULL, *code, *data;
     char ra[SG_HTTP_RETRY_AFTER_MAX];
@@ -233,7 +235,12 @@ static int envelope(json_t **data_out, const struct sg_http_response *resp,
     *data_out = NULL;
     snprintf(ra, sizeof(ra), "%s",
              resp->has_retry_after ? resp->retry_after : "");
-    if (resp->body_len <= RESPONSE_MAX)
+    rc = SG_EDECLINED;
+    if (resp->body_len <= RESPONSE_MAX && arena && keep)
+        rc = sg_json_parse_arena_pruned(&env, resp->body, resp->body_len,
+                                        keep);
+    /* Outside the pruned parse's subset (or malformed): jansson's. */
+    if (resp->body_len <= RESPONSE_MAX && rc == SG_EDECLINED)
         rc = (arena ? sg_json_parse_arena : sg_json_parse)(
             &env, resp->body ? resp->body : "", resp->body_len,
             ENVELOPE_DEPTH, NULL, NULL);
@@ -272,7 +279,7 @@ static int envelope(json_t **data_out, const struct sg_http_response *resp,
 int sg_tts_envelope(json_t **data_out, const struct sg_http_response *resp,
                     bool idempotent, struct sg_err *err)
 {
-    return envelope(data_out, resp, idempotent, false, err);
+    return envelope(data_out, resp, idempotent, false, NULL, err);
 }
 
 /* ---- a call ---- */
@@ -280,7 +287,8 @@ int sg_tts_envelope(json_t **data_out, const struct sg_http_response *resp,
 static int call(struct sg_connector *c, const char *method, const char *path,
                 const struct sg_tts_param *params, size_t n,
                 const char *access_token, const char *body, size_t body_len,
-                bool arena, json_t **data_out, struct sg_err *err)
+                bool arena, const struct sg_json_keep *keep,
+                json_t **data_out, struct sg_err *err)
 {
     struct sg_http_request req = {0};
     struct sg_http_response resp = {0};
@@ -322,7 +330,7 @@ static int call(struct sg_connector *c, const char *method, const char *path,
             err->retryable = idempotent || !resp.sent;
         goto out;
     }
-    rc = envelope(data_out, &resp, idempotent, arena, err);
+    rc = envelope(data_out, &resp, idempotent, arena, keep, err);
 out:
     sg_http_response_release(&resp);
     sg_free(url);
@@ -336,7 +344,7 @@ int sg_tts_call(struct sg_connector *c, const char *method, const char *path,
                 json_t **data_out, struct sg_err *err)
 {
     return call(c, method, path, params, n, access_token, body, body_len,
-                false, data_out, err);
+                false, NULL, data_out, err);
 }
 
 int sg_tts_call_arena(struct sg_connector *c, const char *method,
@@ -345,5 +353,15 @@ int sg_tts_call_arena(struct sg_connector *c, const char *method,
                       size_t body_len, json_t **data_out, struct sg_err *err)
 {
     return call(c, method, path, params, n, access_token, body, body_len,
-                true, data_out, err);
+                true, NULL, data_out, err);
+}
+
+int sg_tts_call_pruned(struct sg_connector *c, const char *method,
+                       const char *path, const struct sg_tts_param *params,
+                       size_t n, const char *access_token,
+                       const struct sg_json_keep *keep, json_t **data_out,
+                       struct sg_err *err)
+{
+    return call(c, method, path, params, n, access_token, NULL, 0, true,
+                keep, data_out, err);
 }

@@ -12,6 +12,7 @@
 
 #include "connectors/connector.h"
 #include "connectors/tiktok_shop/sign.h"
+#include "core/json.h"
 
 #include <jansson.h>
 
@@ -86,6 +87,18 @@ int sg_tts_call_arena(struct sg_connector *c, const char *method,
                       const char *path, const struct sg_tts_param *params,
                       size_t n, const char *access_token, const char *body,
                       size_t body_len, json_t **data_out, struct sg_err *err);
+/*
+ * sg_tts_call_arena (no body) for an answer of which only some members
+ * are read: keep names the envelope's members to build (code, message
+ * and data with what is read of it; sg_json_parse_arena_pruned), the
+ * rest is checked and skipped. An answer outside that parser's subset is
+ * parsed whole, as sg_tts_call_arena does.
+ */
+int sg_tts_call_pruned(struct sg_connector *c, const char *method,
+                       const char *path, const struct sg_tts_param *params,
+                       size_t n, const char *access_token,
+                       const struct sg_json_keep *keep, json_t **data_out,
+                       struct sg_err *err);
 
 /* The event name of a webhook type (1 -> "ORDER_STATUS_CHANGE"), or NULL. */
 const char *sg_tts_event_name(int type);
