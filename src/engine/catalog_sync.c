@@ -712,10 +712,16 @@ static json_t *drift_of(const json_t *d, const json_t *price,
  * causes no push, while a genuine increase that was not yet pushed (the
  * wanted figure is above the last acknowledged one) still goes out. A SKU
  * where the channel holds more is kept as read, and the next step lowers
- * it.
+ * it. A SKU whose ledger mark is known (net: the channel's sales ingested
+ * since its quantity was last known) is kept as read too: unseen_record
+ * has counted the sales in flight exactly and they are held back from
+ * every push; the acknowledged figure may be far behind (Surge pushes
+ * nothing for the channel's own sales), so taking it would record units
+ * the channel does not list, and a restock after a sell-out would never
+ * be pushed (seen in surge demo).
  */
 static void keep_channel_lower(json_t *read_qty, const json_t *want_qty,
-                               const json_t *acked_qty)
+                               const json_t *acked_qty, const json_t *net)
 {
     const char *sku;
     json_t *v;
@@ -726,7 +732,8 @@ static void keep_channel_lower(json_t *read_qty, const json_t *want_qty,
         json_int_t keep;
 
         if (!json_is_integer(w) || !json_is_integer(v) ||
-            json_integer_value(v) >= json_integer_value(w))
+            json_integer_value(v) >= json_integer_value(w) ||
+            json_is_integer(json_object_get(net, sku)))
             continue;
         keep = json_integer_value(w);
         if (json_is_integer(a) && json_integer_value(a) < keep)
@@ -824,7 +831,8 @@ static void apply_step(struct rec_op *op, struct sg_listing_sync *l,
                                 json_integer(op->now_ms));
             unseen_record(st, d, qty, op->now_ms);
             keep_channel_lower(qty, json_object_get(d, "qty"),
-                               json_object_get(st, "qty"));
+                               json_object_get(st, "qty"),
+                               json_object_get(d, "net"));
             json_object_set(st, "qty", qty);
             led_record(st, d);
             json_object_set_new(st, "fresh", json_true());

@@ -441,6 +441,37 @@ static void unseen_sales_held_back(void **state)
     assert_inventory_clean();
 }
 
+/*
+ * The channel sells a SKU out and Surge ingests every sale (it pushes
+ * nothing for the channel's own sales, so the last figure the channel
+ * acknowledged stays at 7); then a restock of 3. The read-back before
+ * the push finds 0 and every sale accounted for: 3 must be listed (it
+ * was once recorded as min(wanted, acknowledged) = 3 and never pushed).
+ */
+static void restock_after_sellout_is_pushed(void **state)
+{
+    char id[32];
+
+    SG_UNUSED(state);
+    create_product("RS");
+    sync_wait();
+    wait_sbx("RS-L", "12.00", 7);
+    assert_true(sbx_sku("RS-L", id, NULL, NULL));
+    for (int i = 0; i < 7; i++)
+        buy_one(id);
+    wait_count("SELECT count(*) FROM order_lines WHERE sku = 'RS-L' AND "
+               "inv = 'reserved'",
+               7);
+    wait_sbx("RS-L", NULL, 0);
+    assert_int_equal(available("RS-L"), 0);
+    api("POST", "/api/v1/inventory/RS-L/adjust",
+        "{\"delta\":3,\"reason\":\"receipt\"}");
+    sync_wait();
+    wait_sbx("RS-L", NULL, 3);
+    assert_int_equal(available("RS-L"), 3);
+    assert_inventory_clean();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -448,6 +479,7 @@ int main(void)
         cmocka_unit_test(storm_is_held_then_pushed_once),
         cmocka_unit_test(stock_buffer_is_held_back),
         cmocka_unit_test(unseen_sales_held_back),
+        cmocka_unit_test(restock_after_sellout_is_pushed),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);
