@@ -9,7 +9,8 @@
  * release stock; a return approved with an idempotency key restocks once
  * even when the call is replayed; a burst of orders widens the SKU's
  * channel buffer, which narrows again when sales stop. `surge inventory
- * check` is clean after each. Every wait is bounded.
+ * check` is clean after each. Last, a second tenant's key is pointed at
+ * all of that by id (S4 on real data). Every wait is bounded.
  */
 #include "testlib.h"
 #include "connectors/tiktok_shop/sign.h"
@@ -681,6 +682,199 @@ static void viral_buffer_widens_and_narrows(void **state)
     assert_inventory_clean();
 }
 
+/* A call with another tenant's key; the caller frees r. */
+static void call_as(struct sgt_resp *r, const char *key, const char *method,
+                    const char *path, const char *body)
+{
+    char url[600], auth[200];
+    const char *h[] = {"Content-Type: application/json", auth, NULL};
+
+    snprintf(url, sizeof(url), "%s%s", W.srv.url, path);
+    snprintf(auth, sizeof(auth), "Authorization: Bearer %s", key);
+    assert_int_equal(sgt_http(r, method, url, h, body,
+                              body ? strlen(body) : 0),
+                     0);
+}
+
+/* The answer names none of the strings in seen (A's data). */
+static void assert_names_none(const struct sgt_resp *r, const char *what,
+                              const char *const *seen, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (seen[i][0] && r->body && strstr(r->body, seen[i]))
+            fail_msg("%s: tenant B's answer names A's \"%s\": %s", what,
+                     seen[i], r->body);
+}
+
+/*
+ * S4 on real data. test_engine_security.c runs every admin route against
+ * every kind of bad key, but there tenant A owns no order, return,
+ * cancellation or connection, so B's 404 on those routes is for an id
+ * nobody owns. Here the scenarios above have left tenant "default" (A)
+ * with all of them: a second tenant's key, pointed at each by its id,
+ * gets the same 404 as for a missing id, its lists are empty, its
+ * shipment for A's order is refused, and nothing it tried changed A's
+ * rows or reached the sandbox.
+ */
+static void other_tenant_sees_none(void **state)
+{
+    struct route_case {
+        const char *method, *prefix, *suffix, *body;
+        int64_t id;
+    };
+    char key_b[128], path[200], sql[300], cid[64], shop[64], open_id[128];
+    char sbx_before[32], sbx_after[32], ship_body[300];
+    char *out = NULL;
+    int64_t oid, ret_id, can_id, conn_id, ret_upd, can_upd, conn_upd;
+    int64_t order_ver, shipments;
+    struct sgt_resp r;
+    json_t *j;
+
+    SG_UNUSED(state);
+    oid = sql_int("SELECT max(id) FROM orders WHERE status != 'CANCELLED'");
+    ret_id = sql_int("SELECT max(id) FROM aftersales WHERE kind = 'return'");
+    can_id = sql_int("SELECT max(id) FROM aftersales WHERE kind = 'cancel'");
+    conn_id = sql_int("SELECT max(id) FROM channel_connections");
+    assert_true(oid > 0 && ret_id > 0 && can_id > 0 && conn_id > 0);
+    /* A's own key reads them: the strings B must never see. */
+    snprintf(path, sizeof(path), "/api/v1/orders/%" PRId64, oid);
+    j = engine(path);
+    snprintf(cid, sizeof(cid), "%s", sg_json_str(j, "channel_order_id"));
+    snprintf(shop, sizeof(shop), "%s", sg_json_str(j, "shop_id"));
+    json_decref(j);
+    j = engine("/api/v1/connections");
+    snprintf(open_id, sizeof(open_id), "%s",
+             sg_json_str(json_array_get(json_object_get(j, "connections"),
+                                        0),
+                         "open_id"));
+    json_decref(j);
+    assert_true(cid[0] && shop[0] && open_id[0]);
+
+    assert_int_equal(surge(NULL, "tenant", "create", "other", NULL, NULL), 0);
+    assert_int_equal(
+        surge(&out, "apikey", "create", "--tenant", "other", NULL), 0);
+    snprintf(key_b, sizeof(key_b), "%.*s", (int)strcspn(out, "\r\n"), out);
+    sg_free(out);
+
+    snprintf(sql, sizeof(sql), "SELECT version FROM orders WHERE id = "
+             "%" PRId64, oid);
+    order_ver = sql_int(sql);
+    snprintf(sql, sizeof(sql), "SELECT updated_at FROM aftersales WHERE "
+             "id = %" PRId64, ret_id);
+    ret_upd = sql_int(sql);
+    snprintf(sql, sizeof(sql), "SELECT updated_at FROM aftersales WHERE "
+             "id = %" PRId64, can_id);
+    can_upd = sql_int(sql);
+    snprintf(sql, sizeof(sql), "SELECT updated_at FROM channel_connections "
+             "WHERE id = %" PRId64, conn_id);
+    conn_upd = sql_int(sql);
+    shipments = sql_int("SELECT count(*) FROM shipments");
+    sbx_status(cid, sbx_before);
+    assert_true(sbx_before[0] != '\0');
+
+    {
+        const char *seen[] = {cid, shop, open_id};
+        const struct route_case by_id[] = {
+            {"GET", "/api/v1/orders/", "", NULL, oid},
+            {"POST", "/api/v1/orders/", "/cancel",
+             "{\"reason\":\"seller_out_of_stock\"}", oid},
+            {"POST", "/api/v1/returns/", "/approve",
+             "{\"idempotency_key\":\"b-ret-1\"}", ret_id},
+            {"POST", "/api/v1/returns/", "/reject",
+             "{\"idempotency_key\":\"b-ret-2\"}", ret_id},
+            {"POST", "/api/v1/cancellations/", "/approve", "{}",
+             can_id},
+            {"POST", "/api/v1/cancellations/", "/reject", "{}",
+             can_id},
+            {"POST", "/api/v1/connections/", "/refresh", NULL,
+             conn_id},
+            {"POST", "/api/v1/connections/", "/sync", NULL,
+             conn_id},
+        };
+        static const char *const lists[][2] = {
+            {"/api/v1/orders", "orders"},
+            {"/api/v1/shipments", "shipments"},
+            {"/api/v1/returns", "returns"},
+            {"/api/v1/cancellations", "cancellations"},
+            {"/api/v1/connections", "connections"},
+        };
+
+        for (size_t i = 0; i < SG_ARRAY_SIZE(by_id); i++) {
+            snprintf(path, sizeof(path), "%s%" PRId64 "%s", by_id[i].prefix,
+                     by_id[i].id, by_id[i].suffix);
+            call_as(&r, key_b, by_id[i].method, path, by_id[i].body);
+            if (r.status != 404)
+                fail_msg("%s %s with tenant B's key: %ld, want 404 (%s)",
+                         by_id[i].method, path, r.status,
+                         r.body ? r.body : "");
+            assert_non_null(strstr(r.body, "\"code\":\"not_found\""));
+            assert_names_none(&r, path, seen, SG_ARRAY_SIZE(seen));
+            sgt_resp_free(&r);
+        }
+        for (size_t i = 0; i < SG_ARRAY_SIZE(lists); i++) {
+            json_t *arr;
+
+            call_as(&r, key_b, "GET", lists[i][0], NULL);
+            assert_int_equal(r.status, 200);
+            assert_names_none(&r, lists[i][0], seen, SG_ARRAY_SIZE(seen));
+            j = json_loads(r.body, 0, NULL);
+            arr = json_object_get(j, lists[i][1]);
+            if (!json_is_array(arr) || json_array_size(arr) != 0)
+                fail_msg("GET %s with tenant B's key lists %s", lists[i][0],
+                         r.body);
+            json_decref(j);
+            sgt_resp_free(&r);
+        }
+        /* A shipment for A's order, named by either id. */
+        snprintf(ship_body, sizeof(ship_body),
+                 "{\"order_id\":%" PRId64 ",\"carrier\":\"UPS\","
+                 "\"tracking_number\":\"TRK-B-1\"}", oid);
+        call_as(&r, key_b, "POST", "/api/v1/shipments", ship_body);
+        if (r.status != 404)
+            fail_msg("POST /api/v1/shipments for A's order with B's key: "
+                     "%ld, want 404 (%s)", r.status, r.body ? r.body : "");
+        assert_names_none(&r, "shipment", seen, SG_ARRAY_SIZE(seen));
+        sgt_resp_free(&r);
+        snprintf(ship_body, sizeof(ship_body),
+                 "{\"order_id\":\"%s\",\"carrier\":\"UPS\","
+                 "\"tracking_number\":\"TRK-B-2\"}", cid);
+        call_as(&r, key_b, "POST", "/api/v1/shipments", ship_body);
+        if (r.status != 404)
+            fail_msg("POST /api/v1/shipments for A's channel order with "
+                     "B's key: %ld, want 404 (%s)", r.status,
+                     r.body ? r.body : "");
+        sgt_resp_free(&r);
+    }
+
+    /* Nothing B tried changed A's rows or reached the sandbox. */
+    snprintf(sql, sizeof(sql), "SELECT version FROM orders WHERE id = "
+             "%" PRId64, oid);
+    assert_int_equal(sql_int(sql), order_ver);
+    snprintf(sql, sizeof(sql), "SELECT updated_at FROM aftersales WHERE "
+             "id = %" PRId64, ret_id);
+    assert_int_equal(sql_int(sql), ret_upd);
+    snprintf(sql, sizeof(sql), "SELECT updated_at FROM aftersales WHERE "
+             "id = %" PRId64, can_id);
+    assert_int_equal(sql_int(sql), can_upd);
+    snprintf(sql, sizeof(sql), "SELECT updated_at FROM channel_connections "
+             "WHERE id = %" PRId64, conn_id);
+    assert_int_equal(sql_int(sql), conn_upd);
+    assert_int_equal(sql_int("SELECT count(*) FROM shipments"), shipments);
+    assert_int_equal(sql_int("SELECT count(*) FROM shipments WHERE "
+                             "tracking_number LIKE 'TRK-B-%'"),
+                     0);
+    assert_string_equal(sbx_status(cid, sbx_after), sbx_before);
+    /* And A still reaches every one of them. */
+    snprintf(path, sizeof(path), "/api/v1/orders/%" PRId64, oid);
+    json_decref(engine(path));
+    j = engine("/api/v1/returns");
+    assert_true(json_array_size(json_object_get(j, "returns")) >= 1);
+    json_decref(j);
+    j = engine("/api/v1/cancellations");
+    assert_true(json_array_size(json_object_get(j, "cancellations")) >= 1);
+    json_decref(j);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -690,6 +884,8 @@ int main(void)
         cmocka_unit_test(viral_buffer_widens_and_narrows),
         /* Last: its delivered orders would be drawn for the returns. */
         cmocka_unit_test(ship_retry_reads_back),
+        /* After all: it needs their orders, return and cancellations. */
+        cmocka_unit_test(other_tenant_sees_none),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -421,7 +421,9 @@ enum obj {
     O_PRODUCT,
     O_VARIANT,
     O_SKU,
-    O_MISSING, /* orders, returns, ...: A has none here; any id is foreign */
+    O_MISSING, /* orders, returns, ...: A has none here; any id is foreign
+                  (test_engine_fulfil.c's other_tenant_sees_none points B
+                  at A's real ones) */
 };
 
 struct route {
