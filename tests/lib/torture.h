@@ -12,7 +12,9 @@
  * Scale: SG_TORTURE_QUICK=H sweeps n = 1..H one by one, then H/4 points
  * spread evenly over the rest, then the completing run; unset, every n.
  * SG_TORTURE_ONLY=text runs only the operations whose name contains
- * text; SG_TORTURE_AT=n runs only allocation n (for a debugger).
+ * text; SG_TORTURE_AT=n runs only allocation n (for a debugger),
+ * SG_TORTURE_FROM=n the sweep from allocation n on (a defect that needs
+ * the runs before it, without the hour before those).
  *
  * Library allocations: jansson always goes through sg_alloc (Surge sets
  * that up in production too). SQLite's, OpenSSL's and libcurl's are
