@@ -24,8 +24,8 @@ build: bootstrap
 # sweeps run in their quick form, label oom), then the whole suite again
 # under ASan+UBSan with no recovery (the integration tests then run the
 # ASan build of surge itself, and LeakSanitizer checks the sweeps'
-# failure paths), then the threaded unit tests under TSan (about a
-# minute more on 2 cores).
+# failure paths), then the threaded tests under TSan (unit and engine
+# end to end, a few minutes more on 2 cores).
 test: build
 	@cd build/dev && ctest --output-on-failure -j$(JOBS) -LE torture $(CTEST_ARGS)
 	@$(MAKE) --no-print-directory test-asan
@@ -39,19 +39,33 @@ test-asan: bootstrap
 	  ctest --output-on-failure -j$(JOBS) -LE torture $(CTEST_ARGS)
 
 # S3 for the threaded parts: the unit tests of the libraries that run
-# threads (store writer and readers, HTTP server and client, the job
-# dispatcher, the sandbox) built with gcc's ThreadSanitizer; the first
-# report fails the test (halt_on_error). The torture sweeps stay out.
+# threads (store writer, checkpointer and readers, HTTP server and client,
+# the job dispatcher, the sandbox) built with gcc's ThreadSanitizer, and
+# the engine end-to-end tests whose `surge serve` runs every thread at
+# once (HTTP loop, store writer and checkpointer, dispatcher, the TikTok
+# Shop, orders and events workers) against a `surge sandbox`, both built
+# with TSan too. Reports go to files under build/tsan/tsan-reports (a
+# child's stderr is only its log), and any file there fails the run;
+# the first report also stops its process (halt_on_error). The torture
+# sweeps stay out.
 TSAN_SRCS := $(wildcard tests/unit/test_store_*.c tests/unit/test_http_*.c \
 	tests/unit/test_jobs_*.c tests/unit/test_sandbox_*.c)
-TSAN_TESTS := $(basename $(notdir $(foreach f,$(TSAN_SRCS),\
+TSAN_UNIT := $(basename $(notdir $(foreach f,$(TSAN_SRCS),\
 	$(if $(findstring torture,$(f)),,$(f)))))
+TSAN_ENGINE := test_engine_serve test_engine_events test_engine_fulfil \
+	test_engine_orders
+TSAN_TESTS := $(TSAN_UNIT) $(TSAN_ENGINE)
+TSAN_REPORTS := build/tsan/tsan-reports
 test-tsan: bootstrap
 	@cmake --preset tsan >/dev/null
-	@cmake --build --preset tsan -j$(JOBS) --target $(TSAN_TESTS)
-	@cd build/tsan && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+	@cmake --build --preset tsan -j$(JOBS) --target surge $(TSAN_TESTS)
+	@rm -rf $(TSAN_REPORTS) && mkdir -p $(TSAN_REPORTS)
+	@cd build/tsan && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:log_path=$(CURDIR)/$(TSAN_REPORTS)/report \
 	  ctest --output-on-failure -j$(JOBS) -LE torture \
 	  -R '^($(subst $(eval) ,|,$(strip $(TSAN_TESTS))))$$' $(CTEST_ARGS)
+	@if [ -n "$$(ls -A $(TSAN_REPORTS))" ]; then \
+	  for f in $(TSAN_REPORTS)/*; do echo "== $$f"; cat "$$f"; done; \
+	  echo "ThreadSanitizer reported (files above)"; exit 1; fi
 
 release: bootstrap
 	@cmake --preset release >/dev/null
