@@ -25,7 +25,7 @@
  * test_engine_crash_soak, run by `make soak`) uses the real 2-10 s
  * intervals for SG_CRASH_LONG_SECONDS (300 s). Every wait is bounded.
  *
- * SG_CRASH_BACKEND=postgres (test_engine_crash_pg) runs the same scenario
+ * SG_TW_BACKEND=postgres (test_engine_crash_pg) runs the same scenario
  * with Surge's store on a throwaway PostgreSQL server
  * (tests/lib/pgserver.h); the store's integrity is then checked with
  * amcheck (every B-tree index of the store against its table) in place of
@@ -36,7 +36,6 @@
 #include "core/alloc.h"
 #include "core/buf.h"
 #include "core/json.h"
-#include "pgserver.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -63,7 +62,6 @@ struct world {
 };
 
 static struct world W;
-static struct sgt_pg *pg; /* SG_CRASH_BACKEND=postgres */
 
 #include "tts_world.h"
 
@@ -165,24 +163,8 @@ static int setup(void **state)
     char listen[32], extra[1024];
 
     SG_UNUSED(state);
-    if (getenv("SG_CRASH_BACKEND") &&
-        strcmp(getenv("SG_CRASH_BACKEND"), "postgres") == 0) {
-        PGconn *c;
-        PGresult *r;
-        bool ok;
-
-        if (!pg || sgt_pg_createdb(pg, tw_pg_dsn, sizeof(tw_pg_dsn)) != 0)
-            return -1;
-        c = PQconnectdb(tw_pg_dsn);
-        r = PQexec(c, "CREATE EXTENSION IF NOT EXISTS amcheck");
-        ok = PQresultStatus(r) == PGRES_COMMAND_OK;
-        if (!ok)
-            print_error("amcheck: %s", PQerrorMessage(c));
-        PQclear(r);
-        PQfinish(c);
-        if (!ok)
-            return -1;
-    }
+    if (tw_backend_db() != 0)
+        return -1;
     /* Webhooks duplicated and late, and retried quickly while the
      * engine is down (TikTok's real schedule is minutes apart). */
     if (tw_sandbox_start("71",
@@ -388,24 +370,6 @@ static void *webhook_load(void *arg)
 
 /* ---- checks ---- */
 
-static void check_integrity(void)
-{
-    if (!pg) {
-        assert_int_equal(sql_int("SELECT count(*) FROM pragma_integrity_check "
-                                 "WHERE integrity_check = 'ok'"),
-                         1);
-        return;
-    }
-    /* bt_index_parent_check raises an error (sql_int fails the test) on
-     * the first index whose structure or heap disagree; count what it
-     * checked so an empty schema cannot pass. */
-    assert_true(sql_int("SELECT count(bt_index_parent_check(c.oid, true)) "
-                        "FROM pg_index i JOIN pg_class c ON c.oid = "
-                        "i.indexrelid JOIN pg_am a ON a.oid = c.relam "
-                        "WHERE a.amname = 'btree' AND c.relnamespace = "
-                        "current_schema()::regnamespace") >= 10);
-}
-
 /* Every acknowledged write so far is still there. */
 static void check_acked(const char *when)
 {
@@ -482,7 +446,7 @@ static void check_acked(const char *when)
                      PRId64,
                      when, k, on_hand, acked[k]);
     }
-    check_integrity();
+    tw_assert_store_intact();
     assert_inventory_clean();
 }
 
@@ -732,17 +696,13 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(kill_under_load),
     };
-
-    const char *backend = getenv("SG_CRASH_BACKEND");
     int rc;
 
     signal(SIGPIPE, SIG_IGN);
-    if (backend && strcmp(backend, "postgres") == 0) {
-        rc = sgt_pg_main_start(&pg);
-        if (rc)
-            return rc;
-    }
+    rc = tw_backend_main_start();
+    if (rc)
+        return rc;
     rc = cmocka_run_group_tests(tests, setup, teardown);
-    sgt_pg_stop(pg);
+    sgt_pg_stop(tw_pg);
     return rc;
 }

@@ -155,6 +155,8 @@ static int setup(void **state)
     json_t *info;
 
     SG_UNUSED(state);
+    if (tw_backend_db() != 0)
+        return -1;
     pthread_mutex_init(&W.mu, NULL);
     W.exports = json_array();
     if (receiver_start() != 0)
@@ -887,6 +889,11 @@ int main(void)
         /* After all: it needs their orders, return and cancellations. */
         cmocka_unit_test(other_tenant_sees_none),
     };
+    int rc = tw_backend_main_start();
 
-    return cmocka_run_group_tests(tests, setup, teardown);
+    if (rc)
+        return rc;
+    rc = cmocka_run_group_tests(tests, setup, teardown);
+    sgt_pg_stop(tw_pg);
+    return rc;
 }

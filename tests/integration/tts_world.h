@@ -19,10 +19,15 @@
  *
  * A test that sets tw_pg_dsn (a database from tests/lib/pgserver.h)
  * before tw_engine_init runs Surge on PostgreSQL: the config names that
- * backend and sql_int reads the store there.
+ * backend and sql_int reads the store there. The usual way: main() calls
+ * tw_backend_main_start (SG_TW_BACKEND=postgres starts a server), setup
+ * calls tw_backend_db, checks call tw_assert_store_intact, and main ends
+ * with sgt_pg_stop(tw_pg).
  */
 #ifndef SG_TESTS_TTS_WORLD_H
 #define SG_TESTS_TTS_WORLD_H
+
+#include "pgserver.h"
 
 #include <libpq-fe.h>
 
@@ -30,6 +35,8 @@
 
 /* Non-empty: Surge's store is this PostgreSQL database. */
 static char tw_pg_dsn[600];
+/* The throwaway server behind it (SG_TW_BACKEND=postgres). */
+static struct sgt_pg *tw_pg;
 
 TW_FN void nap(void)
 {
@@ -441,6 +448,71 @@ TW_FN void assert_stock_agrees(const char *sku, const char *sku_id)
 }
 
 /* ---- setting the world up ---- */
+
+/*
+ * For main(): with SG_TW_BACKEND=postgres (the ctest entries named *_pg),
+ * start a throwaway PostgreSQL server for the program's store. 0 to go
+ * on, else the exit code (77: skip, PostgreSQL not installed outside CI).
+ */
+TW_FN int tw_backend_main_start(void)
+{
+    const char *b = getenv("SG_TW_BACKEND");
+
+    if (!b || !b[0] || strcmp(b, "sqlite") == 0)
+        return 0;
+    if (strcmp(b, "postgres") != 0) {
+        print_error("SG_TW_BACKEND=%s: want sqlite or postgres\n", b);
+        return 1;
+    }
+    return sgt_pg_main_start(&tw_pg);
+}
+
+/*
+ * For a setup, before tw_engine_init: on PostgreSQL a fresh database for
+ * the store (tw_pg_dsn) with amcheck, which tw_assert_store_intact uses.
+ * Nothing on SQLite. 0 or -1.
+ */
+TW_FN int tw_backend_db(void)
+{
+    PGconn *c;
+    PGresult *r;
+    bool ok;
+
+    if (!tw_pg)
+        return 0;
+    if (sgt_pg_createdb(tw_pg, tw_pg_dsn, sizeof(tw_pg_dsn)) != 0)
+        return -1;
+    c = PQconnectdb(tw_pg_dsn);
+    r = PQexec(c, "CREATE EXTENSION IF NOT EXISTS amcheck");
+    ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+    if (!ok)
+        print_error("amcheck: %s", PQerrorMessage(c));
+    PQclear(r);
+    PQfinish(c);
+    return ok ? 0 : -1;
+}
+
+/*
+ * The store is structurally sound: PRAGMA integrity_check on SQLite; on
+ * PostgreSQL amcheck's bt_index_parent_check on every B-tree index of the
+ * store's schema, which raises an error (sql_int fails the test) on the
+ * first index whose structure or heap disagree. The count keeps an empty
+ * schema from passing.
+ */
+TW_FN void tw_assert_store_intact(void)
+{
+    if (!tw_pg_dsn[0]) {
+        assert_int_equal(sql_int("SELECT count(*) FROM pragma_integrity_check "
+                                 "WHERE integrity_check = 'ok'"),
+                         1);
+        return;
+    }
+    assert_true(sql_int("SELECT count(bt_index_parent_check(c.oid, true)) "
+                        "FROM pg_index i JOIN pg_class c ON c.oid = "
+                        "i.indexrelid JOIN pg_am a ON a.oid = c.relam "
+                        "WHERE a.amname = 'btree' AND c.relnamespace = "
+                        "current_schema()::regnamespace") >= 10);
+}
 
 /*
  * Start the sandbox (the given seed, audits at once) with sbx_json as its config
