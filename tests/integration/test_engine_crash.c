@@ -696,13 +696,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(kill_under_load),
     };
-    int rc;
 
     signal(SIGPIPE, SIG_IGN);
-    rc = tw_backend_main_start();
-    if (rc)
-        return rc;
-    rc = cmocka_run_group_tests(tests, setup, teardown);
-    sgt_pg_stop(tw_pg);
-    return rc;
+    TW_RUN_GROUP(tests, setup, teardown);
 }

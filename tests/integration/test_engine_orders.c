@@ -693,11 +693,6 @@ int main(void)
         cmocka_unit_test(cancel_waits_for_the_grace),
         cmocka_unit_test(pending_cancel_survives_restart),
     };
-    int rc = tw_backend_main_start();
 
-    if (rc)
-        return rc;
-    rc = cmocka_run_group_tests(tests, setup, teardown);
-    sgt_pg_stop(tw_pg);
-    return rc;
+    TW_RUN_GROUP(tests, setup, teardown);
 }

@@ -19,10 +19,10 @@
  *
  * A test that sets tw_pg_dsn (a database from tests/lib/pgserver.h)
  * before tw_engine_init runs Surge on PostgreSQL: the config names that
- * backend and sql_int reads the store there. The usual way: main() calls
- * tw_backend_main_start (SG_TW_BACKEND=postgres starts a server), setup
- * calls tw_backend_db, checks call tw_assert_store_intact, and main ends
- * with sgt_pg_stop(tw_pg).
+ * backend and sql_int reads the store there. The usual way: main() is
+ * TW_RUN_GROUP (with SG_TW_BACKEND=postgres it starts a server for the
+ * program and stops it after), setup calls tw_backend_db, and checks call
+ * tw_assert_store_intact.
  */
 #ifndef SG_TESTS_TTS_WORLD_H
 #define SG_TESTS_TTS_WORLD_H
@@ -466,6 +466,21 @@ TW_FN int tw_backend_main_start(void)
     }
     return sgt_pg_main_start(&tw_pg);
 }
+
+/*
+ * main()'s body for a program of these tests: the backend, the group, the
+ * server stopped whatever the group's result.
+ */
+#define TW_RUN_GROUP(tests, setup, teardown)                                  \
+    do {                                                                       \
+        int tw_rc_ = tw_backend_main_start();                                  \
+                                                                               \
+        if (tw_rc_ == 0) {                                                     \
+            tw_rc_ = cmocka_run_group_tests(tests, setup, teardown);           \
+            sgt_pg_stop(tw_pg);                                                \
+        }                                                                      \
+        return tw_rc_;                                                         \
+    } while (0)
 
 /*
  * For a setup, before tw_engine_init: on PostgreSQL a fresh database for
