@@ -15,8 +15,9 @@ set(SG_FUZZ_DIR ${CMAKE_SOURCE_DIR}/tests/fuzz)
 # library of its own, the extra sources it compiles).
 set(SG_FUZZ_TARGETS json retry_after config tts_sign tts_webhook
     webhook_sig http csv import tts_order tts_response sbx_events
-    events_scan)
+    events_scan json_pruned)
 set(SG_FUZZ_LIBS_json sg_core)
+set(SG_FUZZ_LIBS_json_pruned sg_core)
 set(SG_FUZZ_LIBS_retry_after sg_jobs sg_core)
 set(SG_FUZZ_LIBS_config sg_core)
 # The TikTok Shop signing code is compiled into sg_sandbox today; the fuzz

@@ -499,8 +499,11 @@ static int prune_int(struct prune *p, json_int_t *v)
         i++;
     }
     d0 = i;
-    while (i < p->len && p->s[i] >= '0' && p->s[i] <= '9')
-        x = x * 10 + (p->s[i++] - '0');
+    /* Digits past the limit are only counted: 19 nines would overflow
+     * (found by the json_pruned fuzz target). */
+    for (; i < p->len && p->s[i] >= '0' && p->s[i] <= '9'; i++)
+        if (i - d0 < PRUNE_DIGITS_MAX)
+            x = x * 10 + (p->s[i] - '0');
     if (i == d0 || i - d0 > PRUNE_DIGITS_MAX ||
         (p->s[d0] == '0' && i - d0 > 1))
         return prune_stop(p, SG_EDECLINED);
