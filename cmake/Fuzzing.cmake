@@ -15,7 +15,7 @@ set(SG_FUZZ_DIR ${CMAKE_SOURCE_DIR}/tests/fuzz)
 # library of its own, the extra sources it compiles).
 set(SG_FUZZ_TARGETS json retry_after config tts_sign tts_webhook
     webhook_sig http csv import tts_order tts_response sbx_events
-    events_scan json_pruned)
+    events_scan json_pruned sbx_h1)
 set(SG_FUZZ_LIBS_json sg_core)
 set(SG_FUZZ_LIBS_json_pruned sg_core)
 set(SG_FUZZ_LIBS_retry_after sg_jobs sg_core)
@@ -39,6 +39,7 @@ set(SG_FUZZ_LIBS_import sg_features sg_store sg_core)
 set(SG_FUZZ_LIBS_tts_order sg_features sg_store sg_core)
 set(SG_FUZZ_LIBS_tts_response sg_connectors sg_http sg_core)
 set(SG_FUZZ_LIBS_sbx_events sg_sandbox sg_core)
+set(SG_FUZZ_LIBS_sbx_h1 sg_sandbox sg_core)
 set(SG_FUZZ_LIBS_events_scan sg_features sg_core)
 
 # sg_fuzz_add(NAME EXE MODE): EXE from tests/fuzz/fuzz_NAME.c; MODE is

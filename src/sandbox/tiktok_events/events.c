@@ -62,7 +62,7 @@ static struct evs *state_for(struct sg_sbx *s)
                  SG_SBX_EVENTS_TOKEN_DEFAULT);
         states[i] = v;
     }
-    if (!v && STATES_MAX) {
+    if (!v) {
         /* Table full (many sandboxes in one test process): reuse. */
         v = states[0];
         v->s = s;

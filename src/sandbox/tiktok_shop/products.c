@@ -838,6 +838,16 @@ static json_t *inv_check(struct sg_sbx_call *c, const json_t *old,
     return extra;
 }
 
+/* The data of a bulk update's answer: its per-item errors, or {} when
+ * there are none (TikTok sends an empty object then). Takes errors. */
+static json_t *errors_data(json_t *errors)
+{
+    if (json_array_size(errors))
+        return json_pack("{s:o}", "errors", errors);
+    json_decref(errors);
+    return json_object();
+}
+
 static void p_inventory_update(struct sg_sbx_call *c)
 {
     json_t *p = path_product(c), *skus, *sku, *errors, *extra;
@@ -868,9 +878,7 @@ static void p_inventory_update(struct sg_sbx_call *c)
         }
     }
     sg_sbx_dirty(c->sbx);
-    sg_sbx_ok(c, json_array_size(errors)
-                     ? json_pack("{s:o}", "errors", errors)
-                     : (json_decref(errors), json_object()));
+    sg_sbx_ok(c, errors_data(errors));
 }
 
 static json_t *inv_view(const json_t *p)
@@ -966,9 +974,7 @@ static void p_prices_update(struct sg_sbx_call *c)
                             json_object_get(sku, "list_price"));
     }
     sg_sbx_dirty(c->sbx);
-    sg_sbx_ok(c, json_array_size(errors)
-                     ? json_pack("{s:o}", "errors", errors)
-                     : (json_decref(errors), json_object()));
+    sg_sbx_ok(c, errors_data(errors));
 }
 
 /* ---- categories and brands ---- */
