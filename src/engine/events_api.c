@@ -72,6 +72,8 @@ struct ev_op {
     struct sg_buf bodies; /* every accepted event's JSON, back to back */
     char *answer;   /* the 200 body, built inside the write */
     size_t answer_len;
+    char *pre;      /* the same body with no duplicate, built before */
+    size_t pre_len;
 };
 
 static void ev_op_free(struct ev_op *x)
@@ -86,6 +88,7 @@ static void ev_op_free(struct ev_op *x)
     sg_free(x->row_of);
     sg_buf_release(&x->bodies);
     sg_free(x->answer);
+    sg_free(x->pre);
     sg_free(x);
 }
 
@@ -125,6 +128,19 @@ static int write_events(struct sg_store_tx *tx, void *arg, struct sg_err *err)
     rc = sg_engine__audit(tx, op, "events.ingest", object, "ok", err);
     if (rc)
         return rc;
+    if (dup == 0 && x->pre) {
+        /*
+         * Nothing was a duplicate: the answer the loop thread built
+         * before submitting (every item accepted or rejected as it was
+         * judged there) is this one, byte for byte. The store's single
+         * writer is the stage every event passes through, so the
+         * 1,000-item text is not written on it in the common case.
+         */
+        x->answer = x->pre;
+        x->answer_len = x->pre_len;
+        x->pre = NULL;
+        return 0;
+    }
     /*
      * The answer is built before the commit: found by the D5 sweep, an
      * answer that could not be built after it said 503 for events that
@@ -189,8 +205,9 @@ static int results_text(struct ev_op *x, struct sg_buf *b)
                        "%zu,\"results\":[",
                        acc, dup, rej);
     /*
-     * This runs on the store's writer thread (the done callback): no
-     * printf per item, plain appends.
+     * This runs for every request (on the loop thread, and on the
+     * store's writer thread when an item was a duplicate): no printf
+     * per item, plain appends.
      */
     for (size_t i = 0; !rc && i < x->n; i++) {
         struct ev_result *r = &x->res[i];
@@ -485,6 +502,21 @@ submit:
     if (!op) {
         ev_op_free(x);
         return;
+    }
+    {
+        /*
+         * The answer as it will be when nothing is a duplicate, built
+         * here on the loop thread (the write uses it then, and builds
+         * its own otherwise). Out of memory only means the write builds
+         * it, as before.
+         */
+        struct sg_buf b;
+
+        sg_buf_init(&b, RESULTS_MAX);
+        if (results_text(x, &b) == 0)
+            x->pre = sg_buf_detach(&b, &x->pre_len);
+        else
+            sg_buf_release(&b);
     }
     x->op = op;
     if (sg_store_submit(e->store, write_events, events_done, x) != 0) {

@@ -54,7 +54,12 @@ struct sg_http_client_cfg {
 
 void sg_http_client_cfg_defaults(struct sg_http_client_cfg *cfg);
 
-/* A request. Everything is copied at submit time. */
+/*
+ * A request. Everything is copied at submit time, except the body when
+ * body_borrowed is set: then the caller keeps it alive and unchanged
+ * until the completion callback has been called (the dispatcher's task
+ * owns its body that long), and the client sends it from there.
+ */
 struct sg_http_request {
     const char *method;         /* "GET", "POST", ... */
     const char *url;            /* http:// or https:// */
@@ -62,6 +67,7 @@ struct sg_http_request {
     const char *body;           /* may be NULL */
     size_t body_len;
     unsigned timeout_ms; /* whole transfer; 0 = client default */
+    bool body_borrowed;  /* body outlives the transfer: not copied */
 };
 
 /*

@@ -447,6 +447,8 @@ static void try_send(struct sg_dispatcher *d, struct task *t, int64_t now)
     req.headers = (const char *const *)t->call.headers;
     req.body = t->call.body;
     req.body_len = t->call.body_len;
+    /* The task, and with it the body, lives until on_http_done. */
+    req.body_borrowed = true;
     req.timeout_ms =
         t->call.timeout_ms ? t->call.timeout_ms : d->cfg.request_timeout_ms;
     sg_err_init(&err);
