@@ -712,7 +712,6 @@ static int ev_prune(void *be, int64_t before_ms, size_t max, size_t *n_out,
                     struct sg_err *err)
 {
     struct sg_pg_params q;
-    PGresult *r = NULL;
     int64_t ids[PRUNE_BATCHES_MAX];
     size_t k = 0;
     int rc;
@@ -721,18 +720,14 @@ static int ev_prune(void *be, int64_t before_ms, size_t max, size_t *n_out,
     sg_pg_params_init(&q);
     sg_pg_int(&q, before_ms);
     sg_pg_int(&q, PRUNE_BATCHES_MAX);
-    rc = sg_pg_exec(be,
+    rc = sg_pg_into(be,
                     "SELECT id FROM event_batches WHERE state >= 2 AND "
                     "pruned = 0 AND created_at < $1::bigint ORDER BY "
                     "created_at, id LIMIT $2::bigint",
-                    &q, &r, NULL, "events prune", err);
+                    &q, "events prune", &sg_pg_row_i64, ids,
+                    PRUNE_BATCHES_MAX, &k, err);
     if (rc)
         return rc;
-    while (k < PRUNE_BATCHES_MAX && (int)k < PQntuples(r)) {
-        ids[k] = sg_pg_i64(r, (int)k, 0);
-        k++;
-    }
-    PQclear(r);
     for (size_t i = 0; !rc && i < k && *n_out < max; i++) {
         int64_t gone = 0;
 
