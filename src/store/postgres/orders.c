@@ -643,6 +643,7 @@ static int pg_inv_check(void *be, int64_t tenant_id, size_t *levels_out,
 {
     struct sg_pg_params q;
     PGresult *r = NULL;
+    int64_t levels = 0;
     size_t v = 0;
     int rc;
 
@@ -650,14 +651,13 @@ static int pg_inv_check(void *be, int64_t tenant_id, size_t *levels_out,
     *violations_out = 0;
     sg_pg_params_init(&q);
     sg_pg_int(&q, tenant_id);
-    rc = sg_pg_exec(be,
-                    "SELECT count(*) FROM inventory_levels WHERE $1::bigint "
-                    "= 0 OR tenant_id = $1::bigint",
-                    &q, &r, NULL, "inventory check", err);
+    rc = sg_pg_scalar(be,
+                      "SELECT count(*) FROM inventory_levels WHERE $1::bigint "
+                      "= 0 OR tenant_id = $1::bigint",
+                      &q, "inventory check", &levels, err);
     if (rc)
         return rc;
-    *levels_out = PQntuples(r) == 1 ? (size_t)sg_pg_i64(r, 0, 0) : 0;
-    PQclear(r);
+    *levels_out = (size_t)levels;
     for (size_t i = 0; i < SG_ARRAY_SIZE(checks); i++) {
         rc = sg_pg_exec(be, checks[i], &q, &r, NULL, "inventory check", err);
         if (rc)

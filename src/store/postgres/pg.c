@@ -1502,49 +1502,26 @@ static int be_audit_list(void *vbe, int64_t tenant_id, int64_t after_id,
 static int be_counts(void *vbe, int64_t *inbox_pending_out,
                      int64_t jobs_by_state_out[4], struct sg_err *err)
 {
-    PGresult *res = NULL;
-    int rc, i, state;
+    int rc;
 
     memset(jobs_by_state_out, 0, 4 * sizeof(int64_t));
     *inbox_pending_out = 0;
-    rc = sg_pg_exec(vbe,
-                    "SELECT COUNT(*) FROM inbox WHERE processed_at IS NULL",
-                    NULL, &res, NULL, "count", err);
+    rc = sg_pg_scalar(vbe,
+                      "SELECT COUNT(*) FROM inbox WHERE processed_at IS NULL",
+                      NULL, "count", inbox_pending_out, err);
     if (rc)
         return rc;
-    if (PQntuples(res) == 1)
-        *inbox_pending_out = sg_pg_i64(res, 0, 0);
-    PQclear(res);
-    rc = sg_pg_exec(vbe, "SELECT state, COUNT(*) FROM jobs GROUP BY state",
-                    NULL, &res, NULL, "count", err);
-    if (rc)
-        return rc;
-    for (i = 0; i < PQntuples(res); i++) {
-        state = (int)sg_pg_i64(res, i, 0);
-        if (state >= 0 && state < 4)
-            jobs_by_state_out[state] = sg_pg_i64(res, i, 1);
-    }
-    PQclear(res);
-    return 0;
+    return sg_pg_tally(vbe, "SELECT state, COUNT(*) FROM jobs GROUP BY state",
+                       NULL, "count", jobs_by_state_out, 4, err);
 }
 
 static int be_next_job_due(void *vbe, int64_t *at_out, struct sg_err *err)
 {
-    PGresult *res = NULL;
-    int rc;
-
-    rc = sg_pg_exec(vbe,
-                    "SELECT next_run_at FROM jobs WHERE state = 0 ORDER BY "
-                    "next_run_at LIMIT 1",
-                    NULL, &res, NULL, "queued job", err);
-    if (rc)
-        return rc;
-    if (PQntuples(res) == 0)
-        rc = sg_err_set(err, SG_ENOTFOUND, "no such queued job");
-    else
-        *at_out = sg_pg_i64(res, 0, 0);
-    PQclear(res);
-    return rc;
+    return sg_pg_get(vbe,
+                     "SELECT next_run_at FROM jobs WHERE state = 0 ORDER BY "
+                     "next_run_at LIMIT 1",
+                     NULL, "queued job", &sg_pg_row_i64, at_out,
+                     "no such queued job", err);
 }
 
 int sg_pg_job_extend(void *be, int64_t id, int64_t lease_token,

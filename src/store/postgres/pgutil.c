@@ -277,6 +277,38 @@ int sg_pg_into(void *be, const char *sql, const struct sg_pg_params *p,
     return rc;
 }
 
+int sg_pg_scalar(void *be, const char *sql, const struct sg_pg_params *p,
+                 const char *what, int64_t *out, struct sg_err *err)
+{
+    PGresult *r = NULL;
+    int rc = sg_pg_exec(be, sql, p, &r, NULL, what, err);
+
+    if (rc)
+        return rc;
+    if (PQntuples(r) > 0)
+        *out = sg_pg_i64(r, 0, 0);
+    PQclear(r);
+    return 0;
+}
+
+int sg_pg_tally(void *be, const char *sql, const struct sg_pg_params *p,
+                const char *what, int64_t *by, size_t n, struct sg_err *err)
+{
+    PGresult *r = NULL;
+    int rc = sg_pg_exec(be, sql, p, &r, NULL, what, err);
+
+    if (rc)
+        return rc;
+    for (int i = 0; i < PQntuples(r); i++) {
+        int64_t k = sg_pg_i64(r, i, 0);
+
+        if (k >= 0 && (uint64_t)k < n)
+            by[k] = sg_pg_i64(r, i, 1);
+    }
+    PQclear(r);
+    return 0;
+}
+
 static int fill_i64(struct sg_pg_row *rd, void *row)
 {
     *(int64_t *)row = sg_pg_col_i64(rd);

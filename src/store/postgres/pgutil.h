@@ -152,6 +152,21 @@ int sg_pg_into(void *be, const char *sql, const struct sg_pg_params *p,
                const char *what, const struct sg_pg_rowtype *t, void *rows,
                size_t max, size_t *n_out, struct sg_err *err);
 
+/*
+ * The first cell of a query's first row as a number into *out (a count,
+ * a MAX); no row leaves *out as it was, a NULL cell reads 0.
+ */
+int sg_pg_scalar(void *be, const char *sql, const struct sg_pg_params *p,
+                 const char *what, int64_t *out, struct sg_err *err);
+
+/*
+ * A query of (k, count) rows, as a GROUP BY of a small code gives them:
+ * by[k] = count for each 0 <= k < n; other k are ignored, by is not
+ * cleared first.
+ */
+int sg_pg_tally(void *be, const char *sql, const struct sg_pg_params *p,
+                const char *what, int64_t *by, size_t n, struct sg_err *err);
+
 /* A rowtype for a query whose row is one number (out: int64_t). */
 extern const struct sg_pg_rowtype sg_pg_row_i64;
 
