@@ -56,11 +56,8 @@ static void product_release(void *row)
     sg_product_release(row);
 }
 
-static const struct sg_pg_rowtype product_row = {
-    .size = sizeof(struct sg_product),
-    .fill = fill_product,
-    .release = product_release,
-};
+static const struct sg_pg_rowtype product_row =
+    SG_PG_ROWTYPE(struct sg_product, fill_product, product_release);
 
 /* A row of the variant columns load_children selects, into v. */
 static int fill_variant(struct sg_pg_row *rd, struct sg_variant *v)
@@ -439,10 +436,8 @@ static int be_variant_locate(void *be, int64_t tenant_id, int64_t variant_id,
                              const char *sku, int64_t *product_id_out,
                              int64_t *variant_id_out, struct sg_err *err)
 {
-    static const struct sg_pg_rowtype located_row = {
-        .size = sizeof(struct located),
-        .fill = fill_located,
-    };
+    static const struct sg_pg_rowtype located_row =
+        SG_PG_ROWTYPE(struct located, fill_located, NULL);
     struct sg_pg_params q;
     struct located at;
     int rc;
@@ -483,10 +478,8 @@ static int be_variant_price_get(void *be, int64_t tenant_id,
                                 const char *sku, struct sg_variant_price *out,
                                 struct sg_err *err)
 {
-    static const struct sg_pg_rowtype price_row = {
-        .size = sizeof(struct sg_variant_price),
-        .fill = fill_price,
-    };
+    static const struct sg_pg_rowtype price_row =
+        SG_PG_ROWTYPE(struct sg_variant_price, fill_price, NULL);
     struct sg_pg_params q;
 
     memset(out, 0, sizeof(*out));
@@ -546,11 +539,8 @@ static int fill_level(struct sg_pg_row *rd, void *row)
     return 0;
 }
 
-static const struct sg_pg_rowtype level_row = {
-    .size = sizeof(struct sg_inv_level),
-    .fill = fill_level,
-    .release = NULL,
-};
+static const struct sg_pg_rowtype level_row =
+    SG_PG_ROWTYPE(struct sg_inv_level, fill_level, NULL);
 
 static int be_inv_get(void *be, int64_t tenant_id, const char *sku,
                       const char *location, struct sg_inv_level *out,
@@ -695,10 +685,8 @@ static int be_ledger_list(void *be, int64_t tenant_id, const char *sku,
                           struct sg_ledger_row **out, size_t *n_out,
                           struct sg_err *err)
 {
-    static const struct sg_pg_rowtype ledger_row = {
-        .size = sizeof(struct sg_ledger_row),
-        .fill = fill_ledger,
-    };
+    static const struct sg_pg_rowtype ledger_row =
+        SG_PG_ROWTYPE(struct sg_ledger_row, fill_ledger, NULL);
     struct sg_pg_params q;
     void *rows;
     int rc;
@@ -815,11 +803,8 @@ static int be_listing_list(void *be, int64_t tenant_id, int64_t product_id,
                            struct sg_listing **out, size_t *n_out,
                            struct sg_err *err)
 {
-    static const struct sg_pg_rowtype listing_row = {
-        .size = sizeof(struct sg_listing),
-        .fill = fill_listing,
-        .release = listing_release,
-    };
+    static const struct sg_pg_rowtype listing_row =
+        SG_PG_ROWTYPE(struct sg_listing, fill_listing, listing_release);
     struct sg_pg_params q;
     void *ls;
     int rc;

@@ -274,11 +274,8 @@ static void conn_release(void *row)
     sg_channel_conn_release(row);
 }
 
-static const struct sg_pg_rowtype conn_row = {
-    .size = sizeof(struct sg_channel_conn),
-    .fill = conn_fill,
-    .release = conn_release,
-};
+static const struct sg_pg_rowtype conn_row =
+    SG_PG_ROWTYPE(struct sg_channel_conn, conn_fill, conn_release);
 
 /* A row of SHOP_COLS. */
 static int shop_fill(struct sg_pg_row *rd, void *row)
@@ -299,11 +296,8 @@ static int shop_fill(struct sg_pg_row *rd, void *row)
     return 0;
 }
 
-static const struct sg_pg_rowtype shop_row = {
-    .size = sizeof(struct sg_channel_shop),
-    .fill = shop_fill,
-    .release = NULL,
-};
+static const struct sg_pg_rowtype shop_row =
+    SG_PG_ROWTYPE(struct sg_channel_shop, shop_fill, NULL);
 
 /* Run a connection query and copy up to max rows into a new array. */
 static int conn_rows(void *be, const char *sql, const struct sg_pg_params *q,

@@ -57,10 +57,8 @@ static int fill_address(struct sg_pg_row *rd, void *row)
 static int pg_export_get(void *be, int64_t order_id, char **address_out,
                          struct sg_err *err)
 {
-    static const struct sg_pg_rowtype address = {
-        .size = sizeof(char *),
-        .fill = fill_address,
-    };
+    static const struct sg_pg_rowtype address =
+        SG_PG_ROWTYPE(char *, fill_address, NULL);
     struct sg_pg_params q;
 
     *address_out = NULL;
@@ -118,11 +116,8 @@ static int fill_ship(struct sg_pg_row *rd, void *row)
     return sg_pg_row_end(rd);
 }
 
-static const struct sg_pg_rowtype ship_row = {
-    .size = sizeof(struct sg_shipment),
-    .fill = fill_ship,
-    .release = ship_release,
-};
+static const struct sg_pg_rowtype ship_row =
+    SG_PG_ROWTYPE(struct sg_shipment, fill_ship, ship_release);
 
 static int pg_ship_get(void *be, int64_t id, int64_t tenant_id,
                        int64_t order_id, const char *tracking,
@@ -270,11 +265,8 @@ static int fill_as(struct sg_pg_row *rd, void *row)
     return sg_pg_row_end(rd);
 }
 
-static const struct sg_pg_rowtype as_row = {
-    .size = sizeof(struct sg_aftersale),
-    .fill = fill_as,
-    .release = as_release,
-};
+static const struct sg_pg_rowtype as_row =
+    SG_PG_ROWTYPE(struct sg_aftersale, fill_as, as_release);
 
 static int pg_as_get(void *be, int64_t id, int64_t tenant_id,
                      const char *kind, const char *channel,
@@ -418,11 +410,8 @@ static int fill_viral(struct sg_pg_row *rd, void *row)
     return 0;
 }
 
-static const struct sg_pg_rowtype viral_row = {
-    .size = sizeof(struct sg_viral_row),
-    .fill = fill_viral,
-    .release = NULL,
-};
+static const struct sg_pg_rowtype viral_row =
+    SG_PG_ROWTYPE(struct sg_viral_row, fill_viral, NULL);
 
 #define VIRAL_ROWS_MAX ((size_t)SG_FULFIL_LIST_MAX * 50)
 

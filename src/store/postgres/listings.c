@@ -43,11 +43,8 @@ static void row_release(void *row)
     sg_listing_sync_release(row);
 }
 
-static const struct sg_pg_rowtype listing_row = {
-    .size = sizeof(struct sg_listing_sync),
-    .fill = row_fill,
-    .release = row_release,
-};
+static const struct sg_pg_rowtype listing_row =
+    SG_PG_ROWTYPE(struct sg_listing_sync, row_fill, row_release);
 
 /* The first row of a query into out; SG_ENOTFOUND when there is none. */
 static int one_row(void *be, const char *sql, const struct sg_pg_params *q,
@@ -261,10 +258,8 @@ static int churn_be(void *be, const char *kind, int64_t since_ms,
                     struct sg_listings_churn *out, size_t max, size_t *n_out,
                     struct sg_err *err)
 {
-    static const struct sg_pg_rowtype churn_row = {
-        .size = sizeof(struct sg_listings_churn),
-        .fill = fill_churn,
-    };
+    static const struct sg_pg_rowtype churn_row =
+        SG_PG_ROWTYPE(struct sg_listings_churn, fill_churn, NULL);
     struct sg_pg_params q;
 
     sg_pg_params_init(&q);

@@ -88,11 +88,8 @@ static int fill_order(struct sg_pg_row *rd, void *row)
     return sg_pg_row_end(rd);
 }
 
-static const struct sg_pg_rowtype order_row = {
-    .size = sizeof(struct sg_order),
-    .fill = fill_order,
-    .release = order_release,
-};
+static const struct sg_pg_rowtype order_row =
+    SG_PG_ROWTYPE(struct sg_order, fill_order, order_release);
 
 static int fill_line(struct sg_pg_row *rd, void *row)
 {
@@ -116,11 +113,8 @@ static int fill_line(struct sg_pg_row *rd, void *row)
     return sg_pg_row_end(rd);
 }
 
-static const struct sg_pg_rowtype line_row = {
-    .size = sizeof(struct sg_order_line),
-    .fill = fill_line,
-    .release = line_release,
-};
+static const struct sg_pg_rowtype line_row =
+    SG_PG_ROWTYPE(struct sg_order_line, fill_line, line_release);
 
 static int load_lines(void *be, struct sg_order *o, struct sg_err *err)
 {
@@ -523,10 +517,8 @@ static int fill_fetch(struct sg_pg_row *rd, void *row)
 static int pg_fetch_pending(void *be, size_t max, struct sg_order_fetch **out,
                             size_t *n_out, struct sg_err *err)
 {
-    static const struct sg_pg_rowtype fetch_row = {
-        .size = sizeof(struct sg_order_fetch),
-        .fill = fill_fetch,
-    };
+    static const struct sg_pg_rowtype fetch_row =
+        SG_PG_ROWTYPE(struct sg_order_fetch, fill_fetch, NULL);
     struct sg_pg_params q;
     void *rows;
     int rc;

@@ -326,11 +326,8 @@ static void job_release(void *row)
     sg_job_free(row);
 }
 
-static const struct sg_pg_rowtype job_row = {
-    .size = sizeof(struct sg_job),
-    .fill = job_fill,
-    .release = job_release,
-};
+static const struct sg_pg_rowtype job_row =
+    SG_PG_ROWTYPE(struct sg_job, job_fill, job_release);
 
 /* body is bytea: the text result holds it escaped ("\x..."). */
 static char *inbox_body(struct sg_pg_row *rd, size_t *len_out)
@@ -380,11 +377,8 @@ static void inbox_release(void *row)
     sg_inbox_free(row);
 }
 
-static const struct sg_pg_rowtype inbox_row = {
-    .size = sizeof(struct sg_inbox),
-    .fill = inbox_fill,
-    .release = inbox_release,
-};
+static const struct sg_pg_rowtype inbox_row =
+    SG_PG_ROWTYPE(struct sg_inbox, inbox_fill, inbox_release);
 
 /* A row of AUDIT_COLS. */
 static int audit_fill(struct sg_pg_row *rd, void *row)
@@ -403,11 +397,8 @@ static int audit_fill(struct sg_pg_row *rd, void *row)
     return 0;
 }
 
-static const struct sg_pg_rowtype audit_row = {
-    .size = sizeof(struct sg_audit),
-    .fill = audit_fill,
-    .release = NULL,
-};
+static const struct sg_pg_rowtype audit_row =
+    SG_PG_ROWTYPE(struct sg_audit, audit_fill, NULL);
 
 /*
  * The store's lists hand back NULL when there is no row (store.h; the
@@ -1296,10 +1287,8 @@ static int tenant_read(struct pg_be *be, const char *sql,
                        const struct sg_pg_params *p, struct sg_tenant *out,
                        struct sg_err *err)
 {
-    static const struct sg_pg_rowtype tenant_row = {
-        .size = sizeof(struct sg_tenant),
-        .fill = tenant_fill,
-    };
+    static const struct sg_pg_rowtype tenant_row =
+        SG_PG_ROWTYPE(struct sg_tenant, tenant_fill, NULL);
 
     return sg_pg_get(be, sql, p, "tenant", &tenant_row, out,
                      "no such tenant", err);
@@ -1351,10 +1340,8 @@ static int apikey_fill(struct sg_pg_row *rd, void *row)
 static int be_apikey_lookup(void *vbe, const char *hash_hex,
                             struct sg_apikey *out, struct sg_err *err)
 {
-    static const struct sg_pg_rowtype apikey_row = {
-        .size = sizeof(struct sg_apikey),
-        .fill = apikey_fill,
-    };
+    static const struct sg_pg_rowtype apikey_row =
+        SG_PG_ROWTYPE(struct sg_apikey, apikey_fill, NULL);
     struct sg_pg_params p;
 
     sg_pg_params_init(&p);

@@ -315,8 +315,5 @@ static int fill_i64(struct sg_pg_row *rd, void *row)
     return 0;
 }
 
-const struct sg_pg_rowtype sg_pg_row_i64 = {
-    .size = sizeof(int64_t),
-    .fill = fill_i64,
-    .release = NULL,
-};
+const struct sg_pg_rowtype sg_pg_row_i64 =
+    SG_PG_ROWTYPE(int64_t, fill_i64, NULL);

@@ -119,6 +119,10 @@ struct sg_pg_rowtype {
     void (*release)(void *row);
 };
 
+/* The rowtype of TYPE rows: SG_PG_ROWTYPE(struct sg_x, fill_x, NULL). */
+#define SG_PG_ROWTYPE(type, fill_fn, release_fn)                               \
+    {.size = sizeof(type), .fill = (fill_fn), .release = (release_fn)}
+
 /*
  * The first row of a query into out. No row is SG_ENOTFOUND: with the
  * message missing when it is not NULL, bare (err untouched) when it is,
