@@ -6,9 +6,12 @@ DURATION=${BENCH_DURATION:-10}
 CONNS=${BENCH_CONNS:-64}
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/surge-bench-XXXXXX")
 PIDS=()
+PG_STOP=()
 cleanup() {
   for p in "${PIDS[@]:-}"; do [[ -n "$p" ]] && kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
+  # A PostgreSQL server start_pg started goes after its clients.
+  if [[ ${#PG_STOP[@]} -gt 0 ]]; then "${PG_STOP[@]}" >/dev/null 2>&1 || true; fi
   # BENCH_KEEP=1 keeps the work directory (logs, databases) to look at.
   if [[ -n ${BENCH_KEEP:-} ]]; then echo "kept $WORK" >&2; else rm -rf "$WORK"; fi
 }
@@ -65,4 +68,78 @@ http {
 NGX
   nginx -c "$conf" -p "$WORK/nginx" & PIDS+=($!)
   wait_http "http://127.0.0.1:$port/"
+}
+
+# BENCH_BACKEND: the store a benchmark runs surge on, sqlite (the default)
+# or postgres (a server of the benchmark's own, start_pg).
+BACKEND=${BENCH_BACKEND:-sqlite}
+case $BACKEND in
+  sqlite|postgres) ;;
+  *) echo "bench: BENCH_BACKEND must be sqlite or postgres, not $BACKEND" >&2; exit 2 ;;
+esac
+
+# start_pg: a throwaway PostgreSQL server for the store, in $WORK/pg (the
+# same file system as the SQLite runs' database), on a free 127.0.0.1
+# port and a Unix socket in that folder; durable as in production (fsync
+# and synchronous_commit on). Sets PG_DSN and PG_DATA; cleanup stops it.
+# Its programs come from BENCH_PG_BINDIR or the PATH; as root they run as
+# the postgres user (the server refuses to run as root).
+start_pg() {
+  local bindir port dir=$WORK/pg
+  local as=()
+  bindir=${BENCH_PG_BINDIR:-$(dirname "$(command -v pg_ctl)")}
+  port=$(free_port)
+  mkdir -p "$dir"
+  if [[ $(id -u) -eq 0 ]]; then
+    chown postgres "$dir"
+    chmod o+x "$WORK"
+    as=(runuser -u postgres --)
+  fi
+  PG_DATA=$dir/data
+  "${as[@]}" "$bindir/initdb" -D "$PG_DATA" -U surge -A trust -E UTF8 \
+    --locale=C --no-sync > "$dir/initdb.log" 2>&1
+  cat >> "$PG_DATA/postgresql.conf" <<CONF
+# bench/lib.sh start_pg
+listen_addresses = '127.0.0.1'
+port = $port
+unix_socket_directories = '$dir'
+fsync = on
+synchronous_commit = on
+max_connections = 60
+shared_buffers = 128MB
+max_wal_size = 1GB
+log_min_messages = warning
+CONF
+  PG_STOP=("${as[@]}" "$bindir/pg_ctl" -D "$PG_DATA" -m fast -w -t 30 stop)
+  "${as[@]}" "$bindir/pg_ctl" -D "$PG_DATA" -l "$dir/server.log" -w -t 60 \
+    start > "$dir/pg_ctl.log" 2>&1
+  local psql=$bindir/psql
+  [[ -x $psql ]] || psql=psql
+  "$psql" -qX -h 127.0.0.1 -p "$port" -U surge -d postgres \
+    -c 'CREATE DATABASE bench' > /dev/null
+  PG_DSN="host=127.0.0.1 port=$port user=surge dbname=bench"
+}
+
+# pg_cpu_s: CPU seconds of the server start_pg runs: the postmaster,
+# its current processes, and the processes of it that have ended.
+pg_cpu_s() {
+  local pm t=0 c
+  pm=$(head -1 "$PG_DATA/postmaster.pid")
+  t=$(awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15 + $16 + $17) / hz}' "/proc/$pm/stat")
+  for c in $(pgrep -P "$pm"); do
+    c=$(awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15) / hz}' "/proc/$c/stat" 2>/dev/null || echo 0)
+    t=$(awk -v a="$t" -v b="$c" 'BEGIN {print a + b}')
+  done
+  echo "$t"
+}
+
+# store_conf DBFILE: the [store] section of a surge.conf for BACKEND.
+store_conf() {
+  echo "[store]"
+  if [[ $BACKEND == postgres ]]; then
+    echo "backend = postgres"
+    echo "dsn = $PG_DSN"
+  else
+    echo "path = $1"
+  fi
 }

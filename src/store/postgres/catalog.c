@@ -22,37 +22,66 @@
 
 /* ---- products ---- */
 
-static int fill_product(const PGresult *r, int row, struct sg_product *p)
+/* A row of PRODUCT_COLS (variants and images are load_children's). */
+static int fill_product(struct sg_pg_row *rd, void *row)
 {
-    bool oom = false;
+    struct sg_product *p = row;
 
-    p->id = sg_pg_i64(r, row, 0);
-    p->tenant_id = sg_pg_i64(r, row, 1);
-    p->handle = sg_pg_dup(r, row, 2, &oom);
-    p->title = sg_pg_dup(r, row, 3, &oom);
-    p->body_html = sg_pg_dup(r, row, 4, &oom);
-    p->vendor = sg_pg_dup(r, row, 5, &oom);
-    p->product_type = sg_pg_dup(r, row, 6, &oom);
-    p->category = sg_pg_dup(r, row, 7, &oom);
-    p->tags = sg_pg_dup(r, row, 8, &oom);
+    p->id = sg_pg_col_i64(rd);
+    p->tenant_id = sg_pg_col_i64(rd);
+    p->handle = sg_pg_col_dup(rd);
+    p->title = sg_pg_col_dup(rd);
+    p->body_html = sg_pg_col_dup(rd);
+    p->vendor = sg_pg_col_dup(rd);
+    p->product_type = sg_pg_col_dup(rd);
+    p->category = sg_pg_col_dup(rd);
+    p->tags = sg_pg_col_dup(rd);
     for (int i = 0; i < SG_CAT_OPTIONS; i++)
-        p->option_name[i] = sg_pg_dup(r, row, 9 + i, &oom);
-    sg_pg_copy(r, row, 12, p->status, sizeof(p->status));
-    p->published = sg_pg_i64(r, row, 13) != 0;
-    sg_pg_copy(r, row, 14, p->currency, sizeof(p->currency));
-    p->length_mm = sg_pg_i64(r, row, 15);
-    p->width_mm = sg_pg_i64(r, row, 16);
-    p->height_mm = sg_pg_i64(r, row, 17);
-    p->attributes = sg_pg_dup(r, row, 18, &oom);
-    p->certifications = sg_pg_dup(r, row, 19, &oom);
-    p->created_at = sg_pg_i64(r, row, 20);
-    p->updated_at = sg_pg_i64(r, row, 21);
-    return oom ? SG_ENOMEM : 0;
+        p->option_name[i] = sg_pg_col_dup(rd);
+    SG_PG_COL_STR(rd, p->status);
+    p->published = sg_pg_col_bool(rd);
+    SG_PG_COL_STR(rd, p->currency);
+    p->length_mm = sg_pg_col_i64(rd);
+    p->width_mm = sg_pg_col_i64(rd);
+    p->height_mm = sg_pg_col_i64(rd);
+    p->attributes = sg_pg_col_dup(rd);
+    p->certifications = sg_pg_col_dup(rd);
+    p->created_at = sg_pg_col_i64(rd);
+    p->updated_at = sg_pg_col_i64(rd);
+    return sg_pg_row_end(rd);
+}
+
+static void product_release(void *row)
+{
+    sg_product_release(row);
+}
+
+static const struct sg_pg_rowtype product_row =
+    SG_PG_ROWTYPE(struct sg_product, fill_product, product_release);
+
+/* A row of the variant columns load_children selects, into v. */
+static int fill_variant(struct sg_pg_row *rd, struct sg_variant *v)
+{
+    v->id = sg_pg_col_i64(rd);
+    v->sku = sg_pg_col_dup(rd);
+    v->position = (int)sg_pg_col_i64(rd);
+    for (int k = 0; k < SG_CAT_OPTIONS; k++)
+        v->option[k] = sg_pg_col_dup(rd);
+    v->price = sg_pg_col_i64(rd);
+    v->compare_at = sg_pg_col_i64(rd);
+    v->cost = sg_pg_col_i64(rd);
+    v->barcode = sg_pg_col_dup(rd);
+    v->grams = sg_pg_col_i64(rd);
+    SG_PG_COL_STR(rd, v->weight_unit);
+    v->image = sg_pg_col_dup(rd);
+    v->inventory = -1;
+    return sg_pg_row_end(rd);
 }
 
 static int load_children(void *be, struct sg_product *p, struct sg_err *err)
 {
     struct sg_pg_params q;
+    struct sg_pg_row rd;
     PGresult *r = NULL;
     struct sg_variant *v;
     bool oom = false;
@@ -74,19 +103,8 @@ static int load_children(void *be, struct sg_product *p, struct sg_err *err)
             oom = true;
             break;
         }
-        v->id = sg_pg_i64(r, i, 0);
-        v->sku = sg_pg_dup(r, i, 1, &oom);
-        v->position = (int)sg_pg_i64(r, i, 2);
-        for (int k = 0; k < SG_CAT_OPTIONS; k++)
-            v->option[k] = sg_pg_dup(r, i, 3 + k, &oom);
-        v->price = sg_pg_i64(r, i, 6);
-        v->compare_at = sg_pg_i64(r, i, 7);
-        v->cost = sg_pg_i64(r, i, 8);
-        v->barcode = sg_pg_dup(r, i, 9, &oom);
-        v->grams = sg_pg_i64(r, i, 10);
-        sg_pg_copy(r, i, 11, v->weight_unit, sizeof(v->weight_unit));
-        v->image = sg_pg_dup(r, i, 12, &oom);
-        v->inventory = -1;
+        sg_pg_row_at(&rd, r, i);
+        oom = fill_variant(&rd, v) != 0;
     }
     PQclear(r);
     if (oom)
@@ -120,7 +138,6 @@ static int be_product_get(void *be, int64_t tenant_id, int64_t id,
                           struct sg_err *err)
 {
     struct sg_pg_params q;
-    PGresult *r = NULL;
     int rc;
 
     sg_pg_params_init(&q);
@@ -129,22 +146,14 @@ static int be_product_get(void *be, int64_t tenant_id, int64_t id,
         sg_pg_int(&q, id);
     else
         sg_pg_text(&q, handle ? handle : "");
-    rc = sg_pg_exec(be,
-                    id ? "SELECT " PRODUCT_COLS " FROM products WHERE "
-                         "tenant_id = $1::bigint AND id = $2::bigint"
-                       : "SELECT " PRODUCT_COLS " FROM products WHERE "
-                         "tenant_id = $1::bigint AND handle = $2::text",
-                    &q, &r, NULL, "product", err);
+    rc = sg_pg_get(be,
+                   id ? "SELECT " PRODUCT_COLS " FROM products WHERE "
+                        "tenant_id = $1::bigint AND id = $2::bigint"
+                      : "SELECT " PRODUCT_COLS " FROM products WHERE "
+                        "tenant_id = $1::bigint AND handle = $2::text",
+                   &q, "product", &product_row, out, "no such product", err);
     if (rc)
         return rc;
-    if (PQntuples(r) == 0) {
-        PQclear(r);
-        return sg_err_set(err, SG_ENOTFOUND, "no such product");
-    }
-    rc = fill_product(r, 0, out);
-    PQclear(r);
-    if (rc)
-        return sg_err_set(err, rc, "out of memory");
     return load_children(be, out, err);
 }
 
@@ -153,39 +162,26 @@ static int be_product_list(void *be, int64_t tenant_id, int64_t after_id,
                            size_t *n_out, struct sg_err *err)
 {
     struct sg_pg_params q;
-    PGresult *r = NULL;
     struct sg_product *ps;
-    size_t n = 0, rows;
+    void *rows;
+    size_t n = 0;
     int rc;
 
     *out = NULL;
     *n_out = 0;
     limit = SG_MIN(limit, (size_t)SG_CAT_LIST_MAX);
-    ps = sg_calloc(limit ? limit : 1, sizeof(*ps));
-    if (!ps)
-        return sg_err_set(err, SG_ENOMEM, "out of memory");
     sg_pg_params_init(&q);
     sg_pg_int(&q, tenant_id);
     sg_pg_int(&q, after_id);
     sg_pg_int(&q, (int64_t)limit);
-    rc = sg_pg_exec(be,
+    rc = sg_pg_list(be,
                     "SELECT " PRODUCT_COLS " FROM products WHERE tenant_id = "
                     "$1::bigint AND id > $2::bigint ORDER BY id LIMIT "
                     "$3::bigint",
-                    &q, &r, NULL, "products", err);
+                    &q, "products", &product_row, limit, &rows, &n, err);
     if (rc)
-        goto fail;
-    rows = SG_MIN((size_t)PQntuples(r), limit);
-    while (n < rows) {
-        if (fill_product(r, (int)n, &ps[n]) != 0) {
-            n++;
-            PQclear(r);
-            rc = sg_err_set(err, SG_ENOMEM, "out of memory");
-            goto fail;
-        }
-        n++;
-    }
-    PQclear(r);
+        return rc;
+    ps = rows;
     for (size_t i = 0; i < n; i++) {
         rc = load_children(be, &ps[i], err);
         if (rc)
@@ -203,8 +199,6 @@ static int product_row_write(void *be, struct sg_product *p, int64_t now,
                              struct sg_err *err)
 {
     struct sg_pg_params q;
-    PGresult *r = NULL;
-    int64_t changes = 0;
     int rc;
 
     sg_pg_params_init(&q);
@@ -228,7 +222,7 @@ static int product_row_write(void *be, struct sg_product *p, int64_t now,
     sg_pg_text(&q, p->certifications);
     sg_pg_int(&q, now);
     if (p->id == 0) {
-        rc = sg_pg_exec(
+        rc = sg_pg_insert_id(
             be,
             "INSERT INTO products (tenant_id, handle, title, body_html, "
             "vendor, product_type, category, tags, option1_name, "
@@ -239,17 +233,13 @@ static int product_row_write(void *be, struct sg_product *p, int64_t now,
             "$10::text, $11::text, $12::text, $13::bigint, $14::text, "
             "$15::bigint, $16::bigint, $17::bigint, $18::text, $19::text, "
             "$20::bigint, $20::bigint) RETURNING id",
-            &q, &r, NULL, "product", err);
+            &q, "product", &p->id, err);
         if (rc)
             return rc;
-        p->id = PQntuples(r) == 1 ? sg_pg_i64(r, 0, 0) : 0;
-        PQclear(r);
-        if (!p->id)
-            return sg_err_set(err, SG_EIO, "product: no id returned");
         p->created_at = now;
     } else {
         sg_pg_int(&q, p->id);
-        rc = sg_pg_exec(
+        rc = sg_pg_exec_found(
             be,
             "UPDATE products SET handle = $2::text, title = $3::text, "
             "body_html = $4::text, vendor = $5::text, product_type = "
@@ -260,11 +250,9 @@ static int product_row_write(void *be, struct sg_product *p, int64_t now,
             "height_mm = $17::bigint, attributes = $18::text, "
             "certifications = $19::text, updated_at = $20::bigint WHERE "
             "tenant_id = $1::bigint AND id = $21::bigint",
-            &q, NULL, &changes, "product", err);
+            &q, "product", err, "no such product");
         if (rc)
             return rc;
-        if (changes == 0)
-            return sg_err_set(err, SG_ENOTFOUND, "no such product");
     }
     p->updated_at = now;
     return 0;
@@ -326,7 +314,7 @@ static int variant_write(void *be, const struct sg_product *p,
     }
     sg_pg_text(&q, v->sku);
     sg_pg_int(&q, p->id);
-    rc = sg_pg_exec(
+    return sg_pg_insert_id(
         be,
         "INSERT INTO variants (tenant_id, product_id, sku, position, "
         "option1, option2, option3, price, compare_at, cost, barcode, grams, "
@@ -334,12 +322,7 @@ static int variant_write(void *be, const struct sg_product *p,
         "$15::bigint, $14::text, $2::bigint, $3::text, $4::text, $5::text, "
         "$6::bigint, $7::bigint, $8::bigint, $9::text, $10::bigint, "
         "$11::text, $12::text, $13::bigint, $13::bigint) RETURNING id",
-        &q, &r, NULL, "variant", err);
-    if (rc)
-        return rc;
-    v->id = PQntuples(r) == 1 ? sg_pg_i64(r, 0, 0) : 0;
-    PQclear(r);
-    return v->id ? 0 : sg_err_set(err, SG_EIO, "variant: no id returned");
+        &q, "variant", &v->id, err);
 }
 
 /* Remove the product's variants whose SKU is not among p's. */
@@ -425,27 +408,38 @@ static int be_product_delete(void *be, int64_t tenant_id, int64_t id,
                              struct sg_err *err)
 {
     struct sg_pg_params q;
-    int64_t changes = 0;
-    int rc;
 
     sg_pg_params_init(&q);
     sg_pg_int(&q, tenant_id);
     sg_pg_int(&q, id);
-    rc = sg_pg_exec(be,
-                    "DELETE FROM products WHERE tenant_id = $1::bigint AND "
-                    "id = $2::bigint",
-                    &q, NULL, &changes, "product delete", err);
-    if (!rc && changes == 0)
-        return sg_err_set(err, SG_ENOTFOUND, "no such product");
-    return rc;
+    return sg_pg_exec_found(be,
+                            "DELETE FROM products WHERE tenant_id = "
+                            "$1::bigint AND id = $2::bigint",
+                            &q, "product delete", err, "no such product");
+}
+
+/* Where a variant sits: the first two columns of its locate query. */
+struct located {
+    int64_t product_id, variant_id;
+};
+
+static int fill_located(struct sg_pg_row *rd, void *row)
+{
+    struct located *l = row;
+
+    l->product_id = sg_pg_col_i64(rd);
+    l->variant_id = sg_pg_col_i64(rd);
+    return 0;
 }
 
 static int be_variant_locate(void *be, int64_t tenant_id, int64_t variant_id,
                              const char *sku, int64_t *product_id_out,
                              int64_t *variant_id_out, struct sg_err *err)
 {
+    static const struct sg_pg_rowtype located_row =
+        SG_PG_ROWTYPE(struct located, fill_located, NULL);
     struct sg_pg_params q;
-    PGresult *r = NULL;
+    struct located at;
     int rc;
 
     sg_pg_params_init(&q);
@@ -454,56 +448,50 @@ static int be_variant_locate(void *be, int64_t tenant_id, int64_t variant_id,
         sg_pg_int(&q, variant_id);
     else
         sg_pg_text(&q, sku ? sku : "");
-    rc = sg_pg_exec(be,
-                    variant_id ? "SELECT product_id, id FROM variants WHERE "
-                                 "tenant_id = $1::bigint AND id = $2::bigint"
-                               : "SELECT product_id, id FROM variants WHERE "
-                                 "tenant_id = $1::bigint AND sku = $2::text",
-                    &q, &r, NULL, "variant", err);
+    rc = sg_pg_get(be,
+                   variant_id ? "SELECT product_id, id FROM variants WHERE "
+                                "tenant_id = $1::bigint AND id = $2::bigint"
+                              : "SELECT product_id, id FROM variants WHERE "
+                                "tenant_id = $1::bigint AND sku = $2::text",
+                   &q, "variant", &located_row, &at, "no such variant", err);
     if (rc)
         return rc;
-    if (PQntuples(r) == 0) {
-        rc = sg_err_set(err, SG_ENOTFOUND, "no such variant");
-    } else {
-        *product_id_out = sg_pg_i64(r, 0, 0);
-        if (variant_id_out)
-            *variant_id_out = sg_pg_i64(r, 0, 1);
-    }
-    PQclear(r);
-    return rc;
+    *product_id_out = at.product_id;
+    if (variant_id_out)
+        *variant_id_out = at.variant_id;
+    return 0;
+}
+
+static int fill_price(struct sg_pg_row *rd, void *row)
+{
+    struct sg_variant_price *vp = row;
+
+    vp->product_id = sg_pg_col_i64(rd);
+    vp->variant_id = sg_pg_col_i64(rd);
+    vp->price = sg_pg_col_i64(rd);
+    vp->compare_at = sg_pg_col_i64(rd);
+    SG_PG_COL_STR(rd, vp->currency);
+    return 0;
 }
 
 static int be_variant_price_get(void *be, int64_t tenant_id,
                                 const char *sku, struct sg_variant_price *out,
                                 struct sg_err *err)
 {
+    static const struct sg_pg_rowtype price_row =
+        SG_PG_ROWTYPE(struct sg_variant_price, fill_price, NULL);
     struct sg_pg_params q;
-    PGresult *r = NULL;
-    int rc;
 
     memset(out, 0, sizeof(*out));
     sg_pg_params_init(&q);
     sg_pg_int(&q, tenant_id);
     sg_pg_text(&q, sku);
-    rc = sg_pg_exec(be,
-                    "SELECT v.product_id, v.id, v.price, v.compare_at, "
-                    "p.currency FROM variants v JOIN products p ON p.id = "
-                    "v.product_id WHERE v.tenant_id = $1::bigint AND v.sku = "
-                    "$2::text",
-                    &q, &r, NULL, "variant", err);
-    if (rc)
-        return rc;
-    if (PQntuples(r) == 0) {
-        rc = sg_err_set(err, SG_ENOTFOUND, "no such variant");
-    } else {
-        out->product_id = sg_pg_i64(r, 0, 0);
-        out->variant_id = sg_pg_i64(r, 0, 1);
-        out->price = sg_pg_i64(r, 0, 2);
-        out->compare_at = sg_pg_i64(r, 0, 3);
-        sg_pg_copy(r, 0, 4, out->currency, sizeof(out->currency));
-    }
-    PQclear(r);
-    return rc;
+    return sg_pg_get(be,
+                     "SELECT v.product_id, v.id, v.price, v.compare_at, "
+                     "p.currency FROM variants v JOIN products p ON p.id = "
+                     "v.product_id WHERE v.tenant_id = $1::bigint AND v.sku "
+                     "= $2::text",
+                     &q, "variant", &price_row, out, "no such variant", err);
 }
 
 static int be_variant_price_set(void *be, int64_t tenant_id,
@@ -511,7 +499,6 @@ static int be_variant_price_set(void *be, int64_t tenant_id,
                                 int64_t now, struct sg_err *err)
 {
     struct sg_pg_params q;
-    int64_t changes = 0;
     int rc;
 
     sg_pg_params_init(&q);
@@ -520,15 +507,13 @@ static int be_variant_price_set(void *be, int64_t tenant_id,
     sg_pg_int(&q, vp->price);
     sg_pg_int(&q, vp->compare_at);
     sg_pg_int(&q, now);
-    rc = sg_pg_exec(be,
-                    "UPDATE variants SET price = $3::bigint, compare_at = "
-                    "$4::bigint, updated_at = $5::bigint WHERE tenant_id = "
-                    "$1::bigint AND id = $2::bigint",
-                    &q, NULL, &changes, "variant", err);
+    rc = sg_pg_exec_found(be,
+                          "UPDATE variants SET price = $3::bigint, "
+                          "compare_at = $4::bigint, updated_at = $5::bigint "
+                          "WHERE tenant_id = $1::bigint AND id = $2::bigint",
+                          &q, "variant", err, "no such variant");
     if (rc)
         return rc;
-    if (changes == 0)
-        return sg_err_set(err, SG_ENOTFOUND, "no such variant");
     sg_pg_params_init(&q);
     sg_pg_int(&q, tenant_id);
     sg_pg_int(&q, vp->product_id);
@@ -541,41 +526,38 @@ static int be_variant_price_set(void *be, int64_t tenant_id,
 
 /* ---- inventory ---- */
 
-static void fill_level(const PGresult *r, int row, struct sg_inv_level *l)
+static int fill_level(struct sg_pg_row *rd, void *row)
 {
-    sg_pg_copy(r, row, 0, l->sku, sizeof(l->sku));
-    sg_pg_copy(r, row, 1, l->location, sizeof(l->location));
-    l->on_hand = sg_pg_i64(r, row, 2);
-    l->reserved = sg_pg_i64(r, row, 3);
-    l->committed = sg_pg_i64(r, row, 4);
-    l->updated_at = sg_pg_i64(r, row, 5);
+    struct sg_inv_level *l = row;
+
+    SG_PG_COL_STR(rd, l->sku);
+    SG_PG_COL_STR(rd, l->location);
+    l->on_hand = sg_pg_col_i64(rd);
+    l->reserved = sg_pg_col_i64(rd);
+    l->committed = sg_pg_col_i64(rd);
+    l->updated_at = sg_pg_col_i64(rd);
+    return 0;
 }
+
+static const struct sg_pg_rowtype level_row =
+    SG_PG_ROWTYPE(struct sg_inv_level, fill_level, NULL);
 
 static int be_inv_get(void *be, int64_t tenant_id, const char *sku,
                       const char *location, struct sg_inv_level *out,
                       struct sg_err *err)
 {
     struct sg_pg_params q;
-    PGresult *r = NULL;
-    int rc;
 
     sg_pg_params_init(&q);
     sg_pg_int(&q, tenant_id);
     sg_pg_text(&q, sku);
     sg_pg_text(&q, location);
-    rc = sg_pg_exec(be,
-                    "SELECT sku, location, on_hand, reserved, committed, "
-                    "updated_at FROM inventory_levels WHERE tenant_id = "
-                    "$1::bigint AND sku = $2::text AND location = $3::text",
-                    &q, &r, NULL, "inventory", err);
-    if (rc)
-        return rc;
-    if (PQntuples(r) == 0)
-        rc = sg_err_set(err, SG_ENOTFOUND, "no inventory level");
-    else
-        fill_level(r, 0, out);
-    PQclear(r);
-    return rc;
+    return sg_pg_get(be,
+                     "SELECT sku, location, on_hand, reserved, committed, "
+                     "updated_at FROM inventory_levels WHERE tenant_id = "
+                     "$1::bigint AND sku = $2::text AND location = $3::text",
+                     &q, "inventory", &level_row, out, "no inventory level",
+                     err);
 }
 
 #define LEVELS_MAX 256
@@ -585,35 +567,20 @@ static int be_inv_levels(void *be, int64_t tenant_id, const char *sku,
                          struct sg_err *err)
 {
     struct sg_pg_params q;
-    PGresult *r = NULL;
-    struct sg_inv_level *ls;
-    int rc, n;
+    void *ls;
+    int rc;
 
-    *out = NULL;
-    *n_out = 0;
     sg_pg_params_init(&q);
     sg_pg_int(&q, tenant_id);
     sg_pg_text(&q, sku);
-    rc = sg_pg_exec(be,
+    rc = sg_pg_list(be,
                     "SELECT sku, location, on_hand, reserved, committed, "
                     "updated_at FROM inventory_levels WHERE tenant_id = "
                     "$1::bigint AND sku = $2::text ORDER BY location LIMIT "
                     "256",
-                    &q, &r, NULL, "inventory", err);
-    if (rc)
-        return rc;
-    ls = sg_calloc(LEVELS_MAX, sizeof(*ls));
-    if (!ls) {
-        PQclear(r);
-        return sg_err_set(err, SG_ENOMEM, "out of memory");
-    }
-    n = SG_MIN(PQntuples(r), LEVELS_MAX);
-    for (int i = 0; i < n; i++)
-        fill_level(r, i, &ls[i]);
-    PQclear(r);
+                    &q, "inventory", &level_row, LEVELS_MAX, &ls, n_out, err);
     *out = ls;
-    *n_out = (size_t)n;
-    return 0;
+    return rc;
 }
 
 /* The conditional UPDATE of one level; *changes 0 when none moved. */
@@ -697,58 +664,48 @@ static int be_inv_move(void *be, int64_t tenant_id,
                       &q, NULL, NULL, "ledger", err);
 }
 
+static int fill_ledger(struct sg_pg_row *rd, void *row)
+{
+    struct sg_ledger_row *l = row;
+
+    l->id = sg_pg_col_i64(rd);
+    SG_PG_COL_STR(rd, l->sku);
+    SG_PG_COL_STR(rd, l->location);
+    l->d_on_hand = sg_pg_col_i64(rd);
+    l->d_reserved = sg_pg_col_i64(rd);
+    l->d_committed = sg_pg_col_i64(rd);
+    SG_PG_COL_STR(rd, l->reason);
+    SG_PG_COL_STR(rd, l->cause_ref);
+    l->at = sg_pg_col_i64(rd);
+    return 0;
+}
+
 static int be_ledger_list(void *be, int64_t tenant_id, const char *sku,
                           int64_t after_id, size_t limit,
                           struct sg_ledger_row **out, size_t *n_out,
                           struct sg_err *err)
 {
+    static const struct sg_pg_rowtype ledger_row =
+        SG_PG_ROWTYPE(struct sg_ledger_row, fill_ledger, NULL);
     struct sg_pg_params q;
-    PGresult *r = NULL;
-    struct sg_ledger_row *rows;
-    size_t n;
+    void *rows;
     int rc;
 
-    *out = NULL;
-    *n_out = 0;
     limit = SG_MIN(limit, (size_t)SG_STORE_LIST_MAX);
     sg_pg_params_init(&q);
     sg_pg_int(&q, tenant_id);
     sg_pg_text(&q, sku);
     sg_pg_int(&q, after_id);
     sg_pg_int(&q, (int64_t)limit);
-    rc = sg_pg_exec(be,
+    rc = sg_pg_list(be,
                     "SELECT id, sku, location, delta_on_hand, delta_reserved, "
                     "delta_committed, reason, cause_ref, at FROM "
                     "inventory_ledger WHERE tenant_id = $1::bigint AND "
                     "($2::text IS NULL OR sku = $2::text) AND id > "
                     "$3::bigint ORDER BY id LIMIT $4::bigint",
-                    &q, &r, NULL, "ledger", err);
-    if (rc)
-        return rc;
-    rows = sg_calloc(limit ? limit : 1, sizeof(*rows));
-    if (!rows) {
-        PQclear(r);
-        return sg_err_set(err, SG_ENOMEM, "out of memory");
-    }
-    n = SG_MIN((size_t)PQntuples(r), limit);
-    for (size_t i = 0; i < n; i++) {
-        struct sg_ledger_row *row = &rows[i];
-        int k = (int)i;
-
-        row->id = sg_pg_i64(r, k, 0);
-        sg_pg_copy(r, k, 1, row->sku, sizeof(row->sku));
-        sg_pg_copy(r, k, 2, row->location, sizeof(row->location));
-        row->d_on_hand = sg_pg_i64(r, k, 3);
-        row->d_reserved = sg_pg_i64(r, k, 4);
-        row->d_committed = sg_pg_i64(r, k, 5);
-        sg_pg_copy(r, k, 6, row->reason, sizeof(row->reason));
-        sg_pg_copy(r, k, 7, row->cause_ref, sizeof(row->cause_ref));
-        row->at = sg_pg_i64(r, k, 8);
-    }
-    PQclear(r);
+                    &q, "ledger", &ledger_row, limit, &rows, n_out, err);
     *out = rows;
-    *n_out = n;
-    return 0;
+    return rc;
 }
 
 /* As the SQLite backend's be_ledger_net (catalog_store.h). */
@@ -801,8 +758,6 @@ static int be_listing_set(void *be, int64_t tenant_id, int64_t product_id,
                           const char *reason, int64_t now, struct sg_err *err)
 {
     struct sg_pg_params q;
-    int64_t changes = 0;
-    int rc;
 
     sg_pg_params_init(&q);
     sg_pg_int(&q, tenant_id);
@@ -811,7 +766,7 @@ static int be_listing_set(void *be, int64_t tenant_id, int64_t product_id,
     sg_pg_text(&q, status);
     sg_pg_text(&q, reason);
     sg_pg_int(&q, now);
-    rc = sg_pg_exec(be,
+    return sg_pg_exec_found(be,
                     "INSERT INTO channel_listings (tenant_id, product_id, "
                     "channel, status, reason, updated_at) SELECT $1::bigint, "
                     "$2::bigint, $3::text, $4::text, $5::text, $6::bigint "
@@ -820,56 +775,51 @@ static int be_listing_set(void *be, int64_t tenant_id, int64_t product_id,
                     "(product_id, channel) DO UPDATE SET status = "
                     "excluded.status, reason = excluded.reason, updated_at "
                     "= excluded.updated_at",
-                    &q, NULL, &changes, "listing", err);
-    if (!rc && changes == 0)
-        return sg_err_set(err, SG_ENOTFOUND, "no such product");
-    return rc;
+                    &q, "listing", err, "no such product");
 }
 
 #define LISTINGS_MAX 64
+
+static int fill_listing(struct sg_pg_row *rd, void *row)
+{
+    struct sg_listing *l = row;
+
+    SG_PG_COL_STR(rd, l->channel);
+    SG_PG_COL_STR(rd, l->status);
+    l->reason = sg_pg_col_dup(rd);
+    l->updated_at = sg_pg_col_i64(rd);
+    return sg_pg_row_end(rd);
+}
+
+static void listing_release(void *row)
+{
+    struct sg_listing *l = row;
+
+    sg_free(l->reason);
+    l->reason = NULL;
+}
 
 static int be_listing_list(void *be, int64_t tenant_id, int64_t product_id,
                            struct sg_listing **out, size_t *n_out,
                            struct sg_err *err)
 {
+    static const struct sg_pg_rowtype listing_row =
+        SG_PG_ROWTYPE(struct sg_listing, fill_listing, listing_release);
     struct sg_pg_params q;
-    PGresult *r = NULL;
-    struct sg_listing *ls;
-    bool oom = false;
-    int rc, n;
+    void *ls;
+    int rc;
 
-    *out = NULL;
-    *n_out = 0;
     sg_pg_params_init(&q);
     sg_pg_int(&q, tenant_id);
     sg_pg_int(&q, product_id);
-    rc = sg_pg_exec(be,
+    rc = sg_pg_list(be,
                     "SELECT channel, status, reason, updated_at FROM "
                     "channel_listings WHERE tenant_id = $1::bigint AND "
                     "product_id = $2::bigint ORDER BY channel LIMIT 64",
-                    &q, &r, NULL, "listings", err);
-    if (rc)
-        return rc;
-    ls = sg_calloc(LISTINGS_MAX, sizeof(*ls));
-    if (!ls) {
-        PQclear(r);
-        return sg_err_set(err, SG_ENOMEM, "out of memory");
-    }
-    n = SG_MIN(PQntuples(r), LISTINGS_MAX);
-    for (int i = 0; i < n; i++) {
-        sg_pg_copy(r, i, 0, ls[i].channel, sizeof(ls[i].channel));
-        sg_pg_copy(r, i, 1, ls[i].status, sizeof(ls[i].status));
-        ls[i].reason = sg_pg_dup(r, i, 2, &oom);
-        ls[i].updated_at = sg_pg_i64(r, i, 3);
-    }
-    PQclear(r);
-    if (oom) {
-        sg_listing_list_free(ls, (size_t)n);
-        return sg_err_set(err, SG_ENOMEM, "out of memory");
-    }
+                    &q, "listings", &listing_row, LISTINGS_MAX, &ls, n_out,
+                    err);
     *out = ls;
-    *n_out = (size_t)n;
-    return 0;
+    return rc;
 }
 
 const struct sg_catalog_store_ops sg_catalog_postgres_ops = {

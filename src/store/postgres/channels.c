@@ -22,24 +22,6 @@
     "id, tenant_id, connection_id, platform, shop_id, cipher, "                \
     "COALESCE(name, ''), COALESCE(region, ''), created_at, updated_at"
 
-/* A query's single returned id into *id_out (the RETURNING of an upsert). */
-static int returned_id(void *be, const char *sql,
-                       const struct sg_pg_params *q, const char *what,
-                       int64_t *id_out, struct sg_err *err)
-{
-    PGresult *r = NULL;
-    int rc = sg_pg_exec(be, sql, q, &r, NULL, what, err);
-
-    if (rc)
-        return rc;
-    if (PQntuples(r) != 1)
-        rc = sg_err_set(err, SG_EIO, "%s: no id returned", what);
-    else
-        *id_out = sg_pg_i64(r, 0, 0);
-    PQclear(r);
-    return rc;
-}
-
 /* ---- writes ---- */
 
 static int app_upsert(void *be, const char *platform, const char *app_key,
@@ -53,13 +35,13 @@ static int app_upsert(void *be, const char *platform, const char *app_key,
     sg_pg_text(&q, app_key);
     sg_pg_text(&q, service_id);
     sg_pg_int(&q, now);
-    return returned_id(be,
-                       "INSERT INTO channel_apps (platform, app_key, "
-                       "service_id, created_at) VALUES ($1::text, $2::text, "
-                       "$3::text, $4::bigint) ON CONFLICT (platform, "
-                       "app_key) DO UPDATE SET service_id = "
-                       "excluded.service_id RETURNING id",
-                       &q, "app upsert", id_out, err);
+    return sg_pg_insert_id(be,
+                           "INSERT INTO channel_apps (platform, app_key, "
+                           "service_id, created_at) VALUES ($1::text, "
+                           "$2::text, $3::text, $4::bigint) ON CONFLICT "
+                           "(platform, app_key) DO UPDATE SET service_id = "
+                           "excluded.service_id RETURNING id",
+                           &q, "app upsert", id_out, err);
 }
 
 static int state_insert(void *be, int64_t tenant_id, const char *platform,
@@ -96,27 +78,18 @@ static int state_take(void *be, const char *platform, const char *state_hash,
                       int64_t now, int64_t *tenant_out, struct sg_err *err)
 {
     struct sg_pg_params q;
-    PGresult *r = NULL;
-    int rc;
 
     sg_pg_params_init(&q);
     sg_pg_text(&q, state_hash);
     sg_pg_text(&q, platform);
     sg_pg_int(&q, now);
-    rc = sg_pg_exec(be,
-                    "UPDATE channel_oauth_states SET used_at = $3::bigint "
-                    "WHERE state_hash = $1::text AND platform = $2::text "
-                    "AND used_at = 0 AND expires_at >= $3::bigint "
-                    "RETURNING tenant_id",
-                    &q, &r, NULL, "state take", err);
-    if (rc)
-        return rc;
-    if (PQntuples(r) == 0)
-        rc = sg_err_set(err, SG_ENOTFOUND, "unknown, used or expired state");
-    else
-        *tenant_out = sg_pg_i64(r, 0, 0);
-    PQclear(r);
-    return rc;
+    return sg_pg_get(be,
+                     "UPDATE channel_oauth_states SET used_at = $3::bigint "
+                     "WHERE state_hash = $1::text AND platform = $2::text "
+                     "AND used_at = 0 AND expires_at >= $3::bigint "
+                     "RETURNING tenant_id",
+                     &q, "state take", &sg_pg_row_i64, tenant_out,
+                     "unknown, used or expired state", err);
 }
 
 static int conn_upsert(void *be, const struct sg_channel_conn *c,
@@ -136,7 +109,7 @@ static int conn_upsert(void *be, const struct sg_channel_conn *c,
     sg_pg_int(&q, c->access_expires_at);
     sg_pg_int(&q, c->refresh_expires_at);
     sg_pg_int(&q, now);
-    return returned_id(
+    return sg_pg_insert_id(
         be,
         "INSERT INTO channel_connections (tenant_id, platform, app_id, "
         "open_id, seller_name, region, access_token_sealed, "
@@ -164,12 +137,8 @@ static int conn_update(void *be, const char *sql,
                        const struct sg_pg_params *q, int64_t id,
                        const char *what, struct sg_err *err)
 {
-    int64_t n = 0;
-    int rc = sg_pg_exec(be, sql, q, NULL, &n, what, err);
-
-    if (!rc && n == 0)
-        rc = sg_err_set(err, SG_ENOTFOUND, "no connection %" PRId64, id);
-    return rc;
+    return sg_pg_exec_found(be, sql, q, what, err, "no connection %" PRId64,
+                            id);
 }
 
 static int conn_set_tokens(void *be, int64_t id, const char *access_sealed,
@@ -261,107 +230,104 @@ static int shop_upsert(void *be, const struct sg_channel_shop *s,
 
 /* ---- reads ---- */
 
-static int conn_row(const PGresult *r, int i, struct sg_channel_conn *c)
+/* A sealed token: both columns are NOT NULL; a NULL would read as "" as
+ * in SQLite. */
+static char *sealed(struct sg_pg_row *rd)
 {
+    const char *v = sg_pg_col_raw(rd);
+    char *s = sg_strdup(v ? v : "");
+
+    if (!s)
+        sg_pg_row_oom(rd);
+    return s;
+}
+
+/* A row of CONN_COLS. */
+static int conn_fill(struct sg_pg_row *rd, void *row)
+{
+    struct sg_channel_conn *c = row;
+
     memset(c, 0, sizeof(*c));
-    c->id = sg_pg_i64(r, i, 0);
-    c->tenant_id = sg_pg_i64(r, i, 1);
-    c->app_id = sg_pg_i64(r, i, 2);
-    sg_pg_copy(r, i, 3, c->platform, sizeof(c->platform));
-    sg_pg_copy(r, i, 4, c->open_id, sizeof(c->open_id));
-    sg_pg_copy(r, i, 5, c->seller_name, sizeof(c->seller_name));
-    sg_pg_copy(r, i, 6, c->region, sizeof(c->region));
-    /* Both columns are NOT NULL; a NULL would read as "" as in SQLite. */
-    c->access_sealed = sg_strdup(sg_pg_is_null(r, i, 7)
-                                     ? "" : PQgetvalue(r, i, 7));
-    c->refresh_sealed = sg_strdup(sg_pg_is_null(r, i, 8)
-                                      ? "" : PQgetvalue(r, i, 8));
-    c->access_expires_at = sg_pg_i64(r, i, 9);
-    c->refresh_expires_at = sg_pg_i64(r, i, 10);
-    sg_pg_copy(r, i, 11, c->status, sizeof(c->status));
-    sg_pg_copy(r, i, 12, c->status_reason, sizeof(c->status_reason));
-    c->refreshed_at = sg_pg_i64(r, i, 13);
-    c->next_refresh_at = sg_pg_i64(r, i, 14);
-    c->refresh_failures = (int)sg_pg_i64(r, i, 15);
-    c->created_at = sg_pg_i64(r, i, 16);
-    c->updated_at = sg_pg_i64(r, i, 17);
-    if (!c->access_sealed || !c->refresh_sealed) {
-        sg_channel_conn_release(c);
-        return SG_ENOMEM;
-    }
+    c->id = sg_pg_col_i64(rd);
+    c->tenant_id = sg_pg_col_i64(rd);
+    c->app_id = sg_pg_col_i64(rd);
+    SG_PG_COL_STR(rd, c->platform);
+    SG_PG_COL_STR(rd, c->open_id);
+    SG_PG_COL_STR(rd, c->seller_name);
+    SG_PG_COL_STR(rd, c->region);
+    c->access_sealed = sealed(rd);
+    c->refresh_sealed = sealed(rd);
+    c->access_expires_at = sg_pg_col_i64(rd);
+    c->refresh_expires_at = sg_pg_col_i64(rd);
+    SG_PG_COL_STR(rd, c->status);
+    SG_PG_COL_STR(rd, c->status_reason);
+    c->refreshed_at = sg_pg_col_i64(rd);
+    c->next_refresh_at = sg_pg_col_i64(rd);
+    c->refresh_failures = (int)sg_pg_col_i64(rd);
+    c->created_at = sg_pg_col_i64(rd);
+    c->updated_at = sg_pg_col_i64(rd);
+    return sg_pg_row_end(rd);
+}
+
+static void conn_release(void *row)
+{
+    sg_channel_conn_release(row);
+}
+
+static const struct sg_pg_rowtype conn_row =
+    SG_PG_ROWTYPE(struct sg_channel_conn, conn_fill, conn_release);
+
+/* A row of SHOP_COLS. */
+static int shop_fill(struct sg_pg_row *rd, void *row)
+{
+    struct sg_channel_shop *s = row;
+
+    memset(s, 0, sizeof(*s));
+    s->id = sg_pg_col_i64(rd);
+    s->tenant_id = sg_pg_col_i64(rd);
+    s->connection_id = sg_pg_col_i64(rd);
+    SG_PG_COL_STR(rd, s->platform);
+    SG_PG_COL_STR(rd, s->shop_id);
+    SG_PG_COL_STR(rd, s->cipher);
+    SG_PG_COL_STR(rd, s->name);
+    SG_PG_COL_STR(rd, s->region);
+    s->created_at = sg_pg_col_i64(rd);
+    s->updated_at = sg_pg_col_i64(rd);
     return 0;
 }
 
-static void shop_row(const PGresult *r, int i, struct sg_channel_shop *s)
-{
-    memset(s, 0, sizeof(*s));
-    s->id = sg_pg_i64(r, i, 0);
-    s->tenant_id = sg_pg_i64(r, i, 1);
-    s->connection_id = sg_pg_i64(r, i, 2);
-    sg_pg_copy(r, i, 3, s->platform, sizeof(s->platform));
-    sg_pg_copy(r, i, 4, s->shop_id, sizeof(s->shop_id));
-    sg_pg_copy(r, i, 5, s->cipher, sizeof(s->cipher));
-    sg_pg_copy(r, i, 6, s->name, sizeof(s->name));
-    sg_pg_copy(r, i, 7, s->region, sizeof(s->region));
-    s->created_at = sg_pg_i64(r, i, 8);
-    s->updated_at = sg_pg_i64(r, i, 9);
-}
+static const struct sg_pg_rowtype shop_row =
+    SG_PG_ROWTYPE(struct sg_channel_shop, shop_fill, NULL);
 
 /* Run a connection query and copy up to max rows into a new array. */
 static int conn_rows(void *be, const char *sql, const struct sg_pg_params *q,
                      size_t max, struct sg_channel_conn **out,
                      size_t *n_out, struct sg_err *err)
 {
-    struct sg_channel_conn *v = NULL;
-    PGresult *r = NULL;
-    size_t n, k;
-    int rc = sg_pg_exec(be, sql, q, &r, NULL, "connections", err);
+    void *v;
+    int rc = sg_pg_list(be, sql, q, "connections", &conn_row, max, &v, n_out,
+                        err);
 
-    if (rc)
-        return rc;
-    n = SG_MIN((size_t)PQntuples(r), max);
-    if (n) {
-        v = sg_calloc(n, sizeof(*v));
-        if (!v) {
-            PQclear(r);
-            return sg_err_set(err, SG_ENOMEM, "out of memory");
-        }
-    }
-    for (k = 0; k < n; k++) {
-        if (conn_row(r, (int)k, &v[k]) != 0) {
-            PQclear(r);
-            sg_channel_conn_list_free(v, k);
-            return sg_err_set(err, SG_ENOMEM, "out of memory");
-        }
-    }
-    PQclear(r);
     *out = v;
-    *n_out = n;
-    return 0;
+    return rc;
 }
 
 static int conn_get(void *be, int64_t tenant_id, int64_t id,
                     struct sg_channel_conn *out, struct sg_err *err)
 {
     struct sg_pg_params q;
-    PGresult *r = NULL;
     int rc;
 
     sg_pg_params_init(&q);
     sg_pg_int(&q, id);
     sg_pg_int(&q, tenant_id);
-    rc = sg_pg_exec(be,
-                    "SELECT " CONN_COLS " FROM channel_connections WHERE id "
-                    "= $1::bigint AND ($2::bigint = 0 OR tenant_id = "
-                    "$2::bigint)",
-                    &q, &r, NULL, "connection get", err);
-    if (rc)
-        return rc;
-    if (PQntuples(r) == 0)
+    rc = sg_pg_get(be,
+                   "SELECT " CONN_COLS " FROM channel_connections WHERE id "
+                   "= $1::bigint AND ($2::bigint = 0 OR tenant_id = "
+                   "$2::bigint)",
+                   &q, "connection get", &conn_row, out, NULL, err);
+    if (rc == SG_ENOTFOUND)
         rc = sg_err_set(err, SG_ENOTFOUND, "no connection %" PRId64, id);
-    else if (conn_row(r, 0, out) != 0)
-        rc = sg_err_set(err, SG_ENOMEM, "out of memory");
-    PQclear(r);
     return rc;
 }
 
@@ -404,62 +370,36 @@ static int shop_get(void *be, const char *platform, const char *shop_id,
                     struct sg_channel_shop *out, struct sg_err *err)
 {
     struct sg_pg_params q;
-    PGresult *r = NULL;
-    int rc;
 
     sg_pg_params_init(&q);
     sg_pg_text(&q, platform);
     sg_pg_text(&q, shop_id);
-    rc = sg_pg_exec(be,
-                    "SELECT " SHOP_COLS " FROM channel_shops WHERE platform "
-                    "= $1::text AND shop_id = $2::text",
-                    &q, &r, NULL, "shop get", err);
-    if (rc)
-        return rc;
-    if (PQntuples(r) == 0)
-        rc = sg_err_set(err, SG_ENOTFOUND, "unknown shop");
-    else
-        shop_row(r, 0, out);
-    PQclear(r);
-    return rc;
+    return sg_pg_get(be,
+                     "SELECT " SHOP_COLS " FROM channel_shops WHERE platform "
+                     "= $1::text AND shop_id = $2::text",
+                     &q, "shop get", &shop_row, out, "unknown shop", err);
 }
 
 static int shop_list(void *be, int64_t tenant_id, int64_t connection_id,
                      size_t max, struct sg_channel_shop **out, size_t *n_out,
                      struct sg_err *err)
 {
-    struct sg_channel_shop *v = NULL;
     struct sg_pg_params q;
-    PGresult *r = NULL;
-    size_t n, k;
+    void *v;
     int rc;
 
     sg_pg_params_init(&q);
     sg_pg_int(&q, tenant_id);
     sg_pg_int(&q, connection_id);
     sg_pg_int(&q, (int64_t)max);
-    rc = sg_pg_exec(be,
+    rc = sg_pg_list(be,
                     "SELECT " SHOP_COLS " FROM channel_shops WHERE "
                     "($1::bigint = 0 OR tenant_id = $1::bigint) AND "
                     "($2::bigint = 0 OR connection_id = $2::bigint) "
                     "ORDER BY id LIMIT $3::bigint",
-                    &q, &r, NULL, "shops", err);
-    if (rc)
-        return rc;
-    n = SG_MIN((size_t)PQntuples(r), max);
-    if (n) {
-        v = sg_calloc(n, sizeof(*v));
-        if (!v) {
-            PQclear(r);
-            return sg_err_set(err, SG_ENOMEM, "out of memory");
-        }
-    }
-    for (k = 0; k < n; k++)
-        shop_row(r, (int)k, &v[k]);
-    PQclear(r);
+                    &q, "shops", &shop_row, max, &v, n_out, err);
     *out = v;
-    *n_out = n;
-    return 0;
+    return rc;
 }
 
 const struct sg_channels_ops sg_channels_postgres_ops = {

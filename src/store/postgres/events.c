@@ -712,7 +712,6 @@ static int ev_prune(void *be, int64_t before_ms, size_t max, size_t *n_out,
                     struct sg_err *err)
 {
     struct sg_pg_params q;
-    PGresult *r = NULL;
     int64_t ids[PRUNE_BATCHES_MAX];
     size_t k = 0;
     int rc;
@@ -721,18 +720,14 @@ static int ev_prune(void *be, int64_t before_ms, size_t max, size_t *n_out,
     sg_pg_params_init(&q);
     sg_pg_int(&q, before_ms);
     sg_pg_int(&q, PRUNE_BATCHES_MAX);
-    rc = sg_pg_exec(be,
+    rc = sg_pg_into(be,
                     "SELECT id FROM event_batches WHERE state >= 2 AND "
                     "pruned = 0 AND created_at < $1::bigint ORDER BY "
                     "created_at, id LIMIT $2::bigint",
-                    &q, &r, NULL, "events prune", err);
+                    &q, "events prune", &sg_pg_row_i64, ids,
+                    PRUNE_BATCHES_MAX, &k, err);
     if (rc)
         return rc;
-    while (k < PRUNE_BATCHES_MAX && (int)k < PQntuples(r)) {
-        ids[k] = sg_pg_i64(r, (int)k, 0);
-        k++;
-    }
-    PQclear(r);
     for (size_t i = 0; !rc && i < k && *n_out < max; i++) {
         int64_t gone = 0;
 
@@ -781,54 +776,36 @@ static int ev_counts(void *be, int64_t tenant_id, struct sg_events_counts *out,
                      struct sg_err *err)
 {
     struct sg_pg_params q;
-    PGresult *r = NULL;
     int rc;
 
     memset(out, 0, sizeof(*out));
     sg_pg_params_init(&q);
     sg_pg_int(&q, tenant_id);
-    rc = sg_pg_exec(be,
-                    "SELECT CASE WHEN e.state = 1 AND b.state >= 2 THEN "
-                    "b.state ELSE e.state END AS st, COUNT(*) FROM events e "
-                    "LEFT JOIN event_batches b ON b.id = e.batch_id WHERE "
-                    "e.tenant_id = $1::bigint OR $1::bigint = 0 GROUP BY 1",
-                    &q, &r, NULL, "events counts", err);
-    if (rc)
-        return rc;
-    for (int i = 0; i < PQntuples(r); i++) {
-        int64_t s = sg_pg_i64(r, i, 0);
-
-        if (s >= 0 && s < 4)
-            out->by_state[s] = sg_pg_i64(r, i, 1);
-    }
-    PQclear(r);
-    rc = sg_pg_exec(be,
-                    "SELECT COUNT(*) FROM event_batches WHERE tenant_id = "
-                    "$1::bigint OR $1::bigint = 0",
-                    &q, &r, NULL, "events counts", err);
-    if (rc)
-        return rc;
-    if (PQntuples(r) == 1)
-        out->batches = sg_pg_i64(r, 0, 0);
-    PQclear(r);
-    return 0;
+    rc = sg_pg_tally(be,
+                     "SELECT CASE WHEN e.state = 1 AND b.state >= 2 THEN "
+                     "b.state ELSE e.state END AS st, COUNT(*) FROM events e "
+                     "LEFT JOIN event_batches b ON b.id = e.batch_id WHERE "
+                     "e.tenant_id = $1::bigint OR $1::bigint = 0 GROUP BY 1",
+                     &q, "events counts", out->by_state, 4, err);
+    if (!rc)
+        rc = sg_pg_scalar(be,
+                          "SELECT COUNT(*) FROM event_batches WHERE "
+                          "tenant_id = $1::bigint OR $1::bigint = 0",
+                          &q, "events counts", &out->batches, err);
+    return rc;
 }
 
 static int ev_batch_next_id(void *be, int64_t *id_out, struct sg_err *err)
 {
-    PGresult *r = NULL;
     int rc;
 
     *id_out = 0;
-    rc = sg_pg_exec(be,
-                    "SELECT nextval(pg_get_serial_sequence('event_batches', "
-                    "'id'))",
-                    NULL, &r, NULL, "events batch id", err);
+    rc = sg_pg_scalar(be,
+                      "SELECT nextval(pg_get_serial_sequence('event_batches', "
+                      "'id'))",
+                      NULL, "events batch id", id_out, err);
     if (rc)
         return rc;
-    if (PQntuples(r) == 1)
-        *id_out = sg_pg_i64(r, 0, 0);
-    PQclear(r);
     return *id_out ? 0 : sg_err_set(err, SG_EIO, "events batch id: none");
 }
 

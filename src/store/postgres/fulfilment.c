@@ -24,49 +24,50 @@
     "decision, decision_code, decision_state, idempotency_key, reason, "       \
     "error, restocked, needs_fetch, update_time, created_at, updated_at"
 
-/* Local frees: the store library is linked below the features library. */
-static void ship_free(struct sg_shipment *rows, size_t n)
+/* Local releases: the store library is linked below the features library. */
+static void ship_release(void *row)
 {
-    for (size_t i = 0; rows && i < n; i++) {
-        sg_free(rows[i].lines);
-        sg_free(rows[i].line_ids);
-    }
-    sg_free(rows);
+    struct sg_shipment *s = row;
+
+    sg_free(s->lines);
+    sg_free(s->line_ids);
+    s->lines = NULL;
+    s->line_ids = NULL;
 }
 
-static void as_free(struct sg_aftersale *rows, size_t n)
+static void as_release(void *row)
 {
-    for (size_t i = 0; rows && i < n; i++)
-        sg_free(rows[i].lines);
-    sg_free(rows);
+    struct sg_aftersale *a = row;
+
+    sg_free(a->lines);
+    a->lines = NULL;
 }
 
 /* ---- exports ---- */
 
+static int fill_address(struct sg_pg_row *rd, void *row)
+{
+    char **address = row;
+
+    /* The column is NOT NULL: a NULL cell cannot come back. */
+    *address = sg_pg_col_dup(rd);
+    return *address ? 0 : SG_ENOMEM;
+}
+
 static int pg_export_get(void *be, int64_t order_id, char **address_out,
                          struct sg_err *err)
 {
+    static const struct sg_pg_rowtype address =
+        SG_PG_ROWTYPE(char *, fill_address, NULL);
     struct sg_pg_params q;
-    PGresult *r = NULL;
-    int rc;
 
     *address_out = NULL;
     sg_pg_params_init(&q);
     sg_pg_int(&q, order_id);
-    rc = sg_pg_exec(be,
-                    "SELECT address FROM fulfil_exports WHERE order_id = "
-                    "$1::bigint",
-                    &q, &r, NULL, "export get", err);
-    if (rc)
-        return rc;
-    if (PQntuples(r) == 0) {
-        PQclear(r);
-        return SG_ENOTFOUND;
-    }
-    /* The column is NOT NULL: a NULL cell cannot come back. */
-    *address_out = sg_strdup(PQgetvalue(r, 0, 0));
-    PQclear(r);
-    return *address_out ? 0 : sg_err_set(err, SG_ENOMEM, "out of memory");
+    return sg_pg_get(be,
+                     "SELECT address FROM fulfil_exports WHERE order_id = "
+                     "$1::bigint",
+                     &q, "export get", &address, address_out, NULL, err);
 }
 
 static int pg_export_put(void *be, int64_t tenant_id, int64_t order_id,
@@ -90,37 +91,39 @@ static int pg_export_put(void *be, int64_t tenant_id, int64_t order_id,
 
 /* ---- shipments ---- */
 
-static int fill_ship(const PGresult *r, int i, struct sg_shipment *s)
+/* A row of SHIP_COLS. */
+static int fill_ship(struct sg_pg_row *rd, void *row)
 {
-    bool oom = false;
+    struct sg_shipment *s = row;
 
     memset(s, 0, sizeof(*s));
-    s->id = sg_pg_i64(r, i, 0);
-    s->tenant_id = sg_pg_i64(r, i, 1);
-    s->order_id = sg_pg_i64(r, i, 2);
-    sg_pg_copy(r, i, 3, s->channel_order_id, sizeof(s->channel_order_id));
-    sg_pg_copy(r, i, 4, s->shop_id, sizeof(s->shop_id));
-    sg_pg_copy(r, i, 5, s->carrier, sizeof(s->carrier));
-    sg_pg_copy(r, i, 6, s->tracking_number, sizeof(s->tracking_number));
-    s->weight_g = sg_pg_i64(r, i, 7);
-    s->lines = sg_pg_dup(r, i, 8, &oom);
-    s->line_ids = sg_pg_dup(r, i, 9, &oom);
-    sg_pg_copy(r, i, 10, s->package_id, sizeof(s->package_id));
-    sg_pg_copy(r, i, 11, s->status, sizeof(s->status));
-    sg_pg_copy(r, i, 12, s->error, sizeof(s->error));
-    s->attempts = (int)sg_pg_i64(r, i, 13);
-    s->created_at = sg_pg_i64(r, i, 14);
-    s->updated_at = sg_pg_i64(r, i, 15);
-    return oom ? SG_ENOMEM : 0;
+    s->id = sg_pg_col_i64(rd);
+    s->tenant_id = sg_pg_col_i64(rd);
+    s->order_id = sg_pg_col_i64(rd);
+    SG_PG_COL_STR(rd, s->channel_order_id);
+    SG_PG_COL_STR(rd, s->shop_id);
+    SG_PG_COL_STR(rd, s->carrier);
+    SG_PG_COL_STR(rd, s->tracking_number);
+    s->weight_g = sg_pg_col_i64(rd);
+    s->lines = sg_pg_col_dup(rd);
+    s->line_ids = sg_pg_col_dup(rd);
+    SG_PG_COL_STR(rd, s->package_id);
+    SG_PG_COL_STR(rd, s->status);
+    SG_PG_COL_STR(rd, s->error);
+    s->attempts = (int)sg_pg_col_i64(rd);
+    s->created_at = sg_pg_col_i64(rd);
+    s->updated_at = sg_pg_col_i64(rd);
+    return sg_pg_row_end(rd);
 }
+
+static const struct sg_pg_rowtype ship_row =
+    SG_PG_ROWTYPE(struct sg_shipment, fill_ship, ship_release);
 
 static int pg_ship_get(void *be, int64_t id, int64_t tenant_id,
                        int64_t order_id, const char *tracking,
                        struct sg_shipment *out, struct sg_err *err)
 {
     struct sg_pg_params q;
-    PGresult *r = NULL;
-    int rc;
 
     memset(out, 0, sizeof(*out));
     sg_pg_params_init(&q);
@@ -131,28 +134,19 @@ static int pg_ship_get(void *be, int64_t id, int64_t tenant_id,
         sg_pg_int(&q, order_id);
         sg_pg_text(&q, tracking);
     }
-    rc = sg_pg_exec(be,
-                    id ? "SELECT " SHIP_COLS " FROM shipments WHERE id = "
-                         "$1::bigint"
-                       : "SELECT " SHIP_COLS " FROM shipments WHERE "
-                         "tenant_id = $1::bigint AND order_id = $2::bigint "
-                         "AND tracking_number = $3::text",
-                    &q, &r, NULL, "shipment get", err);
-    if (rc)
-        return rc;
-    if (PQntuples(r) == 0)
-        rc = SG_ENOTFOUND;
-    else if (fill_ship(r, 0, out) != 0)
-        rc = sg_err_set(err, SG_ENOMEM, "out of memory");
-    PQclear(r);
-    return rc;
+    return sg_pg_get(be,
+                     id ? "SELECT " SHIP_COLS " FROM shipments WHERE id = "
+                          "$1::bigint"
+                        : "SELECT " SHIP_COLS " FROM shipments WHERE "
+                          "tenant_id = $1::bigint AND order_id = $2::bigint "
+                          "AND tracking_number = $3::text",
+                     &q, "shipment get", &ship_row, out, NULL, err);
 }
 
 static int pg_ship_insert(void *be, struct sg_shipment *s, int64_t now,
                           struct sg_err *err)
 {
     struct sg_pg_params q;
-    PGresult *r = NULL;
     int rc;
 
     sg_pg_params_init(&q);
@@ -167,23 +161,18 @@ static int pg_ship_insert(void *be, struct sg_shipment *s, int64_t now,
     sg_pg_text(&q, s->line_ids ? s->line_ids : "");
     sg_pg_text(&q, s->package_id);
     sg_pg_int(&q, now);
-    rc = sg_pg_exec(be,
-                    "INSERT INTO shipments (tenant_id, order_id, "
-                    "channel_order_id, shop_id, carrier, tracking_number, "
-                    "weight_g, lines, line_ids, package_id, status, "
-                    "created_at, updated_at) VALUES ($1::bigint, $2::bigint, "
-                    "$3::text, $4::text, $5::text, $6::text, $7::bigint, "
-                    "$8::text, $9::text, $10::text, 'pending', $11::bigint, "
-                    "$11::bigint) RETURNING id",
-                    &q, &r, NULL, "shipment insert", err);
+    rc = sg_pg_insert_id(be,
+                         "INSERT INTO shipments (tenant_id, order_id, "
+                         "channel_order_id, shop_id, carrier, "
+                         "tracking_number, weight_g, lines, line_ids, "
+                         "package_id, status, created_at, updated_at) VALUES "
+                         "($1::bigint, $2::bigint, $3::text, $4::text, "
+                         "$5::text, $6::text, $7::bigint, $8::text, $9::text, "
+                         "$10::text, 'pending', $11::bigint, $11::bigint) "
+                         "RETURNING id",
+                         &q, "shipment insert", &s->id, err);
     if (rc)
         return rc;
-    if (PQntuples(r) != 1) {
-        PQclear(r);
-        return sg_err_set(err, SG_EIO, "shipment insert: no id returned");
-    }
-    s->id = sg_pg_i64(r, 0, 0);
-    PQclear(r);
     snprintf(s->status, sizeof(s->status), "pending");
     s->created_at = s->updated_at = now;
     return 0;
@@ -194,8 +183,6 @@ static int pg_ship_result(void *be, int64_t id, const char *status,
                           int64_t now, struct sg_err *err)
 {
     struct sg_pg_params q;
-    int64_t changes = 0;
-    int rc;
 
     sg_pg_params_init(&q);
     sg_pg_text(&q, status);
@@ -203,15 +190,13 @@ static int pg_ship_result(void *be, int64_t id, const char *status,
     sg_pg_text(&q, error ? error : "");
     sg_pg_int(&q, now);
     sg_pg_int(&q, id);
-    rc = sg_pg_exec(be,
-                    "UPDATE shipments SET status = $1::text, package_id = "
-                    "COALESCE($2::text, package_id), error = $3::text, "
-                    "attempts = attempts + 1, updated_at = $4::bigint WHERE "
-                    "id = $5::bigint",
-                    &q, NULL, &changes, "shipment result", err);
-    if (!rc && changes == 0)
-        rc = sg_err_set(err, SG_ENOTFOUND, "no shipment %" PRId64, id);
-    return rc;
+    return sg_pg_exec_found(be,
+                            "UPDATE shipments SET status = $1::text, "
+                            "package_id = COALESCE($2::text, package_id), "
+                            "error = $3::text, attempts = attempts + 1, "
+                            "updated_at = $4::bigint WHERE id = $5::bigint",
+                            &q, "shipment result", err,
+                            "no shipment %" PRId64, id);
 }
 
 static int pg_ship_list(void *be, int64_t tenant_id, int64_t order_id,
@@ -220,9 +205,7 @@ static int pg_ship_list(void *be, int64_t tenant_id, int64_t order_id,
                         struct sg_err *err)
 {
     struct sg_pg_params q;
-    PGresult *r = NULL;
-    struct sg_shipment *rows;
-    size_t n = 0, total;
+    void *rows;
     int rc;
 
     *out = NULL;
@@ -235,68 +218,55 @@ static int pg_ship_list(void *be, int64_t tenant_id, int64_t order_id,
     sg_pg_text(&q, status);
     sg_pg_int(&q, after_id);
     sg_pg_int(&q, (int64_t)limit);
-    rc = sg_pg_exec(be,
+    rc = sg_pg_list(be,
                     "SELECT " SHIP_COLS " FROM shipments WHERE ($1::bigint = "
                     "0 OR tenant_id = $1::bigint) AND ($2::bigint = 0 OR "
                     "order_id = $2::bigint) AND ($3::text IS NULL OR status "
                     "= $3::text) AND id > $4::bigint ORDER BY id LIMIT "
                     "$5::bigint",
-                    &q, &r, NULL, "shipment list", err);
-    if (rc)
-        return rc;
-    rows = sg_calloc(limit, sizeof(*rows));
-    if (!rows) {
-        PQclear(r);
-        return sg_err_set(err, SG_ENOMEM, "out of memory");
-    }
-    total = SG_MIN((size_t)PQntuples(r), limit);
-    for (; n < total; n++) {
-        if (fill_ship(r, (int)n, &rows[n]) != 0) {
-            PQclear(r);
-            ship_free(rows, n + 1);
-            return sg_err_set(err, SG_ENOMEM, "out of memory");
-        }
-    }
-    PQclear(r);
+                    &q, "shipment list", &ship_row, limit, &rows, n_out, err);
     *out = rows;
-    *n_out = n;
-    return 0;
+    return rc;
 }
 
 /* ---- aftersales ---- */
 
-static int fill_as(const PGresult *r, int i, struct sg_aftersale *a)
+/* A row of AS_COLS. */
+static int fill_as(struct sg_pg_row *rd, void *row)
 {
-    bool oom = false;
+    struct sg_aftersale *a = row;
 
     memset(a, 0, sizeof(*a));
-    a->id = sg_pg_i64(r, i, 0);
-    a->tenant_id = sg_pg_i64(r, i, 1);
-    sg_pg_copy(r, i, 2, a->kind, sizeof(a->kind));
-    sg_pg_copy(r, i, 3, a->channel, sizeof(a->channel));
-    sg_pg_copy(r, i, 4, a->shop_id, sizeof(a->shop_id));
-    sg_pg_copy(r, i, 5, a->channel_id, sizeof(a->channel_id));
-    sg_pg_copy(r, i, 6, a->channel_order_id, sizeof(a->channel_order_id));
-    a->order_id = sg_pg_i64(r, i, 7);
-    sg_pg_copy(r, i, 8, a->initiator, sizeof(a->initiator));
-    sg_pg_copy(r, i, 9, a->type, sizeof(a->type));
-    sg_pg_copy(r, i, 10, a->status, sizeof(a->status));
-    a->refund_total = sg_pg_i64(r, i, 11);
-    sg_pg_copy(r, i, 12, a->currency, sizeof(a->currency));
-    a->lines = sg_pg_dup(r, i, 13, &oom);
-    sg_pg_copy(r, i, 14, a->decision, sizeof(a->decision));
-    sg_pg_copy(r, i, 15, a->decision_code, sizeof(a->decision_code));
-    sg_pg_copy(r, i, 16, a->decision_state, sizeof(a->decision_state));
-    sg_pg_copy(r, i, 17, a->idempotency_key, sizeof(a->idempotency_key));
-    sg_pg_copy(r, i, 18, a->reason, sizeof(a->reason));
-    sg_pg_copy(r, i, 19, a->error, sizeof(a->error));
-    a->restocked = sg_pg_i64(r, i, 20) != 0;
-    a->needs_fetch = sg_pg_i64(r, i, 21) != 0;
-    a->update_time = sg_pg_i64(r, i, 22);
-    a->created_at = sg_pg_i64(r, i, 23);
-    a->updated_at = sg_pg_i64(r, i, 24);
-    return oom ? SG_ENOMEM : 0;
+    a->id = sg_pg_col_i64(rd);
+    a->tenant_id = sg_pg_col_i64(rd);
+    SG_PG_COL_STR(rd, a->kind);
+    SG_PG_COL_STR(rd, a->channel);
+    SG_PG_COL_STR(rd, a->shop_id);
+    SG_PG_COL_STR(rd, a->channel_id);
+    SG_PG_COL_STR(rd, a->channel_order_id);
+    a->order_id = sg_pg_col_i64(rd);
+    SG_PG_COL_STR(rd, a->initiator);
+    SG_PG_COL_STR(rd, a->type);
+    SG_PG_COL_STR(rd, a->status);
+    a->refund_total = sg_pg_col_i64(rd);
+    SG_PG_COL_STR(rd, a->currency);
+    a->lines = sg_pg_col_dup(rd);
+    SG_PG_COL_STR(rd, a->decision);
+    SG_PG_COL_STR(rd, a->decision_code);
+    SG_PG_COL_STR(rd, a->decision_state);
+    SG_PG_COL_STR(rd, a->idempotency_key);
+    SG_PG_COL_STR(rd, a->reason);
+    SG_PG_COL_STR(rd, a->error);
+    a->restocked = sg_pg_col_bool(rd);
+    a->needs_fetch = sg_pg_col_bool(rd);
+    a->update_time = sg_pg_col_i64(rd);
+    a->created_at = sg_pg_col_i64(rd);
+    a->updated_at = sg_pg_col_i64(rd);
+    return sg_pg_row_end(rd);
 }
+
+static const struct sg_pg_rowtype as_row =
+    SG_PG_ROWTYPE(struct sg_aftersale, fill_as, as_release);
 
 static int pg_as_get(void *be, int64_t id, int64_t tenant_id,
                      const char *kind, const char *channel,
@@ -304,8 +274,6 @@ static int pg_as_get(void *be, int64_t id, int64_t tenant_id,
                      struct sg_err *err)
 {
     struct sg_pg_params q;
-    PGresult *r = NULL;
-    int rc;
 
     memset(out, 0, sizeof(*out));
     sg_pg_params_init(&q);
@@ -317,28 +285,19 @@ static int pg_as_get(void *be, int64_t id, int64_t tenant_id,
         sg_pg_text(&q, channel);
         sg_pg_text(&q, channel_id);
     }
-    rc = sg_pg_exec(be,
-                    id ? "SELECT " AS_COLS " FROM aftersales WHERE id = "
-                         "$1::bigint"
-                       : "SELECT " AS_COLS " FROM aftersales WHERE "
-                         "tenant_id = $1::bigint AND kind = $2::text AND "
-                         "channel = $3::text AND channel_id = $4::text",
-                    &q, &r, NULL, "aftersale get", err);
-    if (rc)
-        return rc;
-    if (PQntuples(r) == 0)
-        rc = SG_ENOTFOUND;
-    else if (fill_as(r, 0, out) != 0)
-        rc = sg_err_set(err, SG_ENOMEM, "out of memory");
-    PQclear(r);
-    return rc;
+    return sg_pg_get(be,
+                     id ? "SELECT " AS_COLS " FROM aftersales WHERE id = "
+                          "$1::bigint"
+                        : "SELECT " AS_COLS " FROM aftersales WHERE "
+                          "tenant_id = $1::bigint AND kind = $2::text AND "
+                          "channel = $3::text AND channel_id = $4::text",
+                     &q, "aftersale get", &as_row, out, NULL, err);
 }
 
 static int pg_as_put(void *be, struct sg_aftersale *a, int64_t now,
                      struct sg_err *err)
 {
     struct sg_pg_params q;
-    PGresult *r = NULL;
     int rc;
 
     sg_pg_params_init(&q);
@@ -385,7 +344,7 @@ static int pg_as_put(void *be, struct sg_aftersale *a, int64_t now,
             a->updated_at = now;
         return rc;
     }
-    rc = sg_pg_exec(
+    rc = sg_pg_insert_id(
         be,
         "INSERT INTO aftersales (tenant_id, kind, channel, shop_id, "
         "channel_id, channel_order_id, order_id, initiator, type, status, "
@@ -397,15 +356,9 @@ static int pg_as_put(void *be, struct sg_aftersale *a, int64_t now,
         "$13::text, $14::text, $15::text, $16::text, $17::text, $18::text, "
         "$19::text, $20::bigint, $21::bigint, $22::bigint, $23::bigint, "
         "$23::bigint) RETURNING id",
-        &q, &r, NULL, "aftersale put", err);
+        &q, "aftersale put", &a->id, err);
     if (rc)
         return rc;
-    if (PQntuples(r) != 1) {
-        PQclear(r);
-        return sg_err_set(err, SG_EIO, "aftersale put: no id returned");
-    }
-    a->id = sg_pg_i64(r, 0, 0);
-    PQclear(r);
     a->created_at = a->updated_at = now;
     return 0;
 }
@@ -415,9 +368,8 @@ static int pg_as_list(void *be, int64_t tenant_id, const struct sg_as_filter *f,
                       struct sg_err *err)
 {
     struct sg_pg_params q;
-    PGresult *r = NULL;
-    struct sg_aftersale *rows;
-    size_t n = 0, limit = f->limit, total;
+    size_t limit = f->limit;
+    void *rows;
     int rc;
 
     *out = NULL;
@@ -430,90 +382,60 @@ static int pg_as_list(void *be, int64_t tenant_id, const struct sg_as_filter *f,
     sg_pg_int(&q, f->work);
     sg_pg_int(&q, f->after_id);
     sg_pg_int(&q, (int64_t)limit);
-    rc = sg_pg_exec(be,
+    rc = sg_pg_list(be,
                     "SELECT " AS_COLS " FROM aftersales WHERE ($1::bigint = "
                     "0 OR tenant_id = $1::bigint) AND ($2::text IS NULL OR "
                     "kind = $2::text) AND ($3::bigint = 0 OR ($3::bigint = 1 "
                     "AND decision_state = 'requested') OR ($3::bigint = 2 "
                     "AND needs_fetch = 1)) AND id > $4::bigint ORDER BY id "
                     "LIMIT $5::bigint",
-                    &q, &r, NULL, "aftersale list", err);
-    if (rc)
-        return rc;
-    rows = sg_calloc(limit, sizeof(*rows));
-    if (!rows) {
-        PQclear(r);
-        return sg_err_set(err, SG_ENOMEM, "out of memory");
-    }
-    total = SG_MIN((size_t)PQntuples(r), limit);
-    for (; n < total; n++) {
-        if (fill_as(r, (int)n, &rows[n]) != 0) {
-            PQclear(r);
-            as_free(rows, n + 1);
-            return sg_err_set(err, SG_ENOMEM, "out of memory");
-        }
-    }
-    PQclear(r);
+                    &q, "aftersale list", &as_row, limit, &rows, n_out, err);
     *out = rows;
-    *n_out = n;
-    return 0;
+    return rc;
 }
 
 /* ---- viral buffers ---- */
 
-/* The rows of a viral query (columns as viral_rows in the SQLite file). */
-static int viral_rows(PGresult *r, struct sg_viral_row **out, size_t *n_out,
-                      struct sg_err *err)
+/* A row of a viral query (columns as viral_rows in the SQLite file). */
+static int fill_viral(struct sg_pg_row *rd, void *row)
 {
-    struct sg_viral_row *rows = NULL;
-    size_t n = SG_MIN((size_t)PQntuples(r), (size_t)SG_FULFIL_LIST_MAX * 50);
+    struct sg_viral_row *v = row;
 
-    if (n) {
-        rows = sg_calloc(n, sizeof(*rows));
-        if (!rows) {
-            PQclear(r);
-            return sg_err_set(err, SG_ENOMEM, "out of memory");
-        }
-    }
-    for (size_t k = 0; k < n; k++) {
-        int i = (int)k;
-
-        rows[k].tenant_id = sg_pg_i64(r, i, 0);
-        sg_pg_copy(r, i, 1, rows[k].sku, sizeof(rows[k].sku));
-        rows[k].buffer = sg_pg_i64(r, i, 2);
-        rows[k].rate_milli = sg_pg_i64(r, i, 3);
-        rows[k].since = sg_pg_i64(r, i, 4);
-        rows[k].updated_at = sg_pg_i64(r, i, 5);
-    }
-    PQclear(r);
-    *out = rows;
-    *n_out = n;
+    v->tenant_id = sg_pg_col_i64(rd);
+    SG_PG_COL_STR(rd, v->sku);
+    v->buffer = sg_pg_col_i64(rd);
+    v->rate_milli = sg_pg_col_i64(rd);
+    v->since = sg_pg_col_i64(rd);
+    v->updated_at = sg_pg_col_i64(rd);
     return 0;
 }
+
+static const struct sg_pg_rowtype viral_row =
+    SG_PG_ROWTYPE(struct sg_viral_row, fill_viral, NULL);
+
+#define VIRAL_ROWS_MAX ((size_t)SG_FULFIL_LIST_MAX * 50)
 
 static int pg_viral_rates(void *be, int64_t since_ms,
                           struct sg_viral_row **out, size_t *n_out,
                           struct sg_err *err)
 {
     struct sg_pg_params q;
-    PGresult *r = NULL;
+    void *rows;
     int rc;
 
-    *out = NULL;
-    *n_out = 0;
     sg_pg_params_init(&q);
     sg_pg_int(&q, since_ms);
-    rc = sg_pg_exec(be,
+    rc = sg_pg_list(be,
                     "SELECT tenant_id, sku, MAX(buffer), SUM(units), 0, 0 "
                     "FROM (SELECT tenant_id, sku, 0::bigint AS buffer, "
                     "delta_reserved AS units FROM inventory_ledger WHERE "
                     "reason = 'reserve' AND at >= $1::bigint UNION ALL "
                     "SELECT tenant_id, sku, buffer, 0 FROM viral_buffers) u "
                     "GROUP BY tenant_id, sku ORDER BY tenant_id, sku COLLATE \"C\"",
-                    &q, &r, NULL, "viral rates", err);
-    if (rc)
-        return rc;
-    return viral_rows(r, out, n_out, err);
+                    &q, "viral rates", &viral_row, VIRAL_ROWS_MAX, &rows,
+                    n_out, err);
+    *out = rows;
+    return rc;
 }
 
 static int pg_viral_put(void *be, const struct sg_viral_row *r, int64_t now,
@@ -545,23 +467,21 @@ static int pg_viral_list(void *be, int64_t tenant_id, const char *sku,
                          struct sg_err *err)
 {
     struct sg_pg_params q;
-    PGresult *r = NULL;
+    void *rows;
     int rc;
 
-    *out = NULL;
-    *n_out = 0;
     sg_pg_params_init(&q);
     sg_pg_int(&q, tenant_id);
     sg_pg_text(&q, sku);
-    rc = sg_pg_exec(be,
+    rc = sg_pg_list(be,
                     "SELECT tenant_id, sku, buffer, rate_milli, since, "
                     "updated_at FROM viral_buffers WHERE ($1::bigint = 0 OR "
                     "tenant_id = $1::bigint) AND ($2::text IS NULL OR sku = "
                     "$2::text) ORDER BY tenant_id, sku COLLATE \"C\"",
-                    &q, &r, NULL, "viral list", err);
-    if (rc)
-        return rc;
-    return viral_rows(r, out, n_out, err);
+                    &q, "viral list", &viral_row, VIRAL_ROWS_MAX, &rows,
+                    n_out, err);
+    *out = rows;
+    return rc;
 }
 
 const struct sg_fulfil_store_ops sg_fulfil_postgres_ops = {

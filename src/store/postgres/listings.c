@@ -16,43 +16,42 @@
     "tenant_id, product_id, channel, shop_id, channel_product_id, status, "   \
     "reason, state, updated_at"
 
-static int row_read(const PGresult *r, int i, struct sg_listing_sync *o)
+/* A row of COLS; a NULL state reads as an empty object. */
+static int row_fill(struct sg_pg_row *rd, void *row)
 {
-    bool oom = false;
+    struct sg_listing_sync *o = row;
+    const char *state;
 
     memset(o, 0, sizeof(*o));
-    o->tenant_id = sg_pg_i64(r, i, 0);
-    o->product_id = sg_pg_i64(r, i, 1);
-    sg_pg_copy(r, i, 2, o->channel, sizeof(o->channel));
-    sg_pg_copy(r, i, 3, o->shop_id, sizeof(o->shop_id));
-    sg_pg_copy(r, i, 4, o->channel_product_id, sizeof(o->channel_product_id));
-    sg_pg_copy(r, i, 5, o->status, sizeof(o->status));
-    o->reason = sg_pg_dup(r, i, 6, &oom);
-    o->state = sg_pg_is_null(r, i, 7) ? sg_strdup("{}")
-                                      : sg_pg_dup(r, i, 7, &oom);
-    o->updated_at = sg_pg_i64(r, i, 8);
-    if (oom || !o->state) {
-        sg_listing_sync_release(o);
-        return SG_ENOMEM;
-    }
-    return 0;
+    o->tenant_id = sg_pg_col_i64(rd);
+    o->product_id = sg_pg_col_i64(rd);
+    SG_PG_COL_STR(rd, o->channel);
+    SG_PG_COL_STR(rd, o->shop_id);
+    SG_PG_COL_STR(rd, o->channel_product_id);
+    SG_PG_COL_STR(rd, o->status);
+    o->reason = sg_pg_col_dup(rd);
+    state = sg_pg_col_raw(rd);
+    o->state = sg_strdup(state ? state : "{}");
+    if (!o->state)
+        sg_pg_row_oom(rd);
+    o->updated_at = sg_pg_col_i64(rd);
+    return sg_pg_row_end(rd);
 }
+
+static void row_release(void *row)
+{
+    sg_listing_sync_release(row);
+}
+
+static const struct sg_pg_rowtype listing_row =
+    SG_PG_ROWTYPE(struct sg_listing_sync, row_fill, row_release);
 
 /* The first row of a query into out; SG_ENOTFOUND when there is none. */
 static int one_row(void *be, const char *sql, const struct sg_pg_params *q,
                    struct sg_listing_sync *out, struct sg_err *err)
 {
-    PGresult *r = NULL;
-    int rc = sg_pg_exec(be, sql, q, &r, NULL, "listing read", err);
-
-    if (rc)
-        return rc;
-    if (PQntuples(r) == 0)
-        rc = sg_err_set(err, SG_ENOTFOUND, "no listing");
-    else if (row_read(r, 0, out))
-        rc = sg_err_set(err, SG_ENOMEM, "out of memory");
-    PQclear(r);
-    return rc;
+    return sg_pg_get(be, sql, q, "listing read", &listing_row, out,
+                     "no listing", err);
 }
 
 static int get_be(void *be, int64_t tenant_id, int64_t product_id,
@@ -224,77 +223,54 @@ static int list_be(void *be, int64_t tenant_id, const char *channel,
                    int64_t after, size_t limit, struct sg_listing_sync **out,
                    size_t *n_out, struct sg_err *err)
 {
-    struct sg_listing_sync *rows;
     struct sg_pg_params q;
-    PGresult *r = NULL;
-    size_t n, k;
+    void *rows;
     int rc;
 
-    *out = NULL;
-    *n_out = 0;
     sg_pg_params_init(&q);
     sg_pg_int(&q, tenant_id);
     sg_pg_text(&q, channel);
     sg_pg_int(&q, after);
     sg_pg_int(&q, (int64_t)limit);
-    rc = sg_pg_exec(be,
+    rc = sg_pg_list(be,
                     "SELECT " COLS " FROM listing_sync WHERE ($1::bigint = 0 "
                     "OR tenant_id = $1::bigint) AND channel = $2::text AND "
                     "product_id > $3::bigint ORDER BY product_id "
                     "LIMIT $4::bigint",
-                    &q, &r, NULL, "listing list", err);
-    if (rc)
-        return rc;
-    n = SG_MIN((size_t)PQntuples(r), limit);
-    rows = sg_calloc(n ? n : 1, sizeof(*rows));
-    if (!rows) {
-        PQclear(r);
-        return sg_err_set(err, SG_ENOMEM, "out of memory");
-    }
-    for (k = 0; k < n; k++) {
-        if (row_read(r, (int)k, &rows[k]) != 0) {
-            PQclear(r);
-            sg_listing_sync_list_free(rows, k);
-            return sg_err_set(err, SG_ENOMEM, "out of memory");
-        }
-    }
-    PQclear(r);
+                    &q, "listing list", &listing_row, limit, &rows, n_out,
+                    err);
     *out = rows;
-    *n_out = n;
-    return 0;
+    return rc;
 }
 
 /* ---- catalog sync's use of the job queue: the storm hold ---- */
+
+static int fill_churn(struct sg_pg_row *rd, void *row)
+{
+    struct sg_listings_churn *c = row;
+
+    c->tenant_id = sg_pg_col_i64(rd);
+    c->products = sg_pg_col_i64(rd);
+    return 0;
+}
 
 static int churn_be(void *be, const char *kind, int64_t since_ms,
                     struct sg_listings_churn *out, size_t max, size_t *n_out,
                     struct sg_err *err)
 {
+    static const struct sg_pg_rowtype churn_row =
+        SG_PG_ROWTYPE(struct sg_listings_churn, fill_churn, NULL);
     struct sg_pg_params q;
-    PGresult *r = NULL;
-    size_t n;
-    int rc;
 
-    *n_out = 0;
     sg_pg_params_init(&q);
     sg_pg_text(&q, kind);
     sg_pg_int(&q, since_ms);
-    rc = sg_pg_exec(be,
-                    "SELECT tenant_id, COUNT(*) FROM jobs WHERE state = 0 "
-                    "AND kind = $1::text AND attempts = 0 AND updated_at > "
-                    "created_at AND updated_at >= $2::bigint GROUP BY "
-                    "tenant_id ORDER BY tenant_id",
-                    &q, &r, NULL, "job churn", err);
-    if (rc)
-        return rc;
-    n = SG_MIN((size_t)PQntuples(r), max);
-    for (size_t k = 0; k < n; k++) {
-        out[k].tenant_id = sg_pg_i64(r, (int)k, 0);
-        out[k].products = sg_pg_i64(r, (int)k, 1);
-    }
-    PQclear(r);
-    *n_out = n;
-    return 0;
+    return sg_pg_into(be,
+                      "SELECT tenant_id, COUNT(*) FROM jobs WHERE state = 0 "
+                      "AND kind = $1::text AND attempts = 0 AND updated_at > "
+                      "created_at AND updated_at >= $2::bigint GROUP BY "
+                      "tenant_id ORDER BY tenant_id",
+                      &q, "job churn", &churn_row, out, max, n_out, err);
 }
 
 /*

@@ -21,112 +21,118 @@
 
 /* ---- orders ---- */
 
-/* The members of n rows, then the array (the features' free, kept here). */
-static void rows_free(struct sg_order *rows, size_t n)
+/* What a fill allocated in one line or order (the features' free, kept
+ * here: the store library is linked below the features library). */
+static void line_release(void *row)
 {
-    for (size_t i = 0; rows && i < n; i++) {
-        struct sg_order *o = &rows[i];
+    struct sg_order_line *l = row;
 
-        sg_free(o->buyer_email);
-        sg_free(o->buyer_nickname);
-        sg_free(o->recipient_name);
-        sg_free(o->recipient_phone);
-        sg_free(o->address);
-        sg_free(o->package_ids);
-        for (size_t j = 0; j < o->n_lines; j++)
-            sg_free(o->lines[j].product_name);
-        sg_free(o->lines);
-    }
-    sg_free(rows);
+    sg_free(l->product_name);
+    l->product_name = NULL;
 }
 
-static int fill_order(const PGresult *r, int i, struct sg_order *o)
+static void order_release(void *row)
 {
-    bool oom = false;
+    struct sg_order *o = row;
+
+    sg_free(o->buyer_email);
+    sg_free(o->buyer_nickname);
+    sg_free(o->recipient_name);
+    sg_free(o->recipient_phone);
+    sg_free(o->address);
+    sg_free(o->package_ids);
+    for (size_t j = 0; j < o->n_lines; j++)
+        line_release(&o->lines[j]);
+    sg_free(o->lines);
+    o->buyer_email = o->buyer_nickname = NULL;
+    o->recipient_name = o->recipient_phone = NULL;
+    o->address = o->package_ids = NULL;
+    o->lines = NULL;
+    o->n_lines = 0;
+}
+
+/* A row of ORDER_COLS (the lines are load_lines' job). */
+static int fill_order(struct sg_pg_row *rd, void *row)
+{
+    struct sg_order *o = row;
     char status[32];
 
-    o->id = sg_pg_i64(r, i, 0);
-    o->tenant_id = sg_pg_i64(r, i, 1);
-    sg_pg_copy(r, i, 2, o->channel, sizeof(o->channel));
-    sg_pg_copy(r, i, 3, o->shop_id, sizeof(o->shop_id));
-    sg_pg_copy(r, i, 4, o->channel_order_id, sizeof(o->channel_order_id));
-    sg_pg_copy(r, i, 5, status, sizeof(status));
+    o->id = sg_pg_col_i64(rd);
+    o->tenant_id = sg_pg_col_i64(rd);
+    SG_PG_COL_STR(rd, o->channel);
+    SG_PG_COL_STR(rd, o->shop_id);
+    SG_PG_COL_STR(rd, o->channel_order_id);
+    SG_PG_COL_STR(rd, status);
     o->status = sg_order_status_parse(status);
-    o->create_time = sg_pg_i64(r, i, 6);
-    o->update_time = sg_pg_i64(r, i, 7);
-    sg_pg_copy(r, i, 8, o->currency, sizeof(o->currency));
-    o->subtotal = sg_pg_i64(r, i, 9);
-    o->shipping_fee = sg_pg_i64(r, i, 10);
-    o->tax = sg_pg_i64(r, i, 11);
-    o->total = sg_pg_i64(r, i, 12);
-    sg_pg_copy(r, i, 13, o->buyer_user_id, sizeof(o->buyer_user_id));
-    o->buyer_email = sg_pg_dup(r, i, 14, &oom);
-    o->buyer_nickname = sg_pg_dup(r, i, 15, &oom);
-    o->recipient_name = sg_pg_dup(r, i, 16, &oom);
-    o->recipient_phone = sg_pg_dup(r, i, 17, &oom);
-    o->address = sg_pg_dup(r, i, 18, &oom);
-    sg_pg_copy(r, i, 19, o->region, sizeof(o->region));
-    sg_pg_copy(r, i, 20, o->postal_code, sizeof(o->postal_code));
-    o->package_ids = sg_pg_dup(r, i, 21, &oom);
-    o->oversold = sg_pg_i64(r, i, 22) != 0;
-    sg_pg_copy(r, i, 23, o->oversold_action, sizeof(o->oversold_action));
-    o->version = sg_pg_i64(r, i, 24);
-    o->created_at = sg_pg_i64(r, i, 25);
-    o->updated_at = sg_pg_i64(r, i, 26);
-    return oom ? SG_ENOMEM : 0;
+    o->create_time = sg_pg_col_i64(rd);
+    o->update_time = sg_pg_col_i64(rd);
+    SG_PG_COL_STR(rd, o->currency);
+    o->subtotal = sg_pg_col_i64(rd);
+    o->shipping_fee = sg_pg_col_i64(rd);
+    o->tax = sg_pg_col_i64(rd);
+    o->total = sg_pg_col_i64(rd);
+    SG_PG_COL_STR(rd, o->buyer_user_id);
+    o->buyer_email = sg_pg_col_dup(rd);
+    o->buyer_nickname = sg_pg_col_dup(rd);
+    o->recipient_name = sg_pg_col_dup(rd);
+    o->recipient_phone = sg_pg_col_dup(rd);
+    o->address = sg_pg_col_dup(rd);
+    SG_PG_COL_STR(rd, o->region);
+    SG_PG_COL_STR(rd, o->postal_code);
+    o->package_ids = sg_pg_col_dup(rd);
+    o->oversold = sg_pg_col_bool(rd);
+    SG_PG_COL_STR(rd, o->oversold_action);
+    o->version = sg_pg_col_i64(rd);
+    o->created_at = sg_pg_col_i64(rd);
+    o->updated_at = sg_pg_col_i64(rd);
+    return sg_pg_row_end(rd);
 }
+
+static const struct sg_pg_rowtype order_row =
+    SG_PG_ROWTYPE(struct sg_order, fill_order, order_release);
+
+static int fill_line(struct sg_pg_row *rd, void *row)
+{
+    struct sg_order_line *l = row;
+    char inv[16];
+
+    l->id = sg_pg_col_i64(rd);
+    SG_PG_COL_STR(rd, l->channel_line_id);
+    SG_PG_COL_STR(rd, l->channel_sku_id);
+    SG_PG_COL_STR(rd, l->sku);
+    l->product_name = sg_pg_col_dup(rd);
+    l->qty = sg_pg_col_i64(rd);
+    l->unit_price = sg_pg_col_i64(rd);
+    SG_PG_COL_STR(rd, l->status);
+    SG_PG_COL_STR(rd, l->package_id);
+    SG_PG_COL_STR(rd, l->location);
+    SG_PG_COL_STR(rd, inv);
+    l->inv = sg_line_inv_parse(inv);
+    if (l->inv < 0)
+        l->inv = SG_LINE_NONE;
+    return sg_pg_row_end(rd);
+}
+
+static const struct sg_pg_rowtype line_row =
+    SG_PG_ROWTYPE(struct sg_order_line, fill_line, line_release);
 
 static int load_lines(void *be, struct sg_order *o, struct sg_err *err)
 {
     struct sg_pg_params q;
-    PGresult *r = NULL;
-    struct sg_order_line *lines = NULL;
-    bool oom = false;
-    size_t n;
+    void *lines;
     int rc;
 
     sg_pg_params_init(&q);
     sg_pg_int(&q, o->id);
-    rc = sg_pg_exec(be,
+    rc = sg_pg_list(be,
                     "SELECT id, channel_line_id, channel_sku_id, sku, "
                     "product_name, qty, unit_price, status, package_id, "
                     "location, inv FROM order_lines WHERE order_id = "
                     "$1::bigint ORDER BY id",
-                    &q, &r, NULL, "order lines", err);
-    if (rc)
-        return rc;
-    n = SG_MIN((size_t)PQntuples(r), (size_t)SG_ORD_LINES_MAX);
-    if (n) {
-        lines = sg_calloc(n, sizeof(*lines));
-        if (!lines) {
-            PQclear(r);
-            return sg_err_set(err, SG_ENOMEM, "out of memory");
-        }
-    }
-    for (size_t k = 0; k < n; k++) {
-        struct sg_order_line *l = &lines[k];
-        int i = (int)k;
-        char inv[16];
-
-        l->id = sg_pg_i64(r, i, 0);
-        sg_pg_copy(r, i, 1, l->channel_line_id, sizeof(l->channel_line_id));
-        sg_pg_copy(r, i, 2, l->channel_sku_id, sizeof(l->channel_sku_id));
-        sg_pg_copy(r, i, 3, l->sku, sizeof(l->sku));
-        l->product_name = sg_pg_dup(r, i, 4, &oom);
-        l->qty = sg_pg_i64(r, i, 5);
-        l->unit_price = sg_pg_i64(r, i, 6);
-        sg_pg_copy(r, i, 7, l->status, sizeof(l->status));
-        sg_pg_copy(r, i, 8, l->package_id, sizeof(l->package_id));
-        sg_pg_copy(r, i, 9, l->location, sizeof(l->location));
-        sg_pg_copy(r, i, 10, inv, sizeof(inv));
-        l->inv = sg_line_inv_parse(inv);
-        if (l->inv < 0)
-            l->inv = SG_LINE_NONE;
-    }
-    PQclear(r);
+                    &q, "order lines", &line_row, SG_ORD_LINES_MAX, &lines,
+                    &o->n_lines, err);
     o->lines = lines;
-    o->n_lines = n;
-    return oom ? sg_err_set(err, SG_ENOMEM, "out of memory") : 0;
+    return rc;
 }
 
 static int pg_order_get(void *be, int64_t tenant_id, int64_t id,
@@ -134,7 +140,6 @@ static int pg_order_get(void *be, int64_t tenant_id, int64_t id,
                         struct sg_order *out, struct sg_err *err)
 {
     struct sg_pg_params q;
-    PGresult *r = NULL;
     int rc;
 
     memset(out, 0, sizeof(*out));
@@ -146,20 +151,13 @@ static int pg_order_get(void *be, int64_t tenant_id, int64_t id,
         sg_pg_text(&q, channel);
         sg_pg_text(&q, channel_order_id);
     }
-    rc = sg_pg_exec(be,
-                    id ? "SELECT " ORDER_COLS " FROM orders WHERE tenant_id = "
-                         "$1::bigint AND id = $2::bigint"
-                       : "SELECT " ORDER_COLS " FROM orders WHERE tenant_id = "
-                         "$1::bigint AND channel = $2::text AND "
-                         "channel_order_id = $3::text",
-                    &q, &r, NULL, "order get", err);
-    if (rc)
-        return rc;
-    if (PQntuples(r) == 0)
-        rc = sg_err_set(err, SG_ENOTFOUND, "order not found");
-    else if (fill_order(r, 0, out) != 0)
-        rc = sg_err_set(err, SG_ENOMEM, "out of memory");
-    PQclear(r);
+    rc = sg_pg_get(be,
+                   id ? "SELECT " ORDER_COLS " FROM orders WHERE tenant_id = "
+                        "$1::bigint AND id = $2::bigint"
+                      : "SELECT " ORDER_COLS " FROM orders WHERE tenant_id = "
+                        "$1::bigint AND channel = $2::text AND "
+                        "channel_order_id = $3::text",
+                   &q, "order get", &order_row, out, "order not found", err);
     if (!rc)
         rc = load_lines(be, out, err);
     return rc;
@@ -197,7 +195,6 @@ static int put_lines(void *be, struct sg_order *o, struct sg_err *err)
     for (size_t i = 0; !rc && i < o->n_lines; i++) {
         struct sg_order_line *l = &o->lines[i];
         struct sg_pg_params q;
-        PGresult *r = NULL;
 
         sg_pg_params_init(&q);
         sg_pg_int(&q, o->tenant_id);
@@ -212,7 +209,7 @@ static int put_lines(void *be, struct sg_order *o, struct sg_err *err)
         sg_pg_text(&q, l->package_id[0] ? l->package_id : NULL);
         sg_pg_text(&q, l->location);
         sg_pg_text(&q, sg_line_inv_name(l->inv));
-        rc = sg_pg_exec(
+        rc = sg_pg_insert_id(
             be,
             "INSERT INTO order_lines (tenant_id, order_id, channel_line_id, "
             "channel_sku_id, sku, product_name, qty, unit_price, status, "
@@ -222,14 +219,7 @@ static int put_lines(void *be, struct sg_order *o, struct sg_err *err)
             "(order_id, channel_line_id) DO UPDATE SET status = "
             "excluded.status, package_id = excluded.package_id, inv = "
             "excluded.inv RETURNING id",
-            &q, &r, NULL, "order line", err);
-        if (rc)
-            break;
-        if (PQntuples(r) == 1)
-            l->id = sg_pg_i64(r, 0, 0);
-        else
-            rc = sg_err_set(err, SG_EIO, "order line: no id returned");
-        PQclear(r);
+            &q, "order line", &l->id, err);
     }
     return rc;
 }
@@ -238,7 +228,6 @@ static int pg_order_put(void *be, struct sg_order *o, int64_t now,
                         struct sg_err *err)
 {
     struct sg_pg_params q;
-    PGresult *r = NULL;
     int rc;
 
     sg_pg_params_init(&q);
@@ -249,7 +238,7 @@ static int pg_order_put(void *be, struct sg_order *o, int64_t now,
         sg_pg_text(&q, o->shop_id);
         sg_pg_text(&q, o->channel_order_id);
         sg_pg_int(&q, now);
-        rc = sg_pg_exec(
+        rc = sg_pg_insert_id(
             be,
             "INSERT INTO orders (status, channel_create_time, "
             "channel_update_time, currency, subtotal, shipping_fee, tax, "
@@ -263,16 +252,12 @@ static int pg_order_put(void *be, struct sg_order *o, int64_t now,
             "$16::text, $17::text, $18::bigint, $19::text, $20::bigint, "
             "$21::bigint, $22::text, $23::text, $24::text, $25::bigint, "
             "$25::bigint) RETURNING id",
-            &q, &r, NULL, "order insert", err);
+            &q, "order insert", &o->id, err);
         if (rc == SG_EEXISTS)
             return sg_err_set(err, SG_EEXISTS, "order %s exists",
                               o->channel_order_id);
         if (rc)
             return rc;
-        o->id = PQntuples(r) == 1 ? sg_pg_i64(r, 0, 0) : 0;
-        PQclear(r);
-        if (!o->id)
-            return sg_err_set(err, SG_EIO, "order insert: no id returned");
         o->created_at = o->updated_at = now;
     } else {
         sg_pg_int(&q, now);
@@ -304,9 +289,8 @@ static int pg_order_list(void *be, int64_t tenant_id,
                          struct sg_err *err)
 {
     struct sg_pg_params q;
-    PGresult *r = NULL;
-    struct sg_order *rows;
-    size_t n = 0, limit = f->limit, total;
+    size_t limit = f->limit;
+    void *rows;
     int rc;
 
     *out = NULL;
@@ -320,34 +304,15 @@ static int pg_order_list(void *be, int64_t tenant_id,
     sg_pg_int(&q, f->oversold);
     sg_pg_text(&q, f->channel);
     sg_pg_int(&q, (int64_t)limit);
-    rc = sg_pg_exec(be,
+    rc = sg_pg_list(be,
                     "SELECT " ORDER_COLS " FROM orders WHERE tenant_id = "
                     "$1::bigint AND id > $2::bigint AND ($3::text IS NULL OR "
                     "status = $3::text) AND ($4::bigint < 0 OR oversold = "
                     "$4::bigint) AND ($5::text IS NULL OR channel = $5::text) "
                     "ORDER BY id LIMIT $6::bigint",
-                    &q, &r, NULL, "order list", err);
-    if (rc)
-        return rc;
-    rows = sg_calloc(limit, sizeof(*rows));
-    if (!rows) {
-        PQclear(r);
-        return sg_err_set(err, SG_ENOMEM, "out of memory");
-    }
-    total = SG_MIN((size_t)PQntuples(r), limit);
-    while (n < total) {
-        if (fill_order(r, (int)n, &rows[n]) != 0) {
-            n++;
-            PQclear(r);
-            rows_free(rows, n);
-            return sg_err_set(err, SG_ENOMEM, "out of memory");
-        }
-        n++;
-    }
-    PQclear(r);
+                    &q, "order list", &order_row, limit, &rows, n_out, err);
     *out = rows;
-    *n_out = n;
-    return 0;
+    return rc;
 }
 
 static int pg_event_insert(void *be, int64_t tenant_id, int64_t order_id,
@@ -400,32 +365,21 @@ static int pg_oversold_by_sku(void *be, int64_t tenant_id, const char *sku,
                               struct sg_err *err)
 {
     struct sg_pg_params q;
-    PGresult *r = NULL;
-    size_t n;
-    int rc;
 
-    *n_out = 0;
     sg_pg_params_init(&q);
     sg_pg_int(&q, tenant_id);
     sg_pg_text(&q, sku);
     sg_pg_int(&q, (int64_t)max);
-    rc = sg_pg_exec(be,
-                    "SELECT DISTINCT o.id FROM order_lines l JOIN orders o "
-                    "ON o.id = l.order_id WHERE l.tenant_id = $1::bigint AND "
-                    "l.sku = $2::text AND l.inv = 'oversold' AND l.status <> "
-                    "'CANCELLED' AND o.oversold = 1 AND o.status <> "
-                    "'CANCELLED' AND o.oversold_action NOT IN "
-                    "('cancel_requested', 'cancelling') ORDER BY o.id LIMIT "
-                    "$3::bigint",
-                    &q, &r, NULL, "oversold orders", err);
-    if (rc)
-        return rc;
-    n = SG_MIN((size_t)PQntuples(r), max);
-    for (size_t k = 0; k < n; k++)
-        ids_out[k] = sg_pg_i64(r, (int)k, 0);
-    PQclear(r);
-    *n_out = n;
-    return 0;
+    return sg_pg_into(be,
+                      "SELECT DISTINCT o.id FROM order_lines l JOIN orders o "
+                      "ON o.id = l.order_id WHERE l.tenant_id = $1::bigint "
+                      "AND l.sku = $2::text AND l.inv = 'oversold' AND "
+                      "l.status <> 'CANCELLED' AND o.oversold = 1 AND "
+                      "o.status <> 'CANCELLED' AND o.oversold_action NOT IN "
+                      "('cancel_requested', 'cancelling') ORDER BY o.id "
+                      "LIMIT $3::bigint",
+                      &q, "oversold orders", &sg_pg_row_i64, ids_out, max,
+                      n_out, err);
 }
 
 /* Oversold orders (every tenant) in action, last changed <= before. */
@@ -434,45 +388,22 @@ static int pg_oversold_due(void *be, const char *action, int64_t before,
                            struct sg_err *err)
 {
     struct sg_pg_params q;
-    PGresult *r = NULL;
-    struct sg_order *rows;
-    size_t n = 0, total;
+    void *rows;
     int rc;
 
-    *out = NULL;
-    *n_out = 0;
     if (max == 0 || max > SG_ORD_LIST_MAX)
         max = SG_ORD_LIST_MAX;
     sg_pg_params_init(&q);
     sg_pg_text(&q, action);
     sg_pg_int(&q, before);
     sg_pg_int(&q, (int64_t)max);
-    rc = sg_pg_exec(be,
+    rc = sg_pg_list(be,
                     "SELECT " ORDER_COLS " FROM orders WHERE oversold = 1 AND "
                     "oversold_action = $1::text AND updated_at <= $2::bigint "
                     "ORDER BY id LIMIT $3::bigint",
-                    &q, &r, NULL, "oversold due", err);
-    if (rc)
-        return rc;
-    rows = sg_calloc(max, sizeof(*rows));
-    if (!rows) {
-        PQclear(r);
-        return sg_err_set(err, SG_ENOMEM, "out of memory");
-    }
-    total = SG_MIN((size_t)PQntuples(r), max);
-    while (n < total) {
-        if (fill_order(r, (int)n, &rows[n]) != 0) {
-            n++;
-            PQclear(r);
-            rows_free(rows, n);
-            return sg_err_set(err, SG_ENOMEM, "out of memory");
-        }
-        n++;
-    }
-    PQclear(r);
+                    &q, "oversold due", &order_row, max, &rows, n_out, err);
     *out = rows;
-    *n_out = n;
-    return 0;
+    return rc;
 }
 
 static int pg_swap_oversold_action(void *be, int64_t tenant_id, int64_t id,
@@ -569,13 +500,27 @@ static int pg_fetch_failed(void *be, const char *channel, const char *shop_id,
                       &q, NULL, NULL, "order fetch drop", err);
 }
 
+static int fill_fetch(struct sg_pg_row *rd, void *row)
+{
+    struct sg_order_fetch *f = row;
+
+    f->tenant_id = sg_pg_col_i64(rd);
+    SG_PG_COL_STR(rd, f->channel);
+    SG_PG_COL_STR(rd, f->shop_id);
+    SG_PG_COL_STR(rd, f->channel_order_id);
+    f->attempts = (int)sg_pg_col_i64(rd);
+    SG_PG_COL_STR(rd, f->reason);
+    f->gen = sg_pg_col_i64(rd);
+    return 0;
+}
+
 static int pg_fetch_pending(void *be, size_t max, struct sg_order_fetch **out,
                             size_t *n_out, struct sg_err *err)
 {
+    static const struct sg_pg_rowtype fetch_row =
+        SG_PG_ROWTYPE(struct sg_order_fetch, fill_fetch, NULL);
     struct sg_pg_params q;
-    PGresult *r = NULL;
-    struct sg_order_fetch *rows;
-    size_t n;
+    void *rows;
     int rc;
 
     *out = NULL;
@@ -584,60 +529,29 @@ static int pg_fetch_pending(void *be, size_t max, struct sg_order_fetch **out,
         return 0;
     sg_pg_params_init(&q);
     sg_pg_int(&q, (int64_t)max);
-    rc = sg_pg_exec(be,
+    rc = sg_pg_list(be,
                     "SELECT tenant_id, channel, shop_id, channel_order_id, "
                     "attempts, reason, gen FROM order_fetch ORDER BY "
                     "channel, shop_id, queued_at, channel_order_id LIMIT "
                     "$1::bigint",
-                    &q, &r, NULL, "order fetch", err);
-    if (rc)
-        return rc;
-    rows = sg_calloc(max, sizeof(*rows));
-    if (!rows) {
-        PQclear(r);
-        return sg_err_set(err, SG_ENOMEM, "out of memory");
-    }
-    n = SG_MIN((size_t)PQntuples(r), max);
-    for (size_t k = 0; k < n; k++) {
-        int i = (int)k;
-
-        rows[k].tenant_id = sg_pg_i64(r, i, 0);
-        sg_pg_copy(r, i, 1, rows[k].channel, sizeof(rows[k].channel));
-        sg_pg_copy(r, i, 2, rows[k].shop_id, sizeof(rows[k].shop_id));
-        sg_pg_copy(r, i, 3, rows[k].channel_order_id,
-                   sizeof(rows[k].channel_order_id));
-        rows[k].attempts = (int)sg_pg_i64(r, i, 4);
-        sg_pg_copy(r, i, 5, rows[k].reason, sizeof(rows[k].reason));
-        rows[k].gen = sg_pg_i64(r, i, 6);
-    }
-    PQclear(r);
+                    &q, "order fetch", &fetch_row, max, &rows, n_out, err);
     *out = rows;
-    *n_out = n;
-    return 0;
+    return rc;
 }
 
 static int pg_cursor_get(void *be, const char *channel, const char *shop_id,
                          int64_t *update_time_out, struct sg_err *err)
 {
     struct sg_pg_params q;
-    PGresult *r = NULL;
-    int rc;
 
     sg_pg_params_init(&q);
     sg_pg_text(&q, channel);
     sg_pg_text(&q, shop_id);
-    rc = sg_pg_exec(be,
-                    "SELECT update_time FROM order_cursors WHERE channel = "
-                    "$1::text AND shop_id = $2::text",
-                    &q, &r, NULL, "order cursor", err);
-    if (rc)
-        return rc;
-    if (PQntuples(r) == 0)
-        rc = sg_err_set(err, SG_ENOTFOUND, "no cursor");
-    else
-        *update_time_out = sg_pg_i64(r, 0, 0);
-    PQclear(r);
-    return rc;
+    return sg_pg_get(be,
+                     "SELECT update_time FROM order_cursors WHERE channel = "
+                     "$1::text AND shop_id = $2::text",
+                     &q, "order cursor", &sg_pg_row_i64, update_time_out,
+                     "no cursor", err);
 }
 
 static int pg_cursor_set(void *be, int64_t tenant_id, const char *channel,
@@ -721,6 +635,7 @@ static int pg_inv_check(void *be, int64_t tenant_id, size_t *levels_out,
 {
     struct sg_pg_params q;
     PGresult *r = NULL;
+    int64_t levels = 0;
     size_t v = 0;
     int rc;
 
@@ -728,14 +643,13 @@ static int pg_inv_check(void *be, int64_t tenant_id, size_t *levels_out,
     *violations_out = 0;
     sg_pg_params_init(&q);
     sg_pg_int(&q, tenant_id);
-    rc = sg_pg_exec(be,
-                    "SELECT count(*) FROM inventory_levels WHERE $1::bigint "
-                    "= 0 OR tenant_id = $1::bigint",
-                    &q, &r, NULL, "inventory check", err);
+    rc = sg_pg_scalar(be,
+                      "SELECT count(*) FROM inventory_levels WHERE $1::bigint "
+                      "= 0 OR tenant_id = $1::bigint",
+                      &q, "inventory check", &levels, err);
     if (rc)
         return rc;
-    *levels_out = PQntuples(r) == 1 ? (size_t)sg_pg_i64(r, 0, 0) : 0;
-    PQclear(r);
+    *levels_out = (size_t)levels;
     for (size_t i = 0; i < SG_ARRAY_SIZE(checks); i++) {
         rc = sg_pg_exec(be, checks[i], &q, &r, NULL, "inventory check", err);
         if (rc)

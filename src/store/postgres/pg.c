@@ -293,109 +293,147 @@ static bool fits(const char *s, size_t cap)
     "id, tenant_id, source, external_id, body, received_at, processed_at"
 #define AUDIT_COLS "id, tenant_id, key_id, actor, action, object, outcome, at"
 
-static int job_from_row(const PGresult *r, int i, struct sg_job *j)
+/* A row of JOB_COLS. */
+static int job_fill(struct sg_pg_row *rd, void *row)
 {
-    bool oom = false;
+    struct sg_job *j = row;
 
     memset(j, 0, sizeof(*j));
-    j->id = sg_pg_i64(r, i, 0);
-    j->tenant_id = sg_pg_i64(r, i, 1);
-    sg_pg_copy(r, i, 2, j->kind, sizeof(j->kind));
-    j->state = (int)sg_pg_i64(r, i, 5);
-    j->attempts = (int)sg_pg_i64(r, i, 6);
-    j->attempts_max = (int)sg_pg_i64(r, i, 7);
-    j->priority = (int)sg_pg_i64(r, i, 8);
-    j->next_run_at = sg_pg_i64(r, i, 9);
-    sg_pg_copy(r, i, 12, j->platform, sizeof(j->platform));
-    sg_pg_copy(r, i, 13, j->shop, sizeof(j->shop));
-    sg_pg_copy(r, i, 14, j->endpoint_class, sizeof(j->endpoint_class));
-    j->lease_token = sg_pg_i64(r, i, 15);
-    j->lease_until = sg_pg_i64(r, i, 16);
-    j->created_at = sg_pg_i64(r, i, 17);
-    j->updated_at = sg_pg_i64(r, i, 18);
-    j->coalesce_key = sg_pg_dup(r, i, 3, &oom);
-    j->payload = sg_pg_dup(r, i, 4, &oom);
-    j->last_error = sg_pg_dup(r, i, 10, &oom);
-    j->idempotency_key = sg_pg_dup(r, i, 11, &oom);
-    if (oom) {
-        sg_job_free(j);
-        return SG_ENOMEM;
-    }
-    return 0;
+    j->id = sg_pg_col_i64(rd);
+    j->tenant_id = sg_pg_col_i64(rd);
+    SG_PG_COL_STR(rd, j->kind);
+    j->coalesce_key = sg_pg_col_dup(rd);
+    j->payload = sg_pg_col_dup(rd);
+    j->state = (int)sg_pg_col_i64(rd);
+    j->attempts = (int)sg_pg_col_i64(rd);
+    j->attempts_max = (int)sg_pg_col_i64(rd);
+    j->priority = (int)sg_pg_col_i64(rd);
+    j->next_run_at = sg_pg_col_i64(rd);
+    j->last_error = sg_pg_col_dup(rd);
+    j->idempotency_key = sg_pg_col_dup(rd);
+    SG_PG_COL_STR(rd, j->platform);
+    SG_PG_COL_STR(rd, j->shop);
+    SG_PG_COL_STR(rd, j->endpoint_class);
+    j->lease_token = sg_pg_col_i64(rd);
+    j->lease_until = sg_pg_col_i64(rd);
+    j->created_at = sg_pg_col_i64(rd);
+    j->updated_at = sg_pg_col_i64(rd);
+    return sg_pg_row_end(rd);
 }
+
+static void job_release(void *row)
+{
+    sg_job_free(row);
+}
+
+static const struct sg_pg_rowtype job_row =
+    SG_PG_ROWTYPE(struct sg_job, job_fill, job_release);
 
 /* body is bytea: the text result holds it escaped ("\x..."). */
-static int inbox_from_row(const PGresult *r, int i, struct sg_inbox *row)
+static char *inbox_body(struct sg_pg_row *rd, size_t *len_out)
 {
-    bool oom = false;
+    const char *esc = sg_pg_col_raw(rd);
     unsigned char *raw;
+    char *body = NULL;
     size_t n = 0;
 
-    memset(row, 0, sizeof(*row));
-    row->id = sg_pg_i64(r, i, 0);
-    row->tenant_id = sg_pg_i64(r, i, 1);
-    sg_pg_copy(r, i, 2, row->source, sizeof(row->source));
-    row->received_at = sg_pg_i64(r, i, 5);
-    row->processed_at = sg_pg_i64(r, i, 6);
-    row->external_id = sg_pg_dup(r, i, 3, &oom);
-    if (oom)
-        goto fail;
-    if (!PQgetisnull(r, i, 4)) {
-        raw = PQunescapeBytea((const unsigned char *)PQgetvalue(r, i, 4), &n);
-        if (!raw)
-            goto fail;
-        row->body = sg_alloc(n + 1);
-        if (row->body) {
-            if (n)
-                memcpy(row->body, raw, n);
-            row->body[n] = '\0';
-            row->body_len = n;
-        }
+    *len_out = 0;
+    if (!esc)
+        return NULL;
+    raw = PQunescapeBytea((const unsigned char *)esc, &n);
+    if (raw)
+        body = sg_alloc(n + 1);
+    if (body) {
+        if (n)
+            memcpy(body, raw, n);
+        body[n] = '\0';
+        *len_out = n;
+    } else {
+        sg_pg_row_oom(rd);
+    }
+    if (raw)
         PQfreemem(raw);
-        if (!row->body)
-            goto fail;
-    }
-    return 0;
-fail:
+    return body;
+}
+
+/* A row of INBOX_COLS. */
+static int inbox_fill(struct sg_pg_row *rd, void *row)
+{
+    struct sg_inbox *in = row;
+
+    memset(in, 0, sizeof(*in));
+    in->id = sg_pg_col_i64(rd);
+    in->tenant_id = sg_pg_col_i64(rd);
+    SG_PG_COL_STR(rd, in->source);
+    in->external_id = sg_pg_col_dup(rd);
+    in->body = inbox_body(rd, &in->body_len);
+    in->received_at = sg_pg_col_i64(rd);
+    in->processed_at = sg_pg_col_i64(rd);
+    return sg_pg_row_end(rd);
+}
+
+static void inbox_release(void *row)
+{
     sg_inbox_free(row);
-    return SG_ENOMEM;
 }
 
-static void audit_from_row(const PGresult *r, int i, struct sg_audit *a)
+static const struct sg_pg_rowtype inbox_row =
+    SG_PG_ROWTYPE(struct sg_inbox, inbox_fill, inbox_release);
+
+/* A row of AUDIT_COLS. */
+static int audit_fill(struct sg_pg_row *rd, void *row)
 {
+    struct sg_audit *a = row;
+
     memset(a, 0, sizeof(*a));
-    a->id = sg_pg_i64(r, i, 0);
-    a->tenant_id = sg_pg_i64(r, i, 1);
-    a->key_id = sg_pg_i64(r, i, 2);
-    sg_pg_copy(r, i, 3, a->actor, sizeof(a->actor));
-    sg_pg_copy(r, i, 4, a->action, sizeof(a->action));
-    sg_pg_copy(r, i, 5, a->object, sizeof(a->object));
-    sg_pg_copy(r, i, 6, a->outcome, sizeof(a->outcome));
-    a->at = sg_pg_i64(r, i, 7);
+    a->id = sg_pg_col_i64(rd);
+    a->tenant_id = sg_pg_col_i64(rd);
+    a->key_id = sg_pg_col_i64(rd);
+    SG_PG_COL_STR(rd, a->actor);
+    SG_PG_COL_STR(rd, a->action);
+    SG_PG_COL_STR(rd, a->object);
+    SG_PG_COL_STR(rd, a->outcome);
+    a->at = sg_pg_col_i64(rd);
+    return 0;
 }
 
-static int jobs_from_result(const PGresult *r, struct sg_job **out,
-                            size_t *n_out, struct sg_err *err)
-{
-    int n = PQntuples(r), i;
-    struct sg_job *jobs;
+static const struct sg_pg_rowtype audit_row =
+    SG_PG_ROWTYPE(struct sg_audit, audit_fill, NULL);
 
-    *out = NULL;
-    *n_out = 0;
-    if (n == 0)
-        return 0;
-    jobs = sg_calloc((size_t)n, sizeof(*jobs));
-    if (!jobs)
-        return sg_err_set(err, SG_ENOMEM, "out of memory");
-    for (i = 0; i < n; i++) {
-        if (job_from_row(r, i, &jobs[i]) != 0) {
-            sg_job_list_free(jobs, (size_t)i);
-            return sg_err_set(err, SG_ENOMEM, "out of memory");
-        }
-    }
-    *out = jobs;
-    *n_out = (size_t)n;
-    return 0;
+/*
+ * The store's lists hand back NULL when there is no row (store.h; the
+ * SQLite backend does the same), where sg_pg_rows always gives an array.
+ */
+static void *none_is_null(void *rows, size_t n)
+{
+    if (n)
+        return rows;
+    sg_free(rows);
+    return NULL;
+}
+
+/* Up to max rows of a result already in hand (RETURNING rows, say). */
+static int rows_of(const PGresult *r, const struct sg_pg_rowtype *t,
+                   size_t max, void **out, size_t *n_out, struct sg_err *err)
+{
+    int rc = sg_pg_rows(r, t, max, out, n_out, err);
+
+    if (!rc)
+        *out = none_is_null(*out, *n_out);
+    return rc;
+}
+
+/* sg_pg_list with the store's NULL for no row. */
+static int list_of(struct pg_be *be, const char *sql,
+                   const struct sg_pg_params *p, const char *what,
+                   const struct sg_pg_rowtype *t, size_t max, void **out,
+                   size_t *n_out, struct sg_err *err)
+{
+    int rc = sg_pg_list(be, sql, p, what, t, max, out, n_out, err);
+
+    if (!rc)
+        *out = none_is_null(*out, *n_out);
+    return rc;
 }
 
 /* ---- connection ---- */
@@ -672,24 +710,6 @@ static int be_writable(void *vbe, struct sg_err *err)
 
 /* ---- writes ---- */
 
-/* Run sql whose RETURNING gives one id into *id_out. */
-static int insert_returning(struct pg_be *be, const char *sql,
-                            const struct sg_pg_params *p, int64_t *id_out,
-                            const char *what, struct sg_err *err)
-{
-    PGresult *res = NULL;
-    int rc = sg_pg_exec(be, sql, p, &res, NULL, what, err);
-
-    if (rc)
-        return rc;
-    if (PQntuples(res) != 1)
-        rc = sg_err_set(err, SG_EIO, "%s: no id returned", what);
-    else if (id_out)
-        *id_out = sg_pg_i64(res, 0, 0);
-    PQclear(res);
-    return rc;
-}
-
 static int be_tenant_insert(void *vbe, const char *name, int64_t now,
                             int64_t *id_out, struct sg_err *err)
 {
@@ -700,10 +720,10 @@ static int be_tenant_insert(void *vbe, const char *name, int64_t now,
     sg_pg_params_init(&p);
     sg_pg_text(&p, name);
     sg_pg_int(&p, now);
-    return insert_returning(vbe,
+    return sg_pg_insert_id(vbe,
                             "INSERT INTO tenants (name, created_at) VALUES "
                             "($1::text, $2::bigint) RETURNING id",
-                            &p, id_out, "tenant insert", err);
+                            &p, "tenant insert", id_out, err);
 }
 
 static int be_apikey_insert(void *vbe, int64_t tenant_id, const char *hash_hex,
@@ -722,12 +742,12 @@ static int be_apikey_insert(void *vbe, int64_t tenant_id, const char *hash_hex,
     sg_pg_text(&p, prefix);
     sg_pg_text(&p, read_only ? "ro" : "rw");
     sg_pg_int(&p, now);
-    return insert_returning(
+    return sg_pg_insert_id(
         vbe,
         "INSERT INTO api_keys (tenant_id, key_hash, prefix, scope, "
         "created_at) VALUES ($1::bigint, $2::text, $3::text, $4::text, "
         "$5::bigint) RETURNING id",
-        &p, id_out, "api key insert", err);
+        &p, "api key insert", id_out, err);
 }
 
 static int be_audit_insert(void *vbe, const struct sg_audit *a, int64_t *id_out,
@@ -743,12 +763,12 @@ static int be_audit_insert(void *vbe, const struct sg_audit *a, int64_t *id_out,
     sg_pg_text(&p, a->object);
     sg_pg_text(&p, a->outcome);
     sg_pg_int(&p, a->at);
-    return insert_returning(
+    return sg_pg_insert_id(
         vbe,
         "INSERT INTO audit_log (tenant_id, key_id, actor, action, object, "
         "outcome, at) VALUES ($1::bigint, $2::bigint, $3::text, $4::text, "
         "$5::text, $6::text, $7::bigint) RETURNING id",
-        &p, id_out, "audit insert", err);
+        &p, "audit insert", id_out, err);
 }
 
 static int be_inbox_insert(void *vbe, int64_t tenant_id, const char *source,
@@ -911,7 +931,7 @@ static int be_job_enqueue(void *vbe, const struct sg_job *job, int64_t now,
         sg_pg_text(&p, job->shop);
         sg_pg_text(&p, job->endpoint_class);
         sg_pg_int(&p, now);
-        rc = insert_returning(
+        rc = sg_pg_insert_id(
             be,
             "INSERT INTO jobs (tenant_id, kind, coalesce_key, payload, "
             "state, attempts, attempts_max, priority, next_run_at, "
@@ -919,7 +939,7 @@ static int be_job_enqueue(void *vbe, const struct sg_job *job, int64_t now,
             "updated_at) VALUES ($1::bigint, $2::text, $3::text, $4::text, "
             "0, 0, $5::bigint, $6::bigint, $7::bigint, $8::text, $9::text, "
             "$10::text, $11::text, $12::bigint, $12::bigint) RETURNING id",
-            &p, &id, "job insert", err);
+            &p, "job insert", &id, err);
         if (rc)
             return rc;
     }
@@ -948,6 +968,7 @@ static int be_job_claim(void *vbe, int64_t now, int64_t lease_ms, size_t max,
     struct sg_pg_params p;
     PGresult *res = NULL;
     struct sg_job *jobs = NULL;
+    void *rows;
     size_t n = 0, i;
     int64_t token, changes;
     int rc;
@@ -971,10 +992,11 @@ static int be_job_claim(void *vbe, int64_t now, int64_t lease_ms, size_t max,
                     &p, &res, NULL, "job due", err);
     if (rc)
         return rc;
-    rc = jobs_from_result(res, &jobs, &n, err);
+    rc = rows_of(res, &job_row, max, &rows, &n, err);
     PQclear(res);
     if (rc)
         return rc;
+    jobs = rows;
     for (i = 0; i < n; i++) {
         token = new_lease_token();
         if (!token) {
@@ -1250,25 +1272,26 @@ static int be_job_requeue_expired(void *vbe, int64_t now, size_t *n_out,
 
 /* ---- reads ---- */
 
+static int tenant_fill(struct sg_pg_row *rd, void *row)
+{
+    struct sg_tenant *t = row;
+
+    memset(t, 0, sizeof(*t));
+    t->id = sg_pg_col_i64(rd);
+    SG_PG_COL_STR(rd, t->name);
+    t->created_at = sg_pg_col_i64(rd);
+    return 0;
+}
+
 static int tenant_read(struct pg_be *be, const char *sql,
                        const struct sg_pg_params *p, struct sg_tenant *out,
                        struct sg_err *err)
 {
-    PGresult *res = NULL;
-    int rc = sg_pg_exec(be, sql, p, &res, NULL, "tenant", err);
+    static const struct sg_pg_rowtype tenant_row =
+        SG_PG_ROWTYPE(struct sg_tenant, tenant_fill, NULL);
 
-    if (rc)
-        return rc;
-    if (PQntuples(res) == 0) {
-        rc = sg_err_set(err, SG_ENOTFOUND, "no such tenant");
-    } else {
-        memset(out, 0, sizeof(*out));
-        out->id = sg_pg_i64(res, 0, 0);
-        sg_pg_copy(res, 0, 1, out->name, sizeof(out->name));
-        out->created_at = sg_pg_i64(res, 0, 2);
-    }
-    PQclear(res);
-    return rc;
+    return sg_pg_get(be, sql, p, "tenant", &tenant_row, out,
+                     "no such tenant", err);
 }
 
 static int be_tenant_get(void *vbe, const char *name, struct sg_tenant *out,
@@ -1297,53 +1320,44 @@ static int be_tenant_get_by_id(void *vbe, int64_t id, struct sg_tenant *out,
                        &p, out, err);
 }
 
+static int apikey_fill(struct sg_pg_row *rd, void *row)
+{
+    struct sg_apikey *k = row;
+    const char *scope;
+
+    memset(k, 0, sizeof(*k));
+    k->id = sg_pg_col_i64(rd);
+    k->tenant_id = sg_pg_col_i64(rd);
+    SG_PG_COL_STR(rd, k->prefix);
+    /* Anything but an explicit "rw" is read-only: fail closed. */
+    scope = sg_pg_col_raw(rd);
+    k->read_only = !scope || strcmp(scope, "rw") != 0;
+    k->created_at = sg_pg_col_i64(rd);
+    k->revoked_at = sg_pg_col_i64(rd);
+    return 0;
+}
+
 static int be_apikey_lookup(void *vbe, const char *hash_hex,
                             struct sg_apikey *out, struct sg_err *err)
 {
+    static const struct sg_pg_rowtype apikey_row =
+        SG_PG_ROWTYPE(struct sg_apikey, apikey_fill, NULL);
     struct sg_pg_params p;
-    PGresult *res = NULL;
-    int rc;
 
     sg_pg_params_init(&p);
     sg_pg_text(&p, hash_hex);
-    rc = sg_pg_exec(vbe,
-                    "SELECT id, tenant_id, prefix, scope, created_at, "
-                    "revoked_at FROM api_keys WHERE key_hash = $1::text",
-                    &p, &res, NULL, "api key", err);
-    if (rc)
-        return rc;
-    if (PQntuples(res) == 0) {
-        rc = sg_err_set(err, SG_ENOTFOUND, "no such api key");
-    } else {
-        memset(out, 0, sizeof(*out));
-        out->id = sg_pg_i64(res, 0, 0);
-        out->tenant_id = sg_pg_i64(res, 0, 1);
-        sg_pg_copy(res, 0, 2, out->prefix, sizeof(out->prefix));
-        /* Anything but an explicit "rw" is read-only: fail closed. */
-        out->read_only = sg_pg_is_null(res, 0, 3) ||
-                         strcmp(PQgetvalue(res, 0, 3), "rw") != 0;
-        out->created_at = sg_pg_i64(res, 0, 4);
-        out->revoked_at = sg_pg_i64(res, 0, 5);
-    }
-    PQclear(res);
-    return rc;
+    return sg_pg_get(vbe,
+                     "SELECT id, tenant_id, prefix, scope, created_at, "
+                     "revoked_at FROM api_keys WHERE key_hash = $1::text",
+                     &p, "api key", &apikey_row, out, "no such api key", err);
 }
 
 static int inbox_read(struct pg_be *be, const char *sql,
                       const struct sg_pg_params *p, struct sg_inbox *out,
                       struct sg_err *err)
 {
-    PGresult *res = NULL;
-    int rc = sg_pg_exec(be, sql, p, &res, NULL, "inbox row", err);
-
-    if (rc)
-        return rc;
-    if (PQntuples(res) == 0)
-        rc = sg_err_set(err, SG_ENOTFOUND, "no such inbox row");
-    else if (inbox_from_row(res, 0, out) != 0)
-        rc = sg_err_set(err, SG_ENOMEM, "out of memory");
-    PQclear(res);
-    return rc;
+    return sg_pg_get(be, sql, p, "inbox row", &inbox_row, out,
+                     "no such inbox row", err);
 }
 
 static int be_inbox_get(void *vbe, int64_t tenant_id, int64_t id,
@@ -1379,9 +1393,8 @@ static int be_inbox_pending(void *vbe, size_t max, struct sg_inbox **rows_out,
                             size_t *n_out, struct sg_err *err)
 {
     struct sg_pg_params p;
-    PGresult *res = NULL;
-    struct sg_inbox *rows;
-    int n, i, rc;
+    void *rows;
+    int rc;
 
     *rows_out = NULL;
     *n_out = 0;
@@ -1390,55 +1403,26 @@ static int be_inbox_pending(void *vbe, size_t max, struct sg_inbox **rows_out,
         return 0;
     sg_pg_params_init(&p);
     sg_pg_int(&p, (int64_t)max);
-    rc = sg_pg_exec(vbe,
-                    "SELECT " INBOX_COLS " FROM inbox WHERE processed_at IS "
-                    "NULL ORDER BY id LIMIT $1::bigint",
-                    &p, &res, NULL, "inbox pending", err);
-    if (rc)
-        return rc;
-    n = PQntuples(res);
-    if (n > 0) {
-        rows = sg_calloc((size_t)n, sizeof(*rows));
-        if (!rows) {
-            PQclear(res);
-            return sg_err_set(err, SG_ENOMEM, "out of memory");
-        }
-        for (i = 0; i < n; i++) {
-            if (inbox_from_row(res, i, &rows[i]) != 0) {
-                sg_inbox_list_free(rows, (size_t)i);
-                PQclear(res);
-                return sg_err_set(err, SG_ENOMEM, "out of memory");
-            }
-        }
-        *rows_out = rows;
-        *n_out = (size_t)n;
-    }
-    PQclear(res);
-    return 0;
+    rc = list_of(vbe,
+                 "SELECT " INBOX_COLS " FROM inbox WHERE processed_at IS "
+                 "NULL ORDER BY id LIMIT $1::bigint",
+                 &p, "inbox pending", &inbox_row, max, &rows, n_out, err);
+    *rows_out = rows;
+    return rc;
 }
 
 static int be_job_get(void *vbe, int64_t tenant_id, int64_t id,
                       struct sg_job *out, struct sg_err *err)
 {
     struct sg_pg_params p;
-    PGresult *res = NULL;
-    int rc;
 
     sg_pg_params_init(&p);
     sg_pg_int(&p, id);
     sg_pg_int(&p, tenant_id);
-    rc = sg_pg_exec(vbe,
-                    "SELECT " JOB_COLS " FROM jobs WHERE id = $1::bigint AND "
-                    "($2::bigint = 0 OR tenant_id = $2::bigint)",
-                    &p, &res, NULL, "job", err);
-    if (rc)
-        return rc;
-    if (PQntuples(res) == 0)
-        rc = sg_err_set(err, SG_ENOTFOUND, "no such job");
-    else if (job_from_row(res, 0, out) != 0)
-        rc = sg_err_set(err, SG_ENOMEM, "out of memory");
-    PQclear(res);
-    return rc;
+    return sg_pg_get(vbe,
+                     "SELECT " JOB_COLS " FROM jobs WHERE id = $1::bigint AND "
+                     "($2::bigint = 0 OR tenant_id = $2::bigint)",
+                     &p, "job", &job_row, out, "no such job", err);
 }
 
 static int be_job_list(void *vbe, int64_t tenant_id, int state,
@@ -1446,7 +1430,7 @@ static int be_job_list(void *vbe, int64_t tenant_id, int state,
                        size_t *n_out, struct sg_err *err)
 {
     struct sg_pg_params p;
-    PGresult *res = NULL;
+    void *rows;
     int rc;
 
     *jobs_out = NULL;
@@ -1459,19 +1443,16 @@ static int be_job_list(void *vbe, int64_t tenant_id, int state,
     sg_pg_int(&p, state);
     sg_pg_int(&p, after_id);
     sg_pg_int(&p, (int64_t)limit);
-    rc = sg_pg_exec(vbe,
-                    tenant_id
-                        ? "SELECT " JOB_COLS " FROM jobs WHERE tenant_id = "
-                          "$1::bigint AND ($2::int < 0 OR state = $2::int) "
-                          "AND id > $3::bigint ORDER BY id LIMIT $4::bigint"
-                        : "SELECT " JOB_COLS " FROM jobs WHERE $1::bigint = 0 "
-                          "AND ($2::int < 0 OR state = $2::int) AND id > "
-                          "$3::bigint ORDER BY id LIMIT $4::bigint",
-                    &p, &res, NULL, "job list", err);
-    if (rc)
-        return rc;
-    rc = jobs_from_result(res, jobs_out, n_out, err);
-    PQclear(res);
+    rc = list_of(vbe,
+                 tenant_id
+                     ? "SELECT " JOB_COLS " FROM jobs WHERE tenant_id = "
+                       "$1::bigint AND ($2::int < 0 OR state = $2::int) "
+                       "AND id > $3::bigint ORDER BY id LIMIT $4::bigint"
+                     : "SELECT " JOB_COLS " FROM jobs WHERE $1::bigint = 0 "
+                       "AND ($2::int < 0 OR state = $2::int) AND id > "
+                       "$3::bigint ORDER BY id LIMIT $4::bigint",
+                 &p, "job list", &job_row, limit, &rows, n_out, err);
+    *jobs_out = rows;
     return rc;
 }
 
@@ -1480,9 +1461,8 @@ static int be_audit_list(void *vbe, int64_t tenant_id, int64_t after_id,
                          size_t *n_out, struct sg_err *err)
 {
     struct sg_pg_params p;
-    PGresult *res = NULL;
-    struct sg_audit *rows;
-    int n, i, rc;
+    void *rows;
+    int rc;
 
     *rows_out = NULL;
     *n_out = 0;
@@ -1493,79 +1473,42 @@ static int be_audit_list(void *vbe, int64_t tenant_id, int64_t after_id,
     sg_pg_int(&p, tenant_id);
     sg_pg_int(&p, after_id);
     sg_pg_int(&p, (int64_t)limit);
-    rc = sg_pg_exec(vbe,
-                    tenant_id
-                        ? "SELECT " AUDIT_COLS " FROM audit_log WHERE "
-                          "tenant_id = $1::bigint AND id > $2::bigint ORDER "
-                          "BY id LIMIT $3::bigint"
-                        : "SELECT " AUDIT_COLS " FROM audit_log WHERE "
-                          "$1::bigint = 0 AND id > $2::bigint ORDER BY id "
-                          "LIMIT $3::bigint",
-                    &p, &res, NULL, "audit list", err);
-    if (rc)
-        return rc;
-    n = PQntuples(res);
-    if (n > 0) {
-        rows = sg_calloc((size_t)n, sizeof(*rows));
-        if (!rows) {
-            PQclear(res);
-            return sg_err_set(err, SG_ENOMEM, "out of memory");
-        }
-        for (i = 0; i < n; i++)
-            audit_from_row(res, i, &rows[i]);
-        *rows_out = rows;
-        *n_out = (size_t)n;
-    }
-    PQclear(res);
-    return 0;
+    rc = list_of(vbe,
+                 tenant_id
+                     ? "SELECT " AUDIT_COLS " FROM audit_log WHERE "
+                       "tenant_id = $1::bigint AND id > $2::bigint ORDER "
+                       "BY id LIMIT $3::bigint"
+                     : "SELECT " AUDIT_COLS " FROM audit_log WHERE "
+                       "$1::bigint = 0 AND id > $2::bigint ORDER BY id "
+                       "LIMIT $3::bigint",
+                 &p, "audit list", &audit_row, limit, &rows, n_out, err);
+    *rows_out = rows;
+    return rc;
 }
 
 static int be_counts(void *vbe, int64_t *inbox_pending_out,
                      int64_t jobs_by_state_out[4], struct sg_err *err)
 {
-    PGresult *res = NULL;
-    int rc, i, state;
+    int rc;
 
     memset(jobs_by_state_out, 0, 4 * sizeof(int64_t));
     *inbox_pending_out = 0;
-    rc = sg_pg_exec(vbe,
-                    "SELECT COUNT(*) FROM inbox WHERE processed_at IS NULL",
-                    NULL, &res, NULL, "count", err);
+    rc = sg_pg_scalar(vbe,
+                      "SELECT COUNT(*) FROM inbox WHERE processed_at IS NULL",
+                      NULL, "count", inbox_pending_out, err);
     if (rc)
         return rc;
-    if (PQntuples(res) == 1)
-        *inbox_pending_out = sg_pg_i64(res, 0, 0);
-    PQclear(res);
-    rc = sg_pg_exec(vbe, "SELECT state, COUNT(*) FROM jobs GROUP BY state",
-                    NULL, &res, NULL, "count", err);
-    if (rc)
-        return rc;
-    for (i = 0; i < PQntuples(res); i++) {
-        state = (int)sg_pg_i64(res, i, 0);
-        if (state >= 0 && state < 4)
-            jobs_by_state_out[state] = sg_pg_i64(res, i, 1);
-    }
-    PQclear(res);
-    return 0;
+    return sg_pg_tally(vbe, "SELECT state, COUNT(*) FROM jobs GROUP BY state",
+                       NULL, "count", jobs_by_state_out, 4, err);
 }
 
 static int be_next_job_due(void *vbe, int64_t *at_out, struct sg_err *err)
 {
-    PGresult *res = NULL;
-    int rc;
-
-    rc = sg_pg_exec(vbe,
-                    "SELECT next_run_at FROM jobs WHERE state = 0 ORDER BY "
-                    "next_run_at LIMIT 1",
-                    NULL, &res, NULL, "queued job", err);
-    if (rc)
-        return rc;
-    if (PQntuples(res) == 0)
-        rc = sg_err_set(err, SG_ENOTFOUND, "no such queued job");
-    else
-        *at_out = sg_pg_i64(res, 0, 0);
-    PQclear(res);
-    return rc;
+    return sg_pg_get(vbe,
+                     "SELECT next_run_at FROM jobs WHERE state = 0 ORDER BY "
+                     "next_run_at LIMIT 1",
+                     NULL, "queued job", &sg_pg_row_i64, at_out,
+                     "no such queued job", err);
 }
 
 int sg_pg_job_extend(void *be, int64_t id, int64_t lease_token,

@@ -59,6 +59,121 @@ int sg_pg_exec_n(void *be, const char *sql, int n, const char *const *val,
                  const int *len, const int *fmt, PGresult **res_out,
                  int64_t *changes_out, const char *what, struct sg_err *err);
 
+/*
+ * A statement that must return one id (INSERT ... RETURNING id, or an
+ * upsert's): *id_out (may be NULL) receives it. No row back is SG_EIO
+ * "<what>: no id returned"; *id_out is untouched then.
+ */
+int sg_pg_insert_id(void *be, const char *sql, const struct sg_pg_params *p,
+                    const char *what, int64_t *id_out, struct sg_err *err);
+
+/*
+ * A command that must touch a row (an UPDATE or DELETE by key): none
+ * touched is SG_ENOTFOUND with the message missing_fmt formats.
+ */
+int sg_pg_exec_found(void *be, const char *sql, const struct sg_pg_params *p,
+                     const char *what, struct sg_err *err,
+                     const char *missing_fmt, ...) SG_PRINTF(6, 7);
+
+/*
+ * A row reader: walks the cells of one result row left to right, so a
+ * row mapping is the list of its fields in SELECT order with no column
+ * numbers to keep in step. A failed copy is remembered (oom) and the walk
+ * goes on; sg_pg_row_end says whether any failed.
+ */
+struct sg_pg_row {
+    const PGresult *res;
+    int row;
+    int col; /* the next cell to read */
+    bool oom;
+};
+
+void sg_pg_row_at(struct sg_pg_row *rd, const PGresult *res, int row);
+/* Whether the next cell is SQL NULL (it is not consumed). */
+bool sg_pg_col_null(const struct sg_pg_row *rd);
+/* The next cell as a number; NULL reads 0. */
+int64_t sg_pg_col_i64(struct sg_pg_row *rd);
+/* The next cell as a flag: a number other than 0. */
+bool sg_pg_col_bool(struct sg_pg_row *rd);
+/* The next cell into a capped buffer (truncating); NULL reads "". */
+void sg_pg_col_str(struct sg_pg_row *rd, char *out, size_t cap);
+#define SG_PG_COL_STR(rd, arr) sg_pg_col_str((rd), (arr), sizeof(arr))
+/* The next cell as a new string (sg_free); NULL for SQL NULL. */
+char *sg_pg_col_dup(struct sg_pg_row *rd);
+/* The next cell as the result holds it (borrowed); NULL for SQL NULL. */
+const char *sg_pg_col_raw(struct sg_pg_row *rd);
+/* Note an allocation the row mapping made itself that failed. */
+void sg_pg_row_oom(struct sg_pg_row *rd);
+/* 0, or SG_ENOMEM when a copy of this row failed. */
+int sg_pg_row_end(const struct sg_pg_row *rd);
+
+/*
+ * How one kind of row maps: fill sets *row from the reader (0, or
+ * SG_ENOMEM with the row possibly half filled); release (NULL when fill
+ * allocates nothing) frees what a fill left and leaves the row safe to
+ * release again.
+ */
+struct sg_pg_rowtype {
+    size_t size;
+    int (*fill)(struct sg_pg_row *rd, void *row);
+    void (*release)(void *row);
+};
+
+/* The rowtype of TYPE rows: SG_PG_ROWTYPE(struct sg_x, fill_x, NULL). */
+#define SG_PG_ROWTYPE(type, fill_fn, release_fn)                               \
+    {.size = sizeof(type), .fill = (fill_fn), .release = (release_fn)}
+
+/*
+ * The first row of a query into out. No row is SG_ENOTFOUND: with the
+ * message missing when it is not NULL, bare (err untouched) when it is,
+ * for callers that word the message themselves or take "none" as an
+ * answer. A failed fill releases out and is SG_ENOMEM.
+ */
+int sg_pg_get(void *be, const char *sql, const struct sg_pg_params *p,
+              const char *what, const struct sg_pg_rowtype *t, void *out,
+              const char *missing, struct sg_err *err);
+
+/*
+ * Up to max rows of a query into a new array (*out, sg_free after
+ * releasing each row; never NULL on success, even with no row) and their
+ * count *n_out. On error nothing is returned and nothing is left.
+ */
+int sg_pg_list(void *be, const char *sql, const struct sg_pg_params *p,
+               const char *what, const struct sg_pg_rowtype *t, size_t max,
+               void **out, size_t *n_out, struct sg_err *err);
+
+/* sg_pg_list's decoding alone, for a result already in hand (the
+ * RETURNING rows of an UPDATE, say). */
+int sg_pg_rows(const PGresult *r, const struct sg_pg_rowtype *t, size_t max,
+               void **out, size_t *n_out, struct sg_err *err);
+
+/*
+ * Up to max rows of a query into the caller's array rows (max elements
+ * of t->size), *n_out how many. For rows that allocate nothing
+ * (t->release NULL): a failed fill is SG_ENOMEM with *n_out 0.
+ */
+int sg_pg_into(void *be, const char *sql, const struct sg_pg_params *p,
+               const char *what, const struct sg_pg_rowtype *t, void *rows,
+               size_t max, size_t *n_out, struct sg_err *err);
+
+/*
+ * The first cell of a query's first row as a number into *out (a count,
+ * a MAX); no row leaves *out as it was, a NULL cell reads 0.
+ */
+int sg_pg_scalar(void *be, const char *sql, const struct sg_pg_params *p,
+                 const char *what, int64_t *out, struct sg_err *err);
+
+/*
+ * A query of (k, count) rows, as a GROUP BY of a small code gives them:
+ * by[k] = count for each 0 <= k < n; other k are ignored, by is not
+ * cleared first.
+ */
+int sg_pg_tally(void *be, const char *sql, const struct sg_pg_params *p,
+                const char *what, int64_t *by, size_t n, struct sg_err *err);
+
+/* A rowtype for a query whose row is one number (out: int64_t). */
+extern const struct sg_pg_rowtype sg_pg_row_i64;
+
 /* Cells of a text-format result; SQL NULL reads as 0, "" or NULL. */
 bool sg_pg_is_null(const PGresult *r, int row, int col);
 int64_t sg_pg_i64(const PGresult *r, int row, int col);
