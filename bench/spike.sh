@@ -61,6 +61,14 @@ json_get() { # json key
     "$1" "$2"
 }
 
+io_wchar() { # pid -> bytes the process has written (files and sockets)
+  awk '$1 == "wchar:" {print $2}' "/proc/$1/io"
+}
+store_counts() { # api -> "commits writes" from Surge's /metrics
+  curl -fsS "$1/metrics" | awk '$1 == "sg_store_commits_total" {c = $2}
+    $1 == "sg_store_writes_total" {w = $2} END {print c + 0, w + 0}'
+}
+
 # run_spike BATCH_MAX DIRNAME LABEL: one full run; sets R_* figures.
 run_spike() {
   local batch=$1 dir=$WORK/$2 name=$3 sbx_port port sbx api conf key
@@ -137,7 +145,11 @@ sys.exit(0 if p and all(x.get("status") == "ACTIVATE" for x in p) else 1)' \
   local calls0 cpu_srv0 cpu_sbx0 t0 st created rejected perf_pid=
   local perf_sbx_pid=
   calls0=$($CPY calls "$sbx")
+  local m0 m1
+  m0=$(store_counts "$api")
   cpu_srv0=$(cpu_s "$SRV_PID"); cpu_sbx0=$(cpu_s "$SBX_PID")
+  local wr0 wr1
+  wr0=$(io_wchar "$SRV_PID")
   t0=$(now_ms)
   curl -fsS -X POST -d "{\"pattern\": \"flood\", \"duration_s\": $SPIKE_S,
     \"max_orders\": $MAX_ORDERS, \"units_max\": 2, \"lines_max\": 2}" \
@@ -171,6 +183,10 @@ sys.exit(0 if p and all(x.get("status") == "ACTIVATE" for x in p) else 1)' \
   done
   [[ -n $perf_pid ]] && { kill -INT "$perf_pid"; wait "$perf_pid" || true; }
   [[ -n $perf_sbx_pid ]] && { kill -INT "$perf_sbx_pid"; wait "$perf_sbx_pid" || true; }
+  m1=$(store_counts "$api")
+  wr1=$(io_wchar "$SRV_PID")
+  R_SBX_RSS=$(awk '$1 == "VmRSS:" {printf "%.0f", $2 / 1024}' "/proc/$SBX_PID/status")
+  R_SRV_RSS=$(awk '$1 == "VmRSS:" {printf "%.0f", $2 / 1024}' "/proc/$SRV_PID/status")
   R_CPU_SRV=$(awk -v a="$cpu_srv0" -v b="$(cpu_s "$SRV_PID")" 'BEGIN {printf "%.2f", b - a}')
   R_CPU_SBX=$(awk -v a="$cpu_sbx0" -v b="$(cpu_s "$SBX_PID")" 'BEGIN {printf "%.2f", b - a}')
   local calls1 figs check_rc=0 drift
@@ -223,8 +239,11 @@ print(b.get(ep, {}).get("total", 0) - a.get(ep, {}).get("total", 0))' "$calls0" 
     "" "$R_OVER_ORDERS" "$R_OVER_UNITS" "$R_CHECK" "$R_HAVE" "$created"
   printf '%-26s channel: %s inventory/update calls, %s SKUs drift after the outbox drained\n' \
     "" "$R_PUSHES" "$R_DRIFT"
-  printf '%-26s cpu: surge %ss (%s us/order), sandbox %ss (%s us/order)\n' \
-    "" "$R_CPU_SRV" "$R_SRV_MS" "$R_CPU_SBX" "$R_SBX_MS"
+  printf '%-26s store: %s\n' "" "$(awk -v a="$m0" -v b="$m1" 'BEGIN {
+    split(a, x, " "); split(b, y, " "); c = y[1] - x[1]; w = y[2] - x[2]
+    printf "%d commits, %d writes (%.1f writes a commit)", c, w, (c ? w / c : 0) }'); surge wrote $(awk -v a="$wr0" -v b="$wr1" -v n="$R_RESERVED" 'BEGIN {printf "%.1f", (n ? (b - a) / 1024 / n : 0)}') KB/order to files and sockets"
+  printf '%-26s cpu: surge %ss (%s us/order), sandbox %ss (%s us/order); rss: surge %s MB, sandbox %s MB\n' \
+    "" "$R_CPU_SRV" "$R_SRV_MS" "$R_CPU_SBX" "$R_SBX_MS" "$R_SRV_RSS" "$R_SBX_RSS"
 }
 
 echo "bench/spike: ${SPIKE_S}s flood of orders across $((NPROD * SKUS_PER)) SKUs ($NPROD products x $SKUS_PER; every other SKU $STOCK_LOW units, the rest $STOCK)"

@@ -929,6 +929,130 @@ static void test_inventory_check_catches(void **state)
 }
 
 #ifndef SG_TEST_ORDERS_PG
+/* ---- migration 0013: the order lines' table rebuilt ---- */
+
+/*
+ * A store as the release before 0013 made it (0001..0012 from the
+ * source tree, recorded in schema_migrations), with an order whose two
+ * lines hold a reservation and an oversold unit. Opening it applies
+ * 0013: every line keeps its id and columns, the SKU index holds only
+ * the oversold line and serves the lookup, the check on inv still
+ * refuses an unknown value and no longer uses an IN list.
+ */
+static void test_upgrade_0013(void **state)
+{
+    static const char *const names[] = {
+        "0001_init", "0002_catalog", "0003_events", "0004_channels",
+        "0005_listings", "0006_orders", "0007_fulfilment",
+        "0008_order_fetch_gen", "0009_event_batch_body",
+        "0010_event_prune_by_batch", "0011_orders_oversold_due",
+        "0012_event_key_order"};
+    struct fx *f = *state;
+    struct sg_store_cfg cfg;
+    sqlite3 *db = NULL;
+    char file[600], sql[200];
+
+    sg_store_free(f->s);
+    f->s = NULL;
+    assert_int_equal(unlink(f->db), 0);
+    snprintf(file, sizeof(file), "%s-wal", f->db);
+    (void)unlink(file);
+    snprintf(file, sizeof(file), "%s-shm", f->db);
+    (void)unlink(file);
+    assert_int_equal(sqlite3_open(f->db, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "CREATE TABLE schema_migrations ("
+                                      "version INTEGER PRIMARY KEY, name "
+                                      "TEXT NOT NULL, applied_at INTEGER "
+                                      "NOT NULL)",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    for (size_t v = 1; v <= SG_ARRAY_SIZE(names); v++) {
+        char *text;
+
+        snprintf(file, sizeof(file), "%s/src/store/migrations/%s.sql",
+                 SG_SOURCE_DIR, names[v - 1]);
+        text = sgt_read_file(file, NULL);
+        assert_non_null(text);
+        if (sqlite3_exec(db, text, NULL, NULL, NULL) != SQLITE_OK)
+            fail_msg("%s: %s", names[v - 1], sqlite3_errmsg(db));
+        sg_free(text);
+        snprintf(sql, sizeof(sql), "INSERT INTO schema_migrations VALUES "
+                 "(%zu, '%s.sql', 1)", v, names[v - 1]);
+        assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    }
+    assert_int_equal(
+        sqlite3_exec(db,
+                     "INSERT INTO tenants (id, name, created_at) VALUES "
+                     "(1, 'acme', 1);"
+                     "INSERT INTO orders (id, tenant_id, channel, shop_id, "
+                     "channel_order_id, status, currency, created_at, "
+                     "updated_at, oversold) VALUES (7, 1, 'tiktok_shop', "
+                     "'s1', '500', 'AWAITING_SHIPMENT', 'USD', 1, 1, 1);"
+                     "INSERT INTO order_lines (id, tenant_id, order_id, "
+                     "channel_line_id, channel_sku_id, sku, product_name, "
+                     "qty, unit_price, status, package_id, location, inv) "
+                     "VALUES (41, 1, 7, 'l1', 'k1', 'A', 'Mug', 2, 500, "
+                     "'TO_SHIP', NULL, 'default', 'reserved'), (42, 1, 7, "
+                     "'l2', 'k2', 'B', 'Cup', 1, 300, 'TO_SHIP', 'p9', "
+                     "'default', 'oversold')",
+                     NULL, NULL, NULL),
+        SQLITE_OK);
+    sqlite3_close(db);
+
+    sg_store_cfg_defaults(&cfg);
+    cfg.path = f->db;
+    assert_int_equal(sg_store_open(&f->s, &cfg, &f->clk, NULL), 0);
+    assert_true(sql_int(f, "SELECT MAX(version) FROM schema_migrations") >=
+                13);
+    assert_int_equal(sql_int(f, "SELECT COUNT(*) FROM order_lines WHERE "
+                                "(id = 41 AND order_id = 7 AND "
+                                "channel_line_id = 'l1' AND channel_sku_id "
+                                "= 'k1' AND sku = 'A' AND product_name = "
+                                "'Mug' AND qty = 2 AND unit_price = 500 AND "
+                                "status = 'TO_SHIP' AND package_id IS NULL "
+                                "AND location = 'default' AND inv = "
+                                "'reserved') OR (id = 42 AND sku = 'B' AND "
+                                "package_id = 'p9' AND inv = 'oversold')"),
+                     2);
+    assert_int_equal(sql_int(f, "SELECT COUNT(*) FROM sqlite_master WHERE "
+                                "name = 'order_lines_sku'"),
+                     0);
+    assert_int_equal(sql_int(f, "SELECT COUNT(*) FROM sqlite_master WHERE "
+                                "type = 'table' AND name = 'order_lines' "
+                                "AND sql LIKE '%inv IN%'"),
+                     0);
+    /* The partial index (INDEXED BY fails to prepare when it cannot
+     * serve the lookup) holds the oversold line only. */
+    assert_int_equal(sql_int(f, "SELECT COUNT(*) FROM order_lines INDEXED "
+                                "BY order_lines_oversold_sku WHERE "
+                                "tenant_id = 1 AND sku = 'B' AND inv = "
+                                "'oversold'"),
+                     1);
+    assert_int_equal(sql_int(f, "SELECT COUNT(*) FROM order_lines INDEXED "
+                                "BY order_lines_oversold_sku WHERE "
+                                "tenant_id = 1 AND sku = 'A' AND inv = "
+                                "'oversold'"),
+                     0);
+    /* The check still refuses a value outside the five. */
+    {
+        sqlite3 *c = NULL;
+
+        assert_int_equal(sqlite3_open(f->db, &c), SQLITE_OK);
+        sqlite3_busy_timeout(c, 5000);
+        assert_int_equal(sqlite3_exec(c, "UPDATE order_lines SET inv = "
+                                         "'lost' WHERE id = 41",
+                                      NULL, NULL, NULL),
+                         SQLITE_CONSTRAINT);
+        assert_int_equal(sqlite3_exec(c, "UPDATE order_lines SET inv = "
+                                         "'released' WHERE id = 41",
+                                      NULL, NULL, NULL),
+                         SQLITE_OK);
+        sqlite3_close(c);
+    }
+}
+#endif
+
+#ifndef SG_TEST_ORDERS_PG
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -948,6 +1072,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_inventory_check_catches, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_upgrade_0013, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
