@@ -8,6 +8,8 @@
 #include "core/buf.h"
 
 #include <curl/curl.h>
+#include <dirent.h>
+#include <sqlite3.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
@@ -364,4 +366,54 @@ char *sgt_resp_header(const struct sgt_resp *r, const char *name)
         p = eol ? eol + 1 : NULL;
     }
     return NULL;
+}
+
+/* ---- stores made by older releases ---- */
+
+static int migration_file(const struct dirent *d)
+{
+    size_t n = strlen(d->d_name);
+
+    return n > 9 && strspn(d->d_name, "0123456789") == 4 &&
+           d->d_name[4] == '_' && strcmp(d->d_name + n - 4, ".sql") == 0;
+}
+
+struct sqlite3 *sgt_sqlite_at_migration(const char *path, int upto)
+{
+    char dir[600], file[900], sql[600];
+    struct dirent **names = NULL;
+    sqlite3 *db = NULL;
+    int n;
+
+    snprintf(dir, sizeof(dir), "%s/src/store/migrations", SG_SOURCE_DIR);
+    n = scandir(dir, &names, migration_file, alphasort);
+    if (n < upto || upto < 1)
+        fail_msg("%s: %d migrations, want at least %d", dir, n, upto);
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "CREATE TABLE schema_migrations ("
+                                      "version INTEGER PRIMARY KEY, name "
+                                      "TEXT NOT NULL, applied_at INTEGER "
+                                      "NOT NULL)",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    for (int v = 1; v <= upto; v++) {
+        const char *name = names[v - 1]->d_name;
+        char *text;
+
+        if (atoi(name) != v)
+            fail_msg("%s: migration %d is %s", dir, v, name);
+        snprintf(file, sizeof(file), "%s/%s", dir, name);
+        text = sgt_read_file(file, NULL);
+        assert_non_null(text);
+        if (sqlite3_exec(db, text, NULL, NULL, NULL) != SQLITE_OK)
+            fail_msg("%s: %s", name, sqlite3_errmsg(db));
+        sg_free(text);
+        snprintf(sql, sizeof(sql), "INSERT INTO schema_migrations VALUES "
+                 "(%d, '%s', 1)", v, name);
+        assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    }
+    for (int i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+    return db;
 }

@@ -68,4 +68,14 @@ void sgt_resp_free(struct sgt_resp *r);
 /* Value of response header name (case-insensitive), sg_alloc'd or NULL. */
 char *sgt_resp_header(const struct sgt_resp *r, const char *name);
 
+struct sqlite3;
+/*
+ * A SQLite store as the release that stopped at migration upto made it:
+ * the source tree's src/store/migrations/NNNN_*.sql files 1..upto, in
+ * order, each recorded in schema_migrations as the store does, in a new
+ * database at path (which must not exist). Fails the test on any error;
+ * the caller closes the handle.
+ */
+struct sqlite3 *sgt_sqlite_at_migration(const char *path, int upto);
+
 #endif

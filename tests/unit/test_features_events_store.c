@@ -807,46 +807,6 @@ static void test_prune_sealed_sent(void **state)
 }
 
 /*
- * A store as an older release made it: migrations 0001..upto applied
- * from the source tree's files, recorded in schema_migrations. The
- * caller closes db.
- */
-static sqlite3 *old_store(const char *path, int upto)
-{
-    static const char *const names[] = {
-        "0001_init", "0002_catalog", "0003_events", "0004_channels",
-        "0005_listings", "0006_orders", "0007_fulfilment",
-        "0008_order_fetch_gen", "0009_event_batch_body",
-        "0010_event_prune_by_batch"};
-    sqlite3 *db = NULL;
-    char file[600], sql[400];
-
-    SG_ASSERT(upto >= 1 && upto <= (int)SG_ARRAY_SIZE(names));
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, "CREATE TABLE schema_migrations ("
-                                      "version INTEGER PRIMARY KEY, name "
-                                      "TEXT NOT NULL, applied_at INTEGER "
-                                      "NOT NULL)",
-                                  NULL, NULL, NULL),
-                     SQLITE_OK);
-    for (int v = 1; v <= upto; v++) {
-        char *text;
-
-        snprintf(file, sizeof(file), "%s/src/store/migrations/%s.sql",
-                 SG_SOURCE_DIR, names[v - 1]);
-        text = sgt_read_file(file, NULL);
-        assert_non_null(text);
-        if (sqlite3_exec(db, text, NULL, NULL, NULL) != SQLITE_OK)
-            fail_msg("%s: %s", names[v - 1], sqlite3_errmsg(db));
-        sg_free(text);
-        snprintf(sql, sizeof(sql), "INSERT INTO schema_migrations VALUES "
-                 "(%d, '%s.sql', 1)", v, names[v - 1]);
-        assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
-    }
-    return db;
-}
-
-/*
  * A store made by an older release (migrations up to 0009, events of
  * a sent batch marked sent row by row, one event still pending) upgrades
  * through 0010 (and 0012) in place: the sent batch's events are pruned by
@@ -864,7 +824,7 @@ static void test_upgrade_from_0009(void **state)
     char sql[400];
     int64_t old = INT64_C(1790000000000) - 120000;
 
-    db = old_store(path, 9);
+    db = sgt_sqlite_at_migration(path, 9);
     snprintf(sql, sizeof(sql),
              "INSERT INTO event_batches (id, tenant_id, source, source_id, "
              "job_id, n, state, created_at) VALUES (1, 1, 0, 'PIX', 1, 2, 2, "
@@ -922,7 +882,7 @@ static void test_upgrade_from_0010(void **state)
     char sql[600];
     int64_t at = INT64_C(1790000000000) - 1000;
 
-    db = old_store(path, 10);
+    db = sgt_sqlite_at_migration(path, 10);
     snprintf(sql, sizeof(sql),
              "INSERT INTO event_batches (id, tenant_id, source, source_id, "
              "job_id, n, state, created_at, body) VALUES (1, 1, 0, 'PIX', 7, "

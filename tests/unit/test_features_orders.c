@@ -941,16 +941,10 @@ static void test_inventory_check_catches(void **state)
  */
 static void test_upgrade_0013(void **state)
 {
-    static const char *const names[] = {
-        "0001_init", "0002_catalog", "0003_events", "0004_channels",
-        "0005_listings", "0006_orders", "0007_fulfilment",
-        "0008_order_fetch_gen", "0009_event_batch_body",
-        "0010_event_prune_by_batch", "0011_orders_oversold_due",
-        "0012_event_key_order"};
     struct fx *f = *state;
     struct sg_store_cfg cfg;
     sqlite3 *db = NULL;
-    char file[600], sql[200];
+    char file[600];
 
     sg_store_free(f->s);
     f->s = NULL;
@@ -959,27 +953,7 @@ static void test_upgrade_0013(void **state)
     (void)unlink(file);
     snprintf(file, sizeof(file), "%s-shm", f->db);
     (void)unlink(file);
-    assert_int_equal(sqlite3_open(f->db, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, "CREATE TABLE schema_migrations ("
-                                      "version INTEGER PRIMARY KEY, name "
-                                      "TEXT NOT NULL, applied_at INTEGER "
-                                      "NOT NULL)",
-                                  NULL, NULL, NULL),
-                     SQLITE_OK);
-    for (size_t v = 1; v <= SG_ARRAY_SIZE(names); v++) {
-        char *text;
-
-        snprintf(file, sizeof(file), "%s/src/store/migrations/%s.sql",
-                 SG_SOURCE_DIR, names[v - 1]);
-        text = sgt_read_file(file, NULL);
-        assert_non_null(text);
-        if (sqlite3_exec(db, text, NULL, NULL, NULL) != SQLITE_OK)
-            fail_msg("%s: %s", names[v - 1], sqlite3_errmsg(db));
-        sg_free(text);
-        snprintf(sql, sizeof(sql), "INSERT INTO schema_migrations VALUES "
-                 "(%zu, '%s.sql', 1)", v, names[v - 1]);
-        assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
-    }
+    db = sgt_sqlite_at_migration(f->db, 12);
     assert_int_equal(
         sqlite3_exec(db,
                      "INSERT INTO tenants (id, name, created_at) VALUES "
