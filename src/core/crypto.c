@@ -5,11 +5,9 @@
 #include "alloc.h"
 #include "err.h"
 
-#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 
@@ -29,21 +27,6 @@ static int failed(void)
 
     ERR_clear_error();
     return rc;
-}
-
-/*
- * After a libcrypto call failed on input already checked (a known digest,
- * a key length in range), where only resources can be short: SG_ENOMEM,
- * and the error queue emptied. OpenSSL 3 does not report every
- * allocation failure as ERR_R_MALLOC_FAILURE: the D5 sweep of the
- * notify.http kind saw HMAC fail with EVP_R_INITIALIZATION_ERROR when the
- * provider could not allocate its context, which failed() called an I/O
- * error.
- */
-static int out_of_resources(void)
-{
-    ERR_clear_error();
-    return SG_ENOMEM;
 }
 
 void sg_hex_encode(const unsigned char *in, size_t len, char *out)
@@ -120,31 +103,82 @@ void sg_sha256_hex(const void *data, size_t len, char out[65])
     sg_hex_encode(md, 32, out);
 }
 
+/*
+ * HMAC-SHA256 (RFC 2104) on the low-level SHA-256 interface, like
+ * sg_sha256: nothing is fetched or allocated, so nothing can fail. The
+ * one-shot HMAC() of OpenSSL 3 fetched the MAC on every call, and the
+ * fetch may add names to the library's shared name map: the D5 sweep of
+ * notify.http saw a failed allocation there leave the heap 16 bytes
+ * larger in some runs and not others (CI failed on it), and each fetch
+ * costs microseconds per webhook. The key's two padded blocks are hashed
+ * once into an inner and an outer state; a MAC continues copies of them.
+ */
+#define HMAC_BLOCK 64
+
+struct sg_hmac_key {
+    SHA256_CTX inner; /* after (key ^ ipad) */
+    SHA256_CTX outer; /* after (key ^ opad) */
+};
+
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+static void hmac_key_setup(struct sg_hmac_key *k, const void *key,
+                           size_t key_len)
+{
+    unsigned char block[HMAC_BLOCK] = {0};
+    unsigned char pad[HMAC_BLOCK];
+
+    if (key_len > HMAC_BLOCK)
+        sg_sha256(key, key_len, block); /* a long key is its digest */
+    else if (key_len)
+        memcpy(block, key, key_len);
+    for (size_t i = 0; i < HMAC_BLOCK; i++)
+        pad[i] = block[i] ^ 0x36;
+    SHA256_Init(&k->inner);
+    SHA256_Update(&k->inner, pad, HMAC_BLOCK);
+    for (size_t i = 0; i < HMAC_BLOCK; i++)
+        pad[i] = block[i] ^ 0x5c;
+    SHA256_Init(&k->outer);
+    SHA256_Update(&k->outer, pad, HMAC_BLOCK);
+    OPENSSL_cleanse(block, sizeof(block));
+    OPENSSL_cleanse(pad, sizeof(pad));
+}
+
+static void hmac_finish(const struct sg_hmac_key *k, const void *a,
+                        size_t a_len, const void *b, size_t b_len,
+                        unsigned char out[32])
+{
+    SHA256_CTX c = k->inner;
+    unsigned char inner[32];
+
+    SHA256_Update(&c, a, a_len);
+    SHA256_Update(&c, b, b_len);
+    SHA256_Final(inner, &c);
+    c = k->outer;
+    SHA256_Update(&c, inner, sizeof(inner));
+    SHA256_Final(out, &c);
+    OPENSSL_cleanse(&c, sizeof(c));
+    OPENSSL_cleanse(inner, sizeof(inner));
+}
+#pragma GCC diagnostic pop
+
 int sg_hmac_sha256(const void *key, size_t key_len, const void *data,
                    size_t len, unsigned char out[32])
 {
-    unsigned int md_len = 0;
+    struct sg_hmac_key k;
 
     if (key_len > INT_MAX)
         return SG_EINVAL;
-    if (!HMAC(EVP_sha256(), key, (int)key_len, data, len, out, &md_len) ||
-        md_len != 32)
-        return out_of_resources();
+    hmac_key_setup(&k, key, key_len);
+    hmac_finish(&k, data, len, "", 0, out);
+    OPENSSL_cleanse(&k, sizeof(k));
     return 0;
 }
-
-struct sg_hmac_key {
-    EVP_MAC_CTX *ctx; /* keyed, never updated: each use works on a dup */
-};
 
 int sg_hmac_key_new(struct sg_hmac_key **out, const void *key,
                     size_t key_len)
 {
-    static const unsigned char empty[1];
-    static char digest[] = "SHA256"; /* OSSL_PARAM wants it writable */
     struct sg_hmac_key *k;
-    OSSL_PARAM params[2];
-    EVP_MAC *mac;
 
     *out = NULL;
     if (key_len > INT_MAX)
@@ -152,19 +186,7 @@ int sg_hmac_key_new(struct sg_hmac_key **out, const void *key,
     k = sg_calloc(1, sizeof(*k));
     if (!k)
         return SG_ENOMEM;
-    mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
-    if (mac)
-        k->ctx = EVP_MAC_CTX_new(mac);
-    EVP_MAC_free(mac); /* the context holds its own reference */
-    params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
-                                                 digest, 0);
-    params[1] = OSSL_PARAM_construct_end();
-    if (!k->ctx ||
-        !EVP_MAC_init(k->ctx, key_len ? key : empty, key_len, params)) {
-        EVP_MAC_CTX_free(k->ctx);
-        sg_free(k);
-        return out_of_resources();
-    }
+    hmac_key_setup(k, key, key_len);
     *out = k;
     return 0;
 }
@@ -173,7 +195,7 @@ void sg_hmac_key_free(struct sg_hmac_key *k)
 {
     if (!k)
         return;
-    EVP_MAC_CTX_free(k->ctx);
+    OPENSSL_cleanse(k, sizeof(*k));
     sg_free(k);
 }
 
@@ -181,20 +203,10 @@ int sg_hmac_key_sha256(const struct sg_hmac_key *k, const void *a,
                        size_t a_len, const void *b, size_t b_len,
                        unsigned char out[32])
 {
-    EVP_MAC_CTX *c;
-    size_t n = 0;
-    int ok;
-
     if (!k)
         return SG_EINVAL;
-    c = EVP_MAC_CTX_dup(k->ctx);
-    if (!c)
-        return out_of_resources();
-    ok = (a_len == 0 || EVP_MAC_update(c, a, a_len)) &&
-         (b_len == 0 || EVP_MAC_update(c, b, b_len)) &&
-         EVP_MAC_final(c, out, &n, 32) && n == 32;
-    EVP_MAC_CTX_free(c);
-    return ok ? 0 : out_of_resources();
+    hmac_finish(k, a, a_len, b, b_len, out);
+    return 0;
 }
 
 int sg_hmac_sha256_hex(const void *key, size_t key_len, const void *data,

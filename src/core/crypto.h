@@ -18,16 +18,17 @@
 void sg_sha256(const void *data, size_t len, unsigned char out[32]);
 /* out receives 64 lowercase hex chars and a NUL. */
 void sg_sha256_hex(const void *data, size_t len, char out[65]);
+/* HMAC-SHA256; never allocates. 0, or SG_EINVAL for a key over INT_MAX. */
 int sg_hmac_sha256(const void *key, size_t key_len, const void *data,
                    size_t len, unsigned char out[32]);
 int sg_hmac_sha256_hex(const void *key, size_t key_len, const void *data,
                        size_t len, char out[65]);
 
 /*
- * An HMAC-SHA256 key set up once (OpenSSL's one-shot HMAC() fetches the
- * digest and derives the key's pads on every call: several microseconds,
- * per webhook signed or checked). sg_hmac_key_sha256 works on a copy, so
- * threads may share one key. 0, SG_ENOMEM or SG_EINVAL.
+ * An HMAC-SHA256 key set up once: its padded blocks are hashed at
+ * sg_hmac_key_new, so each MAC hashes only the message (and one block
+ * more). sg_hmac_key_sha256 works on copies, so threads may share one
+ * key; it never allocates. 0, SG_ENOMEM or SG_EINVAL.
  */
 struct sg_hmac_key;
 int sg_hmac_key_new(struct sg_hmac_key **out, const void *key,

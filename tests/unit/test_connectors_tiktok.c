@@ -369,6 +369,53 @@ static void webhook_envelope(void **state)
     sg_connector_close(c);
 }
 
+/*
+ * HMAC-SHA256 against RFC 4231's test cases 1, 2 and 6 (a key of 20
+ * bytes, a short key, a key longer than the block), one-shot and with
+ * the key set up once, the message whole and split.
+ */
+static void hmac_rfc4231(void **state)
+{
+    static const struct {
+        unsigned char key_byte;
+        size_t key_len;
+        const char *key, *data, *mac;
+    } cases[] = {
+        {0x0b, 20, NULL, "Hi There",
+         "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7"},
+        {0, 4, "Jefe", "what do ya want for nothing?",
+         "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"},
+        {0xaa, 131, NULL,
+         "Test Using Larger Than Block-Size Key - Hash Key First",
+         "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"},
+    };
+
+    SG_UNUSED(state);
+    for (size_t i = 0; i < SG_ARRAY_SIZE(cases); i++) {
+        unsigned char key[131], md[32];
+        const char *d = cases[i].data;
+        size_t len = strlen(d);
+        struct sg_hmac_key *k = NULL;
+        char hex[65];
+
+        if (cases[i].key)
+            memcpy(key, cases[i].key, cases[i].key_len);
+        else
+            memset(key, cases[i].key_byte, cases[i].key_len);
+        assert_int_equal(sg_hmac_sha256_hex(key, cases[i].key_len, d, len,
+                                            hex), 0);
+        assert_string_equal(hex, cases[i].mac);
+        assert_int_equal(sg_hmac_key_new(&k, key, cases[i].key_len), 0);
+        for (size_t cut = 0; cut <= len; cut += 3) {
+            assert_int_equal(sg_hmac_key_sha256(k, d, cut, d + cut,
+                                                len - cut, md), 0);
+            sg_hex_encode(md, 32, hex);
+            assert_string_equal(hex, cases[i].mac);
+        }
+        sg_hmac_key_free(k);
+    }
+}
+
 /* The key set up once signs and checks exactly as the one-shot HMAC. */
 static void webhook_key_matches(void **state)
 {
@@ -491,6 +538,7 @@ int main(void)
         cmocka_unit_test(token_exchange_and_refresh),
         cmocka_unit_test(subscribe_and_consent_url),
         cmocka_unit_test(webhook_envelope),
+        cmocka_unit_test(hmac_rfc4231),
         cmocka_unit_test(webhook_key_matches),
         cmocka_unit_test(registry_checks),
         cmocka_unit_test(key_file_and_sealing),
