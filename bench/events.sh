@@ -33,7 +33,7 @@ listen = 127.0.0.1:$PORT
 threads = 2
 body_max = 8m
 [log]
-level = warn
+level = ${BENCH_LOG_LEVEL:-warn}
 [jobs]
 concurrency = 64
 rate_per_sec = 100000
@@ -289,6 +289,14 @@ printf 'one-pass intake:   %10s events/s  (one thread, what the endpoint runs: r
 printf 'cpu:               surge %ss (%s us/event), sandbox %ss (%s us/event)\n' "$CPU_SRV" "$SRV_US" "$CPU_SBX" "$SBX_US"
 [[ $BACKEND == postgres ]] && printf 'cpu (postgres):    %ss (%s us/event, the server start_pg runs)\n' "$CPU_PG" "$PG_US"
 printf 'surge threads:     %s  (us/event)\n' "$(echo "$THREADS" | awk '{printf "%s%s %s", (NR > 1 ? ", " : ""), $1, $2}')"
+# The dispatcher's counters: a retried or requeued batch is where an
+# event can arrive twice (a call that timed out after the sandbox took it).
+jobm() { metric_get "sg_jobs_$1"; }
+printf 'jobs:              claimed %s, succeeded %s, retried %s, dead %s, leases requeued %s, stale finishes %s, store errors %s\n' \
+  "$(jobm claimed_total)" "$(jobm 'outcomes_total{outcome="succeeded"}')" \
+  "$(jobm 'outcomes_total{outcome="retried"}')" "$(jobm 'outcomes_total{outcome="dead"}')" \
+  "$(jobm lease_requeued_total)" "$(jobm 'errors_total{kind="stale_lease"}')" \
+  "$(jobm 'errors_total{kind="store"}')"
 printf 'storage writes:    %s bytes/event reaching storage, %s bytes/event passed to write calls (files and sockets), %s write calls/event (surge, /proc/PID/io)\n' "$WB_EV" "$WCHAR_EV" "$WCALLS_EV"
 # Per thread: CPU us/event, and the share of the run's wall clock it ran,
 # waited for a core (runnable) and was blocked.

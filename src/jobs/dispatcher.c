@@ -297,8 +297,9 @@ static void settle(struct sg_dispatcher *d, struct task *t,
     finish(d, job, SG_JOB_QUEUED, now + SG_MAX(delay, 1), o->reason);
     atomic_fetch_add(&d->retried, 1);
     sg_log(SG_LOG_INFO, "jobs",
-           "job_id=%" PRId64 " outcome=retry attempts=%d delay_ms=%" PRId64,
-           job->id, job->attempts, delay);
+           "job_id=%" PRId64 " outcome=retry attempts=%d delay_ms=%" PRId64
+           " reason=\"%s\"",
+           job->id, job->attempts, delay, o->reason);
 }
 
 static void settle_simple(struct sg_dispatcher *d, struct task *t, int verdict,
