@@ -13,13 +13,19 @@
  *   S10 a [notify] url on a loopback/private/link-local address stops
  *       start-up unless [security] allow_private_urls = true; per-job URL
  *       overrides are refused.
+ * With SG_TW_BACKEND=postgres (test_engine_security_pg) all of it runs
+ * with the store on a throwaway PostgreSQL server, and S7 scans that
+ * server's folder (tables, WAL, its log) instead of the SQLite files.
  */
+#define _GNU_SOURCE /* memmem */
 #include "testlib.h"
+#include "pgserver.h"
 #include "core/alloc.h"
 #include "core/buf.h"
 #include "core/crypto.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -54,6 +60,7 @@ struct world {
     char *conf;
     char *log;
     char *db;
+    char store[800]; /* the [store] section's settings */
     char key_a[128];
     char key_a_ro[128];
     char key_b[128];
@@ -70,6 +77,13 @@ struct world {
 };
 
 static struct world W;
+
+/*
+ * SG_TW_BACKEND=postgres (the ctest entry test_engine_security_pg): the
+ * store is a database on a throwaway PostgreSQL server of this program's,
+ * and S7's scan covers that server's whole folder (tables, WAL, log).
+ */
+static struct sgt_pg *pg;
 
 /* ---- a notify receiver that answers 200 to anything ---- */
 
@@ -284,10 +298,48 @@ static bool file_has(const char *path, const char *needle)
 
     if (!data)
         return false;
-    for (size_t i = 0; n && i + n <= len && !found; i++)
-        found = memcmp(data + i, needle, n) == 0;
+    found = n && memmem(data, len, needle, n) != NULL;
     sg_free(data);
     return found;
+}
+
+/*
+ * Every regular file under dir (recursively) scanned for each needle:
+ * hits[i] counts the files holding needles[i]. The bytes read are
+ * returned, so a scan that read nothing cannot pass for a clean one.
+ */
+static size_t tree_scan(const char *dir, const char *const *needles,
+                        size_t n, size_t *hits)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    size_t bytes = 0;
+
+    if (!d)
+        return 0;
+    while ((e = readdir(d)) != NULL) {
+        char *p;
+        struct stat st;
+
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        p = sgt_path(dir, e->d_name);
+        if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode)) {
+            bytes += tree_scan(p, needles, n, hits);
+        } else if (S_ISREG(st.st_mode)) {
+            size_t len = 0;
+            char *data = sgt_read_file(p, &len);
+
+            for (size_t i = 0; data && i < n; i++)
+                if (memmem(data, len, needles[i], strlen(needles[i])))
+                    hits[i]++;
+            bytes += data ? len : 0;
+            sg_free(data);
+        }
+        sg_free(p);
+    }
+    closedir(d);
+    return bytes;
 }
 
 /* ---- setup ---- */
@@ -307,6 +359,16 @@ static int setup(void **state)
     W.log = sgt_path(W.dir, "serve.log");
     W.db = sgt_path(W.dir, "main.db");
     secret_path = sgt_path(W.dir, "notify.secret");
+    if (pg) {
+        char dsn[600];
+
+        if (sgt_pg_createdb(pg, dsn, sizeof(dsn)) != 0)
+            return -1;
+        snprintf(W.store, sizeof(W.store), "backend = postgres\ndsn = %s",
+                 dsn);
+    } else {
+        snprintf(W.store, sizeof(W.store), "path = %s", W.db);
+    }
     if (receiver_start(&W) || sgt_write_file(secret_path, NOTIFY_SECRET "\n"))
         return -1;
     chmod(secret_path, 0600);
@@ -314,7 +376,7 @@ static int setup(void **state)
              "[server]\nlisten = 127.0.0.1:0\nthreads = 2\n"
              "body_max = %d\nheaders_max = %d\nheader_bytes_max = 4k\n"
              "request_timeout_ms = %d\njson_depth_max = %d\n\n"
-             "[store]\npath = %s\n\n[log]\nlevel = debug\n\n"
+             "[store]\n%s\n\n[log]\nlevel = debug\n\n"
              "[webhook_generic]\nsecret = %s\ntenant = acme\n\n"
              "[notify]\nurl = http://127.0.0.1:%u/hook\nsecret_file = %s\n\n"
              "[jobs]\nbackoff_base_ms = 50\n\n"
@@ -325,7 +387,7 @@ static int setup(void **state)
              "auth_base_url = http://127.0.0.1:9\n\n"
              "[secrets]\nkey_file = %s/surge.key\n\n"
              "[security]\nallow_private_urls = true\n",
-             BODY_MAX, HEADERS_MAX, TIMEOUT_MS, DEPTH_MAX, W.db, WH_SECRET,
+             BODY_MAX, HEADERS_MAX, TIMEOUT_MS, DEPTH_MAX, W.store, WH_SECRET,
              W.recv_port, secret_path, W.dir);
     sg_free(secret_path);
     if (sgt_write_file(W.conf, conf))
@@ -948,6 +1010,33 @@ static void test_rss_bounded(void **state)
 
 /* ---- S7: canaries and file modes ---- */
 
+/* Stored in plaintext (tenant A's notify job's payload, setup). */
+#define STORED_MARKER "tenant-a-marker"
+
+/*
+ * On PostgreSQL: no canary in any file of the server's folder (its
+ * tables, WAL and log), while the marker that setup stored is found
+ * there, so the scan does read what the engine wrote.
+ */
+static void pg_canaries(const char *const *canaries, size_t n)
+{
+    const char *needles[16];
+    size_t hits[16] = {0}, bytes;
+
+    assert_true(n < SG_ARRAY_SIZE(needles));
+    for (size_t i = 0; i < n; i++)
+        needles[i] = canaries[i];
+    needles[n] = STORED_MARKER;
+    bytes = tree_scan(sgt_pg_dir(pg), needles, n + 1, hits);
+    assert_true(bytes > 1024 * 1024);
+    for (size_t i = 0; i < n; i++)
+        if (hits[i])
+            fail_msg("canary %zu found in plaintext in %zu file(s) of the "
+                     "PostgreSQL server's folder (%s)",
+                     i, hits[i], sgt_pg_dir(pg));
+    assert_true(hits[n] > 0);
+}
+
 static void test_canaries(void **state)
 {
     const char *canaries[] = {WH_SECRET,  NOTIFY_SECRET, WRONG_KEY, W.key_a,
@@ -974,19 +1063,26 @@ static void test_canaries(void **state)
             break;
         usleep(100000);
     }
+    for (size_t i = 0; i < SG_ARRAY_SIZE(canaries); i++)
+        if (file_has(W.log, canaries[i]))
+            fail_msg("canary %zu found in plaintext in the log", i);
+    /* The log is not empty: it was really written and scanned. */
+    assert_true(file_has(W.log, "listening"));
+    if (pg) {
+        pg_canaries(canaries, SG_ARRAY_SIZE(canaries));
+        assert_int_equal(file_mode(W.conf), 0600);
+        return;
+    }
     wal = sg_alloc(strlen(W.db) + 8);
     shm = sg_alloc(strlen(W.db) + 8);
     snprintf(wal, strlen(W.db) + 8, "%s-wal", W.db);
     snprintf(shm, strlen(W.db) + 8, "%s-shm", W.db);
     for (size_t i = 0; i < SG_ARRAY_SIZE(canaries); i++) {
-        if (file_has(W.db, canaries[i]) || file_has(wal, canaries[i]) ||
-            file_has(W.log, canaries[i]))
-            fail_msg("canary %zu found in plaintext in the store, WAL or "
-                     "log",
-                     i);
+        if (file_has(W.db, canaries[i]) || file_has(wal, canaries[i]))
+            fail_msg("canary %zu found in plaintext in the store or WAL", i);
     }
-    /* The log is not empty: it was really written and scanned. */
-    assert_true(file_has(W.log, "listening"));
+    /* The scan sees what is stored: tenant A's job payload is there. */
+    assert_true(file_has(W.db, STORED_MARKER) || file_has(wal, STORED_MARKER));
     assert_int_equal(file_mode(W.db), 0600);
     assert_int_equal(file_mode(wal), 0600);
     assert_int_equal(file_mode(shm), 0600);
@@ -1028,9 +1124,9 @@ static void test_world_readable_secret_refused(void **state)
                      0);
     chmod(secret, 0644);
     snprintf(text, sizeof(text),
-             "[server]\nlisten = 127.0.0.1:0\n[store]\npath = %s\n"
+             "[server]\nlisten = 127.0.0.1:0\n[store]\n%s\n"
              "[webhook_generic]\nsecret_file = %s\ntenant = acme\n",
-             W.db, secret);
+             W.store, secret);
     assert_int_equal(sgt_write_file(conf, text), 0);
     chmod(conf, 0600);
     rc = surge_run(conf, "serve", NULL, NULL, NULL, NULL, NULL, &err);
@@ -1068,9 +1164,9 @@ static void test_private_notify_url_refused(void **state)
     SG_UNUSED(state);
     for (size_t i = 0; i < SG_ARRAY_SIZE(urls); i++) {
         snprintf(text, sizeof(text),
-                 "[server]\nlisten = 127.0.0.1:0\n[store]\npath = %s\n"
+                 "[server]\nlisten = 127.0.0.1:0\n[store]\n%s\n"
                  "[notify]\nurl = %s\n",
-                 W.db, urls[i]);
+                 W.store, urls[i]);
         assert_int_equal(sgt_write_file(conf, text), 0);
         chmod(conf, 0600);
         err = NULL;
@@ -1099,9 +1195,9 @@ static void test_public_url_and_override(void **state)
 
     SG_UNUSED(state);
     snprintf(text, sizeof(text),
-             "[server]\nlisten = 127.0.0.1:0\n[store]\npath = %s\n"
+             "[server]\nlisten = 127.0.0.1:0\n[store]\n%s\n"
              "[notify]\nurl = https://hooks.example.invalid/surge\n",
-             W.db);
+             W.store);
     assert_int_equal(sgt_write_file(conf, text), 0);
     chmod(conf, 0600);
     sgt_stop(&W.srv, SIGTERM); /* one writer per store file */
@@ -1145,5 +1241,19 @@ int main(void)
         cmocka_unit_test(test_public_url_and_override),
     };
 
-    return cmocka_run_group_tests(tests, setup, teardown);
+    const char *backend = getenv("SG_TW_BACKEND");
+    int rc;
+
+    if (backend && strcmp(backend, "postgres") == 0) {
+        rc = sgt_pg_main_start(&pg);
+        if (rc)
+            return rc;
+    } else if (backend && backend[0] && strcmp(backend, "sqlite") != 0) {
+        fprintf(stderr, "SG_TW_BACKEND=%s: want sqlite or postgres\n",
+                backend);
+        return 1;
+    }
+    rc = cmocka_run_group_tests(tests, setup, teardown);
+    sgt_pg_stop(pg);
+    return rc;
 }

@@ -312,6 +312,11 @@ int sgt_pg_start(struct sgt_pg **out)
     return 0;
 }
 
+const char *sgt_pg_dir(const struct sgt_pg *pg)
+{
+    return pg->dir;
+}
+
 int sgt_pg_main_start(struct sgt_pg **out)
 {
     const char *ci = getenv("CI");

@@ -40,6 +40,12 @@ int sgt_pg_main_start(struct sgt_pg **out);
  */
 int sgt_pg_createdb(struct sgt_pg *pg, char *dsn, size_t cap);
 
+/*
+ * The server's temporary folder: its data directory (tables, WAL), its
+ * unix socket and its logs. Valid until sgt_pg_stop.
+ */
+const char *sgt_pg_dir(const struct sgt_pg *pg);
+
 /* Stop the server and remove its folder; NULL-safe. */
 void sgt_pg_stop(struct sgt_pg *pg);
 
