@@ -325,7 +325,7 @@ static int step_done(struct sqlite_be *be, sqlite3_stmt *st, struct sg_err *err,
 static int run(struct sqlite_be *be, enum stmt_id id, struct sg_err *err,
                const char *what)
 {
-    sqlite3_stmt *st;
+    sqlite3_stmt *st = NULL;
     int rc = stmt_get(be, id, &st, err);
 
     if (rc)
@@ -938,7 +938,7 @@ static int be_migrate(void *vbe, int *applied_out, struct sg_err *err)
     int64_t version, known_max = 0, db_max = 0;
     sqlite3_stmt *st = NULL;
     int applied = 0, rc;
-    bool yes;
+    bool yes = false;
 
     if (applied_out)
         *applied_out = 0;
@@ -1037,7 +1037,7 @@ static int be_tenant_insert(void *vbe, const char *name, int64_t now,
                             int64_t *id_out, struct sg_err *err)
 {
     struct sqlite_be *be = vbe;
-    sqlite3_stmt *st;
+    sqlite3_stmt *st = NULL;
     int brc = SQLITE_OK, rc;
 
     if (!name || !*name || !fits(name, sizeof(((struct sg_tenant *)0)->name)))
@@ -1060,7 +1060,7 @@ static int be_apikey_insert(void *vbe, int64_t tenant_id, const char *hash_hex,
                             int64_t *id_out, struct sg_err *err)
 {
     struct sqlite_be *be = vbe;
-    sqlite3_stmt *st;
+    sqlite3_stmt *st = NULL;
     int brc = SQLITE_OK, rc;
 
     if (!hash_hex || !sg_is_sha256_hex(hash_hex, strlen(hash_hex)))
@@ -1087,7 +1087,7 @@ static int be_audit_insert(void *vbe, const struct sg_audit *a, int64_t *id_out,
                            struct sg_err *err)
 {
     struct sqlite_be *be = vbe;
-    sqlite3_stmt *st;
+    sqlite3_stmt *st = NULL;
     int brc = SQLITE_OK, rc;
 
     rc = stmt_get(be, ST_AUDIT_INSERT, &st, err);
@@ -1114,7 +1114,7 @@ static int be_inbox_insert(void *vbe, int64_t tenant_id, const char *source,
                            bool *dup_out, struct sg_err *err)
 {
     struct sqlite_be *be = vbe;
-    sqlite3_stmt *st;
+    sqlite3_stmt *st = NULL;
     int brc = SQLITE_OK, rc, src;
     int64_t id = 0;
     bool dup = false;
@@ -1170,7 +1170,7 @@ static int be_inbox_mark_processed(void *vbe, int64_t id, int64_t now,
                                    struct sg_err *err)
 {
     struct sqlite_be *be = vbe;
-    sqlite3_stmt *st;
+    sqlite3_stmt *st = NULL;
     int brc = SQLITE_OK, rc, src;
 
     rc = stmt_get(be, ST_INBOX_MARK, &st, err);
@@ -1220,7 +1220,7 @@ static int coalesce_unchanged(struct sqlite_be *be, const struct sg_job *job,
                               int64_t next, int64_t now, int64_t *id_out,
                               bool *found_out, struct sg_err *err)
 {
-    sqlite3_stmt *st;
+    sqlite3_stmt *st = NULL;
     int brc = SQLITE_OK, rc, src;
     int64_t id = 0;
 
@@ -1267,7 +1267,7 @@ static int be_job_enqueue(void *vbe, const struct sg_job *job, int64_t now,
                           struct sg_err *err)
 {
     struct sqlite_be *be = vbe;
-    sqlite3_stmt *st;
+    sqlite3_stmt *st = NULL;
     int brc = SQLITE_OK, rc, src;
     int64_t next = job->next_run_at > 0 ? job->next_run_at : now;
     int64_t id = 0;
@@ -1357,7 +1357,7 @@ static int be_job_claim(void *vbe, int64_t now, int64_t lease_ms, size_t max,
                         struct sg_err *err)
 {
     struct sqlite_be *be = vbe;
-    sqlite3_stmt *st;
+    sqlite3_stmt *st = NULL;
     struct sg_job *jobs = NULL;
     void *rows = NULL;
     size_t n = 0, i;
@@ -1430,7 +1430,7 @@ out:
 static int fold_into_twin(struct sqlite_be *be, int64_t id, int64_t now,
                           struct sg_err *err)
 {
-    sqlite3_stmt *st;
+    sqlite3_stmt *st = NULL;
     int brc = SQLITE_OK, rc, src;
     int64_t twin = 0;
     char why[64];
@@ -1481,7 +1481,7 @@ static int requeue_one(struct sqlite_be *be, int64_t id, int64_t next_run_at,
                        const char *error, bool reset_attempts, int64_t now,
                        struct sg_err *err)
 {
-    sqlite3_stmt *st;
+    sqlite3_stmt *st = NULL;
     int brc = SQLITE_OK, rc;
 
     rc = stmt_get(be, ST_JOB_REQUEUE, &st, err);
@@ -1505,7 +1505,7 @@ static int be_job_finish(void *vbe, int64_t id, int64_t lease_token, int state,
                          struct sg_err *err)
 {
     struct sqlite_be *be = vbe;
-    sqlite3_stmt *st;
+    sqlite3_stmt *st = NULL;
     int brc = SQLITE_OK, rc;
 
     if (state != SG_JOB_DONE && state != SG_JOB_DEAD && state != SG_JOB_QUEUED)
@@ -1538,7 +1538,7 @@ static int be_job_retry(void *vbe, int64_t tenant_id, int64_t id, int64_t now,
                         struct sg_err *err)
 {
     struct sqlite_be *be = vbe;
-    sqlite3_stmt *st;
+    sqlite3_stmt *st = NULL;
     int brc = SQLITE_OK, rc, src, state = -1;
 
     rc = stmt_get(be, ST_JOB_STATE, &st, err);
@@ -1569,7 +1569,7 @@ static int be_job_requeue_expired(void *vbe, int64_t now, size_t *n_out,
                                   struct sg_err *err)
 {
     struct sqlite_be *be = vbe;
-    sqlite3_stmt *st;
+    sqlite3_stmt *st = NULL;
     int64_t ids[EXPIRED_CHUNK];
     size_t total = 0, n, i;
     int brc = SQLITE_OK, rc, src;
@@ -1651,7 +1651,7 @@ static int be_tenant_get(void *vbe, const char *name, struct sg_tenant *out,
                          struct sg_err *err)
 {
     struct sqlite_be *be = vbe;
-    sqlite3_stmt *st;
+    sqlite3_stmt *st = NULL;
     int brc = SQLITE_OK, rc;
 
     rc = stmt_get(be, ST_TENANT_GET, &st, err);
@@ -1666,7 +1666,7 @@ static int be_tenant_get_by_id(void *vbe, int64_t id, struct sg_tenant *out,
                                struct sg_err *err)
 {
     struct sqlite_be *be = vbe;
-    sqlite3_stmt *st;
+    sqlite3_stmt *st = NULL;
     int brc = SQLITE_OK, rc;
 
     rc = stmt_get(be, ST_TENANT_GET_ID, &st, err);
@@ -1681,7 +1681,7 @@ static int be_apikey_lookup(void *vbe, const char *hash_hex,
                             struct sg_apikey *out, struct sg_err *err)
 {
     struct sqlite_be *be = vbe;
-    sqlite3_stmt *st;
+    sqlite3_stmt *st = NULL;
     const char *scope;
     int brc = SQLITE_OK, rc;
 
@@ -1726,7 +1726,7 @@ static int be_inbox_get(void *vbe, int64_t tenant_id, int64_t id,
                         struct sg_inbox *out, struct sg_err *err)
 {
     struct sqlite_be *be = vbe;
-    sqlite3_stmt *st;
+    sqlite3_stmt *st = NULL;
     int brc = SQLITE_OK, rc;
 
     rc = stmt_get(be, ST_INBOX_GET, &st, err);
@@ -1743,7 +1743,7 @@ static int be_inbox_get_by_external(void *vbe, const char *source,
                                     struct sg_inbox *out, struct sg_err *err)
 {
     struct sqlite_be *be = vbe;
-    sqlite3_stmt *st;
+    sqlite3_stmt *st = NULL;
     int brc = SQLITE_OK, rc;
 
     rc = stmt_get(be, ST_INBOX_GET_EXT, &st, err);
@@ -1759,7 +1759,7 @@ static int be_inbox_pending(void *vbe, size_t max, struct sg_inbox **rows_out,
                             size_t *n_out, struct sg_err *err)
 {
     struct sqlite_be *be = vbe;
-    sqlite3_stmt *st;
+    sqlite3_stmt *st = NULL;
     void *rows = NULL;
     int brc = SQLITE_OK, rc;
 
@@ -1785,7 +1785,7 @@ static int be_job_get(void *vbe, int64_t tenant_id, int64_t id,
                       struct sg_job *out, struct sg_err *err)
 {
     struct sqlite_be *be = vbe;
-    sqlite3_stmt *st;
+    sqlite3_stmt *st = NULL;
     int brc = SQLITE_OK, rc;
 
     rc = stmt_get(be, ST_JOB_GET, &st, err);
@@ -1811,7 +1811,7 @@ static int be_job_list(void *vbe, int64_t tenant_id, int state,
                        size_t *n_out, struct sg_err *err)
 {
     struct sqlite_be *be = vbe;
-    sqlite3_stmt *st;
+    sqlite3_stmt *st = NULL;
     void *rows = NULL;
     int brc = SQLITE_OK, rc;
 
@@ -1841,7 +1841,7 @@ static int be_audit_list(void *vbe, int64_t tenant_id, int64_t after_id,
                          size_t *n_out, struct sg_err *err)
 {
     struct sqlite_be *be = vbe;
-    sqlite3_stmt *st;
+    sqlite3_stmt *st = NULL;
     void *rows = NULL;
     int brc = SQLITE_OK, rc;
 
@@ -1869,7 +1869,7 @@ static int be_counts(void *vbe, int64_t *inbox_pending_out,
                      int64_t jobs_by_state_out[4], struct sg_err *err)
 {
     struct sqlite_be *be = vbe;
-    sqlite3_stmt *st;
+    sqlite3_stmt *st = NULL;
     int rc, src, state;
 
     memset(jobs_by_state_out, 0, 4 * sizeof(int64_t));
@@ -1900,7 +1900,7 @@ static int be_counts(void *vbe, int64_t *inbox_pending_out,
 static int be_next_job_due(void *vbe, int64_t *at_out, struct sg_err *err)
 {
     struct sqlite_be *be = vbe;
-    sqlite3_stmt *st;
+    sqlite3_stmt *st = NULL;
     int rc;
 
     rc = stmt_get(be, ST_NEXT_DUE, &st, err);
