@@ -312,6 +312,58 @@ int sgt_pg_start(struct sgt_pg **out)
     return 0;
 }
 
+long sgt_pg_end_sessions(const char *dsn, const char *app)
+{
+    const char *param[1] = {app};
+    char list[2048] = "", sql[2300];
+    PGconn *c = PQconnectdb(dsn);
+    PGresult *r;
+    long n = -1, left = -1;
+    size_t used = 0;
+
+    /* Which sessions, then end those: ones the client opens after are
+     * not waited for. */
+    r = PQexecParams(c, "SELECT pid FROM pg_stat_activity WHERE pid <> "
+                        "pg_backend_pid() AND backend_type = 'client "
+                        "backend' AND application_name LIKE $1",
+                     1, NULL, param, NULL, NULL, 0);
+    if (PQresultStatus(r) == PGRES_TUPLES_OK) {
+        n = 0;
+        for (int i = 0; i < PQntuples(r) && used + 16 < sizeof(list); i++) {
+            used += (size_t)snprintf(list + used, sizeof(list) - used,
+                                     "%s%s", n ? "," : "",
+                                     PQgetvalue(r, i, 0));
+            n++;
+        }
+    }
+    PQclear(r);
+    if (n <= 0) {
+        PQfinish(c);
+        return n;
+    }
+    snprintf(sql, sizeof(sql),
+             "SELECT count(pg_terminate_backend(pid)) FROM "
+             "pg_stat_activity WHERE pid IN (%s)", list);
+    r = PQexec(c, sql);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK)
+        n = -1;
+    PQclear(r);
+    /* pg_terminate_backend only signals: wait for the sessions to end. */
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM pg_stat_activity WHERE pid IN (%s)", list);
+    for (int i = 0; n > 0 && i < 200 && left != 0; i++) {
+        r = PQexec(c, sql);
+        left = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1
+                   ? strtol(PQgetvalue(r, 0, 0), NULL, 10)
+                   : -1;
+        PQclear(r);
+        if (left != 0)
+            usleep(25 * 1000);
+    }
+    PQfinish(c);
+    return left == 0 ? n : -1;
+}
+
 const char *sgt_pg_dir(const struct sgt_pg *pg)
 {
     return pg->dir;

@@ -46,6 +46,16 @@ int sgt_pg_createdb(struct sgt_pg *pg, char *dsn, size_t cap);
  */
 const char *sgt_pg_dir(const struct sgt_pg *pg);
 
+/*
+ * End the server's client sessions whose application_name matches the
+ * LIKE pattern app (Surge's are "surge writer" and "surge reader"):
+ * what a restart, a failover or an administrator's pg_terminate_backend
+ * does to a client's connections. Connects with dsn and waits (up to
+ * 5 s) until those sessions are gone. Returns how many were ended, or -1
+ * if that could not be done.
+ */
+long sgt_pg_end_sessions(const char *dsn, const char *app);
+
 /* Stop the server and remove its folder; NULL-safe. */
 void sgt_pg_stop(struct sgt_pg *pg);
 

@@ -54,6 +54,8 @@ struct pg_be {
     struct pg_stmt *cache; /* PG_CACHE_SLOTS, allocated on first use */
     size_t n_cached;
     unsigned next_name;
+    char session[200]; /* the SET statements run after every (re)connect */
+    bool session_ok;   /* and they ran on the current connection */
 };
 
 /* ---- errors ---- */
@@ -129,19 +131,77 @@ static void cache_clear(struct pg_be *be)
     be->n_cached = 0;
 }
 
+/* The session settings on the current connection: 0 or an SG_E* code. */
+static int session_set(struct pg_be *be, struct sg_err *err)
+{
+    PGresult *res = PQexec(be->conn, be->session);
+    int rc = 0;
+
+    if (!res || PQresultStatus(res) != PGRES_COMMAND_OK)
+        rc = pg_fail(be, res, err, "session settings");
+    PQclear(res);
+    be->session_ok = rc == 0;
+    return rc;
+}
+
 /*
  * A dropped connection is reset before the next statement, but only
  * between transactions: inside one, the work so far is lost and the
- * caller must see the failure.
+ * caller must see the failure. The session settings (lock_timeout, a
+ * reader's read-only default) belong to the connection, so they are set
+ * again on the new one; until they are, statements are refused rather
+ * than run without them (a reader that could write).
  */
 static void maybe_reconnect(struct pg_be *be)
 {
-    if (PQstatus(be->conn) == CONNECTION_OK)
+    struct sg_err err;
+
+    if (PQstatus(be->conn) == CONNECTION_OK && be->session_ok)
         return;
-    PQreset(be->conn);
-    cache_clear(be);
-    if (PQstatus(be->conn) == CONNECTION_OK)
+    if (PQstatus(be->conn) != CONNECTION_OK) {
+        PQreset(be->conn);
+        cache_clear(be);
+        be->session_ok = false;
+        if (PQstatus(be->conn) != CONNECTION_OK)
+            return;
+    }
+    sg_err_init(&err);
+    if (session_set(be, &err) == 0)
         sg_log(SG_LOG_WARN, "store", "msg=\"postgres connection reset\"");
+    else
+        sg_log(SG_LOG_ERR, "store", "msg=\"postgres connection reset, "
+               "session settings failed\" err=\"%s\"", err.msg);
+}
+
+/* 0, or SG_EIO when the connection is down or not set up again yet. */
+static int conn_ready(struct pg_be *be, const char *what, struct sg_err *err)
+{
+    if (PQstatus(be->conn) == CONNECTION_OK && be->session_ok)
+        return 0;
+    return sg_err_set(err, SG_EIO, "%s: postgres connection lost: %s", what,
+                      PQstatus(be->conn) == CONNECTION_OK
+                          ? "session settings failed"
+                          : "reconnect failed");
+}
+
+/*
+ * A statement that failed because the connection was found dead (the
+ * server restarted, an administrator ended the session, a failover) and
+ * that cannot have done anything there: it ran outside a transaction and
+ * either opens one or only reads (a reader connection is read-only). One
+ * retry on a fresh connection hides the loss from the caller; anything
+ * else (a write, or a statement inside a transaction) fails as before.
+ */
+static bool retry_on_new_connection(struct pg_be *be, bool was_idle,
+                                    const char *sql)
+{
+    if (!was_idle || PQstatus(be->conn) != CONNECTION_BAD)
+        return false;
+    if (be->writer && strcmp(sql, "BEGIN") != 0 &&
+        strncmp(sql, "SELECT ", 7) != 0)
+        return false;
+    maybe_reconnect(be);
+    return PQstatus(be->conn) == CONNECTION_OK && be->session_ok;
 }
 
 /*
@@ -224,24 +284,38 @@ int sg_pg_exec_n(void *vbe, const char *sql, int n, const char *const *val,
     const char *name = NULL;
     PGresult *res;
     ExecStatusType st;
+    bool idle;
     int rc;
 
     if (res_out)
         *res_out = NULL;
     if (changes_out)
         *changes_out = 0;
-    if (PQtransactionStatus(be->conn) == PQTRANS_IDLE ||
-        PQtransactionStatus(be->conn) == PQTRANS_UNKNOWN)
+    idle = PQtransactionStatus(be->conn) == PQTRANS_IDLE ||
+           PQtransactionStatus(be->conn) == PQTRANS_UNKNOWN;
+    if (idle) {
         maybe_reconnect(be);
-    rc = stmt_name(be, sql, n, &name, err);
-    if (rc)
-        return rc;
-    if (name)
-        res = PQexecPrepared(be->conn, name, n, val, len, fmt, 0);
-    else
-        res = PQexecParams(be->conn, sql, n, NULL, val, len, fmt, 0);
-    st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
-    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+        rc = conn_ready(be, what, err);
+        if (rc)
+            return rc;
+    }
+    for (int attempt = 0;; attempt++) {
+        rc = stmt_name(be, sql, n, &name, err);
+        if (rc && !(attempt == 0 && retry_on_new_connection(be, idle, sql)))
+            return rc;
+        if (rc)
+            continue;
+        if (name)
+            res = PQexecPrepared(be->conn, name, n, val, len, fmt, 0);
+        else
+            res = PQexecParams(be->conn, sql, n, NULL, val, len, fmt, 0);
+        st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+        if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
+            break;
+        if (attempt == 0 && retry_on_new_connection(be, idle, sql)) {
+            PQclear(res);
+            continue;
+        }
         rc = pg_fail(be, res, err, what);
         PQclear(res);
         return rc;
@@ -267,9 +341,17 @@ PGconn *sg_pg_conn(void *be)
 static int exec_plain(struct pg_be *be, const char *sql, const char *what,
                       struct sg_err *err)
 {
-    PGresult *res = PQexec(be->conn, sql);
+    bool idle;
+    PGresult *res;
     int rc = 0;
 
+    idle = PQtransactionStatus(be->conn) == PQTRANS_IDLE;
+    res = PQexec(be->conn, sql);
+    if ((!res || PQresultStatus(res) != PGRES_COMMAND_OK) &&
+        retry_on_new_connection(be, idle, sql)) {
+        PQclear(res);
+        res = PQexec(be->conn, sql);
+    }
     if (!res || PQresultStatus(res) != PGRES_COMMAND_OK)
         rc = pg_fail(be, res, err, what);
     PQclear(res);
@@ -460,7 +542,6 @@ static int be_open(void **be_out, const struct sg_store_cfg *cfg, bool writer,
                    struct sg_err *err)
 {
     struct pg_be *be;
-    char sql[160];
     int rc;
 
     *be_out = NULL;
@@ -471,7 +552,16 @@ static int be_open(void **be_out, const struct sg_store_cfg *cfg, bool writer,
     if (!be)
         return sg_err_set(err, SG_ENOMEM, "out of memory");
     be->writer = writer;
-    be->conn = PQconnectdb(cfg->dsn);
+    {
+        /* The dsn as given; the name shows in pg_stat_activity unless
+         * the dsn names the application itself. */
+        const char *const keys[] = {"dbname", "fallback_application_name",
+                                    NULL};
+        const char *const vals[] = {
+            cfg->dsn, writer ? "surge writer" : "surge reader", NULL};
+
+        be->conn = PQconnectdbParams(keys, vals, 1);
+    }
     if (!be->conn) {
         rc = sg_err_set(err, SG_ENOMEM, "out of memory");
         goto fail;
@@ -486,12 +576,12 @@ static int be_open(void **be_out, const struct sg_store_cfg *cfg, bool writer,
      * lock_timeout plays SQLite's busy timeout: a write waiting for a row
      * lock held by another engine gives up (SG_EBUSY) instead of hanging.
      */
-    snprintf(sql, sizeof(sql),
+    snprintf(be->session, sizeof(be->session),
              "SET lock_timeout = %u; SET client_min_messages = warning; "
              "SET synchronous_commit = on%s",
              cfg->busy_timeout_ms,
              writer ? "" : "; SET default_transaction_read_only = on");
-    rc = exec_plain(be, sql, "session settings", err);
+    rc = session_set(be, err);
     if (rc)
         goto fail;
     *be_out = be;
@@ -632,8 +722,11 @@ static int be_begin(void *vbe, struct sg_err *err)
 {
     struct pg_be *be = vbe;
 
+    int rc;
+
     maybe_reconnect(be);
-    return exec_plain(be, "BEGIN", "begin", err);
+    rc = conn_ready(be, "begin", err);
+    return rc ? rc : exec_plain(be, "BEGIN", "begin", err);
 }
 
 static int be_commit(void *vbe, struct sg_err *err)
