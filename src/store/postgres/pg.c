@@ -721,7 +721,6 @@ static int be_migrate(void *vbe, int *applied_out, struct sg_err *err)
 static int be_begin(void *vbe, struct sg_err *err)
 {
     struct pg_be *be = vbe;
-
     int rc;
 
     maybe_reconnect(be);
