@@ -53,7 +53,7 @@ TSAN_SRCS := $(wildcard tests/unit/test_store_*.c tests/unit/test_http_*.c \
 TSAN_UNIT := $(basename $(notdir $(foreach f,$(TSAN_SRCS),\
 	$(if $(findstring torture,$(f)),,$(f)))))
 TSAN_ENGINE := test_engine_serve test_engine_events test_engine_fulfil \
-	test_engine_orders
+	test_engine_orders test_engine_catalog test_engine_tiktok test_engine_security
 TSAN_TESTS := $(TSAN_UNIT) $(TSAN_ENGINE)
 TSAN_REPORTS := build/tsan/tsan-reports
 test-tsan: bootstrap
