@@ -1,5 +1,5 @@
 /*
- * model.c - the order model without I/O: freeing, the normalisation of a
+ * model.c - the order model without I/O: the normalisation of a
  * TikTok Shop order object (reference 1.8, "Order object") and the JSON
  * view. Channel ids stay strings; money goes through sg_money_parse so it
  * is exact in the order's currency.
@@ -12,28 +12,7 @@
 #include "features/catalog/catalog.h"
 #include "features/orders/orders.h"
 
-void sg_order_release(struct sg_order *o)
-{
-    if (!o)
-        return;
-    sg_free(o->buyer_email);
-    sg_free(o->buyer_nickname);
-    sg_free(o->recipient_name);
-    sg_free(o->recipient_phone);
-    sg_free(o->address);
-    sg_free(o->package_ids);
-    for (size_t i = 0; i < o->n_lines; i++)
-        sg_free(o->lines[i].product_name);
-    sg_free(o->lines);
-    memset(o, 0, sizeof(*o));
-}
-
-void sg_order_list_free(struct sg_order *os, size_t n)
-{
-    for (size_t i = 0; os && i < n; i++)
-        sg_order_release(&os[i]);
-    sg_free(os);
-}
+/* sg_order_release and sg_order_list_free: src/store/order_rows.c. */
 
 int sg_oversold_policy_parse(const char *name)
 {

@@ -144,7 +144,10 @@ struct sg_order {
     size_t n_lines;
 };
 
+/* Defined in the store library (src/store/order_rows.c), so the store's
+ * backends free orders with the same code. */
 void sg_order_release(struct sg_order *o); /* NULL-safe, twice-safe */
+void sg_order_line_release(struct sg_order_line *l); /* product_name */
 void sg_order_list_free(struct sg_order *os, size_t n);
 
 /*

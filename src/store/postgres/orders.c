@@ -21,34 +21,15 @@
 
 /* ---- orders ---- */
 
-/* What a fill allocated in one line or order (the features' free, kept
- * here: the store library is linked below the features library). */
+/* The rowtypes' releases: src/store/order_rows.c's. */
 static void line_release(void *row)
 {
-    struct sg_order_line *l = row;
-
-    sg_free(l->product_name);
-    l->product_name = NULL;
+    sg_order_line_release(row);
 }
 
 static void order_release(void *row)
 {
-    struct sg_order *o = row;
-
-    sg_free(o->buyer_email);
-    sg_free(o->buyer_nickname);
-    sg_free(o->recipient_name);
-    sg_free(o->recipient_phone);
-    sg_free(o->address);
-    sg_free(o->package_ids);
-    for (size_t j = 0; j < o->n_lines; j++)
-        line_release(&o->lines[j]);
-    sg_free(o->lines);
-    o->buyer_email = o->buyer_nickname = NULL;
-    o->recipient_name = o->recipient_phone = NULL;
-    o->address = o->package_ids = NULL;
-    o->lines = NULL;
-    o->n_lines = 0;
+    sg_order_release(row);
 }
 
 /* A row of ORDER_COLS (the lines are load_lines' job). */

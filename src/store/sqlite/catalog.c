@@ -22,33 +22,41 @@
 
 /* ---- products ---- */
 
-static int fill_product(sqlite3_stmt *st, struct sg_product *p)
+static int fill_product(struct sg_sql_row *rd, void *row)
 {
-    bool oom = false;
+    struct sg_product *p = row;
 
-    p->id = sqlite3_column_int64(st, 0);
-    p->tenant_id = sqlite3_column_int64(st, 1);
-    p->handle = sg_sql_col_dup(st, 2, &oom);
-    p->title = sg_sql_col_dup(st, 3, &oom);
-    p->body_html = sg_sql_col_dup(st, 4, &oom);
-    p->vendor = sg_sql_col_dup(st, 5, &oom);
-    p->product_type = sg_sql_col_dup(st, 6, &oom);
-    p->category = sg_sql_col_dup(st, 7, &oom);
-    p->tags = sg_sql_col_dup(st, 8, &oom);
+    p->id = sg_sql_rd_i64(rd);
+    p->tenant_id = sg_sql_rd_i64(rd);
+    p->handle = sg_sql_rd_dup(rd);
+    p->title = sg_sql_rd_dup(rd);
+    p->body_html = sg_sql_rd_dup(rd);
+    p->vendor = sg_sql_rd_dup(rd);
+    p->product_type = sg_sql_rd_dup(rd);
+    p->category = sg_sql_rd_dup(rd);
+    p->tags = sg_sql_rd_dup(rd);
     for (int i = 0; i < SG_CAT_OPTIONS; i++)
-        p->option_name[i] = sg_sql_col_dup(st, 9 + i, &oom);
-    sg_sql_col_copy(st, 12, p->status, sizeof(p->status));
-    p->published = sqlite3_column_int(st, 13) != 0;
-    sg_sql_col_copy(st, 14, p->currency, sizeof(p->currency));
-    p->length_mm = sqlite3_column_int64(st, 15);
-    p->width_mm = sqlite3_column_int64(st, 16);
-    p->height_mm = sqlite3_column_int64(st, 17);
-    p->attributes = sg_sql_col_dup(st, 18, &oom);
-    p->certifications = sg_sql_col_dup(st, 19, &oom);
-    p->created_at = sqlite3_column_int64(st, 20);
-    p->updated_at = sqlite3_column_int64(st, 21);
-    return oom ? SG_ENOMEM : 0;
+        p->option_name[i] = sg_sql_rd_dup(rd);
+    SG_SQL_RD_STR(rd, p->status);
+    p->published = sg_sql_rd_bool(rd);
+    SG_SQL_RD_STR(rd, p->currency);
+    p->length_mm = sg_sql_rd_i64(rd);
+    p->width_mm = sg_sql_rd_i64(rd);
+    p->height_mm = sg_sql_rd_i64(rd);
+    p->attributes = sg_sql_rd_dup(rd);
+    p->certifications = sg_sql_rd_dup(rd);
+    p->created_at = sg_sql_rd_i64(rd);
+    p->updated_at = sg_sql_rd_i64(rd);
+    return sg_sql_row_end(rd);
 }
+
+static void release_product(void *row)
+{
+    sg_product_release(row);
+}
+
+static const struct sg_sql_rowtype product_row =
+    SG_SQL_ROWTYPE(struct sg_product, fill_product, release_product);
 
 static int load_children(void *be, struct sg_product *p, struct sg_err *err)
 {
@@ -142,18 +150,9 @@ static int be_product_get(void *be, int64_t tenant_id, int64_t id,
         sg_sql_bind_int(st, 2, id, &b);
     else
         sg_sql_bind_text(st, 3, handle ? handle : "", &b);
-    rc = b == SQLITE_OK ? sqlite3_step(st) : b;
-    if (rc == SQLITE_ROW) {
-        rc = fill_product(st, out);
-        sg_sql_end(be, st);
-        if (rc)
-            return sg_err_set(err, rc, "out of memory");
-        return load_children(be, out, err);
-    }
-    sg_sql_end(be, st);
-    if (rc == SQLITE_DONE)
-        return sg_err_set(err, SG_ENOTFOUND, "no such product");
-    return sg_sqlite_error(be, rc, "product", err);
+    rc = sg_sql_get(be, st, b, "product", &product_row, out,
+                    "no such product", err);
+    return rc ? rc : load_children(be, out, err);
 }
 
 static int be_product_list(void *be, int64_t tenant_id, int64_t after_id,
@@ -161,51 +160,36 @@ static int be_product_list(void *be, int64_t tenant_id, int64_t after_id,
                            size_t *n_out, struct sg_err *err)
 {
     sqlite3_stmt *st = NULL;
-    struct sg_product *ps;
+    void *rows;
     size_t n = 0;
     int rc, b = SQLITE_OK;
 
     *out = NULL;
     *n_out = 0;
     limit = SG_MIN(limit, (size_t)SG_CAT_LIST_MAX);
-    ps = sg_calloc(limit ? limit : 1, sizeof(*ps));
-    if (!ps)
-        return sg_err_set(err, SG_ENOMEM, "out of memory");
     rc = sg_sql_prep(be,
               "SELECT " PRODUCT_COLS " FROM products WHERE tenant_id = ?1 "
               "AND id > ?2 ORDER BY id LIMIT ?3",
               &st, err);
     if (rc)
-        goto fail;
+        return rc;
     sg_sql_bind_int(st, 1, tenant_id, &b);
     sg_sql_bind_int(st, 2, after_id, &b);
     sg_sql_bind_int(st, 3, (int64_t)limit, &b);
-    while (b == SQLITE_OK && n < limit &&
-           (rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (fill_product(st, &ps[n++]) != 0) {
-            sg_sql_end(be, st);
-            rc = sg_err_set(err, SG_ENOMEM, "out of memory");
-            goto fail;
+    rc = sg_sql_list(be, st, b, "products", &product_row, limit, &rows, &n,
+                     err);
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < n; i++) {
+        rc = load_children(be, (struct sg_product *)rows + i, err);
+        if (rc) {
+            sg_product_list_free(rows, n);
+            return rc;
         }
     }
-    if (b != SQLITE_OK)
-        rc = b;
-    sg_sql_end(be, st);
-    if (rc != SQLITE_DONE && rc != SQLITE_ROW && n < limit) {
-        rc = sg_sqlite_error(be, rc, "products", err);
-        goto fail;
-    }
-    for (size_t i = 0; i < n; i++) {
-        rc = load_children(be, &ps[i], err);
-        if (rc)
-            goto fail;
-    }
-    *out = ps;
+    *out = rows;
     *n_out = n;
     return 0;
-fail:
-    sg_product_list_free(ps, n);
-    return rc;
 }
 
 static int product_row_write(void *be, struct sg_product *p, int64_t now,
@@ -492,6 +476,21 @@ static int be_variant_locate(void *be, int64_t tenant_id, int64_t variant_id,
     return rc;
 }
 
+static int fill_price(struct sg_sql_row *rd, void *row)
+{
+    struct sg_variant_price *vp = row;
+
+    vp->product_id = sg_sql_rd_i64(rd);
+    vp->variant_id = sg_sql_rd_i64(rd);
+    vp->price = sg_sql_rd_i64(rd);
+    vp->compare_at = sg_sql_rd_i64(rd);
+    SG_SQL_RD_STR(rd, vp->currency);
+    return sg_sql_row_end(rd);
+}
+
+static const struct sg_sql_rowtype price_row =
+    SG_SQL_ROWTYPE(struct sg_variant_price, fill_price, NULL);
+
 static int be_variant_price_get(void *be, int64_t tenant_id,
                                 const char *sku, struct sg_variant_price *out,
                                 struct sg_err *err)
@@ -509,21 +508,8 @@ static int be_variant_price_get(void *be, int64_t tenant_id,
         return rc;
     sg_sql_bind_int(st, 1, tenant_id, &b);
     sg_sql_bind_text(st, 2, sku, &b);
-    rc = b == SQLITE_OK ? sqlite3_step(st) : b;
-    if (rc == SQLITE_ROW) {
-        out->product_id = sqlite3_column_int64(st, 0);
-        out->variant_id = sqlite3_column_int64(st, 1);
-        out->price = sqlite3_column_int64(st, 2);
-        out->compare_at = sqlite3_column_int64(st, 3);
-        sg_sql_col_copy(st, 4, out->currency, sizeof(out->currency));
-        rc = 0;
-    } else if (rc == SQLITE_DONE) {
-        rc = sg_err_set(err, SG_ENOTFOUND, "no such variant");
-    } else {
-        rc = sg_sqlite_error(be, rc, "variant", err);
-    }
-    sg_sql_end(be, st);
-    return rc;
+    return sg_sql_get(be, st, b, "variant", &price_row, out,
+                      "no such variant", err);
 }
 
 static int be_variant_price_set(void *be, int64_t tenant_id,
@@ -564,15 +550,21 @@ static int be_variant_price_set(void *be, int64_t tenant_id,
 
 /* ---- inventory ---- */
 
-static void fill_level(sqlite3_stmt *st, struct sg_inv_level *l)
+static int fill_level(struct sg_sql_row *rd, void *row)
 {
-    sg_sql_col_copy(st, 0, l->sku, sizeof(l->sku));
-    sg_sql_col_copy(st, 1, l->location, sizeof(l->location));
-    l->on_hand = sqlite3_column_int64(st, 2);
-    l->reserved = sqlite3_column_int64(st, 3);
-    l->committed = sqlite3_column_int64(st, 4);
-    l->updated_at = sqlite3_column_int64(st, 5);
+    struct sg_inv_level *l = row;
+
+    SG_SQL_RD_STR(rd, l->sku);
+    SG_SQL_RD_STR(rd, l->location);
+    l->on_hand = sg_sql_rd_i64(rd);
+    l->reserved = sg_sql_rd_i64(rd);
+    l->committed = sg_sql_rd_i64(rd);
+    l->updated_at = sg_sql_rd_i64(rd);
+    return sg_sql_row_end(rd);
 }
+
+static const struct sg_sql_rowtype level_row =
+    SG_SQL_ROWTYPE(struct sg_inv_level, fill_level, NULL);
 
 static int be_inv_get(void *be, int64_t tenant_id, const char *sku,
                       const char *location, struct sg_inv_level *out,
@@ -591,17 +583,8 @@ static int be_inv_get(void *be, int64_t tenant_id, const char *sku,
     sg_sql_bind_int(st, 1, tenant_id, &b);
     sg_sql_bind_text(st, 2, sku, &b);
     sg_sql_bind_text(st, 3, location, &b);
-    rc = b == SQLITE_OK ? sqlite3_step(st) : b;
-    if (rc == SQLITE_ROW) {
-        fill_level(st, out);
-        rc = 0;
-    } else if (rc == SQLITE_DONE) {
-        rc = sg_err_set(err, SG_ENOTFOUND, "no inventory level");
-    } else {
-        rc = sg_sqlite_error(be, rc, "inventory", err);
-    }
-    sg_sql_end(be, st);
-    return rc;
+    return sg_sql_get(be, st, b, "inventory", &level_row, out,
+                      "no inventory level", err);
 }
 
 #define LEVELS_MAX 256
@@ -611,8 +594,7 @@ static int be_inv_levels(void *be, int64_t tenant_id, const char *sku,
                          struct sg_err *err)
 {
     sqlite3_stmt *st = NULL;
-    struct sg_inv_level *ls = NULL;
-    size_t n = 0;
+    void *rows;
     int rc, b = SQLITE_OK;
 
     *out = NULL;
@@ -624,26 +606,12 @@ static int be_inv_levels(void *be, int64_t tenant_id, const char *sku,
               &st, err);
     if (rc)
         return rc;
-    ls = sg_calloc(LEVELS_MAX, sizeof(*ls));
-    if (!ls) {
-        sg_sql_end(be, st);
-        return sg_err_set(err, SG_ENOMEM, "out of memory");
-    }
     sg_sql_bind_int(st, 1, tenant_id, &b);
     sg_sql_bind_text(st, 2, sku, &b);
-    while (b == SQLITE_OK && n < LEVELS_MAX &&
-           (rc = sqlite3_step(st)) == SQLITE_ROW)
-        fill_level(st, &ls[n++]);
-    if (b != SQLITE_OK)
-        rc = b;
-    sg_sql_end(be, st);
-    if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
-        sg_free(ls);
-        return sg_sqlite_error(be, rc, "inventory", err);
-    }
-    *out = ls;
-    *n_out = n;
-    return 0;
+    rc = sg_sql_list(be, st, b, "inventory", &level_row, LEVELS_MAX, &rows,
+                     n_out, err);
+    *out = rows;
+    return rc;
 }
 
 /* The conditional UPDATE of one level; *changes 0 when none moved. */
@@ -778,60 +746,53 @@ static int be_ledger_net(void *be, int64_t tenant_id, const char *sku,
     return rc;
 }
 
+static int fill_ledger(struct sg_sql_row *rd, void *row)
+{
+    struct sg_ledger_row *r = row;
+
+    r->id = sg_sql_rd_i64(rd);
+    SG_SQL_RD_STR(rd, r->sku);
+    SG_SQL_RD_STR(rd, r->location);
+    r->d_on_hand = sg_sql_rd_i64(rd);
+    r->d_reserved = sg_sql_rd_i64(rd);
+    r->d_committed = sg_sql_rd_i64(rd);
+    SG_SQL_RD_STR(rd, r->reason);
+    SG_SQL_RD_STR(rd, r->cause_ref);
+    r->at = sg_sql_rd_i64(rd);
+    return sg_sql_row_end(rd);
+}
+
+static const struct sg_sql_rowtype ledger_row =
+    SG_SQL_ROWTYPE(struct sg_ledger_row, fill_ledger, NULL);
+
 static int be_ledger_list(void *be, int64_t tenant_id, const char *sku,
                           int64_t after_id, size_t limit,
                           struct sg_ledger_row **out, size_t *n_out,
                           struct sg_err *err)
 {
     sqlite3_stmt *st = NULL;
-    struct sg_ledger_row *rows;
-    size_t n = 0;
+    void *rows;
     int rc, b = SQLITE_OK;
 
     *out = NULL;
     *n_out = 0;
     limit = SG_MIN(limit, (size_t)SG_STORE_LIST_MAX);
-    rows = sg_calloc(limit ? limit : 1, sizeof(*rows));
-    if (!rows)
-        return sg_err_set(err, SG_ENOMEM, "out of memory");
     rc = sg_sql_prep(be,
               "SELECT id, sku, location, delta_on_hand, delta_reserved, "
               "delta_committed, reason, cause_ref, at FROM inventory_ledger "
               "WHERE tenant_id = ?1 AND (?2 IS NULL OR sku = ?2) AND id > ?3 "
               "ORDER BY id LIMIT ?4",
               &st, err);
-    if (rc) {
-        sg_free(rows);
+    if (rc)
         return rc;
-    }
     sg_sql_bind_int(st, 1, tenant_id, &b);
     sg_sql_bind_text(st, 2, sku, &b);
     sg_sql_bind_int(st, 3, after_id, &b);
     sg_sql_bind_int(st, 4, (int64_t)limit, &b);
-    while (b == SQLITE_OK && n < limit &&
-           (rc = sqlite3_step(st)) == SQLITE_ROW) {
-        struct sg_ledger_row *r = &rows[n++];
-
-        r->id = sqlite3_column_int64(st, 0);
-        sg_sql_col_copy(st, 1, r->sku, sizeof(r->sku));
-        sg_sql_col_copy(st, 2, r->location, sizeof(r->location));
-        r->d_on_hand = sqlite3_column_int64(st, 3);
-        r->d_reserved = sqlite3_column_int64(st, 4);
-        r->d_committed = sqlite3_column_int64(st, 5);
-        sg_sql_col_copy(st, 6, r->reason, sizeof(r->reason));
-        sg_sql_col_copy(st, 7, r->cause_ref, sizeof(r->cause_ref));
-        r->at = sqlite3_column_int64(st, 8);
-    }
-    if (b != SQLITE_OK)
-        rc = b;
-    sg_sql_end(be, st);
-    if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
-        sg_free(rows);
-        return sg_sqlite_error(be, rc, "ledger", err);
-    }
+    rc = sg_sql_list(be, st, b, "ledger", &ledger_row, limit, &rows, n_out,
+                     err);
     *out = rows;
-    *n_out = n;
-    return 0;
+    return rc;
 }
 
 /* ---- channel listings ---- */
@@ -867,51 +828,51 @@ static int be_listing_set(void *be, int64_t tenant_id, int64_t product_id,
 
 #define LISTINGS_MAX 64
 
+static int fill_listing(struct sg_sql_row *rd, void *row)
+{
+    struct sg_listing *l = row;
+
+    SG_SQL_RD_STR(rd, l->channel);
+    SG_SQL_RD_STR(rd, l->status);
+    l->reason = sg_sql_rd_dup(rd);
+    l->updated_at = sg_sql_rd_i64(rd);
+    return sg_sql_row_end(rd);
+}
+
+static void release_listing(void *row)
+{
+    struct sg_listing *l = row;
+
+    sg_free(l->reason);
+    l->reason = NULL;
+}
+
+static const struct sg_sql_rowtype listing_row =
+    SG_SQL_ROWTYPE(struct sg_listing, fill_listing, release_listing);
+
 static int be_listing_list(void *be, int64_t tenant_id, int64_t product_id,
                            struct sg_listing **out, size_t *n_out,
                            struct sg_err *err)
 {
     sqlite3_stmt *st = NULL;
-    struct sg_listing *ls;
-    size_t n = 0;
-    bool oom = false;
+    void *rows;
     int rc, b = SQLITE_OK;
 
     *out = NULL;
     *n_out = 0;
-    ls = sg_calloc(LISTINGS_MAX, sizeof(*ls));
-    if (!ls)
-        return sg_err_set(err, SG_ENOMEM, "out of memory");
     rc = sg_sql_prep(be,
               "SELECT channel, status, reason, updated_at FROM "
               "channel_listings WHERE tenant_id = ?1 AND product_id = ?2 "
               "ORDER BY channel LIMIT 64",
               &st, err);
-    if (rc) {
-        sg_free(ls);
+    if (rc)
         return rc;
-    }
     sg_sql_bind_int(st, 1, tenant_id, &b);
     sg_sql_bind_int(st, 2, product_id, &b);
-    while (b == SQLITE_OK && n < LISTINGS_MAX &&
-           (rc = sqlite3_step(st)) == SQLITE_ROW) {
-        sg_sql_col_copy(st, 0, ls[n].channel, sizeof(ls[n].channel));
-        sg_sql_col_copy(st, 1, ls[n].status, sizeof(ls[n].status));
-        ls[n].reason = sg_sql_col_dup(st, 2, &oom);
-        ls[n].updated_at = sqlite3_column_int64(st, 3);
-        n++;
-    }
-    if (b != SQLITE_OK)
-        rc = b;
-    sg_sql_end(be, st);
-    if (oom || (rc != SQLITE_DONE && rc != SQLITE_ROW)) {
-        sg_listing_list_free(ls, n);
-        return oom ? sg_err_set(err, SG_ENOMEM, "out of memory")
-                   : sg_sqlite_error(be, rc, "listings", err);
-    }
-    *out = ls;
-    *n_out = n;
-    return 0;
+    rc = sg_sql_list(be, st, b, "listings", &listing_row, LISTINGS_MAX, &rows,
+                     n_out, err);
+    *out = rows;
+    return rc;
 }
 
 const struct sg_catalog_store_ops sg_catalog_sqlite_ops = {

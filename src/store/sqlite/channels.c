@@ -23,11 +23,15 @@
     "id, tenant_id, connection_id, platform, shop_id, cipher, "                \
     "COALESCE(name, ''), COALESCE(region, ''), created_at, updated_at"
 
-static char *c_dup(sqlite3_stmt *st, int i)
+/* The next column as a new string, "" for SQL NULL (never NULL). */
+static char *rd_dup_text(struct sg_sql_row *rd)
 {
-    const unsigned char *t = sqlite3_column_text(st, i);
+    const char *t = sg_sql_rd_raw(rd);
+    char *s = sg_strdup(t ? t : "");
 
-    return sg_strdup(t ? (const char *)t : "");
+    if (!s)
+        sg_sql_row_oom(rd);
+    return s;
 }
 
 /* ---- writes ---- */
@@ -273,86 +277,77 @@ static int shop_upsert(void *be, const struct sg_channel_shop *s,
 
 /* ---- reads ---- */
 
-static int conn_row(sqlite3_stmt *st, struct sg_channel_conn *c)
+static int fill_conn(struct sg_sql_row *rd, void *row)
 {
-    memset(c, 0, sizeof(*c));
-    c->id = sqlite3_column_int64(st, 0);
-    c->tenant_id = sqlite3_column_int64(st, 1);
-    c->app_id = sqlite3_column_int64(st, 2);
-    sg_sql_col_copy(st, 3, c->platform, sizeof(c->platform));
-    sg_sql_col_copy(st, 4, c->open_id, sizeof(c->open_id));
-    sg_sql_col_copy(st, 5, c->seller_name, sizeof(c->seller_name));
-    sg_sql_col_copy(st, 6, c->region, sizeof(c->region));
-    c->access_sealed = c_dup(st, 7);
-    c->refresh_sealed = c_dup(st, 8);
-    c->access_expires_at = sqlite3_column_int64(st, 9);
-    c->refresh_expires_at = sqlite3_column_int64(st, 10);
-    sg_sql_col_copy(st, 11, c->status, sizeof(c->status));
-    sg_sql_col_copy(st, 12, c->status_reason, sizeof(c->status_reason));
-    c->refreshed_at = sqlite3_column_int64(st, 13);
-    c->next_refresh_at = sqlite3_column_int64(st, 14);
-    c->refresh_failures = sqlite3_column_int(st, 15);
-    c->created_at = sqlite3_column_int64(st, 16);
-    c->updated_at = sqlite3_column_int64(st, 17);
-    if (!c->access_sealed || !c->refresh_sealed) {
-        sg_channel_conn_release(c);
-        return SG_ENOMEM;
-    }
-    return 0;
+    struct sg_channel_conn *c = row;
+
+    c->id = sg_sql_rd_i64(rd);
+    c->tenant_id = sg_sql_rd_i64(rd);
+    c->app_id = sg_sql_rd_i64(rd);
+    SG_SQL_RD_STR(rd, c->platform);
+    SG_SQL_RD_STR(rd, c->open_id);
+    SG_SQL_RD_STR(rd, c->seller_name);
+    SG_SQL_RD_STR(rd, c->region);
+    c->access_sealed = rd_dup_text(rd);
+    c->refresh_sealed = rd_dup_text(rd);
+    c->access_expires_at = sg_sql_rd_i64(rd);
+    c->refresh_expires_at = sg_sql_rd_i64(rd);
+    SG_SQL_RD_STR(rd, c->status);
+    SG_SQL_RD_STR(rd, c->status_reason);
+    c->refreshed_at = sg_sql_rd_i64(rd);
+    c->next_refresh_at = sg_sql_rd_i64(rd);
+    c->refresh_failures = sg_sql_rd_int(rd);
+    c->created_at = sg_sql_rd_i64(rd);
+    c->updated_at = sg_sql_rd_i64(rd);
+    return sg_sql_row_end(rd);
 }
 
-static void shop_row(sqlite3_stmt *st, struct sg_channel_shop *s)
+static void release_conn(void *row)
 {
-    memset(s, 0, sizeof(*s));
-    s->id = sqlite3_column_int64(st, 0);
-    s->tenant_id = sqlite3_column_int64(st, 1);
-    s->connection_id = sqlite3_column_int64(st, 2);
-    sg_sql_col_copy(st, 3, s->platform, sizeof(s->platform));
-    sg_sql_col_copy(st, 4, s->shop_id, sizeof(s->shop_id));
-    sg_sql_col_copy(st, 5, s->cipher, sizeof(s->cipher));
-    sg_sql_col_copy(st, 6, s->name, sizeof(s->name));
-    sg_sql_col_copy(st, 7, s->region, sizeof(s->region));
-    s->created_at = sqlite3_column_int64(st, 8);
-    s->updated_at = sqlite3_column_int64(st, 9);
+    sg_channel_conn_release(row);
 }
 
-/* Collect up to max connection rows from a bound statement. */
-static int conn_rows(void *be, sqlite3_stmt *st, size_t max,
-                     struct sg_channel_conn **out, size_t *n_out,
+static const struct sg_sql_rowtype conn_row =
+    SG_SQL_ROWTYPE(struct sg_channel_conn, fill_conn, release_conn);
+
+static int fill_shop(struct sg_sql_row *rd, void *row)
+{
+    struct sg_channel_shop *s = row;
+
+    s->id = sg_sql_rd_i64(rd);
+    s->tenant_id = sg_sql_rd_i64(rd);
+    s->connection_id = sg_sql_rd_i64(rd);
+    SG_SQL_RD_STR(rd, s->platform);
+    SG_SQL_RD_STR(rd, s->shop_id);
+    SG_SQL_RD_STR(rd, s->cipher);
+    SG_SQL_RD_STR(rd, s->name);
+    SG_SQL_RD_STR(rd, s->region);
+    s->created_at = sg_sql_rd_i64(rd);
+    s->updated_at = sg_sql_rd_i64(rd);
+    return sg_sql_row_end(rd);
+}
+
+static const struct sg_sql_rowtype shop_row =
+    SG_SQL_ROWTYPE(struct sg_channel_shop, fill_shop, NULL);
+
+/*
+ * Up to max rows of t from a statement (b the binders' result; a bind
+ * failure is "bind: ..." for connections, "shops: ..." for shops, as
+ * before), NULL when there is none; the statement is handed back.
+ */
+static int read_rows(void *be, sqlite3_stmt *st, int b, const char *bind_what,
+                     const char *what, const struct sg_sql_rowtype *t,
+                     size_t max, void **out, size_t *n_out,
                      struct sg_err *err)
 {
-    struct sg_channel_conn *v = NULL;
-    size_t n = 0, cap = 0;
     int rc;
 
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW && n < max) {
-        if (n == cap) {
-            size_t nc = cap ? cap * 2 : 8;
-            void *p = sg_realloc(v, nc * sizeof(*v));
-
-            if (!p) {
-                rc = SQLITE_NOMEM;
-                break;
-            }
-            v = p;
-            cap = nc;
-        }
-        if (conn_row(st, &v[n]) != 0) {
-            rc = SQLITE_NOMEM;
-            break;
-        }
-        n++;
-    }
-    if (rc == SQLITE_DONE || rc == SQLITE_ROW) {
-        *out = v;
-        *n_out = n;
-        rc = 0;
-    } else {
-        sg_channel_conn_list_free(v, n);
-        rc = rc == SQLITE_NOMEM ? sg_err_set(err, SG_ENOMEM, "out of memory")
-                                : sg_sqlite_error(be, rc, "connections",
-                                                  err);
-    }
+    *out = NULL;
+    *n_out = 0;
+    if (b != SQLITE_OK)
+        rc = sg_sqlite_error(be, b, bind_what, err);
+    else
+        rc = sg_sql_fetch(be, st, what, t, max, out, n_out, err);
     sg_sql_end(be, st);
     return rc;
 }
@@ -371,15 +366,9 @@ static int conn_get(void *be, int64_t tenant_id, int64_t id,
         return rc;
     sg_sql_bind_int(st, 1, id, &b);
     sg_sql_bind_int(st, 2, tenant_id, &b);
-    rc = b == SQLITE_OK ? sqlite3_step(st) : b;
-    if (rc == SQLITE_ROW)
-        rc = conn_row(st, out) ? sg_err_set(err, SG_ENOMEM, "out of memory")
-                               : 0;
-    else if (rc == SQLITE_DONE)
+    rc = sg_sql_get(be, st, b, "connection get", &conn_row, out, NULL, err);
+    if (rc == SG_ENOTFOUND)
         rc = sg_err_set(err, SG_ENOTFOUND, "no connection %" PRId64, id);
-    else
-        rc = sg_sqlite_error(be, rc, "connection get", err);
-    sg_sql_end(be, st);
     return rc;
 }
 
@@ -388,6 +377,7 @@ static int conn_list(void *be, int64_t tenant_id, size_t max,
                      struct sg_err *err)
 {
     sqlite3_stmt *st;
+    void *rows;
     int b = SQLITE_OK, rc;
 
     rc = sg_sql_prep(be,
@@ -398,11 +388,10 @@ static int conn_list(void *be, int64_t tenant_id, size_t max,
         return rc;
     sg_sql_bind_int(st, 1, tenant_id, &b);
     sg_sql_bind_int(st, 2, (int64_t)max, &b);
-    if (b != SQLITE_OK) {
-        sg_sql_end(be, st);
-        return sg_sqlite_error(be, b, "bind", err);
-    }
-    return conn_rows(be, st, max, out, n_out, err);
+    rc = read_rows(be, st, b, "bind", "connections", &conn_row, max, &rows,
+                   n_out, err);
+    *out = rows;
+    return rc;
 }
 
 static int conn_due(void *be, int64_t before, int64_t now, size_t max,
@@ -410,6 +399,7 @@ static int conn_due(void *be, int64_t before, int64_t now, size_t max,
                     struct sg_err *err)
 {
     sqlite3_stmt *st;
+    void *rows;
     int b = SQLITE_OK, rc;
 
     rc = sg_sql_prep(be,
@@ -423,11 +413,10 @@ static int conn_due(void *be, int64_t before, int64_t now, size_t max,
     sg_sql_bind_int(st, 1, before, &b);
     sg_sql_bind_int(st, 2, now, &b);
     sg_sql_bind_int(st, 3, (int64_t)max, &b);
-    if (b != SQLITE_OK) {
-        sg_sql_end(be, st);
-        return sg_sqlite_error(be, b, "bind", err);
-    }
-    return conn_rows(be, st, max, out, n_out, err);
+    rc = read_rows(be, st, b, "bind", "connections", &conn_row, max, &rows,
+                   n_out, err);
+    *out = rows;
+    return rc;
 }
 
 static int shop_get(void *be, const char *platform, const char *shop_id,
@@ -444,17 +433,8 @@ static int shop_get(void *be, const char *platform, const char *shop_id,
         return rc;
     sg_sql_bind_text(st, 1, platform, &b);
     sg_sql_bind_text(st, 2, shop_id, &b);
-    rc = b == SQLITE_OK ? sqlite3_step(st) : b;
-    if (rc == SQLITE_ROW) {
-        shop_row(st, out);
-        rc = 0;
-    } else if (rc == SQLITE_DONE) {
-        rc = sg_err_set(err, SG_ENOTFOUND, "unknown shop");
-    } else {
-        rc = sg_sqlite_error(be, rc, "shop get", err);
-    }
-    sg_sql_end(be, st);
-    return rc;
+    return sg_sql_get(be, st, b, "shop get", &shop_row, out, "unknown shop",
+                      err);
 }
 
 static int shop_list(void *be, int64_t tenant_id, int64_t connection_id,
@@ -462,8 +442,7 @@ static int shop_list(void *be, int64_t tenant_id, int64_t connection_id,
                      struct sg_err *err)
 {
     sqlite3_stmt *st;
-    struct sg_channel_shop *v = NULL;
-    size_t n = 0, cap = 0;
+    void *rows;
     int b = SQLITE_OK, rc;
 
     rc = sg_sql_prep(be,
@@ -476,32 +455,9 @@ static int shop_list(void *be, int64_t tenant_id, int64_t connection_id,
     sg_sql_bind_int(st, 1, tenant_id, &b);
     sg_sql_bind_int(st, 2, connection_id, &b);
     sg_sql_bind_int(st, 3, (int64_t)max, &b);
-    rc = b;
-    while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW &&
-           n < max) {
-        if (n == cap) {
-            size_t nc = cap ? cap * 2 : 8;
-            void *p = sg_realloc(v, nc * sizeof(*v));
-
-            if (!p) {
-                rc = SQLITE_NOMEM;
-                break;
-            }
-            v = p;
-            cap = nc;
-        }
-        shop_row(st, &v[n++]);
-        rc = SQLITE_OK;
-    }
-    if (rc == SQLITE_DONE || rc == SQLITE_ROW || rc == SQLITE_OK) {
-        *out = v;
-        *n_out = n;
-        rc = 0;
-    } else {
-        sg_free(v);
-        rc = sg_sqlite_error(be, rc, "shops", err);
-    }
-    sg_sql_end(be, st);
+    rc = read_rows(be, st, b, "shops", "shops", &shop_row, max, &rows, n_out,
+                   err);
+    *out = rows;
     return rc;
 }
 

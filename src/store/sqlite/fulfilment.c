@@ -22,21 +22,23 @@
     "decision, decision_code, decision_state, idempotency_key, reason, "       \
     "error, restocked, needs_fetch, update_time, created_at, updated_at"
 
-/* Local frees: the store library is linked below the features library. */
-static void ship_free(struct sg_shipment *rows, size_t n)
+/* Row releases kept here: the store library is linked below the features
+ * library. */
+static void release_ship(void *row)
 {
-    for (size_t i = 0; rows && i < n; i++) {
-        sg_free(rows[i].lines);
-        sg_free(rows[i].line_ids);
-    }
-    sg_free(rows);
+    struct sg_shipment *s = row;
+
+    sg_free(s->lines);
+    sg_free(s->line_ids);
+    s->lines = s->line_ids = NULL;
 }
 
-static void as_free(struct sg_aftersale *rows, size_t n)
+static void release_as(void *row)
 {
-    for (size_t i = 0; rows && i < n; i++)
-        sg_free(rows[i].lines);
-    sg_free(rows);
+    struct sg_aftersale *a = row;
+
+    sg_free(a->lines);
+    a->lines = NULL;
 }
 
 /* ---- exports ---- */
@@ -93,29 +95,31 @@ static int sq_export_put(void *be, int64_t tenant_id, int64_t order_id,
 
 /* ---- shipments ---- */
 
-static int fill_ship(sqlite3_stmt *st, struct sg_shipment *s)
+static int fill_ship(struct sg_sql_row *rd, void *row)
 {
-    bool oom = false;
+    struct sg_shipment *s = row;
 
-    memset(s, 0, sizeof(*s));
-    s->id = sqlite3_column_int64(st, 0);
-    s->tenant_id = sqlite3_column_int64(st, 1);
-    s->order_id = sqlite3_column_int64(st, 2);
-    sg_sql_col_copy(st, 3, s->channel_order_id, sizeof(s->channel_order_id));
-    sg_sql_col_copy(st, 4, s->shop_id, sizeof(s->shop_id));
-    sg_sql_col_copy(st, 5, s->carrier, sizeof(s->carrier));
-    sg_sql_col_copy(st, 6, s->tracking_number, sizeof(s->tracking_number));
-    s->weight_g = sqlite3_column_int64(st, 7);
-    s->lines = sg_sql_col_dup(st, 8, &oom);
-    s->line_ids = sg_sql_col_dup(st, 9, &oom);
-    sg_sql_col_copy(st, 10, s->package_id, sizeof(s->package_id));
-    sg_sql_col_copy(st, 11, s->status, sizeof(s->status));
-    sg_sql_col_copy(st, 12, s->error, sizeof(s->error));
-    s->attempts = sqlite3_column_int(st, 13);
-    s->created_at = sqlite3_column_int64(st, 14);
-    s->updated_at = sqlite3_column_int64(st, 15);
-    return oom ? SG_ENOMEM : 0;
+    s->id = sg_sql_rd_i64(rd);
+    s->tenant_id = sg_sql_rd_i64(rd);
+    s->order_id = sg_sql_rd_i64(rd);
+    SG_SQL_RD_STR(rd, s->channel_order_id);
+    SG_SQL_RD_STR(rd, s->shop_id);
+    SG_SQL_RD_STR(rd, s->carrier);
+    SG_SQL_RD_STR(rd, s->tracking_number);
+    s->weight_g = sg_sql_rd_i64(rd);
+    s->lines = sg_sql_rd_dup(rd);
+    s->line_ids = sg_sql_rd_dup(rd);
+    SG_SQL_RD_STR(rd, s->package_id);
+    SG_SQL_RD_STR(rd, s->status);
+    SG_SQL_RD_STR(rd, s->error);
+    s->attempts = sg_sql_rd_int(rd);
+    s->created_at = sg_sql_rd_i64(rd);
+    s->updated_at = sg_sql_rd_i64(rd);
+    return sg_sql_row_end(rd);
 }
+
+static const struct sg_sql_rowtype ship_row =
+    SG_SQL_ROWTYPE(struct sg_shipment, fill_ship, release_ship);
 
 static int sq_ship_get(void *be, int64_t id, int64_t tenant_id,
                        int64_t order_id, const char *tracking,
@@ -140,16 +144,7 @@ static int sq_ship_get(void *be, int64_t id, int64_t tenant_id,
         sg_sql_bind_int(st, 2, order_id, &b);
         sg_sql_bind_text(st, 3, tracking, &b);
     }
-    rc = b == SQLITE_OK ? sqlite3_step(st) : b;
-    if (rc == SQLITE_ROW)
-        rc = fill_ship(st, out) ? sg_err_set(err, SG_ENOMEM, "out of memory")
-                                : 0;
-    else if (rc == SQLITE_DONE)
-        rc = SG_ENOTFOUND;
-    else
-        rc = sg_sqlite_error(be, rc, "shipment get", err);
-    sg_sql_end(be, st);
-    return rc;
+    return sg_sql_get(be, st, b, "shipment get", &ship_row, out, NULL, err);
 }
 
 static int sq_ship_insert(void *be, struct sg_shipment *s, int64_t now,
@@ -219,8 +214,7 @@ static int sq_ship_list(void *be, int64_t tenant_id, int64_t order_id,
                         struct sg_err *err)
 {
     sqlite3_stmt *st = NULL;
-    struct sg_shipment *rows = NULL;
-    size_t n = 0;
+    void *rows;
     int b = SQLITE_OK, rc;
 
     *out = NULL;
@@ -240,65 +234,47 @@ static int sq_ship_list(void *be, int64_t tenant_id, int64_t order_id,
     sg_sql_bind_text(st, 3, status, &b);
     sg_sql_bind_int(st, 4, after_id, &b);
     sg_sql_bind_int(st, 5, (int64_t)limit, &b);
-    rows = sg_calloc(limit, sizeof(*rows));
-    if (!rows) {
-        sg_sql_end(be, st);
-        return sg_err_set(err, SG_ENOMEM, "out of memory");
-    }
-    while (b == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW &&
-           n < limit)
-        if (fill_ship(st, &rows[n++]) != 0)
-            b = SQLITE_NOMEM;
-    if (b != SQLITE_OK)
-        rc = sg_err_set(err, SG_ENOMEM, "out of memory");
-    else if (rc != SQLITE_DONE && rc != SQLITE_ROW)
-        rc = sg_sqlite_error(be, rc, "shipment list", err);
-    else
-        rc = 0;
-    sg_sql_end(be, st);
-    if (rc) {
-        ship_free(rows, n);
-        return rc;
-    }
+    rc = sg_sql_list(be, st, b, "shipment list", &ship_row, limit, &rows, n_out, err);
     *out = rows;
-    *n_out = n;
-    return 0;
+    return rc;
 }
 
 /* ---- aftersales ---- */
 
-static int fill_as(sqlite3_stmt *st, struct sg_aftersale *a)
+static int fill_as(struct sg_sql_row *rd, void *row)
 {
-    bool oom = false;
+    struct sg_aftersale *a = row;
 
-    memset(a, 0, sizeof(*a));
-    a->id = sqlite3_column_int64(st, 0);
-    a->tenant_id = sqlite3_column_int64(st, 1);
-    sg_sql_col_copy(st, 2, a->kind, sizeof(a->kind));
-    sg_sql_col_copy(st, 3, a->channel, sizeof(a->channel));
-    sg_sql_col_copy(st, 4, a->shop_id, sizeof(a->shop_id));
-    sg_sql_col_copy(st, 5, a->channel_id, sizeof(a->channel_id));
-    sg_sql_col_copy(st, 6, a->channel_order_id, sizeof(a->channel_order_id));
-    a->order_id = sqlite3_column_int64(st, 7);
-    sg_sql_col_copy(st, 8, a->initiator, sizeof(a->initiator));
-    sg_sql_col_copy(st, 9, a->type, sizeof(a->type));
-    sg_sql_col_copy(st, 10, a->status, sizeof(a->status));
-    a->refund_total = sqlite3_column_int64(st, 11);
-    sg_sql_col_copy(st, 12, a->currency, sizeof(a->currency));
-    a->lines = sg_sql_col_dup(st, 13, &oom);
-    sg_sql_col_copy(st, 14, a->decision, sizeof(a->decision));
-    sg_sql_col_copy(st, 15, a->decision_code, sizeof(a->decision_code));
-    sg_sql_col_copy(st, 16, a->decision_state, sizeof(a->decision_state));
-    sg_sql_col_copy(st, 17, a->idempotency_key, sizeof(a->idempotency_key));
-    sg_sql_col_copy(st, 18, a->reason, sizeof(a->reason));
-    sg_sql_col_copy(st, 19, a->error, sizeof(a->error));
-    a->restocked = sqlite3_column_int(st, 20) != 0;
-    a->needs_fetch = sqlite3_column_int(st, 21) != 0;
-    a->update_time = sqlite3_column_int64(st, 22);
-    a->created_at = sqlite3_column_int64(st, 23);
-    a->updated_at = sqlite3_column_int64(st, 24);
-    return oom ? SG_ENOMEM : 0;
+    a->id = sg_sql_rd_i64(rd);
+    a->tenant_id = sg_sql_rd_i64(rd);
+    SG_SQL_RD_STR(rd, a->kind);
+    SG_SQL_RD_STR(rd, a->channel);
+    SG_SQL_RD_STR(rd, a->shop_id);
+    SG_SQL_RD_STR(rd, a->channel_id);
+    SG_SQL_RD_STR(rd, a->channel_order_id);
+    a->order_id = sg_sql_rd_i64(rd);
+    SG_SQL_RD_STR(rd, a->initiator);
+    SG_SQL_RD_STR(rd, a->type);
+    SG_SQL_RD_STR(rd, a->status);
+    a->refund_total = sg_sql_rd_i64(rd);
+    SG_SQL_RD_STR(rd, a->currency);
+    a->lines = sg_sql_rd_dup(rd);
+    SG_SQL_RD_STR(rd, a->decision);
+    SG_SQL_RD_STR(rd, a->decision_code);
+    SG_SQL_RD_STR(rd, a->decision_state);
+    SG_SQL_RD_STR(rd, a->idempotency_key);
+    SG_SQL_RD_STR(rd, a->reason);
+    SG_SQL_RD_STR(rd, a->error);
+    a->restocked = sg_sql_rd_bool(rd);
+    a->needs_fetch = sg_sql_rd_bool(rd);
+    a->update_time = sg_sql_rd_i64(rd);
+    a->created_at = sg_sql_rd_i64(rd);
+    a->updated_at = sg_sql_rd_i64(rd);
+    return sg_sql_row_end(rd);
 }
+
+static const struct sg_sql_rowtype as_row =
+    SG_SQL_ROWTYPE(struct sg_aftersale, fill_as, release_as);
 
 static int sq_as_get(void *be, int64_t id, int64_t tenant_id,
                      const char *kind, const char *channel,
@@ -325,16 +301,7 @@ static int sq_as_get(void *be, int64_t id, int64_t tenant_id,
         sg_sql_bind_text(st, 3, channel, &b);
         sg_sql_bind_text(st, 4, channel_id, &b);
     }
-    rc = b == SQLITE_OK ? sqlite3_step(st) : b;
-    if (rc == SQLITE_ROW)
-        rc = fill_as(st, out) ? sg_err_set(err, SG_ENOMEM, "out of memory")
-                              : 0;
-    else if (rc == SQLITE_DONE)
-        rc = SG_ENOTFOUND;
-    else
-        rc = sg_sqlite_error(be, rc, "aftersale get", err);
-    sg_sql_end(be, st);
-    return rc;
+    return sg_sql_get(be, st, b, "aftersale get", &as_row, out, NULL, err);
 }
 
 static int sq_as_put(void *be, struct sg_aftersale *a, int64_t now,
@@ -404,8 +371,8 @@ static int sq_as_list(void *be, int64_t tenant_id, const struct sg_as_filter *f,
                       struct sg_err *err)
 {
     sqlite3_stmt *st = NULL;
-    struct sg_aftersale *rows = NULL;
-    size_t n = 0, limit = f->limit;
+    void *rows;
+    size_t limit = f->limit;
     int b = SQLITE_OK, rc;
 
     *out = NULL;
@@ -426,77 +393,39 @@ static int sq_as_list(void *be, int64_t tenant_id, const struct sg_as_filter *f,
     sg_sql_bind_int(st, 3, f->work, &b);
     sg_sql_bind_int(st, 4, f->after_id, &b);
     sg_sql_bind_int(st, 5, (int64_t)limit, &b);
-    rows = sg_calloc(limit, sizeof(*rows));
-    if (!rows) {
-        sg_sql_end(be, st);
-        return sg_err_set(err, SG_ENOMEM, "out of memory");
-    }
-    while (b == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW &&
-           n < limit)
-        if (fill_as(st, &rows[n++]) != 0)
-            b = SQLITE_NOMEM;
-    if (b != SQLITE_OK)
-        rc = sg_err_set(err, SG_ENOMEM, "out of memory");
-    else if (rc != SQLITE_DONE && rc != SQLITE_ROW)
-        rc = sg_sqlite_error(be, rc, "aftersale list", err);
-    else
-        rc = 0;
-    sg_sql_end(be, st);
-    if (rc) {
-        as_free(rows, n);
-        return rc;
-    }
+    rc = sg_sql_list(be, st, b, "aftersale list", &as_row, limit, &rows, n_out, err);
     *out = rows;
-    *n_out = n;
-    return 0;
+    return rc;
 }
 
 /* ---- viral buffers ---- */
+
+static int fill_viral(struct sg_sql_row *rd, void *row)
+{
+    struct sg_viral_row *r = row;
+
+    r->tenant_id = sg_sql_rd_i64(rd);
+    SG_SQL_RD_STR(rd, r->sku);
+    r->buffer = sg_sql_rd_i64(rd);
+    r->rate_milli = sg_sql_rd_i64(rd);
+    r->since = sg_sql_rd_i64(rd);
+    r->updated_at = sg_sql_rd_i64(rd);
+    return sg_sql_row_end(rd);
+}
+
+static const struct sg_sql_rowtype viral_row =
+    SG_SQL_ROWTYPE(struct sg_viral_row, fill_viral, NULL);
 
 static int viral_rows(void *be, sqlite3_stmt *st, int b, const char *what,
                       struct sg_viral_row **out, size_t *n_out,
                       struct sg_err *err)
 {
-    struct sg_viral_row *rows = NULL;
-    size_t n = 0, cap = 0;
-    int rc = SQLITE_OK;
+    void *rows;
+    int rc = sg_sql_list(be, st, b, what, &viral_row,
+                         SG_FULFIL_LIST_MAX * 50, &rows, n_out, err);
 
-    while (b == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW &&
-           n < SG_FULFIL_LIST_MAX * 50) {
-        if (n == cap) {
-            struct sg_viral_row *r;
-
-            cap = cap ? cap * 2 : 16;
-            r = sg_realloc(rows, cap * sizeof(*rows));
-            if (!r) {
-                b = SQLITE_NOMEM;
-                break;
-            }
-            rows = r;
-        }
-        memset(&rows[n], 0, sizeof(rows[n]));
-        rows[n].tenant_id = sqlite3_column_int64(st, 0);
-        sg_sql_col_copy(st, 1, rows[n].sku, sizeof(rows[n].sku));
-        rows[n].buffer = sqlite3_column_int64(st, 2);
-        rows[n].rate_milli = sqlite3_column_int64(st, 3);
-        rows[n].since = sqlite3_column_int64(st, 4);
-        rows[n].updated_at = sqlite3_column_int64(st, 5);
-        n++;
-    }
-    if (b != SQLITE_OK)
-        rc = sg_err_set(err, SG_ENOMEM, "out of memory");
-    else if (rc != SQLITE_DONE && rc != SQLITE_ROW)
-        rc = sg_sqlite_error(be, rc, what, err);
-    else
-        rc = 0;
-    sg_sql_end(be, st);
-    if (rc) {
-        sg_free(rows);
-        return rc;
-    }
     *out = rows;
-    *n_out = n;
-    return 0;
+    return rc;
 }
 
 static int sq_viral_rates(void *be, int64_t since_ms,

@@ -22,67 +22,86 @@
 
 /* ---- orders ---- */
 
-/* The members of n rows, then the array (the features' free, kept here). */
-static void rows_free(struct sg_order *rows, size_t n)
+/* A row of ORDER_COLS (the lines are load_lines' job). */
+static int fill_order(struct sg_sql_row *rd, void *row)
 {
-    for (size_t i = 0; rows && i < n; i++) {
-        struct sg_order *o = &rows[i];
-
-        sg_free(o->buyer_email);
-        sg_free(o->buyer_nickname);
-        sg_free(o->recipient_name);
-        sg_free(o->recipient_phone);
-        sg_free(o->address);
-        sg_free(o->package_ids);
-        for (size_t j = 0; j < o->n_lines; j++)
-            sg_free(o->lines[j].product_name);
-        sg_free(o->lines);
-    }
-    sg_free(rows);
-}
-
-static int fill_order(sqlite3_stmt *st, struct sg_order *o)
-{
-    bool oom = false;
+    struct sg_order *o = row;
     char status[32];
 
-    o->id = sqlite3_column_int64(st, 0);
-    o->tenant_id = sqlite3_column_int64(st, 1);
-    sg_sql_col_copy(st, 2, o->channel, sizeof(o->channel));
-    sg_sql_col_copy(st, 3, o->shop_id, sizeof(o->shop_id));
-    sg_sql_col_copy(st, 4, o->channel_order_id, sizeof(o->channel_order_id));
-    sg_sql_col_copy(st, 5, status, sizeof(status));
+    o->id = sg_sql_rd_i64(rd);
+    o->tenant_id = sg_sql_rd_i64(rd);
+    SG_SQL_RD_STR(rd, o->channel);
+    SG_SQL_RD_STR(rd, o->shop_id);
+    SG_SQL_RD_STR(rd, o->channel_order_id);
+    SG_SQL_RD_STR(rd, status);
     o->status = sg_order_status_parse(status);
-    o->create_time = sqlite3_column_int64(st, 6);
-    o->update_time = sqlite3_column_int64(st, 7);
-    sg_sql_col_copy(st, 8, o->currency, sizeof(o->currency));
-    o->subtotal = sqlite3_column_int64(st, 9);
-    o->shipping_fee = sqlite3_column_int64(st, 10);
-    o->tax = sqlite3_column_int64(st, 11);
-    o->total = sqlite3_column_int64(st, 12);
-    sg_sql_col_copy(st, 13, o->buyer_user_id, sizeof(o->buyer_user_id));
-    o->buyer_email = sg_sql_col_dup(st, 14, &oom);
-    o->buyer_nickname = sg_sql_col_dup(st, 15, &oom);
-    o->recipient_name = sg_sql_col_dup(st, 16, &oom);
-    o->recipient_phone = sg_sql_col_dup(st, 17, &oom);
-    o->address = sg_sql_col_dup(st, 18, &oom);
-    sg_sql_col_copy(st, 19, o->region, sizeof(o->region));
-    sg_sql_col_copy(st, 20, o->postal_code, sizeof(o->postal_code));
-    o->package_ids = sg_sql_col_dup(st, 21, &oom);
-    o->oversold = sqlite3_column_int(st, 22) != 0;
-    sg_sql_col_copy(st, 23, o->oversold_action, sizeof(o->oversold_action));
-    o->version = sqlite3_column_int64(st, 24);
-    o->created_at = sqlite3_column_int64(st, 25);
-    o->updated_at = sqlite3_column_int64(st, 26);
-    return oom ? SG_ENOMEM : 0;
+    o->create_time = sg_sql_rd_i64(rd);
+    o->update_time = sg_sql_rd_i64(rd);
+    SG_SQL_RD_STR(rd, o->currency);
+    o->subtotal = sg_sql_rd_i64(rd);
+    o->shipping_fee = sg_sql_rd_i64(rd);
+    o->tax = sg_sql_rd_i64(rd);
+    o->total = sg_sql_rd_i64(rd);
+    SG_SQL_RD_STR(rd, o->buyer_user_id);
+    o->buyer_email = sg_sql_rd_dup(rd);
+    o->buyer_nickname = sg_sql_rd_dup(rd);
+    o->recipient_name = sg_sql_rd_dup(rd);
+    o->recipient_phone = sg_sql_rd_dup(rd);
+    o->address = sg_sql_rd_dup(rd);
+    SG_SQL_RD_STR(rd, o->region);
+    SG_SQL_RD_STR(rd, o->postal_code);
+    o->package_ids = sg_sql_rd_dup(rd);
+    o->oversold = sg_sql_rd_bool(rd);
+    SG_SQL_RD_STR(rd, o->oversold_action);
+    o->version = sg_sql_rd_i64(rd);
+    o->created_at = sg_sql_rd_i64(rd);
+    o->updated_at = sg_sql_rd_i64(rd);
+    return sg_sql_row_end(rd);
 }
 
+static void release_order(void *row)
+{
+    sg_order_release(row);
+}
+
+static const struct sg_sql_rowtype order_row =
+    SG_SQL_ROWTYPE(struct sg_order, fill_order, release_order);
+
+static int fill_line(struct sg_sql_row *rd, void *row)
+{
+    struct sg_order_line *l = row;
+    char inv[16];
+
+    l->id = sg_sql_rd_i64(rd);
+    SG_SQL_RD_STR(rd, l->channel_line_id);
+    SG_SQL_RD_STR(rd, l->channel_sku_id);
+    SG_SQL_RD_STR(rd, l->sku);
+    l->product_name = sg_sql_rd_dup(rd);
+    l->qty = sg_sql_rd_i64(rd);
+    l->unit_price = sg_sql_rd_i64(rd);
+    SG_SQL_RD_STR(rd, l->status);
+    SG_SQL_RD_STR(rd, l->package_id);
+    SG_SQL_RD_STR(rd, l->location);
+    SG_SQL_RD_STR(rd, inv);
+    l->inv = sg_line_inv_parse(inv);
+    if (l->inv < 0)
+        l->inv = SG_LINE_NONE;
+    return sg_sql_row_end(rd);
+}
+
+static void release_line(void *row)
+{
+    sg_order_line_release(row);
+}
+
+static const struct sg_sql_rowtype line_row =
+    SG_SQL_ROWTYPE(struct sg_order_line, fill_line, release_line);
+
+/* The order's lines, at most SG_ORD_LINES_MAX (the rest are not read). */
 static int load_lines(void *be, struct sg_order *o, struct sg_err *err)
 {
     sqlite3_stmt *st = NULL;
-    struct sg_order_line *lines = NULL;
-    size_t n = 0, cap = 0;
-    bool oom = false;
+    void *lines;
     int rc, b = SQLITE_OK;
 
     rc = sg_sql_prep(be,
@@ -93,56 +112,9 @@ static int load_lines(void *be, struct sg_order *o, struct sg_err *err)
     if (rc)
         return rc;
     sg_sql_bind_int(st, 1, o->id, &b);
-    while (b == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-        struct sg_order_line *l;
-        char inv[16];
-
-        if (n == cap) {
-            size_t ncap = cap ? cap * 2 : 8;
-            struct sg_order_line *nl;
-
-            if (ncap > SG_ORD_LINES_MAX)
-                ncap = SG_ORD_LINES_MAX;
-            if (n >= ncap) {
-                rc = SQLITE_DONE;
-                break;
-            }
-            nl = sg_realloc(lines, ncap * sizeof(*nl));
-            if (!nl) {
-                oom = true;
-                break;
-            }
-            lines = nl;
-            cap = ncap;
-        }
-        l = &lines[n++];
-        memset(l, 0, sizeof(*l));
-        l->id = sqlite3_column_int64(st, 0);
-        sg_sql_col_copy(st, 1, l->channel_line_id, sizeof(l->channel_line_id));
-        sg_sql_col_copy(st, 2, l->channel_sku_id, sizeof(l->channel_sku_id));
-        sg_sql_col_copy(st, 3, l->sku, sizeof(l->sku));
-        l->product_name = sg_sql_col_dup(st, 4, &oom);
-        l->qty = sqlite3_column_int64(st, 5);
-        l->unit_price = sqlite3_column_int64(st, 6);
-        sg_sql_col_copy(st, 7, l->status, sizeof(l->status));
-        sg_sql_col_copy(st, 8, l->package_id, sizeof(l->package_id));
-        sg_sql_col_copy(st, 9, l->location, sizeof(l->location));
-        sg_sql_col_copy(st, 10, inv, sizeof(inv));
-        l->inv = sg_line_inv_parse(inv);
-        if (l->inv < 0)
-            l->inv = SG_LINE_NONE;
-    }
+    rc = sg_sql_list(be, st, b, "order lines", &line_row, SG_ORD_LINES_MAX,
+                     &lines, &o->n_lines, err);
     o->lines = lines;
-    o->n_lines = n;
-    if (oom)
-        rc = sg_err_set(err, SG_ENOMEM, "out of memory");
-    else if (b != SQLITE_OK)
-        rc = sg_sqlite_error(be, b, "order lines", err);
-    else if (rc != SQLITE_DONE)
-        rc = sg_sqlite_error(be, rc, "order lines", err);
-    else
-        rc = 0;
-    sg_sql_end(be, st);
     return rc;
 }
 
@@ -169,16 +141,8 @@ static int sq_order_get(void *be, int64_t tenant_id, int64_t id,
         sg_sql_bind_text(st, 3, channel, &b);
         sg_sql_bind_text(st, 4, channel_order_id, &b);
     }
-    rc = b == SQLITE_OK ? sqlite3_step(st) : b;
-    if (rc == SQLITE_ROW) {
-        rc = fill_order(st, out);
-        if (rc)
-            rc = sg_err_set(err, rc, "out of memory");
-    } else if (rc == SQLITE_DONE)
-        rc = sg_err_set(err, SG_ENOTFOUND, "order not found");
-    else
-        rc = sg_sqlite_error(be, rc, "order get", err);
-    sg_sql_end(be, st);
+    rc = sg_sql_get(be, st, b, "order get", &order_row, out, "order not found",
+                    err);
     if (!rc)
         rc = load_lines(be, out, err);
     return rc;
@@ -373,38 +337,12 @@ static int read_orders(void *be, sqlite3_stmt *st, int b, size_t limit,
                        const char *what, struct sg_order **out,
                        size_t *n_out, struct sg_err *err)
 {
-    struct sg_order *rows = NULL;
-    size_t n = 0;
-    int rc = SQLITE_OK;
+    void *rows;
+    int rc = sg_sql_list(be, st, b, what, &order_row, limit, &rows, n_out,
+                         err);
 
-    rows = sg_calloc(limit ? limit : 1, sizeof(*rows));
-    if (!rows) {
-        sg_sql_end(be, st);
-        return sg_err_set(err, SG_ENOMEM, "out of memory");
-    }
-    while (b == SQLITE_OK && n < limit &&
-           (rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (fill_order(st, &rows[n++]) != 0) {
-            rc = SQLITE_NOMEM;
-            break;
-        }
-    }
-    if (b != SQLITE_OK)
-        rc = sg_sqlite_error(be, b, what, err);
-    else if (rc == SQLITE_NOMEM)
-        rc = sg_err_set(err, SG_ENOMEM, "out of memory");
-    else if (rc != SQLITE_DONE && rc != SQLITE_ROW)
-        rc = sg_sqlite_error(be, rc, what, err);
-    else
-        rc = 0;
-    sg_sql_end(be, st);
-    if (rc) {
-        rows_free(rows, n);
-        return rc;
-    }
     *out = rows;
-    *n_out = n;
-    return 0;
+    return rc;
 }
 
 static int sq_order_list(void *be, int64_t tenant_id,
@@ -654,12 +592,28 @@ static int sq_fetch_failed(void *be, const char *channel, const char *shop_id,
     return sg_sql_run(be, st, b, "order fetch drop", NULL, err);
 }
 
+static int fill_fetch(struct sg_sql_row *rd, void *row)
+{
+    struct sg_order_fetch *f = row;
+
+    f->tenant_id = sg_sql_rd_i64(rd);
+    SG_SQL_RD_STR(rd, f->channel);
+    SG_SQL_RD_STR(rd, f->shop_id);
+    SG_SQL_RD_STR(rd, f->channel_order_id);
+    f->attempts = sg_sql_rd_int(rd);
+    SG_SQL_RD_STR(rd, f->reason);
+    f->gen = sg_sql_rd_i64(rd);
+    return sg_sql_row_end(rd);
+}
+
+static const struct sg_sql_rowtype fetch_row =
+    SG_SQL_ROWTYPE(struct sg_order_fetch, fill_fetch, NULL);
+
 static int sq_fetch_pending(void *be, size_t max, struct sg_order_fetch **out,
                             size_t *n_out, struct sg_err *err)
 {
     sqlite3_stmt *st = NULL;
-    struct sg_order_fetch *rows;
-    size_t n = 0;
+    void *rows;
     int rc, b = SQLITE_OK;
 
     *out = NULL;
@@ -675,32 +629,9 @@ static int sq_fetch_pending(void *be, size_t max, struct sg_order_fetch **out,
     if (rc)
         return rc;
     sg_sql_bind_int(st, 1, (int64_t)max, &b);
-    rows = sg_calloc(max, sizeof(*rows));
-    if (!rows) {
-        sg_sql_end(be, st);
-        return sg_err_set(err, SG_ENOMEM, "out of memory");
-    }
-    while (b == SQLITE_OK && n < max &&
-           (rc = sqlite3_step(st)) == SQLITE_ROW) {
-        rows[n].tenant_id = sqlite3_column_int64(st, 0);
-        sg_sql_col_copy(st, 1, rows[n].channel, sizeof(rows[n].channel));
-        sg_sql_col_copy(st, 2, rows[n].shop_id, sizeof(rows[n].shop_id));
-        sg_sql_col_copy(st, 3, rows[n].channel_order_id,
-               sizeof(rows[n].channel_order_id));
-        rows[n].attempts = sqlite3_column_int(st, 4);
-        sg_sql_col_copy(st, 5, rows[n].reason, sizeof(rows[n].reason));
-        rows[n].gen = sqlite3_column_int64(st, 6);
-        n++;
-    }
-    if (b != SQLITE_OK || (rc != SQLITE_DONE && rc != SQLITE_ROW)) {
-        rc = sg_sqlite_error(be, b != SQLITE_OK ? b : rc, "order fetch", err);
-        sg_free(rows);
-    } else {
-        rc = 0;
-        *out = rows;
-        *n_out = n;
-    }
-    sg_sql_end(be, st);
+    rc = sg_sql_list(be, st, b, "order fetch", &fetch_row, max, &rows, n_out,
+                     err);
+    *out = rows;
     return rc;
 }
 
@@ -718,16 +649,8 @@ static int sq_cursor_get(void *be, const char *channel, const char *shop_id,
         return rc;
     sg_sql_bind_text(st, 1, channel, &b);
     sg_sql_bind_text(st, 2, shop_id, &b);
-    rc = b == SQLITE_OK ? sqlite3_step(st) : b;
-    if (rc == SQLITE_ROW) {
-        *update_time_out = sqlite3_column_int64(st, 0);
-        rc = 0;
-    } else if (rc == SQLITE_DONE)
-        rc = sg_err_set(err, SG_ENOTFOUND, "no cursor");
-    else
-        rc = sg_sqlite_error(be, rc, "order cursor", err);
-    sg_sql_end(be, st);
-    return rc;
+    return sg_sql_get(be, st, b, "order cursor", &sg_sql_row_i64,
+                      update_time_out, "no cursor", err);
 }
 
 static int sq_cursor_set(void *be, int64_t tenant_id, const char *channel,
