@@ -29,10 +29,12 @@
  * with Surge's store on a throwaway PostgreSQL server
  * (tests/lib/pgserver.h); the store's integrity is then checked with
  * amcheck (every B-tree index of the store against its table) in place of
- * PRAGMA integrity_check. There every other fault is not a kill but the
- * end of all of the engine's PostgreSQL sessions (pg_terminate_backend:
- * a server restart or failover as the engine sees it): the engine stays
- * up, reconnects by itself, and the same checks follow.
+ * PRAGMA integrity_check. There the faults take turns: the engine
+ * killed; all of the engine's PostgreSQL sessions ended
+ * (pg_terminate_backend: a failover as the engine sees it); the server
+ * itself crashed (pg_ctl stop -m immediate) and started again, replaying
+ * its WAL. In the last two the engine stays up and reconnects by itself,
+ * and the same checks follow.
  */
 #include "testlib.h"
 #include "connectors/tiktok_shop/sign.h"
@@ -601,7 +603,7 @@ static void kill_under_load(void **state)
     long st = 0;
     json_t *j;
     time_t end;
-    int kills = 0, resets = 0;
+    int kills = 0, resets = 0, pg_crashes = 0;
     size_t deliveries, shipped;
 
     SG_UNUSED(state);
@@ -653,16 +655,26 @@ static void kill_under_load(void **state)
         sleep_ms(ms);
         assert_true(W.srv.pid > 0);
         /*
-         * On PostgreSQL every other fault ends the engine's sessions
-         * instead (a server restart or failover as the engine sees it):
-         * the engine stays up and must carry on by itself.
+         * On PostgreSQL the faults take turns: the engine killed, the
+         * engine's sessions ended (a failover or an administrator, as
+         * the engine sees it), and the server itself crashed and started
+         * again (crash recovery from its WAL). In the last two the engine
+         * stays up and must carry on by itself.
          */
-        if (tw_pg_dsn[0] && (kills + resets) % 2 == 1) {
-            assert_true(sgt_pg_end_sessions(tw_pg_dsn, "surge %") >= 1);
-            resets++;
+        if (tw_pg_dsn[0] && (kills + resets + pg_crashes) % 3 != 0) {
+            if ((kills + resets + pg_crashes) % 3 == 1) {
+                assert_true(sgt_pg_end_sessions(tw_pg_dsn, "surge %") >= 1);
+                resets++;
+                snprintf(when, sizeof(when),
+                         "after sessions ended %d (%ld ms)", resets, ms);
+            } else {
+                assert_int_equal(sgt_pg_crash_restart(tw_pg), 0);
+                pg_crashes++;
+                snprintf(when, sizeof(when),
+                         "after PostgreSQL crash %d (%ld ms)", pg_crashes,
+                         ms);
+            }
             assert_int_equal(kill(W.srv.pid, 0), 0);
-            snprintf(when, sizeof(when), "after sessions ended %d (%ld ms)",
-                     resets, ms);
             check_acked(when);
             continue;
         }
@@ -697,17 +709,19 @@ static void kill_under_load(void **state)
         snprintf(sku, sizeof(sku), "MUG-%d", k);
         assert_stock_agrees(sku, sku_ids[k]);
     }
-    print_message("D1: %d kills, %d times the PostgreSQL sessions ended; "
+    print_message("D1: %d kills, %d times the PostgreSQL sessions ended, "
+                  "%d PostgreSQL crashes; "
                   "%zu products, %zu webhooks, %zu shipments "
                   "acknowledged (%zu/%zu products/webhooks tried), %lu "
                   "refused or unanswered, %zu sandbox deliveries checked, %"
                   PRId64 " orders, %zu shipped\n",
-                  kills, resets, L.prods, L.whs, L.ships, L.prods_tried,
+                  kills, resets, pg_crashes, L.prods, L.whs, L.ships,
+                  L.prods_tried,
                   L.whs_tried,
                   L.refused, deliveries,
                   sql_int("SELECT count(*) FROM orders"), shipped);
     assert_true(kills >= 1);
-    assert_true(!tw_pg_dsn[0] || resets >= 1);
+    assert_true(!tw_pg_dsn[0] || (resets >= 1 && pg_crashes >= 1));
     assert_true(L.prods > 0 && L.whs > 0 && L.ships > 0);
 }
 

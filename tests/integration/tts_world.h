@@ -122,6 +122,14 @@ TW_FN int64_t pg_int(const char *sql)
         fail_msg("sql: connect: %s", PQerrorMessage(c));
     r = PQexec(c, sql);
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        /* The server may have restarted under the kept connection (the
+         * crash test crashes it): a read, so once more on a new one. */
+        PQclear(r);
+        PQfinish(c);
+        c = PQconnectdb(tw_pg_dsn);
+        r = PQexec(c, sql);
+    }
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
         char msg[512];
 
         snprintf(msg, sizeof(msg), "%s", PQerrorMessage(c));

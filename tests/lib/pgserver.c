@@ -27,6 +27,7 @@ struct sgt_pg {
     pid_t guardian;
     int ctl_fd;         /* closing it tells the guardian to stop */
     unsigned next_db;
+    bool as_pg;         /* root: the server runs as the postgres user */
 };
 
 static bool is_exec(const char *dir, const char *name)
@@ -252,6 +253,7 @@ int sgt_pg_start(struct sgt_pg **out)
     if (!pg)
         return -1;
     pg->ctl_fd = -1;
+    pg->as_pg = as_pg;
     if (find_bindir(pg->bindir, sizeof(pg->bindir)) != 0) {
         fprintf(stderr,
                 "pgserver: PostgreSQL's server programs (initdb, pg_ctl) "
@@ -362,6 +364,35 @@ long sgt_pg_end_sessions(const char *dsn, const char *app)
     }
     PQfinish(c);
     return left == 0 ? n : -1;
+}
+
+int sgt_pg_crash_restart(struct sgt_pg *pg)
+{
+    char data[600], log[600], srvlog[600], pg_ctl[600];
+
+    snprintf(data, sizeof(data), "%s/data", pg->dir);
+    snprintf(log, sizeof(log), "%s/setup.log", pg->dir);
+    snprintf(srvlog, sizeof(srvlog), "%s/postgres.log", pg->dir);
+    snprintf(pg_ctl, sizeof(pg_ctl), "%s/pg_ctl", pg->bindir);
+    {
+        /* immediate: every server process quits at once, no checkpoint;
+         * the next start replays the WAL (crash recovery). */
+        const char *argv[] = {pg_ctl, "-D", data, "-m", "immediate",
+                              "-w",   "-t", "60", "stop", NULL};
+
+        if (run_logged(argv, log, pg->as_pg) != 0)
+            return -1;
+    }
+    {
+        const char *argv[] = {pg_ctl, "-D", data,   "-l",    srvlog,
+                              "-w",   "-t", "60", "start", NULL};
+
+        if (run_logged(argv, log, pg->as_pg) != 0) {
+            print_log(pg);
+            return -1;
+        }
+    }
+    return 0;
 }
 
 const char *sgt_pg_dir(const struct sgt_pg *pg)

@@ -41,6 +41,14 @@ int sgt_pg_main_start(struct sgt_pg **out);
 int sgt_pg_createdb(struct sgt_pg *pg, char *dsn, size_t cap);
 
 /*
+ * Crash the server and start it again on the same data: every server
+ * process quits at once (pg_ctl stop -m immediate, no checkpoint), and
+ * the start replays the WAL as after a power cut or an OOM kill. Clients'
+ * connections are gone; what was committed must still be there. 0 or -1.
+ */
+int sgt_pg_crash_restart(struct sgt_pg *pg);
+
+/*
  * The server's temporary folder: its data directory (tables, WAL), its
  * unix socket and its logs. Valid until sgt_pg_stop.
  */
