@@ -35,7 +35,7 @@
  * server itself crashed (pg_ctl stop -m immediate) and started again,
  * replaying its WAL. In the last two the engine stays up and reconnects
  * by itself, and the same checks follow. Opt-in for now: in one run of
- * four a read right after the server's restart answered 503.
+ * three a read right after the server's restart answered 503.
  */
 #include "testlib.h"
 #include "connectors/tiktok_shop/sign.h"
@@ -594,7 +594,7 @@ static size_t check_shipped(void)
 static void kill_under_load(void **state)
 {
     bool lng = env_long("SG_CRASH_LONG", 0) != 0;
-    /* Opt-in (SG_CRASH_PG_FAULTS=1): one run in four of the PostgreSQL
+    /* Opt-in (SG_CRASH_PG_FAULTS=1): one run of three with the PostgreSQL
      * crash turn answered 503 to a read right after the restart, cause
      * not found yet (docs/testing.md). */
     bool pg_faults = tw_pg_dsn[0] && env_long("SG_CRASH_PG_FAULTS", 0) != 0;
