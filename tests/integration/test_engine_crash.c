@@ -29,13 +29,12 @@
  * with Surge's store on a throwaway PostgreSQL server
  * (tests/lib/pgserver.h); the store's integrity is then checked with
  * amcheck (every B-tree index of the store against its table) in place of
- * PRAGMA integrity_check. With SG_CRASH_PG_FAULTS=1 as well the faults
- * take turns: the engine killed; all of the engine's PostgreSQL sessions
- * ended (pg_terminate_backend: a failover as the engine sees it); the
- * server itself crashed (pg_ctl stop -m immediate) and started again,
- * replaying its WAL. In the last two the engine stays up and reconnects
- * by itself, and the same checks follow. Opt-in for now: in one run of
- * three a read right after the server's restart answered 503.
+ * PRAGMA integrity_check. There the faults take turns (SG_CRASH_PG_FAULTS=0
+ * leaves only the kills): the engine killed; all of the engine's
+ * PostgreSQL sessions ended (pg_terminate_backend: a failover as the
+ * engine sees it); the server itself crashed (pg_ctl stop -m immediate)
+ * and started again, replaying its WAL. In the last two the engine stays up and reconnects
+ * by itself, and the same checks follow.
  */
 #include "testlib.h"
 #include "connectors/tiktok_shop/sign.h"
@@ -594,10 +593,7 @@ static size_t check_shipped(void)
 static void kill_under_load(void **state)
 {
     bool lng = env_long("SG_CRASH_LONG", 0) != 0;
-    /* Opt-in (SG_CRASH_PG_FAULTS=1): one run of three with the PostgreSQL
-     * crash turn answered 503 to a read right after the restart, cause
-     * not found yet (docs/testing.md). */
-    bool pg_faults = tw_pg_dsn[0] && env_long("SG_CRASH_PG_FAULTS", 0) != 0;
+    bool pg_faults = tw_pg_dsn[0] && env_long("SG_CRASH_PG_FAULTS", 1) != 0;
     long seconds = lng ? env_long("SG_CRASH_LONG_SECONDS", 300)
                        : env_long("SG_CRASH_SECONDS", 20);
     long lo = env_long("SG_CRASH_MIN_MS", lng ? 2000 : 700);

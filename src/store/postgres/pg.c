@@ -56,6 +56,7 @@ struct pg_be {
     unsigned next_name;
     char session[200]; /* the SET statements run after every (re)connect */
     bool session_ok;   /* and they ran on the current connection */
+    bool prepare_lost; /* the last failed prepare looked like a lost link */
 };
 
 /* ---- errors ---- */
@@ -185,21 +186,51 @@ static int conn_ready(struct pg_be *be, const char *what, struct sg_err *err)
 }
 
 /*
- * A statement that failed because the connection was found dead (the
- * server restarted, an administrator ended the session, a failover) and
- * that cannot have done anything there: it ran outside a transaction and
- * either opens one or only reads (a reader connection is read-only). One
- * retry on a fresh connection hides the loss from the caller; anything
- * else (a write, or a statement inside a transaction) fails as before.
+ * Whether a failure looks like the connection, not the statement: libpq
+ * marked it dead, the error came from libpq itself (no SQLSTATE: "server
+ * closed the connection unexpectedly", a failed send), or the server said
+ * it is going away (class 08 connection exception; 57P01 admin shutdown,
+ * 57P02 crash shutdown, 57P03 cannot connect now). The last two can reach
+ * us while PQstatus still says CONNECTION_OK: the server's FATAL message
+ * was read before libpq saw the socket close.
+ */
+static bool conn_lost(struct pg_be *be, const PGresult *res)
+{
+    const char *state =
+        res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    bool bad = PQstatus(be->conn) == CONNECTION_BAD;
+    bool lost = bad || !state || strncmp(state, "08", 2) == 0 ||
+                strncmp(state, "57P0", 4) == 0;
+
+    if (lost)
+        sg_log(SG_LOG_WARN, "store",
+               "msg=\"postgres connection lost\" sqlstate=%s libpq=%s",
+               state ? state : "none", bad ? "bad" : "ok");
+    return lost;
+}
+
+/*
+ * A statement that failed because the connection was lost (the server
+ * restarted, an administrator ended the session, a failover) and that
+ * cannot have done anything there: it ran outside a transaction and
+ * either opens one (BEGIN) or ran on a reader, whose connection the
+ * server keeps read-only (default_transaction_read_only, set again on
+ * every new connection before any statement). One retry on a fresh
+ * connection hides the loss from the caller; anything else (a statement
+ * on the writer, or inside a transaction) fails as before, because the
+ * server may have run it before the link dropped.
  */
 static bool retry_on_new_connection(struct pg_be *be, bool was_idle,
-                                    const char *sql)
+                                    const char *sql, bool lost)
 {
-    if (!was_idle || PQstatus(be->conn) != CONNECTION_BAD)
+    if (!was_idle || !lost)
         return false;
-    if (be->writer && strcmp(sql, "BEGIN") != 0 &&
-        strncmp(sql, "SELECT ", 7) != 0)
+    if (be->writer && strcmp(sql, "BEGIN") != 0)
         return false;
+    /* libpq may still call a connection that sent FATAL healthy. */
+    PQreset(be->conn);
+    cache_clear(be);
+    be->session_ok = false;
     maybe_reconnect(be);
     return PQstatus(be->conn) == CONNECTION_OK && be->session_ok;
 }
@@ -241,6 +272,7 @@ static int stmt_name(struct pg_be *be, const char *sql, int nparams,
     snprintf(c->name, sizeof(c->name), "sg%u", be->next_name++);
     res = PQprepare(be->conn, c->name, sql, nparams, NULL);
     if (!res || PQresultStatus(res) != PGRES_COMMAND_OK) {
+        be->prepare_lost = conn_lost(be, res);
         rc = pg_fail(be, res, err, "prepare");
         PQclear(res);
         return rc;
@@ -300,8 +332,10 @@ int sg_pg_exec_n(void *vbe, const char *sql, int n, const char *const *val,
             return rc;
     }
     for (int attempt = 0;; attempt++) {
+        be->prepare_lost = false;
         rc = stmt_name(be, sql, n, &name, err);
-        if (rc && !(attempt == 0 && retry_on_new_connection(be, idle, sql)))
+        if (rc && !(attempt == 0 &&
+                    retry_on_new_connection(be, idle, sql, be->prepare_lost)))
             return rc;
         if (rc)
             continue;
@@ -312,7 +346,8 @@ int sg_pg_exec_n(void *vbe, const char *sql, int n, const char *const *val,
         st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
         if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
             break;
-        if (attempt == 0 && retry_on_new_connection(be, idle, sql)) {
+        if (attempt == 0 &&
+            retry_on_new_connection(be, idle, sql, conn_lost(be, res))) {
             PQclear(res);
             continue;
         }
@@ -348,7 +383,7 @@ static int exec_plain(struct pg_be *be, const char *sql, const char *what,
     idle = PQtransactionStatus(be->conn) == PQTRANS_IDLE;
     res = PQexec(be->conn, sql);
     if ((!res || PQresultStatus(res) != PGRES_COMMAND_OK) &&
-        retry_on_new_connection(be, idle, sql)) {
+        retry_on_new_connection(be, idle, sql, conn_lost(be, res))) {
         PQclear(res);
         res = PQexec(be->conn, sql);
     }
