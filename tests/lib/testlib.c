@@ -11,6 +11,7 @@
 #include <dirent.h>
 #include <sqlite3.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -21,6 +22,68 @@
 
 #define OUTPUT_MAX (16u << 20)
 
+/*
+ * The folders sgt_tmpdir made, removed with everything in them when the
+ * test program exits, so a run of the suite leaves nothing under TMPDIR
+ * (one run used to leave a hundred folders: stores, logs, sandbox state).
+ * SG_TEST_KEEP=1 keeps them and names them on stderr, for reading a
+ * failed run's logs. A forked child that exits does not remove its
+ * parent's folders. Plain arrays, not sg_alloc: the D5 sweeps count and
+ * fail sg_alloc's allocations, and the cleanup must not shift them.
+ */
+#define TMPDIRS_MAX 64
+
+static char tmpdirs[TMPDIRS_MAX][512];
+static size_t n_tmpdirs;
+static pid_t tmpdirs_pid;
+static pthread_mutex_t tmpdirs_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int remove_entry(const char *path, const struct stat *st, int type,
+                        struct FTW *ftw)
+{
+    SG_UNUSED(st);
+    SG_UNUSED(ftw);
+    if (type == FTW_DP)
+        rmdir(path);
+    else
+        unlink(path);
+    return 0; /* carry on: remove what can be removed */
+}
+
+static void tmpdirs_cleanup(void)
+{
+    const char *keep = getenv("SG_TEST_KEEP");
+    bool kept = keep && keep[0] && strcmp(keep, "0") != 0;
+
+    if (getpid() != tmpdirs_pid)
+        return;
+    pthread_mutex_lock(&tmpdirs_lock);
+    for (size_t i = 0; i < n_tmpdirs; i++) {
+        if (kept)
+            fprintf(stderr, "SG_TEST_KEEP: kept %s\n", tmpdirs[i]);
+        else
+            nftw(tmpdirs[i], remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    }
+    n_tmpdirs = 0;
+    pthread_mutex_unlock(&tmpdirs_lock);
+}
+
+static void tmpdirs_remember(const char *dir)
+{
+    pthread_mutex_lock(&tmpdirs_lock);
+    if (tmpdirs_pid != getpid()) {
+        /* The first folder of this process (or of a forked child that
+         * makes its own): clean up at its exit. */
+        if (tmpdirs_pid == 0)
+            atexit(tmpdirs_cleanup);
+        tmpdirs_pid = getpid();
+        n_tmpdirs = 0;
+    }
+    if (n_tmpdirs < TMPDIRS_MAX)
+        snprintf(tmpdirs[n_tmpdirs++], sizeof(tmpdirs[0]), "%s", dir);
+    pthread_mutex_unlock(&tmpdirs_lock);
+}
+
 char *sgt_tmpdir(void)
 {
     const char *base = getenv("TMPDIR");
@@ -30,6 +93,7 @@ char *sgt_tmpdir(void)
              base && base[0] ? base : "/tmp");
     if (!mkdtemp(tmpl))
         return NULL;
+    tmpdirs_remember(tmpl);
     return sg_strdup(tmpl);
 }
 
