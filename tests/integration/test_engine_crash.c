@@ -8,9 +8,13 @@
  * reordered; a thread posts signed webhooks directly; a thread writes
  * through the admin API (new products that Surge publishes to the
  * sandbox, stock counts on draft products, shipments of waiting
- * orders). The main thread kills the engine every
- * SG_CRASH_MIN_MS..SG_CRASH_MAX_MS (seeded, the seed is printed;
- * SG_CRASH_SEED replays a run) and starts it again on the same port.
+ * orders). Every SG_CRASH_MIN_MS..SG_CRASH_MAX_MS (seeded, the seed is
+ * printed; SG_CRASH_SEED replays a run) the main thread brings on the
+ * next fault in turn: the engine killed and started again on the same
+ * port; the sandbox killed and started again on its port from its state
+ * file (TikTok going away and coming back, with everything it answered
+ * kept: state_save_ms 0; its order traffic is started again;
+ * SG_CRASH_SBX_FAULTS=0 leaves it out).
  * Checked: every write answered 2xx is still there (products via the
  * API, stock counts never behind the last acknowledged one, webhooks as
  * inbox rows, including every delivery the sandbox logged as 2xx,
@@ -29,12 +33,12 @@
  * with Surge's store on a throwaway PostgreSQL server
  * (tests/lib/pgserver.h); the store's integrity is then checked with
  * amcheck (every B-tree index of the store against its table) in place of
- * PRAGMA integrity_check. There the faults take turns (SG_CRASH_PG_FAULTS=0
- * leaves only the kills): the engine killed; all of the engine's
- * PostgreSQL sessions ended (pg_terminate_backend: a failover as the
- * engine sees it); the server itself crashed (pg_ctl stop -m immediate)
- * and started again, replaying its WAL. In the last two the engine stays up and reconnects
- * by itself, and the same checks follow.
+ * PRAGMA integrity_check. There two more faults join the turns
+ * (SG_CRASH_PG_FAULTS=0 leaves them out): all of the engine's PostgreSQL
+ * sessions ended (pg_terminate_backend: a failover as the engine sees
+ * it); the server itself crashed (pg_ctl stop -m immediate) and started
+ * again, replaying its WAL. In every fault but the engine's kill the
+ * engine stays up and carries on by itself, and the same checks follow.
  */
 #include "testlib.h"
 #include "connectors/tiktok_shop/sign.h"
@@ -94,7 +98,10 @@ static struct {
     unsigned long refused; /* answers that were not 2xx or no answer */
 } L = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
+#define SBX_SEED "71"
+
 static atomic_bool load_stop;
+static char *sbx_dir; /* the sandbox's state file lives here */
 static char base_orders[BASE_ORDERS][32];
 static char sku_ids[PRODUCTS][32];
 
@@ -163,20 +170,60 @@ static int spawn_serve(void)
     return -1;
 }
 
+/*
+ * Kill the sandbox (SIGKILL) and start it again on the same port from its
+ * state file, then start its order traffic again (the generator is not
+ * part of the saved world). 0 or -1.
+ */
+static int restart_sandbox(const char *traffic)
+{
+    const char *port = strrchr(W.sbx.url, ':');
+    char listen[32];
+    char *argv[] = {ARG(sgt_surge_bin()), ARG("sandbox"), ARG("--listen"),
+                    listen, ARG("--seed"), ARG(SBX_SEED),
+                    ARG("--audit-delay-ms"), ARG("0"), ARG("--config"),
+                    W.sbx_conf, NULL};
+    long st = 0;
+    json_t *j;
+    int i;
+
+    if (!port)
+        return -1;
+    snprintf(listen, sizeof(listen), "127.0.0.1:%s", port + 1);
+    sgt_stop(&W.sbx, SIGKILL);
+    /* A few tries while the old listening socket goes. */
+    for (i = 0; i < 20 && sgt_spawn(&W.sbx, argv, W.sbx_log) != 0; i++)
+        sleep_ms(250);
+    if (i == 20)
+        return -1;
+    j = ctl("POST", "/sandbox/v1/traffic", traffic, &st);
+    json_decref(j);
+    return st >= 200 && st < 300 ? 0 : -1;
+}
+
 static int setup(void **state)
 {
-    char listen[32], extra[1024];
+    char listen[32], extra[1024], sbx_json[1024];
 
     SG_UNUSED(state);
     if (tw_backend_db() != 0)
         return -1;
     /* Webhooks duplicated and late, and retried quickly while the
      * engine is down (TikTok's real schedule is minutes apart). */
-    if (tw_sandbox_start("71",
-                         "{\"webhook_dup_pct\":20,\"webhook_reorder_pct\":20,"
-                         "\"webhook_reorder_ms\":300,\"webhook_timeout_ms\":"
-                         "2000,\"webhook_retry_ms\":\"300,600,1000,2000,"
-                         "4000,8000\"}") != 0)
+    /* The sandbox keeps its world in a file, written before it answers
+     * any change, so it can be killed and started again (TikTok going
+     * away and coming back) without forgetting what it said it did. */
+    sbx_dir = sgt_tmpdir();
+    if (!sbx_dir)
+        return -1;
+    snprintf(sbx_json, sizeof(sbx_json),
+             "{\"webhook_dup_pct\":20,\"webhook_reorder_pct\":20,"
+             "\"webhook_reorder_ms\":300,\"webhook_timeout_ms\":"
+             "2000,\"webhook_retry_ms\":\"300,600,1000,2000,"
+             "4000,8000\",\"state_path\":\"%s/sandbox-state.json\","
+             "\"state_save_ms\":0}",
+             sbx_dir);
+    if (tw_sandbox_start(SBX_SEED, sbx_json) != 0)
         return -1;
     W.port = free_port();
     if (W.port <= 0)
@@ -207,6 +254,7 @@ static int teardown(void **state)
     SG_UNUSED(state);
     tw_stop_serve(SIGTERM);
     sgt_stop(&W.sbx, SIGTERM);
+    sg_free(sbx_dir);
     return 0;
 }
 
@@ -590,10 +638,16 @@ static size_t check_shipped(void)
 
 /* ---- the scenario ---- */
 
+enum fault { FAULT_ENGINE, FAULT_SANDBOX, FAULT_PG_SESSIONS, FAULT_PG_CRASH };
+
 static void kill_under_load(void **state)
 {
     bool lng = env_long("SG_CRASH_LONG", 0) != 0;
     bool pg_faults = tw_pg_dsn[0] && env_long("SG_CRASH_PG_FAULTS", 1) != 0;
+    bool sbx_faults = env_long("SG_CRASH_SBX_FAULTS", 1) != 0;
+    enum fault turns[4] = {FAULT_ENGINE};
+    size_t n_turns = 1, n_faults = 0;
+    char traffic[400];
     long seconds = lng ? env_long("SG_CRASH_LONG_SECONDS", 300)
                        : env_long("SG_CRASH_SECONDS", 20);
     long lo = env_long("SG_CRASH_MIN_MS", lng ? 2000 : 700);
@@ -604,13 +658,19 @@ static void kill_under_load(void **state)
     long st = 0;
     json_t *j;
     time_t end;
-    int kills = 0, resets = 0, pg_crashes = 0;
+    int kills = 0, resets = 0, pg_crashes = 0, sbx_kills = 0;
     size_t deliveries, shipped;
 
     SG_UNUSED(state);
     if (hi < lo)
         hi = lo;
     rng_state = seed ? seed : 1;
+    if (pg_faults) {
+        turns[n_turns++] = FAULT_PG_SESSIONS;
+        turns[n_turns++] = FAULT_PG_CRASH;
+    }
+    if (sbx_faults)
+        turns[n_turns++] = FAULT_SANDBOX;
     print_message("D1: seed %" PRIu64 ", %ld s, kill every %ld..%ld ms\n",
                   seed, seconds, lo, hi);
 
@@ -636,12 +696,12 @@ static void kill_under_load(void **state)
         assert_int_equal(order(base_orders[k], sku_ids[k], 1, NULL, 0), 201);
     wait_converged();
 
-    snprintf(body, sizeof(body),
+    snprintf(traffic, sizeof(traffic),
              "{\"pattern\":\"steady\",\"rate\":3,\"duration_s\":%ld,"
              "\"max_orders\":100000,\"units_max\":2,\"lines_max\":2,"
              "\"cancel_pct\":10}",
              seconds + 30);
-    j = ctl("POST", "/sandbox/v1/traffic", body, &st);
+    j = ctl("POST", "/sandbox/v1/traffic", traffic, &st);
     assert_true(st >= 200 && st < 300);
     json_decref(j);
     atomic_store(&load_stop, false);
@@ -656,33 +716,40 @@ static void kill_under_load(void **state)
         sleep_ms(ms);
         assert_true(W.srv.pid > 0);
         /*
-         * On PostgreSQL the faults take turns: the engine killed, the
-         * engine's sessions ended (a failover or an administrator, as
-         * the engine sees it), and the server itself crashed and started
-         * again (crash recovery from its WAL). In the last two the engine
-         * stays up and must carry on by itself.
+         * The faults take turns: the engine killed; the sandbox (TikTok)
+         * killed and started again from its state file; on PostgreSQL
+         * also the engine's sessions ended (a failover or an
+         * administrator, as the engine sees it) and the server itself
+         * crashed and started again (crash recovery from its WAL). In all
+         * but the first the engine stays up and must carry on by itself.
          */
-        if (pg_faults && (kills + resets + pg_crashes) % 3 != 0) {
-            if ((kills + resets + pg_crashes) % 3 == 1) {
-                assert_true(sgt_pg_end_sessions(tw_pg_dsn, "surge %") >= 1);
-                resets++;
-                snprintf(when, sizeof(when),
-                         "after sessions ended %d (%ld ms)", resets, ms);
-            } else {
-                assert_int_equal(sgt_pg_crash_restart(tw_pg), 0);
-                pg_crashes++;
-                snprintf(when, sizeof(when),
-                         "after PostgreSQL crash %d (%ld ms)", pg_crashes,
-                         ms);
-            }
-            assert_int_equal(kill(W.srv.pid, 0), 0);
-            check_acked(when);
-            continue;
+        switch (turns[n_faults++ % n_turns]) {
+        case FAULT_SANDBOX:
+            assert_int_equal(restart_sandbox(traffic), 0);
+            sbx_kills++;
+            snprintf(when, sizeof(when), "after sandbox kill %d (%ld ms)",
+                     sbx_kills, ms);
+            break;
+        case FAULT_PG_SESSIONS:
+            assert_true(sgt_pg_end_sessions(tw_pg_dsn, "surge %") >= 1);
+            resets++;
+            snprintf(when, sizeof(when), "after sessions ended %d (%ld ms)",
+                     resets, ms);
+            break;
+        case FAULT_PG_CRASH:
+            assert_int_equal(sgt_pg_crash_restart(tw_pg), 0);
+            pg_crashes++;
+            snprintf(when, sizeof(when), "after PostgreSQL crash %d (%ld ms)",
+                     pg_crashes, ms);
+            break;
+        default:
+            tw_stop_serve(SIGKILL);
+            kills++;
+            assert_int_equal(spawn_serve(), 0);
+            snprintf(when, sizeof(when), "after kill %d (%ld ms)", kills, ms);
+            break;
         }
-        tw_stop_serve(SIGKILL);
-        kills++;
-        assert_int_equal(spawn_serve(), 0);
-        snprintf(when, sizeof(when), "after kill %d (%ld ms)", kills, ms);
+        assert_int_equal(kill(W.srv.pid, 0), 0);
         check_acked(when);
     }
 
@@ -710,19 +777,21 @@ static void kill_under_load(void **state)
         snprintf(sku, sizeof(sku), "MUG-%d", k);
         assert_stock_agrees(sku, sku_ids[k]);
     }
-    print_message("D1: %d kills, %d times the PostgreSQL sessions ended, "
-                  "%d PostgreSQL crashes; "
+    print_message("D1: %d kills, %d sandbox kills, %d times the PostgreSQL "
+                  "sessions ended, %d PostgreSQL crashes; "
                   "%zu products, %zu webhooks, %zu shipments "
                   "acknowledged (%zu/%zu products/webhooks tried), %lu "
                   "refused or unanswered, %zu sandbox deliveries checked, %"
                   PRId64 " orders, %zu shipped\n",
-                  kills, resets, pg_crashes, L.prods, L.whs, L.ships,
+                  kills, sbx_kills, resets, pg_crashes, L.prods, L.whs,
+                  L.ships,
                   L.prods_tried,
                   L.whs_tried,
                   L.refused, deliveries,
                   sql_int("SELECT count(*) FROM orders"), shipped);
     assert_true(kills >= 1);
     assert_true(!pg_faults || (resets >= 1 && pg_crashes >= 1));
+    assert_true(!sbx_faults || sbx_kills >= 1);
     assert_true(L.prods > 0 && L.whs > 0 && L.ships > 0);
 }
 
