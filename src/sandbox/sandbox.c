@@ -839,60 +839,141 @@ static json_t *load_json_file(const char *path, struct sg_err *err)
     return doc;
 }
 
+/*
+ * The settings file's keys: each names a field of struct sg_sbx_cfg and
+ * says what JSON it takes. "faults", "rate_limits" and "timing" are read
+ * later (apply_config_doc). Any other key, or a value of the wrong type,
+ * is an error naming it: a misspelt "state_path" would otherwise leave
+ * the sandbox quietly forgetting its world on a restart.
+ */
+enum cfg_type { CFG_STR, CFG_UINT, CFG_U64, CFG_INT, CFG_LONG, CFG_I64,
+                CFG_BOOL, CFG_LATER };
+
+static const struct cfg_key {
+    const char *name;
+    enum cfg_type type;
+    size_t off;
+} cfg_keys[] = {
+#define K(name, type) {#name, type, offsetof(struct sg_sbx_cfg, name)}
+    K(listen, CFG_STR),
+    K(app_key, CFG_STR),
+    K(app_secret, CFG_STR),
+    K(state_path, CFG_STR),
+    K(control_token, CFG_STR),
+    K(callback_url, CFG_STR),
+    K(webhook_retry_ms, CFG_STR),
+    K(categories_path, CFG_STR),
+    K(service_id, CFG_STR),
+    K(webhook_address, CFG_STR),
+    K(seed, CFG_U64),
+    K(threads, CFG_UINT),
+    K(rate_qps, CFG_UINT),
+    K(audit_delay_ms, CFG_UINT),
+    K(access_ttl_s, CFG_I64),
+    K(refresh_ttl_s, CFG_I64),
+    K(webhook_dup_pct, CFG_UINT),
+    K(webhook_reorder_pct, CFG_UINT),
+    K(webhook_timeout_ms, CFG_UINT),
+    K(webhook_reorder_ms, CFG_UINT),
+    K(auth_code_ttl_s, CFG_UINT),
+    K(unknown_path_http, CFG_INT),
+    K(unknown_path_code, CFG_LONG),
+    K(token_error_http, CFG_INT),
+    K(state_save_ms, CFG_UINT),
+    K(webhook_concurrency, CFG_UINT),
+    K(webhook_address_concurrency, CFG_UINT),
+    K(rate_limit_retry_after_s, CFG_UINT),
+    K(debug_signatures, CFG_BOOL),
+    K(refresh_rotate, CFG_BOOL),
+    K(timestamp_real_clock, CFG_BOOL),
+#undef K
+    {"faults", CFG_LATER, 0},
+    {"rate_limits", CFG_LATER, 0},
+    {"timing", CFG_LATER, 0},
+};
+
+static int cfg_set(struct sg_sbx_cfg *cfg, const struct cfg_key *k,
+                   json_t *v, const char *path, struct sg_err *err)
+{
+    char *field = (char *)cfg + k->off;
+    json_int_t n = json_is_integer(v) ? json_integer_value(v) : 0;
+
+    switch (k->type) {
+    case CFG_STR:
+        if (!json_is_string(v))
+            return sg_err_set(err, SG_ECONFIG, "%s: %s must be a string",
+                              path, k->name);
+        *(const char **)(void *)field = json_string_value(v);
+        return 0;
+    case CFG_BOOL:
+        if (!json_is_boolean(v))
+            return sg_err_set(err, SG_ECONFIG,
+                              "%s: %s must be true or false", path, k->name);
+        *(bool *)(void *)field = json_is_true(v);
+        return 0;
+    case CFG_LATER:
+        return 0;
+    default:
+        break;
+    }
+    if (!json_is_integer(v))
+        return sg_err_set(err, SG_ECONFIG, "%s: %s must be an integer",
+                          path, k->name);
+    switch (k->type) {
+    case CFG_UINT:
+        if (n < 0 || (unsigned long long)n > UINT_MAX)
+            goto range;
+        *(unsigned *)(void *)field = (unsigned)n;
+        return 0;
+    case CFG_U64:
+        if (n < 0)
+            goto range;
+        *(uint64_t *)(void *)field = (uint64_t)n;
+        return 0;
+    case CFG_INT:
+        if (n < INT_MIN || n > INT_MAX)
+            goto range;
+        *(int *)(void *)field = (int)n;
+        return 0;
+    case CFG_LONG:
+        *(long *)(void *)field = (long)n;
+        return 0;
+    default:
+        *(int64_t *)(void *)field = (int64_t)n;
+        return 0;
+    }
+range:
+    return sg_err_set(err, SG_ECONFIG, "%s: %s is out of range (%lld)", path,
+                      k->name, (long long)n);
+}
+
 int sg_sbx_cfg_load(struct sg_sbx_cfg *cfg, const char *path,
                     json_t **doc_out, struct sg_err *err)
 {
-    json_t *d = load_json_file(path, err);
-    const char *v;
+    json_t *d = load_json_file(path, err), *v;
+    const char *key;
 
     *doc_out = d;
     if (!d)
         return SG_ECONFIG;
     if (!json_is_object(d))
         return sg_err_set(err, SG_ECONFIG, "%s: not a JSON object", path);
-#define STR(k)                                                                 \
-    if ((v = sg_json_str(d, #k)))                                              \
-    cfg->k = v
-#define NUM(k, t)                                                              \
-    if (json_is_integer(json_object_get(d, #k)))                               \
-    cfg->k = (t)sg_json_int(d, #k, 0)
-#define BOOL(k)                                                                \
-    if (json_is_boolean(json_object_get(d, #k)))                               \
-    cfg->k = json_is_true(json_object_get(d, #k))
-    STR(listen);
-    STR(app_key);
-    STR(app_secret);
-    STR(state_path);
-    STR(control_token);
-    STR(callback_url);
-    STR(webhook_retry_ms);
-    STR(categories_path);
-    STR(service_id);
-    STR(webhook_address);
-    NUM(seed, uint64_t);
-    NUM(threads, unsigned);
-    NUM(rate_qps, unsigned);
-    NUM(audit_delay_ms, unsigned);
-    NUM(access_ttl_s, int64_t);
-    NUM(refresh_ttl_s, int64_t);
-    NUM(webhook_dup_pct, unsigned);
-    NUM(webhook_reorder_pct, unsigned);
-    NUM(webhook_timeout_ms, unsigned);
-    NUM(webhook_reorder_ms, unsigned);
-    NUM(auth_code_ttl_s, unsigned);
-    NUM(unknown_path_http, int);
-    NUM(unknown_path_code, long);
-    NUM(token_error_http, int);
-    NUM(state_save_ms, unsigned);
-    NUM(webhook_concurrency, unsigned);
-    NUM(webhook_address_concurrency, unsigned);
-    NUM(rate_limit_retry_after_s, unsigned);
-    BOOL(debug_signatures);
-    BOOL(refresh_rotate);
-    BOOL(timestamp_real_clock);
-#undef STR
-#undef NUM
-#undef BOOL
+    json_object_foreach(d, key, v) {
+        const struct cfg_key *k = NULL;
+        int rc;
+
+        for (size_t i = 0; i < SG_ARRAY_SIZE(cfg_keys) && !k; i++)
+            if (strcmp(cfg_keys[i].name, key) == 0)
+                k = &cfg_keys[i];
+        if (!k)
+            return sg_err_set(err, SG_ECONFIG,
+                              "%s: unknown key \"%s\" (docs/sandbox.md lists "
+                              "the settings)",
+                              path, key);
+        rc = cfg_set(cfg, k, v, path, err);
+        if (rc)
+            return rc;
+    }
     cfg->config_path = path;
     return 0;
 }

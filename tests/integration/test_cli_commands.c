@@ -344,6 +344,46 @@ static void test_apikey(void **state)
     run_free(&r);
 }
 
+/*
+ * The sandbox's settings file: a key it does not know, or a value of the
+ * wrong type, stops it with the key named (exit 78) instead of being
+ * ignored (a misspelt state_path would lose the sandbox's world).
+ */
+static void test_sandbox_bad_config(void **state)
+{
+    struct fx *fx = *state;
+    char *path = sgt_path(fx->dir, "sandbox.json");
+    struct run r;
+
+    assert_non_null(path);
+    assert_int_equal(sgt_write_file(path, "{\"state_pathh\": \"x.json\"}"),
+                     0);
+    r = surge("sandbox", "--listen", "127.0.0.1:0", "--config", path, NULL);
+    assert_int_equal(r.rc, 78);
+    assert_contains(r.err, "unknown key \"state_pathh\"");
+    run_free(&r);
+
+    assert_int_equal(sgt_write_file(path, "{\"state_save_ms\": \"0\"}"), 0);
+    r = surge("sandbox", "--listen", "127.0.0.1:0", "--config", path, NULL);
+    assert_int_equal(r.rc, 78);
+    assert_contains(r.err, "state_save_ms must be an integer");
+    run_free(&r);
+
+    assert_int_equal(sgt_write_file(path, "{\"threads\": -2}"), 0);
+    r = surge("sandbox", "--listen", "127.0.0.1:0", "--config", path, NULL);
+    assert_int_equal(r.rc, 78);
+    assert_contains(r.err, "threads is out of range (-2)");
+    run_free(&r);
+
+    assert_int_equal(sgt_write_file(path, "{\"debug_signatures\": 1}"), 0);
+    r = surge("sandbox", "--listen", "127.0.0.1:0", "--config", path, NULL);
+    assert_int_equal(r.rc, 78);
+    assert_contains(r.err, "debug_signatures must be true or false");
+    run_free(&r);
+    unlink(path);
+    sg_free(path);
+}
+
 static void test_bad_config(void **state)
 {
     struct fx *fx = *state;
@@ -573,6 +613,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_tenants, setup, teardown),
         cmocka_unit_test_setup_teardown(test_apikey, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_config, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sandbox_bad_config, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_jobs, setup, teardown),
     };
 
