@@ -14,8 +14,8 @@
  * acknowledged.
  *
  * How, SQLite's test6.c way with the crash moved out of the process:
- * - A child process opens the store with a test VFS made the default
- *   under walbuf. Before each write to the database or its WAL, the VFS
+ * - A child process opens the store with a test VFS (tests/lib/testvfs.c)
+ *   made the default under walbuf. Before each write to the database or its WAL, the VFS
  *   appends the bytes it is about to overwrite (and the file's size) to
  *   an undo log beside the file; a sync of the file empties that file's
  *   log once the real fsync has returned. So the log always holds what
@@ -51,6 +51,7 @@
  * run's times (open, cut, checks).
  */
 #include "testlib.h"
+#include "testvfs.h"
 #include "core/alloc.h"
 #include "store/store.h"
 
@@ -74,19 +75,6 @@
 #define SERIES     20       /* runs per store */
 #define RUN_STRIDE 10000000 /* sequence numbers per run */
 #define IN_FLIGHT  256
-#define UNDO_MAGIC 0x53475544u /* "SGUD" */
-
-enum { REC_WRITE = 1, REC_TRUNCATE = 2 };
-
-/* An undo record's header; old bytes follow (len of them, or fewer when
- * the file ended before off + len: old_size says where). */
-struct undo_hdr {
-    uint32_t magic;
-    uint32_t type;
-    int64_t off;
-    int64_t len;
-    int64_t old_size;
-};
 
 static uint64_t rng = 1;
 
@@ -135,217 +123,6 @@ static void body_of(int64_t seq, char *out)
 }
 
 /* ==== the child: the store on the undo-logging VFS ==== */
-
-struct cv_file {
-    sqlite3_file base;
-    int undo; /* -1: not a file we watch */
-    sqlite3_file *real; /* the default VFS's file, right after us */
-};
-
-static sqlite3_vfs cv_vfs;
-static sqlite3_vfs *cv_base;
-static sqlite3_io_methods cv_io;
-
-static int undo_append(struct cv_file *f, uint32_t type, int64_t off,
-                       int64_t len)
-{
-    struct undo_hdr h = {UNDO_MAGIC, type, off, len, 0};
-    sqlite3_int64 size = 0;
-    int64_t have;
-    char *old;
-    int rc;
-
-    rc = f->real->pMethods->xFileSize(f->real, &size);
-    if (rc != SQLITE_OK)
-        return rc;
-    h.old_size = size;
-    have = size > off ? SG_MIN(len, size - off) : 0;
-    old = have > 0 ? malloc((size_t)have) : NULL;
-    if (have > 0 && !old)
-        return SQLITE_IOERR_NOMEM;
-    if (have > 0) {
-        rc = f->real->pMethods->xRead(f->real, old, (int)have, off);
-        if (rc != SQLITE_OK) {
-            free(old);
-            return rc;
-        }
-    }
-    /* One write call for header and bytes: O_APPEND keeps it whole. */
-    {
-        size_t n = sizeof(h) + (size_t)have;
-        char *rec = malloc(n);
-        ssize_t w;
-
-        if (!rec) {
-            free(old);
-            return SQLITE_IOERR_NOMEM;
-        }
-        memcpy(rec, &h, sizeof(h));
-        if (have > 0)
-            memcpy(rec + sizeof(h), old, (size_t)have);
-        w = write(f->undo, rec, n);
-        free(rec);
-        free(old);
-        if (w != (ssize_t)n)
-            return SQLITE_IOERR_WRITE;
-    }
-    return SQLITE_OK;
-}
-
-static int cv_close(sqlite3_file *file)
-{
-    struct cv_file *f = (struct cv_file *)file;
-    int rc = f->real->pMethods->xClose(f->real);
-
-    if (f->undo >= 0)
-        close(f->undo);
-    return rc;
-}
-
-static int cv_read(sqlite3_file *file, void *buf, int n, sqlite3_int64 off)
-{
-    struct cv_file *f = (struct cv_file *)file;
-
-    return f->real->pMethods->xRead(f->real, buf, n, off);
-}
-
-static int cv_write(sqlite3_file *file, const void *buf, int n,
-                    sqlite3_int64 off)
-{
-    struct cv_file *f = (struct cv_file *)file;
-
-    if (f->undo >= 0) {
-        int rc = undo_append(f, REC_WRITE, off, n);
-
-        if (rc != SQLITE_OK)
-            return rc;
-    }
-    return f->real->pMethods->xWrite(f->real, buf, n, off);
-}
-
-static int cv_truncate(sqlite3_file *file, sqlite3_int64 size)
-{
-    struct cv_file *f = (struct cv_file *)file;
-    sqlite3_int64 now = 0;
-
-    if (f->undo >= 0 &&
-        f->real->pMethods->xFileSize(f->real, &now) == SQLITE_OK &&
-        now > size) {
-        int rc = undo_append(f, REC_TRUNCATE, size, now - size);
-
-        if (rc != SQLITE_OK)
-            return rc;
-    }
-    return f->real->pMethods->xTruncate(f->real, size);
-}
-
-/* What the sync made durable is no longer the power cut's to take. */
-static int cv_sync(sqlite3_file *file, int flags)
-{
-    struct cv_file *f = (struct cv_file *)file;
-    int rc = f->real->pMethods->xSync(f->real, flags);
-
-    if (rc == SQLITE_OK && f->undo >= 0 && ftruncate(f->undo, 0) != 0)
-        rc = SQLITE_IOERR_FSYNC;
-    return rc;
-}
-
-#define CV_FWD(name, args, call)                                               \
-    static int cv_##name args                                                  \
-    {                                                                          \
-        struct cv_file *f = (struct cv_file *)file;                            \
-        return f->real->pMethods->x##call;                                     \
-    }
-
-CV_FWD(size, (sqlite3_file * file, sqlite3_int64 *out), FileSize(f->real, out))
-CV_FWD(lock, (sqlite3_file * file, int l), Lock(f->real, l))
-CV_FWD(unlock, (sqlite3_file * file, int l), Unlock(f->real, l))
-CV_FWD(check, (sqlite3_file * file, int *out),
-       CheckReservedLock(f->real, out))
-CV_FWD(fcntl, (sqlite3_file * file, int op, void *arg),
-       FileControl(f->real, op, arg))
-CV_FWD(sector, (sqlite3_file * file), SectorSize(f->real))
-CV_FWD(caps, (sqlite3_file * file), DeviceCharacteristics(f->real))
-CV_FWD(shm_map,
-       (sqlite3_file * file, int pg, int pgsz, int extend, void volatile **pp),
-       ShmMap(f->real, pg, pgsz, extend, pp))
-CV_FWD(shm_lock, (sqlite3_file * file, int ofs, int n, int flags),
-       ShmLock(f->real, ofs, n, flags))
-CV_FWD(shm_unmap, (sqlite3_file * file, int del), ShmUnmap(f->real, del))
-CV_FWD(fetch, (sqlite3_file * file, sqlite3_int64 off, int n, void **pp),
-       Fetch(f->real, off, n, pp))
-CV_FWD(unfetch, (sqlite3_file * file, sqlite3_int64 off, void *p),
-       Unfetch(f->real, off, p))
-
-static void cv_shm_barrier(sqlite3_file *file)
-{
-    struct cv_file *f = (struct cv_file *)file;
-
-    f->real->pMethods->xShmBarrier(f->real);
-}
-
-static int cv_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *file,
-                   int flags, int *out_flags)
-{
-    struct cv_file *f = (struct cv_file *)file;
-    int rc;
-
-    SG_UNUSED(vfs);
-    memset(f, 0, sizeof(*f));
-    f->undo = -1;
-    f->real = (sqlite3_file *)(f + 1);
-    rc = cv_base->xOpen(cv_base, name, f->real, flags, out_flags);
-    if (rc != SQLITE_OK) {
-        f->base.pMethods = NULL;
-        return rc;
-    }
-    if (name && (flags & (SQLITE_OPEN_MAIN_DB | SQLITE_OPEN_WAL))) {
-        char path[600];
-
-        snprintf(path, sizeof(path), "%s-undo", name);
-        f->undo = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-        if (f->undo < 0) {
-            f->real->pMethods->xClose(f->real);
-            f->base.pMethods = NULL;
-            return SQLITE_CANTOPEN;
-        }
-    }
-    f->base.pMethods = &cv_io;
-    return SQLITE_OK;
-}
-
-static void cv_install(void)
-{
-    cv_base = sqlite3_vfs_find(NULL);
-    cv_vfs = *cv_base;
-    cv_vfs.zName = "sg-powerloss";
-    cv_vfs.szOsFile = (int)sizeof(struct cv_file) + cv_base->szOsFile;
-    cv_vfs.xOpen = cv_open;
-    cv_vfs.pNext = NULL;
-    /* Version 3 (memory-mapped reads): walbuf gathers only over it. */
-    cv_io.iVersion = 3;
-    cv_io.xClose = cv_close;
-    cv_io.xRead = cv_read;
-    cv_io.xWrite = cv_write;
-    cv_io.xTruncate = cv_truncate;
-    cv_io.xSync = cv_sync;
-    cv_io.xFileSize = cv_size;
-    cv_io.xLock = cv_lock;
-    cv_io.xUnlock = cv_unlock;
-    cv_io.xCheckReservedLock = cv_check;
-    cv_io.xFileControl = cv_fcntl;
-    cv_io.xSectorSize = cv_sector;
-    cv_io.xDeviceCharacteristics = cv_caps;
-    cv_io.xShmMap = cv_shm_map;
-    cv_io.xShmLock = cv_shm_lock;
-    cv_io.xShmBarrier = cv_shm_barrier;
-    cv_io.xShmUnmap = cv_shm_unmap;
-    cv_io.xFetch = cv_fetch;
-    cv_io.xUnfetch = cv_unfetch;
-    /* The default, so the store's WAL gatherer sits on top of it. */
-    if (sqlite3_vfs_register(&cv_vfs, 1) != SQLITE_OK)
-        _exit(3);
-}
 
 struct child_write {
     int64_t seq;
@@ -419,7 +196,7 @@ static void child_main(const char *db, const char *ack, int ready_fd,
     struct sg_err err;
     char one = 'R';
 
-    cv_install();
+    sgt_vfs_install(true);
     C.first = first;
     C.ack_fd = open(ack, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     if (C.ack_fd < 0)
@@ -485,12 +262,12 @@ static int undo_load(const char *path, struct undo *u)
         return -1;
     }
     close(fd);
-    while (pos + sizeof(struct undo_hdr) <= u->size) {
-        struct undo_hdr h;
+    while (pos + sizeof(struct sgt_undo_hdr) <= u->size) {
+        struct sgt_undo_hdr h;
         int64_t have;
 
         memcpy(&h, u->data + pos, sizeof(h));
-        if (h.magic != UNDO_MAGIC)
+        if (h.magic != SGT_UNDO_MAGIC)
             return -1;
         have = h.old_size > h.off ? SG_MIN(h.len, h.old_size - h.off) : 0;
         if (pos + sizeof(h) + (size_t)have > u->size)
@@ -564,7 +341,7 @@ static long power_cut(const char *file, const char *undo_path, enum cut cut,
         return -1;
     /* A truncation stays, and so does everything before it. */
     for (size_t i = 0; i < u.n; i++)
-        if (u.recs[i].type == REC_TRUNCATE)
+        if (u.recs[i].type == SGT_UNDO_TRUNCATE)
             from = i + 1;
     st->records += (long)(u.n - from);
     fd = open(file, O_WRONLY | O_CLOEXEC);
