@@ -45,7 +45,7 @@
  * writes before it (only later writes are rolled back). Directory entries
  * are not modelled: the files exist before the first run.
  *
- * SG_POWERLOSS_RUNS (default 100; the torture-labelled
+ * SG_POWERLOSS_RUNS (default 50; the torture-labelled
  * test_store_powerloss_soak runs 1,000, the figure reliability.md sets)
  * and SG_POWERLOSS_SEED choose the runs; SG_POWERLOSS_TRACE=1 prints each
  * run's times (open, cut, checks).
@@ -527,7 +527,7 @@ static long check_store(const char *db, const char *ack, int64_t first,
 
 static void power_loss_runs(void **state)
 {
-    long runs = env_long("SG_POWERLOSS_RUNS", 100);
+    long runs = env_long("SG_POWERLOSS_RUNS", 50);
     uint64_t seed = (uint64_t)env_long("SG_POWERLOSS_SEED", 20261207);
     char *dir = sgt_tmpdir();
     char db[480], wal[512], shm[512], dbu[512], walu[512], ack[512];
