@@ -797,6 +797,25 @@ int64_t sg_json_int(const json_t *obj, const char *key, int64_t def)
     return json_is_integer(v) ? (int64_t)json_integer_value(v) : def;
 }
 
+const char *sg_json_unknown_key(const json_t *obj, const char *const *known,
+                                size_t n)
+{
+    const char *key;
+    json_t *v;
+
+    if (!json_is_object(obj))
+        return NULL;
+    json_object_foreach((json_t *)(uintptr_t)obj, key, v) {
+        size_t i = 0;
+
+        while (i < n && strcmp(known[i], key) != 0)
+            i++;
+        if (i == n)
+            return key;
+    }
+    return NULL;
+}
+
 /*
  * json_dump_callback's sink. A failed append sticks: jansson 2.14 does
  * not check every callback's result (an object key's, for one), so a

@@ -104,6 +104,13 @@ size_t sg_json_depth(const char *data, size_t len);
 const char *sg_json_str(const json_t *obj, const char *key);
 /* Integer member, or def when missing or not an integer. */
 int64_t sg_json_int(const json_t *obj, const char *key, int64_t def);
+/*
+ * The first member of obj whose name is not among known[0..n), or NULL
+ * (also for a non-object): for settings and control bodies, where a
+ * misspelt key must be an error rather than quietly take the default.
+ */
+const char *sg_json_unknown_key(const json_t *obj, const char *const *known,
+                                size_t n);
 
 /*
  * Building JSON: jansson's setters and json_pack() fail on a failed

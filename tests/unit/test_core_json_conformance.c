@@ -595,6 +595,30 @@ static void test_error_offset(void **state)
     assert_non_null(strstr(err.msg, "at byte"));
 }
 
+/* Settings and control bodies name the first key they do not know. */
+static void test_unknown_key(void **state)
+{
+    static const char *const known[] = {"rate", "peak", "pattern"};
+    json_t *j;
+
+    SG_UNUSED(state);
+    j = json_loads("{\"rate\":1,\"pattern\":\"x\"}", 0, NULL);
+    assert_non_null(j);
+    assert_null(sg_json_unknown_key(j, known, 3));
+    json_decref(j);
+    j = json_loads("{\"rate\":1,\"rat\":2}", 0, NULL);
+    assert_non_null(j);
+    assert_string_equal(sg_json_unknown_key(j, known, 3), "rat");
+    /* Nothing is known: any member is unknown; a non-object has none. */
+    assert_non_null(sg_json_unknown_key(j, known, 0));
+    json_decref(j);
+    j = json_loads("[1]", 0, NULL);
+    assert_non_null(j);
+    assert_null(sg_json_unknown_key(j, known, 3));
+    json_decref(j);
+    assert_null(sg_json_unknown_key(NULL, known, 3));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -611,6 +635,7 @@ int main(void)
         cmocka_unit_test(test_invalid_utf8),
         cmocka_unit_test(test_error_offset),
         cmocka_unit_test(test_oom_never_aborts),
+        cmocka_unit_test(test_unknown_key),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
