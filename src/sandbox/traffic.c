@@ -82,11 +82,33 @@ static double num(const json_t *spec, const char *key, double def)
 static int parse_spec(struct sg_sbx__traffic *t, const json_t *spec,
                       struct sg_err *err)
 {
+    /* The numbers first: known[0..N_NUMBERS) must be JSON numbers. */
+    static const char *const known[] = {
+        "rate",       "peak",        "duration_s",  "max_orders",
+        "units_max",  "lines_max",   "cancel_pct",  "return_pct",
+        "message_pct", "address_pct", "burst_every_s", "burst_s",
+        "pattern",    "shop_id",     "live_pinned", "timing"};
+    enum { N_NUMBERS = 12 };
     const char *pat = sg_json_str(spec, "pattern");
     const char *shop = sg_json_str(spec, "shop_id");
     json_t *pinned = json_object_get(spec, "live_pinned");
+    const char *bad = sg_json_unknown_key(spec, known, SG_ARRAY_SIZE(known));
     size_t i;
     json_t *v;
+
+    /* A misspelt or mistyped field is refused, not left at its default. */
+    if (bad)
+        return sg_err_set(err, SG_EINVAL, "unknown field \"%s\"", bad);
+    for (i = 0; i < N_NUMBERS; i++) {
+        v = json_object_get(spec, known[i]);
+        if (v && !json_is_number(v))
+            return sg_err_set(err, SG_EINVAL, "%s must be a number",
+                              known[i]);
+    }
+    if (json_object_get(spec, "pattern") && !pat)
+        return sg_err_set(err, SG_EINVAL, "pattern must be a string");
+    if (json_object_get(spec, "shop_id") && !shop)
+        return sg_err_set(err, SG_EINVAL, "shop_id must be a string");
 
     t->pattern = PAT_STEADY;
     if (pat != NULL) {

@@ -804,6 +804,46 @@ static void test_return_approve_idempotent(void **state)
     json_decref(env);
 }
 
+/* A misspelt or mistyped field of a traffic spec or timing is a 400 that
+ * names it; nothing starts and no timing changes. */
+static void test_traffic_spec_refused(void **state)
+{
+    static const struct {
+        const char *spec, *says;
+    } bad[] = {
+        {"{\"pattern\":\"steady\",\"rat\":3}", "unknown field \"rat\""},
+        {"{\"pattern\":\"steady\",\"rate\":\"3\"}", "rate must be a number"},
+        {"{\"pattern\":7}", "pattern must be a string"},
+        {"{\"timing\":{\"pay_ss\":1}}", "unknown timing \"pay_ss\""},
+    };
+    json_t *j, *before;
+    long st = 0;
+
+    SG_UNUSED(state);
+    before = ctl("GET", "/sandbox/v1/timing", NULL, &st);
+    assert_int_equal(st, 200);
+    for (size_t i = 0; i < SG_ARRAY_SIZE(bad); i++) {
+        j = ctl("POST", "/sandbox/v1/traffic", bad[i].spec, &st);
+        assert_int_equal(st, 400);
+        assert_non_null(strstr(
+            sg_json_str(json_object_get(j, "error"), "message"), bad[i].says));
+        json_decref(j);
+    }
+    j = ctl("PUT", "/sandbox/v1/timing", "{\"collect_s\":5,\"pay_ss\":1}",
+            &st);
+    assert_int_equal(st, 400);
+    json_decref(j);
+    j = ctl("GET", "/sandbox/v1/traffic", NULL, &st);
+    assert_int_equal(st, 200);
+    assert_non_null(json_object_get(j, "running"));
+    assert_false(json_is_true(json_object_get(j, "running")));
+    json_decref(j);
+    j = ctl("GET", "/sandbox/v1/timing", NULL, &st);
+    assert_true(json_equal(j, before));
+    json_decref(j);
+    json_decref(before);
+}
+
 static void test_traffic_never_oversells(void **state)
 {
     char pid[32], sku[32];
@@ -925,6 +965,7 @@ int main(void)
         cmocka_unit_test(test_zero_stock_refused),
         cmocka_unit_test(test_cancellation_requests),
         cmocka_unit_test(test_return_approve_idempotent),
+        cmocka_unit_test(test_traffic_spec_refused),
         cmocka_unit_test(test_traffic_never_oversells),
         cmocka_unit_test(test_traffic_flood),
         cmocka_unit_test(test_traffic_flood_waits_for_webhooks),

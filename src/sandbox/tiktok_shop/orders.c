@@ -82,10 +82,16 @@ int sg_sbx__timing_set(struct sg_sbx *s, const json_t *spec,
     int64_t *slots[] = {&t.pay_s,      &t.hold_s,   &t.collect_s,
                         &t.deliver_s,  &t.complete_s, &t.refund_s,
                         &t.buyer_ship_s};
+    const char *bad = sg_json_unknown_key(spec, names, SG_ARRAY_SIZE(names));
     size_t i;
 
     if (!json_is_object(spec))
         return 0;
+    if (bad)
+        return sg_err_set(err, SG_EINVAL,
+                          "unknown timing \"%s\" (pay_s, hold_s, collect_s, "
+                          "deliver_s, complete_s, refund_s, buyer_ship_s)",
+                          bad);
     for (i = 0; i < SG_ARRAY_SIZE(names); i++) {
         json_t *v = json_object_get(spec, names[i]);
 
