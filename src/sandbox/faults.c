@@ -27,12 +27,31 @@ static const struct {
 static int parse_one(struct sg_sbx_fault *f, const json_t *j,
                      struct sg_err *err)
 {
+    static const char *const known[] = {"path",  "kind",          "rate",
+                                        "count", "retry_after_s", "stall_ms"};
     const char *path = sg_json_str(j, "path");
     const char *kind = sg_json_str(j, "kind");
     json_t *rate = json_object_get(j, "rate");
     json_t *count = json_object_get(j, "count");
+    const char *bad = sg_json_unknown_key(j, known, SG_ARRAY_SIZE(known));
 
     memset(f, 0, sizeof(*f));
+    /* A misspelt "rate" would otherwise fault every call (rate 1). */
+    if (!json_is_object(j))
+        return sg_err_set(err, SG_EINVAL, "a fault is a JSON object");
+    if (bad)
+        return sg_err_set(err, SG_EINVAL, "unknown fault field \"%s\"", bad);
+    if ((rate && !json_is_number(rate)) ||
+        (count && (!json_is_integer(count) || json_integer_value(count) < 0)))
+        return sg_err_set(err, SG_EINVAL,
+                          "rate must be a number, count a whole number >= 0");
+    for (size_t i = 4; i < SG_ARRAY_SIZE(known); i++) {
+        json_t *v = json_object_get(j, known[i]);
+
+        if (v && (!json_is_integer(v) || json_integer_value(v) < 0))
+            return sg_err_set(err, SG_EINVAL, "%s must be a whole number >= 0",
+                              known[i]);
+    }
     if (!path || strlen(path) >= sizeof(f->path))
         return sg_err_set(err, SG_EINVAL, "fault needs a path");
     snprintf(f->path, sizeof(f->path), "%s", path);

@@ -757,6 +757,44 @@ static void set_fault(const char *spec)
     assert_int_equal(st, 200);
 }
 
+/*
+ * A fault entry with a field it does not have is refused: a misspelt
+ * "rate" used to leave the default rate of 1, a fault on every call.
+ * Nothing of a refused list is kept.
+ */
+static void faults_refused(void **state)
+{
+    static const struct {
+        const char *spec, *says;
+    } bad[] = {
+        {"{\"faults\":[{\"path\":\"*\",\"kind\":\"500\",\"rat\":0.5}]}",
+         "unknown fault field \"rat\""},
+        {"{\"faults\":[{\"path\":\"*\",\"kind\":\"500\",\"rate\":\"0.5\"}]}",
+         "rate must be a number"},
+        {"{\"faults\":[{\"path\":\"*\",\"kind\":\"500\",\"count\":-1}]}",
+         "count a whole number"},
+        {"{\"faults\":[{\"path\":\"*\",\"kind\":\"stall\",\"stall_ms\":\"5\"}]}",
+         "stall_ms must be a whole number"},
+        {"{\"faults\":[\"500\"]}", "a fault is a JSON object"},
+    };
+    long st = 0;
+    json_t *j;
+
+    SG_UNUSED(state);
+    for (size_t i = 0; i < SG_ARRAY_SIZE(bad); i++) {
+        j = ctl("POST", "/sandbox/v1/faults", bad[i].spec, &st);
+        assert_int_equal(st, 400);
+        assert_non_null(j);
+        assert_non_null(sg_json_str(json_object_get(j, "error"), "message"));
+        assert_non_null(strstr(
+            sg_json_str(json_object_get(j, "error"), "message"), bad[i].says));
+        json_decref(j);
+    }
+    j = ctl("GET", "/sandbox/v1/faults", NULL, &st);
+    assert_int_equal(json_array_size(json_object_get(j, "faults")), 0);
+    json_decref(j);
+}
+
 static void faults_http(void **state)
 {
     struct sgt_resp r;
@@ -1899,6 +1937,7 @@ int main(void)
         cmocka_unit_test(search_pagination),
         cmocka_unit_test(inventory_unknown_warehouse),
         cmocka_unit_test(rate_limit),
+        cmocka_unit_test(faults_refused),
         cmocka_unit_test(faults_http),
         cmocka_unit_test(faults_transport),
         cmocka_unit_test(fault_stall),

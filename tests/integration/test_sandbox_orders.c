@@ -825,6 +825,7 @@ static void test_traffic_spec_refused(void **state)
     for (size_t i = 0; i < SG_ARRAY_SIZE(bad); i++) {
         j = ctl("POST", "/sandbox/v1/traffic", bad[i].spec, &st);
         assert_int_equal(st, 400);
+        assert_non_null(sg_json_str(json_object_get(j, "error"), "message"));
         assert_non_null(strstr(
             sg_json_str(json_object_get(j, "error"), "message"), bad[i].says));
         json_decref(j);
