@@ -199,12 +199,38 @@ static void test_keep_max(void **state)
         req("PUT", "/sandbox/v1/events/config", "{\"keep_max\": 20000}"));
 }
 
+/* A config body with a field it does not have, or a value of the wrong
+ * type, is refused whole: nothing of it is applied. */
+static void test_config_refused(void **state)
+{
+    static const char *const bad[] = {
+        "{\"keep_maxx\": 3}",
+        "{\"keep_max\": 0}",
+        "{\"keep_max\": \"3\"}",
+        "{\"codes\": [40100, \"40001\"]}",
+        "{\"codes\": 40100}",
+        "{\"access_token\": 7, \"codes\": [40100]}",
+    };
+    json_t *j;
+
+    SG_UNUSED(state);
+    for (size_t i = 0; i < SG_ARRAY_SIZE(bad); i++) {
+        j = req("PUT", "/sandbox/v1/events/config", bad[i]);
+        assert_string_equal(
+            sg_json_str(json_object_get(j, "error"), "code"), "invalid");
+        json_decref(j);
+    }
+    /* No code was queued by the refused bodies: the next call is fine. */
+    expect(CALL(EV("r1")), 0, -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_codes_match_full_path),
         cmocka_unit_test(test_listing),
         cmocka_unit_test(test_keep_max),
+        cmocka_unit_test(test_config_refused),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);

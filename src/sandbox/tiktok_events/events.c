@@ -905,11 +905,35 @@ static void h_clear(struct sg_http_req *r, void *ctx)
     sg_http_reply(r, 200, "application/json", "{\"cleared\":true}", 16);
 }
 
+/* Why a config body cannot be taken whole, or NULL. */
+static const char *config_invalid(const json_t *in, const struct evs *v)
+{
+    static const char *const known[] = {"access_token", "keep_max", "codes"};
+    json_t *tok = json_object_get(in, "access_token");
+    json_t *keep = json_object_get(in, "keep_max");
+    json_t *codes = json_object_get(in, "codes"), *c;
+    size_t i;
+
+    if (sg_json_unknown_key(in, known, SG_ARRAY_SIZE(known)))
+        return "unknown field (access_token, keep_max, codes)";
+    if (tok && (!json_is_string(tok) ||
+                strlen(json_string_value(tok)) >= sizeof(v->token)))
+        return "access_token must be a string under 256 bytes";
+    if (keep && (!json_is_integer(keep) || json_integer_value(keep) <= 0))
+        return "keep_max must be a whole number above 0";
+    if (codes && (!json_is_array(codes) || json_array_size(codes) > CODES_MAX))
+        return "codes must be an array of up to 64 response codes";
+    json_array_foreach(codes, i, c)
+        if (!json_is_integer(c))
+            return "codes must be whole numbers";
+    return NULL;
+}
+
 static void h_config(struct sg_http_req *r, void *ctx)
 {
     struct evs *v = state_for(ctx);
     json_t *in = sg_http_req_json(r), *codes, *c;
-    const char *tok;
+    const char *tok, *why;
     size_t i;
 
     if (!in)
@@ -921,6 +945,13 @@ static void h_config(struct sg_http_req *r, void *ctx)
     }
     tok = sg_json_str(in, "access_token");
     codes = json_object_get(in, "codes");
+    /* Refuse what would otherwise be quietly left out. */
+    why = config_invalid(in, v);
+    if (why) {
+        json_decref(in);
+        sg_http_reply_error(r, 400, "invalid", why, NULL);
+        return;
+    }
     pthread_mutex_lock(&v->lock);
     if (tok && *tok && strlen(tok) < sizeof(v->token))
         snprintf(v->token, sizeof(v->token), "%s", tok);
