@@ -102,9 +102,9 @@ IMPORT_S=$(elapsed "$T0" "$(now)")
 "$SURGE" serve --config "$CONF" > "$WORK/serve.out" 2> "$WORK/serve.err" \
   & PIDS+=($!)
 SERVE_PID=$!
-# CPU seconds (user + system) surge serve has used: on a shared machine
-# the per-change and per-call CPU figures are steadier than wall clock.
-cpu_s() { awk '{printf "%.2f", ($14 + $15) / 100}' "/proc/$SERVE_PID/stat"; }
+# CPU seconds (user + system) surge serve has used (cpu_s, lib.sh): on a
+# shared machine the per-change and per-call CPU figures are steadier
+# than wall clock.
 API=http://127.0.0.1:$PORT
 wait_http "$API/healthz"
 
@@ -132,15 +132,15 @@ DRIFT0=$($PY drift "$WORK/surge.db" "$SBX")
 $PY snapshot "$WORK/surge.db" "$WORK/before.json"
 $PY plan "$WORK/before.json" "$NCHG" 7 "$STORM_S" "$WORK/plan.json"
 BEFORE=$($PY calls "$SBX")
-CPU0=$(cpu_s)
+CPU0=$(cpu_s "$SERVE_PID")
 T0=$(now)
 $PY storm "$API" "$KEY" "$WORK/plan.json" "$SCONNS" "$WORK/storm.json"
-CPU1=$(cpu_s)
+CPU1=$(cpu_s "$SERVE_PID")
 # ---- convergence: until no catalog.sync job is queued or running ----
 CONVERGED=1
 $PY converge "$WORK/surge.db" "$TIMEOUT_S" || CONVERGED=0
 T2=$(now)
-CPU2=$(cpu_s)
+CPU2=$(cpu_s "$SERVE_PID")
 CONV_S=$(elapsed "$T0" "$T2")
 AFTER=$($PY calls "$SBX")
 DRIFT=$($PY drift "$WORK/surge.db" "$SBX")

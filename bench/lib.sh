@@ -17,6 +17,26 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# Counters the benchmarks read while they run; none of them forks more
+# than the one awk or curl it needs.
+cpu_s() { # pid -> its user + system CPU seconds so far
+  awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15) / hz}' "/proc/$1/stat"
+}
+io_get() { # pid field -> that counter of /proc/PID/io (wchar, syscw, ...)
+  awk -v f="$2:" '$1 == f {print $2}' "/proc/$1/io"
+}
+metric() { # base-url name -> the value of that series in Surge's /metrics
+  curl -fsS "$1/metrics" 2>/dev/null | awk -v m="$2" '$1 == m {print $2}'
+}
+store_counts() { # base-url -> "commits writes" from Surge's /metrics
+  curl -fsS "$1/metrics" | awk '$1 == "sg_store_commits_total" {c = $2}
+    $1 == "sg_store_writes_total" {w = $2} END {print c + 0, w + 0}'
+}
+# A sleep without a process: polling loops run while a benchmark is
+# measured, and a sleep(1) every few ms is a fork and an exec each time.
+exec {NAP_FD}<> <(:)
+nap() { read -r -t "$1" -u "$NAP_FD" || true; }
+
 free_port() {
   # Ask the kernel for a free loopback port.
   python3 - <<'PY' 2>/dev/null || echo $((20000 + RANDOM % 20000))

@@ -53,29 +53,11 @@ PY="python3 $ROOT/bench/spike.py"
 CPY="python3 $ROOT/bench/catalog.py"
 
 now_ms() { date +%s%3N; }
-cpu_s() { # pid -> utime+stime in seconds
-  awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15) / hz}' "/proc/$1/stat"
-}
 json_get() { # json key
   python3 -c 'import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])' \
     "$1" "$2"
 }
 
-# A sleep without a process (the polling loops run while the run is
-# measured; a sleep(1) is a fork and an exec each time).
-exec {NAP_FD}<> <(:)
-nap() { read -r -t "$1" -u "$NAP_FD" || true; }
-metric() { # api name -> its value in Surge's /metrics
-  curl -fsS "$1/metrics" | awk -v m="$2" '$1 == m {print $2}'
-}
-
-io_wchar() { # pid -> bytes the process has written (files and sockets)
-  awk '$1 == "wchar:" {print $2}' "/proc/$1/io"
-}
-store_counts() { # api -> "commits writes" from Surge's /metrics
-  curl -fsS "$1/metrics" | awk '$1 == "sg_store_commits_total" {c = $2}
-    $1 == "sg_store_writes_total" {w = $2} END {print c + 0, w + 0}'
-}
 
 # run_spike BATCH_MAX DIRNAME LABEL: one full run; sets R_* figures.
 run_spike() {
@@ -157,7 +139,7 @@ sys.exit(0 if p and all(x.get("status") == "ACTIVATE" for x in p) else 1)' \
   m0=$(store_counts "$api")
   cpu_srv0=$(cpu_s "$SRV_PID"); cpu_sbx0=$(cpu_s "$SBX_PID")
   local wr0 wr1
-  wr0=$(io_wchar "$SRV_PID")
+  wr0=$(io_get "$SRV_PID" wchar)
   t0=$(now_ms)
   curl -fsS -X POST -d "{\"pattern\": \"flood\", \"duration_s\": $SPIKE_S,
     \"max_orders\": $MAX_ORDERS, \"units_max\": 2, \"lines_max\": 2}" \
@@ -197,7 +179,7 @@ sys.exit(0 if p and all(x.get("status") == "ACTIVATE" for x in p) else 1)' \
   [[ -n $perf_pid ]] && { kill -INT "$perf_pid"; wait "$perf_pid" || true; }
   [[ -n $perf_sbx_pid ]] && { kill -INT "$perf_sbx_pid"; wait "$perf_sbx_pid" || true; }
   m1=$(store_counts "$api")
-  wr1=$(io_wchar "$SRV_PID")
+  wr1=$(io_get "$SRV_PID" wchar)
   R_SBX_RSS=$(awk '$1 == "VmRSS:" {printf "%.0f", $2 / 1024}' "/proc/$SBX_PID/status")
   R_SRV_RSS=$(awk '$1 == "VmRSS:" {printf "%.0f", $2 / 1024}' "/proc/$SRV_PID/status")
   R_CPU_SRV=$(awk -v a="$cpu_srv0" -v b="$(cpu_s "$SRV_PID")" 'BEGIN {printf "%.2f", b - a}')
