@@ -143,9 +143,6 @@ function done()
 end
 LUA
 
-cpu_s() { # pid -> utime+stime in seconds
-  awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15) / hz}' "/proc/$1/stat"
-}
 threads_cpu() { # pid -> "tid name ticks" for each of its threads
   local t
   for t in /proc/"$1"/task/*; do
@@ -161,10 +158,6 @@ sbx_total() {
   s=$(curl -fsS "http://127.0.0.1:$SBX_PORT/sandbox/v1/events/stats")
   [[ $s =~ \"events_total\":([0-9]+) ]] && echo "${BASH_REMATCH[1]}"
 }
-# A sleep without a process: the polling loops below run while the run
-# is measured, and a sleep(1) every 10 ms is a fork and an exec each.
-exec {NAP_FD}<> <(:)
-nap() { read -r -t "$1" -u "$NAP_FD" || true; }
 
 # Where the wall-clock time goes (printed under "where the time goes"):
 # per thread of surge and the sandbox, /proc/PID/task/TID/schedstat
@@ -182,13 +175,7 @@ sched_snap() { # pid -> "tid name run_ns wait_ns" for each of its threads
 stat_snap() { # -> "user nice system idle iowait irq softirq steal" (ticks)
   awk '$1 == "cpu" {print $2, $3, $4, $5, $6, $7, $8, $9}' /proc/stat
 }
-metric_get() { # name -> its value in surge's /metrics
-  curl -fsS "http://127.0.0.1:$PORT/metrics" 2>/dev/null | awk -v m="$1" '$1 == m {print $2}'
-}
-
-io_get() { # pid field -> that counter of /proc/PID/io
-  awk -v f="$2:" '$1 == f {print $2}' "/proc/$1/io"
-}
+metric_get() { metric "http://127.0.0.1:$PORT" "$1"; } # lib.sh's metric
 CPU_SRV0=$(cpu_s "$SRV_PID"); CPU_SBX0=$(cpu_s "$SBX_PID")
 CPU_PG0=0; [[ $BACKEND == postgres ]] && CPU_PG0=$(pg_cpu_s)
 threads_cpu "$SRV_PID" > "$WORK/threads0"
