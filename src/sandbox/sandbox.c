@@ -180,7 +180,7 @@ void sg_sbx_unlock(struct sg_sbx *s)
     pthread_mutex_unlock(&s->lock);
 }
 
-json_t *sg_sbx_coll(struct sg_sbx *s, const char *name)
+json_t *sg_sbx__coll_raw(struct sg_sbx *s, const char *name)
 {
     json_t *colls = json_object_get(s->state, "colls");
     json_t *c;
@@ -194,6 +194,16 @@ json_t *sg_sbx_coll(struct sg_sbx *s, const char *name)
         c = json_object();
         json_object_set_new(colls, name, c);
     }
+    return c;
+}
+
+json_t *sg_sbx_coll(struct sg_sbx *s, const char *name)
+{
+    json_t *c = sg_sbx__coll_raw(s, name);
+
+    /* Whoever walks the orders sees every one as a tree (orders.c). */
+    if (c != NULL && strcmp(name, "orders") == 0)
+        sg_sbx__orders_thaw_all(s, c);
     return c;
 }
 
@@ -389,6 +399,7 @@ int sg_sbx__world_init(struct sg_sbx *s, struct sg_err *err)
     char svc[24];
     json_t *shops;
 
+    sg_sbx__orders_forget(s);
     json_decref(s->state);
     s->state = json_object();
     s->id_last = 0;
@@ -647,6 +658,8 @@ static char *state_dump(struct sg_sbx *s, size_t *len)
     s->dirty = false;
     atomic_store(&s->wh_dirty, false);
     s->save_gen++;
+    /* The file holds every order as a tree: compact ones are thawed. */
+    (void)sg_sbx_coll(s, "orders");
     text = sg_json_dump(s->state, len);
     json_object_del(s->state, "webhook_queue");
     json_object_del(s->state, "tasks");
@@ -744,6 +757,7 @@ static int state_load(struct sg_sbx *s, bool *loaded, bool *has_tasks,
                           s->cfg.state_path,
                           doc ? "unknown format" : jerr.text);
     }
+    sg_sbx__orders_forget(s);
     json_decref(s->state);
     s->state = doc;
     s->id_last = 0;

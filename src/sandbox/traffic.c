@@ -238,8 +238,9 @@ static json_t *random_order_of(struct sg_sbx *s, const char *shop_id,
     json_t *hit = NULL;
     size_t i, n = 0, pick;
 
-    if (sg_sbx__collect(&l, sg_sbx_coll(s, "orders"), shop_id, NULL, NULL,
-                        "create_time", false) != 0)
+    /* Compact orders (never delivered) are skipped, not thawed. */
+    if (sg_sbx__collect(&l, sg_sbx__coll_raw(s, "orders"), shop_id, NULL,
+                        NULL, "create_time", false) != 0)
         return NULL;
     for (i = 0; i < l.n; i++) {
         const char *st = sg_json_str(l.v[i].obj, "status");
@@ -255,6 +256,12 @@ static json_t *random_order_of(struct sg_sbx *s, const char *shop_id,
     return hit;
 }
 
+/* The order just placed, as a tree (thawed when kept compact). */
+static json_t *buyer_order(struct sg_sbx *s, const char *order_id)
+{
+    return sg_sbx__get(s, "orders", order_id, NULL);
+}
+
 /*
  * One buyer attempt; lock held. pool: SKUs to choose from (the flood's,
  * looked up once per chunk), or NULL to look them up now.
@@ -267,7 +274,8 @@ static void one_order(struct sg_sbx__traffic *t, const char *shop_id,
     struct sg_sbx *s = t->sbx;
     struct pool own = {0};
     const struct pool *cand = pool;
-    json_t *lines, *order = NULL;
+    json_t *lines;
+    char order_id[24];
     int64_t nl, i;
     struct sg_err err;
     int rc;
@@ -295,25 +303,30 @@ static void one_order(struct sg_sbx__traffic *t, const char *shop_id,
         json_array_append_new(lines, l);
     }
     pool_release(&own);
-    rc = sg_sbx__order_place(s, shop_id, lines, &order, &err);
+    rc = sg_sbx__order_place(s, shop_id, lines, order_id, &err);
     json_decref(lines);
     if (rc != 0) {
         t->rejected++;
         return;
     }
     t->created++;
-    if (order != NULL && sg_sbx_rand(s, 100) < t->cancel_pct &&
-        sg_sbx__buyer_cancel(s, order, "ecom_order_to_ship_canceled_reason_"
-                                       "changed_mind", &err) == 0)
+    /* The order as a tree only when a buyer acts on it (it may be kept
+     * compact until then, shop_internal.h). */
+    if (sg_sbx_rand(s, 100) < t->cancel_pct &&
+        buyer_order(s, order_id) != NULL &&
+        sg_sbx__buyer_cancel(s, buyer_order(s, order_id),
+                             "ecom_order_to_ship_canceled_reason_"
+                             "changed_mind", &err) == 0)
         t->cancels++;
-    if (order != NULL && sg_sbx_rand(s, 100) < t->message_pct &&
-        sg_sbx__buyer_message(s, order, "Hi, when will my order ship?",
-                              &err) == 0)
+    if (sg_sbx_rand(s, 100) < t->message_pct &&
+        buyer_order(s, order_id) != NULL &&
+        sg_sbx__buyer_message(s, buyer_order(s, order_id),
+                              "Hi, when will my order ship?", &err) == 0)
         t->messages++;
     /* Drawn only when asked for, so older specs keep their sequence. */
-    if (order != NULL && t->address_pct > 0 &&
-        sg_sbx_rand(s, 100) < t->address_pct &&
-        sg_sbx__order_address_update(s, order, &err) == 0)
+    if (t->address_pct > 0 && sg_sbx_rand(s, 100) < t->address_pct &&
+        buyer_order(s, order_id) != NULL &&
+        sg_sbx__order_address_update(s, buyer_order(s, order_id), &err) == 0)
         t->addresses++;
     if (sg_sbx_rand(s, 100) < t->return_pct) {
         json_t *done = random_order_of(s, shop_id, "DELIVERED", "COMPLETED");
