@@ -27,6 +27,7 @@
 #define ORDERS_MAX_CAP   1000000
 #define DURATION_MAX_S   86400
 #define PINNED_MAX       64
+#define LINES_MAX        20 /* lines_max's bound */
 /*
  * Flood: orders back to back, FLOOD_CHUNK per hold of the state lock (so
  * API calls get the lock between chunks), pausing FLOOD_PAUSE_MS while
@@ -118,7 +119,7 @@ static int parse_spec(struct sg_sbx__traffic *t, const json_t *spec,
     if (t->max_orders < 1 || t->max_orders > ORDERS_MAX_CAP)
         return sg_err_set(err, SG_EINVAL, "max_orders must be 1..1000000");
     if (t->units_max < 1 || t->units_max > 100 || t->lines_max < 1 ||
-        t->lines_max > 20)
+        t->lines_max > LINES_MAX)
         return sg_err_set(err, SG_EINVAL,
                           "units_max must be 1..100, lines_max 1..20");
     if (t->cancel_pct > 100 || t->return_pct > 100 || t->message_pct > 100 ||
@@ -274,7 +275,7 @@ static void one_order(struct sg_sbx__traffic *t, const char *shop_id,
     struct sg_sbx *s = t->sbx;
     struct pool own = {0};
     const struct pool *cand = pool;
-    json_t *lines;
+    struct sg_sbx__line_req lines[LINES_MAX];
     char order_id[24];
     int64_t nl, i;
     struct sg_err err;
@@ -290,21 +291,18 @@ static void one_order(struct sg_sbx__traffic *t, const char *shop_id,
         t->rejected++;
         return;
     }
-    lines = json_array();
     nl = 1 + (int64_t)sg_sbx_rand(s, (uint64_t)t->lines_max);
     for (i = 0; i < nl; i++) {
         const struct cand *c = &cand->v[sg_sbx_rand(s, cand->n)];
-        json_t *l = json_object();
 
-        sg_sbx__set_str(l, "product_id", c->product_id);
-        sg_sbx__set_str(l, "sku_id", c->sku_id);
-        sg_sbx__set_int(l, "quantity",
-                        1 + (int64_t)sg_sbx_rand(s, (uint64_t)t->units_max));
-        json_array_append_new(lines, l);
+        lines[i] = (struct sg_sbx__line_req){
+            .product_id = c->product_id,
+            .sku_id = c->sku_id,
+            .qty = 1 + (int64_t)sg_sbx_rand(s, (uint64_t)t->units_max)};
     }
-    pool_release(&own);
-    rc = sg_sbx__order_place(s, shop_id, lines, order_id, &err);
-    json_decref(lines);
+    rc = sg_sbx__order_place_lines(s, shop_id, lines, (size_t)nl, order_id,
+                                   &err);
+    pool_release(&own); /* after: the lines borrow its ids */
     if (rc != 0) {
         t->rejected++;
         return;

@@ -945,46 +945,45 @@ struct want {
     int64_t price_cents;
 };
 
-static int64_t demanded(json_t *demand, const char *sku_id, const char *wh)
-{
-    char key[128];
+/* Units of (sku, warehouse) the lines before this one take. */
+struct demand {
+    const char *sku_id;
+    const char *wh;
+    int64_t qty;
+};
 
-    snprintf(key, sizeof(key), "%s|%s", sku_id, wh);
-    return sg_json_int(demand, key, 0);
+static int64_t demanded(const struct demand *d, size_t n, const char *sku_id,
+                        const char *wh)
+{
+    int64_t q = 0;
+
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(d[i].sku_id, sku_id) == 0 && strcmp(d[i].wh, wh) == 0)
+            q += d[i].qty;
+    return q;
 }
 
-static void demand_add(json_t *demand, const char *sku_id, const char *wh,
-                       int64_t qty)
-{
-    char key[128];
-
-    snprintf(key, sizeof(key), "%s|%s", sku_id, wh);
-    json_object_set_new(demand, key,
-                        json_integer(sg_json_int(demand, key, 0) + qty));
-}
-
-/* Resolve and check one requested line against the stock still free. */
+/* Resolve and check one requested line against the stock still free;
+ * d[0..*nd) is what the lines before took (one entry added). */
 static int resolve_line(struct sg_sbx *s, const char *shop_id,
-                        const json_t *req, json_t *demand, struct want *w,
+                        const struct sg_sbx__line_req *req,
+                        struct demand *d, size_t *nd, struct want *w,
                         struct sg_err *err)
 {
-    const char *sku_id = sg_json_str(req, "sku_id");
-    const char *wh = sg_json_str(req, "warehouse_id");
+    const char *sku_id = req->sku_id;
+    const char *wh = req->warehouse_id;
     const char *status, *price;
-    json_t *qv = json_object_get(req, "quantity");
     json_t *pr;
     size_t i;
     json_t *inv;
 
     if (sku_id == NULL)
         return sg_err_set(err, SG_EINVAL, "line without sku_id");
-    w->qty = qv == NULL ? 1 : json_is_integer(qv) ? json_integer_value(qv)
-                                                  : 0;
+    w->qty = req->qty;
     if (w->qty < 1 || w->qty > UNITS_MAX)
         return sg_err_set(err, SG_EINVAL, "quantity must be 1..%d",
                           UNITS_MAX);
-    w->sku = find_sku(s, shop_id, sg_json_str(req, "product_id"), sku_id,
-                      &w->product);
+    w->sku = find_sku(s, shop_id, req->product_id, sku_id, &w->product);
     if (w->sku == NULL)
         return sg_err_set(err, SG_ENOTFOUND, "sku %s not found in shop",
                           sku_id);
@@ -1006,7 +1005,7 @@ static int resolve_line(struct sg_sbx *s, const char *shop_id,
 
         if (iwh == NULL || (wh != NULL && strcmp(iwh, wh) != 0))
             continue;
-        if (sg_json_int(inv, "quantity", 0) - demanded(demand, sku_id, iwh) >=
+        if (sg_json_int(inv, "quantity", 0) - demanded(d, *nd, sku_id, iwh) >=
             w->qty) {
             w->inv = inv;
             w->warehouse_id = iwh;
@@ -1015,7 +1014,8 @@ static int resolve_line(struct sg_sbx *s, const char *shop_id,
     }
     if (w->inv == NULL)
         return sg_err_set(err, SG_ESTATE, "sku %s is out of stock", sku_id);
-    demand_add(demand, sku_id, w->warehouse_id, w->qty);
+    d[*nd] = (struct demand){sku_id, w->warehouse_id, w->qty};
+    (*nd)++;
     return 0;
 }
 
@@ -1294,17 +1294,20 @@ static json_t *thaw_at(struct sg_sbx *s, json_t *orders, void *iter)
     return tree;
 }
 
-void sg_sbx__orders_thaw_all(struct sg_sbx *s, json_t *orders)
+int sg_sbx__orders_thaw_all(struct sg_sbx *s, json_t *orders)
 {
     struct sg_sbx__corders *co = sg_sbx__ext(s)->corders;
     void *it;
+    int rc = 0;
 
     if (co == NULL || co->live == 0)
-        return;
+        return 0;
     for (it = json_object_iter(orders); it != NULL;
          it = json_object_iter_next(orders, it))
-        if (json_is_integer(json_object_iter_value(it)))
-            (void)thaw_at(s, orders, it);
+        if (json_is_integer(json_object_iter_value(it)) &&
+            thaw_at(s, orders, it) == NULL)
+            rc = SG_ENOMEM;
+    return rc;
 }
 
 void sg_sbx__orders_forget(struct sg_sbx *s)
@@ -1447,17 +1450,58 @@ oom:
     return NULL;
 }
 
+/* The legacy order of checks: an unknown shop before bad lines. */
+static int lines_err(struct sg_sbx *s, const char *shop_id,
+                              struct sg_err *err)
+{
+    if ((shop_id ? sg_sbx_shop_by_id(s, shop_id) : sg_sbx_default_shop(s)) ==
+        NULL)
+        return sg_err_set(err, SG_ENOTFOUND, "no such shop");
+    return sg_err_set(err, SG_EINVAL, "lines must be 1..%d objects",
+                      LINES_MAX);
+}
+
 int sg_sbx__order_place(struct sg_sbx *s, const char *shop_id,
                         const json_t *lines, char id_out[24],
                         struct sg_err *err)
+{
+    struct sg_sbx__line_req *req;
+    size_t n = json_array_size(lines), i;
+    int rc;
+
+    id_out[0] = '\0';
+    if (!json_is_array(lines) || n == 0 || n > LINES_MAX)
+        return lines_err(s, shop_id, err);
+    req = sg_calloc(n, sizeof(*req));
+    if (req == NULL)
+        return sg_err_set(err, SG_ENOMEM, "out of memory");
+    for (i = 0; i < n; i++) {
+        const json_t *l = json_array_get(lines, i);
+        const json_t *qv = json_object_get(l, "quantity");
+
+        req[i].product_id = sg_json_str(l, "product_id");
+        req[i].sku_id = sg_json_str(l, "sku_id");
+        req[i].warehouse_id = sg_json_str(l, "warehouse_id");
+        req[i].qty = qv == NULL ? 1
+                     : json_is_integer(qv) ? json_integer_value(qv) : 0;
+    }
+    rc = sg_sbx__order_place_lines(s, shop_id, req, n, id_out, err);
+    sg_free(req);
+    return rc;
+}
+
+int sg_sbx__order_place_lines(struct sg_sbx *s, const char *shop_id,
+                              const struct sg_sbx__line_req *req, size_t n,
+                              char id_out[24], struct sg_err *err)
 {
     const struct sg_sbx_shop *shop;
     const struct sg_sbx__timing *tm = &sg_sbx__ext(s)->timing;
     struct sg_sbx__corders *co;
     struct want *w = NULL;
+    struct demand *demand = NULL;
     struct corder *c = NULL;
-    json_t *demand = NULL, *orders, *member = NULL;
-    size_t n, i, slot;
+    json_t *orders, *member = NULL;
+    size_t i, slot, nd = 0;
     int64_t units = 0;
     char id[24];
     int rc;
@@ -1466,21 +1510,19 @@ int sg_sbx__order_place(struct sg_sbx *s, const char *shop_id,
     shop = shop_id ? sg_sbx_shop_by_id(s, shop_id) : sg_sbx_default_shop(s);
     if (shop == NULL)
         return sg_err_set(err, SG_ENOTFOUND, "no such shop");
-    n = json_array_size(lines);
-    if (!json_is_array(lines) || n == 0 || n > LINES_MAX)
+    if (n == 0 || n > LINES_MAX)
         return sg_err_set(err, SG_EINVAL, "lines must be 1..%d objects",
                           LINES_MAX);
     co = store_of(s);
     w = sg_calloc(n, sizeof(*w));
-    demand = json_object();
+    demand = sg_calloc(n, sizeof(*demand));
     if (co == NULL || w == NULL || demand == NULL) {
         rc = sg_err_set(err, SG_ENOMEM, "out of memory");
         goto out;
     }
     /* Check every line first: the order takes all its stock or none. */
     for (i = 0; i < n; i++) {
-        rc = resolve_line(s, shop->id, json_array_get(lines, i), demand,
-                          &w[i], err);
+        rc = resolve_line(s, shop->id, &req[i], demand, &nd, &w[i], err);
         if (rc != 0)
             goto out;
         units += w[i].qty;
@@ -1571,7 +1613,7 @@ int sg_sbx__order_place(struct sg_sbx *s, const char *shop_id,
     rc = 0;
 out:
     sg_free(c);
-    json_decref(demand);
+    sg_free(demand);
     sg_free(w);
     return rc;
 }

@@ -223,6 +223,20 @@ int sg_sbx__buyer_message(struct sg_sbx *s, json_t *order, const char *text,
 int sg_sbx__order_place(struct sg_sbx *s, const char *shop_id,
                         const json_t *lines, char id_out[24],
                         struct sg_err *err);
+/*
+ * The same from C (the traffic generator, without building JSON lines):
+ * product_id and warehouse_id may be NULL (any); qty as asked for (the
+ * JSON form's missing quantity is 1, a non-integer 0). Borrowed strings.
+ */
+struct sg_sbx__line_req {
+    const char *product_id;
+    const char *sku_id;
+    const char *warehouse_id;
+    int64_t qty;
+};
+int sg_sbx__order_place_lines(struct sg_sbx *s, const char *shop_id,
+                              const struct sg_sbx__line_req *req, size_t n,
+                              char id_out[24], struct sg_err *err);
 
 /*
  * Compact orders (orders.c). An order the sandbox places is kept as a
@@ -235,7 +249,8 @@ int sg_sbx__order_place(struct sg_sbx *s, const char *shop_id,
  * code that knows about the integers may use it on "orders".
  */
 json_t *sg_sbx__coll_raw(struct sg_sbx *s, const char *name);
-void sg_sbx__orders_thaw_all(struct sg_sbx *s, json_t *orders);
+/* SG_ENOMEM when some order could not be thawed (it stays compact). */
+int sg_sbx__orders_thaw_all(struct sg_sbx *s, json_t *orders);
 /* Drop every compact order (the state document is being replaced). */
 void sg_sbx__orders_forget(struct sg_sbx *s);
 /* Compact orders now and the bytes they take (tests, docs). */
