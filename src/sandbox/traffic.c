@@ -2,11 +2,13 @@
  * traffic.c - the sandbox's buyer traffic generator: a thread that places
  * orders (steady, viral ramp-and-decay, live bursts on pinned products, or
  * a flood as fast as the webhooks can be delivered) through
- * sg_sbx_order_create, and now and then has buyers cancel, return or
- * write to the shop.
+ * sg_sbx__order_place_lines (sg_sbx_order_create's checks, lines given
+ * from C), and now and then has buyers cancel, return or write to the
+ * shop.
  *
- * Invariant: every order goes through sg_sbx_order_create under the state
- * lock, so the generator can never oversell; a refused order only counts.
+ * Invariant: every order goes through sg_sbx__order_place_lines under the
+ * state lock, so the generator can never oversell; a refused order only
+ * counts.
  * The thread is bounded by max_orders attempts and duration_s (real time).
  * sg_sbx_traffic_stop joins it and must be called WITHOUT the state lock.
  */

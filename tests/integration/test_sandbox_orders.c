@@ -1156,6 +1156,16 @@ static json_t *want_placed(const json_t *got, const char *oid,
     return o;
 }
 
+/* Change the order timings (PUT /sandbox/v1/timing). */
+static void set_timing(const char *spec)
+{
+    long st;
+    json_t *j = ctl("PUT", "/sandbox/v1/timing", spec, &st);
+
+    assert_int_equal(st, 200);
+    json_decref(j);
+}
+
 /* Sandbox clock now (s). */
 static int64_t sbx_now(void)
 {
@@ -1389,7 +1399,7 @@ static void test_order_detail_every_stage(void **state)
     json_decref(ids);
 
     /* UNPAID while payment waits (kept compact), then paid on time. */
-    assert_non_null(ctl("PUT", "/sandbox/v1/timing", "{\"pay_s\":600}", NULL));
+    set_timing("{\"pay_s\":600}");
     snprintf(lines, sizeof(lines), "[{\"sku_id\":\"%s\",\"quantity\":1}]",
              sb);
     place(lines, o2);
@@ -1418,8 +1428,7 @@ static void test_order_detail_every_stage(void **state)
     json_decref(ids);
 
     /* ON_HOLD first when the timings say so. */
-    assert_non_null(ctl("PUT", "/sandbox/v1/timing",
-                        "{\"pay_s\":0,\"hold_s\":300}", NULL));
+    set_timing("{\"pay_s\":0,\"hold_s\":300}");
     place(lines, o3);
     got = order_get(o3);
     ids = line_ids(o3);
@@ -1434,7 +1443,7 @@ static void test_order_detail_every_stage(void **state)
     assert_views_agree(o3, want, "on hold");
     json_decref(want);
     json_decref(ids);
-    assert_non_null(ctl("PUT", "/sandbox/v1/timing", "{\"hold_s\":0}", NULL));
+    set_timing("{\"hold_s\":0}");
 
     /* Cancelled whole by the seller while compact. */
     place(lines, o4);
