@@ -1672,21 +1672,6 @@ static bool order_match(const json_t *order, const json_t *filter)
     return true;
 }
 
-/* The view of any member of the orders collection (compact ones through
- * a tree built for the view and dropped). */
-static json_t *order_view_any(struct sg_sbx *s, const json_t *member)
-{
-    const struct corder *k = compact_of(s, member);
-    json_t *tree, *v;
-
-    if (k == NULL)
-        return sg_sbx__order_view(s, member);
-    tree = make_order(s, k);
-    v = sg_sbx__order_view(s, tree);
-    json_decref(tree);
-    return v;
-}
-
 /*
  * The members order_match reads, of a compact order, into probe (reused
  * from order to order): the filter is then the same code for both forms.
@@ -1760,24 +1745,6 @@ static int orders_collect(struct sg_sbx__list *out, struct sg_sbx *s,
         qsort(out->v, out->n, sizeof(out->v[0]),
               desc ? item_cmp_desc : item_cmp_asc);
     return 0;
-}
-
-static void orders_search(struct sg_sbx_call *c)
-{
-    struct sg_sbx__list l;
-    char field[32];
-    bool desc;
-
-    if (!sg_sbx__sort_opts(c, "create_time,update_time", "create_time",
-                           SG_SBX_E_ORDER_PARAM, field, &desc))
-        return;
-    if (orders_collect(&l, c->sbx, c->shop->id, c->body, field, desc) != 0) {
-        sg_sbx_fail(c, 500, 36009003, "Internal error. Please try again.",
-                    NULL);
-        return;
-    }
-    sg_sbx__answer_page(c, &l, "orders", order_view_any);
-    sg_sbx__list_release(&l);
 }
 
 /*
@@ -2111,6 +2078,53 @@ static void render_compact(struct render *r, const struct corder *c)
         render_kint(r, "delivery_due_time", p + 10 * 86400);
     }
     render_raw(r, "}", 1);
+}
+
+/*
+ * Get Order List: one page of the matching orders, each rendered as Get
+ * Order Detail renders it (compact ones without a tree), around the
+ * page's members as sg_sbx__answer_page writes them.
+ */
+static void orders_search(struct sg_sbx_call *c)
+{
+    struct render r = {.failed = false};
+    struct sg_sbx__list l;
+    size_t start = 0, count = 0, i, len = 0;
+    char field[32], next[64] = "", *text;
+    bool desc;
+
+    if (!sg_sbx__sort_opts(c, "create_time,update_time", "create_time",
+                           SG_SBX_E_ORDER_PARAM, field, &desc))
+        return;
+    if (orders_collect(&l, c->sbx, c->shop->id, c->body, field, desc) != 0) {
+        sg_sbx_fail(c, 500, 36009003, "Internal error. Please try again.",
+                    NULL);
+        return;
+    }
+    if (!sg_sbx_page(c, l.n, 20, &start, &count, next)) {
+        sg_sbx__list_release(&l);
+        return;
+    }
+    sg_buf_init(&r.b, SIZE_MAX - 1);
+    RAW(&r, "{\"orders\":[");
+    for (i = start; i < start + count && i < l.n; i++) {
+        const struct corder *k = compact_of(c->sbx, l.v[i].obj);
+
+        if (i > start)
+            RAW(&r, ",");
+        if (k != NULL)
+            render_compact(&r, k);
+        else
+            render_view(&r, l.v[i].obj, true);
+    }
+    RAW(&r, "],\"next_page_token\":");
+    render_str(&r, next);
+    render_kint(&r, "total_count", (int64_t)l.n);
+    RAW(&r, "}");
+    text = r.failed ? NULL : sg_buf_detach(&r.b, &len);
+    sg_sbx_ok_text(c, text, len); /* NULL: a 500, as out of memory */
+    sg_buf_release(&r.b);
+    sg_sbx__list_release(&l);
 }
 
 static void orders_detail(struct sg_sbx_call *c)
