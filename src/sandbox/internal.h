@@ -101,6 +101,7 @@ struct sg_sbx {
     char app_secret[96];
     json_t *state;            /* the persisted world, see sandbox.c */
     uint64_t id_last;         /* the id counter's last value (next_counter) */
+    uint64_t rng_last;        /* draws made (sg_sbx_rand); both saved */
     json_t *cats;             /* category tree {"categories":[...]} */
     struct sg_sbx_shop shops[SG_SBX_SHOPS_MAX];
     size_t n_shops;

@@ -121,17 +121,13 @@ static void state_set_u64(struct sg_sbx *s, const char *key, uint64_t v)
 
 /*
  * The next number of the id counter. It is saved with the world (the
- * state's "id_counter"), and kept in s->id_last too: when the state's
- * copy cannot be updated for lack of memory, the next call still moves
- * on, so two objects never get the same id.
+ * state's "id_counter", written by state_dump) but counted in s->id_last:
+ * formatting it into the state document on every id was a few % of the
+ * sandbox's CPU under an order flood (a dozen ids and draws per order).
  */
 static uint64_t next_counter(struct sg_sbx *s)
 {
-    uint64_t n = SG_MAX(state_u64(s, "id_counter"), s->id_last) + 1;
-
-    s->id_last = n;
-    state_set_u64(s, "id_counter", n);
-    return n;
+    return ++s->id_last;
 }
 
 void sg_sbx_new_id(struct sg_sbx *s, char out[24])
@@ -147,9 +143,8 @@ void sg_sbx_new_id(struct sg_sbx *s, char out[24])
 
 uint64_t sg_sbx_rand(struct sg_sbx *s, uint64_t bound)
 {
-    uint64_t n = state_u64(s, "rng") + 1;
+    uint64_t n = ++s->rng_last; /* saved as "rng" like the id counter */
 
-    state_set_u64(s, "rng", n);
     return bound ? mix(s->cfg.seed, 3, n) % bound : 0;
 }
 
@@ -180,7 +175,7 @@ void sg_sbx_unlock(struct sg_sbx *s)
     pthread_mutex_unlock(&s->lock);
 }
 
-json_t *sg_sbx_coll(struct sg_sbx *s, const char *name)
+json_t *sg_sbx__coll_raw(struct sg_sbx *s, const char *name)
 {
     json_t *colls = json_object_get(s->state, "colls");
     json_t *c;
@@ -194,6 +189,16 @@ json_t *sg_sbx_coll(struct sg_sbx *s, const char *name)
         c = json_object();
         json_object_set_new(colls, name, c);
     }
+    return c;
+}
+
+json_t *sg_sbx_coll(struct sg_sbx *s, const char *name)
+{
+    json_t *c = sg_sbx__coll_raw(s, name);
+
+    /* Whoever walks the orders sees every one as a tree (orders.c). */
+    if (c != NULL && strcmp(name, "orders") == 0)
+        (void)sg_sbx__orders_thaw_all(s, c);
     return c;
 }
 
@@ -389,9 +394,11 @@ int sg_sbx__world_init(struct sg_sbx *s, struct sg_err *err)
     char svc[24];
     json_t *shops;
 
+    sg_sbx__orders_forget(s);
     json_decref(s->state);
     s->state = json_object();
     s->id_last = 0;
+    s->rng_last = 0;
     if (!s->state)
         return sg_err_set(err, SG_ENOMEM, "out of memory");
     seeded_str(seed, 10, alnum, key, 12);
@@ -639,8 +646,18 @@ static char *state_dump(struct sg_sbx *s, size_t *len)
 {
     char *text;
 
+    /*
+     * The file holds every order as a tree: compact ones are thawed, and
+     * a dump that could not thaw them all is not written (its orders
+     * would be slot numbers; the next tick tries again).
+     */
+    if (sg_sbx__orders_thaw_all(s, sg_sbx__coll_raw(s, "orders")) != 0)
+        return NULL;
+
     json_object_set_new(s->state, "clock_offset_ms",
                         json_integer(atomic_load(&s->clock_offset_ms)));
+    state_set_u64(s, "id_counter", s->id_last);
+    state_set_u64(s, "rng", s->rng_last);
     json_object_set_new(s->state, "timing", sg_sbx__timing_json(s));
     json_object_set_new(s->state, "webhook_queue", sg_sbx__wh_queue_json(s));
     json_object_set_new(s->state, "tasks", tasks_json(s));
@@ -744,9 +761,11 @@ static int state_load(struct sg_sbx *s, bool *loaded, bool *has_tasks,
                           s->cfg.state_path,
                           doc ? "unknown format" : jerr.text);
     }
+    sg_sbx__orders_forget(s);
     json_decref(s->state);
     s->state = doc;
-    s->id_last = 0;
+    s->id_last = state_u64(s, "id_counter");
+    s->rng_last = state_u64(s, "rng");
     snprintf(s->app_key, sizeof(s->app_key), "%s",
              s->cfg.app_key ? s->cfg.app_key
                             : sg_json_str(doc, "app_key"));

@@ -170,7 +170,9 @@ void sg_sbx_unlock(struct sg_sbx *s);
  * A collection of the emulated world, an object keyed by id: "products",
  * "orders", "packages", "returns", "cancellations", "conversations",
  * "statements", "webhooks" (subscriptions), "brands", "images". Borrowed.
- * Every object carries a "shop_id" member naming its shop.
+ * Every object carries a "shop_id" member naming its shop. Orders the
+ * sandbox keeps compact (docs/sandbox.md) become trees when "orders" is
+ * asked for here.
  */
 json_t *sg_sbx_coll(struct sg_sbx *s, const char *name);
 /* A fresh 19-digit decimal id string, deterministic from the seed. */

@@ -2,11 +2,13 @@
  * traffic.c - the sandbox's buyer traffic generator: a thread that places
  * orders (steady, viral ramp-and-decay, live bursts on pinned products, or
  * a flood as fast as the webhooks can be delivered) through
- * sg_sbx_order_create, and now and then has buyers cancel, return or
- * write to the shop.
+ * sg_sbx__order_place_lines (sg_sbx_order_create's checks, lines given
+ * from C), and now and then has buyers cancel, return or write to the
+ * shop.
  *
- * Invariant: every order goes through sg_sbx_order_create under the state
- * lock, so the generator can never oversell; a refused order only counts.
+ * Invariant: every order goes through sg_sbx__order_place_lines under the
+ * state lock, so the generator can never oversell; a refused order only
+ * counts.
  * The thread is bounded by max_orders attempts and duration_s (real time).
  * sg_sbx_traffic_stop joins it and must be called WITHOUT the state lock.
  */
@@ -27,6 +29,7 @@
 #define ORDERS_MAX_CAP   1000000
 #define DURATION_MAX_S   86400
 #define PINNED_MAX       64
+#define LINES_MAX        20 /* lines_max's bound */
 /*
  * Flood: orders back to back, FLOOD_CHUNK per hold of the state lock (so
  * API calls get the lock between chunks), pausing FLOOD_PAUSE_MS while
@@ -140,7 +143,7 @@ static int parse_spec(struct sg_sbx__traffic *t, const json_t *spec,
     if (t->max_orders < 1 || t->max_orders > ORDERS_MAX_CAP)
         return sg_err_set(err, SG_EINVAL, "max_orders must be 1..1000000");
     if (t->units_max < 1 || t->units_max > 100 || t->lines_max < 1 ||
-        t->lines_max > 20)
+        t->lines_max > LINES_MAX)
         return sg_err_set(err, SG_EINVAL,
                           "units_max must be 1..100, lines_max 1..20");
     if (t->cancel_pct > 100 || t->return_pct > 100 || t->message_pct > 100 ||
@@ -260,8 +263,9 @@ static json_t *random_order_of(struct sg_sbx *s, const char *shop_id,
     json_t *hit = NULL;
     size_t i, n = 0, pick;
 
-    if (sg_sbx__collect(&l, sg_sbx_coll(s, "orders"), shop_id, NULL, NULL,
-                        "create_time", false) != 0)
+    /* Compact orders (never delivered) are skipped, not thawed. */
+    if (sg_sbx__collect(&l, sg_sbx__coll_raw(s, "orders"), shop_id, NULL,
+                        NULL, "create_time", false) != 0)
         return NULL;
     for (i = 0; i < l.n; i++) {
         const char *st = sg_json_str(l.v[i].obj, "status");
@@ -277,6 +281,12 @@ static json_t *random_order_of(struct sg_sbx *s, const char *shop_id,
     return hit;
 }
 
+/* The order just placed, as a tree (thawed when kept compact). */
+static json_t *buyer_order(struct sg_sbx *s, const char *order_id)
+{
+    return sg_sbx__get(s, "orders", order_id, NULL);
+}
+
 /*
  * One buyer attempt; lock held. pool: SKUs to choose from (the flood's,
  * looked up once per chunk), or NULL to look them up now.
@@ -289,7 +299,8 @@ static void one_order(struct sg_sbx__traffic *t, const char *shop_id,
     struct sg_sbx *s = t->sbx;
     struct pool own = {0};
     const struct pool *cand = pool;
-    json_t *lines, *order = NULL;
+    struct sg_sbx__line_req lines[LINES_MAX];
+    char order_id[24];
     int64_t nl, i;
     struct sg_err err;
     int rc;
@@ -304,38 +315,40 @@ static void one_order(struct sg_sbx__traffic *t, const char *shop_id,
         t->rejected++;
         return;
     }
-    lines = json_array();
     nl = 1 + (int64_t)sg_sbx_rand(s, (uint64_t)t->lines_max);
     for (i = 0; i < nl; i++) {
         const struct cand *c = &cand->v[sg_sbx_rand(s, cand->n)];
-        json_t *l = json_object();
 
-        sg_sbx__set_str(l, "product_id", c->product_id);
-        sg_sbx__set_str(l, "sku_id", c->sku_id);
-        sg_sbx__set_int(l, "quantity",
-                        1 + (int64_t)sg_sbx_rand(s, (uint64_t)t->units_max));
-        json_array_append_new(lines, l);
+        lines[i] = (struct sg_sbx__line_req){
+            .product_id = c->product_id,
+            .sku_id = c->sku_id,
+            .qty = 1 + (int64_t)sg_sbx_rand(s, (uint64_t)t->units_max)};
     }
-    pool_release(&own);
-    rc = sg_sbx__order_place(s, shop_id, lines, &order, &err);
-    json_decref(lines);
+    rc = sg_sbx__order_place_lines(s, shop_id, lines, (size_t)nl, order_id,
+                                   &err);
+    pool_release(&own); /* after: the lines borrow its ids */
     if (rc != 0) {
         t->rejected++;
         return;
     }
     t->created++;
-    if (order != NULL && sg_sbx_rand(s, 100) < t->cancel_pct &&
-        sg_sbx__buyer_cancel(s, order, "ecom_order_to_ship_canceled_reason_"
-                                       "changed_mind", &err) == 0)
+    /* The order as a tree only when a buyer acts on it (it may be kept
+     * compact until then, shop_internal.h). */
+    if (sg_sbx_rand(s, 100) < t->cancel_pct &&
+        buyer_order(s, order_id) != NULL &&
+        sg_sbx__buyer_cancel(s, buyer_order(s, order_id),
+                             "ecom_order_to_ship_canceled_reason_"
+                             "changed_mind", &err) == 0)
         t->cancels++;
-    if (order != NULL && sg_sbx_rand(s, 100) < t->message_pct &&
-        sg_sbx__buyer_message(s, order, "Hi, when will my order ship?",
-                              &err) == 0)
+    if (sg_sbx_rand(s, 100) < t->message_pct &&
+        buyer_order(s, order_id) != NULL &&
+        sg_sbx__buyer_message(s, buyer_order(s, order_id),
+                              "Hi, when will my order ship?", &err) == 0)
         t->messages++;
     /* Drawn only when asked for, so older specs keep their sequence. */
-    if (order != NULL && t->address_pct > 0 &&
-        sg_sbx_rand(s, 100) < t->address_pct &&
-        sg_sbx__order_address_update(s, order, &err) == 0)
+    if (t->address_pct > 0 && sg_sbx_rand(s, 100) < t->address_pct &&
+        buyer_order(s, order_id) != NULL &&
+        sg_sbx__order_address_update(s, buyer_order(s, order_id), &err) == 0)
         t->addresses++;
     if (sg_sbx_rand(s, 100) < t->return_pct) {
         json_t *done = random_order_of(s, shop_id, "DELIVERED", "COMPLETED");

@@ -956,6 +956,570 @@ static void test_traffic_flood_waits_for_webhooks(void **state)
     assert_true(queued >= 2 * created - 16);
 }
 
+/* ---- an order's detail, member by member ---- */
+
+/* Dump of v for messages (static buffer). */
+static const char *dumps(const json_t *v)
+{
+    static char out[512];
+    char *d = v ? sg_json_dump(v, NULL) : NULL;
+
+    snprintf(out, sizeof(out), "%s", d ? d : "(missing)");
+    sg_free(d);
+    return out;
+}
+
+/*
+ * got has exactly want's members, in want's order, each equal to want's
+ * (line items compared the same way, one by one).
+ */
+static void assert_members(json_t *got, json_t *want, const char *where)
+{
+    void *it = json_object_iter(got);
+    const char *k;
+    json_t *v;
+
+    json_object_foreach(want, k, v) {
+        json_t *g = json_object_get(got, k);
+
+        if (it == NULL || strcmp(json_object_iter_key(it), k) != 0)
+            fail_msg("%s: member %s found %s, not in its place", where, k,
+                     it ? json_object_iter_key(it) : "the end");
+        if (strcmp(k, "line_items") == 0 && json_is_array(v)) {
+            size_t i;
+            json_t *l;
+
+            if (json_array_size(g) != json_array_size(v))
+                fail_msg("%s: %zu line items, want %zu", where,
+                         json_array_size(g), json_array_size(v));
+            json_array_foreach(v, i, l) {
+                char w[96];
+
+                snprintf(w, sizeof(w), "%s line %zu", where, i);
+                assert_members(json_array_get(g, i), l, w);
+            }
+        } else if (!json_equal(g, v)) {
+            char gs[512];
+
+            snprintf(gs, sizeof(gs), "%s", dumps(g));
+            fail_msg("%s: %s is %s, want %s", where, k, gs, dumps(v));
+        }
+        it = json_object_iter_next(got, it);
+    }
+    if (it != NULL)
+        fail_msg("%s: unexpected member %s", where, json_object_iter_key(it));
+}
+
+static void set_s(json_t *o, const char *k, const char *v)
+{
+    json_object_set_new(o, k, json_string(v));
+}
+
+static void set_i(json_t *o, const char *k, int64_t v)
+{
+    json_object_set_new(o, k, json_integer(v));
+}
+
+/* One line of an order as placed: price in cents, display status. */
+static json_t *want_line(const char *id, const char *sku, const char *pid,
+                         int n, const char *disp)
+{
+    json_t *l = json_object();
+    char buf[32];
+
+    set_s(l, "id", id);
+    set_s(l, "sku_id", sku);
+    set_s(l, "product_id", pid);
+    snprintf(buf, sizeof(buf), "Test mug %d", n);
+    set_s(l, "product_name", buf);
+    snprintf(buf, sizeof(buf), "MUG-%d", n);
+    set_s(l, "sku_name", buf);
+    set_s(l, "sku_image", ""); /* the product's images have no url */
+    set_s(l, "seller_sku", buf);
+    set_s(l, "original_price", "12.50");
+    set_s(l, "sale_price", "12.50");
+    set_s(l, "platform_discount", "0.00");
+    set_s(l, "seller_discount", "0.00");
+    set_s(l, "currency", "USD");
+    set_s(l, "display_status", disp);
+    set_s(l, "package_id", "");
+    set_s(l, "package_status", "TO_FULFILL");
+    set_s(l, "tracking_number", "");
+    set_s(l, "shipping_provider_id", "");
+    set_s(l, "shipping_provider_name", "");
+    set_s(l, "cancel_user", "");
+    set_s(l, "cancel_reason", "");
+    set_s(l, "sku_type", "NORMAL");
+    json_object_set_new(l, "is_gift", json_false());
+    json_object_set_new(l, "item_tax", json_array());
+    return l;
+}
+
+/*
+ * The whole order as placed (reference 8.9's fields as this emulator
+ * fills them). The buyer is drawn from a pool of 20: its index comes from
+ * got's user_id and the phone's last four digits from got; every other
+ * member follows from them.
+ */
+static json_t *want_placed(const json_t *got, const char *oid,
+                           json_t *lines, int64_t sub_cents, bool paid)
+{
+    static const char firsts[] = "JMRPJJMLDEWBRSJJTSCK";
+    static const char lasts[] = "SJWBJGMDRMHLGWATTMJM";
+    static const char *const cities[4][3] = {
+        {"Los Angeles", "California", "90001"},
+        {"New York", "New York", "10001"},
+        {"Houston", "Texas", "77001"},
+        {"Seattle", "Washington", "98101"}};
+    static const char *const zero[] = {
+        "seller_discount", "platform_discount",
+        "shipping_fee_seller_discount", "shipping_fee_platform_discount",
+        "shipping_fee_cofunded_discount", "tax", "small_order_fee",
+        "shipping_fee_tax", "product_tax", "retail_delivery_fee",
+        "buyer_service_fee", "handling_fee", "shipping_insurance_fee",
+        "item_insurance_fee"};
+    const json_t *ga = json_object_get(got, "recipient_address");
+    const char *uid = sg_json_str(got, "user_id");
+    const char *phone = sg_json_str(ga, "phone_number");
+    json_t *o = json_object(), *a = json_object(), *d = json_array();
+    json_t *pay = json_object(), *hd = json_object();
+    unsigned idx, city, tail;
+    int64_t ct = sg_json_int(got, "create_time", 0);
+    int64_t pt = sg_json_int(got, "paid_time", 0);
+    char buf[160], line1[32];
+    size_t i;
+
+    assert_non_null(uid);
+    assert_non_null(phone);
+    assert_int_equal(strlen(uid), 19);
+    assert_true(strncmp(uid, "74940000000000", 14) == 0);
+    idx = (unsigned)atoi(uid + 14) - 10000;
+    assert_true(idx < 20);
+    city = idx % 4;
+    assert_int_equal(strlen(phone), 16);
+    tail = (unsigned)atoi(phone + 12);
+    set_s(o, "id", oid);
+    set_s(o, "status", paid ? "AWAITING_SHIPMENT" : "UNPAID");
+    set_i(o, "create_time", ct);
+    set_i(o, "update_time", paid ? pt : ct);
+    set_s(o, "user_id", uid);
+    snprintf(buf, sizeof(buf), "v2%08x%02u@scs2.tiktok.com",
+             (idx + 1) * 2654435761u, idx);
+    set_s(o, "buyer_email", buf);
+    snprintf(buf, sizeof(buf), "%c****%u", firsts[idx], idx);
+    set_s(o, "buyer_nickname", buf);
+    snprintf(buf, sizeof(buf), "%c*** %c***", firsts[idx], lasts[idx]);
+    set_s(a, "name", buf);
+    snprintf(buf, sizeof(buf), "%c***", firsts[idx]);
+    set_s(a, "first_name", buf);
+    snprintf(buf, sizeof(buf), "%c***", lasts[idx]);
+    set_s(a, "last_name", buf);
+    snprintf(buf, sizeof(buf), "(+1)%03u-***-%04u", 201 + idx * 37 % 700,
+             tail);
+    set_s(a, "phone_number", buf);
+    set_s(a, "region_code", "US");
+    set_s(a, "postal_code", cities[city][2]);
+    snprintf(line1, sizeof(line1), "%u** M*** St", 1 + idx % 9);
+    set_s(a, "address_line1", line1);
+    set_s(a, "address_line2", "");
+    set_s(a, "address_line3", "");
+    set_s(a, "address_line4", "");
+    set_s(a, "address_detail", line1);
+    snprintf(buf, sizeof(buf), "%s, %s, %s, %s, United States", line1,
+             cities[city][0], cities[city][1], cities[city][2]);
+    set_s(a, "full_address", buf);
+    json_array_append_new(d, json_pack("{s:s,s:s,s:s}", "address_level_name",
+                                       "Country", "address_name",
+                                       "United States", "address_level",
+                                       "L0"));
+    json_array_append_new(d, json_pack("{s:s,s:s,s:s}", "address_level_name",
+                                       "State", "address_name",
+                                       cities[city][1], "address_level",
+                                       "L1"));
+    json_array_append_new(d, json_pack("{s:s,s:s,s:s}", "address_level_name",
+                                       "City", "address_name",
+                                       cities[city][0], "address_level",
+                                       "L3"));
+    json_object_set_new(a, "district_info", d);
+    json_object_set_new(a, "delivery_preferences",
+                        json_pack("{s:s}", "drop_off_location", ""));
+    json_object_set_new(o, "recipient_address", a);
+    set_s(o, "buyer_message", "");
+    set_s(o, "seller_note", "");
+    json_object_set_new(o, "line_items", lines);
+    set_s(pay, "currency", "USD");
+    snprintf(buf, sizeof(buf), "%" PRId64 ".%02" PRId64, sub_cents / 100,
+             sub_cents % 100);
+    set_s(pay, "sub_total", buf);
+    set_s(pay, "shipping_fee", "5.99");
+    set_s(pay, "original_shipping_fee", "5.99");
+    set_s(pay, "original_total_product_price", buf);
+    snprintf(buf, sizeof(buf), "%" PRId64 ".%02" PRId64,
+             (sub_cents + 599) / 100, (sub_cents + 599) % 100);
+    set_s(pay, "total_amount", buf);
+    for (i = 0; i < SG_ARRAY_SIZE(zero); i++)
+        set_s(pay, zero[i], "0.00");
+    json_object_set_new(o, "payment", pay);
+    json_object_set_new(o, "packages", json_array());
+    set_s(o, "tracking_number", "");
+    set_s(o, "shipping_provider", "");
+    set_s(o, "shipping_provider_id", "");
+    set_s(o, "fulfillment_type", "FULFILLMENT_BY_SELLER");
+    set_s(o, "shipping_type", "SELLER");
+    set_s(o, "delivery_type", "HOME_DELIVERY");
+    set_s(o, "delivery_option_id", "7091146663229654785");
+    set_s(o, "delivery_option_name", "Standard shipping");
+    set_s(o, "warehouse_id", S.warehouse);
+    json_object_set_new(o, "is_sample_order", json_false());
+    json_object_set_new(o, "is_cod", json_false());
+    json_object_set_new(o, "is_on_hold_order", json_false());
+    json_object_set_new(o, "is_replacement_order", json_false());
+    json_object_set_new(o, "is_buyer_request_cancel", json_false());
+    json_object_set_new(o, "is_exchange_order", json_false());
+    json_object_set_new(o, "has_updated_recipient_address", json_false());
+    json_object_set_new(o, "need_upload_invoice", json_false());
+    set_s(o, "order_type", "NORMAL");
+    set_s(o, "commerce_platform", "TIKTOK_SHOP");
+    set_s(o, "payment_method_name", "CCDC");
+    set_s(hd, "days", "3");
+    set_s(hd, "type", "BUSINESS_DAY");
+    json_object_set_new(o, "handling_duration", hd);
+    set_s(o, "cancellation_initiator", "");
+    set_s(o, "cancel_reason", "");
+    if (paid) {
+        set_i(o, "paid_time", pt);
+        set_i(o, "shipping_due_time", pt + 3 * 86400);
+        set_i(o, "rts_sla_time", pt + 3 * 86400);
+        set_i(o, "tts_sla_time", pt + 5 * 86400);
+        set_i(o, "collection_due_time", pt + 5 * 86400);
+        set_i(o, "delivery_due_time", pt + 10 * 86400);
+    }
+    return o;
+}
+
+/* Change the order timings (PUT /sandbox/v1/timing). */
+static void set_timing(const char *spec)
+{
+    long st;
+    json_t *j = ctl("PUT", "/sandbox/v1/timing", spec, &st);
+
+    assert_int_equal(st, 200);
+    json_decref(j);
+}
+
+/* Sandbox clock now (s). */
+static int64_t sbx_now(void)
+{
+    return (int64_t)time(NULL) + S.skew_s;
+}
+
+/* Place lines (a JSON array text) as an order; its id into id. */
+static void place(const char *lines, char id[32])
+{
+    char body[512];
+    long st;
+    json_t *j;
+
+    snprintf(body, sizeof(body), "{\"lines\":%s}", lines);
+    j = ctl("POST", "/sandbox/v1/orders", body, &st);
+    assert_int_equal(st, 201);
+    snprintf(id, 32, "%s", sg_json_str(json_object_get(j, "order"), "id"));
+    json_decref(j);
+}
+
+/* The order as Get Order List shows it (found among the shop's). */
+static json_t *order_listed(const char *id)
+{
+    const char *q[] = {"page_size", "100", NULL};
+    json_t *env = api("POST", "/order/202309/orders/search", q, "{}");
+    json_t *o, *hit = NULL;
+    size_t i;
+
+    json_array_foreach(json_object_get(data_of(env), "orders"), i, o)
+        if (strcmp(sg_json_str(o, "id"), id) == 0)
+            hit = json_incref(o);
+    json_decref(env);
+    assert_non_null(hit);
+    return hit;
+}
+
+/* Get Order Detail, Get Order List and the emulator's answer to the
+ * order's creation agree member by member, in order. */
+static void assert_views_agree(const char *id, json_t *want,
+                               const char *where)
+{
+    json_t *d = order_get(id), *l = order_listed(id);
+    char w[96];
+
+    snprintf(w, sizeof(w), "%s (detail)", where);
+    assert_members(d, want, w);
+    snprintf(w, sizeof(w), "%s (search)", where);
+    assert_members(l, want, w);
+    json_decref(d);
+    json_decref(l);
+}
+
+/* Every order becomes a tree: the control plane's view of the orders. */
+static void thaw_all(void)
+{
+    json_t *j = ctl("GET", "/sandbox/v1/state/orders", NULL, NULL);
+
+    assert_non_null(state_items(j, "orders"));
+    json_decref(j);
+}
+
+/*
+ * A representative order through every status, member by member against
+ * the expected JSON: placed with three lines of two products (kept
+ * compact by the sandbox, then the same as a tree), split over two
+ * packages, one line cancelled, shipped, in transit, delivered, completed;
+ * an UNPAID order (payment later), an ON_HOLD one, and one cancelled
+ * whole by the seller.
+ */
+static void test_order_detail_every_stage(void **state)
+{
+    char pa[32], sa[32], pb[32], sb[32], oid[32], o2[32], o3[32], o4[32];
+    char lines[256], body[512], path[160], pkg1[32], pkg2[32];
+    json_t *got, *want, *wl, *env, *l;
+    int64_t t0, t1, ct, pt, now;
+    const char *lid[3];
+    json_t *ids;
+
+    SG_UNUSED(state);
+    make_product(10, pa, sa);
+    make_product(11, pb, sb);
+    snprintf(lines, sizeof(lines),
+             "[{\"sku_id\":\"%s\",\"quantity\":2},"
+             "{\"sku_id\":\"%s\",\"quantity\":1}]", sa, sb);
+    t0 = sbx_now();
+    place(lines, oid);
+    t1 = sbx_now();
+
+    /* Placed: AWAITING_SHIPMENT at once (pay_s 0). */
+    got = order_get(oid);
+    ct = sg_json_int(got, "create_time", 0);
+    pt = sg_json_int(got, "paid_time", 0);
+    assert_true(ct >= t0 - 1 && ct <= t1 + 1);
+    assert_true(pt >= ct && pt <= t1 + 1);
+    ids = line_ids(oid);
+    assert_int_equal(json_array_size(ids), 3);
+    for (size_t i = 0; i < 3; i++) {
+        lid[i] = json_string_value(json_array_get(ids, i));
+        assert_int_equal(strlen(lid[i]), 19);
+    }
+    assert_true(strcmp(lid[0], lid[1]) != 0 && strcmp(lid[1], lid[2]) != 0);
+    wl = json_array();
+    json_array_append_new(wl, want_line(lid[0], sa, pa, 10, "TO_SHIP"));
+    json_array_append_new(wl, want_line(lid[1], sa, pa, 10, "TO_SHIP"));
+    json_array_append_new(wl, want_line(lid[2], sb, pb, 11, "TO_SHIP"));
+    want = want_placed(got, oid, wl, 3750, true);
+    json_decref(got);
+    assert_views_agree(oid, want, "placed");
+    /* The same once every order is a tree. */
+    thaw_all();
+    assert_views_agree(oid, want, "placed, as a tree");
+
+    /* Line 0 packed and shipped alone: PARTIALLY_SHIPPING, rts_time. */
+    snprintf(path, sizeof(path), "/fulfillment/202309/orders/%s/packages",
+             oid);
+    snprintf(body, sizeof(body),
+             "{\"tracking_number\":\"T1\",\"shipping_provider_id\":"
+             "\"6617675021119438849\",\"order_line_item_ids\":[\"%s\"]}",
+             lid[0]);
+    env = api("POST", path, NULL, body);
+    data_of(env);
+    json_decref(env);
+    got = order_get(oid);
+    now = sg_json_int(got, "update_time", 0);
+    assert_true(now >= pt);
+    snprintf(pkg1, sizeof(pkg1), "%s",
+             sg_json_str(json_array_get(json_object_get(got, "line_items"), 0),
+                         "package_id"));
+    assert_int_equal(strlen(pkg1), 19);
+    set_s(want, "status", "PARTIALLY_SHIPPING");
+    set_i(want, "update_time", now);
+    json_object_set_new(want, "packages",
+                        json_pack("[{s:s}]", "id", pkg1));
+    set_s(want, "tracking_number", "T1");
+    /* The provider's name is the emulator's table's; checked non-empty. */
+    assert_true(strlen(sg_json_str(got, "shipping_provider")) > 0);
+    set_s(want, "shipping_provider", sg_json_str(got, "shipping_provider"));
+    set_s(want, "shipping_provider_id", "6617675021119438849");
+    set_i(want, "rts_time", now);
+    l = json_array_get(json_object_get(want, "line_items"), 0);
+    set_s(l, "display_status", "SHIPPED");
+    set_s(l, "package_id", pkg1);
+    set_s(l, "package_status", "FULFILLING");
+    set_s(l, "tracking_number", "T1");
+    set_s(l, "shipping_provider_id", "6617675021119438849");
+    set_s(l, "shipping_provider_name", sg_json_str(got, "shipping_provider"));
+    json_decref(got);
+    assert_views_agree(oid, want, "one line shipped");
+
+    /* Line 2 cancelled by the seller: the order stays partly shipping. */
+    snprintf(body, sizeof(body),
+             "{\"order_id\":\"%s\",\"cancel_reason\":\"seller_out_of_stock\","
+             "\"order_line_item_ids\":[\"%s\"]}", oid, lid[2]);
+    env = api("POST", "/return_refund/202309/cancellations", NULL, body);
+    data_of(env);
+    json_decref(env);
+    got = order_get(oid);
+    now = sg_json_int(got, "update_time", 0);
+    json_decref(got);
+    set_i(want, "update_time", now);
+    l = json_array_get(json_object_get(want, "line_items"), 2);
+    set_s(l, "display_status", "CANCELLED");
+    set_s(l, "package_status", "CANCELLED");
+    set_s(l, "cancel_user", "SELLER");
+    set_s(l, "cancel_reason", "seller_out_of_stock");
+    assert_views_agree(oid, want, "one line cancelled");
+
+    /* Line 1 in a second package: AWAITING_COLLECTION. */
+    snprintf(body, sizeof(body),
+             "{\"tracking_number\":\"T2\",\"shipping_provider_id\":"
+             "\"6617675021119438849\",\"order_line_item_ids\":[\"%s\"]}",
+             lid[1]);
+    env = api("POST", path, NULL, body);
+    data_of(env);
+    json_decref(env);
+    got = order_get(oid);
+    now = sg_json_int(got, "update_time", 0);
+    snprintf(pkg2, sizeof(pkg2), "%s",
+             sg_json_str(json_array_get(json_object_get(got, "line_items"), 1),
+                         "package_id"));
+    assert_int_equal(strlen(pkg2), 19);
+    assert_true(strcmp(pkg1, pkg2) != 0);
+    set_s(want, "status", "AWAITING_COLLECTION");
+    set_i(want, "update_time", now);
+    json_object_set_new(want, "packages",
+                        json_pack("[{s:s},{s:s}]", "id", pkg1, "id", pkg2));
+    set_s(want, "tracking_number", "T2");
+    l = json_array_get(json_object_get(want, "line_items"), 1);
+    set_s(l, "display_status", "SHIPPED");
+    set_s(l, "package_id", pkg2);
+    set_s(l, "package_status", "FULFILLING");
+    set_s(l, "tracking_number", "T2");
+    set_s(l, "shipping_provider_id", "6617675021119438849");
+    set_s(l, "shipping_provider_name", sg_json_str(got, "shipping_provider"));
+    json_decref(got);
+    assert_views_agree(oid, want, "both packages shipped");
+
+    /* Collected, then delivered (delivery_time), then completed. */
+    advance(3600 + 1);
+    got = order_get(oid);
+    set_s(want, "status", "IN_TRANSIT");
+    set_i(want, "update_time", sg_json_int(got, "update_time", 0));
+    assert_true(sg_json_int(got, "update_time", 0) > now);
+    json_decref(got);
+    assert_views_agree(oid, want, "in transit");
+    advance(3 * 86400 + 1);
+    got = order_get(oid);
+    now = sg_json_int(got, "update_time", 0);
+    json_decref(got);
+    set_s(want, "status", "DELIVERED");
+    set_i(want, "update_time", now);
+    set_i(want, "delivery_time", now);
+    for (size_t i = 0; i < 2; i++) {
+        l = json_array_get(json_object_get(want, "line_items"), i);
+        set_s(l, "display_status", "DELIVERED");
+        set_s(l, "package_status", "COMPLETED");
+    }
+    assert_views_agree(oid, want, "delivered");
+    advance(10 * 86400 + 1);
+    got = order_get(oid);
+    now = sg_json_int(got, "update_time", 0);
+    json_decref(got);
+    set_s(want, "status", "COMPLETED");
+    set_i(want, "update_time", now);
+    for (size_t i = 0; i < 2; i++) {
+        l = json_array_get(json_object_get(want, "line_items"), i);
+        set_s(l, "display_status", "COMPLETED");
+    }
+    assert_views_agree(oid, want, "completed");
+    json_decref(want);
+    json_decref(ids);
+
+    /* UNPAID while payment waits (kept compact), then paid on time. */
+    set_timing("{\"pay_s\":600}");
+    snprintf(lines, sizeof(lines), "[{\"sku_id\":\"%s\",\"quantity\":1}]",
+             sb);
+    place(lines, o2);
+    got = order_get(o2);
+    ids = line_ids(o2);
+    wl = json_array();
+    json_array_append_new(wl, want_line(json_string_value(json_array_get(
+                                            ids, 0)),
+                                        sb, pb, 11, "UNPAID"));
+    want = want_placed(got, o2, wl, 1250, false);
+    json_decref(got);
+    assert_views_agree(o2, want, "unpaid");
+    advance(601);
+    got = order_get(o2);
+    json_decref(want);
+    wl = json_array();
+    json_array_append_new(wl, want_line(json_string_value(json_array_get(
+                                            ids, 0)),
+                                        sb, pb, 11, "TO_SHIP"));
+    want = want_placed(got, o2, wl, 1250, true);
+    assert_true(sg_json_int(got, "paid_time", 0) >=
+                sg_json_int(got, "create_time", 0) + 600);
+    json_decref(got);
+    assert_views_agree(o2, want, "paid later");
+    json_decref(want);
+    json_decref(ids);
+
+    /* ON_HOLD first when the timings say so. */
+    set_timing("{\"pay_s\":0,\"hold_s\":300}");
+    place(lines, o3);
+    got = order_get(o3);
+    ids = line_ids(o3);
+    wl = json_array();
+    json_array_append_new(wl, want_line(json_string_value(json_array_get(
+                                            ids, 0)),
+                                        sb, pb, 11, "ON_HOLD"));
+    want = want_placed(got, o3, wl, 1250, true);
+    set_s(want, "status", "ON_HOLD");
+    json_object_set_new(want, "is_on_hold_order", json_true());
+    json_decref(got);
+    assert_views_agree(o3, want, "on hold");
+    json_decref(want);
+    json_decref(ids);
+    set_timing("{\"hold_s\":0}");
+
+    /* Cancelled whole by the seller while compact. */
+    place(lines, o4);
+    got = order_get(o4);
+    ids = line_ids(o4);
+    wl = json_array();
+    json_array_append_new(wl, want_line(json_string_value(json_array_get(
+                                            ids, 0)),
+                                        sb, pb, 11, "TO_SHIP"));
+    want = want_placed(got, o4, wl, 1250, true);
+    json_decref(got);
+    snprintf(body, sizeof(body),
+             "{\"order_id\":\"%s\",\"cancel_reason\":\"seller_out_of_stock\"}",
+             o4);
+    env = api("POST", "/return_refund/202309/cancellations", NULL, body);
+    data_of(env);
+    json_decref(env);
+    got = order_get(o4);
+    now = sg_json_int(got, "update_time", 0);
+    json_decref(got);
+    set_s(want, "status", "CANCELLED");
+    set_i(want, "update_time", now);
+    set_s(want, "cancellation_initiator", "SELLER");
+    set_s(want, "cancel_reason", "seller_out_of_stock");
+    set_i(want, "cancel_time", now);
+    l = json_array_get(json_object_get(want, "line_items"), 0);
+    set_s(l, "display_status", "CANCELLED");
+    set_s(l, "package_status", "CANCELLED");
+    set_s(l, "cancel_user", "SELLER");
+    set_s(l, "cancel_reason", "seller_out_of_stock");
+    assert_views_agree(o4, want, "cancelled");
+    json_decref(want);
+    json_decref(ids);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -970,6 +1534,7 @@ int main(void)
         cmocka_unit_test(test_traffic_never_oversells),
         cmocka_unit_test(test_traffic_flood),
         cmocka_unit_test(test_traffic_flood_waits_for_webhooks),
+        cmocka_unit_test(test_order_detail_every_stage),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);

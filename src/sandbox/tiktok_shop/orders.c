@@ -63,6 +63,7 @@ struct sg_sbx__ext *sg_sbx__ext(struct sg_sbx *s)
     if (e == NULL)
         e = &ext_tab[EXT_MAX - 1];
     e->sbx = s;
+    e->corders = NULL; /* a recycled slot's are lost, not shared */
     timing_defaults(&e->timing);
     e->traffic = NULL;
     e->due_ms = 0;
@@ -120,12 +121,17 @@ json_t *sg_sbx__timing_json(struct sg_sbx *s)
                      (json_int_t)t->buyer_ship_s);
 }
 
+static void store_free(struct sg_sbx__corders *co);
+
 void sg_sbx__ext_release(struct sg_sbx *s)
 {
     pthread_mutex_lock(&ext_mu);
-    for (size_t i = 0; i < EXT_MAX; i++)
-        if (ext_tab[i].sbx == s)
-            memset(&ext_tab[i], 0, sizeof(ext_tab[i]));
+    for (size_t i = 0; i < EXT_MAX; i++) {
+        if (ext_tab[i].sbx != s)
+            continue;
+        store_free(ext_tab[i].corders);
+        memset(&ext_tab[i], 0, sizeof(ext_tab[i]));
+    }
     pthread_mutex_unlock(&ext_mu);
 }
 
@@ -202,14 +208,22 @@ json_t *sg_sbx__priv(json_t *obj)
     return p;
 }
 
+static json_t *order_get(struct sg_sbx *s, const char *id,
+                         const char *shop_id);
+
 json_t *sg_sbx__get(struct sg_sbx *s, const char *coll, const char *id,
                     const char *shop_id)
 {
-    json_t *c = sg_sbx_coll(s, coll);
+    json_t *c;
     json_t *o;
     const char *owner;
 
-    if (c == NULL || id == NULL || *id == '\0')
+    if (id == NULL || *id == '\0')
+        return NULL;
+    if (strcmp(coll, "orders") == 0)
+        return order_get(s, id, shop_id);
+    c = sg_sbx_coll(s, coll);
+    if (c == NULL)
         return NULL;
     o = json_object_get(c, id);
     if (!json_is_object(o))
@@ -598,17 +612,10 @@ static void stamp_once(json_t *order, const char *key, int64_t now)
         sg_sbx__set_int(order, key, now);
 }
 
-void sg_sbx__order_set_status(struct sg_sbx *s, json_t *order,
-                              const char *status)
+/* The fields a move to status stamps at now (no webhook). */
+static void apply_status(struct sg_sbx *s, json_t *order, const char *status,
+                         int64_t now)
 {
-    int64_t now = sg_sbx_now_s(s);
-    const char *old = sg_json_str(order, "status");
-    json_t *data;
-
-    if (old != NULL && strcmp(old, status) == 0) {
-        derive_lines(s, order);
-        return;
-    }
     sg_sbx__set_str(order, "status", status);
     sg_sbx__set_int(order, "update_time", now);
     json_object_set_new(order, "is_on_hold_order",
@@ -632,14 +639,35 @@ void sg_sbx__order_set_status(struct sg_sbx *s, json_t *order,
         stamp_once(order, "cancel_time", now);
     }
     derive_lines(s, order);
-    data = json_object();
-    json_object_set_new(data, "order_id",
-                        json_string(sg_json_str(order, "id")));
+}
+
+/* Webhook 1 for a status change. */
+static void emit_status(struct sg_sbx *s, const char *shop_id,
+                        const char *order_id, const char *status, int64_t now)
+{
+    json_t *data = json_object();
+
+    json_object_set_new(data, "order_id", json_string(order_id));
     json_object_set_new(data, "order_status", json_string(status));
     json_object_set_new(data, "update_time", json_integer(now));
     json_object_set_new(data, "is_on_hold_order",
                         json_boolean(strcmp(status, "ON_HOLD") == 0));
-    sg_sbx_emit(s, sg_json_str(order, "shop_id"), SG_SBX_WH_ORDER, data);
+    sg_sbx_emit(s, shop_id, SG_SBX_WH_ORDER, data);
+}
+
+void sg_sbx__order_set_status(struct sg_sbx *s, json_t *order,
+                              const char *status)
+{
+    int64_t now = sg_sbx_now_s(s);
+    const char *old = sg_json_str(order, "status");
+
+    if (old != NULL && strcmp(old, status) == 0) {
+        derive_lines(s, order);
+        return;
+    }
+    apply_status(s, order, status, now);
+    emit_status(s, sg_json_str(order, "shop_id"), sg_json_str(order, "id"),
+                status, now);
     sg_sbx_dirty(s);
 }
 
@@ -832,13 +860,11 @@ static json_t *district(const char *level_name, const char *name,
     return d;
 }
 
-/* Buyer identity and masked address, from a small pool so repeat buyers
- * (and so combinable packages) happen. */
-static void add_buyer(struct sg_sbx *s, json_t *order)
+/* Buyer identity and masked address of buyer idx (from a small pool, so
+ * repeat buyers and so combinable packages happen) and phone tail. */
+static void add_buyer(json_t *order, unsigned idx, unsigned tail)
 {
-    unsigned idx = (unsigned)sg_sbx_rand(s, BUYERS);
     unsigned city = idx % 4;
-    unsigned tail = (unsigned)sg_sbx_rand(s, 10000);
     char buf[128], fm[16], lm[16], street[16];
     json_t *addr = json_object(), *dist = json_array(), *pref;
 
@@ -925,46 +951,45 @@ struct want {
     int64_t price_cents;
 };
 
-static int64_t demanded(json_t *demand, const char *sku_id, const char *wh)
-{
-    char key[128];
+/* Units of (sku, warehouse) the lines before this one take. */
+struct demand {
+    const char *sku_id;
+    const char *wh;
+    int64_t qty;
+};
 
-    snprintf(key, sizeof(key), "%s|%s", sku_id, wh);
-    return sg_json_int(demand, key, 0);
+static int64_t demanded(const struct demand *d, size_t n, const char *sku_id,
+                        const char *wh)
+{
+    int64_t q = 0;
+
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(d[i].sku_id, sku_id) == 0 && strcmp(d[i].wh, wh) == 0)
+            q += d[i].qty;
+    return q;
 }
 
-static void demand_add(json_t *demand, const char *sku_id, const char *wh,
-                       int64_t qty)
-{
-    char key[128];
-
-    snprintf(key, sizeof(key), "%s|%s", sku_id, wh);
-    json_object_set_new(demand, key,
-                        json_integer(sg_json_int(demand, key, 0) + qty));
-}
-
-/* Resolve and check one requested line against the stock still free. */
+/* Resolve and check one requested line against the stock still free;
+ * d[0..*nd) is what the lines before took (one entry added). */
 static int resolve_line(struct sg_sbx *s, const char *shop_id,
-                        const json_t *req, json_t *demand, struct want *w,
+                        const struct sg_sbx__line_req *req,
+                        struct demand *d, size_t *nd, struct want *w,
                         struct sg_err *err)
 {
-    const char *sku_id = sg_json_str(req, "sku_id");
-    const char *wh = sg_json_str(req, "warehouse_id");
+    const char *sku_id = req->sku_id;
+    const char *wh = req->warehouse_id;
     const char *status, *price;
-    json_t *qv = json_object_get(req, "quantity");
     json_t *pr;
     size_t i;
     json_t *inv;
 
     if (sku_id == NULL)
         return sg_err_set(err, SG_EINVAL, "line without sku_id");
-    w->qty = qv == NULL ? 1 : json_is_integer(qv) ? json_integer_value(qv)
-                                                  : 0;
+    w->qty = req->qty;
     if (w->qty < 1 || w->qty > UNITS_MAX)
         return sg_err_set(err, SG_EINVAL, "quantity must be 1..%d",
                           UNITS_MAX);
-    w->sku = find_sku(s, shop_id, sg_json_str(req, "product_id"), sku_id,
-                      &w->product);
+    w->sku = find_sku(s, shop_id, req->product_id, sku_id, &w->product);
     if (w->sku == NULL)
         return sg_err_set(err, SG_ENOTFOUND, "sku %s not found in shop",
                           sku_id);
@@ -986,7 +1011,7 @@ static int resolve_line(struct sg_sbx *s, const char *shop_id,
 
         if (iwh == NULL || (wh != NULL && strcmp(iwh, wh) != 0))
             continue;
-        if (sg_json_int(inv, "quantity", 0) - demanded(demand, sku_id, iwh) >=
+        if (sg_json_int(inv, "quantity", 0) - demanded(d, *nd, sku_id, iwh) >=
             w->qty) {
             w->inv = inv;
             w->warehouse_id = iwh;
@@ -995,29 +1020,55 @@ static int resolve_line(struct sg_sbx *s, const char *shop_id,
     }
     if (w->inv == NULL)
         return sg_err_set(err, SG_ESTATE, "sku %s is out of stock", sku_id);
-    demand_add(demand, sku_id, w->warehouse_id, w->qty);
+    d[*nd] = (struct demand){sku_id, w->warehouse_id, w->qty};
+    (*nd)++;
     return 0;
 }
 
-static json_t *make_line(struct sg_sbx *s, const struct want *w,
-                         const char *currency)
+/*
+ * A compact order (see shop_internal.h): what make_order needs to build
+ * the order's tree and the one status change the placing makes (to
+ * AWAITING_SHIPMENT at paid_time). Strings are interned per sandbox, so
+ * an order costs a few hundred bytes where its tree took ~27 KB.
+ */
+struct cline {
+    uint64_t id;
+    int64_t price_cents;
+    const char *sku_id, *product_id, *product_name, *sku_name, *sku_image,
+        *seller_sku, *warehouse_id;
+};
+
+struct corder {
+    uint64_t id;
+    const char *shop_id, *currency, *warehouse_id;
+    int64_t create_time;
+    int64_t paid_time;       /* valid when paid */
+    bool paid;
+    unsigned buyer, tail;    /* add_buyer's draws */
+    size_t n_lines;
+    struct cline lines[];
+};
+
+static void id_fmt(uint64_t id, char out[24])
+{
+    snprintf(out, 24, "%" PRIu64, id);
+}
+
+static json_t *make_line(const struct cline *l, const char *currency)
 {
     json_t *line = json_object(), *priv = json_object();
-    json_t *imgs = json_object_get(w->product, "main_images");
-    const char *img = sg_json_str(json_array_get(imgs, 0), "url");
-    const char *seller_sku = sg_json_str(w->sku, "seller_sku");
     char id[24];
 
-    sg_sbx_new_id(s, id);
+    id_fmt(l->id, id);
     sg_sbx__set_str(line, "id", id);
-    sg_sbx__set_str(line, "sku_id", sg_json_str(w->sku, "id"));
-    sg_sbx__set_str(line, "product_id", sg_json_str(w->product, "id"));
-    sg_sbx__set_str(line, "product_name", sg_json_str(w->product, "title"));
-    sg_sbx__set_str(line, "sku_name", seller_sku ? seller_sku : "Default");
-    sg_sbx__set_str(line, "sku_image", img);
-    sg_sbx__set_str(line, "seller_sku", seller_sku);
-    set_money(line, "original_price", w->price_cents);
-    set_money(line, "sale_price", w->price_cents);
+    sg_sbx__set_str(line, "sku_id", l->sku_id);
+    sg_sbx__set_str(line, "product_id", l->product_id);
+    sg_sbx__set_str(line, "product_name", l->product_name);
+    sg_sbx__set_str(line, "sku_name", l->sku_name);
+    sg_sbx__set_str(line, "sku_image", l->sku_image);
+    sg_sbx__set_str(line, "seller_sku", l->seller_sku);
+    set_money(line, "original_price", l->price_cents);
+    set_money(line, "sale_price", l->price_cents);
     set_money(line, "platform_discount", 0);
     set_money(line, "seller_discount", 0);
     sg_sbx__set_str(line, "currency", currency);
@@ -1032,7 +1083,7 @@ static json_t *make_line(struct sg_sbx *s, const struct want *w,
     sg_sbx__set_str(line, "sku_type", "NORMAL");
     json_object_set_new(line, "is_gift", json_false());
     json_object_set_new(line, "item_tax", json_array());
-    sg_sbx__set_str(priv, "wh", w->warehouse_id);
+    sg_sbx__set_str(priv, "wh", l->warehouse_id);
     json_object_set_new(line, "_sbx", priv);
     return line;
 }
@@ -1059,33 +1110,28 @@ static json_t *make_payment(int64_t sub, const char *currency)
     return p;
 }
 
-static json_t *make_order(struct sg_sbx *s, const char *shop_id,
-                          const struct want *w, size_t n)
+/* The order's tree, as placed and (when paid) moved to
+ * AWAITING_SHIPMENT; the same whether it is built at once or thawed. */
+static json_t *make_order(struct sg_sbx *s, const struct corder *c)
 {
     json_t *order = json_object(), *items = json_array(), *hd;
-    const char *currency = sg_json_str(json_object_get(w[0].sku, "price"),
-                                       "currency");
-    int64_t now = sg_sbx_now_s(s), sub = 0;
+    const char *currency = c->currency;
+    int64_t now = c->create_time, sub = 0;
     char id[24];
     size_t i;
-    int64_t u;
 
-    if (currency == NULL)
-        currency = "USD";
-    sg_sbx_new_id(s, id);
+    id_fmt(c->id, id);
     sg_sbx__set_str(order, "id", id);
-    sg_sbx__set_str(order, "shop_id", shop_id);
+    sg_sbx__set_str(order, "shop_id", c->shop_id);
     sg_sbx__set_str(order, "status", "UNPAID");
     sg_sbx__set_int(order, "create_time", now);
     sg_sbx__set_int(order, "update_time", now);
-    add_buyer(s, order);
+    add_buyer(order, c->buyer, c->tail);
     sg_sbx__set_str(order, "buyer_message", "");
     sg_sbx__set_str(order, "seller_note", "");
-    for (i = 0; i < n; i++) {
-        for (u = 0; u < w[i].qty; u++) {
-            json_array_append_new(items, make_line(s, &w[i], currency));
-            sub += w[i].price_cents;
-        }
+    for (i = 0; i < c->n_lines; i++) {
+        json_array_append_new(items, make_line(&c->lines[i], currency));
+        sub += c->lines[i].price_cents;
     }
     json_object_set_new(order, "line_items", items);
     json_object_set_new(order, "payment", make_payment(sub, currency));
@@ -1098,7 +1144,7 @@ static json_t *make_order(struct sg_sbx *s, const char *shop_id,
     sg_sbx__set_str(order, "delivery_type", "HOME_DELIVERY");
     sg_sbx__set_str(order, "delivery_option_id", "7091146663229654785");
     sg_sbx__set_str(order, "delivery_option_name", "Standard shipping");
-    sg_sbx__set_str(order, "warehouse_id", w[0].warehouse_id);
+    sg_sbx__set_str(order, "warehouse_id", c->warehouse_id);
     json_object_set_new(order, "is_sample_order", json_false());
     json_object_set_new(order, "is_cod", json_false());
     json_object_set_new(order, "is_on_hold_order", json_false());
@@ -1117,50 +1163,372 @@ static json_t *make_order(struct sg_sbx *s, const char *shop_id,
     json_object_set_new(order, "handling_duration", hd);
     sg_sbx__set_str(order, "cancellation_initiator", "");
     sg_sbx__set_str(order, "cancel_reason", "");
+    if (c->paid)
+        apply_status(s, order, "AWAITING_SHIPMENT", c->paid_time);
     return order;
+}
+
+/* ---- the compact store ---- */
+
+struct sg_sbx__corders {
+    struct corder **v;       /* by slot; NULL once thawed */
+    size_t n, cap;
+    size_t live;             /* slots not NULL */
+    size_t bytes;            /* their structs' sizes */
+    char **pool;             /* interned strings, open addressing */
+    size_t pool_n, pool_cap;
+};
+
+static struct sg_sbx__corders *store_of(struct sg_sbx *s)
+{
+    struct sg_sbx__ext *e = sg_sbx__ext(s);
+
+    if (e->corders == NULL)
+        e->corders = sg_calloc(1, sizeof(*e->corders));
+    return e->corders;
+}
+
+static uint64_t str_hash(const char *str)
+{
+    uint64_t h = 1469598103934665603ull;
+
+    for (; *str; str++)
+        h = (h ^ (unsigned char)*str) * 1099511628211ull;
+    return h;
+}
+
+/* str (NULL as "", as sg_sbx__set_str stores it) kept once; NULL on OOM. */
+static const char *intern(struct sg_sbx__corders *co, const char *str)
+{
+    size_t i;
+
+    if (str == NULL)
+        str = "";
+    if ((co->pool_n + 1) * 2 > co->pool_cap) {
+        size_t cap = co->pool_cap ? co->pool_cap * 2 : 256;
+        char **pool = sg_calloc(cap, sizeof(*pool));
+
+        if (pool == NULL)
+            return NULL;
+        for (i = 0; i < co->pool_cap; i++) {
+            size_t j;
+
+            if (co->pool[i] == NULL)
+                continue;
+            for (j = str_hash(co->pool[i]) & (cap - 1); pool[j] != NULL;
+                 j = (j + 1) & (cap - 1))
+                ;
+            pool[j] = co->pool[i];
+        }
+        sg_free(co->pool);
+        co->pool = pool;
+        co->pool_cap = cap;
+    }
+    for (i = str_hash(str) & (co->pool_cap - 1); co->pool[i] != NULL;
+         i = (i + 1) & (co->pool_cap - 1))
+        if (strcmp(co->pool[i], str) == 0)
+            return co->pool[i];
+    co->pool[i] = sg_strdup(str);
+    if (co->pool[i] == NULL)
+        return NULL;
+    co->pool_n++;
+    return co->pool[i];
+}
+
+/* Keep c in a new slot; false on OOM (c still the caller's). */
+static bool store_add(struct sg_sbx__corders *co, struct corder *c,
+                      size_t *slot_out)
+{
+    if (co->n == co->cap) {
+        size_t cap = co->cap ? co->cap * 2 : 1024;
+        struct corder **v = sg_realloc(co->v, cap * sizeof(*v));
+
+        if (v == NULL)
+            return false;
+        co->v = v;
+        co->cap = cap;
+    }
+    *slot_out = co->n;
+    co->v[co->n++] = c;
+    co->live++;
+    co->bytes += sizeof(*c) + c->n_lines * sizeof(c->lines[0]);
+    return true;
+}
+
+/* The compact order a collection member stands for, or NULL. */
+static struct corder *compact_of(struct sg_sbx *s, const json_t *member)
+{
+    struct sg_sbx__corders *co = sg_sbx__ext(s)->corders;
+    json_int_t slot;
+
+    if (!json_is_integer(member) || co == NULL)
+        return NULL;
+    slot = json_integer_value(member);
+    if (slot < 0 || (size_t)slot >= co->n)
+        return NULL;
+    return co->v[slot];
+}
+
+static void store_drop(struct sg_sbx__corders *co, json_int_t slot)
+{
+    struct corder *c = co->v[slot];
+
+    co->v[slot] = NULL;
+    co->live--;
+    co->bytes -= sizeof(*c) + c->n_lines * sizeof(c->lines[0]);
+    sg_free(c);
+}
+
+/*
+ * Replace the member at iter (a compact order) with its tree; the member
+ * keeps its place in the collection. Returns the tree (borrowed) or NULL
+ * when out of memory (the order stays compact).
+ */
+static json_t *thaw_at(struct sg_sbx *s, json_t *orders, void *iter)
+{
+    json_t *member = json_object_iter_value(iter);
+    struct corder *c = compact_of(s, member);
+    json_int_t slot = json_integer_value(member);
+    json_t *tree;
+
+    if (c == NULL)
+        return NULL;
+    tree = make_order(s, c);
+    if (tree == NULL || json_object_iter_set_new(orders, iter, tree) != 0)
+        return NULL;
+    store_drop(sg_sbx__ext(s)->corders, slot);
+    return tree;
+}
+
+int sg_sbx__orders_thaw_all(struct sg_sbx *s, json_t *orders)
+{
+    struct sg_sbx__corders *co = sg_sbx__ext(s)->corders;
+    void *it;
+    int rc = 0;
+
+    if (co == NULL || co->live == 0)
+        return 0;
+    for (it = json_object_iter(orders); it != NULL;
+         it = json_object_iter_next(orders, it))
+        if (json_is_integer(json_object_iter_value(it)) &&
+            thaw_at(s, orders, it) == NULL)
+            rc = SG_ENOMEM;
+    return rc;
+}
+
+void sg_sbx__orders_forget(struct sg_sbx *s)
+{
+    struct sg_sbx__corders *co = sg_sbx__ext(s)->corders;
+
+    if (co == NULL)
+        return;
+    for (size_t i = 0; i < co->n; i++)
+        sg_free(co->v[i]);
+    sg_free(co->v);
+    co->v = NULL;
+    co->n = co->cap = co->live = co->bytes = 0;
+}
+
+static void store_free(struct sg_sbx__corders *co)
+{
+    if (co == NULL)
+        return;
+    for (size_t i = 0; i < co->n; i++)
+        sg_free(co->v[i]);
+    sg_free(co->v);
+    for (size_t i = 0; i < co->pool_cap; i++)
+        sg_free(co->pool[i]);
+    sg_free(co->pool);
+    sg_free(co);
+}
+
+void sg_sbx__orders_compact_stats(struct sg_sbx *s, size_t *n_out,
+                                  size_t *bytes_out)
+{
+    struct sg_sbx__corders *co = sg_sbx__ext(s)->corders;
+    size_t pool = 0;
+
+    if (co != NULL)
+        for (size_t i = 0; i < co->pool_cap; i++)
+            pool += co->pool[i] ? strlen(co->pool[i]) + 1 : 0;
+    *n_out = co ? co->live : 0;
+    *bytes_out = co ? co->bytes + co->cap * sizeof(co->v[0]) +
+                          co->pool_cap * sizeof(co->pool[0]) + pool
+                    : 0;
+}
+
+/*
+ * An order of the orders collection: the tree (thawing a compact one) or
+ * NULL. sg_sbx__get's case for "orders".
+ */
+static json_t *order_get(struct sg_sbx *s, const char *id,
+                         const char *shop_id)
+{
+    json_t *orders = sg_sbx__coll_raw(s, "orders");
+    void *it = json_object_iter_at(orders, id);
+    json_t *o = it ? json_object_iter_value(it) : NULL;
+    struct corder *c = compact_of(s, o);
+
+    if (c != NULL) {
+        if (shop_id != NULL && strcmp(c->shop_id, shop_id) != 0)
+            return NULL;
+        return thaw_at(s, orders, it);
+    }
+    if (!json_is_object(o))
+        return NULL;
+    if (shop_id != NULL) {
+        const char *owner = sg_json_str(o, "shop_id");
+
+        if (owner == NULL || strcmp(owner, shop_id) != 0)
+            return NULL;
+    }
+    return o;
 }
 
 int sg_sbx_order_create(struct sg_sbx *s, const char *shop_id,
                         const json_t *lines, json_t **order_out,
                         struct sg_err *err)
 {
-    json_t *order = NULL;
-    int rc = sg_sbx__order_place(s, shop_id, lines, &order, err);
+    char id[24];
+    int rc = sg_sbx__order_place(s, shop_id, lines, id, err);
+    json_t *orders, *o, *tree = NULL;
+    struct corder *c;
 
-    if (order_out != NULL)
-        *order_out = rc == 0 ? sg_sbx__order_view(s, order) : NULL;
-    return rc;
+    if (order_out == NULL)
+        return rc;
+    *order_out = NULL;
+    if (rc != 0)
+        return rc;
+    /* The view of a compact order from a tree built for it and dropped. */
+    orders = sg_sbx__coll_raw(s, "orders");
+    o = json_object_get(orders, id);
+    c = compact_of(s, o);
+    if (c != NULL)
+        o = tree = make_order(s, c);
+    *order_out = sg_sbx__order_view(s, o);
+    json_decref(tree);
+    return 0;
+}
+
+/* What an order placed from w[0..n) will be (ids, draws and time still to
+ * come); NULL when out of memory. */
+static struct corder *plan_order(struct sg_sbx__corders *co,
+                                 const char *shop_id, const struct want *w,
+                                 size_t n, int64_t units)
+{
+    struct corder *c =
+        sg_calloc(1, sizeof(*c) + (size_t)units * sizeof(c->lines[0]));
+    const char *currency =
+        sg_json_str(json_object_get(w[0].sku, "price"), "currency");
+    size_t i, k = 0;
+    int64_t u;
+
+    if (c == NULL)
+        return NULL;
+    c->shop_id = intern(co, shop_id);
+    c->currency = intern(co, currency ? currency : "USD");
+    c->warehouse_id = intern(co, w[0].warehouse_id);
+    if (c->shop_id == NULL || c->currency == NULL || c->warehouse_id == NULL)
+        goto oom;
+    for (i = 0; i < n; i++) {
+        json_t *imgs = json_object_get(w[i].product, "main_images");
+        const char *seller_sku = sg_json_str(w[i].sku, "seller_sku");
+        struct cline l = {.price_cents = w[i].price_cents};
+
+        l.sku_id = intern(co, sg_json_str(w[i].sku, "id"));
+        l.product_id = intern(co, sg_json_str(w[i].product, "id"));
+        l.product_name = intern(co, sg_json_str(w[i].product, "title"));
+        l.sku_name = intern(co, seller_sku ? seller_sku : "Default");
+        l.sku_image =
+            intern(co, sg_json_str(json_array_get(imgs, 0), "url"));
+        l.seller_sku = intern(co, seller_sku);
+        l.warehouse_id = intern(co, w[i].warehouse_id);
+        if (!l.sku_id || !l.product_id || !l.product_name || !l.sku_name ||
+            !l.sku_image || !l.seller_sku || !l.warehouse_id)
+            goto oom;
+        for (u = 0; u < w[i].qty; u++)
+            c->lines[k++] = l;
+    }
+    c->n_lines = k;
+    return c;
+oom:
+    sg_free(c);
+    return NULL;
+}
+
+/* The legacy order of checks: an unknown shop before bad lines. */
+static int lines_err(struct sg_sbx *s, const char *shop_id,
+                              struct sg_err *err)
+{
+    if ((shop_id ? sg_sbx_shop_by_id(s, shop_id) : sg_sbx_default_shop(s)) ==
+        NULL)
+        return sg_err_set(err, SG_ENOTFOUND, "no such shop");
+    return sg_err_set(err, SG_EINVAL, "lines must be 1..%d objects",
+                      LINES_MAX);
 }
 
 int sg_sbx__order_place(struct sg_sbx *s, const char *shop_id,
-                        const json_t *lines, json_t **stored_out,
+                        const json_t *lines, char id_out[24],
                         struct sg_err *err)
 {
-    const struct sg_sbx_shop *shop;
-    struct want *w = NULL;
-    json_t *demand = NULL, *order = NULL, *orders;
-    size_t n, i;
-    int64_t units = 0;
+    struct sg_sbx__line_req *req;
+    size_t n = json_array_size(lines), i;
     int rc;
 
-    *stored_out = NULL;
+    id_out[0] = '\0';
+    if (!json_is_array(lines) || n == 0 || n > LINES_MAX)
+        return lines_err(s, shop_id, err);
+    req = sg_calloc(n, sizeof(*req));
+    if (req == NULL)
+        return sg_err_set(err, SG_ENOMEM, "out of memory");
+    for (i = 0; i < n; i++) {
+        const json_t *l = json_array_get(lines, i);
+        const json_t *qv = json_object_get(l, "quantity");
+
+        req[i].product_id = sg_json_str(l, "product_id");
+        req[i].sku_id = sg_json_str(l, "sku_id");
+        req[i].warehouse_id = sg_json_str(l, "warehouse_id");
+        req[i].qty = qv == NULL ? 1
+                     : json_is_integer(qv) ? json_integer_value(qv) : 0;
+    }
+    rc = sg_sbx__order_place_lines(s, shop_id, req, n, id_out, err);
+    sg_free(req);
+    return rc;
+}
+
+int sg_sbx__order_place_lines(struct sg_sbx *s, const char *shop_id,
+                              const struct sg_sbx__line_req *req, size_t n,
+                              char id_out[24], struct sg_err *err)
+{
+    const struct sg_sbx_shop *shop;
+    const struct sg_sbx__timing *tm = &sg_sbx__ext(s)->timing;
+    struct sg_sbx__corders *co;
+    struct want *w = NULL;
+    struct demand *demand = NULL;
+    struct corder *c = NULL;
+    json_t *orders, *member = NULL;
+    size_t i, slot, nd = 0;
+    int64_t units = 0;
+    char id[24];
+    int rc;
+
+    id_out[0] = '\0';
     shop = shop_id ? sg_sbx_shop_by_id(s, shop_id) : sg_sbx_default_shop(s);
     if (shop == NULL)
         return sg_err_set(err, SG_ENOTFOUND, "no such shop");
-    n = json_array_size(lines);
-    if (!json_is_array(lines) || n == 0 || n > LINES_MAX)
+    if (n == 0 || n > LINES_MAX)
         return sg_err_set(err, SG_EINVAL, "lines must be 1..%d objects",
                           LINES_MAX);
+    co = store_of(s);
     w = sg_calloc(n, sizeof(*w));
-    demand = json_object();
-    if (w == NULL || demand == NULL) {
+    demand = sg_calloc(n, sizeof(*demand));
+    if (co == NULL || w == NULL || demand == NULL) {
         rc = sg_err_set(err, SG_ENOMEM, "out of memory");
         goto out;
     }
     /* Check every line first: the order takes all its stock or none. */
     for (i = 0; i < n; i++) {
-        rc = resolve_line(s, shop->id, json_array_get(lines, i), demand,
-                          &w[i], err);
+        rc = resolve_line(s, shop->id, &req[i], demand, &nd, &w[i], err);
         if (rc != 0)
             goto out;
         units += w[i].qty;
@@ -1169,44 +1537,89 @@ int sg_sbx__order_place(struct sg_sbx *s, const char *shop_id,
         rc = sg_err_set(err, SG_EINVAL, "more than %d units", UNITS_MAX);
         goto out;
     }
+    c = plan_order(co, shop->id, w, n, units);
+    if (c == NULL) {
+        rc = sg_err_set(err, SG_ENOMEM, "out of memory");
+        goto out;
+    }
     for (i = 0; i < n; i++) {
         sg_sbx__set_int(w[i].inv, "quantity",
                         sg_json_int(w[i].inv, "quantity", 0) - w[i].qty);
         sg_sbx__set_int(w[i].product, "update_time", sg_sbx_now_s(s));
     }
-    order = make_order(s, shop->id, w, n);
-    orders = sg_sbx_coll(s, "orders");
-    json_object_set(orders, sg_json_str(order, "id"), order);
+    /* The draws in the order the tree-building code always made them. */
+    c->create_time = sg_sbx_now_s(s);
+    sg_sbx_new_id(s, id);
+    c->id = strtoull(id, NULL, 10);
+    c->buyer = (unsigned)sg_sbx_rand(s, BUYERS);
+    c->tail = (unsigned)sg_sbx_rand(s, 10000);
+    for (i = 0; i < c->n_lines; i++) {
+        char lid[24];
+
+        sg_sbx_new_id(s, lid);
+        c->lines[i].id = strtoull(lid, NULL, 10);
+    }
+    orders = sg_sbx__coll_raw(s, "orders");
+    if (store_add(co, c, &slot)) {
+        member = json_integer((json_int_t)slot);
+        if (member == NULL) {
+            co->v[slot] = NULL;
+            co->live--;
+            co->bytes -= sizeof(*c) + c->n_lines * sizeof(c->lines[0]);
+        }
+    }
+    if (member == NULL) {
+        /* No room to keep it compact: the tree at once. */
+        member = make_order(s, c);
+        sg_free(c);
+    }
+    c = NULL;
+    json_object_set_new(orders, id, member);
     sg_sbx_dirty(s);
+    snprintf(id_out, 24, "%s", id);
     {
         /* The UNPAID webhook, then payment now or later. */
         json_t *data = json_object();
+        const json_t *o = json_object_get(orders, id);
+        struct corder *k = compact_of(s, o);
 
-        json_object_set_new(data, "order_id",
-                            json_string(sg_json_str(order, "id")));
+        json_object_set_new(data, "order_id", json_string(id));
         json_object_set_new(data, "order_status", json_string("UNPAID"));
-        json_object_set_new(data, "update_time",
-                            json_integer(sg_json_int(order, "update_time",
-                                                     0)));
+        json_object_set_new(
+            data, "update_time",
+            json_integer(k ? k->create_time
+                           : sg_json_int(o, "update_time", 0)));
         json_object_set_new(data, "is_on_hold_order", json_false());
         sg_sbx_emit(s, shop->id, SG_SBX_WH_ORDER, data);
     }
-    if (sg_sbx__ext(s)->timing.pay_s > 0) {
-        schedule_order(s, order,
-                       sg_sbx_now_ms(s) +
-                           sg_sbx__ext(s)->timing.pay_s * 1000,
-                       task_pay);
-    } else {
-        json_t *arg = order_arg(order, sg_sbx_now_ms(s));
+    if (tm->pay_s > 0) {
+        json_t *arg = json_object();
 
-        task_pay(s, arg);
-        json_decref(arg);
+        json_object_set_new(arg, "order_id", json_string(id));
+        sg_sbx__set_int(arg, "at_ms", sg_sbx_now_ms(s) + tm->pay_s * 1000);
+        sg_sbx_schedule(s, sg_json_int(arg, "at_ms", 0), task_pay, arg);
+    } else {
+        struct corder *k = compact_of(s, json_object_get(orders, id));
+
+        if (k != NULL && tm->hold_s == 0) {
+            /* task_pay's move to AWAITING_SHIPMENT, kept compact. */
+            k->paid = true;
+            k->paid_time = sg_sbx_now_s(s);
+            emit_status(s, shop->id, id, "AWAITING_SHIPMENT", k->paid_time);
+            sg_sbx_dirty(s);
+        } else {
+            json_t *arg = json_object();
+
+            json_object_set_new(arg, "order_id", json_string(id));
+            sg_sbx__set_int(arg, "at_ms", sg_sbx_now_ms(s));
+            task_pay(s, arg);
+            json_decref(arg);
+        }
     }
-    *stored_out = order; /* the collection keeps its reference */
     rc = 0;
 out:
-    json_decref(order);
-    json_decref(demand);
+    sg_free(c);
+    sg_free(demand);
     sg_free(w);
     return rc;
 }
@@ -1265,23 +1678,79 @@ static bool order_match(const json_t *order, const json_t *filter)
     return true;
 }
 
-static void orders_search(struct sg_sbx_call *c)
+/*
+ * The members order_match reads, of a compact order, into probe (reused
+ * from order to order): the filter is then the same code for both forms.
+ */
+static void probe_fill(json_t *probe, const struct corder *k)
 {
-    struct sg_sbx__list l;
-    char field[32];
-    bool desc;
+    char buf[32];
 
-    if (!sg_sbx__sort_opts(c, "create_time,update_time", "create_time",
-                           SG_SBX_E_ORDER_PARAM, field, &desc))
-        return;
-    if (sg_sbx__collect(&l, sg_sbx_coll(c->sbx, "orders"), c->shop->id,
-                        order_match, c->body, field, desc) != 0) {
-        sg_sbx_fail(c, 500, 36009003, "Internal error. Please try again.",
-                    NULL);
-        return;
+    sg_sbx__set_str(probe, "status", k->paid ? "AWAITING_SHIPMENT"
+                                             : "UNPAID");
+    sg_sbx__set_str(probe, "shipping_type", "SELLER");
+    snprintf(buf, sizeof(buf), "74940000000000%05u", 10000 + k->buyer);
+    sg_sbx__set_str(probe, "user_id", buf);
+    json_object_set_new(probe, "is_buyer_request_cancel", json_false());
+    sg_sbx__set_int(probe, "create_time", k->create_time);
+    sg_sbx__set_int(probe, "update_time",
+                    k->paid ? k->paid_time : k->create_time);
+    sg_sbx__set_str(probe, "warehouse_id", k->warehouse_id);
+}
+
+/* sg_sbx__collect over the orders, compact ones included (not thawed). */
+static int orders_collect(struct sg_sbx__list *out, struct sg_sbx *s,
+                          const char *shop_id, const json_t *filter,
+                          const char *sort_field, bool desc)
+{
+    json_t *probe = json_object();
+    const char *key;
+    json_t *obj;
+
+    memset(out, 0, sizeof(*out));
+    if (probe == NULL)
+        return SG_ENOMEM;
+    json_object_foreach(sg_sbx__coll_raw(s, "orders"), key, obj) {
+        const struct corder *k = compact_of(s, obj);
+        const json_t *fields = obj;
+        const char *owner;
+
+        if (k != NULL) {
+            probe_fill(probe, k);
+            fields = probe;
+            owner = k->shop_id;
+        } else if (json_is_object(obj)) {
+            owner = sg_json_str(obj, "shop_id");
+        } else {
+            continue;
+        }
+        if (shop_id != NULL &&
+            (owner == NULL || strcmp(owner, shop_id) != 0))
+            continue;
+        if (!order_match(fields, filter))
+            continue;
+        if (out->n == out->cap) {
+            size_t cap = out->cap ? out->cap * 2 : 64;
+            struct sg_sbx__item *v = sg_realloc(out->v, cap * sizeof(*v));
+
+            if (v == NULL) {
+                sg_sbx__list_release(out);
+                json_decref(probe);
+                return SG_ENOMEM;
+            }
+            out->v = v;
+            out->cap = cap;
+        }
+        out->v[out->n].key = sg_json_int(fields, sort_field, 0);
+        out->v[out->n].id = key;
+        out->v[out->n].obj = obj;
+        out->n++;
     }
-    sg_sbx__answer_page(c, &l, "orders", sg_sbx__order_view);
-    sg_sbx__list_release(&l);
+    json_decref(probe);
+    if (out->n > 1)
+        qsort(out->v, out->n, sizeof(out->v[0]),
+              desc ? item_cmp_desc : item_cmp_asc);
+    return 0;
 }
 
 /*
@@ -1435,10 +1904,240 @@ static void render_view(struct render *r, json_t *obj, bool top)
     render_raw(r, "}", 1);
 }
 
+/* A string member's value as render_value writes a JSON string. */
+static void render_str(struct render *r, const char *str)
+{
+    size_t n = strlen(str);
+    json_t *v;
+
+    if (plain_text(str, n)) {
+        render_raw(r, "\"", 1);
+        render_raw(r, str, n);
+        render_raw(r, "\"", 1);
+        return;
+    }
+    v = json_string(str);
+    if (v == NULL) {
+        r->failed = true;
+        return;
+    }
+    render_value(r, v);
+    json_decref(v);
+}
+
+/* ,"key":"value" / ,"key":123 / ,"key":"12.34" (key plain ASCII). */
+static void render_kstr(struct render *r, const char *key, const char *str)
+{
+    render_raw(r, ",\"", 2);
+    render_raw(r, key, strlen(key));
+    render_raw(r, "\":", 2);
+    render_str(r, str);
+}
+
+static void render_kint(struct render *r, const char *key, int64_t v)
+{
+    char num[48];
+    int n = snprintf(num, sizeof(num), ",\"%s\":%" PRId64, key, v);
+
+    render_raw(r, num, (size_t)n);
+}
+
+static void render_kmoney(struct render *r, const char *key, int64_t cents)
+{
+    char m[32];
+
+    sg_sbx__money_fmt(cents, m);
+    render_kstr(r, key, m);
+}
+
+#define RAW(r, lit) render_raw((r), (lit), sizeof(lit) - 1)
+
+/* add_buyer's members, as render_view writes them. */
+static void render_buyer(struct render *r, unsigned idx, unsigned tail)
+{
+    unsigned city = idx % 4;
+    char buf[160], fm[16], lm[16], street[16];
+
+    snprintf(buf, sizeof(buf), "74940000000000%05u", 10000 + idx);
+    render_kstr(r, "user_id", buf);
+    snprintf(buf, sizeof(buf), "v2%08x%02u@scs2.tiktok.com",
+             (idx + 1) * 2654435761u, idx);
+    render_kstr(r, "buyer_email", buf);
+    snprintf(buf, sizeof(buf), "%c****%u", first_names[idx][0], idx);
+    render_kstr(r, "buyer_nickname", buf);
+    mask_word(first_names[idx], fm);
+    mask_word(last_names[idx], lm);
+    mask_word("Main", street);
+    RAW(r, ",\"recipient_address\":{\"name\":");
+    snprintf(buf, sizeof(buf), "%s %s", fm, lm);
+    render_str(r, buf);
+    render_kstr(r, "first_name", fm);
+    render_kstr(r, "last_name", lm);
+    snprintf(buf, sizeof(buf), "(+1)%03u-***-%04u", 201 + idx * 37 % 700,
+             tail);
+    render_kstr(r, "phone_number", buf);
+    render_kstr(r, "region_code", "US");
+    render_kstr(r, "postal_code", cities[city][2]);
+    snprintf(buf, sizeof(buf), "%u** %s St", 1 + idx % 9, street);
+    render_kstr(r, "address_line1", buf);
+    RAW(r, ",\"address_line2\":\"\",\"address_line3\":\"\","
+           "\"address_line4\":\"\"");
+    render_kstr(r, "address_detail", buf);
+    snprintf(buf, sizeof(buf), "%u** %s St, %s, %s, %s, United States",
+             1 + idx % 9, street, cities[city][0], cities[city][1],
+             cities[city][2]);
+    render_kstr(r, "full_address", buf);
+    RAW(r, ",\"district_info\":[{\"address_level_name\":\"Country\","
+           "\"address_name\":\"United States\",\"address_level\":\"L0\"},"
+           "{\"address_level_name\":\"State\",\"address_name\":");
+    render_str(r, cities[city][1]);
+    RAW(r, ",\"address_level\":\"L1\"},{\"address_level_name\":\"City\","
+           "\"address_name\":");
+    render_str(r, cities[city][0]);
+    RAW(r, ",\"address_level\":\"L3\"}],\"delivery_preferences\":"
+           "{\"drop_off_location\":\"\"}}");
+}
+
+/*
+ * A compact order's view, byte for byte what render_view writes for its
+ * tree (make_order): the members in the tree's order, without the tree.
+ * test_sandbox_orders checks the two against each other.
+ */
+static void render_compact(struct render *r, const struct corder *c)
+{
+    static const char *const zero[] = {
+        "seller_discount", "platform_discount", "shipping_fee_seller_discount",
+        "shipping_fee_platform_discount", "shipping_fee_cofunded_discount",
+        "tax", "small_order_fee", "shipping_fee_tax", "product_tax",
+        "retail_delivery_fee", "buyer_service_fee", "handling_fee",
+        "shipping_insurance_fee", "item_insurance_fee"};
+    const char *disp = c->paid ? "TO_SHIP" : "UNPAID";
+    int64_t sub = 0, p = c->paid_time;
+    char num[24];
+    size_t i;
+
+    id_fmt(c->id, num);
+    RAW(r, "{\"id\":");
+    render_str(r, num);
+    render_kstr(r, "status", c->paid ? "AWAITING_SHIPMENT" : "UNPAID");
+    render_kint(r, "create_time", c->create_time);
+    render_kint(r, "update_time", c->paid ? p : c->create_time);
+    render_buyer(r, c->buyer, c->tail);
+    RAW(r, ",\"buyer_message\":\"\",\"seller_note\":\"\",\"line_items\":[");
+    for (i = 0; i < c->n_lines; i++) {
+        const struct cline *l = &c->lines[i];
+
+        sub += l->price_cents;
+        id_fmt(l->id, num);
+        if (i)
+            RAW(r, ",");
+        RAW(r, "{\"id\":");
+        render_str(r, num);
+        render_kstr(r, "sku_id", l->sku_id);
+        render_kstr(r, "product_id", l->product_id);
+        render_kstr(r, "product_name", l->product_name);
+        render_kstr(r, "sku_name", l->sku_name);
+        render_kstr(r, "sku_image", l->sku_image);
+        render_kstr(r, "seller_sku", l->seller_sku);
+        render_kmoney(r, "original_price", l->price_cents);
+        render_kmoney(r, "sale_price", l->price_cents);
+        RAW(r, ",\"platform_discount\":\"0.00\",\"seller_discount\":\"0.00\"");
+        render_kstr(r, "currency", c->currency);
+        render_kstr(r, "display_status", disp);
+        RAW(r, ",\"package_id\":\"\",\"package_status\":\"TO_FULFILL\","
+               "\"tracking_number\":\"\",\"shipping_provider_id\":\"\","
+               "\"shipping_provider_name\":\"\",\"cancel_user\":\"\","
+               "\"cancel_reason\":\"\",\"sku_type\":\"NORMAL\","
+               "\"is_gift\":false,\"item_tax\":[]}");
+    }
+    RAW(r, "],\"payment\":{\"currency\":");
+    render_str(r, c->currency);
+    render_kmoney(r, "sub_total", sub);
+    render_kmoney(r, "shipping_fee", SHIPPING_FEE);
+    render_kmoney(r, "original_shipping_fee", SHIPPING_FEE);
+    render_kmoney(r, "original_total_product_price", sub);
+    render_kmoney(r, "total_amount", sub + SHIPPING_FEE);
+    for (i = 0; i < SG_ARRAY_SIZE(zero); i++)
+        render_kmoney(r, zero[i], 0);
+    RAW(r, "},\"packages\":[],\"tracking_number\":\"\","
+           "\"shipping_provider\":\"\",\"shipping_provider_id\":\"\","
+           "\"fulfillment_type\":\"FULFILLMENT_BY_SELLER\","
+           "\"shipping_type\":\"SELLER\",\"delivery_type\":\"HOME_DELIVERY\","
+           "\"delivery_option_id\":\"7091146663229654785\","
+           "\"delivery_option_name\":\"Standard shipping\"");
+    render_kstr(r, "warehouse_id", c->warehouse_id);
+    RAW(r, ",\"is_sample_order\":false,\"is_cod\":false,"
+           "\"is_on_hold_order\":false,\"is_replacement_order\":false,"
+           "\"is_buyer_request_cancel\":false,\"is_exchange_order\":false,"
+           "\"has_updated_recipient_address\":false,"
+           "\"need_upload_invoice\":false,\"order_type\":\"NORMAL\","
+           "\"commerce_platform\":\"TIKTOK_SHOP\","
+           "\"payment_method_name\":\"CCDC\",\"handling_duration\":"
+           "{\"days\":\"3\",\"type\":\"BUSINESS_DAY\"},"
+           "\"cancellation_initiator\":\"\",\"cancel_reason\":\"\"");
+    if (c->paid) {
+        render_kint(r, "paid_time", p);
+        render_kint(r, "shipping_due_time", p + 3 * 86400);
+        render_kint(r, "rts_sla_time", p + 3 * 86400);
+        render_kint(r, "tts_sla_time", p + 5 * 86400);
+        render_kint(r, "collection_due_time", p + 5 * 86400);
+        render_kint(r, "delivery_due_time", p + 10 * 86400);
+    }
+    render_raw(r, "}", 1);
+}
+
+/*
+ * Get Order List: one page of the matching orders, each rendered as Get
+ * Order Detail renders it (compact ones without a tree), around the
+ * page's members as sg_sbx__answer_page writes them.
+ */
+static void orders_search(struct sg_sbx_call *c)
+{
+    struct render r = {.failed = false};
+    struct sg_sbx__list l;
+    size_t start = 0, count = 0, i, len = 0;
+    char field[32], next[64] = "", *text;
+    bool desc;
+
+    if (!sg_sbx__sort_opts(c, "create_time,update_time", "create_time",
+                           SG_SBX_E_ORDER_PARAM, field, &desc))
+        return;
+    if (orders_collect(&l, c->sbx, c->shop->id, c->body, field, desc) != 0) {
+        sg_sbx_fail(c, 500, 36009003, "Internal error. Please try again.",
+                    NULL);
+        return;
+    }
+    if (!sg_sbx_page(c, l.n, 20, &start, &count, next)) {
+        sg_sbx__list_release(&l);
+        return;
+    }
+    sg_buf_init(&r.b, SIZE_MAX - 1);
+    RAW(&r, "{\"orders\":[");
+    for (i = start; i < start + count && i < l.n; i++) {
+        const struct corder *k = compact_of(c->sbx, l.v[i].obj);
+
+        if (i > start)
+            RAW(&r, ",");
+        if (k != NULL)
+            render_compact(&r, k);
+        else
+            render_view(&r, l.v[i].obj, true);
+    }
+    RAW(&r, "],\"next_page_token\":");
+    render_str(&r, next);
+    render_kint(&r, "total_count", (int64_t)l.n);
+    RAW(&r, "}");
+    text = r.failed ? NULL : sg_buf_detach(&r.b, &len);
+    sg_sbx_ok_text(c, text, len); /* NULL: a 500, as out of memory */
+    sg_buf_release(&r.b);
+    sg_sbx__list_release(&l);
+}
+
 static void orders_detail(struct sg_sbx_call *c)
 {
     char *ids = sg_alloc(IDS_QUERY_MAX);
     struct render r = {.failed = false};
+    json_t *orders = sg_sbx__coll_raw(c->sbx, "orders");
     size_t n = 0, found = 0, len = 0;
     char *p, *next, *text;
 
@@ -1472,12 +2171,19 @@ static void orders_detail(struct sg_sbx_call *c)
             goto out;
         }
         {
-            json_t *o = sg_sbx__get(c->sbx, "orders", p, c->shop->id);
+            /* Compact orders are rendered as they are, not thawed. */
+            json_t *o = json_object_get(orders, p);
+            const struct corder *k = compact_of(c->sbx, o);
+            const char *owner = k ? k->shop_id : sg_json_str(o, "shop_id");
 
-            if (o != NULL) {
+            if ((k != NULL || json_is_object(o)) && owner != NULL &&
+                strcmp(owner, c->shop->id) == 0) {
                 if (found++)
                     render_raw(&r, ",", 1);
-                render_view(&r, o, true);
+                if (k != NULL)
+                    render_compact(&r, k);
+                else
+                    render_view(&r, o, true);
             }
         }
     }

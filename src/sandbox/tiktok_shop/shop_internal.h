@@ -55,6 +55,7 @@ struct sg_sbx__timing {
  * table, so at most a handful of sandboxes per process. Takes no lock.
  */
 struct sg_sbx__traffic;
+struct sg_sbx__corders;
 struct sg_sbx__ext {
     struct sg_sbx *sbx;
     struct sg_sbx__timing timing;
@@ -62,6 +63,8 @@ struct sg_sbx__ext {
     /* While a scheduled step runs: its due time (0 = use the clock), so
      * follow-up steps are timed from it and one clock jump runs them all. */
     int64_t due_ms;
+    /* Orders kept compact (orders.c); NULL until the first one. */
+    struct sg_sbx__corders *corders;
 };
 struct sg_sbx__ext *sg_sbx__ext(struct sg_sbx *s);
 /* Change timings from {"pay_s":..,"collect_s":..}; unknown keys ignored. */
@@ -213,11 +216,45 @@ int sg_sbx__buyer_message(struct sg_sbx *s, json_t *order, const char *text,
                           struct sg_err *err);
 
 /*
- * sg_sbx_order_create without the answer's view: *stored_out is the order
- * as stored (borrowed, valid while the lock is held), or NULL on error.
+ * sg_sbx_order_create without the answer's view: id_out gets the new
+ * order's id. The order may be kept compact: sg_sbx__get(s, "orders", id,
+ * ...) gives it as a tree.
  */
 int sg_sbx__order_place(struct sg_sbx *s, const char *shop_id,
-                        const json_t *lines, json_t **stored_out,
+                        const json_t *lines, char id_out[24],
                         struct sg_err *err);
+/*
+ * The same from C (the traffic generator, without building JSON lines):
+ * product_id and warehouse_id may be NULL (any); qty as asked for (the
+ * JSON form's missing quantity is 1, a non-integer 0). Borrowed strings.
+ */
+struct sg_sbx__line_req {
+    const char *product_id;
+    const char *sku_id;
+    const char *warehouse_id;
+    int64_t qty;
+};
+int sg_sbx__order_place_lines(struct sg_sbx *s, const char *shop_id,
+                              const struct sg_sbx__line_req *req, size_t n,
+                              char id_out[24], struct sg_err *err);
+
+/*
+ * Compact orders (orders.c). An order the sandbox places is kept as a
+ * small C struct, not a JSON tree, until something other than Get Order
+ * Detail, Get Order List or the traffic generator's draws needs it; the
+ * "orders" collection holds its slot number (a JSON integer) meanwhile.
+ * sg_sbx__get on "orders" turns one into the tree it would have been
+ * ("thaws" it, in place), sg_sbx_coll(s, "orders") thaws them all, and
+ * sg_sbx__coll_raw (sandbox.c) gives a collection without thawing: only
+ * code that knows about the integers may use it on "orders".
+ */
+json_t *sg_sbx__coll_raw(struct sg_sbx *s, const char *name);
+/* SG_ENOMEM when some order could not be thawed (it stays compact). */
+int sg_sbx__orders_thaw_all(struct sg_sbx *s, json_t *orders);
+/* Drop every compact order (the state document is being replaced). */
+void sg_sbx__orders_forget(struct sg_sbx *s);
+/* Compact orders now and the bytes they take (tests, docs). */
+void sg_sbx__orders_compact_stats(struct sg_sbx *s, size_t *n_out,
+                                  size_t *bytes_out);
 
 #endif
