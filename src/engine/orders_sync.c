@@ -23,6 +23,7 @@
 #include "features/orders/orders.h"
 
 #define FETCH_PENDING_MAX   500  /* queue rows read per tick */
+#define FETCH_DEPTH_MAX     16   /* [orders] fetch_depth's upper bound */
 #define FETCH_ATTEMPTS_MAX  20   /* failed detail reads before dropping */
 #define MISSING_ATTEMPTS    5    /* detail answers without the id */
 #define POLL_PAGES_MAX      50   /* pages per shop per poll */
@@ -45,6 +46,7 @@ struct sg_orders_engine {
     int64_t cancel_check_ms;
     atomic_ulong applied, oversold, covered, fetch_errors, polls;
     atomic_ulong ticks; /* worker passes: an idle engine makes few */
+    atomic_ulong inflight_max; /* most detail writes in flight at once */
 };
 
 /* ---- inbox: queue the order named by a webhook ---- */
@@ -629,8 +631,12 @@ static int64_t batch_end(struct sg_engine *e, struct batch *bt)
 /*
  * Work through the fetch queue: rows come grouped by shop, and each
  * batch of at most 50 ids of one shop is one detail call, made as soon
- * as the pacer has a token; a batch is read while the one before it
- * commits. Returns how long the worker may wait: 0 when a full page was
+ * as the pacer has a token; a batch is read while up to [orders]
+ * fetch_depth - 1 batches before it wait for their commit (in flight
+ * together, they share group commits: one batch per commit capped the
+ * orders applied per second at 50 / the commit interval, whatever the
+ * CPU). Writes end in the order they began, which is the order the
+ * writer applies them. Returns how long the worker may wait: 0 when a full page was
  * read and went through (more may be queued), the pacer's or the retry's
  * wait, or IDLE_MS when the queue is drained (a kick wakes the worker
  * when ids are queued). Every write begun here has ended on return, so
@@ -640,7 +646,10 @@ static int64_t fetch_pending(struct sg_engine *e, struct sg_connector *c,
                              const unsigned char *key)
 {
     struct sg_order_fetch *rows = NULL;
-    struct batch *prev = NULL;
+    struct batch *ring[FETCH_DEPTH_MAX];
+    size_t depth = SG_MAX(1, SG_MIN(e->cfg->orders.fetch_depth,
+                                    FETCH_DEPTH_MAX));
+    size_t head = 0, held = 0; /* oldest write in flight, how many */
     struct sg_err err;
     size_t n = 0, i = 0;
     int64_t wait = IDLE_MS, paced = 0, w;
@@ -688,15 +697,24 @@ static int64_t fetch_pending(struct sg_engine *e, struct sg_connector *c,
                 batch_free(bt);
                 bt = NULL;
             }
-            /* The batch before this one has been committing meanwhile. */
-            if (prev && (w = batch_end(e, prev)) >= 0)
-                wait = SG_MIN(wait, w);
-            prev = bt;
+            if (bt) {
+                ring[(head + held++) % FETCH_DEPTH_MAX] = bt;
+                if (held > atomic_load(&e->orders->inflight_max))
+                    atomic_store(&e->orders->inflight_max, held);
+            }
+            /* The oldest has been committing while this one was read. */
+            while (held >= depth) {
+                if ((w = batch_end(e, ring[head])) >= 0)
+                    wait = SG_MIN(wait, w);
+                head = (head + 1) % FETCH_DEPTH_MAX;
+                held--;
+            }
         }
         i = j;
     }
-    if (prev && (w = batch_end(e, prev)) >= 0)
-        wait = SG_MIN(wait, w);
+    for (; held; held--, head = (head + 1) % FETCH_DEPTH_MAX)
+        if ((w = batch_end(e, ring[head])) >= 0)
+            wait = SG_MIN(wait, w);
     sg_free(rows);
     /* A failed read holds the queue back for its backoff. */
     if (wait < IDLE_MS && wait > 0)
@@ -897,9 +915,10 @@ int sg_engine__orders_metrics(struct sg_engine *e, struct sg_buf *out)
         "sg_orders_oversold_covered_total %lu\n"
         "sg_orders_fetch_errors_total %lu\n"
         "sg_orders_polls_total %lu\n"
-        "sg_orders_worker_ticks_total %lu\n",
+        "sg_orders_worker_ticks_total %lu\n"
+        "sg_orders_fetch_inflight_max %lu\n",
         atomic_load(&oe->applied), atomic_load(&oe->oversold),
         atomic_load(&oe->covered),
         atomic_load(&oe->fetch_errors), atomic_load(&oe->polls),
-        atomic_load(&oe->ticks));
+        atomic_load(&oe->ticks), atomic_load(&oe->inflight_max));
 }

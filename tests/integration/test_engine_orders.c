@@ -12,7 +12,8 @@
  * found by the reconciliation poll; an oversold order is flagged, and
  * cancelled through the API under the cancel policy; `surge inventory
  * check` is clean after each (R6); an idle engine's TikTok worker sleeps
- * (sg_orders_worker_ticks_total). Every wait is bounded.
+ * (sg_orders_worker_ticks_total); a backlog's detail batches commit
+ * several at a time ([orders] fetch_depth). Every wait is bounded.
  */
 #include "testlib.h"
 #include "connectors/tiktok_shop/sign.h"
@@ -199,10 +200,10 @@ static void orders_arrive_and_reserve(void **state)
 }
 
 /* W1 at small scale: the traffic generator with dup/reorder deliveries. */
-/* The engine's sg_orders_worker_ticks_total. */
-static long worker_ticks(void)
+/* The engine's value of the /metrics series name. */
+static long engine_metric(const char *name)
 {
-    char url[300], hdr[200];
+    char url[300], hdr[200], key[80];
     const char *h[] = {hdr, NULL};
     struct sgt_resp r;
     const char *p;
@@ -210,14 +211,20 @@ static long worker_ticks(void)
 
     snprintf(url, sizeof(url), "%s/metrics", W.srv.url);
     snprintf(hdr, sizeof(hdr), "Authorization: Bearer %s", W.api_key);
+    snprintf(key, sizeof(key), "\n%s ", name);
     assert_int_equal(sgt_http(&r, "GET", url, h, NULL, 0), 0);
     assert_int_equal(r.status, 200);
-    p = r.body ? strstr(r.body, "sg_orders_worker_ticks_total ") : NULL;
+    p = r.body ? strstr(r.body, key) : NULL;
     if (p)
-        v = strtol(p + 29, NULL, 10);
+        v = strtol(p + strlen(key), NULL, 10);
     sgt_resp_free(&r);
     assert_true(v >= 0);
     return v;
+}
+
+static long worker_ticks(void)
+{
+    return engine_metric("sg_orders_worker_ticks_total");
 }
 
 /*
@@ -679,6 +686,34 @@ static void pending_cancel_survives_restart(void **state)
     assert_inventory_clean();
 }
 
+/*
+ * A backlog goes through several detail batches in flight at once: 160
+ * orders placed while the engine is down reach it together (the poll at
+ * start queues them all, the webhooks come back as retries), so the
+ * worker reads four batches of at most 50 in one pass. With [orders]
+ * fetch_depth 3, two or three writes wait for the store at once, never
+ * more, and every order lands once, reserved, with the inventory clean.
+ */
+static void backlog_batches_in_flight(void **state)
+{
+    char sku_l[32], id[32];
+
+    SG_UNUSED(state);
+    product("MUG-L", 500, 500, sku_l);
+    tw_stop_serve(SIGTERM);
+    for (int i = 0; i < 160; i++)
+        assert_int_equal(order(id, sku_l, 1, NULL, 0), 201);
+    setenv("SURGE_ORDERS_FETCH_DEPTH", "3", 1);
+    restart_serve("1s", "notify", SIGTERM);
+    unsetenv("SURGE_ORDERS_FETCH_DEPTH");
+    wait_converged();
+    assert_int_equal(surge_level("MUG-L", "reserved"), 160);
+    assert_int_equal(available("MUG-L"), 340);
+    assert_stock_agrees("MUG-L", sku_l);
+    assert_in_range(engine_metric("sg_orders_fetch_inflight_max"), 2, 3);
+    assert_inventory_clean();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -692,6 +727,7 @@ int main(void)
         cmocka_unit_test(dropped_webhooks_recovered_by_poll),
         cmocka_unit_test(cancel_waits_for_the_grace),
         cmocka_unit_test(pending_cancel_survives_restart),
+        cmocka_unit_test(backlog_batches_in_flight),
     };
 
     TW_RUN_GROUP(tests, setup, teardown);
