@@ -203,11 +203,32 @@ static const char *const stmt_sql[ST__COUNT] = {
  */
 #define STMT_CACHE_SLOTS 512 /* power of two */
 #define STMT_CACHE_MAX   384 /* entries: keeps probes short */
+/*
+ * Hashing the text (FNV over ~200 bytes) on every acquire and again on
+ * every release was ~5 % of the store writer under an order spike. The
+ * callers pass string literals, so the text's address finds the slot
+ * first (the text is still compared: a caller may reuse one buffer for
+ * different SQL), and a statement in use is found again by its handle
+ * among the few in use (STMT_BUSY_MAX deep; deeper ones take the slow
+ * path).
+ */
+#define STMT_BUSY_MAX    8
 
 struct cached_stmt {
     uint64_t hash;
+    const char *sql_at; /* the address last acquired from, or NULL */
     sqlite3_stmt *st;   /* NULL = free slot */
     bool busy;
+};
+
+struct stmt_cache {
+    struct cached_stmt slot[STMT_CACHE_SLOTS];
+    uint16_t by_addr[STMT_CACHE_SLOTS]; /* address hash -> slot + 1 */
+    struct {
+        sqlite3_stmt *st;
+        uint16_t slot;
+    } busy[STMT_BUSY_MAX];
+    size_t n_busy;
 };
 
 struct ckpt;
@@ -216,7 +237,7 @@ struct sqlite_be {
     sqlite3 *db;
     bool writer;
     sqlite3_stmt *st[ST__COUNT];
-    struct cached_stmt *cache; /* STMT_CACHE_SLOTS, allocated on first use */
+    struct stmt_cache *cache; /* allocated on first use */
     size_t n_cached;
     struct ckpt *ckpt; /* the writer's checkpointer; readers: NULL */
 };
@@ -723,7 +744,7 @@ static void be_close(void *vbe)
     for (i = 0; i < ST__COUNT; i++)
         sqlite3_finalize(be->st[i]);
     for (i = 0; be->cache && i < STMT_CACHE_SLOTS; i++)
-        sqlite3_finalize(be->cache[i].st);
+        sqlite3_finalize(be->cache->slot[i].st);
     sg_free(be->cache);
     sqlite3_close(be->db);
     sg_free(be);
@@ -1854,45 +1875,80 @@ static uint64_t sql_hash(const char *s)
     return h;
 }
 
+static size_t addr_hash(const char *p)
+{
+    uintptr_t a = (uintptr_t)p;
+
+    return (size_t)((a >> 3) ^ (a >> 12)) & (STMT_CACHE_SLOTS - 1);
+}
+
+/* Mark slot k in use by the caller and note it for the release. */
+static sqlite3_stmt *stmt_take(struct stmt_cache *c, size_t k,
+                               const char *sql)
+{
+    struct cached_stmt *cs = &c->slot[k];
+
+    cs->busy = true;
+    cs->sql_at = sql;
+    c->by_addr[addr_hash(sql)] = (uint16_t)(k + 1);
+    if (c->n_busy < STMT_BUSY_MAX) {
+        c->busy[c->n_busy].st = cs->st;
+        c->busy[c->n_busy].slot = (uint16_t)k;
+        c->n_busy++;
+    }
+    return cs->st;
+}
+
 int sg_sqlite_acquire(void *vbe, const char *sql, sqlite3_stmt **out)
 {
     struct sqlite_be *be = vbe;
-    uint64_t h = sql_hash(sql);
-    size_t i, free_slot = STMT_CACHE_SLOTS;
+    struct stmt_cache *c;
+    uint64_t h;
+    size_t i, k, free_slot = STMT_CACHE_SLOTS;
     int rc;
 
     *out = NULL;
     if (!be->cache)
-        be->cache = sg_calloc(STMT_CACHE_SLOTS, sizeof(*be->cache));
-    for (i = 0; be->cache && i < STMT_CACHE_SLOTS; i++) {
-        struct cached_stmt *c =
-            &be->cache[(h + i) & (STMT_CACHE_SLOTS - 1)];
+        be->cache = sg_calloc(1, sizeof(*be->cache));
+    c = be->cache;
+    if (c && (k = c->by_addr[addr_hash(sql)]) != 0) {
+        struct cached_stmt *cs = &c->slot[k - 1];
 
-        if (!c->st) {
-            free_slot = (h + i) & (STMT_CACHE_SLOTS - 1);
+        if (cs->st && cs->sql_at == sql && !cs->busy &&
+            strcmp(sqlite3_sql(cs->st), sql) == 0) {
+            *out = stmt_take(c, k - 1, sql);
+            return SQLITE_OK;
+        }
+    }
+    h = sql_hash(sql);
+    for (i = 0; c && i < STMT_CACHE_SLOTS; i++) {
+        struct cached_stmt *cs;
+
+        k = (h + i) & (STMT_CACHE_SLOTS - 1);
+        cs = &c->slot[k];
+        if (!cs->st) {
+            free_slot = k;
             break;
         }
-        if (c->hash == h && strcmp(sqlite3_sql(c->st), sql) == 0) {
-            if (c->busy)
+        if (cs->hash == h && strcmp(sqlite3_sql(cs->st), sql) == 0) {
+            if (cs->busy)
                 break; /* re-entered: a statement of its own */
-            c->busy = true;
-            *out = c->st;
+            *out = stmt_take(c, k, sql);
             return SQLITE_OK;
         }
     }
     if (free_slot < STMT_CACHE_SLOTS && be->n_cached < STMT_CACHE_MAX) {
-        struct cached_stmt *c = &be->cache[free_slot];
+        struct cached_stmt *cs = &c->slot[free_slot];
 
         rc = sqlite3_prepare_v3(be->db, sql, -1, SQLITE_PREPARE_PERSISTENT,
-                                &c->st, NULL);
+                                &cs->st, NULL);
         if (rc != SQLITE_OK) {
-            c->st = NULL;
+            cs->st = NULL;
             return rc;
         }
-        c->hash = h;
-        c->busy = true;
+        cs->hash = h;
         be->n_cached++;
-        *out = c->st;
+        *out = stmt_take(c, free_slot, sql);
         return SQLITE_OK;
     }
     rc = sqlite3_prepare_v2(be->db, sql, -1, out, NULL);
@@ -1901,26 +1957,40 @@ int sg_sqlite_acquire(void *vbe, const char *sql, sqlite3_stmt **out)
     return rc;
 }
 
+/* Back to the cache, reset and unbound. */
+static void stmt_give_back(struct cached_stmt *cs)
+{
+    sqlite3_reset(cs->st);
+    sqlite3_clear_bindings(cs->st);
+    cs->busy = false;
+}
+
 void sg_sqlite_release(void *vbe, sqlite3_stmt *st)
 {
     struct sqlite_be *be = vbe;
+    struct stmt_cache *c = be->cache;
     const char *sql;
     uint64_t h;
 
     if (!st)
         return;
+    for (size_t i = c ? c->n_busy : 0; i-- > 0;) {
+        if (c->busy[i].st != st)
+            continue;
+        stmt_give_back(&c->slot[c->busy[i].slot]);
+        c->busy[i] = c->busy[--c->n_busy];
+        return;
+    }
+    /* Not noted (in use deeper than STMT_BUSY_MAX), or not cached. */
     sql = sqlite3_sql(st);
     h = sql ? sql_hash(sql) : 0;
-    for (size_t i = 0; sql && be->cache && i < STMT_CACHE_SLOTS; i++) {
-        struct cached_stmt *c =
-            &be->cache[(h + i) & (STMT_CACHE_SLOTS - 1)];
+    for (size_t i = 0; sql && c && i < STMT_CACHE_SLOTS; i++) {
+        struct cached_stmt *cs = &c->slot[(h + i) & (STMT_CACHE_SLOTS - 1)];
 
-        if (!c->st)
+        if (!cs->st)
             break;
-        if (c->st == st) {
-            sqlite3_reset(st);
-            sqlite3_clear_bindings(st);
-            c->busy = false;
+        if (cs->st == st) {
+            stmt_give_back(cs);
             return;
         }
     }
