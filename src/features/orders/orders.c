@@ -432,12 +432,22 @@ int sg_orders_fetch_mark(struct sg_store_tx *tx, int64_t tenant_id,
         return sg_err_set(err, SG_EINVAL, "order id: 1..%d bytes",
                           SG_ORD_ID_MAX);
     if (update_time > 0) {
-        struct sg_order cur;
-        int rc = ops->order_get(be, tenant_id, 0, channel, channel_order_id,
-                                &cur, err);
-        bool have = rc == 0 && cur.update_time > update_time;
+        int64_t have_time = 0;
+        bool have;
+        int rc;
 
-        sg_order_release(&cur);
+        if (ops->order_update_time) {
+            rc = ops->order_update_time(be, tenant_id, channel,
+                                        channel_order_id, &have_time, err);
+        } else {
+            struct sg_order cur;
+
+            rc = ops->order_get(be, tenant_id, 0, channel, channel_order_id,
+                                &cur, err);
+            have_time = cur.update_time;
+            sg_order_release(&cur);
+        }
+        have = rc == 0 && have_time > update_time;
         if (rc && rc != SG_ENOTFOUND)
             return rc;
         if (err)

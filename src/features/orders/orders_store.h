@@ -76,6 +76,16 @@ struct sg_orders_store_ops {
                                 const char *from, const char *to,
                                 int64_t now, bool *swapped,
                                 struct sg_err *err);
+    /*
+     * The channel update_time stored for an order, header only (the
+     * intake's "already as new" check, once a full order_get with its
+     * lines per webhook). SG_ENOTFOUND bare (err untouched). NULL: the
+     * check falls back to order_get.
+     */
+    int (*order_update_time)(void *be, int64_t tenant_id,
+                             const char *channel,
+                             const char *channel_order_id,
+                             int64_t *out, struct sg_err *err);
 };
 
 extern const struct sg_orders_store_ops sg_orders_sqlite_ops;

@@ -520,6 +520,24 @@ static int pg_fetch_pending(void *be, size_t max, struct sg_order_fetch **out,
     return rc;
 }
 
+static int pg_order_update_time(void *be, int64_t tenant_id,
+                                const char *channel, const char *id,
+                                int64_t *out, struct sg_err *err)
+{
+    struct sg_pg_params q;
+
+    sg_pg_params_init(&q);
+    sg_pg_int(&q, tenant_id);
+    sg_pg_text(&q, channel);
+    sg_pg_text(&q, id);
+    return sg_pg_get(be,
+                     "SELECT channel_update_time FROM orders WHERE tenant_id "
+                     "= $1::bigint AND channel = $2::text AND "
+                     "channel_order_id = $3::text",
+                     &q, "order update time", &sg_pg_row_i64, out, NULL,
+                     err);
+}
+
 static int pg_cursor_get(void *be, const char *channel, const char *shop_id,
                          int64_t *update_time_out, struct sg_err *err)
 {
@@ -667,4 +685,5 @@ const struct sg_orders_store_ops sg_orders_postgres_ops = {
     .oversold_by_sku = pg_oversold_by_sku,
     .oversold_due = pg_oversold_due,
     .swap_oversold_action = pg_swap_oversold_action,
+    .order_update_time = pg_order_update_time,
 };

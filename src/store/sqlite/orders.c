@@ -635,6 +635,26 @@ static int sq_fetch_pending(void *be, size_t max, struct sg_order_fetch **out,
     return rc;
 }
 
+static int sq_order_update_time(void *be, int64_t tenant_id,
+                                const char *channel, const char *id,
+                                int64_t *out, struct sg_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc, b = SQLITE_OK;
+
+    rc = sg_sql_prep(be,
+              "SELECT channel_update_time FROM orders WHERE tenant_id = ?1 "
+              "AND channel = ?2 AND channel_order_id = ?3",
+              &st, err);
+    if (rc)
+        return rc;
+    sg_sql_bind_int(st, 1, tenant_id, &b);
+    sg_sql_bind_text(st, 2, channel, &b);
+    sg_sql_bind_text(st, 3, id, &b);
+    return sg_sql_get(be, st, b, "order update time", &sg_sql_row_i64, out,
+                      NULL, err);
+}
+
 static int sq_cursor_get(void *be, const char *channel, const char *shop_id,
                          int64_t *update_time_out, struct sg_err *err)
 {
@@ -796,4 +816,5 @@ const struct sg_orders_store_ops sg_orders_sqlite_ops = {
     .oversold_by_sku = sq_oversold_by_sku,
     .oversold_due = sq_oversold_due,
     .swap_oversold_action = sq_swap_oversold_action,
+    .order_update_time = sq_order_update_time,
 };
