@@ -351,35 +351,32 @@ static void test_apikey(void **state)
  */
 static void test_sandbox_bad_config(void **state)
 {
+    static const struct {
+        const char *body; /* the settings file */
+        int rc;           /* surge sandbox's exit status */
+        const char *want; /* in its stderr: the key named */
+    } cases[] = {
+        {"{\"state_pathh\": \"x.json\"}", 78, "unknown key \"state_pathh\""},
+        {"{\"state_save_ms\": \"0\"}", 78, "state_save_ms must be an integer"},
+        {"{\"threads\": -2}", 78, "threads is out of range (-2)"},
+        {"{\"debug_signatures\": 1}", 78,
+         "debug_signatures must be true or false"},
+    };
     struct fx *fx = *state;
     char *path = sgt_path(fx->dir, "sandbox.json");
     struct run r;
 
     assert_non_null(path);
-    assert_int_equal(sgt_write_file(path, "{\"state_pathh\": \"x.json\"}"),
-                     0);
-    r = surge("sandbox", "--listen", "127.0.0.1:0", "--config", path, NULL);
-    assert_int_equal(r.rc, 78);
-    assert_contains(r.err, "unknown key \"state_pathh\"");
-    run_free(&r);
-
-    assert_int_equal(sgt_write_file(path, "{\"state_save_ms\": \"0\"}"), 0);
-    r = surge("sandbox", "--listen", "127.0.0.1:0", "--config", path, NULL);
-    assert_int_equal(r.rc, 78);
-    assert_contains(r.err, "state_save_ms must be an integer");
-    run_free(&r);
-
-    assert_int_equal(sgt_write_file(path, "{\"threads\": -2}"), 0);
-    r = surge("sandbox", "--listen", "127.0.0.1:0", "--config", path, NULL);
-    assert_int_equal(r.rc, 78);
-    assert_contains(r.err, "threads is out of range (-2)");
-    run_free(&r);
-
-    assert_int_equal(sgt_write_file(path, "{\"debug_signatures\": 1}"), 0);
-    r = surge("sandbox", "--listen", "127.0.0.1:0", "--config", path, NULL);
-    assert_int_equal(r.rc, 78);
-    assert_contains(r.err, "debug_signatures must be true or false");
-    run_free(&r);
+    for (size_t i = 0; i < SG_ARRAY_SIZE(cases); i++) {
+        assert_int_equal(sgt_write_file(path, cases[i].body), 0);
+        r = surge("sandbox", "--listen", "127.0.0.1:0", "--config", path,
+                  NULL);
+        if (r.rc != cases[i].rc)
+            fail_msg("%s: exit %d, expected %d; stderr:\n%s", cases[i].body,
+                     r.rc, cases[i].rc, r.err);
+        assert_contains(r.err, cases[i].want);
+        run_free(&r);
+    }
     unlink(path);
     sg_free(path);
 }

@@ -119,9 +119,7 @@ static void done_fn(void *arg, int rc, const struct sg_err *err)
 static void child_run(const char *db, const char *out,
                       const struct sgt_vfs_faults *faults)
 {
-    struct sg_store_cfg cfg;
     struct sg_store *store = NULL;
-    struct sg_err err;
     char line[96];
     int n;
 
@@ -129,14 +127,8 @@ static void child_run(const char *db, const char *out,
     C.out_fd = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (C.out_fd < 0)
         _exit(4);
-    sg_store_cfg_defaults(&cfg);
-    cfg.backend = "sqlite";
-    cfg.path = db;
-    sg_err_init(&err);
-    if (sg_store_open(&store, &cfg, NULL, &err) != 0) {
-        fprintf(stderr, "ioerr child: store open: %s\n", err.msg);
+    if (sgt_store_open_sqlite(&store, db, "ioerr child") != 0)
         _exit(5);
-    }
     sgt_vfs_arm(faults);
     for (int g = 0; g < GROUPS; g++) {
         for (int i = 0; i < PER_GROUP; i++) {
@@ -175,20 +167,14 @@ static void child_run(const char *db, const char *out,
  */
 static void child_plain(const char *db, bool write_one)
 {
-    struct sg_store_cfg cfg;
     struct sg_store *store = NULL;
     struct child_write w = {1000};
     struct sg_err err;
     int rc = 0;
 
-    sg_store_cfg_defaults(&cfg);
-    cfg.backend = "sqlite";
-    cfg.path = db;
-    sg_err_init(&err);
-    if (sg_store_open(&store, &cfg, NULL, &err) != 0) {
-        fprintf(stderr, "store open: %s\n", err.msg);
+    if (sgt_store_open_sqlite(&store, db, "ioerr plain child") != 0)
         _exit(5);
-    }
+    sg_err_init(&err);
     if (write_one)
         rc = sg_store_write(store, write_fn, &w, &err);
     sg_store_free(store);

@@ -192,8 +192,6 @@ static void child_done(void *arg, int rc, const struct sg_err *err)
 static void child_main(const char *db, const char *ack, int ready_fd,
                        int64_t first)
 {
-    struct sg_store_cfg cfg;
-    struct sg_err err;
     char one = 'R';
 
     sgt_vfs_install(true);
@@ -201,14 +199,8 @@ static void child_main(const char *db, const char *ack, int ready_fd,
     C.ack_fd = open(ack, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     if (C.ack_fd < 0)
         _exit(4);
-    sg_store_cfg_defaults(&cfg);
-    cfg.backend = "sqlite";
-    cfg.path = db;
-    sg_err_init(&err);
-    if (sg_store_open(&C.store, &cfg, NULL, &err) != 0) {
-        fprintf(stderr, "powerloss child: store open: %s\n", err.msg);
+    if (sgt_store_open_sqlite(&C.store, db, "powerloss child") != 0)
         _exit(5);
-    }
     if (write(ready_fd, &one, 1) != 1)
         _exit(6);
     for (int64_t seq = first; seq < first + RUN_STRIDE; seq++) {

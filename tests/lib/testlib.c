@@ -6,6 +6,7 @@
 #include "testlib.h"
 #include "core/alloc.h"
 #include "core/buf.h"
+#include "store/store.h"
 
 #include <curl/curl.h>
 #include <dirent.h>
@@ -430,6 +431,25 @@ char *sgt_resp_header(const struct sgt_resp *r, const char *name)
         p = eol ? eol + 1 : NULL;
     }
     return NULL;
+}
+
+/* ---- a store for a child process ---- */
+
+int sgt_store_open_sqlite(struct sg_store **out, const char *path,
+                          const char *who)
+{
+    struct sg_store_cfg cfg;
+    struct sg_err err;
+    int rc;
+
+    sg_store_cfg_defaults(&cfg);
+    cfg.backend = "sqlite";
+    cfg.path = path;
+    sg_err_init(&err);
+    rc = sg_store_open(out, &cfg, NULL, &err);
+    if (rc != 0)
+        fprintf(stderr, "%s: store open: %s\n", who, err.msg);
+    return rc;
 }
 
 /* ---- stores made by older releases ---- */

@@ -78,4 +78,16 @@ struct sqlite3;
  */
 struct sqlite3 *sgt_sqlite_at_migration(const char *path, int upto);
 
+
+struct sg_store;
+/*
+ * The SQLite store at path with sg_store_cfg_defaults' settings (on
+ * whatever VFS is the default when it is called), for the crash and
+ * fault tests' child processes. On failure it prints "<who>: store open:
+ * <message>" to stderr and returns the sg_store_open code; the caller
+ * decides how to exit.
+ */
+int sgt_store_open_sqlite(struct sg_store **out, const char *path,
+                          const char *who);
+
 #endif

@@ -277,6 +277,32 @@ static int item_cmp_desc(const void *a, const void *b)
     return item_cmp_asc(b, a);
 }
 
+/*
+ * Appends one item to l, doubling its array when full. On failure the
+ * list is released (l is left empty) and SG_ENOMEM comes back, so a
+ * caller only has its own clean-up left to do.
+ */
+static int list_push(struct sg_sbx__list *l, int64_t key, const char *id,
+                     json_t *obj)
+{
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 64;
+        struct sg_sbx__item *v = sg_realloc(l->v, cap * sizeof(*v));
+
+        if (v == NULL) {
+            sg_sbx__list_release(l);
+            return SG_ENOMEM;
+        }
+        l->v = v;
+        l->cap = cap;
+    }
+    l->v[l->n].key = key;
+    l->v[l->n].id = id;
+    l->v[l->n].obj = obj;
+    l->n++;
+    return 0;
+}
+
 int sg_sbx__collect(struct sg_sbx__list *out, json_t *coll,
                     const char *shop_id, sg_sbx__match_fn match,
                     const json_t *filter, const char *sort_field, bool desc)
@@ -297,22 +323,8 @@ int sg_sbx__collect(struct sg_sbx__list *out, json_t *coll,
             continue;
         if (match != NULL && !match(obj, filter))
             continue;
-        if (out->n == out->cap) {
-            size_t cap = out->cap ? out->cap * 2 : 64;
-            struct sg_sbx__item *v =
-                sg_realloc(out->v, cap * sizeof(*v));
-
-            if (v == NULL) {
-                sg_sbx__list_release(out);
-                return SG_ENOMEM;
-            }
-            out->v = v;
-            out->cap = cap;
-        }
-        out->v[out->n].key = sg_json_int(obj, sort_field, 0);
-        out->v[out->n].id = key;
-        out->v[out->n].obj = obj;
-        out->n++;
+        if (list_push(out, sg_json_int(obj, sort_field, 0), key, obj) != 0)
+            return SG_ENOMEM;
     }
     if (out->n > 1)
         qsort(out->v, out->n, sizeof(out->v[0]),
@@ -1729,22 +1741,11 @@ static int orders_collect(struct sg_sbx__list *out, struct sg_sbx *s,
             continue;
         if (!order_match(fields, filter))
             continue;
-        if (out->n == out->cap) {
-            size_t cap = out->cap ? out->cap * 2 : 64;
-            struct sg_sbx__item *v = sg_realloc(out->v, cap * sizeof(*v));
-
-            if (v == NULL) {
-                sg_sbx__list_release(out);
-                json_decref(probe);
-                return SG_ENOMEM;
-            }
-            out->v = v;
-            out->cap = cap;
+        if (list_push(out, sg_json_int(fields, sort_field, 0), key,
+                      obj) != 0) {
+            json_decref(probe);
+            return SG_ENOMEM;
         }
-        out->v[out->n].key = sg_json_int(fields, sort_field, 0);
-        out->v[out->n].id = key;
-        out->v[out->n].obj = obj;
-        out->n++;
     }
     json_decref(probe);
     if (out->n > 1)
