@@ -816,6 +816,100 @@ const char *sg_json_unknown_key(const json_t *obj, const char *const *known,
     return NULL;
 }
 
+static bool field_type_ok(const json_t *v, unsigned int types)
+{
+    switch (json_typeof(v)) {
+    case JSON_STRING:
+        return types & SG_JF_STRING;
+    case JSON_INTEGER:
+        return types & (SG_JF_INTEGER | SG_JF_NUMBER);
+    case JSON_REAL:
+        return types & SG_JF_NUMBER;
+    case JSON_TRUE:
+    case JSON_FALSE:
+        return types & SG_JF_BOOLEAN;
+    case JSON_OBJECT:
+        return types & SG_JF_OBJECT;
+    case JSON_ARRAY:
+        return types & SG_JF_ARRAY;
+    case JSON_NULL:
+        return types & SG_JF_NULL;
+    }
+    return false;
+}
+
+/* "a string, an integer or null" from the type bits. */
+static void field_types_text(unsigned int types, char *out, size_t cap)
+{
+    static const struct {
+        unsigned int bit;
+        const char *text;
+    } names[] = {
+        {SG_JF_STRING, "a string"},   {SG_JF_INTEGER, "an integer"},
+        {SG_JF_NUMBER, "a number"},   {SG_JF_BOOLEAN, "true or false"},
+        {SG_JF_OBJECT, "an object"},  {SG_JF_ARRAY, "an array"},
+        {SG_JF_NULL, "null"},
+    };
+    size_t total = 0, seen = 0, len = 0;
+
+    for (size_t i = 0; i < SG_ARRAY_SIZE(names); i++)
+        total += (types & names[i].bit) != 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < SG_ARRAY_SIZE(names) && len < cap; i++) {
+        if (!(types & names[i].bit))
+            continue;
+        seen++;
+        len += (size_t)snprintf(out + len, cap - len, "%s%s",
+                                seen == 1       ? ""
+                                : seen == total ? " or "
+                                                : ", ",
+                                names[i].text);
+    }
+}
+
+int sg_json_check_fields(const json_t *obj, const struct sg_json_field *fields,
+                         size_t n, const char **field_out, struct sg_err *err)
+{
+    const struct sg_json_field *f;
+    const char *key;
+    char want[96];
+    json_t *v;
+
+    if (field_out)
+        *field_out = NULL;
+    if (!json_is_object(obj))
+        return sg_err_set(err, SG_EINVAL, "the body must be a JSON object");
+    json_object_foreach((json_t *)(uintptr_t)obj, key, v) {
+        for (f = fields; f < fields + n && strcmp(f->name, key) != 0; f++)
+            ;
+        if (f == fields + n) {
+            if (field_out)
+                *field_out = key;
+            return sg_err_set(err, SG_EINVAL, "unknown field \"%.64s\"",
+                              key);
+        }
+    }
+    for (f = fields; f < fields + n; f++) {
+        v = json_object_get(obj, f->name);
+        if (json_is_null(v) && (f->types & SG_JF_NULL))
+            v = NULL; /* null stands for absent */
+        if (v && !field_type_ok(v, f->types)) {
+            if (field_out)
+                *field_out = f->name;
+            field_types_text(f->types, want, sizeof(want));
+            return sg_err_set(err, SG_EINVAL, "%s: expected %s", f->name,
+                              want);
+        }
+        if (!v && (f->types & SG_JF_REQUIRED)) {
+            if (field_out)
+                *field_out = f->name;
+            return sg_err_set(err, SG_EINVAL, "missing field \"%s\"",
+                              f->name);
+        }
+    }
+    return 0;
+}
+
 /*
  * json_dump_callback's sink. A failed append sticks: jansson 2.14 does
  * not check every callback's result (an object key's, for one), so a

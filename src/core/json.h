@@ -113,6 +113,40 @@ const char *sg_json_unknown_key(const json_t *obj, const char *const *known,
                                 size_t n);
 
 /*
+ * The top-level fields a request body may carry: each a name and the
+ * JSON types it takes (SG_JF_* bits, several allowed). SG_JF_NULL lets a
+ * null stand for the field's absence; SG_JF_REQUIRED makes absence (or
+ * that null) an error.
+ */
+enum {
+    SG_JF_STRING = 1u << 0,
+    SG_JF_INTEGER = 1u << 1,
+    SG_JF_NUMBER = 1u << 2, /* integer or real */
+    SG_JF_BOOLEAN = 1u << 3,
+    SG_JF_OBJECT = 1u << 4,
+    SG_JF_ARRAY = 1u << 5,
+    SG_JF_NULL = 1u << 6,
+    SG_JF_REQUIRED = 1u << 7,
+};
+
+struct sg_json_field {
+    const char *name;
+    unsigned int types;
+};
+
+/*
+ * Check obj (a JSON object) against fields[0..n): 0 when every member is
+ * one of them with an allowed type and every required one is there. Else
+ * SG_EINVAL, *field_out (may be NULL) the member's name (borrowed from
+ * obj or fields), and err->msg one of: unknown field "rat"; coalesce_key:
+ * expected a string (or "a string or null", "an integer", ...); missing
+ * field "event". A member that is not in fields comes first, so a
+ * misspelt name is reported as such rather than as its missing twin.
+ */
+int sg_json_check_fields(const json_t *obj, const struct sg_json_field *fields,
+                         size_t n, const char **field_out, struct sg_err *err);
+
+/*
  * Building JSON: jansson's setters and json_pack() fail on a failed
  * allocation, and an unchecked one silently leaves a member out. A
  * builder takes mark = sg_json_alloc_failures() first and returns

@@ -231,7 +231,84 @@ static int write_product_put(struct sg_store_tx *tx, void *arg,
     return rc;
 }
 
-static bool read_body(struct sg_http_req *r, json_t **out)
+/*
+ * The top-level fields of each route's body (sg_engine__body_ok). The
+ * product's are the jsonl schema of docs/import-formats.md plus what GET
+ * adds (id, created_at, updated_at, listings), read-only and ignored, so
+ * a document read back can be PUT as it is. Nested members (variants[],
+ * images[], items[]) are checked by their own parsers. Null is allowed
+ * where the parsers already took it as absent.
+ */
+#define F_STR_OR_NULL (SG_JF_STRING | SG_JF_NULL)
+static const struct sg_json_field product_fields[] = {
+    {"handle", F_STR_OR_NULL},
+    {"title", F_STR_OR_NULL},
+    {"body_html", F_STR_OR_NULL},
+    {"vendor", F_STR_OR_NULL},
+    {"product_type", F_STR_OR_NULL},
+    {"category", F_STR_OR_NULL},
+    {"tags", SG_JF_ARRAY | SG_JF_STRING | SG_JF_NULL},
+    {"certifications", SG_JF_ARRAY | SG_JF_STRING | SG_JF_NULL},
+    {"status", F_STR_OR_NULL},
+    {"published", SG_JF_BOOLEAN},
+    {"currency", F_STR_OR_NULL},
+    {"options", SG_JF_ARRAY | SG_JF_NULL},
+    {"package", SG_JF_OBJECT | SG_JF_NULL},
+    {"attributes", SG_JF_OBJECT | SG_JF_NULL},
+    {"images", SG_JF_ARRAY | SG_JF_NULL},
+    {"variants", SG_JF_ARRAY | SG_JF_REQUIRED},
+    {"id", SG_JF_INTEGER},
+    {"created_at", SG_JF_INTEGER},
+    {"updated_at", SG_JF_INTEGER},
+    {"listings", SG_JF_ARRAY},
+};
+
+/*
+ * A variant (POST .../variants, PATCH /variants/{id}): the documented
+ * fields; a PATCH naming sku or id keeps its own "cannot be changed".
+ */
+static const struct sg_json_field variant_fields[] = {
+    {"id", SG_JF_INTEGER},
+    {"sku", F_STR_OR_NULL},
+    {"position", SG_JF_INTEGER},
+    {"options", SG_JF_ARRAY | SG_JF_NULL},
+    {"price", F_STR_OR_NULL},
+    {"compare_at_price", F_STR_OR_NULL},
+    {"cost", F_STR_OR_NULL},
+    {"barcode", F_STR_OR_NULL},
+    {"grams", SG_JF_INTEGER | SG_JF_NULL},
+    {"weight_unit", F_STR_OR_NULL},
+    {"image", F_STR_OR_NULL},
+    {"inventory_quantity", SG_JF_INTEGER | SG_JF_NULL},
+};
+
+static const struct sg_json_field inventory_set_fields[] = {
+    {"on_hand", SG_JF_INTEGER | SG_JF_REQUIRED},
+    {"reason", SG_JF_STRING | SG_JF_REQUIRED},
+    {"location", F_STR_OR_NULL},
+};
+
+static const struct sg_json_field inventory_adjust_fields[] = {
+    {"delta", SG_JF_INTEGER | SG_JF_REQUIRED},
+    {"reason", SG_JF_STRING | SG_JF_REQUIRED},
+    {"location", F_STR_OR_NULL},
+};
+
+static const struct sg_json_field bulk_fields[] = {
+    {"items", SG_JF_ARRAY | SG_JF_REQUIRED},
+};
+
+static const struct sg_json_field listing_fields[] = {
+    {"status", SG_JF_STRING | SG_JF_REQUIRED},
+    {"reason", F_STR_OR_NULL},
+};
+#undef F_STR_OR_NULL
+
+#define FIELDS(a) (a), SG_ARRAY_SIZE(a)
+
+/* A JSON object whose top-level fields pass fields[0..n), or 400. */
+static bool read_body(struct sg_http_req *r, const struct sg_json_field *fields,
+                      size_t n, json_t **out)
 {
     json_t *in = sg_http_req_json(r);
 
@@ -241,6 +318,10 @@ static bool read_body(struct sg_http_req *r, json_t **out)
         json_decref(in);
         sg_http_reply_error(r, 400, "invalid_body",
                             "the body must be a JSON object", NULL);
+        return false;
+    }
+    if (!sg_engine__body_ok(r, in, fields, n)) {
+        json_decref(in);
         return false;
     }
     *out = in;
@@ -278,7 +359,8 @@ static void h_product_create(struct sg_http_req *r, void *ctx)
     struct sg_caller who;
     json_t *in;
 
-    if (!sg_engine__auth(e, r, true, &who) || !read_body(r, &in))
+    if (!sg_engine__auth(e, r, true, &who) ||
+        !read_body(r, FIELDS(product_fields), &in))
         return;
     submit_with(e, r, &who, 0, in, NULL, write_product_put);
 }
@@ -291,7 +373,7 @@ static void h_product_replace(struct sg_http_req *r, void *ctx)
     json_t *in;
 
     if (!sg_engine__auth(e, r, true, &who) || !path_id(r, "id", &id) ||
-        !read_body(r, &in))
+        !read_body(r, FIELDS(product_fields), &in))
         return;
     submit_with(e, r, &who, id, in, NULL, write_product_put);
 }
@@ -509,7 +591,7 @@ static void h_variant_add(struct sg_http_req *r, void *ctx)
     json_t *in;
 
     if (!sg_engine__auth(e, r, true, &who) || !path_id(r, "id", &id) ||
-        !read_body(r, &in))
+        !read_body(r, FIELDS(variant_fields), &in))
         return;
     submit_with(e, r, &who, id, in, NULL, write_variant_add);
 }
@@ -522,7 +604,7 @@ static void h_variant_patch(struct sg_http_req *r, void *ctx)
     json_t *in;
 
     if (!sg_engine__auth(e, r, true, &who) || !path_id(r, "id", &id) ||
-        !read_body(r, &in))
+        !read_body(r, FIELDS(variant_fields), &in))
         return;
     submit_with(e, r, &who, id, in, NULL, write_variant_patch);
 }
@@ -653,6 +735,7 @@ static int write_inventory_adjust(struct sg_store_tx *tx, void *arg,
 
 /* Auth (write), the {sku} of the path and a JSON body, then write. */
 static void submit_for_sku(struct sg_http_req *r, struct sg_engine *e,
+                           const struct sg_json_field *fields, size_t n,
                            sg_store_write_fn write)
 {
     struct sg_caller who;
@@ -660,19 +743,21 @@ static void submit_for_sku(struct sg_http_req *r, struct sg_engine *e,
     json_t *in;
 
     if (!sg_engine__auth(e, r, true, &who) ||
-        !path_text(r, "sku", sku, sizeof(sku)) || !read_body(r, &in))
+        !path_text(r, "sku", sku, sizeof(sku)) ||
+        !read_body(r, fields, n, &in))
         return;
     submit_with(e, r, &who, 0, in, sku, write);
 }
 
 static void h_inventory_put(struct sg_http_req *r, void *ctx)
 {
-    submit_for_sku(r, ctx, write_inventory_set);
+    submit_for_sku(r, ctx, FIELDS(inventory_set_fields), write_inventory_set);
 }
 
 static void h_inventory_adjust(struct sg_http_req *r, void *ctx)
 {
-    submit_for_sku(r, ctx, write_inventory_adjust);
+    submit_for_sku(r, ctx, FIELDS(inventory_adjust_fields),
+                   write_inventory_adjust);
 }
 
 /* ---- bulk: PUT /api/v1/inventory and PUT /api/v1/prices ---- */
@@ -841,7 +926,8 @@ static void submit_bulk(struct sg_http_req *r, struct sg_engine *e,
     struct sg_caller who;
     json_t *in;
 
-    if (!sg_engine__auth(e, r, true, &who) || !read_body(r, &in))
+    if (!sg_engine__auth(e, r, true, &who) ||
+        !read_body(r, FIELDS(bulk_fields), &in))
         return;
     if (!bulk_items(r, in, check)) {
         json_decref(in);
@@ -983,7 +1069,7 @@ static void h_listing_put(struct sg_http_req *r, void *ctx)
 
     if (!sg_engine__auth(e, r, true, &who) || !path_id(r, "id", &id) ||
         !path_text(r, "channel", channel, sizeof(channel)) ||
-        !read_body(r, &in))
+        !read_body(r, FIELDS(listing_fields), &in))
         return;
     submit_with(e, r, &who, id, in, channel, write_listing_set);
 }

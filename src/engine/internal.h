@@ -102,6 +102,16 @@ int sg_engine__audit(struct sg_store_tx *tx, const struct sg_api_op *op,
                      const char *action, const char *object,
                      const char *outcome, struct sg_err *err);
 
+/*
+ * Check a JSON body's top-level fields against the route's list
+ * (sg_json_check_fields) before anything acts on it: on an unknown
+ * field, a wrong type or a missing required field, answers 400
+ * invalid_field naming it and returns false (in stays the caller's).
+ */
+struct sg_json_field;
+bool sg_engine__body_ok(struct sg_http_req *r, const json_t *in,
+                        const struct sg_json_field *fields, size_t n);
+
 void sg_engine__register_api(struct sg_engine *e);
 void sg_engine__register_intake(struct sg_engine *e);
 void sg_engine__register_catalog(struct sg_engine *e);

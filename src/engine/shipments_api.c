@@ -758,8 +758,40 @@ static int w_shipment(struct sg_store_tx *tx, void *arg, struct sg_err *err)
                    : 0;
 }
 
+/*
+ * The top-level fields of each body (sg_engine__body_ok); null is
+ * allowed where the writers already took it as absent. The decisions'
+ * list serves returns and cancellations alike (one writer; "decision" is
+ * the return's decision code).
+ */
+#define F_STR_OR_NULL (SG_JF_STRING | SG_JF_NULL)
+static const struct sg_json_field shipment_fields[] = {
+    {"order_id", SG_JF_INTEGER | SG_JF_STRING | SG_JF_NULL},
+    {"channel_order_id", F_STR_OR_NULL},
+    {"lines", SG_JF_ARRAY | SG_JF_NULL},
+    {"carrier", F_STR_OR_NULL},
+    {"tracking_number", F_STR_OR_NULL},
+    {"package_weight_g", SG_JF_INTEGER | SG_JF_NULL},
+};
+
+static const struct sg_json_field cancel_fields[] = {
+    {"reason", F_STR_OR_NULL},
+};
+
+static const struct sg_json_field decide_fields[] = {
+    {"idempotency_key", SG_JF_STRING},
+    {"decision", F_STR_OR_NULL},
+    {"reason", F_STR_OR_NULL},
+};
+#undef F_STR_OR_NULL
+
+#define FIELDS(a) (a), SG_ARRAY_SIZE(a)
+
+/* Auth (write), a JSON object (none: {}) whose fields pass, then fn. */
 static void submit_body(struct sg_http_req *r, struct sg_engine *e,
-                        int64_t id, const char *text, sg_store_write_fn fn)
+                        int64_t id, const char *text,
+                        const struct sg_json_field *fields, size_t n,
+                        sg_store_write_fn fn)
 {
     struct sg_caller who;
     struct sg_api_op *op;
@@ -778,6 +810,10 @@ static void submit_body(struct sg_http_req *r, struct sg_engine *e,
                             "the body must be a JSON object", NULL);
         return;
     }
+    if (!sg_engine__body_ok(r, in, fields, n)) {
+        json_decref(in);
+        return;
+    }
     op = sg_engine__op_new(e, r, &who);
     if (!op) {
         json_decref(in);
@@ -791,7 +827,7 @@ static void submit_body(struct sg_http_req *r, struct sg_engine *e,
 
 static void h_shipment(struct sg_http_req *r, void *ctx)
 {
-    submit_body(r, ctx, 0, NULL, w_shipment);
+    submit_body(r, ctx, 0, NULL, FIELDS(shipment_fields), w_shipment);
 }
 
 static void h_shipments(struct sg_http_req *r, void *ctx)
@@ -862,7 +898,7 @@ static void h_cancel(struct sg_http_req *r, void *ctx)
     int64_t id;
 
     if (path_id(r, &id))
-        submit_body(r, ctx, id, NULL, w_cancel);
+        submit_body(r, ctx, id, NULL, FIELDS(cancel_fields), w_cancel);
 }
 
 /* op->text: "<kind> <decision>" */
@@ -907,7 +943,7 @@ static void decide_route(struct sg_http_req *r, void *ctx, const char *what)
     int64_t id;
 
     if (path_id(r, &id))
-        submit_body(r, ctx, id, what, w_decide);
+        submit_body(r, ctx, id, what, FIELDS(decide_fields), w_decide);
 }
 
 static void h_ret_approve(struct sg_http_req *r, void *ctx)

@@ -5,11 +5,16 @@
  * products and variants CRUD, price updates, PUT /inventory/{sku} with
  * its reason and the reserved floor, the bulk PUT /inventory and PUT
  * /prices (all or nothing), listing status per channel,
- * validation reports, "surge validate", and tenant isolation (another
- * tenant's product is 404, read-only keys cannot write).
+ * validation reports, "surge validate", tenant isolation (another
+ * tenant's product is 404, read-only keys cannot write), and the body
+ * check of every admin route that takes a JSON body (an unknown or
+ * mistyped top-level field is refused, naming it, and changes nothing).
  */
 #include "testlib.h"
 #include "core/alloc.h"
+#include "core/buf.h"
+
+#include <jansson.h>
 
 #include <signal.h>
 #include <sys/stat.h>
@@ -487,6 +492,270 @@ static void test_tenant_isolation(void **state)
     expect("GET", "/api/v1/products", NULL, NULL, 401, NULL);
 }
 
+/* ---- request bodies: unknown and mistyped top-level fields ---- */
+
+/* GET path, parsed; NULL unless 200 with a JSON body. */
+static json_t *get_json(const char *path)
+{
+    struct sgt_resp r;
+    json_t *j = NULL;
+
+    api(&r, "GET", path, W.key_a, NULL);
+    if (r.status == 200 && r.body)
+        j = json_loads(r.body, 0, NULL);
+    sgt_resp_free(&r);
+    return j;
+}
+
+/* The largest "id" in the list at base ("/api/v1/audit", key "audit"). */
+static json_int_t last_id(const char *base, const char *key)
+{
+    json_int_t last = 0;
+    char path[160];
+
+    for (int page = 0; page < 1000; page++) {
+        json_t *doc, *arr;
+        size_t n;
+
+        snprintf(path, sizeof(path), "%s?after=%lld&limit=500", base,
+                 (long long)last);
+        doc = get_json(path);
+        arr = json_object_get(doc, key);
+        assert_true(json_is_array(arr));
+        n = json_array_size(arr);
+        if (n)
+            last = json_integer_value(
+                json_object_get(json_array_get(arr, n - 1), "id"));
+        json_decref(doc);
+        if (n == 0)
+            break;
+    }
+    return last;
+}
+
+/* What a refused request must leave as it was, as one text. */
+static char *state_text(int64_t pid, json_int_t audit_mark,
+                        json_int_t job_mark)
+{
+    char paths[8][160];
+    struct sg_buf b;
+    char *out;
+
+    snprintf(paths[0], sizeof(paths[0]), "/api/v1/products?limit=100");
+    snprintf(paths[1], sizeof(paths[1]), "/api/v1/products/%" PRId64, pid);
+    snprintf(paths[2], sizeof(paths[2]), "/api/v1/inventory/SKL-10");
+    snprintf(paths[3], sizeof(paths[3]), "/api/v1/shipments");
+    snprintf(paths[4], sizeof(paths[4]), "/api/v1/cancellations");
+    snprintf(paths[5], sizeof(paths[5]), "/api/v1/returns");
+    /* every write, refused ones included, leaves an audit row */
+    snprintf(paths[6], sizeof(paths[6]), "/api/v1/audit?after=%lld",
+             (long long)audit_mark);
+    snprintf(paths[7], sizeof(paths[7]), "/api/v1/jobs?after=%lld",
+             (long long)job_mark);
+    sg_buf_init(&b, 4u << 20);
+    for (size_t i = 0; i < SG_ARRAY_SIZE(paths); i++) {
+        struct sgt_resp r;
+
+        api(&r, "GET", paths[i], W.key_a, NULL);
+        if (r.status != 200)
+            fail_msg("GET %s: %ld", paths[i], r.status);
+        assert_int_equal(sg_buf_printf(&b, "%s\n%s\n", paths[i], r.body), 0);
+        sgt_resp_free(&r);
+    }
+    out = sg_buf_detach(&b, NULL);
+    assert_non_null(out);
+    return out;
+}
+
+/* tpl with {P} and {V} replaced by the product's and variant's ids. */
+static void fill_path(char *out, size_t cap, const char *tpl, int64_t pid,
+                      int64_t vid)
+{
+    size_t n = 0;
+
+    for (const char *p = tpl; *p && n + 24 < cap; p++) {
+        if (strncmp(p, "{P}", 3) == 0 || strncmp(p, "{V}", 3) == 0) {
+            n += (size_t)snprintf(out + n, cap - n, "%" PRId64,
+                                  p[1] == 'P' ? pid : vid);
+            p += 2;
+        } else {
+            out[n++] = *p;
+        }
+    }
+    out[n] = '\0';
+}
+
+#define PRODUCT_BODY(extra)                                                    \
+    "{\"handle\":\"fields-pan\",\"title\":\"Fields Pan\",\"variants\":[{"    \
+    "\"sku\":\"FLD-1\",\"price\":\"5.00\"}]" extra "}"
+#define ONE_EVENT "[{\"event\":\"Search\",\"event_id\":\"fld-1\"}]"
+
+/*
+ * Every admin route with a JSON body, given (a) a field it does not
+ * define and (b) a documented field of the wrong type: 400 invalid_field
+ * naming the field, and nothing anywhere changed (no product, variant,
+ * level, listing, shipment, after-sale decision, job or audit row).
+ * Order and after-sale ids need not exist: the body is checked first.
+ */
+static void test_body_fields(void **state)
+{
+    static const struct {
+        const char *method, *path, *body, *field;
+    } cases[] = {
+        {"POST", "/api/v1/notify", "{\"event\":\"x\",\"rat\":1}", "rat"},
+        {"POST", "/api/v1/notify", "{\"event\":\"x\",\"coalesce_key\":5}",
+         "coalesce_key"},
+        {"POST", "/api/v1/notify",
+         "{\"event\":\"x\",\"idempotency_key\":true}", "idempotency_key"},
+        {"POST", "/api/v1/notify", "{\"event\":\"x\",\"data\":[1]}", "data"},
+        {"POST", "/api/v1/products", PRODUCT_BODY(",\"rat\":1"), "rat"},
+        {"POST", "/api/v1/products", PRODUCT_BODY(",\"status\":5"),
+         "status"},
+        {"POST", "/api/v1/products", PRODUCT_BODY(",\"currency\":840"),
+         "currency"},
+        {"PUT", "/api/v1/products/{P}", PRODUCT_BODY(",\"titel\":\"x\""),
+         "titel"},
+        {"PUT", "/api/v1/products/{P}", PRODUCT_BODY(",\"published\":1"),
+         "published"},
+        {"POST", "/api/v1/products/{P}/variants",
+         "{\"sku\":\"FLD-2\",\"price\":\"1.00\",\"colour\":\"red\"}",
+         "colour"},
+        {"POST", "/api/v1/products/{P}/variants",
+         "{\"sku\":\"FLD-2\",\"price\":1}", "price"},
+        {"PATCH", "/api/v1/variants/{V}",
+         "{\"price\":\"9.99\",\"prise\":\"1.00\"}", "prise"},
+        {"PATCH", "/api/v1/variants/{V}", "{\"weight_unit\":1}",
+         "weight_unit"},
+        {"PUT", "/api/v1/inventory/SKL-10",
+         "{\"on_hand\":5,\"reason\":\"recount\",\"note\":\"x\"}", "note"},
+        {"PUT", "/api/v1/inventory/SKL-10",
+         "{\"on_hand\":5,\"reason\":\"recount\",\"location\":7}",
+         "location"},
+        {"POST", "/api/v1/inventory/SKL-10/adjust",
+         "{\"delta\":1,\"reason\":\"receipt\",\"why\":\"x\"}", "why"},
+        {"POST", "/api/v1/inventory/SKL-10/adjust",
+         "{\"delta\":\"1\",\"reason\":\"receipt\"}", "delta"},
+        {"PUT", "/api/v1/inventory",
+         "{\"items\":[{\"sku\":\"SKL-10\",\"on_hand\":5,\"reason\":\"feed\"}],"
+         "\"dry_run\":true}",
+         "dry_run"},
+        {"PUT", "/api/v1/inventory", "{\"items\":{}}", "items"},
+        {"PUT", "/api/v1/prices",
+         "{\"items\":[{\"sku\":\"SKL-10\",\"price\":\"1.00\"}],"
+         "\"currency\":\"USD\"}",
+         "currency"},
+        {"PUT", "/api/v1/prices", "{\"items\":\"SKL-10\"}", "items"},
+        {"PUT", "/api/v1/products/{P}/listings/tiktok_shop",
+         "{\"status\":\"pending\",\"note\":1}", "note"},
+        {"PUT", "/api/v1/products/{P}/listings/tiktok_shop",
+         "{\"status\":\"pending\",\"reason\":5}", "reason"},
+        {"POST", "/api/v1/shipments", "{\"order_id\":1,\"carier\":\"USPS\"}",
+         "carier"},
+        {"POST", "/api/v1/shipments",
+         "{\"order_id\":1,\"tracking_number\":12345}", "tracking_number"},
+        {"POST", "/api/v1/shipments", "{\"order_id\":1.5}", "order_id"},
+        {"POST", "/api/v1/orders/1/cancel", "{\"reason\":\"x\",\"force\":1}",
+         "force"},
+        {"POST", "/api/v1/orders/1/cancel", "{\"reason\":5}", "reason"},
+        {"POST", "/api/v1/returns/1/approve",
+         "{\"idempotency_key\":\"k\",\"note\":\"x\"}", "note"},
+        {"POST", "/api/v1/returns/1/reject", "{\"decision\":7}", "decision"},
+        {"POST", "/api/v1/cancellations/1/approve", "{\"reasons\":\"x\"}",
+         "reasons"},
+        {"POST", "/api/v1/cancellations/1/reject",
+         "{\"idempotency_key\":5}", "idempotency_key"},
+        {"POST", "/api/v1/events",
+         "{\"events\":" ONE_EVENT ",\"source\":\"web\"}", "source"},
+        {"POST", "/api/v1/events",
+         "{\"event_source\":1,\"events\":" ONE_EVENT "}", "event_source"},
+    };
+    json_int_t audit_mark, job_mark;
+    json_t *inv, *prod, *v;
+    int64_t pid, vid = 0;
+    char path[160], *before, *after, needle[96];
+    size_t i;
+
+    SG_UNUSED(state);
+    inv = get_json("/api/v1/inventory/SKL-10");
+    pid = (int64_t)json_integer_value(json_object_get(inv, "product_id"));
+    json_decref(inv);
+    assert_true(pid > 0);
+    snprintf(path, sizeof(path), "/api/v1/products/%" PRId64, pid);
+    prod = get_json(path);
+    json_array_foreach(json_object_get(prod, "variants"), i, v) {
+        if (strcmp(json_string_value(json_object_get(v, "sku")), "SKL-10") ==
+            0)
+            vid = (int64_t)json_integer_value(json_object_get(v, "id"));
+    }
+    json_decref(prod);
+    assert_true(vid > 0);
+    audit_mark = last_id("/api/v1/audit", "audit");
+    job_mark = last_id("/api/v1/jobs", "jobs");
+    assert_true(audit_mark > 0);
+    before = state_text(pid, audit_mark, job_mark);
+    /* every product is in the page compared */
+    assert_null(strstr(before, "next_after"));
+
+    for (i = 0; i < SG_ARRAY_SIZE(cases); i++) {
+        struct sgt_resp r;
+
+        fill_path(path, sizeof(path), cases[i].path, pid, vid);
+        api(&r, cases[i].method, path, W.key_a, cases[i].body);
+        snprintf(needle, sizeof(needle), "\"field\":\"%s\"", cases[i].field);
+        if (r.status != 400 || !strstr(r.body, "\"code\":\"invalid_field\"") ||
+            !strstr(r.body, needle) ||
+            !strstr(strstr(r.body, "\"message\":"), cases[i].field))
+            fail_msg("case %zu: %s %s %s: %ld %s (wanted 400 naming %s)", i,
+                     cases[i].method, path, cases[i].body, r.status,
+                     r.body ? r.body : "", cases[i].field);
+        sgt_resp_free(&r);
+        after = state_text(pid, audit_mark, job_mark);
+        if (strcmp(before, after) != 0)
+            fail_msg("case %zu: %s %s %s changed something:\n%s\n---\n%s", i,
+                     cases[i].method, path, cases[i].body, before, after);
+        sg_free(after);
+    }
+    sg_free(before);
+
+    /*
+     * The documented fields are all still taken. A product read back is
+     * PUT whole as it is (its id, times, listings and variants' levels
+     * included) and is unchanged.
+     */
+    snprintf(path, sizeof(path), "/api/v1/products/%" PRId64, pid);
+    {
+        struct sgt_resp r;
+        char *doc;
+
+        api(&r, "GET", path, W.key_a, NULL);
+        assert_int_equal(r.status, 200);
+        doc = sg_strdup(r.body);
+        sgt_resp_free(&r);
+        expect("PUT", path, W.key_a, doc, 200, "\"outcome\":\"unchanged\"");
+        sg_free(doc);
+    }
+    expect("POST", "/api/v1/notify", W.key_a,
+           "{\"event\":\"fields.ok\",\"data\":{\"a\":1},"
+           "\"coalesce_key\":\"fld\",\"idempotency_key\":\"fld-1\"}",
+           202, "\"state\":\"queued\"");
+    snprintf(path, sizeof(path), "/api/v1/variants/%" PRId64, vid);
+    expect("PATCH", path, W.key_a,
+           "{\"price\":\"34.00\",\"compare_at_price\":null,\"cost\":\"12.50\","
+           "\"barcode\":\"0860001234561\",\"grams\":2300,\"weight_unit\":\"g\","
+           "\"image\":null,\"position\":1}",
+           200, "\"sku\":\"SKL-10\"");
+    expect("POST", "/api/v1/events", W.key_a,
+           "{\"event_source\":\"web\",\"events\":" ONE_EVENT "}", 200,
+           "\"results\"");
+    /* Known ids are not needed to see the body pass: 404, not 400. */
+    expect("POST", "/api/v1/returns/999999/approve", W.key_a,
+           "{\"idempotency_key\":\"k\",\"decision\":\"APPROVE_REFUND\","
+           "\"reason\":\"ok\"}",
+           404, NULL);
+    expect("POST", "/api/v1/cancellations/999999/reject", W.key_a,
+           "{\"idempotency_key\":\"k\",\"reason\":\"no\"}", 404, NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -497,6 +766,7 @@ int main(void)
         cmocka_unit_test(test_bulk),
         cmocka_unit_test(test_validation),
         cmocka_unit_test(test_tenant_isolation),
+        cmocka_unit_test(test_body_fields),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -619,10 +619,80 @@ static void test_unknown_key(void **state)
     assert_null(sg_json_unknown_key(NULL, known, 3));
 }
 
+/*
+ * The admin API's body check: unknown members, wrong types, null as
+ * absent only where allowed, required members; the message and the
+ * field name of each.
+ */
+static void test_check_fields(void **state)
+{
+    static const struct sg_json_field f[] = {
+        {"event", SG_JF_STRING | SG_JF_REQUIRED},
+        {"key", SG_JF_STRING | SG_JF_NULL},
+        {"n", SG_JF_INTEGER},
+        {"x", SG_JF_NUMBER},
+        {"on", SG_JF_BOOLEAN},
+        {"tags", SG_JF_STRING | SG_JF_ARRAY | SG_JF_NULL},
+        {"data", SG_JF_OBJECT},
+    };
+    static const struct {
+        const char *body, *field, *msg;
+    } cases[] = {
+        {"{\"event\":\"a\"}", NULL, NULL},
+        {"{\"event\":\"a\",\"key\":null,\"n\":-3,\"x\":1,\"on\":false,"
+         "\"tags\":[],\"data\":{}}",
+         NULL, NULL},
+        {"{\"event\":\"a\",\"x\":1.5,\"tags\":\"a, b\"}", NULL, NULL},
+        {"{\"event\":\"a\",\"rat\":1}", "rat", "unknown field \"rat\""},
+        /* the misspelt name first, not its missing twin */
+        {"{\"evnt\":\"a\"}", "evnt", "unknown field \"evnt\""},
+        {"{\"event\":\"a\",\"key\":7}", "key",
+         "key: expected a string or null"},
+        {"{\"event\":\"a\",\"n\":1.0}", "n", "n: expected an integer"},
+        {"{\"event\":\"a\",\"n\":null}", "n", "n: expected an integer"},
+        {"{\"event\":\"a\",\"x\":\"1\"}", "x", "x: expected a number"},
+        {"{\"event\":\"a\",\"on\":0}", "on", "on: expected true or false"},
+        {"{\"event\":\"a\",\"tags\":{}}", "tags",
+         "tags: expected a string, an array or null"},
+        {"{\"event\":\"a\",\"data\":[]}", "data",
+         "data: expected an object"},
+        {"{\"event\":5}", "event", "event: expected a string"},
+        {"{\"event\":null}", "event", "event: expected a string"},
+        {"{}", "event", "missing field \"event\""},
+        {"[]", NULL, "the body must be a JSON object"},
+    };
+
+    SG_UNUSED(state);
+    for (size_t i = 0; i < SG_ARRAY_SIZE(cases); i++) {
+        json_t *j = json_loads(cases[i].body, 0, NULL);
+        const char *field = "unset";
+        struct sg_err err;
+        int rc;
+
+        assert_non_null(j);
+        sg_err_init(&err);
+        rc = sg_json_check_fields(j, f, SG_ARRAY_SIZE(f), &field, &err);
+        if (!cases[i].msg) {
+            if (rc != 0)
+                fail_msg("%s: %s", cases[i].body, err.msg);
+            assert_null(field);
+        } else {
+            assert_int_equal(rc, SG_EINVAL);
+            assert_string_equal(err.msg, cases[i].msg);
+            if (cases[i].field)
+                assert_string_equal(field, cases[i].field);
+            else
+                assert_null(field);
+        }
+        json_decref(j);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_corpus),
+        cmocka_unit_test(test_check_fields),
         cmocka_unit_test(test_corpus_arena),
         cmocka_unit_test(test_corpus_pruned),
         cmocka_unit_test(test_pruned_members),

@@ -162,7 +162,8 @@ int sg_events_prepare_buf(struct sg_events_item *out, struct sg_buf *b,
  * sg_events_prepare_buf on jansson's tree (that item then empty): every
  * rejection, a missing (generated) event_id, a null member, ...
  * SG_EDECLINED when the whole body must take the full path (not a
- * {"events":[...]} or [...] body of 1..max events in the subset of JSON
+ * {"events":[...]} (with at most "event_source" besides) or [...] body
+ * of 1..max events in the subset of JSON
  * it reads, or deeper than depth_max when that is not 0); SG_ENOMEM, or
  * SG_ELIMIT when b's cap is reached. On an error b is as it was and the
  * arrays are NULL.

@@ -851,6 +851,10 @@ int sg_events_scan_prepare(struct sg_events_item **items_out, bool **slow_out,
             rc = SG_EDECLINED; /* one event, or not an intake body */
             goto out;
         }
+        if (sc.t[0].n != 1u + (src != SIZE_MAX)) {
+            rc = SG_EDECLINED; /* a member the API refuses: it says which */
+            goto out;
+        }
         if (src != SIZE_MAX) {
             def = -1;
             for (int s = 0; sc.t[src].type == T_STR && s < SG_EVENTS_SOURCES;
