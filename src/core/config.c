@@ -372,7 +372,7 @@ static const struct sg_config_key schema[] = {
         orders.poll_interval_ms,
         "How often every connected shop's orders are searched by update "
         "time, so an order whose webhook was lost is still applied."),
-    ROW("orders", "fetch_depth", SG_CFG_UINT, "4", 1, 16, orders.fetch_depth,
+    ROW("orders", "fetch_depth", SG_CFG_UINT, "8", 1, 16, orders.fetch_depth,
         "Order-detail batches (up to 50 orders each) whose writes may wait "
         "for the store at once while the next batch is read. Each write "
         "waits for a group commit; with more in flight, several batches "

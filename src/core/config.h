@@ -105,7 +105,7 @@ struct sg_config {
     } tiktok_shop;
     struct {
         unsigned poll_interval_ms; /* 5 min: reconciliation poll */
-        unsigned fetch_depth;      /* 4: detail batches committing at once */
+        unsigned fetch_depth;      /* 8: detail batches committing at once */
         char *oversold_policy;     /* "notify" | "backorder" | "cancel" */
         unsigned oversold_grace_ms; /* 30 s: before cancel acts */
         char *cancel_reason;       /* reason sent with a cancellation */
