@@ -127,6 +127,7 @@ enum {
     SG_JF_ARRAY = 1u << 5,
     SG_JF_NULL = 1u << 6,
     SG_JF_REQUIRED = 1u << 7,
+    SG_JF_STRING_OR_NULL = SG_JF_STRING | SG_JF_NULL,
 };
 
 struct sg_json_field {

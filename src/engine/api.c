@@ -559,8 +559,7 @@ static void h_notify(struct sg_http_req *r, void *ctx)
     if (!in)
         return;
     if (json_is_object(in) &&
-        !sg_engine__body_ok(r, in, notify_fields,
-                            SG_ARRAY_SIZE(notify_fields))) {
+        !sg_engine__body_ok(r, in, SG_FIELDS(notify_fields))) {
         json_decref(in);
         return;
     }

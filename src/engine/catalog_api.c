@@ -239,19 +239,18 @@ static int write_product_put(struct sg_store_tx *tx, void *arg,
  * images[], items[]) are checked by their own parsers. Null is allowed
  * where the parsers already took it as absent.
  */
-#define F_STR_OR_NULL (SG_JF_STRING | SG_JF_NULL)
 static const struct sg_json_field product_fields[] = {
-    {"handle", F_STR_OR_NULL},
-    {"title", F_STR_OR_NULL},
-    {"body_html", F_STR_OR_NULL},
-    {"vendor", F_STR_OR_NULL},
-    {"product_type", F_STR_OR_NULL},
-    {"category", F_STR_OR_NULL},
+    {"handle", SG_JF_STRING_OR_NULL},
+    {"title", SG_JF_STRING_OR_NULL},
+    {"body_html", SG_JF_STRING_OR_NULL},
+    {"vendor", SG_JF_STRING_OR_NULL},
+    {"product_type", SG_JF_STRING_OR_NULL},
+    {"category", SG_JF_STRING_OR_NULL},
     {"tags", SG_JF_ARRAY | SG_JF_STRING | SG_JF_NULL},
     {"certifications", SG_JF_ARRAY | SG_JF_STRING | SG_JF_NULL},
-    {"status", F_STR_OR_NULL},
+    {"status", SG_JF_STRING_OR_NULL},
     {"published", SG_JF_BOOLEAN},
-    {"currency", F_STR_OR_NULL},
+    {"currency", SG_JF_STRING_OR_NULL},
     {"options", SG_JF_ARRAY | SG_JF_NULL},
     {"package", SG_JF_OBJECT | SG_JF_NULL},
     {"attributes", SG_JF_OBJECT | SG_JF_NULL},
@@ -269,29 +268,29 @@ static const struct sg_json_field product_fields[] = {
  */
 static const struct sg_json_field variant_fields[] = {
     {"id", SG_JF_INTEGER},
-    {"sku", F_STR_OR_NULL},
+    {"sku", SG_JF_STRING_OR_NULL},
     {"position", SG_JF_INTEGER},
     {"options", SG_JF_ARRAY | SG_JF_NULL},
-    {"price", F_STR_OR_NULL},
-    {"compare_at_price", F_STR_OR_NULL},
-    {"cost", F_STR_OR_NULL},
-    {"barcode", F_STR_OR_NULL},
+    {"price", SG_JF_STRING_OR_NULL},
+    {"compare_at_price", SG_JF_STRING_OR_NULL},
+    {"cost", SG_JF_STRING_OR_NULL},
+    {"barcode", SG_JF_STRING_OR_NULL},
     {"grams", SG_JF_INTEGER | SG_JF_NULL},
-    {"weight_unit", F_STR_OR_NULL},
-    {"image", F_STR_OR_NULL},
+    {"weight_unit", SG_JF_STRING_OR_NULL},
+    {"image", SG_JF_STRING_OR_NULL},
     {"inventory_quantity", SG_JF_INTEGER | SG_JF_NULL},
 };
 
 static const struct sg_json_field inventory_set_fields[] = {
     {"on_hand", SG_JF_INTEGER | SG_JF_REQUIRED},
     {"reason", SG_JF_STRING | SG_JF_REQUIRED},
-    {"location", F_STR_OR_NULL},
+    {"location", SG_JF_STRING_OR_NULL},
 };
 
 static const struct sg_json_field inventory_adjust_fields[] = {
     {"delta", SG_JF_INTEGER | SG_JF_REQUIRED},
     {"reason", SG_JF_STRING | SG_JF_REQUIRED},
-    {"location", F_STR_OR_NULL},
+    {"location", SG_JF_STRING_OR_NULL},
 };
 
 static const struct sg_json_field bulk_fields[] = {
@@ -300,11 +299,8 @@ static const struct sg_json_field bulk_fields[] = {
 
 static const struct sg_json_field listing_fields[] = {
     {"status", SG_JF_STRING | SG_JF_REQUIRED},
-    {"reason", F_STR_OR_NULL},
+    {"reason", SG_JF_STRING_OR_NULL},
 };
-#undef F_STR_OR_NULL
-
-#define FIELDS(a) (a), SG_ARRAY_SIZE(a)
 
 /* A JSON object whose top-level fields pass fields[0..n), or 400. */
 static bool read_body(struct sg_http_req *r, const struct sg_json_field *fields,
@@ -360,7 +356,7 @@ static void h_product_create(struct sg_http_req *r, void *ctx)
     json_t *in;
 
     if (!sg_engine__auth(e, r, true, &who) ||
-        !read_body(r, FIELDS(product_fields), &in))
+        !read_body(r, SG_FIELDS(product_fields), &in))
         return;
     submit_with(e, r, &who, 0, in, NULL, write_product_put);
 }
@@ -373,7 +369,7 @@ static void h_product_replace(struct sg_http_req *r, void *ctx)
     json_t *in;
 
     if (!sg_engine__auth(e, r, true, &who) || !path_id(r, "id", &id) ||
-        !read_body(r, FIELDS(product_fields), &in))
+        !read_body(r, SG_FIELDS(product_fields), &in))
         return;
     submit_with(e, r, &who, id, in, NULL, write_product_put);
 }
@@ -591,7 +587,7 @@ static void h_variant_add(struct sg_http_req *r, void *ctx)
     json_t *in;
 
     if (!sg_engine__auth(e, r, true, &who) || !path_id(r, "id", &id) ||
-        !read_body(r, FIELDS(variant_fields), &in))
+        !read_body(r, SG_FIELDS(variant_fields), &in))
         return;
     submit_with(e, r, &who, id, in, NULL, write_variant_add);
 }
@@ -604,7 +600,7 @@ static void h_variant_patch(struct sg_http_req *r, void *ctx)
     json_t *in;
 
     if (!sg_engine__auth(e, r, true, &who) || !path_id(r, "id", &id) ||
-        !read_body(r, FIELDS(variant_fields), &in))
+        !read_body(r, SG_FIELDS(variant_fields), &in))
         return;
     submit_with(e, r, &who, id, in, NULL, write_variant_patch);
 }
@@ -751,12 +747,13 @@ static void submit_for_sku(struct sg_http_req *r, struct sg_engine *e,
 
 static void h_inventory_put(struct sg_http_req *r, void *ctx)
 {
-    submit_for_sku(r, ctx, FIELDS(inventory_set_fields), write_inventory_set);
+    submit_for_sku(r, ctx, SG_FIELDS(inventory_set_fields),
+                   write_inventory_set);
 }
 
 static void h_inventory_adjust(struct sg_http_req *r, void *ctx)
 {
-    submit_for_sku(r, ctx, FIELDS(inventory_adjust_fields),
+    submit_for_sku(r, ctx, SG_FIELDS(inventory_adjust_fields),
                    write_inventory_adjust);
 }
 
@@ -927,7 +924,7 @@ static void submit_bulk(struct sg_http_req *r, struct sg_engine *e,
     json_t *in;
 
     if (!sg_engine__auth(e, r, true, &who) ||
-        !read_body(r, FIELDS(bulk_fields), &in))
+        !read_body(r, SG_FIELDS(bulk_fields), &in))
         return;
     if (!bulk_items(r, in, check)) {
         json_decref(in);
@@ -1069,7 +1066,7 @@ static void h_listing_put(struct sg_http_req *r, void *ctx)
 
     if (!sg_engine__auth(e, r, true, &who) || !path_id(r, "id", &id) ||
         !path_text(r, "channel", channel, sizeof(channel)) ||
-        !read_body(r, FIELDS(listing_fields), &in))
+        !read_body(r, SG_FIELDS(listing_fields), &in))
         return;
     submit_with(e, r, &who, id, in, channel, write_listing_set);
 }

@@ -482,8 +482,7 @@ static void h_events(struct sg_http_req *r, void *ctx)
      * left to the event's checks. The scanner declines any other member.
      */
     if (!single && json_is_object(in) &&
-        !sg_engine__body_ok(r, in, wrapper_fields,
-                            SG_ARRAY_SIZE(wrapper_fields))) {
+        !sg_engine__body_ok(r, in, SG_FIELDS(wrapper_fields))) {
         sg_json_arena_free(in);
         return;
     }

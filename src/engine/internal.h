@@ -109,6 +109,7 @@ int sg_engine__audit(struct sg_store_tx *tx, const struct sg_api_op *op,
  * invalid_field naming it and returns false (in stays the caller's).
  */
 struct sg_json_field;
+#define SG_FIELDS(a) (a), SG_ARRAY_SIZE(a) /* a route's list, its length */
 bool sg_engine__body_ok(struct sg_http_req *r, const json_t *in,
                         const struct sg_json_field *fields, size_t n);
 

@@ -764,28 +764,24 @@ static int w_shipment(struct sg_store_tx *tx, void *arg, struct sg_err *err)
  * list serves returns and cancellations alike (one writer; "decision" is
  * the return's decision code).
  */
-#define F_STR_OR_NULL (SG_JF_STRING | SG_JF_NULL)
 static const struct sg_json_field shipment_fields[] = {
     {"order_id", SG_JF_INTEGER | SG_JF_STRING | SG_JF_NULL},
-    {"channel_order_id", F_STR_OR_NULL},
+    {"channel_order_id", SG_JF_STRING_OR_NULL},
     {"lines", SG_JF_ARRAY | SG_JF_NULL},
-    {"carrier", F_STR_OR_NULL},
-    {"tracking_number", F_STR_OR_NULL},
+    {"carrier", SG_JF_STRING_OR_NULL},
+    {"tracking_number", SG_JF_STRING_OR_NULL},
     {"package_weight_g", SG_JF_INTEGER | SG_JF_NULL},
 };
 
 static const struct sg_json_field cancel_fields[] = {
-    {"reason", F_STR_OR_NULL},
+    {"reason", SG_JF_STRING_OR_NULL},
 };
 
 static const struct sg_json_field decide_fields[] = {
     {"idempotency_key", SG_JF_STRING},
-    {"decision", F_STR_OR_NULL},
-    {"reason", F_STR_OR_NULL},
+    {"decision", SG_JF_STRING_OR_NULL},
+    {"reason", SG_JF_STRING_OR_NULL},
 };
-#undef F_STR_OR_NULL
-
-#define FIELDS(a) (a), SG_ARRAY_SIZE(a)
 
 /* Auth (write), a JSON object (none: {}) whose fields pass, then fn. */
 static void submit_body(struct sg_http_req *r, struct sg_engine *e,
@@ -827,7 +823,7 @@ static void submit_body(struct sg_http_req *r, struct sg_engine *e,
 
 static void h_shipment(struct sg_http_req *r, void *ctx)
 {
-    submit_body(r, ctx, 0, NULL, FIELDS(shipment_fields), w_shipment);
+    submit_body(r, ctx, 0, NULL, SG_FIELDS(shipment_fields), w_shipment);
 }
 
 static void h_shipments(struct sg_http_req *r, void *ctx)
@@ -898,7 +894,7 @@ static void h_cancel(struct sg_http_req *r, void *ctx)
     int64_t id;
 
     if (path_id(r, &id))
-        submit_body(r, ctx, id, NULL, FIELDS(cancel_fields), w_cancel);
+        submit_body(r, ctx, id, NULL, SG_FIELDS(cancel_fields), w_cancel);
 }
 
 /* op->text: "<kind> <decision>" */
@@ -943,7 +939,7 @@ static void decide_route(struct sg_http_req *r, void *ctx, const char *what)
     int64_t id;
 
     if (path_id(r, &id))
-        submit_body(r, ctx, id, what, FIELDS(decide_fields), w_decide);
+        submit_body(r, ctx, id, what, SG_FIELDS(decide_fields), w_decide);
 }
 
 static void h_ret_approve(struct sg_http_req *r, void *ctx)

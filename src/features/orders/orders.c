@@ -433,21 +433,10 @@ int sg_orders_fetch_mark(struct sg_store_tx *tx, int64_t tenant_id,
                           SG_ORD_ID_MAX);
     if (update_time > 0) {
         int64_t have_time = 0;
-        bool have;
-        int rc;
-
-        if (ops->order_update_time) {
-            rc = ops->order_update_time(be, tenant_id, channel,
+        int rc = ops->order_update_time(be, tenant_id, channel,
                                         channel_order_id, &have_time, err);
-        } else {
-            struct sg_order cur;
+        bool have = rc == 0 && have_time > update_time;
 
-            rc = ops->order_get(be, tenant_id, 0, channel, channel_order_id,
-                                &cur, err);
-            have_time = cur.update_time;
-            sg_order_release(&cur);
-        }
-        have = rc == 0 && have_time > update_time;
         if (rc && rc != SG_ENOTFOUND)
             return rc;
         if (err)

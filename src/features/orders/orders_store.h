@@ -79,8 +79,7 @@ struct sg_orders_store_ops {
     /*
      * The channel update_time stored for an order, header only (the
      * intake's "already as new" check, once a full order_get with its
-     * lines per webhook). SG_ENOTFOUND bare (err untouched). NULL: the
-     * check falls back to order_get.
+     * lines per webhook). SG_ENOTFOUND bare (err untouched).
      */
     int (*order_update_time)(void *be, int64_t tenant_id,
                              const char *channel,
