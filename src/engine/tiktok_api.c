@@ -447,12 +447,13 @@ struct wh_op {
 /*
  * Store the delivery in the inbox. An order event (types 1, 3, 4: all
  * the inbox processor would do is queue the order id) is also queued
- * and marked processed here, in the same write, from the fields the
- * intake already read: the processor would read the row back, parse the
- * body twice and write again, per webhook, on the one writer thread
- * (about a tenth of surge's profile under an order flood, bench/spike). Any
- * error fails the whole write, so the delivery is answered 503 and sent
- * again: nothing is acknowledged that is not stored.
+ * here, in the same write, from the fields the intake already read, and
+ * its row is stored already processed: the processor would read the row
+ * back, parse the body twice and write again, per webhook, on the one
+ * writer thread (about a tenth of surge's profile under an order flood,
+ * bench/spike). Any error fails the whole write, the row with it, so the
+ * delivery is answered 503 and sent again: nothing is acknowledged that
+ * is not stored, and no row is marked done whose order was not queued.
  */
 static int wh_write(struct sg_store_tx *tx, void *arg, struct sg_err *err)
 {
@@ -460,16 +461,19 @@ static int wh_write(struct sg_store_tx *tx, void *arg, struct sg_err *err)
     int rc;
 
     op->processed = false;
-    rc = sg_store_tx_inbox_insert(tx, op->tenant_id, SG_TTS_PLATFORM,
-                                  op->external_id, op->body, op->body_len,
-                                  &op->id, &op->dup, err);
-    if (rc || op->dup || !op->order_event)
+    if (!op->order_event)
+        return sg_store_tx_inbox_insert(tx, op->tenant_id, SG_TTS_PLATFORM,
+                                        op->external_id, op->body,
+                                        op->body_len, &op->id, &op->dup, err);
+    rc = sg_store_tx_inbox_insert_processed(tx, op->tenant_id,
+                                            SG_TTS_PLATFORM, op->external_id,
+                                            op->body, op->body_len, &op->id,
+                                            &op->dup, err);
+    if (rc || op->dup)
         return rc;
     rc = sg_engine__orders_queue(tx, op->tenant_id, op->shop_id,
                                  op->order_id, op->type, op->update_time,
                                  err);
-    if (!rc)
-        rc = sg_store_tx_inbox_mark_processed(tx, op->id, err);
     if (!rc)
         op->processed = true;
     return rc;

@@ -702,8 +702,20 @@ int sg_store_tx_inbox_insert(struct sg_store_tx *tx, int64_t tenant_id,
                              bool *dup_out, struct sg_err *err)
 {
     return tx->s->ops->inbox_insert(tx->be, tenant_id, source, external_id,
-                                    body, body_len, sg_store_tx_now(tx), id_out,
-                                    dup_out, err);
+                                    body, body_len, sg_store_tx_now(tx), false,
+                                    id_out, dup_out, err);
+}
+
+int sg_store_tx_inbox_insert_processed(struct sg_store_tx *tx,
+                                       int64_t tenant_id, const char *source,
+                                       const char *external_id,
+                                       const char *body, size_t body_len,
+                                       int64_t *id_out, bool *dup_out,
+                                       struct sg_err *err)
+{
+    return tx->s->ops->inbox_insert(tx->be, tenant_id, source, external_id,
+                                    body, body_len, sg_store_tx_now(tx), true,
+                                    id_out, dup_out, err);
 }
 
 int sg_store_tx_inbox_mark_processed(struct sg_store_tx *tx, int64_t id,

@@ -164,8 +164,8 @@ struct sg_store_ops {
                         struct sg_err *err);
     int (*inbox_insert)(void *be, int64_t tenant_id, const char *source,
                         const char *external_id, const char *body,
-                        size_t body_len, int64_t now, int64_t *id_out,
-                        bool *dup_out, struct sg_err *err);
+                        size_t body_len, int64_t now, bool processed,
+                        int64_t *id_out, bool *dup_out, struct sg_err *err);
     int (*inbox_mark_processed)(void *be, int64_t id, int64_t now,
                                 struct sg_err *err);
     int (*job_enqueue)(void *be, const struct sg_job *job, int64_t now,
@@ -288,6 +288,10 @@ int sg_store_write_end(struct sg_store_pending *p, struct sg_err *err);
  * store's clock. Semantics shared by every backend:
  * - inbox_insert: a second (source, external_id) is not an error: *dup_out
  *   is set and *id_out is the existing row's id.
+ * - inbox_insert_processed: the same, but a new row is stored already
+ *   processed (processed_at = now): for a caller that does the row's work
+ *   in the same write, one statement and one index entry less than an
+ *   insert and a mark. A duplicate's row is left as it is.
  * - job_enqueue: next_run_at 0 = now; attempts_max <= 0 = the default. If
  *   coalesce_key is set and the same tenant has a QUEUED job with that
  *   key, that job takes the new payload, the earlier next_run_at (its own
@@ -324,6 +328,12 @@ int sg_store_tx_inbox_insert(struct sg_store_tx *tx, int64_t tenant_id,
                              const char *body, size_t body_len,
                              int64_t *id_out, bool *dup_out,
                              struct sg_err *err);
+int sg_store_tx_inbox_insert_processed(struct sg_store_tx *tx,
+                                       int64_t tenant_id, const char *source,
+                                       const char *external_id,
+                                       const char *body, size_t body_len,
+                                       int64_t *id_out, bool *dup_out,
+                                       struct sg_err *err);
 int sg_store_tx_inbox_mark_processed(struct sg_store_tx *tx, int64_t id,
                                      struct sg_err *err);
 int sg_store_tx_job_enqueue(struct sg_store_tx *tx, const struct sg_job *job,

@@ -101,6 +101,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_tenants_and_keys, setup, teardown),
         cmocka_unit_test_setup_teardown(test_audit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_inbox_dedupe, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_inbox_insert_processed, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_job_claim_finish, setup, teardown),
         cmocka_unit_test_setup_teardown(test_job_coalesce, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lease_expiry_and_retry, setup,

@@ -145,6 +145,7 @@ enum op_kind {
     OP_APIKEY,
     OP_AUDIT,
     OP_INBOX,
+    OP_INBOX_DONE,
     OP_MARK,
     OP_ENQUEUE,
     OP_CLAIM,
@@ -205,6 +206,10 @@ static int op_fn(struct sg_store_tx *tx, void *arg, struct sg_err *err)
         return sg_store_tx_inbox_insert(tx, o->tenant_id, o->source, o->ext,
                                         o->body, o->body_len, &o->id_out,
                                         &o->flag_out, err);
+    case OP_INBOX_DONE:
+        return sg_store_tx_inbox_insert_processed(
+            tx, o->tenant_id, o->source, o->ext, o->body, o->body_len,
+            &o->id_out, &o->flag_out, err);
     case OP_MARK:
         return sg_store_tx_inbox_mark_processed(tx, o->id, err);
     case OP_ENQUEUE:
@@ -636,6 +641,69 @@ static void test_inbox_dedupe(void **state)
     assert_int_equal(do_op(f->s, &o), SG_ENOTFOUND);
     assert_int_equal(sg_store_counts(f->s, &pending, counts, &err), 0);
     assert_int_equal(pending, 1);
+}
+
+/*
+ * A row stored already processed (its work done in the same write) is
+ * never pending; a redelivery of a row still pending leaves it pending
+ * (the duplicate's write does no work), and the rows keep deduplicating
+ * across both kinds of insert.
+ */
+static void test_inbox_insert_processed(void **state)
+{
+    struct fx *f = *state;
+    struct op o = {.kind = OP_INBOX_DONE,
+                   .tenant_id = 1,
+                   .source = "tiktok",
+                   .ext = "done-1",
+                   .body = "{}",
+                   .body_len = 2};
+    struct sg_inbox row, *rows = NULL;
+    struct sg_err err;
+    int64_t done, pending_id, counts[4];
+    int64_t pending;
+    size_t n = 0;
+
+    sg_err_init(&err);
+    assert_int_equal(do_op(f->s, &o), 0);
+    assert_false(o.flag_out);
+    done = o.id_out;
+    assert_true(done > 0);
+    assert_int_equal(sg_store_inbox_get(f->s, 1, done, &row, &err), 0);
+    assert_int_equal(row.processed_at, row.received_at);
+    assert_true(row.processed_at > 0);
+    sg_inbox_free(&row);
+
+    /* A plain insert of the same delivery is a duplicate of that row. */
+    o.kind = OP_INBOX;
+    assert_int_equal(do_op(f->s, &o), 0);
+    assert_true(o.flag_out);
+    assert_int_equal(o.id_out, done);
+
+    /* A pending row, then the processed insert of it: a duplicate, and
+     * the row stays pending for the processor. */
+    o.ext = "pending-1";
+    assert_int_equal(do_op(f->s, &o), 0);
+    assert_false(o.flag_out);
+    pending_id = o.id_out;
+    o.kind = OP_INBOX_DONE;
+    assert_int_equal(do_op(f->s, &o), 0);
+    assert_true(o.flag_out);
+    assert_int_equal(o.id_out, pending_id);
+    assert_int_equal(sg_store_inbox_get(f->s, 1, pending_id, &row, &err), 0);
+    assert_int_equal(row.processed_at, 0);
+    sg_inbox_free(&row);
+
+    assert_int_equal(sg_store_inbox_pending(f->s, 10, &rows, &n, &err), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(rows[0].id, pending_id);
+    sg_inbox_list_free(rows, n);
+    assert_int_equal(sg_store_counts(f->s, &pending, counts, &err), 0);
+    assert_int_equal(pending, 1);
+
+    /* Marking the processed row again is fine (idempotent). */
+    o = (struct op){.kind = OP_MARK, .id = done};
+    assert_int_equal(do_op(f->s, &o), 0);
 }
 
 static void test_job_claim_finish(void **state)
@@ -1309,6 +1377,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_tenants_and_keys, setup, teardown),
         cmocka_unit_test_setup_teardown(test_audit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_inbox_dedupe, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_inbox_insert_processed, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_job_claim_finish, setup, teardown),
         cmocka_unit_test_setup_teardown(test_job_coalesce, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lease_expiry_and_retry, setup,

@@ -900,8 +900,8 @@ static int be_audit_insert(void *vbe, const struct sg_audit *a, int64_t *id_out,
 
 static int be_inbox_insert(void *vbe, int64_t tenant_id, const char *source,
                            const char *external_id, const char *body,
-                           size_t body_len, int64_t now, int64_t *id_out,
-                           bool *dup_out, struct sg_err *err)
+                           size_t body_len, int64_t now, bool processed,
+                           int64_t *id_out, bool *dup_out, struct sg_err *err)
 {
     struct pg_be *be = vbe;
     struct sg_pg_params p;
@@ -919,10 +919,11 @@ static int be_inbox_insert(void *vbe, int64_t tenant_id, const char *source,
     sg_pg_text(&p, external_id);
     sg_pg_bytes(&p, body, body_len);
     sg_pg_int(&p, now);
+    sg_pg_int(&p, processed ? now : 0);
     rc = sg_pg_exec(be,
                     "INSERT INTO inbox (tenant_id, source, external_id, body, "
-                    "received_at) VALUES ($1::bigint, $2::text, $3::text, "
-                    "$4::bytea, $5::bigint) "
+                    "received_at, processed_at) VALUES ($1::bigint, $2::text, "
+                    "$3::text, $4::bytea, $5::bigint, NULLIF($6::bigint, 0)) "
                     "ON CONFLICT (source, external_id) DO NOTHING "
                     "RETURNING id",
                     &p, &res, NULL, "inbox insert", err);

@@ -105,7 +105,8 @@ static const char *const stmt_sql[ST__COUNT] = {
         "outcome, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     [ST_INBOX_INSERT] =
         "INSERT INTO inbox (tenant_id, source, external_id, body, "
-        "received_at) VALUES (?1, ?2, ?3, ?4, ?5) "
+        "received_at, processed_at) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, NULLIF(?6, 0)) "
         "ON CONFLICT (source, external_id) DO NOTHING",
     [ST_INBOX_FIND] =
         "SELECT id FROM inbox WHERE source = ?1 AND external_id = ?2",
@@ -1126,8 +1127,8 @@ static int be_audit_insert(void *vbe, const struct sg_audit *a, int64_t *id_out,
 
 static int be_inbox_insert(void *vbe, int64_t tenant_id, const char *source,
                            const char *external_id, const char *body,
-                           size_t body_len, int64_t now, int64_t *id_out,
-                           bool *dup_out, struct sg_err *err)
+                           size_t body_len, int64_t now, bool processed,
+                           int64_t *id_out, bool *dup_out, struct sg_err *err)
 {
     struct sqlite_be *be = vbe;
     sqlite3_stmt *st = NULL;
@@ -1146,6 +1147,7 @@ static int be_inbox_insert(void *vbe, int64_t tenant_id, const char *source,
     b_text(st, 3, external_id, &brc);
     b_blob(st, 4, body, body_len, &brc);
     b_int(st, 5, now, &brc);
+    b_int(st, 6, processed ? now : 0, &brc);
     rc = bind_check(be, st, brc, err);
     if (!rc)
         rc = step_done(be, st, err, "inbox insert");
