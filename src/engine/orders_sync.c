@@ -905,9 +905,35 @@ void sg_engine__orders_free(struct sg_engine *e)
 int sg_engine__orders_metrics(struct sg_engine *e, struct sg_buf *out)
 {
     struct sg_orders_engine *oe = e->orders;
+    struct sg_order_backlog bl;
+    int64_t age_ms = 0;
+    int rc;
 
     if (!oe)
         return 0;
+    /*
+     * The order ids waiting for their detail, and how long the oldest has
+     * waited: when the intake outruns the apply, this is where it shows
+     * (docs/orders.md). A store that cannot answer leaves them out.
+     */
+    if (sg_orders_fetch_backlog(e->store, &bl, NULL) == 0) {
+        if (bl.n > 0 && bl.oldest_queued_at > 0)
+            age_ms = SG_MAX(sg_clock_now_ms(sg_store_clock(e->store)) -
+                                bl.oldest_queued_at,
+                            0);
+        rc = sg_buf_printf(
+            out,
+            "# HELP sg_orders_fetch_backlog Order ids queued for a detail "
+            "fetch.\n# TYPE sg_orders_fetch_backlog gauge\n"
+            "sg_orders_fetch_backlog %" PRId64 "\n"
+            "# HELP sg_orders_fetch_oldest_seconds How long the oldest "
+            "queued order id has waited.\n"
+            "# TYPE sg_orders_fetch_oldest_seconds gauge\n"
+            "sg_orders_fetch_oldest_seconds %" PRId64 ".%03" PRId64 "\n",
+            bl.n, age_ms / 1000, age_ms % 1000);
+        if (rc)
+            return rc;
+    }
     return sg_buf_printf(
         out,
         "sg_orders_applied_total %lu\n"

@@ -201,13 +201,14 @@ static void orders_arrive_and_reserve(void **state)
 
 /* W1 at small scale: the traffic generator with dup/reorder deliveries. */
 /* The engine's value of the /metrics series name. */
-static long engine_metric(const char *name)
+/* A metric's value from /metrics (it must be there, and not negative). */
+static double engine_metric_f(const char *name)
 {
     char url[300], hdr[200], key[80];
     const char *h[] = {hdr, NULL};
     struct sgt_resp r;
     const char *p;
-    long v = -1;
+    double v = -1;
 
     snprintf(url, sizeof(url), "%s/metrics", W.srv.url);
     snprintf(hdr, sizeof(hdr), "Authorization: Bearer %s", W.api_key);
@@ -216,10 +217,15 @@ static long engine_metric(const char *name)
     assert_int_equal(r.status, 200);
     p = r.body ? strstr(r.body, key) : NULL;
     if (p)
-        v = strtol(p + strlen(key), NULL, 10);
+        v = strtod(p + strlen(key), NULL);
     sgt_resp_free(&r);
     assert_true(v >= 0);
     return v;
+}
+
+static long engine_metric(const char *name)
+{
+    return (long)engine_metric_f(name);
 }
 
 static long worker_ticks(void)
@@ -714,6 +720,57 @@ static void backlog_batches_in_flight(void **state)
     assert_inventory_clean();
 }
 
+/*
+ * The fetch queue's backlog in /metrics: while the order detail call
+ * stalls (the sandbox holds the first one for 3 s), the accepted
+ * webhooks' order ids wait in the queue and the gauges say how many and
+ * for how long; once the orders are applied both are back at zero.
+ */
+static void backlog_shows_in_metrics(void **state)
+{
+    char sku_m[32], id[32];
+    double oldest = 0;
+    long seen = 0, st = 0;
+    json_t *j;
+
+    SG_UNUSED(state);
+    product("MUG-M", 20, 20, sku_m);
+    wait_converged();
+    assert_int_equal(engine_metric("sg_orders_fetch_backlog"), 0);
+    assert_true(engine_metric_f("sg_orders_fetch_oldest_seconds") == 0);
+    j = ctl("POST", "/sandbox/v1/faults",
+            "{\"faults\":[{\"path\":\"/order/202309/orders\","
+            "\"kind\":\"stall\",\"stall_ms\":3000,\"count\":1}]}",
+            &st);
+    assert_int_equal(st, 200);
+    json_decref(j);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(order(id, sku_m, 1, NULL, 0), 201);
+    /* Bounded: 200 looks 10 ms apart, well inside the stall. */
+    for (int i = 0; i < 200 && seen == 0; i++) {
+        struct timespec ts = {0, 10 * 1000 * 1000};
+
+        seen = engine_metric("sg_orders_fetch_backlog");
+        if (seen == 0)
+            nanosleep(&ts, NULL);
+    }
+    assert_in_range(seen, 1, 3);
+    {
+        struct timespec ts = {0, 50 * 1000 * 1000};
+
+        nanosleep(&ts, NULL);
+    }
+    oldest = engine_metric_f("sg_orders_fetch_oldest_seconds");
+    assert_true(oldest > 0);
+    j = ctl("DELETE", "/sandbox/v1/faults", NULL, &st);
+    json_decref(j);
+    wait_converged();
+    assert_int_equal(surge_level("MUG-M", "reserved"), 3);
+    assert_int_equal(engine_metric("sg_orders_fetch_backlog"), 0);
+    assert_true(engine_metric_f("sg_orders_fetch_oldest_seconds") == 0);
+    assert_inventory_clean();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -728,6 +785,7 @@ int main(void)
         cmocka_unit_test(cancel_waits_for_the_grace),
         cmocka_unit_test(pending_cancel_survives_restart),
         cmocka_unit_test(backlog_batches_in_flight),
+        cmocka_unit_test(backlog_shows_in_metrics),
     };
 
     TW_RUN_GROUP(tests, setup, teardown);

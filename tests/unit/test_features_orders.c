@@ -855,13 +855,22 @@ static void test_fetch_queue_and_cursor(void **state)
     struct fx *f = *state;
     struct line_spec one[] = {{"Q", "TO_SHIP"}};
     struct sg_order_fetch *rows = NULL;
+    struct sg_order_backlog bl;
     size_t n = 0;
     int64_t cur = 0;
 
     stock(f, "Q", 3);
+    assert_int_equal(sg_orders_fetch_backlog(f->s, &bl, NULL), 0);
+    assert_int_equal(bl.n, 0);
+    assert_int_equal(bl.oldest_queued_at, 0);
     mark(f, "q1", 0, 0);
+    sg_clock_advance(&f->clk, 1500);
     mark(f, "q1", 0, 0); /* idempotent */
     mark(f, "q2", 50, 0);
+    /* The backlog counts ids, and the oldest keeps its first mark's time. */
+    assert_int_equal(sg_orders_fetch_backlog(f->s, &bl, NULL), 0);
+    assert_int_equal(bl.n, 2);
+    assert_int_equal(bl.oldest_queued_at, T0);
     assert_int_equal(sg_orders_fetch_pending(f->s, 100, &rows, &n, NULL), 0);
     assert_int_equal(n, 2);
     assert_string_equal(rows[0].reason, "webhook:1");
@@ -875,6 +884,9 @@ static void test_fetch_queue_and_cursor(void **state)
     done(f, "q1", rows[0].gen + 1);
     assert_int_equal(pending(f), 1);
     sg_free(rows);
+    assert_int_equal(sg_orders_fetch_backlog(f->s, &bl, NULL), 0);
+    assert_int_equal(bl.n, 1);
+    assert_int_equal(bl.oldest_queued_at, T0 + 1500);
     /* A stored version newer than the mark's update_time is not fetched;
      * the same second is (two changes may share it). */
     (void)apply_json(f, tts_order("q3", "AWAITING_SHIPMENT", 70, one, 1), 0,

@@ -500,6 +500,7 @@ struct read_arg {
     struct sg_order *order;
     struct sg_order **orders;
     struct sg_order_fetch **fetches;
+    struct sg_order_backlog *backlog;
     size_t *n;
     size_t max;
     int64_t *value;
@@ -551,6 +552,13 @@ static int rd_pending(void *be, void *arg, struct sg_err *err)
     struct read_arg *a = arg;
 
     return a->ops->fetch_pending(be, a->max, a->fetches, a->n, err);
+}
+
+static int rd_backlog(void *be, void *arg, struct sg_err *err)
+{
+    struct read_arg *a = arg;
+
+    return a->ops->fetch_backlog(be, a->backlog, err);
 }
 
 static int rd_cursor(void *be, void *arg, struct sg_err *err)
@@ -623,6 +631,17 @@ int sg_orders_fetch_pending(struct sg_store *s, size_t max,
     if (!a.ops)
         return SG_ECONFIG;
     return sg_store_read(s, rd_pending, &a, err);
+}
+
+int sg_orders_fetch_backlog(struct sg_store *s, struct sg_order_backlog *out,
+                            struct sg_err *err)
+{
+    struct read_arg a = {.ops = ops_for(s, err), .backlog = out};
+
+    memset(out, 0, sizeof(*out));
+    if (!a.ops)
+        return SG_ECONFIG;
+    return sg_store_read(s, rd_backlog, &a, err);
 }
 
 int sg_orders_cursor_get(struct sg_store *s, const char *channel,

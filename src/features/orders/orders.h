@@ -258,6 +258,14 @@ int sg_orders_fetch_pending(struct sg_store *s, size_t max,
                             struct sg_order_fetch **out, size_t *n_out,
                             struct sg_err *err);
 
+/* The fetch queue's backlog, every shop's: /metrics shows it. */
+struct sg_order_backlog {
+    int64_t n;                /* order ids waiting for their detail */
+    int64_t oldest_queued_at; /* store clock, ms; 0 when n is 0 */
+};
+int sg_orders_fetch_backlog(struct sg_store *s, struct sg_order_backlog *out,
+                            struct sg_err *err);
+
 /* The reconciliation cursor of a shop: update_time already covered. */
 int sg_orders_cursor_get(struct sg_store *s, const char *channel,
                          const char *shop_id, int64_t *update_time_out,

@@ -85,6 +85,9 @@ struct sg_orders_store_ops {
                              const char *channel,
                              const char *channel_order_id,
                              int64_t *out, struct sg_err *err);
+    /* How many fetches are queued, and when the oldest was (0: none). */
+    int (*fetch_backlog)(void *be, struct sg_order_backlog *out,
+                         struct sg_err *err);
 };
 
 extern const struct sg_orders_store_ops sg_orders_sqlite_ops;

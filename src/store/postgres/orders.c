@@ -538,6 +538,28 @@ static int pg_order_update_time(void *be, int64_t tenant_id,
                      err);
 }
 
+static int fill_backlog(struct sg_pg_row *rd, void *row)
+{
+    struct sg_order_backlog *b = row;
+
+    b->n = sg_pg_col_i64(rd);
+    b->oldest_queued_at = sg_pg_col_i64(rd);
+    return 0;
+}
+
+static int pg_fetch_backlog(void *be, struct sg_order_backlog *out,
+                            struct sg_err *err)
+{
+    static const struct sg_pg_rowtype backlog_row =
+        SG_PG_ROWTYPE(struct sg_order_backlog, fill_backlog, NULL);
+
+    return sg_pg_get(be,
+                     "SELECT COUNT(*), COALESCE(MIN(queued_at), 0) FROM "
+                     "order_fetch",
+                     NULL, "order fetch backlog", &backlog_row, out,
+                     "order fetch backlog: no row", err);
+}
+
 static int pg_cursor_get(void *be, const char *channel, const char *shop_id,
                          int64_t *update_time_out, struct sg_err *err)
 {
@@ -686,4 +708,5 @@ const struct sg_orders_store_ops sg_orders_postgres_ops = {
     .oversold_due = pg_oversold_due,
     .swap_oversold_action = pg_swap_oversold_action,
     .order_update_time = pg_order_update_time,
+    .fetch_backlog = pg_fetch_backlog,
 };

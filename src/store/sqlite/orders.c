@@ -655,6 +655,32 @@ static int sq_order_update_time(void *be, int64_t tenant_id,
                       NULL, err);
 }
 
+static int fill_backlog(struct sg_sql_row *rd, void *row)
+{
+    struct sg_order_backlog *b = row;
+
+    b->n = sg_sql_rd_i64(rd);
+    b->oldest_queued_at = sg_sql_rd_i64(rd);
+    return 0;
+}
+
+static int sq_fetch_backlog(void *be, struct sg_order_backlog *out,
+                            struct sg_err *err)
+{
+    static const struct sg_sql_rowtype backlog_row =
+        SG_SQL_ROWTYPE(struct sg_order_backlog, fill_backlog, NULL);
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    rc = sg_sql_prep(be,
+              "SELECT COUNT(*), COALESCE(MIN(queued_at), 0) FROM order_fetch",
+              &st, err);
+    if (rc)
+        return rc;
+    return sg_sql_get(be, st, SQLITE_OK, "order fetch backlog", &backlog_row,
+                      out, "order fetch backlog: no row", err);
+}
+
 static int sq_cursor_get(void *be, const char *channel, const char *shop_id,
                          int64_t *update_time_out, struct sg_err *err)
 {
@@ -817,4 +843,5 @@ const struct sg_orders_store_ops sg_orders_sqlite_ops = {
     .oversold_due = sq_oversold_due,
     .swap_oversold_action = sq_swap_oversold_action,
     .order_update_time = sq_order_update_time,
+    .fetch_backlog = sq_fetch_backlog,
 };
