@@ -240,6 +240,11 @@ static size_t heap_bytes(void)
 #endif
 }
 
+size_t sgt_heap_bytes(void)
+{
+    return heap_bytes();
+}
+
 void sgt_heap_settle(void)
 {
     struct timespec pause = {0, 2 * 1000 * 1000};
@@ -562,7 +567,7 @@ void sgt_torture_sweep(const struct sgt_torture_op *op,
 
     for (n = at ? at : SG_MAX(from, 1UL);;
          n = next_point(n, sites, quick, tail)) {
-        one_run(op, n, &r, s.leak_check);
+        one_run(op, n, &r, s.leak_check && !op->heap_no_wait);
         judge(&s, n, &r, st);
         drop_text(r.digest);
         if (at || (!r.failed && n > sites))

@@ -64,6 +64,12 @@ struct sgt_torture_op {
      * checks at exit under the asan preset).
      */
     bool heap_shared;
+    /*
+     * The heap is back when the run ends or never: no wait (up to 3 s)
+     * for it to come back before a change is judged. For the harness's
+     * own test, whose operations change the heap on purpose.
+     */
+    bool heap_no_wait;
 };
 
 struct sgt_torture_stats {
@@ -104,6 +110,9 @@ void sgt_torture_sweep_sqlite(struct sgt_torture_op *op,
  * per-run heap count sees that memory given back. Not a timing check.
  */
 void sgt_heap_settle(void);
+
+/* The heap in use, in bytes, as the per-run leak check counts it. */
+size_t sgt_heap_bytes(void);
 
 /* ---- helpers for operations on a SQLite store ---- */
 
