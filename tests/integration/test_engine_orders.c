@@ -722,10 +722,25 @@ static void backlog_batches_in_flight(void **state)
 
 /*
  * The fetch queue's backlog in /metrics: while the order detail call
- * stalls (the sandbox holds the first one for 3 s), the accepted
+ * stalls (the sandbox holds the first one for 5 s), the accepted
  * webhooks' order ids wait in the queue and the gauges say how many and
- * for how long; once the orders are applied both are back at zero.
+ * for how long; once the orders are applied both are back at zero. The
+ * reconciliation poll queues ids of its own (orders changed since its
+ * cursor), so "empty" is waited for, bounded, rather than assumed.
  */
+static void wait_backlog_empty(void)
+{
+    long n = -1;
+
+    for (int i = 0; i < WAIT_MAX && n != 0; i++) {
+        n = engine_metric("sg_orders_fetch_backlog");
+        if (n != 0)
+            nap();
+    }
+    assert_int_equal(n, 0);
+    assert_true(engine_metric_f("sg_orders_fetch_oldest_seconds") == 0);
+}
+
 static void backlog_shows_in_metrics(void **state)
 {
     char sku_m[32], id[32];
@@ -736,11 +751,10 @@ static void backlog_shows_in_metrics(void **state)
     SG_UNUSED(state);
     product("MUG-M", 20, 20, sku_m);
     wait_converged();
-    assert_int_equal(engine_metric("sg_orders_fetch_backlog"), 0);
-    assert_true(engine_metric_f("sg_orders_fetch_oldest_seconds") == 0);
+    wait_backlog_empty();
     j = ctl("POST", "/sandbox/v1/faults",
             "{\"faults\":[{\"path\":\"/order/202309/orders\","
-            "\"kind\":\"stall\",\"stall_ms\":3000,\"count\":1}]}",
+            "\"kind\":\"stall\",\"stall_ms\":5000,\"count\":1}]}",
             &st);
     assert_int_equal(st, 200);
     json_decref(j);
@@ -754,7 +768,7 @@ static void backlog_shows_in_metrics(void **state)
         if (seen == 0)
             nanosleep(&ts, NULL);
     }
-    assert_in_range(seen, 1, 3);
+    assert_true(seen >= 1);
     {
         struct timespec ts = {0, 50 * 1000 * 1000};
 
@@ -766,8 +780,7 @@ static void backlog_shows_in_metrics(void **state)
     json_decref(j);
     wait_converged();
     assert_int_equal(surge_level("MUG-M", "reserved"), 3);
-    assert_int_equal(engine_metric("sg_orders_fetch_backlog"), 0);
-    assert_true(engine_metric_f("sg_orders_fetch_oldest_seconds") == 0);
+    wait_backlog_empty();
     assert_inventory_clean();
 }
 
