@@ -370,6 +370,73 @@ static void webhook_envelope(void **state)
 }
 
 /*
+ * An order notification reads the same whichever parse takes it: the
+ * pruned one (ASCII, integers of up to 18 digits) or jansson's full one
+ * for the rest (an escape anywhere, a 19-digit id). Broken bodies are
+ * refused either way.
+ */
+static void webhook_parse_paths(void **state)
+{
+    static const struct {
+        const char *body;
+        const char *order_id;
+    } cases[] = {
+        /* In the pruned subset; members read and skipped. */
+        {"{\"type\":1,\"tts_notification_id\":\"7327\",\"shop_id\":\"7494\","
+         "\"timestamp\":1700000000,\"data\":{\"order_id\":\"576461413038\","
+         "\"order_status\":\"UNPAID\",\"update_time\":1700000001,"
+         "\"is_on_hold_order\":false,\"tags\":[1,{\"a\":null}]}}",
+         "576461413038"},
+        /* An escape in a member nobody reads: the full parse. */
+        {"{\"type\":1,\"tts_notification_id\":\"7327\",\"shop_id\":\"7494\","
+         "\"timestamp\":1700000000,\"data\":{\"order_id\":\"576461413038\","
+         "\"order_status\":\"UNPAID\\u00e9\",\"update_time\":1700000001}}",
+         "576461413038"},
+        /* An integer id of 19 digits: past the pruned parse's 18. */
+        {"{\"type\":1,\"tts_notification_id\":\"7327\",\"shop_id\":7494,"
+         "\"timestamp\":1700000000,\"data\":{\"order_id\":5764614130387857521,"
+         "\"update_time\":1700000001}}",
+         "5764614130387857521"},
+    };
+    static const char *const broken[] = {
+        "{\"type\":1,\"tts_notification_id\":\"7327\"} x",
+        "{\"type\":1,\"tts_notification_id\":\"7327\",",
+        "{\"type\":1,\"tts_notification_id\":\"73\\u0001\"}",
+        "{\"type\":0,\"tts_notification_id\":\"7327\"}",
+    };
+    struct fake_http f = {0};
+    struct sg_clock clk;
+    struct sg_connector *c;
+    struct sg_conn_event ev;
+    struct sg_err err;
+
+    SG_UNUSED(state);
+    c = open_fake(&f, &clk);
+    for (size_t i = 0; i < SG_ARRAY_SIZE(cases); i++) {
+        sg_err_init(&err);
+        assert_int_equal(c->ops->parse_webhook(c, cases[i].body,
+                                               strlen(cases[i].body), &ev,
+                                               &err),
+                         0);
+        assert_int_equal(ev.type, 1);
+        assert_string_equal(ev.name, "ORDER_STATUS_CHANGE");
+        assert_string_equal(ev.id, "7327");
+        assert_string_equal(ev.shop_id, "7494");
+        assert_int_equal(ev.timestamp, 1700000000);
+        assert_string_equal(ev.order_id, cases[i].order_id);
+        assert_int_equal(ev.update_time, 1700000001);
+    }
+    for (size_t i = 0; i < SG_ARRAY_SIZE(broken); i++) {
+        sg_err_init(&err);
+        assert_int_equal(c->ops->parse_webhook(c, broken[i],
+                                               strlen(broken[i]), &ev, &err),
+                         SG_EINVAL);
+        assert_true(err.msg[0] != '\0');
+    }
+    sg_connector_close(c);
+}
+
+/*
  * HMAC-SHA256 against RFC 4231's test cases 1, 2 and 6 (a key of 20
  * bytes, a short key, a key longer than the block), one-shot and with
  * the key set up once, the message whole and split.
@@ -538,6 +605,7 @@ int main(void)
         cmocka_unit_test(token_exchange_and_refresh),
         cmocka_unit_test(subscribe_and_consent_url),
         cmocka_unit_test(webhook_envelope),
+        cmocka_unit_test(webhook_parse_paths),
         cmocka_unit_test(hmac_rfc4231),
         cmocka_unit_test(webhook_key_matches),
         cmocka_unit_test(registry_checks),
