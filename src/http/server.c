@@ -581,19 +581,32 @@ static int deferred_fill(struct sg_http_deferred *d, int status,
     return 0;
 }
 
+/*
+ * deferred_fill, or, out of memory, a bare 503: the client still gets an
+ * answer, and never a length without its body (the copy that failed
+ * would otherwise be sent as len bytes read past an empty string).
+ */
+static void deferred_fill_or_503(struct sg_http_deferred *d, int status,
+                                 const char *ctype, const void *body,
+                                 size_t len,
+                                 const struct sg_http_header *headers,
+                                 size_t n_headers)
+{
+    if (deferred_fill(d, status, ctype, body, len, headers, n_headers)) {
+        sg_free(d->body);
+        d->body = NULL;
+        d->len = 0;
+        d->status = 503;
+    }
+}
+
 void sg_http_deferred_reply_ex(struct sg_http_deferred *d, int status,
                                const char *ctype, const void *body,
                                size_t len,
                                const struct sg_http_header *headers,
                                size_t n_headers)
 {
-    if (deferred_fill(d, status, ctype, body, len, headers, n_headers)) {
-        /* Out of memory: the client still gets an answer. */
-        sg_free(d->body);
-        d->body = NULL;
-        d->len = 0;
-        d->status = 503;
-    }
+    deferred_fill_or_503(d, status, ctype, body, len, headers, n_headers);
     h2o_multithread_send_message(&d->th->receiver, &d->super);
 }
 
@@ -674,8 +687,8 @@ static void later(struct sg_http_req *r, unsigned delay_ms, bool abort,
         return;
     }
     d->abort = abort;
-    if (!abort && deferred_fill(d, status, ctype, body, len, NULL, 0))
-        d->status = 503;
+    if (!abort)
+        deferred_fill_or_503(d, status, ctype, body, len, NULL, 0);
     d->timer.cb = on_delay;
     h2o_timeout_link(r->th->ctx.loop, t, &d->timer);
 }

@@ -11,6 +11,7 @@
 #include <curl/curl.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -69,10 +70,27 @@ static void h_defer(struct sg_http_req *r, void *ctx)
     pthread_detach(t);
 }
 
+static atomic_bool stall_oom_failed;
+
 static void h_stall(struct sg_http_req *r, void *ctx)
 {
     SG_UNUSED(ctx);
     sg_http_reply_later(r, 50, 200, "text/plain", "slow", 4);
+}
+
+/*
+ * A delayed answer whose body cannot be copied: the third allocation of
+ * sg_http_reply_later (after the deferred answer and its content type)
+ * fails. Found by the D5 sweep under ASan: the answer went out as a 503
+ * of the body's length read past an empty string.
+ */
+static void h_stall_oom(struct sg_http_req *r, void *ctx)
+{
+    SG_UNUSED(ctx);
+    sg_alloc_fail_at(3);
+    sg_http_reply_later(r, 10, 200, "text/plain", "slow", 4);
+    stall_oom_failed = sg_alloc_failed();
+    sg_alloc_fail_at(0);
 }
 
 static void h_abort(struct sg_http_req *r, void *ctx)
@@ -101,6 +119,7 @@ static int setup(void **state)
     sg_http_route(srv, "POST", "/json", h_json, NULL);
     sg_http_route(srv, "POST", "/defer", h_defer, NULL);
     sg_http_route(srv, "GET", "/stall", h_stall, NULL);
+    sg_http_route(srv, "GET", "/stall-oom", h_stall_oom, NULL);
     sg_http_route(srv, "GET", "/abort", h_abort, NULL);
     if (sg_http_server_start(srv, &err))
         return -1;
@@ -223,6 +242,12 @@ static void test_deferred(void **state)
     call(&r, "GET", "/stall", NULL, NULL);
     assert_int_equal(r.status, 200);
     assert_string_equal(r.body, "slow");
+    sgt_resp_free(&r);
+    /* Its body's copy failing: a bare 503, no byte of a body it lost. */
+    call(&r, "GET", "/stall-oom", NULL, NULL);
+    assert_true(atomic_load(&stall_oom_failed));
+    assert_int_equal(r.status, 503);
+    assert_int_equal(r.len, 0);
     sgt_resp_free(&r);
 }
 
