@@ -461,15 +461,11 @@ static int wh_write(struct sg_store_tx *tx, void *arg, struct sg_err *err)
     int rc;
 
     op->processed = false;
-    if (!op->order_event)
-        return sg_store_tx_inbox_insert(tx, op->tenant_id, SG_TTS_PLATFORM,
-                                        op->external_id, op->body,
-                                        op->body_len, &op->id, &op->dup, err);
-    rc = sg_store_tx_inbox_insert_processed(tx, op->tenant_id,
-                                            SG_TTS_PLATFORM, op->external_id,
-                                            op->body, op->body_len, &op->id,
-                                            &op->dup, err);
-    if (rc || op->dup)
+    rc = (op->order_event ? sg_store_tx_inbox_insert_processed
+                          : sg_store_tx_inbox_insert)(
+        tx, op->tenant_id, SG_TTS_PLATFORM, op->external_id, op->body,
+        op->body_len, &op->id, &op->dup, err);
+    if (rc || op->dup || !op->order_event)
         return rc;
     rc = sg_engine__orders_queue(tx, op->tenant_id, op->shop_id,
                                  op->order_id, op->type, op->update_time,

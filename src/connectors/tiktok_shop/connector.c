@@ -357,11 +357,18 @@ static int tts_verify_webhook(struct sg_connector *c, const char *sig,
  * body, an error) is parsed in full, which also names what is wrong.
  */
 static const struct sg_json_keep wh_data_keep[] = {
-    {"order_id", NULL}, {"update_time", NULL}, {NULL, NULL}};
+    {"order_id", NULL},
+    {"update_time", NULL},
+    {NULL, NULL},
+};
 static const struct sg_json_keep wh_keep[] = {
-    {"type", NULL},      {"tts_notification_id", NULL},
-    {"shop_id", NULL},   {"timestamp", NULL},
-    {"data", wh_data_keep}, {NULL, NULL}};
+    {"type", NULL},
+    {"tts_notification_id", NULL},
+    {"shop_id", NULL},
+    {"timestamp", NULL},
+    {"data", wh_data_keep},
+    {NULL, NULL},
+};
 
 static int tts_parse_webhook(struct sg_connector *c, const void *body,
                              size_t len, struct sg_conn_event *out,
